@@ -1,0 +1,129 @@
+//! The agent channel: Berth's own protocol between the control plane and its agents
+//! (register, heartbeat, list + watch assignments, report task state). JSON over HTTP,
+//! authenticated with the agent token; field names follow ECS where ECS has them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ecs::{
+    Attribute, HealthStatus, NetworkBinding, Task, TaskDefinition, TaskStopCode, Timestamp,
+    VersionInfo,
+};
+
+/// Which capacity a registration offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CapacityKind {
+    /// A container instance of one cluster, for the EC2 launch type.
+    Ec2,
+    /// A member of the Fargate pool, for the FARGATE launch type of every cluster.
+    Fargate,
+}
+
+/// `POST /agent/v1/register`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    pub kind: CapacityKind,
+    /// The cluster to join (EC2 capacity); `default` when absent.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// The ARN this agent registered as before, to take it up again after a restart.
+    #[serde(default)]
+    pub container_instance_arn: Option<String>,
+    #[serde(default)]
+    pub ec2_instance_id: Option<String>,
+    pub cpu: i64,
+    pub memory: i64,
+    #[serde(default)]
+    pub reserved_ports_tcp: Vec<u16>,
+    #[serde(default)]
+    pub reserved_ports_udp: Vec<u16>,
+    #[serde(default)]
+    pub gpu_ids: Vec<String>,
+    #[serde(default)]
+    pub attributes: Vec<Attribute>,
+    #[serde(default)]
+    pub version_info: Option<VersionInfo>,
+}
+
+/// The answer to a registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterResponse {
+    pub container_instance_arn: String,
+}
+
+/// `POST /agent/v1/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatRequest {
+    pub container_instance_arn: String,
+}
+
+/// `GET /agent/v1/assignments?containerInstanceArn=..&afterRevision=..&waitSeconds=..`:
+/// every task placed on the instance that is not yet stopped, or whose stop the agent
+/// has not reported. Answers at once when anything changed after `afterRevision`, else
+/// waits up to `waitSeconds` (long poll).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignments {
+    /// Pass back as `afterRevision` to wait for the next change.
+    pub revision: u64,
+    pub tasks: Vec<Assignment>,
+}
+
+/// One task an agent is to run or stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    /// The task as DescribeTasks shows it (desiredStatus says what to do).
+    pub task: Task,
+    /// The revision it runs.
+    pub task_definition: TaskDefinition,
+}
+
+/// One container's state in a report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerReport {
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub runtime_id: Option<String>,
+    #[serde(default)]
+    pub image_digest: Option<String>,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub network_bindings: Option<Vec<NetworkBinding>>,
+    #[serde(default)]
+    pub health_status: Option<HealthStatus>,
+}
+
+/// `POST /agent/v1/task-state`: where a task has got to. Reports are idempotent and
+/// only move a task forward.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStateReport {
+    pub task_arn: String,
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub stop_code: Option<TaskStopCode>,
+    #[serde(default)]
+    pub pull_started_at: Option<Timestamp>,
+    #[serde(default)]
+    pub pull_stopped_at: Option<Timestamp>,
+    #[serde(default)]
+    pub started_at: Option<Timestamp>,
+    #[serde(default)]
+    pub execution_stopped_at: Option<Timestamp>,
+    /// The task's own address (awsvpc).
+    #[serde(default)]
+    pub private_ipv4_address: Option<String>,
+    #[serde(default)]
+    pub containers: Vec<ContainerReport>,
+}

@@ -1,0 +1,118 @@
+//! AWS error shapes: every error an API can return is a variant with its AWS name and
+//! HTTP status, so handlers return `Err(ApiError::ClusterNotFound(..))` and one place
+//! (the server's response mapping) turns it into `{"__type": ..., "message": ...}`.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! api_errors {
+    ($( $(#[$doc:meta])* $variant:ident => ($code:literal, $status:literal), )*) => {
+        /// An error as AWS reports it: a type name, an HTTP status and a message.
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        pub enum ApiError {
+            $( $(#[$doc])* #[error("{0}")] $variant(String), )*
+        }
+
+        impl ApiError {
+            /// The AWS error type, sent as `__type`.
+            pub fn code(&self) -> &'static str {
+                match self { $( ApiError::$variant(_) => $code, )* }
+            }
+            /// The HTTP status AWS uses for this error.
+            pub fn status(&self) -> u16 {
+                match self { $( ApiError::$variant(_) => $status, )* }
+            }
+            /// The human-readable message.
+            pub fn message(&self) -> &str {
+                match self { $( ApiError::$variant(m) => m, )* }
+            }
+        }
+    };
+}
+
+api_errors! {
+    /// The request was malformed or invalid for the resource's state.
+    Client => ("ClientException", 400),
+    /// A parameter was missing or has an invalid value.
+    InvalidParameter => ("InvalidParameterException", 400),
+    /// The named cluster does not exist.
+    ClusterNotFound => ("ClusterNotFoundException", 400),
+    /// The cluster still has registered container instances.
+    ClusterContainsContainerInstances => ("ClusterContainsContainerInstancesException", 400),
+    /// The cluster still has active services.
+    ClusterContainsServices => ("ClusterContainsServicesException", 400),
+    /// The cluster still has tasks that are not stopped.
+    ClusterContainsTasks => ("ClusterContainsTasksException", 400),
+    /// The named service does not exist.
+    ServiceNotFound => ("ServiceNotFoundException", 400),
+    /// The named service is not active.
+    ServiceNotActive => ("ServiceNotActiveException", 400),
+    /// A resource (other than a cluster or service) does not exist.
+    ResourceNotFound => ("ResourceNotFoundException", 400),
+    /// The resource is in use.
+    ResourceInUse => ("ResourceInUseException", 400),
+    /// The target of a PutAttributes call does not exist.
+    TargetNotFound => ("TargetNotFoundException", 400),
+    /// Too many attributes on one resource.
+    AttributeLimitExceeded => ("AttributeLimitExceededException", 400),
+    /// A limit was exceeded.
+    LimitExceeded => ("LimitExceededException", 400),
+    /// The feature is not supported by Berth or this region.
+    UnsupportedFeature => ("UnsupportedFeatureException", 400),
+    /// The caller may not perform the action.
+    AccessDenied => ("AccessDeniedException", 400),
+    /// The request body could not be read as the operation's input.
+    Serialization => ("SerializationException", 400),
+    /// The X-Amz-Target names no operation of this service.
+    UnknownOperation => ("UnknownOperationException", 400),
+    /// The request body is larger than the service accepts.
+    RequestEntityTooLarge => ("RequestEntityTooLargeException", 413),
+    /// The request was not signed.
+    MissingAuthenticationToken => ("MissingAuthenticationTokenException", 403),
+    /// The Authorization header is malformed.
+    IncompleteSignature => ("IncompleteSignatureException", 400),
+    /// The signature does not match, or it has expired.
+    InvalidSignature => ("InvalidSignatureException", 403),
+    /// The access key or security token is not known.
+    UnrecognizedClient => ("UnrecognizedClientException", 403),
+    /// Too many requests.
+    Throttling => ("ThrottlingException", 400),
+    /// The server failed; the request may be retried.
+    Server => ("ServerException", 500),
+}
+
+/// The JSON body of an AWS JSON 1.1 error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    #[serde(rename = "__type")]
+    pub kind: String,
+    pub message: String,
+}
+
+impl From<&ApiError> for ErrorBody {
+    fn from(e: &ApiError) -> Self {
+        ErrorBody {
+            kind: e.code().to_string(),
+            message: e.message().to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_aws_names_statuses_and_messages() {
+        let e = ApiError::ClusterNotFound("Cluster not found.".into());
+        assert_eq!(e.code(), "ClusterNotFoundException");
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.to_string(), "Cluster not found.");
+        let body = serde_json::to_value(ErrorBody::from(&e)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"__type": "ClusterNotFoundException", "message": "Cluster not found."})
+        );
+        assert_eq!(ApiError::InvalidSignature(String::new()).status(), 403);
+        assert_eq!(ApiError::Server(String::new()).status(), 500);
+    }
+}

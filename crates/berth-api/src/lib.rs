@@ -1,0 +1,10 @@
+//! Wire types of the AWS APIs Berth speaks (ECS first), the AWS error shapes, and ARNs.
+//!
+//! Everything here is plain data with serde: field names as AWS sends them (camelCase),
+//! no I/O and no knowledge of the store. Handlers parse requests into these types and
+//! convert them to the model with explicit functions.
+
+pub mod agent;
+pub mod arn;
+pub mod ecs;
+pub mod error;

@@ -1,0 +1,12 @@
+//! Berth's internal model of ECS: clusters, task definitions, tasks and container
+//! instances as stored records, the rules that decide what is valid, and the conversions
+//! to the wire shapes AWS returns. No I/O.
+
+pub mod cluster;
+pub mod container_instance;
+pub mod fargate;
+pub mod names;
+pub mod status;
+pub mod tags;
+pub mod task;
+pub mod task_definition;

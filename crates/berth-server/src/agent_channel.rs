@@ -1,0 +1,407 @@
+//! The agent channel (see `berth_api::agent`): agents register their capacity, heartbeat,
+//! long-poll their assignments and report task state. Authenticated with the agent token
+//! (`Authorization: Bearer TOKEN`); agents act in the server's own account and region.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use berth_api::agent::*;
+use berth_api::arn::Arn;
+use berth_api::ecs::{ContainerInstanceStatus, TaskDefinition};
+use berth_api::error::ApiError;
+use berth_model::cluster::ClusterRecord;
+use berth_model::container_instance::{InstanceRecord, Resources};
+use berth_model::task::TaskRecord;
+use berth_model::task_definition::TaskDefinitionRecord;
+use berth_store::{Compare, Txn};
+use futures::StreamExt;
+use serde::Deserialize;
+
+use crate::ecs::{container_instances::attributes_with_defaults, is_valid_id, new_id};
+use crate::keys::Scope;
+use crate::protocol::error_response;
+use crate::records::{
+    self, commit, decode, put, store_error, too_much_contention, Record, MAX_ATTEMPTS,
+};
+use crate::App;
+
+/// The longest an assignments long poll waits.
+const MAX_WAIT_SECS: u64 = 30;
+/// The pseudo-cluster in the ARNs of Fargate pool members.
+const POOL: &str = "fargate-pool";
+
+/// The channel's routes, mounted under `/agent/v1`.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/register", post(register))
+        .route("/heartbeat", post(heartbeat))
+        .route("/assignments", get(assignments))
+        .route("/task-state", post(task_state))
+}
+
+fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = app.agent_token.as_bytes();
+    let same = given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError::UnrecognizedClient(
+            "The agent token is missing or wrong; use the token in the server's data directory."
+                .into(),
+        ))
+    }
+}
+
+/// Where an instance ARN's record lives.
+fn instance_key(scope: &Scope, arn: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::InvalidParameter(format!("'{arn}' is not a container instance ARN."));
+    let parsed = Arn::parse(arn).map_err(|_| bad())?;
+    let (cluster, id) = parsed.resource_path().split_once('/').ok_or_else(bad)?;
+    if parsed.resource_type() != "container-instance" || !is_valid_id(id) {
+        return Err(bad());
+    }
+    if cluster == POOL {
+        Ok(scope.fargate_pool_member(id))
+    } else if berth_model::names::is_valid_name(cluster) {
+        Ok(scope.instance(cluster, id))
+    } else {
+        Err(bad())
+    }
+}
+
+async fn register(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Json(req): Json<RegisterRequest>,
+) -> Response {
+    reply(
+        async {
+            authorize(&app, &headers)?;
+            do_register(&app, req).await
+        }
+        .await,
+    )
+}
+
+async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse, ApiError> {
+    let scope = app.home_scope();
+    let store = &*app.store;
+    let fargate = req.kind == CapacityKind::Fargate;
+    let cluster = if fargate {
+        String::new()
+    } else {
+        let name = crate::ecs::cluster_name(req.cluster.as_deref())?;
+        ensure_cluster(app, &scope, &name).await?;
+        name
+    };
+    let id = match &req.container_instance_arn {
+        Some(arn) => crate::ecs::id_from(arn).to_string(),
+        None => new_id(),
+    };
+    if !is_valid_id(&id) {
+        return Err(ApiError::InvalidParameter(
+            "Invalid containerInstanceArn.".into(),
+        ));
+    }
+    let (key, arn_cluster) = if fargate {
+        (scope.fargate_pool_member(&id), POOL.to_string())
+    } else {
+        (scope.instance(&cluster, &id), cluster.clone())
+    };
+    let arn = Arn::new(
+        "ecs",
+        &scope.region,
+        &scope.account,
+        format!("container-instance/{arn_cluster}/{id}"),
+    )
+    .to_string();
+    let mut registered = Resources {
+        cpu: req.cpu,
+        memory: req.memory,
+        ports_tcp: req.reserved_ports_tcp.iter().copied().collect(),
+        ports_udp: req.reserved_ports_udp.iter().copied().collect(),
+        gpus: req.gpu_ids.iter().cloned().collect(),
+    };
+    registered.gpus.retain(|g| !g.is_empty());
+    let attributes: BTreeMap<_, _> = req
+        .attributes
+        .iter()
+        .map(|a| (a.name.clone(), a.value.clone()))
+        .collect();
+    for _ in 0..MAX_ATTEMPTS {
+        let now = app.clock.now();
+        let existing = records::get::<InstanceRecord>(store, &key).await?;
+        // What tasks still hold comes out of the new registration.
+        let tasks_prefix = if fargate {
+            scope.all_tasks()
+        } else {
+            scope.tasks(&cluster)
+        };
+        let tasks: Vec<Record<TaskRecord>> = records::list(store, &tasks_prefix).await?;
+        let mut remaining = registered.clone();
+        for t in tasks
+            .iter()
+            .filter(|t| t.value.placement.instance_arn == arn && t.value.holds_resources())
+        {
+            remaining.take(&t.value.reserved);
+        }
+        let record = InstanceRecord {
+            id: id.clone(),
+            arn: arn.clone(),
+            cluster: cluster.clone(),
+            ec2_instance_id: req.ec2_instance_id.clone(),
+            status: existing
+                .as_ref()
+                .map_or(ContainerInstanceStatus::Active, |e| e.value.status),
+            registered: registered.clone(),
+            remaining,
+            attributes: attributes_with_defaults(&attributes, &scope.region),
+            version_info: req.version_info.clone(),
+            registered_at: existing.as_ref().map_or(now, |e| e.value.registered_at),
+            last_heartbeat: Some(now),
+            tags: existing
+                .as_ref()
+                .map(|e| e.value.tags.clone())
+                .unwrap_or_default(),
+            version: existing.as_ref().map_or(1, |e| e.value.version + 1),
+            fargate_pool: fargate,
+        };
+        let txn = Txn::new()
+            .when(Compare::unchanged(&key, existing.map_or(0, |e| e.revision)))
+            .then(put(&key, &record));
+        if commit(store, txn).await?.is_committed() {
+            tracing::info!(%arn, fargate, "agent registered");
+            return Ok(RegisterResponse {
+                container_instance_arn: arn,
+            });
+        }
+    }
+    Err(too_much_contention("The container instance"))
+}
+
+/// The `default` cluster comes into being when an agent joins it, as in ECS; any other
+/// cluster must exist.
+async fn ensure_cluster(app: &App, scope: &Scope, name: &str) -> Result<(), ApiError> {
+    let key = scope.cluster(name);
+    let existing = records::get::<ClusterRecord>(&*app.store, &key).await?;
+    match existing {
+        Some(r) if r.value.active => Ok(()),
+        _ if name != crate::ecs::DEFAULT_CLUSTER => Err(ApiError::ClusterNotFound(format!(
+            "Cluster not found: {name}. Create it first."
+        ))),
+        existing => {
+            let record = ClusterRecord {
+                name: name.into(),
+                arn: Arn::new(
+                    "ecs",
+                    &scope.region,
+                    &scope.account,
+                    format!("cluster/{name}"),
+                )
+                .to_string(),
+                active: true,
+                tags: Default::default(),
+                settings: vec![],
+                configuration: None,
+                capacity_providers: vec![],
+                default_capacity_provider_strategy: vec![],
+                service_connect_defaults: None,
+            };
+            let txn = Txn::new()
+                .when(Compare::unchanged(&key, existing.map_or(0, |e| e.revision)))
+                .then(put(&key, &record));
+            commit(&*app.store, txn).await?;
+            Ok(())
+        }
+    }
+}
+
+async fn heartbeat(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Json(req): Json<HeartbeatRequest>,
+) -> Response {
+    reply(
+        async {
+            authorize(&app, &headers)?;
+            let key = instance_key(&app.home_scope(), &req.container_instance_arn)?;
+            for _ in 0..MAX_ATTEMPTS {
+                let r = records::get::<InstanceRecord>(&*app.store, &key)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::InvalidParameter(
+                            "This container instance is not registered; register again.".into(),
+                        )
+                    })?;
+                let mut updated = r.value.clone();
+                updated.last_heartbeat = Some(app.clock.now());
+                let txn = Txn::new()
+                    .when(Compare::unchanged(&key, r.revision))
+                    .then(put(&key, &updated));
+                if commit(&*app.store, txn).await?.is_committed() {
+                    return Ok(serde_json::json!({}));
+                }
+            }
+            Err(too_much_contention("The container instance"))
+        }
+        .await,
+    )
+}
+
+/// Query of `GET /assignments`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignmentsQuery {
+    container_instance_arn: String,
+    #[serde(default)]
+    after_revision: Option<u64>,
+    #[serde(default)]
+    wait_seconds: Option<u64>,
+}
+
+async fn assignments(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<AssignmentsQuery>,
+) -> Response {
+    reply(
+        async {
+            authorize(&app, &headers)?;
+            do_assignments(&app, q).await
+        }
+        .await,
+    )
+}
+
+async fn do_assignments(app: &App, q: AssignmentsQuery) -> Result<Assignments, ApiError> {
+    let scope = app.home_scope();
+    let key = instance_key(&scope, &q.container_instance_arn)?;
+    let instance = records::get::<InstanceRecord>(&*app.store, &key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::InvalidParameter(
+                "This container instance is not registered; register again.".into(),
+            )
+        })?;
+    let prefix = if instance.value.fargate_pool {
+        scope.all_tasks()
+    } else {
+        scope.tasks(&instance.value.cluster)
+    };
+    let arn = instance.value.arn.clone();
+    if let Some(after) = q.after_revision {
+        let wait = Duration::from_secs(q.wait_seconds.unwrap_or(20).min(MAX_WAIT_SECS));
+        wait_for_change(app, &prefix, after, &arn, wait).await;
+    }
+    let snap = app.store.snapshot(&[prefix]).await.map_err(store_error)?;
+    let mut tasks = Vec::new();
+    let mut definitions: BTreeMap<String, TaskDefinition> = BTreeMap::new();
+    for kv in snap.kvs {
+        let t = decode::<TaskRecord>(kv)?.value;
+        if t.placement.instance_arn != arn || t.last_status.is_stopped() {
+            continue;
+        }
+        if !definitions.contains_key(&t.task_definition_arn) {
+            let def = load_definition(app, &scope, &t.task_definition_arn).await?;
+            definitions.insert(t.task_definition_arn.clone(), def);
+        }
+        tasks.push(Assignment {
+            task_definition: definitions[&t.task_definition_arn].clone(),
+            task: t.to_wire(false),
+        });
+    }
+    Ok(Assignments {
+        revision: snap.revision,
+        tasks,
+    })
+}
+
+/// Waits until a task placed on `arn` changes after `after`, or `wait` passes.
+async fn wait_for_change(app: &App, prefix: &str, after: u64, arn: &str, wait: Duration) {
+    let Ok(mut stream) = app.store.watch(prefix, after).await else {
+        return;
+    };
+    let needle = format!("\"instance_arn\":\"{arn}\"");
+    let _ = tokio::time::timeout(wait, async {
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(berth_store::WatchEvent::Put(kv)) => {
+                    if std::str::from_utf8(&kv.value).is_ok_and(|s| s.contains(&needle)) {
+                        return;
+                    }
+                }
+                Ok(berth_store::WatchEvent::Delete { .. }) => {}
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
+}
+
+async fn load_definition(app: &App, scope: &Scope, arn: &str) -> Result<TaskDefinition, ApiError> {
+    let parsed = Arn::parse(arn).map_err(|e| ApiError::Server(e.to_string()))?;
+    let (family, rev) = parsed
+        .resource_path()
+        .split_once(':')
+        .ok_or_else(|| ApiError::Server(format!("task definition ARN {arn} has no revision")))?;
+    let rev: u32 = rev
+        .parse()
+        .map_err(|_| ApiError::Server(format!("bad revision in {arn}")))?;
+    let record =
+        records::get::<TaskDefinitionRecord>(&*app.store, &scope.task_definition(family, rev))
+            .await?
+            .ok_or_else(|| ApiError::Server(format!("task definition {arn} is missing")))?;
+    Ok(record.value.definition)
+}
+
+/// Query of `POST /task-state`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReporterQuery {
+    container_instance_arn: String,
+}
+
+async fn task_state(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<ReporterQuery>,
+    Json(report): Json<TaskStateReport>,
+) -> Response {
+    reply(
+        async {
+            authorize(&app, &headers)?;
+            let task = crate::ecs::tasks::apply_report(
+                &app,
+                &app.home_scope(),
+                &report,
+                Some(&q.container_instance_arn),
+            )
+            .await?;
+            Ok(task.to_wire(false))
+        }
+        .await,
+    )
+}

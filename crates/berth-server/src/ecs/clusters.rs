@@ -1,0 +1,353 @@
+//! CreateCluster, DeleteCluster, DescribeClusters, ListClusters, UpdateCluster,
+//! UpdateClusterSettings and PutClusterCapacityProviders.
+
+use berth_api::ecs::*;
+use berth_api::error::ApiError;
+use berth_model::cluster::{ClusterRecord, ClusterStats, FARGATE_PROVIDERS};
+use berth_model::container_instance::InstanceRecord;
+use berth_model::names::is_valid_name;
+use berth_model::tags::{self, Tags};
+use berth_model::task::TaskRecord;
+use berth_model::task_definition::tag_pairs;
+use berth_store::{Compare, Txn, TxnOutcome};
+
+use super::{active_cluster, cluster_name, DEFAULT_CLUSTER};
+use crate::pagination::{self, filtered_page};
+use crate::protocol::Ctx;
+use crate::records::{self, commit, put, too_much_contention, Record, MAX_ATTEMPTS};
+
+const ALL_FIELDS: [ClusterField; 4] = [
+    ClusterField::Settings,
+    ClusterField::Configurations,
+    ClusterField::Tags,
+    ClusterField::Statistics,
+];
+
+/// CreateCluster. Creating a cluster that exists returns it unchanged, as ECS does.
+pub async fn create(
+    ctx: &Ctx,
+    req: CreateClusterRequest,
+) -> Result<CreateClusterResponse, ApiError> {
+    let name = req
+        .cluster_name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CLUSTER.into());
+    if !is_valid_name(&name) {
+        return Err(ApiError::InvalidParameter(
+            "Cluster name must be 1-255 characters long and contain only letters (uppercase and \
+             lowercase), numbers, hyphens and underscores."
+                .into(),
+        ));
+    }
+    let mut record_tags = Tags::new();
+    tags::merge(
+        &mut record_tags,
+        tag_pairs(req.tags.as_deref().unwrap_or_default())?,
+    )?;
+    let settings = validate_settings(req.settings.unwrap_or_default())?;
+    let providers = req.capacity_providers.unwrap_or_default();
+    let strategy = req.default_capacity_provider_strategy.unwrap_or_default();
+    validate_providers(&providers, &strategy)?;
+    let key = ctx.scope().cluster(&name);
+    for _ in 0..MAX_ATTEMPTS {
+        let existing = records::get::<ClusterRecord>(&*ctx.app.store, &key).await?;
+        if let Some(r) = &existing {
+            if r.value.active {
+                let stats = stats(ctx, &name).await?;
+                return Ok(CreateClusterResponse {
+                    cluster: Some(r.value.to_wire(&stats, &ALL_FIELDS[..3])),
+                });
+            }
+        }
+        let record = ClusterRecord {
+            arn: ctx.arn(format!("cluster/{name}")),
+            name: name.clone(),
+            active: true,
+            tags: record_tags.clone(),
+            settings: settings.clone(),
+            configuration: req.configuration.clone(),
+            capacity_providers: providers.clone(),
+            default_capacity_provider_strategy: strategy.clone(),
+            service_connect_defaults: req.service_connect_defaults.as_ref().map(|d| {
+                ClusterServiceConnectDefaults {
+                    namespace: Some(d.namespace.clone()),
+                }
+            }),
+        };
+        let txn = Txn::new()
+            .when(Compare::unchanged(&key, existing.map_or(0, |r| r.revision)))
+            .then(put(&key, &record));
+        if commit(&*ctx.app.store, txn).await?.is_committed() {
+            return Ok(CreateClusterResponse {
+                cluster: Some(record.to_wire(&ClusterStats::default(), &ALL_FIELDS[..3])),
+            });
+        }
+    }
+    Err(too_much_contention("The cluster"))
+}
+
+/// DeleteCluster: refused while instances, services or unstopped tasks remain.
+pub async fn delete(
+    ctx: &Ctx,
+    req: DeleteClusterRequest,
+) -> Result<DeleteClusterResponse, ApiError> {
+    let name = cluster_name(Some(&req.cluster))?;
+    for _ in 0..MAX_ATTEMPTS {
+        let r = active_cluster(ctx, Some(&name)).await?;
+        let s = stats(ctx, &name).await?;
+        if s.registered_instances > 0 {
+            return Err(ApiError::ClusterContainsContainerInstances(
+                "The Cluster cannot be deleted while Container Instances are active or draining."
+                    .into(),
+            ));
+        }
+        if s.running_ec2 + s.running_fargate + s.pending_ec2 + s.pending_fargate > 0
+            || has_unstopped_tasks(ctx, &name).await?
+        {
+            return Err(ApiError::ClusterContainsTasks(
+                "The Cluster cannot be deleted while Tasks are active.".into(),
+            ));
+        }
+        let mut record = r.value.clone();
+        record.active = false;
+        let txn = Txn::new()
+            .when(Compare::unchanged(&r.key, r.revision))
+            .then(put(&r.key, &record));
+        if commit(&*ctx.app.store, txn).await?.is_committed() {
+            return Ok(DeleteClusterResponse {
+                cluster: Some(record.to_wire(&s, &[])),
+            });
+        }
+    }
+    Err(too_much_contention("The cluster"))
+}
+
+/// DescribeClusters: unknown clusters come back as `failures` with reason MISSING.
+pub async fn describe(
+    ctx: &Ctx,
+    req: DescribeClustersRequest,
+) -> Result<DescribeClustersResponse, ApiError> {
+    let include = req.include.unwrap_or_default();
+    let wanted = req.clusters.unwrap_or_else(|| vec![DEFAULT_CLUSTER.into()]);
+    if wanted.len() > 100 {
+        return Err(ApiError::InvalidParameter(
+            "At most 100 clusters can be described.".into(),
+        ));
+    }
+    let mut clusters = Vec::new();
+    let mut failures = Vec::new();
+    for given in wanted {
+        let found = match cluster_name(Some(&given)) {
+            Ok(name) => records::get::<ClusterRecord>(&*ctx.app.store, &ctx.scope().cluster(&name))
+                .await?
+                .map(|r| (name, r)),
+            Err(_) => None,
+        };
+        match found {
+            Some((name, r)) => {
+                let s = stats(ctx, &name).await?;
+                clusters.push(r.value.to_wire(&s, &include));
+            }
+            None => failures.push(Failure {
+                arn: Some(if given.starts_with("arn:") {
+                    given
+                } else {
+                    ctx.arn(format!("cluster/{given}"))
+                }),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    Ok(DescribeClustersResponse {
+        clusters: Some(clusters),
+        failures: Some(failures),
+    })
+}
+
+/// ListClusters: ACTIVE clusters, paginated.
+pub async fn list(ctx: &Ctx, req: ListClustersRequest) -> Result<ListClustersResponse, ApiError> {
+    let max = pagination::max_results(req.max_results, pagination::DEFAULT_MAX_RESULTS)?;
+    let (page, next) = filtered_page::<ClusterRecord, _>(
+        &*ctx.app.store,
+        &ctx.scope().clusters(),
+        req.next_token.as_deref(),
+        max,
+        |r| r.value.active,
+    )
+    .await?;
+    Ok(ListClustersResponse {
+        cluster_arns: Some(page.into_iter().map(|r| r.value.arn).collect()),
+        next_token: next,
+    })
+}
+
+/// UpdateCluster: settings, configuration and Service Connect defaults.
+pub async fn update(
+    ctx: &Ctx,
+    req: UpdateClusterRequest,
+) -> Result<UpdateClusterResponse, ApiError> {
+    let settings = req.settings.map(validate_settings).transpose()?;
+    let cluster = modify(ctx, &req.cluster, |c| {
+        if let Some(s) = &settings {
+            merge_settings(&mut c.settings, s);
+        }
+        if let Some(conf) = &req.configuration {
+            c.configuration = Some(conf.clone());
+        }
+        if let Some(d) = &req.service_connect_defaults {
+            c.service_connect_defaults = Some(ClusterServiceConnectDefaults {
+                namespace: Some(d.namespace.clone()),
+            });
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(UpdateClusterResponse {
+        cluster: Some(cluster),
+    })
+}
+
+/// UpdateClusterSettings (containerInsights).
+pub async fn update_settings(
+    ctx: &Ctx,
+    req: UpdateClusterSettingsRequest,
+) -> Result<UpdateClusterSettingsResponse, ApiError> {
+    let settings = validate_settings(req.settings)?;
+    let cluster = modify(ctx, &req.cluster, |c| {
+        merge_settings(&mut c.settings, &settings);
+        Ok(())
+    })
+    .await?;
+    Ok(UpdateClusterSettingsResponse {
+        cluster: Some(cluster),
+    })
+}
+
+/// PutClusterCapacityProviders: FARGATE and FARGATE_SPOT, both served by the Fargate pool.
+pub async fn put_capacity_providers(
+    ctx: &Ctx,
+    req: PutClusterCapacityProvidersRequest,
+) -> Result<PutClusterCapacityProvidersResponse, ApiError> {
+    validate_providers(
+        &req.capacity_providers,
+        &req.default_capacity_provider_strategy,
+    )?;
+    let cluster = modify(ctx, &req.cluster, |c| {
+        c.capacity_providers = req.capacity_providers.clone();
+        c.default_capacity_provider_strategy = req.default_capacity_provider_strategy.clone();
+        Ok(())
+    })
+    .await?;
+    Ok(PutClusterCapacityProvidersResponse {
+        cluster: Some(cluster),
+    })
+}
+
+/// Read-modify-write of an active cluster with compare-and-swap.
+async fn modify(
+    ctx: &Ctx,
+    given: &str,
+    change: impl Fn(&mut ClusterRecord) -> Result<(), ApiError>,
+) -> Result<Cluster, ApiError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let r = active_cluster(ctx, Some(given)).await?;
+        let mut record = r.value.clone();
+        change(&mut record)?;
+        let txn = Txn::new()
+            .when(Compare::unchanged(&r.key, r.revision))
+            .then(put(&r.key, &record));
+        if let TxnOutcome::Committed { .. } = commit(&*ctx.app.store, txn).await? {
+            let s = stats(ctx, &record.name).await?;
+            return Ok(record.to_wire(&s, &ALL_FIELDS[..3]));
+        }
+    }
+    Err(too_much_contention("The cluster"))
+}
+
+fn validate_settings(settings: Vec<ClusterSetting>) -> Result<Vec<ClusterSetting>, ApiError> {
+    for s in &settings {
+        let value = s.value.as_deref().unwrap_or_default();
+        if s.name.is_none() || !["enabled", "disabled", "enhanced"].contains(&value) {
+            return Err(ApiError::InvalidParameter(format!(
+                "Invalid value '{value}' for cluster setting containerInsights; use enabled, \
+                 enhanced or disabled."
+            )));
+        }
+    }
+    Ok(settings)
+}
+
+fn merge_settings(into: &mut Vec<ClusterSetting>, new: &[ClusterSetting]) {
+    for s in new {
+        into.retain(|old| old.name != s.name);
+        into.push(s.clone());
+    }
+}
+
+fn validate_providers(
+    providers: &[String],
+    strategy: &[CapacityProviderStrategyItem],
+) -> Result<(), ApiError> {
+    for p in providers
+        .iter()
+        .chain(strategy.iter().map(|s| &s.capacity_provider))
+    {
+        if !FARGATE_PROVIDERS.contains(&p.as_str()) {
+            return Err(ApiError::InvalidParameter(format!(
+                "The specified capacity provider '{p}' does not exist. Berth offers FARGATE and \
+                 FARGATE_SPOT."
+            )));
+        }
+    }
+    for s in strategy {
+        if !providers.contains(&s.capacity_provider) {
+            return Err(ApiError::InvalidParameter(format!(
+                "The capacity provider '{}' in the default strategy is not associated with the \
+                 cluster.",
+                s.capacity_provider
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Task and instance counts of one cluster.
+pub async fn stats(ctx: &Ctx, name: &str) -> Result<ClusterStats, ApiError> {
+    let scope = ctx.scope();
+    let store = &*ctx.app.store;
+    let mut s = ClusterStats::default();
+    let tasks: Vec<Record<TaskRecord>> = records::list(store, &scope.tasks(name)).await?;
+    for t in &tasks {
+        let fargate = t.value.launch_type == LaunchType::Fargate;
+        let status = t.value.last_status;
+        let (running, pending) = if fargate {
+            (&mut s.running_fargate, &mut s.pending_fargate)
+        } else {
+            (&mut s.running_ec2, &mut s.pending_ec2)
+        };
+        if status.counts_as_running() {
+            *running += 1;
+        } else if status.counts_as_pending() {
+            *pending += 1;
+        }
+    }
+    let instances: Vec<Record<InstanceRecord>> =
+        records::list(store, &scope.instances(name)).await?;
+    s.registered_instances = instances
+        .iter()
+        .filter(|i| {
+            matches!(
+                i.value.status,
+                ContainerInstanceStatus::Active | ContainerInstanceStatus::Draining
+            )
+        })
+        .count() as i32;
+    Ok(s)
+}
+
+async fn has_unstopped_tasks(ctx: &Ctx, name: &str) -> Result<bool, ApiError> {
+    let tasks: Vec<Record<TaskRecord>> =
+        records::list(&*ctx.app.store, &ctx.scope().tasks(name)).await?;
+    Ok(tasks.iter().any(|t| t.value.holds_resources()))
+}

@@ -1,0 +1,179 @@
+//! The ECS API: one module per resource, dispatched on the operation named in
+//! `X-Amz-Target`. Handlers parse with [`crate::protocol::parse`], let the model decide,
+//! and commit through the store with compare-and-swap.
+
+pub mod attributes;
+pub mod clusters;
+pub mod container_instances;
+pub mod placement;
+pub mod tags;
+pub mod task_definitions;
+pub mod tasks;
+
+use berth_api::arn::Arn;
+use berth_api::ecs::{Operation, Timestamp};
+use berth_api::error::ApiError;
+use berth_model::cluster::ClusterRecord;
+use berth_model::names::is_valid_name;
+
+use crate::keys::Scope;
+use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
+use crate::records::{self, Record};
+
+pub use berth_api::ecs::TARGET_PREFIX;
+
+/// The cluster a call acts on when it names none, as in ECS.
+pub const DEFAULT_CLUSTER: &str = "default";
+
+/// Runs one ECS operation.
+pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
+    let Ok(op) = action.parse::<Operation>() else {
+        return Err(unknown_operation(&format!("{TARGET_PREFIX}.{action}")));
+    };
+    macro_rules! call {
+        ($handler:path) => {
+            respond(&$handler(ctx, parse(body)?).await?)
+        };
+    }
+    use Operation as O;
+    match op {
+        O::CreateCluster => call!(clusters::create),
+        O::DeleteCluster => call!(clusters::delete),
+        O::DescribeClusters => call!(clusters::describe),
+        O::ListClusters => call!(clusters::list),
+        O::UpdateCluster => call!(clusters::update),
+        O::UpdateClusterSettings => call!(clusters::update_settings),
+        O::PutClusterCapacityProviders => call!(clusters::put_capacity_providers),
+        O::RegisterTaskDefinition => call!(task_definitions::register),
+        O::DeregisterTaskDefinition => call!(task_definitions::deregister),
+        O::DeleteTaskDefinitions => call!(task_definitions::delete),
+        O::DescribeTaskDefinition => call!(task_definitions::describe),
+        O::ListTaskDefinitions => call!(task_definitions::list),
+        O::ListTaskDefinitionFamilies => call!(task_definitions::list_families),
+        O::RunTask => call!(tasks::run),
+        O::StartTask => call!(tasks::start),
+        O::StopTask => call!(tasks::stop),
+        O::DescribeTasks => call!(tasks::describe),
+        O::ListTasks => call!(tasks::list),
+        O::SubmitTaskStateChange => call!(tasks::submit_state_change),
+        O::SubmitContainerStateChange => call!(tasks::submit_container_state_change),
+        O::RegisterContainerInstance => call!(container_instances::register),
+        O::DeregisterContainerInstance => call!(container_instances::deregister),
+        O::DescribeContainerInstances => call!(container_instances::describe),
+        O::ListContainerInstances => call!(container_instances::list),
+        O::UpdateContainerInstancesState => call!(container_instances::update_state),
+        O::PutAttributes => call!(attributes::put),
+        O::DeleteAttributes => call!(attributes::delete),
+        O::ListAttributes => call!(attributes::list),
+        O::TagResource => call!(tags::tag),
+        O::UntagResource => call!(tags::untag),
+        O::ListTagsForResource => call!(tags::list),
+        O::CreateService
+        | O::UpdateService
+        | O::DeleteService
+        | O::DescribeServices
+        | O::ListServices
+        | O::ListServiceDeployments
+        | O::DescribeServiceDeployments => Err(ApiError::UnsupportedFeature(format!(
+            "{action} is not available in this Berth build yet: services are not implemented."
+        ))),
+    }
+}
+
+impl Ctx {
+    /// The account and region this call acts in.
+    pub fn scope(&self) -> Scope {
+        Scope {
+            account: self.caller.account.clone(),
+            region: self.caller.region.clone(),
+        }
+    }
+
+    /// An ECS ARN in the caller's account and region.
+    pub fn arn(&self, resource: impl Into<String>) -> String {
+        Arn::new("ecs", &self.caller.region, &self.caller.account, resource).to_string()
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        self.app.clock.now()
+    }
+}
+
+/// The cluster name a `cluster` member names (a name or an ARN; `default` when absent).
+pub fn cluster_name(given: Option<&str>) -> Result<String, ApiError> {
+    let given = given.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_CLUSTER);
+    let name = if given.starts_with("arn:") {
+        let arn = Arn::parse(given).map_err(|e| ApiError::InvalidParameter(e.to_string()))?;
+        if arn.service != "ecs" || arn.resource_type() != "cluster" {
+            return Err(ApiError::InvalidParameter(format!(
+                "'{given}' is not a cluster ARN."
+            )));
+        }
+        arn.resource_path().to_string()
+    } else {
+        given.to_string()
+    };
+    if !is_valid_name(&name) {
+        return Err(ApiError::ClusterNotFound("Cluster not found.".into()));
+    }
+    Ok(name)
+}
+
+/// Loads an ACTIVE cluster, or `ClusterNotFoundException`.
+pub async fn active_cluster(
+    ctx: &Ctx,
+    given: Option<&str>,
+) -> Result<Record<ClusterRecord>, ApiError> {
+    let name = cluster_name(given)?;
+    match records::get::<ClusterRecord>(&*ctx.app.store, &ctx.scope().cluster(&name)).await? {
+        Some(r) if r.value.active => Ok(r),
+        _ => Err(ApiError::ClusterNotFound("Cluster not found.".into())),
+    }
+}
+
+/// The last path segment of an identifier that may be an ARN or a bare id
+/// (`task/CLUSTER/ID`, `container-instance/CLUSTER/ID`, or `ID`).
+pub fn id_from(identifier: &str) -> &str {
+    identifier.rsplit('/').next().unwrap_or(identifier)
+}
+
+/// Whether a bare id is one Berth could have minted (hex and dashes), so it is safe in a
+/// store key.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// A fresh id for tasks and container instances: 32 hex digits, as ECS mints them.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_names_come_from_names_or_arns() {
+        assert_eq!(cluster_name(None).unwrap(), "default");
+        assert_eq!(cluster_name(Some("")).unwrap(), "default");
+        assert_eq!(cluster_name(Some("prod")).unwrap(), "prod");
+        assert_eq!(
+            cluster_name(Some("arn:aws:ecs:us-east-1:000000000000:cluster/prod")).unwrap(),
+            "prod"
+        );
+        assert!(cluster_name(Some("arn:aws:ecs:us-east-1:0:task/x")).is_err());
+        assert_eq!(
+            cluster_name(Some("../x")).unwrap_err().code(),
+            "ClusterNotFoundException"
+        );
+    }
+
+    #[test]
+    fn ids_from_arns() {
+        assert_eq!(id_from("arn:aws:ecs:r:a:task/c/abc"), "abc");
+        assert_eq!(id_from("abc"), "abc");
+        assert!(is_valid_id("0123abcd"));
+        assert!(!is_valid_id("../x") && !is_valid_id(""));
+    }
+}

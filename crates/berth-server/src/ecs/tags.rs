@@ -1,0 +1,155 @@
+//! TagResource, UntagResource and ListTagsForResource for clusters, task definitions,
+//! tasks and container instances, addressed by ARN.
+
+use berth_api::arn::Arn;
+use berth_api::ecs::*;
+use berth_api::error::ApiError;
+use berth_model::cluster::{tags_to_wire, ClusterRecord};
+use berth_model::container_instance::InstanceRecord;
+use berth_model::tags::{self, Tags};
+use berth_model::task::TaskRecord;
+use berth_model::task_definition::{tag_pairs, TaskDefinitionRecord};
+use berth_store::{Compare, Txn};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{cluster_name, is_valid_id, task_definitions};
+use crate::protocol::Ctx;
+use crate::records::{self, commit, put, too_much_contention, MAX_ATTEMPTS};
+
+/// TagResource: adds or replaces tags.
+pub async fn tag(ctx: &Ctx, req: TagResourceRequest) -> Result<TagResourceResponse, ApiError> {
+    let new = tag_pairs(&req.tags)?;
+    change(ctx, &req.resource_arn, |t| tags::merge(t, new.clone())).await?;
+    Ok(TagResourceResponse {})
+}
+
+/// UntagResource: removes tags by key.
+pub async fn untag(
+    ctx: &Ctx,
+    req: UntagResourceRequest,
+) -> Result<UntagResourceResponse, ApiError> {
+    change(ctx, &req.resource_arn, |t| {
+        for k in &req.tag_keys {
+            t.remove(k);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(UntagResourceResponse {})
+}
+
+/// ListTagsForResource.
+pub async fn list(
+    ctx: &Ctx,
+    req: ListTagsForResourceRequest,
+) -> Result<ListTagsForResourceResponse, ApiError> {
+    let mut found = Tags::new();
+    change(ctx, &req.resource_arn, |t| {
+        found = t.clone();
+        Ok(())
+    })
+    .await?;
+    Ok(ListTagsForResourceResponse {
+        tags: Some(tags_to_wire(&found)),
+    })
+}
+
+/// The resource an ARN names, located in the store.
+enum Target {
+    Cluster(String),
+    TaskDefinition,
+    Task(String),
+    Instance(String),
+}
+
+fn locate(ctx: &Ctx, arn: &str) -> Result<Target, ApiError> {
+    let invalid =
+        || ApiError::InvalidParameter(format!("The ARN '{arn}' is not a valid ECS resource ARN."));
+    let parsed = Arn::parse(arn).map_err(|_| invalid())?;
+    if parsed.service != "ecs"
+        || parsed.account != ctx.caller.account
+        || parsed.region != ctx.caller.region
+    {
+        return Err(not_found(arn));
+    }
+    let scope = ctx.scope();
+    let path = parsed.resource_path();
+    let in_cluster = |key: fn(&crate::keys::Scope, &str, &str) -> String| {
+        let (cluster, id) = path.split_once('/').ok_or_else(invalid)?;
+        let cluster = cluster_name(Some(cluster)).map_err(|_| invalid())?;
+        if !is_valid_id(id) {
+            return Err(invalid());
+        }
+        Ok(key(&scope, &cluster, id))
+    };
+    Ok(match parsed.resource_type() {
+        "cluster" => {
+            Target::Cluster(scope.cluster(&cluster_name(Some(path)).map_err(|_| invalid())?))
+        }
+        "task-definition" => Target::TaskDefinition,
+        "task" => Target::Task(in_cluster(crate::keys::Scope::task)?),
+        "container-instance" => Target::Instance(in_cluster(crate::keys::Scope::instance)?),
+        _ => return Err(invalid()),
+    })
+}
+
+fn not_found(arn: &str) -> ApiError {
+    ApiError::InvalidParameter(format!("The specified resource {arn} was not found."))
+}
+
+/// Applies `f` to the tags of the resource `arn` names, writing back when they changed.
+async fn change(
+    ctx: &Ctx,
+    arn: &str,
+    mut f: impl FnMut(&mut Tags) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    match locate(ctx, arn)? {
+        Target::Cluster(key) => {
+            change_record::<ClusterRecord>(ctx, arn, &key, |c| {
+                if !c.active {
+                    return Err(ApiError::ClusterNotFound("Cluster not found.".into()));
+                }
+                f(&mut c.tags)
+            })
+            .await
+        }
+        Target::Task(key) => change_record::<TaskRecord>(ctx, arn, &key, |t| f(&mut t.tags)).await,
+        Target::Instance(key) => {
+            change_record::<InstanceRecord>(ctx, arn, &key, |i| f(&mut i.tags)).await
+        }
+        Target::TaskDefinition => {
+            task_definitions::change_tags(ctx, arn, |d: &mut TaskDefinitionRecord| f(&mut d.tags))
+                .await
+                .map_err(|e| match e {
+                    ApiError::Client(_) => not_found(arn),
+                    other => other,
+                })
+        }
+    }
+}
+
+async fn change_record<T: Serialize + DeserializeOwned + Clone + PartialEq>(
+    ctx: &Ctx,
+    arn: &str,
+    key: &str,
+    mut f: impl FnMut(&mut T) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let r = records::get::<T>(&*ctx.app.store, key)
+            .await?
+            .ok_or_else(|| not_found(arn))?;
+        let mut value = r.value.clone();
+        f(&mut value)?;
+        if value == r.value {
+            return Ok(());
+        }
+        let txn = Txn::new()
+            .when(Compare::unchanged(key, r.revision))
+            .then(put(key, &value));
+        if commit(&*ctx.app.store, txn).await?.is_committed() {
+            return Ok(());
+        }
+    }
+    Err(too_much_contention("The resource"))
+}

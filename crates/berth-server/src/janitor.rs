@@ -1,0 +1,83 @@
+//! Background upkeep: STOPPED tasks stay describable for an hour, as in ECS, then are
+//! purged. Level-triggered: each pass lists and acts, so a missed pass loses nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::ecs::Timestamp;
+use berth_model::task::TaskRecord;
+use berth_store::{Compare, Op, Txn};
+use tokio::sync::watch;
+
+use crate::records::{self, Record};
+use crate::App;
+
+/// How long a STOPPED task stays describable.
+pub const STOPPED_TASK_RETENTION_SECS: f64 = 3600.0;
+/// How often the janitor looks.
+pub const PASS_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Whether a task is due to be purged.
+pub fn is_expired(task: &TaskRecord, now: Timestamp) -> bool {
+    task.last_status.is_stopped()
+        && task
+            .stopped_at
+            .is_some_and(|t| now.as_secs_f64() - t.as_secs_f64() >= STOPPED_TASK_RETENTION_SECS)
+}
+
+/// Runs passes until shutdown.
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(PASS_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = pass(&app).await {
+                    tracing::warn!(error = %e, "janitor pass failed; will retry");
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One pass: purges every expired task. Returns how many it purged.
+pub async fn pass(app: &App) -> Result<usize, berth_api::error::ApiError> {
+    let now = app.clock.now();
+    let mut purged = 0;
+    for prefix in task_prefixes(app).await? {
+        let tasks: Vec<Record<TaskRecord>> = records::list(&*app.store, &prefix).await?;
+        for t in tasks.into_iter().filter(|t| is_expired(&t.value, now)) {
+            let txn = Txn::new()
+                .when(Compare::unchanged(&t.key, t.revision))
+                .then(Op::delete(&t.key));
+            if records::commit(&*app.store, txn).await?.is_committed() {
+                purged += 1;
+            }
+        }
+    }
+    Ok(purged)
+}
+
+/// Every account and region's task prefix that holds tasks.
+async fn task_prefixes(app: &App) -> Result<Vec<String>, berth_api::error::ApiError> {
+    let page = app
+        .store
+        .page("/ecs/", None, 0)
+        .await
+        .map_err(records::store_error)?;
+    let mut prefixes: Vec<String> = page
+        .kvs
+        .iter()
+        .filter_map(|kv| {
+            let parts: Vec<&str> = kv.key.splitn(6, '/').collect();
+            (parts.len() >= 5 && parts[4] == "tasks")
+                .then(|| format!("/ecs/{}/{}/tasks/", parts[2], parts[3]))
+        })
+        .collect();
+    prefixes.dedup();
+    Ok(prefixes)
+}

@@ -1,0 +1,202 @@
+//! The control plane: the HTTP front door (AWS JSON 1.1 with SigV4), one handler module
+//! per ECS resource, the agent channel, and the background loops that keep the store
+//! tidy. Everything it knows lives in the [`berth_store::Store`]; restarting it loses
+//! nothing.
+
+pub mod agent_channel;
+pub mod auth;
+pub mod ecs;
+pub mod identity;
+pub mod janitor;
+pub mod keys;
+pub mod pagination;
+pub mod protocol;
+pub mod records;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use berth_api::ecs::Timestamp;
+use berth_store::embedded::EmbeddedStore;
+use berth_store::Store;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::identity::Identity;
+use crate::keys::Scope;
+
+/// How to run a control plane.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The region agents register in and `berth up`'s profile names.
+    pub region: String,
+    pub identity: Identity,
+}
+
+/// Shared state of every handler and loop.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub identity: Identity,
+    pub region: String,
+    pub agent_token: String,
+    pub verifier: auth::Verifier,
+    /// Wall clock source; tests may move it.
+    pub clock: Clock,
+}
+
+impl App {
+    /// The scope agents act in: the server's account and region.
+    pub fn home_scope(&self) -> Scope {
+        Scope {
+            account: self.identity.account_id.clone(),
+            region: self.region.clone(),
+        }
+    }
+}
+
+/// Where "now" comes from: the system clock, or a fixed offset from it for tests of
+/// expiry and purging.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    offset_secs: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        let base = Timestamp::from(std::time::SystemTime::now()).as_secs_f64();
+        let offset = self.offset_secs.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        Timestamp::try_from_secs_f64(base + offset).expect("finite time")
+    }
+    /// Moves this clock forward (tests only need forward).
+    pub fn advance(&self, secs: i64) {
+        self.offset_secs
+            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A running control plane.
+pub struct Server {
+    app: Arc<App>,
+    local_addr: SocketAddr,
+    agent_token_path: PathBuf,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open the store in {path}: {source}")]
+    Store {
+        path: PathBuf,
+        source: berth_store::StoreError,
+    },
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    #[error(
+        "cannot listen on {addr}: {source} (is another Berth running? pick another with --listen)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl Server {
+    /// Opens the embedded store in the data directory and starts serving.
+    pub async fn start(config: ServerConfig) -> Result<Server, StartError> {
+        let path = config.data_dir.join("store");
+        let store = EmbeddedStore::open(&path).map_err(|source| StartError::Store {
+            path: path.clone(),
+            source,
+        })?;
+        Self::start_with_store(config, Arc::new(store)).await
+    }
+
+    /// Starts serving over the given store.
+    pub async fn start_with_store(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Server, StartError> {
+        let (agent_token, agent_token_path) =
+            identity::load_or_create_agent_token(&config.data_dir)?;
+        let app = Arc::new(App {
+            store,
+            verifier: auth::Verifier::new(&config.identity),
+            identity: config.identity,
+            region: config.region,
+            agent_token,
+            clock: Clock::default(),
+        });
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (shutdown, mut on_shutdown) = watch::channel(false);
+        let router = router(app.clone());
+        let serve = tokio::spawn(async move {
+            let stop = async move {
+                let _ = on_shutdown.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+            {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        let janitor = tokio::spawn(janitor::run(app.clone(), shutdown.subscribe()));
+        tracing::info!(%local_addr, "control plane listening");
+        Ok(Server {
+            app,
+            local_addr,
+            agent_token_path,
+            shutdown,
+            tasks: vec![serve, janitor],
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The file holding the token agents join with.
+    pub fn agent_token_path(&self) -> &Path {
+        &self.agent_token_path
+    }
+
+    /// The shared state (for in-process agents and tests).
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Stops serving and waits for in-flight requests.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Every route the control plane serves.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", post(protocol::aws_json))
+        .route("/health", get(|| async { "ok\n" }))
+        .nest("/agent/v1", agent_channel::routes())
+        .with_state(app)
+}
