@@ -219,10 +219,12 @@ def test_default_cluster(live_berth: Berth) -> None:
 
     family = unique("dflt")
     register(b, fargate_task_definition(family))
-    task = b.aws(
+    out = b.aws(
         "ecs", "run-task", "--task-definition", family, "--launch-type", "FARGATE",
         "--network-configuration", awsvpc_cli(),
-    )["tasks"][0]
+    )
+    assert out["failures"] == [] and len(out["tasks"]) == 1, out
+    task = out["tasks"][0]
     assert task["clusterArn"] == arn("cluster", "default")
     assert ":task/default/" in task["taskArn"]
 

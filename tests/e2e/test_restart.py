@@ -1,10 +1,11 @@
 """Durability: every acknowledged write survives `kill -9`, and SIGTERM stops Berth cleanly.
 
-Covers: a cluster (with tags and settings), three task-definition revisions and
-running tasks written through the CLI and boto3; the server is killed with
-SIGKILL immediately after the last acknowledged write and restarted on the same
-data dir; everything is described again and must be identical. Also a burst of
-writes killed mid-stream, and a SIGTERM stop that exits 0.
+Covers: a cluster (with tags and settings), three task-definition revisions (one
+deregistered) and running tasks (one stopped) written through the CLI and boto3;
+each time the server is killed with SIGKILL immediately after the last
+acknowledged write and restarted on the same data dir, and everything is
+described again and must be identical. Also a burst of concurrent writes killed
+mid-stream, and a SIGTERM stop that exits 0.
 
 Uses its own `berth up` so killing it never disturbs the shared server.
 """
@@ -39,7 +40,7 @@ def snapshot_task_definition(td: dict) -> dict:
     return {k: td.get(k) for k in keys}
 
 
-def test_acknowledged_writes_survive_kill9(crashing: Berth) -> None:
+def test_clusters_and_revisions_survive_kill9(crashing: Berth) -> None:
     b = crashing
     cluster = unique("durable")
     b.aws(
@@ -54,8 +55,6 @@ def test_acknowledged_writes_survive_kill9(crashing: Berth) -> None:
         revisions.append(b.client().register_task_definition(**td)["taskDefinition"])
     assert [r["revision"] for r in revisions] == [1, 2, 3]
     b.aws("ecs", "deregister-task-definition", "--task-definition", f"{family}:1")
-    tasks = run_fargate(b, cluster, f"{family}:3", count=3, startedBy="durability", tags=[{"key": "t", "value": "1"}])
-    arns = [t["taskArn"] for t in tasks]
     last = b.client().create_cluster(clusterName=unique("last-write"))["cluster"]["clusterName"]
 
     b.restart(kill9=True)
@@ -78,14 +77,27 @@ def test_acknowledged_writes_survive_kill9(crashing: Berth) -> None:
     assert ecs.describe_task_definition(taskDefinition=family)["taskDefinition"]["revision"] == 3
     assert ecs.register_task_definition(**fargate_task_definition(family))["taskDefinition"]["revision"] == 4
 
-    after_tasks = describe_tasks(b, cluster, arns, include_tags=True)
-    for t in after_tasks:
-        assert t["taskDefinitionArn"] == arn("task-definition", f"{family}:3")
-        assert t["desiredStatus"] == "RUNNING"
+
+def test_tasks_survive_kill9(crashing: Berth) -> None:
+    b = crashing
+    cluster = b.client().create_cluster(clusterName=unique("durable-tasks"))["cluster"]["clusterName"]
+    family = unique("durable-run")
+    b.client().register_task_definition(**fargate_task_definition(family))
+    tasks = run_fargate(b, cluster, f"{family}:1", count=3, startedBy="durability", tags=[{"key": "t", "value": "1"}])
+    arns = [t["taskArn"] for t in tasks]
+    stopped = b.client().stop_task(cluster=cluster, task=arns[0], reason="stopped before the crash")["task"]
+    assert stopped["desiredStatus"] == "STOPPED"
+
+    b.restart(kill9=True)
+
+    after = describe_tasks(b, cluster, arns, include_tags=True)
+    for t in after:
+        assert t["taskDefinitionArn"] == arn("task-definition", f"{family}:1")
         assert t["startedBy"] == "durability"
         assert tag_map(t["tags"])["t"] == "1"
-    listed = ecs.list_tasks(cluster=cluster)["taskArns"]
-    assert sorted(listed) == sorted(arns)
+    assert [t["desiredStatus"] for t in after] == ["STOPPED", "RUNNING", "RUNNING"]
+    assert after[0]["stoppedReason"] == "stopped before the crash"
+    assert sorted(b.client().list_tasks(cluster=cluster)["taskArns"]) == sorted(arns[1:])
 
 
 def test_burst_of_writes_then_kill9(crashing: Berth) -> None:

@@ -30,55 +30,44 @@ def list_tags(b: Berth, resource_arn: str) -> dict[str, str]:
     return tag_map(b.aws("ecs", "list-tags-for-resource", "--resource-arn", resource_arn)["tags"])
 
 
-@pytest.fixture(scope="module")
-def resources(berth: Berth) -> dict[str, dict[str, Any]]:
-    """One of each taggable resource, each created with the tag start=yes, with a way to describe its tags."""
-    ecs = berth.client()
-    start = [{"key": "start", "value": "yes"}]
-    cluster = create_cluster(berth, "tagged", tags=start)
-    td = register(berth, fargate_task_definition(unique("tagged"), tags=start))
-    task = run_fargate(berth, cluster, td["taskDefinitionArn"], tags=start)[0]
-    ci = ecs.register_container_instance(
+START = [{"key": "start", "value": "yes"}]
+KINDS = ["cluster", "task-definition", "task", "container-instance"]
+
+
+def make_resource(b: Berth, kind: str) -> tuple[str, Callable[[], dict[str, str]]]:
+    """Create one resource of `kind` tagged start=yes; return its ARN and a reader of its tags via describe."""
+    ecs = b.client()
+    cluster = create_cluster(b, "tagged", tags=START if kind == "cluster" else [])
+    if kind == "cluster":
+        return arn("cluster", cluster), lambda: tag_map(
+            ecs.describe_clusters(clusters=[cluster], include=["TAGS"])["clusters"][0].get("tags")
+        )
+    if kind == "task-definition":
+        td_arn = register(b, fargate_task_definition(unique("tagged"), tags=START))["taskDefinitionArn"]
+        return td_arn, lambda: tag_map(ecs.describe_task_definition(taskDefinition=td_arn, include=["TAGS"]).get("tags"))
+    if kind == "task":
+        td_arn = register(b, fargate_task_definition(unique("tagged"), tags=[]))["taskDefinitionArn"]
+        task_arn = run_fargate(b, cluster, td_arn, tags=START)[0]["taskArn"]
+        return task_arn, lambda: tag_map(
+            ecs.describe_tasks(cluster=cluster, tasks=[task_arn], include=["TAGS"])["tasks"][0].get("tags")
+        )
+    ci_arn = ecs.register_container_instance(
         cluster=cluster,
         totalResources=[
             {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
             {"name": "MEMORY", "type": "INTEGER", "integerValue": 2048},
         ],
-        tags=start,
-    )["containerInstance"]
-
-    def cluster_tags() -> dict[str, str]:
-        return tag_map(ecs.describe_clusters(clusters=[cluster], include=["TAGS"])["clusters"][0].get("tags"))
-
-    def td_tags() -> dict[str, str]:
-        return tag_map(ecs.describe_task_definition(taskDefinition=td["taskDefinitionArn"], include=["TAGS"]).get("tags"))
-
-    def task_tags() -> dict[str, str]:
-        return tag_map(ecs.describe_tasks(cluster=cluster, tasks=[task["taskArn"]], include=["TAGS"])["tasks"][0].get("tags"))
-
-    def ci_tags() -> dict[str, str]:
-        return tag_map(
-            ecs.describe_container_instances(cluster=cluster, containerInstances=[ci["containerInstanceArn"]], include=["TAGS"])[
-                "containerInstances"
-            ][0].get("tags")
-        )
-
-    return {
-        "cluster": {"arn": arn("cluster", cluster), "describe": cluster_tags},
-        "task-definition": {"arn": td["taskDefinitionArn"], "describe": td_tags},
-        "task": {"arn": task["taskArn"], "describe": task_tags},
-        "container-instance": {"arn": ci["containerInstanceArn"], "describe": ci_tags},
-    }
-
-
-KINDS = ["cluster", "task-definition", "task", "container-instance"]
+        tags=START,
+    )["containerInstance"]["containerInstanceArn"]
+    return ci_arn, lambda: tag_map(
+        ecs.describe_container_instances(cluster=cluster, containerInstances=[ci_arn], include=["TAGS"])["containerInstances"][0].get("tags")
+    )
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_tag_lifecycle(live_berth: Berth, resources: dict, kind: str) -> None:
+def test_tag_lifecycle(live_berth: Berth, kind: str) -> None:
     b = live_berth
-    resource_arn: str = resources[kind]["arn"]
-    describe: Callable[[], dict[str, str]] = resources[kind]["describe"]
+    resource_arn, describe = make_resource(b, kind)
     assert list_tags(b, resource_arn) == {"start": "yes"}
 
     b.aws("ecs", "tag-resource", "--resource-arn", resource_arn, "--tags", "key=team,value=core", "key=cost-center,value=42")
@@ -92,10 +81,13 @@ def test_tag_lifecycle(live_berth: Berth, resources: dict, kind: str) -> None:
     assert describe() == {"team": "platform"}
 
 
-@pytest.mark.parametrize("kind", ["cluster", "task", "container-instance"])
-def test_tag_missing_resource(ecs: Any, resources: dict, kind: str) -> None:
-    real: str = resources[kind]["arn"]
-    ghost = real.rsplit("/", 1)[0] + "/" + ("0" * 32 if kind != "cluster" else unique("ghost"))
+@pytest.mark.parametrize("kind", KINDS)
+def test_tag_missing_resource(live_berth: Berth, ecs: Any, kind: str) -> None:
+    cluster = create_cluster(live_berth, "ghosts")
+    ghost = {
+        "cluster": arn("cluster", unique("ghost")),
+        "task-definition": arn("task-definition", f"{unique('ghost')}:1"),
+    }.get(kind, arn(kind, f"{cluster}/{'0' * 32}"))
     err = client_error(ecs.tag_resource, resourceArn=ghost, tags=[{"key": "a", "value": "b"}])
     assert error_code(err) in ("ResourceNotFoundException", "ClusterNotFoundException", "InvalidParameterException"), err.response
     err = client_error(ecs.list_tags_for_resource, resourceArn=ghost)
@@ -107,6 +99,7 @@ def test_tag_malformed_arn(ecs: Any) -> None:
     assert error_code(err) in ("InvalidParameterException", "ClientException"), err.response
 
 
-def test_reserved_aws_prefix(ecs: Any, resources: dict) -> None:
-    err = client_error(ecs.tag_resource, resourceArn=resources["cluster"]["arn"], tags=[{"key": "aws:owner", "value": "x"}])
+def test_reserved_aws_prefix(live_berth: Berth, ecs: Any) -> None:
+    cluster = create_cluster(live_berth, "reserved")
+    err = client_error(ecs.tag_resource, resourceArn=arn("cluster", cluster), tags=[{"key": "aws:owner", "value": "x"}])
     assert error_code(err) == "InvalidParameterException", err.response

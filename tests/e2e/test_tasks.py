@@ -74,6 +74,7 @@ def batch(berth: Berth) -> dict:
         "--started-by", "me",
         "--group", "g1",
     )
+    assert out["failures"] == [], f"run-task placed no tasks: {out['failures']}"
     return {"cluster": cluster, "family": family, "td": td, "run": out, "arns": [t["taskArn"] for t in out["tasks"]]}
 
 
@@ -81,7 +82,6 @@ def batch(berth: Berth) -> dict:
 
 
 def test_run_task_places_all(batch: dict) -> None:
-    assert batch["run"]["failures"] == []
     assert len(batch["arns"]) == 3
     assert len(set(batch["arns"])) == 3
     for task_arn in batch["arns"]:

@@ -96,6 +96,15 @@ fn run(requests: usize, make: impl Fn(usize) -> PlacementRequest) -> Run {
     }
 }
 
+/// Scenario filter: `cargo bench -p berth-scheduler -- memberOf` runs matching ones only.
+fn selected(name: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+}
+
 fn report(name: &str, r: &Run) {
     let total = (r.place + r.apply).as_secs_f64();
     println!(
@@ -108,77 +117,86 @@ fn report(name: &str, r: &Run) {
     );
 }
 
+type Make = Box<dyn Fn(usize) -> PlacementRequest>;
+
 fn main() {
-    let binpack = PlacementStrategy::Binpack(Resource::Memory);
+    let binpack = || PlacementStrategy::Binpack(Resource::Memory);
+    let zone_spread =
+        || PlacementStrategy::Spread(SpreadField::Attribute("ecs.availability-zone".into()));
     let build = Instant::now();
     let view = View::new(cluster()).expect("distinct ARNs");
     println!(
-        "view of {} instances built in {:.1} ms; {REQUESTS} requests x {PER_REQUEST} tasks, place + apply each, one thread",
+        "view of {} instances built in {:.1} ms; requests of {PER_REQUEST} tasks, place + apply each, one thread",
         view.len(),
         build.elapsed().as_secs_f64() * 1e3
     );
     drop(view);
 
-    let r = run(REQUESTS, |n| {
-        PlacementRequest::new(format!("family:job-{n}"), task(), PER_REQUEST)
-            .strategy(binpack.clone())
-            .constraint(PlacementConstraint::DistinctInstance)
-    });
-    report(
-        "binpack(memory) + distinctInstance, one group per request",
-        &r,
-    );
-
-    let r = run(REQUESTS, |n| {
-        PlacementRequest::new(format!("service:svc-{}", n / 3), task(), PER_REQUEST)
-            .strategy(binpack.clone())
-            .constraint(PlacementConstraint::DistinctInstance)
-    });
-    report(
-        "binpack(memory) + distinctInstance, one group per 30 tasks",
-        &r,
-    );
-
-    let r = run(REQUESTS, |n| {
-        PlacementRequest::new(format!("service:svc-{}", n / 3), task(), PER_REQUEST)
-            .strategy(PlacementStrategy::Spread(SpreadField::Attribute(
-                "ecs.availability-zone".into(),
-            )))
-            .strategy(binpack.clone())
-    });
-    report(
-        "spread(attribute:ecs.availability-zone) + binpack(memory)",
-        &r,
-    );
-
-    let r = run(REQUESTS, |n| {
-        let mut req = PlacementRequest::new(format!("family:job-{n}"), task(), PER_REQUEST)
-            .strategy(PlacementStrategy::Random);
-        req.seed = n as u64;
-        req
-    });
-    report("random", &r);
-
     // 90% of instances match, so 4,500 x 32 = 144,000 tasks fit; place 120,000.
     let expr = "attribute:ecs.instance-type =~ m5.* and attribute:ecs.availability-zone in \
                 [us-east-1a, us-east-1b, us-east-1c] and not(attribute:maintenance exists)";
     let member_of = PlacementConstraint::member_of(expr).expect("valid expression");
-    let r = run(12_000, |n| {
-        PlacementRequest::new(format!("family:job-{n}"), task(), PER_REQUEST)
-            .strategy(binpack.clone())
-            .constraint(member_of.clone())
-    });
-    report("memberOf(3-clause expression) + binpack(memory)", &r);
 
-    let r = run(REQUESTS, |n| {
-        PlacementRequest::new(format!("service:svc-{}", n / 3), task(), PER_REQUEST)
-            .strategy(PlacementStrategy::Spread(SpreadField::Attribute(
-                "ecs.availability-zone".into(),
-            )))
-            .strategy(PlacementStrategy::Spread(SpreadField::InstanceId))
-    });
-    report(
-        "spread(zone) + spread(instanceId), one group per 30 tasks",
-        &r,
-    );
+    let scenarios: Vec<(&str, usize, Make)> = vec![
+        (
+            "binpack(memory) + distinctInstance, one group per request",
+            REQUESTS,
+            Box::new(move |n| {
+                PlacementRequest::new(format!("family:job-{n}"), task(), PER_REQUEST)
+                    .strategy(binpack())
+                    .constraint(PlacementConstraint::DistinctInstance)
+            }),
+        ),
+        (
+            "binpack(memory) + distinctInstance, one group per 30 tasks",
+            REQUESTS,
+            Box::new(move |n| {
+                PlacementRequest::new(format!("service:svc-{}", n / 3), task(), PER_REQUEST)
+                    .strategy(binpack())
+                    .constraint(PlacementConstraint::DistinctInstance)
+            }),
+        ),
+        (
+            "spread(attribute:ecs.availability-zone) + binpack(memory)",
+            REQUESTS,
+            Box::new(move |n| {
+                PlacementRequest::new(format!("service:svc-{}", n / 3), task(), PER_REQUEST)
+                    .strategy(zone_spread())
+                    .strategy(binpack())
+            }),
+        ),
+        (
+            "random",
+            REQUESTS,
+            Box::new(|n| {
+                let mut req = PlacementRequest::new(format!("family:job-{n}"), task(), PER_REQUEST)
+                    .strategy(PlacementStrategy::Random);
+                req.seed = n as u64;
+                req
+            }),
+        ),
+        (
+            "memberOf(3-clause expression) + binpack(memory)",
+            12_000,
+            Box::new(move |n| {
+                PlacementRequest::new(format!("family:job-{n}"), task(), PER_REQUEST)
+                    .strategy(binpack())
+                    .constraint(member_of.clone())
+            }),
+        ),
+        (
+            "spread(zone) + spread(instanceId) (ECS \"AZ balanced spread\")",
+            REQUESTS,
+            Box::new(move |n| {
+                PlacementRequest::new(format!("service:svc-{}", n / 3), task(), PER_REQUEST)
+                    .strategy(zone_spread())
+                    .strategy(PlacementStrategy::Spread(SpreadField::InstanceId))
+            }),
+        ),
+    ];
+    for (name, requests, make) in scenarios {
+        if selected(name) {
+            report(name, &run(requests, make));
+        }
+    }
 }

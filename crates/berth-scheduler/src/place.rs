@@ -17,6 +17,8 @@
 //! the view is never changed here; instances in the overlay are scored separately
 //! because their index entries are stale.
 
+use std::sync::Arc;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -168,10 +170,11 @@ struct Engine<'a> {
     gid: Option<u32>,
     distinct: bool,
     required: Vec<Required>,
-    member_of: Vec<&'a Expression>,
-    /// Per instance: 0 unknown, 1 memberOf holds, 2 it does not. Empty when some
-    /// expression depends on tasks and so cannot be cached.
-    memo: Vec<u8>,
+    /// Per instance, whether each memberOf expression that does not depend on tasks
+    /// holds (shared through the view's cache).
+    verdicts: Vec<Arc<Vec<bool>>>,
+    /// memberOf expressions that read `task:group` or `runningTasksCount`.
+    dynamic: Vec<&'a Expression>,
     random_ties: bool,
     rng: StdRng,
     /// (instance, tasks of this plan on it), sorted by instance.
@@ -225,19 +228,30 @@ pub(crate) fn place(view: &View, req: &PlacementRequest) -> Result<Plan, Placeme
 
 impl<'a> Engine<'a> {
     fn new(view: &'a View, req: &'a PlacementRequest) -> Self {
-        let member_of: Vec<&Expression> = req
-            .constraints
-            .iter()
-            .filter_map(|c| match c {
-                PlacementConstraint::MemberOf(e) => Some(e),
-                PlacementConstraint::DistinctInstance => None,
-            })
-            .collect();
-        let memo = if !member_of.is_empty() && member_of.iter().all(|e| !e.depends_on_tasks()) {
-            vec![0; view.insts.len()]
-        } else {
-            Vec::new()
-        };
+        let mut verdicts = Vec::new();
+        let mut dynamic = Vec::new();
+        for c in &req.constraints {
+            let PlacementConstraint::MemberOf(e) = c else {
+                continue;
+            };
+            if e.depends_on_tasks() {
+                dynamic.push(e);
+                continue;
+            }
+            verdicts.push(view.verdicts.get_or_compute(e.as_str(), || {
+                view.insts
+                    .iter()
+                    .map(|inst| {
+                        e.evaluate(&InstFacts {
+                            view,
+                            inst,
+                            group: &req.group,
+                            extra: 0,
+                        })
+                    })
+                    .collect()
+            }));
+        }
         let required = req
             .task
             .required_attributes
@@ -257,8 +271,8 @@ impl<'a> Engine<'a> {
                 .iter()
                 .any(|c| matches!(c, PlacementConstraint::DistinctInstance)),
             required,
-            member_of,
-            memo,
+            verdicts,
+            dynamic,
             random_ties: req.tie_break == TieBreak::Random,
             rng: StdRng::seed_from_u64(req.seed),
             overlay: Vec::new(),
@@ -336,30 +350,20 @@ impl<'a> Engine<'a> {
             + t
     }
 
-    fn member_of_holds(&mut self, idx: u32, t: u32) -> bool {
-        let view = self.view;
-        let inst = &view.insts[idx as usize];
-        let eval = |extra: u32, exprs: &[&Expression]| {
-            let facts = InstFacts {
-                view,
-                inst,
-                group: self.group,
-                extra,
-            };
-            exprs.iter().all(|e| e.evaluate(&facts))
+    fn member_of_holds(&self, idx: u32, t: u32) -> bool {
+        if !self.verdicts.iter().all(|v| v[idx as usize]) {
+            return false;
+        }
+        if self.dynamic.is_empty() {
+            return true;
+        }
+        let facts = InstFacts {
+            view: self.view,
+            inst: &self.view.insts[idx as usize],
+            group: self.group,
+            extra: t,
         };
-        if self.memo.is_empty() {
-            return eval(t, &self.member_of);
-        }
-        match self.memo[idx as usize] {
-            1 => true,
-            2 => false,
-            _ => {
-                let ok = eval(t, &self.member_of);
-                self.memo[idx as usize] = if ok { 1 } else { 2 };
-                ok
-            }
-        }
+        self.dynamic.iter().all(|e| e.evaluate(&facts))
     }
 
     /// Why instance `idx`, already holding `t` tasks of this plan, cannot take one more;
@@ -382,7 +386,7 @@ impl<'a> Engine<'a> {
                 return Some(FailureReason::Attribute);
             }
         }
-        if !self.member_of.is_empty() && !self.member_of_holds(idx, t) {
+        if !self.member_of_holds(idx, t) {
             return Some(FailureReason::MemberOf);
         }
         if self.distinct && self.group_count(idx, t) > 0 {
@@ -447,23 +451,39 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Next instance from `from` on, in id order, whose remaining memory and cpu (before
+    /// this plan) hold a task; instances this plan uses only have less, so none is missed.
+    fn next_fitting(&self, from: u32) -> Option<u32> {
+        self.view.fit.next(from, self.need.mem, self.need.cpu)
+    }
+
+    /// Every candidate in scope, ascending.
+    fn all_candidates(&mut self, scope: &Scope) -> Vec<u32> {
+        let mut all = Vec::new();
+        let mut from = 0;
+        while let Some(idx) = self.next_fitting(from) {
+            if self.candidate(scope, idx) {
+                all.push(idx);
+            }
+            from = idx + 1;
+        }
+        all
+    }
+
     /// No strategy left: lowest id (ARN order), or a seeded random pick.
     fn first_in_order(&mut self, scope: &Scope) -> Option<u32> {
-        let view = self.view;
-        if !self.random_ties {
-            return view
-                .schedulable
-                .iter()
-                .copied()
-                .find(|&idx| self.candidate(scope, idx));
+        if self.random_ties {
+            let all = self.all_candidates(scope);
+            return (!all.is_empty()).then(|| all[self.rng.gen_range(0..all.len())]);
         }
-        let all: Vec<u32> = view
-            .schedulable
-            .iter()
-            .copied()
-            .filter(|&idx| self.candidate(scope, idx))
-            .collect();
-        (!all.is_empty()).then(|| all[self.rng.gen_range(0..all.len())])
+        let mut from = 0;
+        while let Some(idx) = self.next_fitting(from) {
+            if self.candidate(scope, idx) {
+                return Some(idx);
+            }
+            from = idx + 1;
+        }
+        None
     }
 
     /// Uniform over the candidates: rejection sampling, then a scan.
@@ -478,11 +498,7 @@ impl<'a> Engine<'a> {
                 return Some(idx);
             }
         }
-        let all: Vec<u32> = sched
-            .iter()
-            .copied()
-            .filter(|&idx| self.candidate(scope, idx))
-            .collect();
+        let all = self.all_candidates(scope);
         (!all.is_empty()).then(|| all[self.rng.gen_range(0..all.len())])
     }
 

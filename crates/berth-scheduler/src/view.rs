@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{ApplyError, PlacementError, ViewError};
 use crate::hash::IdMap;
@@ -88,6 +89,94 @@ impl Inst {
     }
 }
 
+/// Largest remaining (memory, cpu) over ranges of instance ids, so the next instance in
+/// id order that can hold a task is found without visiting the full ones.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FitTree {
+    size: usize,
+    /// Heap layout, leaves at `size..2 * size`; a leaf holds (memory + 1, cpu + 1) of a
+    /// schedulable instance and (0, 0) otherwise.
+    max: Vec<(u64, u64)>,
+}
+
+impl FitTree {
+    fn new(len: usize) -> Self {
+        let size = len.next_power_of_two().max(1);
+        FitTree {
+            size,
+            max: vec![(0, 0); 2 * size],
+        }
+    }
+
+    fn set(&mut self, idx: u32, fit: Option<(u32, u32)>) {
+        let mut i = self.size + idx as usize;
+        self.max[i] = fit.map_or((0, 0), |(m, c)| (u64::from(m) + 1, u64::from(c) + 1));
+        while i > 1 {
+            i /= 2;
+            let (l, r) = (self.max[2 * i], self.max[2 * i + 1]);
+            self.max[i] = (l.0.max(r.0), l.1.max(r.1));
+        }
+    }
+
+    /// Lowest schedulable id `>= from` with at least `mem` memory and `cpu` cpu left.
+    pub(crate) fn next(&self, from: u32, mem: u32, cpu: u32) -> Option<u32> {
+        let want = (u64::from(mem) + 1, u64::from(cpu) + 1);
+        self.descend(1, 0, self.size, from as usize, want)
+    }
+
+    fn descend(&self, node: usize, lo: usize, hi: usize, from: usize, want: (u64, u64)) -> Option<u32> {
+        let (m, c) = self.max[node];
+        if hi <= from || m < want.0 || c < want.1 {
+            return None;
+        }
+        if hi - lo == 1 {
+            return Some(lo as u32);
+        }
+        let mid = (lo + hi) / 2;
+        self.descend(2 * node, lo, mid, from, want)
+            .or_else(|| self.descend(2 * node + 1, mid, hi, from, want))
+    }
+}
+
+/// Per-instance answers of memberOf expressions that do not depend on tasks, computed
+/// once and shared by every request until an instance changes.
+#[derive(Default)]
+pub(crate) struct VerdictCache(Mutex<HashMap<String, Arc<Vec<bool>>>>);
+
+/// Most expressions whose verdicts are kept; beyond it the cache starts over.
+const VERDICT_CACHE_ENTRIES: usize = 256;
+
+impl VerdictCache {
+    pub(crate) fn get_or_compute(&self, key: &str, compute: impl FnOnce() -> Vec<bool>) -> Arc<Vec<bool>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = map.get(key) {
+            return Arc::clone(v);
+        }
+        if map.len() >= VERDICT_CACHE_ENTRIES {
+            map.clear();
+        }
+        let v = Arc::new(compute());
+        map.insert(key.to_owned(), Arc::clone(&v));
+        v
+    }
+
+    fn clear(&mut self) {
+        self.0.get_mut().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+impl Clone for VerdictCache {
+    fn clone(&self) -> Self {
+        VerdictCache::default()
+    }
+}
+
+impl std::fmt::Debug for VerdictCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerdictCache")
+    }
+}
+
 /// A cluster snapshot indexed for placement. Build it once, [`place`](View::place) many
 /// requests against it, and [`apply`](View::apply) each plan the store committed.
 #[derive(Debug, Clone)]
@@ -103,6 +192,9 @@ pub struct View {
     pub(crate) by_cpu: BTreeSet<(u32, u32)>,
     /// Schedulable instance ids, ascending.
     pub(crate) schedulable: Vec<u32>,
+    /// Schedulable instances' remaining (memory, cpu) by id.
+    pub(crate) fit: FitTree,
+    pub(crate) verdicts: VerdictCache,
     pub(crate) names: Interner,
     pub(crate) values: Interner,
     pub(crate) groups: Interner,
@@ -141,6 +233,8 @@ impl View {
             by_mem: BTreeSet::new(),
             by_cpu: BTreeSet::new(),
             schedulable: Vec::new(),
+            fit: FitTree::new(instances.len()),
+            verdicts: VerdictCache::default(),
             names: Interner::default(),
             values: Interner::default(),
             groups: Interner::default(),
@@ -211,6 +305,7 @@ impl View {
         if inst.schedulable() {
             self.by_mem.insert((inst.mem, idx));
             self.by_cpu.insert((inst.cpu, idx));
+            self.fit.set(idx, Some((inst.mem, inst.cpu)));
             if let Err(pos) = self.schedulable.binary_search(&idx) {
                 self.schedulable.insert(pos, idx);
             }
@@ -230,6 +325,7 @@ impl View {
         if inst.schedulable() {
             self.by_mem.remove(&(inst.mem, idx));
             self.by_cpu.remove(&(inst.cpu, idx));
+            self.fit.set(idx, None);
             if let Ok(pos) = self.schedulable.binary_search(&idx) {
                 self.schedulable.remove(pos);
             }
@@ -281,6 +377,7 @@ impl View {
             if schedulable {
                 self.by_mem.insert((inst.mem, idx));
                 self.by_cpu.insert((inst.cpu, idx));
+                self.fit.set(idx, Some((inst.mem, inst.cpu)));
             }
             for (ports, add) in [(&mut inst.tcp, &need.tcp), (&mut inst.udp, &need.udp)] {
                 for &port in add {
@@ -316,6 +413,7 @@ impl View {
                 let inst = self.intern(instance);
                 self.insts[idx as usize] = inst;
                 self.index(idx);
+                self.verdicts.clear();
                 self.revision += 1;
             }
             None => {
@@ -425,6 +523,17 @@ mod tests {
                 .collect();
             assert_eq!(self.by_mem, mem);
             assert_eq!(self.by_cpu, cpu);
+            let n = self.insts.len() as u32;
+            for from in 0..n {
+                for probe in 0..n {
+                    let (m, c) = (self.insts[probe as usize].mem, self.insts[probe as usize].cpu);
+                    let brute = (from..n).find(|&j| {
+                        let o = &self.insts[j as usize];
+                        o.schedulable() && o.mem >= m && o.cpu >= c
+                    });
+                    assert_eq!(self.fit.next(from, m, c), brute);
+                }
+            }
             for (g, members) in self.group_members.iter().enumerate() {
                 for (&idx, &n) in members {
                     assert_eq!(self.insts[idx as usize].group_count(g as u32), n);

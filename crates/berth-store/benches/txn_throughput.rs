@@ -18,8 +18,8 @@ use tokio::time::Instant;
 
 const WRITERS: usize = 64;
 const VALUE_BYTES: usize = 1024;
-const READERS: usize = 2;
-const BLOCKING_READERS: usize = 16;
+/// Concurrent reader tasks, the same for every read variant so they compare fairly.
+const READERS: usize = 16;
 const GET_MANY_KEYS: usize = 10;
 
 fn main() {
@@ -54,8 +54,8 @@ fn main() {
                 .await
                 .unwrap();
         };
-        let rate = reads(&store, &keys, BLOCKING_READERS, phase, get_blocking).await;
-        report("point get, spawn_blocking", BLOCKING_READERS, 1, rate);
+        let rate = reads(&store, &keys, READERS, phase, get_blocking).await;
+        report("point get, spawn_blocking", READERS, 1, rate);
 
         let get_many = |store: EmbeddedStore, first: String| async move {
             let (prefix, _) = first.rsplit_once('/').unwrap();

@@ -1,0 +1,81 @@
+//! An ECS client that signs every request with SigV4, as the AWS CLI does.
+
+use berth_sigv4::{Credentials, SigningParams};
+use serde_json::Value;
+
+/// An error response: HTTP status, `__type` and message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallError {
+    pub status: u16,
+    pub kind: String,
+    pub message: String,
+}
+
+/// Calls ECS operations on one endpoint.
+#[derive(Clone)]
+pub struct EcsClient {
+    http: reqwest::Client,
+    endpoint: String,
+    credentials: Credentials,
+    region: String,
+}
+
+impl EcsClient {
+    /// A client for `endpoint` (e.g. `http://127.0.0.1:7430`).
+    pub fn new(endpoint: &str, access_key_id: &str, secret: &str, region: &str) -> Self {
+        EcsClient {
+            http: reqwest::Client::new(),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            credentials: Credentials {
+                access_key_id: access_key_id.into(),
+                secret_access_key: secret.into(),
+                session_token: None,
+            },
+            region: region.into(),
+        }
+    }
+
+    /// Calls `AmazonEC2ContainerServiceV20141113.<action>` with `body`.
+    pub async fn call(&self, action: &str, body: Value) -> Result<Value, CallError> {
+        self.call_raw(action, serde_json::to_vec(&body).expect("json")).await
+    }
+
+    /// Calls with a raw body (for malformed-input tests).
+    pub async fn call_raw(&self, action: &str, body: Vec<u8>) -> Result<Value, CallError> {
+        let uri = format!("{}/", self.endpoint);
+        let mut req = http::Request::post(&uri)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("AmazonEC2ContainerServiceV20141113.{action}"))
+            .body(body)
+            .expect("request");
+        let params = SigningParams {
+            credentials: &self.credentials,
+            region: &self.region,
+            service: "ecs",
+            time: time::OffsetDateTime::now_utc(),
+            content_sha256_header: false,
+        };
+        berth_sigv4::sign_request(&mut req, &params).expect("sign");
+        let (parts, body) = req.into_parts();
+        let resp = self
+            .http
+            .post(&uri)
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| CallError { status: 0, kind: "Transport".into(), message: e.to_string() })?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status == 200 {
+            Ok(value)
+        } else {
+            Err(CallError {
+                status,
+                kind: value["__type"].as_str().unwrap_or_default().to_string(),
+                message: value["message"].as_str().unwrap_or_default().to_string(),
+            })
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! An in-process control plane on a temporary data directory, with a signed client.
+
+use std::path::PathBuf;
+
+use berth_server::identity::Identity;
+use berth_server::{Server, ServerConfig};
+
+use crate::client::EcsClient;
+use crate::fake_agent::{FakeAgent, FakeAgentConfig};
+
+/// A control plane for one test. Dropping it stops nothing in flight; call
+/// [`TestCluster::shutdown`] to stop it cleanly, or [`TestCluster::restart`].
+pub struct TestCluster {
+    pub server: Option<Server>,
+    pub client: EcsClient,
+    pub identity: Identity,
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestCluster {
+    /// Starts a control plane on a fresh data directory and a free loopback port.
+    pub async fn start() -> TestCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().to_path_buf();
+        let mut c = Self::start_in(data_dir).await;
+        c._dir = Some(dir);
+        c
+    }
+
+    async fn start_in(data_dir: PathBuf) -> TestCluster {
+        let identity =
+            Identity::load_or_create(&data_dir, "000000000000", None).expect("identity");
+        let server = Server::start(ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data_dir.clone(),
+            region: "us-east-1".into(),
+            identity: identity.clone(),
+        })
+        .await
+        .expect("server starts");
+        let client = EcsClient::new(
+            &format!("http://{}", server.local_addr()),
+            &identity.access_key_id,
+            &identity.secret_access_key,
+            "us-east-1",
+        );
+        TestCluster { server: Some(server), client, identity, data_dir, _dir: None }
+    }
+
+    /// The control plane's base URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.server.as_ref().expect("running").local_addr())
+    }
+
+    /// The token agents join with.
+    pub fn agent_token(&self) -> String {
+        self.server.as_ref().expect("running").app().agent_token.clone()
+    }
+
+    /// Starts a fake agent against this control plane.
+    pub async fn agent(&self, config: FakeAgentConfig) -> FakeAgent {
+        FakeAgent::start(&self.endpoint(), &self.agent_token(), config).await
+    }
+
+    /// Stops the server and starts a new one on the same data directory.
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        let dir = self._dir.take();
+        let mut fresh = Self::start_in(self.data_dir.clone()).await;
+        fresh._dir = dir;
+        *self = fresh;
+    }
+
+    /// Stops the server.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! A fake agent: registers through the real agent channel, heartbeats, long-polls its
+//! assignments and reports lifecycles without running anything. Like Nomad's mock
+//! driver, each container's behaviour comes from its environment (task definition or
+//! RunTask override):
+//!
+//! - `BERTH_FAKE_START_ERROR=msg`: the task fails to start (TaskFailedToStart).
+//! - `BERTH_FAKE_RUN_FOR_MS=n`: the container exits after n ms ...
+//! - `BERTH_FAKE_EXIT_CODE=c`: ... with exit code c (default 0).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use berth_api::agent::*;
+use berth_api::ecs::{Task, TaskDefinition, TaskStopCode, Timestamp};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// What a fake agent offers.
+#[derive(Debug, Clone)]
+pub struct FakeAgentConfig {
+    pub kind: CapacityKind,
+    pub cluster: Option<String>,
+    pub cpu: i64,
+    pub memory: i64,
+    pub attributes: Vec<(String, Option<String>)>,
+    pub heartbeat_every: Duration,
+}
+
+impl FakeAgentConfig {
+    /// Fargate pool capacity: 4 vCPU, 8 GiB.
+    pub fn fargate() -> Self {
+        FakeAgentConfig {
+            kind: CapacityKind::Fargate,
+            cluster: None,
+            cpu: 4096,
+            memory: 8192,
+            attributes: vec![],
+            heartbeat_every: Duration::from_secs(10),
+        }
+    }
+
+    /// A container instance of `cluster`: 2 vCPU, 2 GiB, every capability a real agent
+    /// would advertise.
+    pub fn ec2(cluster: &str) -> Self {
+        FakeAgentConfig {
+            kind: CapacityKind::Ec2,
+            cluster: Some(cluster.into()),
+            cpu: 2048,
+            memory: 2048,
+            attributes: vec![],
+            heartbeat_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Capabilities the fake agent claims, as the ECS agent names them.
+pub const CAPABILITIES: &[&str] = &[
+    "com.amazonaws.ecs.capability.docker-remote-api.1.18",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.19",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.21",
+    "com.amazonaws.ecs.capability.logging-driver.awslogs",
+    "com.amazonaws.ecs.capability.task-iam-role",
+    "ecs.capability.task-eni",
+    "ecs.capability.execution-role-awslogs",
+    "ecs.capability.container-health-check",
+    "ecs.capability.container-ordering",
+    "ecs.capability.env-files.s3",
+];
+
+/// A running fake agent.
+pub struct FakeAgent {
+    pub container_instance_arn: String,
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+struct Channel {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    arn: String,
+}
+
+impl Channel {
+    async fn post<T: serde::Serialize>(&self, path: &str, body: &T) -> reqwest::Result<reqwest::Response> {
+        self.http
+            .post(format!("{}/agent/v1/{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+    }
+}
+
+impl FakeAgent {
+    /// Registers and starts driving assignments.
+    pub async fn start(endpoint: &str, token: &str, config: FakeAgentConfig) -> FakeAgent {
+        let mut attributes: Vec<_> = CAPABILITIES.iter().map(|c| (c.to_string(), None)).collect();
+        attributes.extend(config.attributes.clone());
+        let req = RegisterRequest {
+            kind: config.kind,
+            cluster: config.cluster.clone(),
+            container_instance_arn: None,
+            ec2_instance_id: None,
+            cpu: config.cpu,
+            memory: config.memory,
+            reserved_ports_tcp: vec![22, 2375, 2376, 51678, 51679],
+            reserved_ports_udp: vec![],
+            gpu_ids: vec![],
+            attributes: attributes
+                .into_iter()
+                .map(|(name, value)| berth_api::ecs::Attribute {
+                    name,
+                    value,
+                    target_type: None,
+                    target_id: None,
+                })
+                .collect(),
+            version_info: Some(berth_api::ecs::VersionInfo {
+                agent_version: Some("berth-fake-agent".into()),
+                agent_hash: None,
+                docker_version: None,
+            }),
+        };
+        let mut channel = Channel {
+            http: reqwest::Client::new(),
+            base: endpoint.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            arn: String::new(),
+        };
+        let resp = channel.post("register", &req).await.expect("register request");
+        assert!(resp.status().is_success(), "register failed: {}", resp.text().await.unwrap_or_default());
+        let registered: RegisterResponse = resp.json().await.expect("register response");
+        channel.arn = registered.container_instance_arn.clone();
+        let (stop, stopped) = watch::channel(false);
+        let handle = tokio::spawn(drive(channel, config.heartbeat_every, stopped));
+        FakeAgent { container_instance_arn: registered.container_instance_arn, stop, handle }
+    }
+
+    /// Stops the agent (its tasks stay as last reported).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.handle.await;
+    }
+}
+
+struct Tracked {
+    started: Instant,
+    run_for: Option<Duration>,
+    exit_code: i32,
+}
+
+async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut after: Option<u64> = None;
+    let mut tracked: HashMap<String, Tracked> = HashMap::new();
+    let mut last_heartbeat = Instant::now();
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        if last_heartbeat.elapsed() >= heartbeat_every {
+            let _ = channel.post("heartbeat", &HeartbeatRequest { container_instance_arn: channel.arn.clone() }).await;
+            last_heartbeat = Instant::now();
+        }
+        let wait = if tracked.values().any(|t| t.run_for.is_some()) { 0 } else { 1 };
+        let mut url = format!(
+            "{}/agent/v1/assignments?containerInstanceArn={}&waitSeconds={wait}",
+            channel.base,
+            urlencode(&channel.arn)
+        );
+        if let Some(a) = after {
+            url.push_str(&format!("&afterRevision={a}"));
+        }
+        let poll = channel.http.get(&url).bearer_auth(&channel.token).send();
+        let resp = tokio::select! {
+            r = poll => r,
+            _ = stopped.changed() => return,
+        };
+        let Ok(resp) = resp else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let Ok(assignments) = resp.json::<Assignments>().await else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        after = Some(assignments.revision);
+        for a in &assignments.tasks {
+            if let Some(report) = step(&a.task, &a.task_definition, &mut tracked) {
+                let path = format!("task-state?containerInstanceArn={}", urlencode(&channel.arn));
+                let _ = channel.post(&path, &report).await;
+            }
+        }
+        if wait == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The env value a container sees for `name` (override first).
+fn env(task: &Task, def: &TaskDefinition, container: &str, name: &str) -> Option<String> {
+    let from_override = task
+        .overrides
+        .as_ref()
+        .and_then(|o| o.container_overrides.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|o| o.name.as_deref() == Some(container))
+        .flat_map(|o| o.environment.iter().flatten())
+        .find(|kv| kv.name.as_deref() == Some(name))
+        .and_then(|kv| kv.value.clone());
+    from_override.or_else(|| {
+        def.container_definitions
+            .iter()
+            .flatten()
+            .filter(|c| c.name.as_deref() == Some(container))
+            .flat_map(|c| c.environment.iter().flatten())
+            .find(|kv| kv.name.as_deref() == Some(name))
+            .and_then(|kv| kv.value.clone())
+    })
+}
+
+fn now() -> Timestamp {
+    Timestamp::from(std::time::SystemTime::now())
+}
+
+/// The report one assignment calls for now, if any.
+fn step(task: &Task, def: &TaskDefinition, tracked: &mut HashMap<String, Tracked>) -> Option<TaskStateReport> {
+    let arn = task.task_arn.clone()?;
+    let last = task.last_status.as_deref().unwrap_or_default();
+    let desired = task.desired_status.as_deref().unwrap_or_default();
+    let names: Vec<String> =
+        task.containers.iter().flatten().filter_map(|c| c.name.clone()).collect();
+    let stopped = |code: Option<TaskStopCode>, reason: Option<String>, exit: Option<i32>| TaskStateReport {
+        task_arn: arn.clone(),
+        status: "STOPPED".into(),
+        reason: reason.clone(),
+        stop_code: code,
+        execution_stopped_at: Some(now()),
+        containers: names
+            .iter()
+            .map(|n| ContainerReport {
+                name: n.clone(),
+                status: "STOPPED".into(),
+                exit_code: exit,
+                reason: reason.clone().filter(|_| code == Some(TaskStopCode::TaskFailedToStart)),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    if desired == "STOPPED" {
+        tracked.remove(&arn);
+        return Some(stopped(None, None, Some(0)));
+    }
+    if last != "RUNNING" {
+        let first = names.first().cloned().unwrap_or_default();
+        if let Some(msg) = env(task, def, &first, "BERTH_FAKE_START_ERROR") {
+            return Some(stopped(Some(TaskStopCode::TaskFailedToStart), Some(msg), None));
+        }
+        let run_for = env(task, def, &first, "BERTH_FAKE_RUN_FOR_MS")
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis);
+        let exit_code = env(task, def, &first, "BERTH_FAKE_EXIT_CODE").and_then(|v| v.parse().ok()).unwrap_or(0);
+        tracked.insert(arn.clone(), Tracked { started: Instant::now(), run_for, exit_code });
+        let t = now();
+        let octet = |i: usize| arn.bytes().rev().nth(i).unwrap_or(1) % 200 + 2;
+        let ip = task
+            .attachments
+            .as_ref()
+            .is_some_and(|a| !a.is_empty())
+            .then(|| format!("172.31.{}.{}", octet(0), octet(1)));
+        return Some(TaskStateReport {
+            task_arn: arn.clone(),
+            status: "RUNNING".into(),
+            pull_started_at: Some(t),
+            pull_stopped_at: Some(t),
+            started_at: Some(t),
+            private_ipv4_address: ip,
+            containers: names
+                .iter()
+                .map(|n| ContainerReport {
+                    name: n.clone(),
+                    status: "RUNNING".into(),
+                    runtime_id: Some(format!("fake-{n}-{}", &arn[arn.len().saturating_sub(8)..])),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+    let t = tracked.get(&arn)?;
+    if t.run_for.is_some_and(|d| t.started.elapsed() >= d) {
+        let code = t.exit_code;
+        tracked.remove(&arn);
+        return Some(stopped(
+            Some(TaskStopCode::EssentialContainerExited),
+            Some("Essential container in task exited".into()),
+            Some(code),
+        ));
+    }
+    None
+}
