@@ -378,6 +378,13 @@ def berth_bin() -> Path:
     return path
 
 
+def fake_agent_bin() -> Path:
+    path = Path(os.environ.get("BERTH_FAKE_AGENT_BIN", REPO_ROOT / "target" / "debug" / "berth-fake-agent"))
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(f"berth-fake-agent not found at {path}: build it (cargo build -p berth-testkit)")
+    return path
+
+
 @dataclass
 class Berth:
     """One `berth up` process with its own HOME and data dir, and clients bound to it."""
@@ -389,6 +396,10 @@ class Berth:
     extra_args: list[str] = field(default_factory=list)
     command: str = "up"
     proc: subprocess.Popen | None = None
+    # Until the Docker agent lands, a fake agent (berth-testkit) offers Fargate capacity
+    # through the real agent channel, so tasks move through their lifecycle.
+    fake_agent: bool = True
+    agent_proc: subprocess.Popen | None = None
     starts: int = 0
     _clients: dict[str, Any] = field(default_factory=dict)
 
@@ -436,6 +447,27 @@ class Berth:
             )
         self._clients.clear()
         self.wait_ready(argv)
+        if self.fake_agent and self.command == "up":
+            self.start_agent()
+
+    def start_agent(self) -> None:
+        """Start the fake agent once; it survives server restarts and re-polls by itself."""
+        if self.agent_proc is not None and self.agent_proc.poll() is None:
+            return
+        argv = [str(fake_agent_bin()), "--server", self.endpoint, "--token-file", str(self.data_dir / "agent-token"), "--fargate"]
+        with open(self.root / "fake-agent.log", "ab") as log:
+            self.agent_proc = subprocess.Popen(
+                argv, env=self.child_env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=self.root, preexec_fn=_die_with_parent
+            )
+
+    def stop_agent(self) -> None:
+        if self.agent_proc is not None and self.agent_proc.poll() is None:
+            self.agent_proc.send_signal(signal.SIGTERM)
+            try:
+                self.agent_proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.agent_proc.kill()
+                self.agent_proc.wait()
 
     def wait_ready(self, argv: list[str]) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -612,6 +644,7 @@ class BerthFactory:
     def stop_all(self) -> None:
         for instance in self.instances:
             instance.stop()
+            instance.stop_agent()
 
 
 @pytest.fixture(scope="session")

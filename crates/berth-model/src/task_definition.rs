@@ -195,9 +195,14 @@ pub fn register(
     }
 
     let requires_attributes = required_attributes(&req, network_mode);
+    let container_definitions = req
+        .container_definitions
+        .into_iter()
+        .map(|c| with_defaults(c, network_mode))
+        .collect();
     let definition = TaskDefinition {
         task_definition_arn: Some(at.arn),
-        container_definitions: Some(req.container_definitions),
+        container_definitions: Some(container_definitions),
         family: Some(req.family),
         task_role_arn: req.task_role_arn,
         execution_role_arn: req.execution_role_arn,
@@ -228,6 +233,20 @@ pub fn register(
         definition,
         tags: record_tags,
     })
+}
+
+/// Fills in what ECS fills in on registration: `essential` (true), and in awsvpc and host
+/// mode each port mapping's `hostPort` (its containerPort) and `protocol` (tcp).
+fn with_defaults(mut c: ContainerDefinition, mode: NetworkMode) -> ContainerDefinition {
+    c.essential.get_or_insert(true);
+    for pm in c.port_mappings.iter_mut().flatten() {
+        if matches!(mode, NetworkMode::Awsvpc | NetworkMode::Host) && pm.host_port.is_none() {
+            pm.host_port = pm.container_port;
+        }
+        pm.protocol
+            .get_or_insert(berth_api::ecs::TransportProtocol::Tcp);
+    }
+    c
 }
 
 /// The error for a family name outside ECS's pattern.

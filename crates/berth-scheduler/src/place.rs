@@ -11,7 +11,8 @@
 //!   ("levels") and solves the remaining strategies inside the first level that has a
 //!   feasible instance;
 //! * `random` samples uniformly (rejection sampling, then a full scan if that fails);
-//! * no strategy: the lowest feasible ARN.
+//! * no strategy left: the lowest feasible ARN, found with the view's fit tree, which
+//!   skips instances without the memory or cpu for the task.
 //!
 //! Tasks already placed by this request live in a small overlay (instance → tasks), so
 //! the view is never changed here; instances in the overlay are scored separately
@@ -504,10 +505,11 @@ impl<'a> Engine<'a> {
 
     fn remaining(&self, r: Resource, idx: u32, t: u32) -> u32 {
         let inst = &self.view.insts[idx as usize];
-        match r {
-            Resource::Cpu => inst.cpu.saturating_sub(t * self.need.cpu),
-            Resource::Memory => inst.mem.saturating_sub(t * self.need.mem),
-        }
+        let (have, need) = match r {
+            Resource::Cpu => (inst.cpu, self.need.cpu),
+            Resource::Memory => (inst.mem, self.need.mem),
+        };
+        (u64::from(have).saturating_sub(u64::from(t) * u64::from(need))) as u32
     }
 
     /// Least remaining `r` that fits, walking the index; ties go to `rest`.

@@ -124,7 +124,14 @@ impl FitTree {
         self.descend(1, 0, self.size, from as usize, want)
     }
 
-    fn descend(&self, node: usize, lo: usize, hi: usize, from: usize, want: (u64, u64)) -> Option<u32> {
+    fn descend(
+        &self,
+        node: usize,
+        lo: usize,
+        hi: usize,
+        from: usize,
+        want: (u64, u64),
+    ) -> Option<u32> {
         let (m, c) = self.max[node];
         if hi <= from || m < want.0 || c < want.1 {
             return None;
@@ -147,7 +154,11 @@ pub(crate) struct VerdictCache(Mutex<HashMap<String, Arc<Vec<bool>>>>);
 const VERDICT_CACHE_ENTRIES: usize = 256;
 
 impl VerdictCache {
-    pub(crate) fn get_or_compute(&self, key: &str, compute: impl FnOnce() -> Vec<bool>) -> Arc<Vec<bool>> {
+    pub(crate) fn get_or_compute(
+        &self,
+        key: &str,
+        compute: impl FnOnce() -> Vec<bool>,
+    ) -> Arc<Vec<bool>> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = map.get(key) {
             return Arc::clone(v);
@@ -526,7 +537,10 @@ mod tests {
             let n = self.insts.len() as u32;
             for from in 0..n {
                 for probe in 0..n {
-                    let (m, c) = (self.insts[probe as usize].mem, self.insts[probe as usize].cpu);
+                    let (m, c) = (
+                        self.insts[probe as usize].mem,
+                        self.insts[probe as usize].cpu,
+                    );
                     let brute = (from..n).find(|&j| {
                         let o = &self.insts[j as usize];
                         o.schedulable() && o.mem >= m && o.cpu >= c

@@ -400,3 +400,11 @@ fn failure_reason_strings_match_ecs() {
         "INACTIVE"
     );
 }
+
+#[test]
+fn view_and_plan_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<View>();
+    shareable::<Plan>();
+    shareable::<PlacementRequest>();
+}

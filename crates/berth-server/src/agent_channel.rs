@@ -204,7 +204,7 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
 
 /// The `default` cluster comes into being when an agent joins it, as in ECS; any other
 /// cluster must exist.
-async fn ensure_cluster(app: &App, scope: &Scope, name: &str) -> Result<(), ApiError> {
+pub(crate) async fn ensure_cluster(app: &App, scope: &Scope, name: &str) -> Result<(), ApiError> {
     let key = scope.cluster(name);
     let existing = records::get::<ClusterRecord>(&*app.store, &key).await?;
     match existing {

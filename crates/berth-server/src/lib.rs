@@ -183,6 +183,12 @@ impl Server {
         &self.app
     }
 
+    /// Creates the `default` cluster in the server's account and region if it is missing,
+    /// as ECS does when its first agent joins.
+    pub async fn ensure_default_cluster(&self) -> Result<(), berth_api::error::ApiError> {
+        agent_channel::ensure_cluster(&self.app, &self.app.home_scope(), ecs::DEFAULT_CLUSTER).await
+    }
+
     /// Stops serving and waits for in-flight requests.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);

@@ -7,43 +7,98 @@ use serde_json::json;
 #[tokio::test]
 async fn malformed_and_invalid_requests_get_aws_errors() {
     let c = TestCluster::start().await;
-    let e = c.client.call_raw("ListClusters", b"{nope".to_vec()).await.unwrap_err();
+    let e = c
+        .client
+        .call_raw("ListClusters", b"{nope".to_vec())
+        .await
+        .unwrap_err();
     assert_eq!((e.status, e.kind.as_str()), (400, "SerializationException"));
-    let e = c.client.call("RunTask", json!({"taskDefinition": "x", "count": "two"})).await.unwrap_err();
+    let e = c
+        .client
+        .call("RunTask", json!({"taskDefinition": "x", "count": "two"}))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, "SerializationException");
-    let e = c.client.call("RegisterTaskDefinition", json!({"family": "x"})).await.unwrap_err();
+    let e = c
+        .client
+        .call("RegisterTaskDefinition", json!({"family": "x"}))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, "InvalidParameterException");
     assert!(e.message.contains("containerDefinitions"), "{}", e.message);
-    let e = c.client.call("ListClusters", json!({"bogus": 1})).await.unwrap_err();
+    let e = c
+        .client
+        .call("ListClusters", json!({"bogus": 1}))
+        .await
+        .unwrap_err();
     assert!(e.message.contains("bogus"));
     let e = c.client.call("NoSuchThing", json!({})).await.unwrap_err();
     assert_eq!(e.kind, "UnknownOperationException");
-    let e = c.client.call("DeleteCluster", json!({"cluster": "ghost"})).await.unwrap_err();
+    let e = c
+        .client
+        .call("DeleteCluster", json!({"cluster": "ghost"}))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, "ClusterNotFoundException");
     let mut bad = task_definition("f");
     bad["memory"] = json!("4096");
-    let e = c.client.call("RegisterTaskDefinition", bad).await.unwrap_err();
+    let e = c
+        .client
+        .call("RegisterTaskDefinition", bad)
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, "ClientException");
-    c.client.call("RegisterTaskDefinition", task_definition("f")).await.unwrap();
-    let e = c.client.call("RunTask", json!({"taskDefinition": "f", "launchType": "FARGATE"})).await.unwrap_err();
+    c.client
+        .call("RegisterTaskDefinition", task_definition("f"))
+        .await
+        .unwrap();
+    let e = c
+        .client
+        .call(
+            "RunTask",
+            json!({"taskDefinition": "f", "launchType": "FARGATE"}),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, "ClusterNotFoundException", "no default cluster yet");
     c.client.call("CreateCluster", json!({})).await.unwrap();
     let e = c
         .client
-        .call("RunTask", json!({"taskDefinition": "f", "launchType": "FARGATE", "count": 11,
-                                "networkConfiguration": awsvpc()}))
+        .call(
+            "RunTask",
+            json!({"taskDefinition": "f", "launchType": "FARGATE", "count": 11,
+                                "networkConfiguration": awsvpc()}),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind, "InvalidParameterException");
-    let e = c.client.call("RunTask", json!({"taskDefinition": "f", "launchType": "FARGATE"})).await.unwrap_err();
+    let e = c
+        .client
+        .call(
+            "RunTask",
+            json!({"taskDefinition": "f", "launchType": "FARGATE"}),
+        )
+        .await
+        .unwrap_err();
     assert!(e.message.contains("Network Configuration"), "{}", e.message);
-    let e = c.client.call("RunTask", json!({"taskDefinition": "nope", "launchType": "FARGATE"})).await.unwrap_err();
+    let e = c
+        .client
+        .call(
+            "RunTask",
+            json!({"taskDefinition": "nope", "launchType": "FARGATE"}),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, "ClientException");
     let big = vec![b' '; 10 * 1024 * 1024];
     let e = c.client.call_raw("ListClusters", big).await.unwrap_err();
     assert_eq!(e.status, 413);
     // Still serving, nothing lost.
-    let d = c.client.call("DescribeTaskDefinition", json!({"taskDefinition": "f"})).await.unwrap();
+    let d = c
+        .client
+        .call("DescribeTaskDefinition", json!({"taskDefinition": "f"}))
+        .await
+        .unwrap();
     assert_eq!(d["taskDefinition"]["revision"], 1);
     c.shutdown().await;
 }
@@ -51,15 +106,32 @@ async fn malformed_and_invalid_requests_get_aws_errors() {
 #[tokio::test]
 async fn wrong_credentials_are_refused() {
     let c = TestCluster::start().await;
-    let wrong_secret = EcsClient::new(&c.endpoint(), &c.identity.access_key_id, "not-the-secret", "us-east-1");
-    let e = wrong_secret.call("ListClusters", json!({})).await.unwrap_err();
-    assert_eq!((e.status, e.kind.as_str()), (403, "InvalidSignatureException"));
+    let wrong_secret = EcsClient::new(
+        &c.endpoint(),
+        &c.identity.access_key_id,
+        "not-the-secret",
+        "us-east-1",
+    );
+    let e = wrong_secret
+        .call("ListClusters", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.status, e.kind.as_str()),
+        (403, "InvalidSignatureException")
+    );
     let unknown = EcsClient::new(&c.endpoint(), "AKIAUNKNOWN000000000", "x", "us-east-1");
     let e = unknown.call("ListClusters", json!({})).await.unwrap_err();
-    assert_eq!((e.status, e.kind.as_str()), (403, "UnrecognizedClientException"));
+    assert_eq!(
+        (e.status, e.kind.as_str()),
+        (403, "UnrecognizedClientException")
+    );
     let resp = reqwest::Client::new()
         .post(format!("{}/", c.endpoint()))
-        .header("x-amz-target", "AmazonEC2ContainerServiceV20141113.ListClusters")
+        .header(
+            "x-amz-target",
+            "AmazonEC2ContainerServiceV20141113.ListClusters",
+        )
         .body("{}")
         .send()
         .await
@@ -74,12 +146,25 @@ async fn wrong_credentials_are_refused() {
 #[tokio::test]
 async fn regions_are_separate() {
     let c = TestCluster::start().await;
-    c.client.call("CreateCluster", json!({"clusterName": "east"})).await.unwrap();
-    let west = EcsClient::new(&c.endpoint(), &c.identity.access_key_id, &c.identity.secret_access_key, "eu-west-1");
+    c.client
+        .call("CreateCluster", json!({"clusterName": "east"}))
+        .await
+        .unwrap();
+    let west = EcsClient::new(
+        &c.endpoint(),
+        &c.identity.access_key_id,
+        &c.identity.secret_access_key,
+        "eu-west-1",
+    );
     let l = west.call("ListClusters", json!({})).await.unwrap();
     assert_eq!(l["clusterArns"], json!([]));
-    west.call("CreateCluster", json!({"clusterName": "west"})).await.unwrap();
+    west.call("CreateCluster", json!({"clusterName": "west"}))
+        .await
+        .unwrap();
     let l = west.call("ListClusters", json!({})).await.unwrap();
-    assert_eq!(l["clusterArns"], json!(["arn:aws:ecs:eu-west-1:000000000000:cluster/west"]));
+    assert_eq!(
+        l["clusterArns"],
+        json!(["arn:aws:ecs:eu-west-1:000000000000:cluster/west"])
+    );
     c.shutdown().await;
 }

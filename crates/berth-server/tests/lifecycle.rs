@@ -7,9 +7,17 @@ use berth_testkit::fixtures::{awsvpc, ec2_task_definition, task_definition};
 use berth_testkit::{EcsClient, FakeAgentConfig, TestCluster};
 use serde_json::{json, Value};
 
-async fn wait_for_status(client: &EcsClient, cluster: &str, arns: &[String], status: &str) -> Vec<Value> {
+async fn wait_for_status(
+    client: &EcsClient,
+    cluster: &str,
+    arns: &[String],
+    status: &str,
+) -> Vec<Value> {
     for _ in 0..200 {
-        let d = client.call("DescribeTasks", json!({"cluster": cluster, "tasks": arns})).await.unwrap();
+        let d = client
+            .call("DescribeTasks", json!({"cluster": cluster, "tasks": arns}))
+            .await
+            .unwrap();
         let tasks = d["tasks"].as_array().unwrap().clone();
         if tasks.len() == arns.len() && tasks.iter().all(|t| t["lastStatus"] == status) {
             return tasks;
@@ -20,15 +28,26 @@ async fn wait_for_status(client: &EcsClient, cluster: &str, arns: &[String], sta
 }
 
 fn arns(run: &Value) -> Vec<String> {
-    run["tasks"].as_array().unwrap().iter().map(|t| t["taskArn"].as_str().unwrap().to_string()).collect()
+    run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fargate_task_runs_and_stops_through_the_agent_channel() {
     let c = TestCluster::start().await;
     let agent = c.agent(FakeAgentConfig::fargate()).await;
-    c.client.call("CreateCluster", json!({"clusterName": "prod"})).await.unwrap();
-    c.client.call("RegisterTaskDefinition", task_definition("web")).await.unwrap();
+    c.client
+        .call("CreateCluster", json!({"clusterName": "prod"}))
+        .await
+        .unwrap();
+    c.client
+        .call("RegisterTaskDefinition", task_definition("web"))
+        .await
+        .unwrap();
     let run = c
         .client
         .call(
@@ -43,18 +62,27 @@ async fn fargate_task_runs_and_stops_through_the_agent_channel() {
     let arns = arns(&run);
     assert_eq!(arns.len(), 2, "{run}");
     assert_eq!(run["tasks"][0]["lastStatus"], "PROVISIONING");
-    assert!(run["tasks"][0]["containerInstanceArn"].is_null(), "Fargate tasks show no instance");
+    assert!(
+        run["tasks"][0]["containerInstanceArn"].is_null(),
+        "Fargate tasks show no instance"
+    );
     let running = wait_for_status(&c.client, "prod", &arns, "RUNNING").await;
     for t in &running {
         let ip = &t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"];
         assert!(ip.is_string(), "awsvpc task reports its IP: {t}");
         assert_eq!(t["attachments"][0]["status"], "ATTACHED");
         assert!(t["startedAt"].is_number());
-        assert_eq!(t["overrides"]["containerOverrides"][0]["environment"][0]["value"], "WORKER");
+        assert_eq!(
+            t["overrides"]["containerOverrides"][0]["environment"][0]["value"],
+            "WORKER"
+        );
     }
     let stop = c
         .client
-        .call("StopTask", json!({"cluster": "prod", "task": arns[0], "reason": "done here"}))
+        .call(
+            "StopTask",
+            json!({"cluster": "prod", "task": arns[0], "reason": "done here"}),
+        )
         .await
         .unwrap();
     assert_eq!(stop["task"]["desiredStatus"], "STOPPED");
@@ -62,9 +90,20 @@ async fn fargate_task_runs_and_stops_through_the_agent_channel() {
     assert_eq!(stopped[0]["stopCode"], "UserInitiated");
     assert_eq!(stopped[0]["stoppedReason"], "done here");
     assert!(stopped[0]["stoppedAt"].is_number());
-    let listed = c.client.call("ListTasks", json!({"cluster": "prod"})).await.unwrap();
+    let listed = c
+        .client
+        .call("ListTasks", json!({"cluster": "prod"}))
+        .await
+        .unwrap();
     assert_eq!(listed["taskArns"], json!([arns[1]]));
-    let listed = c.client.call("ListTasks", json!({"cluster": "prod", "desiredStatus": "STOPPED"})).await.unwrap();
+    let listed = c
+        .client
+        .call(
+            "ListTasks",
+            json!({"cluster": "prod", "desiredStatus": "STOPPED"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(listed["taskArns"], json!([arns[0]]));
     agent.stop().await;
     c.shutdown().await;
@@ -75,16 +114,22 @@ async fn essential_exit_and_failed_start_are_reported_with_codes() {
     let c = TestCluster::start().await;
     let agent = c.agent(FakeAgentConfig::fargate()).await;
     c.client.call("CreateCluster", json!({})).await.unwrap();
-    c.client.call("RegisterTaskDefinition", task_definition("job")).await.unwrap();
+    c.client
+        .call("RegisterTaskDefinition", task_definition("job"))
+        .await
+        .unwrap();
     let env = |pairs: &[(&str, &str)]| {
         json!({"containerOverrides": [{"name": "web", "environment":
             pairs.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>()}]})
     };
     let exits = c
         .client
-        .call("RunTask", json!({"taskDefinition": "job", "launchType": "FARGATE",
+        .call(
+            "RunTask",
+            json!({"taskDefinition": "job", "launchType": "FARGATE",
             "networkConfiguration": awsvpc(),
-            "overrides": env(&[("BERTH_FAKE_RUN_FOR_MS", "100"), ("BERTH_FAKE_EXIT_CODE", "3")])}))
+            "overrides": env(&[("BERTH_FAKE_RUN_FOR_MS", "100"), ("BERTH_FAKE_EXIT_CODE", "3")])}),
+        )
         .await
         .unwrap();
     let t = wait_for_status(&c.client, "default", &arns(&exits), "STOPPED").await;
@@ -99,7 +144,10 @@ async fn essential_exit_and_failed_start_are_reported_with_codes() {
         .unwrap();
     let t = wait_for_status(&c.client, "default", &arns(&fails), "STOPPED").await;
     assert_eq!(t[0]["stopCode"], "TaskFailedToStart");
-    assert!(t[0]["stoppedReason"].as_str().unwrap().starts_with("CannotPullContainerError"));
+    assert!(t[0]["stoppedReason"]
+        .as_str()
+        .unwrap()
+        .starts_with("CannotPullContainerError"));
     agent.stop().await;
     c.shutdown().await;
 }
@@ -107,7 +155,10 @@ async fn essential_exit_and_failed_start_are_reported_with_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_run_tasks_never_overcommit_an_instance() {
     let c = TestCluster::start().await;
-    c.client.call("CreateCluster", json!({"clusterName": "tight"})).await.unwrap();
+    c.client
+        .call("CreateCluster", json!({"clusterName": "tight"}))
+        .await
+        .unwrap();
     // 2048 CPU units and 2048 MiB: room for exactly 8 tasks of 256 units / 128 MiB by CPU.
     let agent = c.agent(FakeAgentConfig::ec2("tight")).await;
     let mut def = ec2_task_definition("svc", 0);
@@ -118,7 +169,10 @@ async fn concurrent_run_tasks_never_overcommit_an_instance() {
         let client = c.client.clone();
         calls.push(tokio::spawn(async move {
             client
-                .call("RunTask", json!({"cluster": "tight", "taskDefinition": "svc", "count": 3}))
+                .call(
+                    "RunTask",
+                    json!({"cluster": "tight", "taskDefinition": "svc", "count": 3}),
+                )
                 .await
                 .unwrap()
         }));
@@ -139,12 +193,20 @@ async fn concurrent_run_tasks_never_overcommit_an_instance() {
     assert!(cpu_failures > 0, "the rest fail with RESOURCE:CPU");
     let d = c
         .client
-        .call("DescribeContainerInstances", json!({"cluster": "tight",
-            "containerInstances": [agent.container_instance_arn]}))
+        .call(
+            "DescribeContainerInstances",
+            json!({"cluster": "tight",
+            "containerInstances": [agent.container_instance_arn]}),
+        )
         .await
         .unwrap();
     let remaining = &d["containerInstances"][0]["remainingResources"];
-    let cpu = remaining.as_array().unwrap().iter().find(|r| r["name"] == "CPU").unwrap();
+    let cpu = remaining
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "CPU")
+        .unwrap();
     assert_eq!(cpu["integerValue"], 0);
     agent.stop().await;
     c.shutdown().await;
@@ -153,18 +215,51 @@ async fn concurrent_run_tasks_never_overcommit_an_instance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_tasks_gives_their_resources_and_ports_back() {
     let c = TestCluster::start().await;
-    c.client.call("CreateCluster", json!({"clusterName": "ports"})).await.unwrap();
+    c.client
+        .call("CreateCluster", json!({"clusterName": "ports"}))
+        .await
+        .unwrap();
     let agent = c.agent(FakeAgentConfig::ec2("ports")).await;
-    c.client.call("RegisterTaskDefinition", ec2_task_definition("web", 8080)).await.unwrap();
-    let first = c.client.call("RunTask", json!({"cluster": "ports", "taskDefinition": "web"})).await.unwrap();
+    c.client
+        .call("RegisterTaskDefinition", ec2_task_definition("web", 8080))
+        .await
+        .unwrap();
+    let first = c
+        .client
+        .call(
+            "RunTask",
+            json!({"cluster": "ports", "taskDefinition": "web"}),
+        )
+        .await
+        .unwrap();
     let first = arns(&first);
     assert_eq!(first.len(), 1);
-    let second = c.client.call("RunTask", json!({"cluster": "ports", "taskDefinition": "web"})).await.unwrap();
-    assert_eq!(second["failures"][0]["reason"], "RESOURCE:PORTS", "{second}");
+    let second = c
+        .client
+        .call(
+            "RunTask",
+            json!({"cluster": "ports", "taskDefinition": "web"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second["failures"][0]["reason"], "RESOURCE:PORTS",
+        "{second}"
+    );
     wait_for_status(&c.client, "ports", &first, "RUNNING").await;
-    c.client.call("StopTask", json!({"cluster": "ports", "task": first[0]})).await.unwrap();
+    c.client
+        .call("StopTask", json!({"cluster": "ports", "task": first[0]}))
+        .await
+        .unwrap();
     wait_for_status(&c.client, "ports", &first, "STOPPED").await;
-    let third = c.client.call("RunTask", json!({"cluster": "ports", "taskDefinition": "web"})).await.unwrap();
+    let third = c
+        .client
+        .call(
+            "RunTask",
+            json!({"cluster": "ports", "taskDefinition": "web"}),
+        )
+        .await
+        .unwrap();
     assert_eq!(arns(&third).len(), 1, "port 8080 is free again: {third}");
     agent.stop().await;
     c.shutdown().await;
@@ -174,26 +269,59 @@ async fn stopping_tasks_gives_their_resources_and_ports_back() {
 async fn acknowledged_writes_survive_a_restart() {
     let mut c = TestCluster::start().await;
     let agent = c.agent(FakeAgentConfig::fargate()).await;
-    c.client.call("CreateCluster", json!({"clusterName": "keep", "tags": [{"key": "k", "value": "v"}]})).await.unwrap();
+    c.client
+        .call(
+            "CreateCluster",
+            json!({"clusterName": "keep", "tags": [{"key": "k", "value": "v"}]}),
+        )
+        .await
+        .unwrap();
     for _ in 0..3 {
-        c.client.call("RegisterTaskDefinition", task_definition("keep")).await.unwrap();
+        c.client
+            .call("RegisterTaskDefinition", task_definition("keep"))
+            .await
+            .unwrap();
     }
     let run = c
         .client
-        .call("RunTask", json!({"cluster": "keep", "taskDefinition": "keep:2", "launchType": "FARGATE",
-                                "networkConfiguration": awsvpc()}))
+        .call(
+            "RunTask",
+            json!({"cluster": "keep", "taskDefinition": "keep:2", "launchType": "FARGATE",
+                                "networkConfiguration": awsvpc()}),
+        )
         .await
         .unwrap();
     let arns = arns(&run);
     agent.stop().await;
     c.restart().await;
-    let d = c.client.call("DescribeClusters", json!({"clusters": ["keep"], "include": ["TAGS"]})).await.unwrap();
-    assert_eq!(d["clusters"][0]["tags"], json!([{"key": "k", "value": "v"}]));
-    let td = c.client.call("DescribeTaskDefinition", json!({"taskDefinition": "keep"})).await.unwrap();
+    let d = c
+        .client
+        .call(
+            "DescribeClusters",
+            json!({"clusters": ["keep"], "include": ["TAGS"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d["clusters"][0]["tags"],
+        json!([{"key": "k", "value": "v"}])
+    );
+    let td = c
+        .client
+        .call("DescribeTaskDefinition", json!({"taskDefinition": "keep"}))
+        .await
+        .unwrap();
     assert_eq!(td["taskDefinition"]["revision"], 3);
-    let t = c.client.call("DescribeTasks", json!({"cluster": "keep", "tasks": arns})).await.unwrap();
+    let t = c
+        .client
+        .call("DescribeTasks", json!({"cluster": "keep", "tasks": arns}))
+        .await
+        .unwrap();
     assert_eq!(t["tasks"].as_array().unwrap().len(), 1);
-    assert!(t["tasks"][0]["taskDefinitionArn"].as_str().unwrap().ends_with("keep:2"));
+    assert!(t["tasks"][0]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .ends_with("keep:2"));
     c.shutdown().await;
 }
 
@@ -211,7 +339,10 @@ async fn agent_channel_refuses_a_wrong_token_and_foreign_reports() {
     assert_eq!(r.status().as_u16(), 403);
     let a = c.agent(FakeAgentConfig::fargate()).await;
     let b = c.agent(FakeAgentConfig::ec2("default")).await;
-    c.client.call("RegisterTaskDefinition", task_definition("own")).await.unwrap();
+    c.client
+        .call("RegisterTaskDefinition", task_definition("own"))
+        .await
+        .unwrap();
     let run = c
         .client
         .call("RunTask", json!({"taskDefinition": "own", "launchType": "FARGATE", "networkConfiguration": awsvpc()}))
@@ -222,14 +353,20 @@ async fn agent_channel_refuses_a_wrong_token_and_foreign_reports() {
         .post(format!(
             "{}/agent/v1/task-state?containerInstanceArn={}",
             c.endpoint(),
-            b.container_instance_arn.replace(':', "%3A").replace('/', "%2F")
+            b.container_instance_arn
+                .replace(':', "%3A")
+                .replace('/', "%2F")
         ))
         .bearer_auth(c.agent_token())
         .json(&json!({"taskArn": task, "status": "STOPPED"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 400, "an agent may not report another agent's task");
+    assert_eq!(
+        r.status().as_u16(),
+        400,
+        "an agent may not report another agent's task"
+    );
     a.stop().await;
     b.stop().await;
     c.shutdown().await;

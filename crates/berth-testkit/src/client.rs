@@ -37,7 +37,8 @@ impl EcsClient {
 
     /// Calls `AmazonEC2ContainerServiceV20141113.<action>` with `body`.
     pub async fn call(&self, action: &str, body: Value) -> Result<Value, CallError> {
-        self.call_raw(action, serde_json::to_vec(&body).expect("json")).await
+        self.call_raw(action, serde_json::to_vec(&body).expect("json"))
+            .await
     }
 
     /// Calls with a raw body (for malformed-input tests).
@@ -45,7 +46,10 @@ impl EcsClient {
         let uri = format!("{}/", self.endpoint);
         let mut req = http::Request::post(&uri)
             .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("AmazonEC2ContainerServiceV20141113.{action}"))
+            .header(
+                "x-amz-target",
+                format!("AmazonEC2ContainerServiceV20141113.{action}"),
+            )
             .body(body)
             .expect("request");
         let params = SigningParams {
@@ -64,7 +68,11 @@ impl EcsClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| CallError { status: 0, kind: "Transport".into(), message: e.to_string() })?;
+            .map_err(|e| CallError {
+                status: 0,
+                kind: "Transport".into(),
+                message: e.to_string(),
+            })?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.unwrap_or_default();
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

@@ -29,8 +29,7 @@ impl TestCluster {
     }
 
     async fn start_in(data_dir: PathBuf) -> TestCluster {
-        let identity =
-            Identity::load_or_create(&data_dir, "000000000000", None).expect("identity");
+        let identity = Identity::load_or_create(&data_dir, "000000000000", None).expect("identity");
         let server = Server::start(ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data_dir.clone(),
@@ -45,17 +44,31 @@ impl TestCluster {
             &identity.secret_access_key,
             "us-east-1",
         );
-        TestCluster { server: Some(server), client, identity, data_dir, _dir: None }
+        TestCluster {
+            server: Some(server),
+            client,
+            identity,
+            data_dir,
+            _dir: None,
+        }
     }
 
     /// The control plane's base URL.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.server.as_ref().expect("running").local_addr())
+        format!(
+            "http://{}",
+            self.server.as_ref().expect("running").local_addr()
+        )
     }
 
     /// The token agents join with.
     pub fn agent_token(&self) -> String {
-        self.server.as_ref().expect("running").app().agent_token.clone()
+        self.server
+            .as_ref()
+            .expect("running")
+            .app()
+            .agent_token
+            .clone()
     }
 
     /// Starts a fake agent against this control plane.

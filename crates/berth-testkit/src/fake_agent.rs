@@ -83,7 +83,11 @@ struct Channel {
 }
 
 impl Channel {
-    async fn post<T: serde::Serialize>(&self, path: &str, body: &T) -> reqwest::Result<reqwest::Response> {
+    async fn post<T: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> reqwest::Result<reqwest::Response> {
         self.http
             .post(format!("{}/agent/v1/{path}", self.base))
             .bearer_auth(&self.token)
@@ -129,13 +133,24 @@ impl FakeAgent {
             token: token.to_string(),
             arn: String::new(),
         };
-        let resp = channel.post("register", &req).await.expect("register request");
-        assert!(resp.status().is_success(), "register failed: {}", resp.text().await.unwrap_or_default());
+        let resp = channel
+            .post("register", &req)
+            .await
+            .expect("register request");
+        assert!(
+            resp.status().is_success(),
+            "register failed: {}",
+            resp.text().await.unwrap_or_default()
+        );
         let registered: RegisterResponse = resp.json().await.expect("register response");
         channel.arn = registered.container_instance_arn.clone();
         let (stop, stopped) = watch::channel(false);
         let handle = tokio::spawn(drive(channel, config.heartbeat_every, stopped));
-        FakeAgent { container_instance_arn: registered.container_instance_arn, stop, handle }
+        FakeAgent {
+            container_instance_arn: registered.container_instance_arn,
+            stop,
+            handle,
+        }
     }
 
     /// Stops the agent (its tasks stay as last reported).
@@ -160,10 +175,21 @@ async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::
             return;
         }
         if last_heartbeat.elapsed() >= heartbeat_every {
-            let _ = channel.post("heartbeat", &HeartbeatRequest { container_instance_arn: channel.arn.clone() }).await;
+            let _ = channel
+                .post(
+                    "heartbeat",
+                    &HeartbeatRequest {
+                        container_instance_arn: channel.arn.clone(),
+                    },
+                )
+                .await;
             last_heartbeat = Instant::now();
         }
-        let wait = if tracked.values().any(|t| t.run_for.is_some()) { 0 } else { 1 };
+        let wait = if tracked.values().any(|t| t.run_for.is_some()) {
+            0
+        } else {
+            1
+        };
         let mut url = format!(
             "{}/agent/v1/assignments?containerInstanceArn={}&waitSeconds={wait}",
             channel.base,
@@ -188,7 +214,10 @@ async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::
         after = Some(assignments.revision);
         for a in &assignments.tasks {
             if let Some(report) = step(&a.task, &a.task_definition, &mut tracked) {
-                let path = format!("task-state?containerInstanceArn={}", urlencode(&channel.arn));
+                let path = format!(
+                    "task-state?containerInstanceArn={}",
+                    urlencode(&channel.arn)
+                );
                 let _ = channel.post(&path, &report).await;
             }
         }
@@ -201,7 +230,9 @@ async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -235,30 +266,41 @@ fn now() -> Timestamp {
 }
 
 /// The report one assignment calls for now, if any.
-fn step(task: &Task, def: &TaskDefinition, tracked: &mut HashMap<String, Tracked>) -> Option<TaskStateReport> {
+fn step(
+    task: &Task,
+    def: &TaskDefinition,
+    tracked: &mut HashMap<String, Tracked>,
+) -> Option<TaskStateReport> {
     let arn = task.task_arn.clone()?;
     let last = task.last_status.as_deref().unwrap_or_default();
     let desired = task.desired_status.as_deref().unwrap_or_default();
-    let names: Vec<String> =
-        task.containers.iter().flatten().filter_map(|c| c.name.clone()).collect();
-    let stopped = |code: Option<TaskStopCode>, reason: Option<String>, exit: Option<i32>| TaskStateReport {
-        task_arn: arn.clone(),
-        status: "STOPPED".into(),
-        reason: reason.clone(),
-        stop_code: code,
-        execution_stopped_at: Some(now()),
-        containers: names
-            .iter()
-            .map(|n| ContainerReport {
-                name: n.clone(),
-                status: "STOPPED".into(),
-                exit_code: exit,
-                reason: reason.clone().filter(|_| code == Some(TaskStopCode::TaskFailedToStart)),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    };
+    let names: Vec<String> = task
+        .containers
+        .iter()
+        .flatten()
+        .filter_map(|c| c.name.clone())
+        .collect();
+    let stopped =
+        |code: Option<TaskStopCode>, reason: Option<String>, exit: Option<i32>| TaskStateReport {
+            task_arn: arn.clone(),
+            status: "STOPPED".into(),
+            reason: reason.clone(),
+            stop_code: code,
+            execution_stopped_at: Some(now()),
+            containers: names
+                .iter()
+                .map(|n| ContainerReport {
+                    name: n.clone(),
+                    status: "STOPPED".into(),
+                    exit_code: exit,
+                    reason: reason
+                        .clone()
+                        .filter(|_| code == Some(TaskStopCode::TaskFailedToStart)),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
     if desired == "STOPPED" {
         tracked.remove(&arn);
         return Some(stopped(None, None, Some(0)));
@@ -266,13 +308,26 @@ fn step(task: &Task, def: &TaskDefinition, tracked: &mut HashMap<String, Tracked
     if last != "RUNNING" {
         let first = names.first().cloned().unwrap_or_default();
         if let Some(msg) = env(task, def, &first, "BERTH_FAKE_START_ERROR") {
-            return Some(stopped(Some(TaskStopCode::TaskFailedToStart), Some(msg), None));
+            return Some(stopped(
+                Some(TaskStopCode::TaskFailedToStart),
+                Some(msg),
+                None,
+            ));
         }
         let run_for = env(task, def, &first, "BERTH_FAKE_RUN_FOR_MS")
             .and_then(|v| v.parse().ok())
             .map(Duration::from_millis);
-        let exit_code = env(task, def, &first, "BERTH_FAKE_EXIT_CODE").and_then(|v| v.parse().ok()).unwrap_or(0);
-        tracked.insert(arn.clone(), Tracked { started: Instant::now(), run_for, exit_code });
+        let exit_code = env(task, def, &first, "BERTH_FAKE_EXIT_CODE")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        tracked.insert(
+            arn.clone(),
+            Tracked {
+                started: Instant::now(),
+                run_for,
+                exit_code,
+            },
+        );
         let t = now();
         let octet = |i: usize| arn.bytes().rev().nth(i).unwrap_or(1) % 200 + 2;
         let ip = task

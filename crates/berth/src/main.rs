@@ -100,6 +100,12 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         identity: identity.clone(),
     };
     let server = berth_server::Server::start(config).await?;
+    if is_up {
+        server
+            .ensure_default_cluster()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the default cluster: {e}"))?;
+    }
     let addr = server.local_addr();
     let endpoint = profile::endpoint_url(addr);
 
@@ -108,7 +114,8 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         data_dir.display()
     );
     if is_up {
-        println!("berth: no agent runs yet in this build; tasks wait for an agent to join");
+        println!("berth: cluster 'default' is ready; no agent runs in this build yet, so tasks");
+        println!("berth: wait in PROVISIONING/PENDING until an agent joins with the agent token");
     }
     if flags.no_profile {
         println!("berth: --no-profile given; AWS CLI profile not written");

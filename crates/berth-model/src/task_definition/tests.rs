@@ -55,6 +55,14 @@ fn fargate_definition_gets_computed_fields() {
         .collect();
     assert!(attrs.contains(&"ecs.capability.task-eni"), "{attrs:?}");
     assert!(d.registered_at.is_some());
+    let c = &d.container_definitions.as_ref().unwrap()[0];
+    assert_eq!(c.essential, Some(true), "essential defaults to true");
+    let pm = &c.port_mappings.as_ref().unwrap()[0];
+    assert_eq!(
+        pm.host_port,
+        Some(80),
+        "awsvpc hostPort is filled in from containerPort"
+    );
 }
 
 #[test]
@@ -229,5 +237,7 @@ fn everything_registered_is_returned() {
     ] {
         assert_eq!(out[key], v[key], "{key}");
     }
-    assert_eq!(out["containerDefinitions"], v["containerDefinitions"]);
+    let mut expected = v["containerDefinitions"].clone();
+    expected[0]["essential"] = json!(true);
+    assert_eq!(out["containerDefinitions"], expected);
 }

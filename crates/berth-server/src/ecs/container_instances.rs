@@ -64,7 +64,9 @@ pub async fn register(
             cluster: cluster.value.name.clone(),
             ec2_instance_id: existing
                 .as_ref()
-                .and_then(|e| e.value.ec2_instance_id.clone()),
+                .and_then(|e| e.value.ec2_instance_id.clone())
+                .or_else(|| instance_id_from(req.instance_identity_document.as_deref()))
+                .or_else(|| Some(format!("i-{}", &new_id()[..17]))),
             status: ContainerInstanceStatus::Active,
             remaining: existing
                 .as_ref()
@@ -73,7 +75,9 @@ pub async fn register(
             attributes: attributes_with_defaults(&attributes, &ctx.caller.region),
             version_info: req.version_info.clone(),
             registered_at: existing.as_ref().map_or(now, |e| e.value.registered_at),
-            last_heartbeat: Some(now),
+            // Registering through the API is not an agent connection: as in ECS, the
+            // instance shows agentConnected false until its agent heartbeats.
+            last_heartbeat: existing.as_ref().and_then(|e| e.value.last_heartbeat),
             tags: record_tags.clone(),
             version: existing.as_ref().map_or(1, |e| e.value.version + 1),
             fargate_pool: false,
@@ -88,6 +92,12 @@ pub async fn register(
         }
     }
     Err(too_much_contention("The container instance"))
+}
+
+/// The `instanceId` of an EC2 instance identity document, if one was given.
+fn instance_id_from(document: Option<&str>) -> Option<String> {
+    let doc: serde_json::Value = serde_json::from_str(document?).ok()?;
+    doc["instanceId"].as_str().map(str::to_string)
 }
 
 /// The built-in attributes every instance carries unless it says otherwise.

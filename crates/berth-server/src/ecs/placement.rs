@@ -210,6 +210,11 @@ pub fn request(
     };
     let mut req = sched::PlacementRequest::new(group, needs, count);
     req.seed = rand::random();
+    if strategies.is_empty() {
+        // RunTask's default is random placement; it also keeps concurrent calls from
+        // all choosing (and conflicting on) the same instance.
+        req.tie_break = sched::TieBreak::Random;
+    }
     for s in strategies {
         let kind = s.r#type.map(|t| t.as_str()).unwrap_or_default();
         req = req.strategy(

@@ -130,7 +130,12 @@ pub async fn delete(
             Ok(r) => done.push(r.definition),
             Err(e @ ApiError::Server(_)) => return Err(e),
             Err(e) => failures.push(Failure {
-                arn: Some(given.clone()),
+                arn: Some(match parse_revision_ref(given) {
+                    Ok((family, revision)) => {
+                        ctx.arn(format!("task-definition/{family}:{revision}"))
+                    }
+                    Err(_) => given.clone(),
+                }),
                 reason: Some(e.message().to_string()),
                 detail: None,
             }),

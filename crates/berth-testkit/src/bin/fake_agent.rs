@@ -24,7 +24,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let token = std::fs::read_to_string(&args.token_file)?.trim().to_string();
+    let token = std::fs::read_to_string(&args.token_file)?
+        .trim()
+        .to_string();
     let mut agents = Vec::new();
     if args.fargate {
         agents.push(FakeAgent::start(&args.server, &token, FakeAgentConfig::fargate()).await);
@@ -32,7 +34,10 @@ async fn main() -> anyhow::Result<()> {
     if let Some(cluster) = &args.ec2_cluster {
         agents.push(FakeAgent::start(&args.server, &token, FakeAgentConfig::ec2(cluster)).await);
     }
-    anyhow::ensure!(!agents.is_empty(), "give --fargate and/or --ec2-cluster NAME");
+    anyhow::ensure!(
+        !agents.is_empty(),
+        "give --fargate and/or --ec2-cluster NAME"
+    );
     for a in &agents {
         println!("registered {}", a.container_instance_arn);
     }
