@@ -86,6 +86,8 @@ enum Pred {
     AttrIn { name: u32, values: Vec<u32> },
     /// The instance hosts exactly this many tasks of the group.
     GroupCount(u32),
+    /// The instance has exactly this much of the resource left.
+    Remaining(Resource, u32),
 }
 
 /// The candidates a sub-problem ranks: everything passing `preds`, or only `list`.
@@ -93,13 +95,20 @@ enum Pred {
 struct Scope {
     preds: Vec<Pred>,
     list: Option<Vec<u32>>,
+    /// Set inside a binpack tie (`preds` then holds the matching `Remaining`): scan the
+    /// index entries with that value instead of every instance.
+    hint: Option<(Resource, u32)>,
 }
 
 impl Scope {
     fn with(&self, pred: Pred) -> Scope {
         let mut preds = self.preds.clone();
         preds.push(pred);
-        Scope { preds, list: None }
+        Scope {
+            preds,
+            list: None,
+            hint: self.hint,
+        }
     }
 }
 
@@ -422,6 +431,7 @@ impl<'a> Engine<'a> {
                 values.contains(&self.view.insts[idx as usize].attr(*name))
             }
             Pred::GroupCount(level) => self.group_count(idx, t) == *level,
+            Pred::Remaining(r, value) => self.remaining(*r, idx, t) == *value,
         })
     }
 
@@ -441,6 +451,11 @@ impl<'a> Engine<'a> {
                 .collect();
             return self.rank(&cands, strats);
         }
+        if scope.hint.is_some() && matches!(strats.first(), Some(Strat::Binpack(_))) {
+            // A second binpack inside a binpack tie: rank the (few) tied instances.
+            let cands = self.scan(scope, false);
+            return self.rank(&cands, strats);
+        }
         match strats.first() {
             None => self.first_in_order(scope),
             Some(Strat::Random) => self.random_pick(scope),
@@ -458,33 +473,68 @@ impl<'a> Engine<'a> {
         self.view.fit.next(from, self.need.mem, self.need.cpu)
     }
 
-    /// Every candidate in scope, ascending.
-    fn all_candidates(&mut self, scope: &Scope) -> Vec<u32> {
-        let mut all = Vec::new();
-        let mut from = 0;
-        while let Some(idx) = self.next_fitting(from) {
-            if self.candidate(scope, idx) {
-                all.push(idx);
+    /// Candidates in scope in ascending id order: all of them, or only the first.
+    fn scan(&mut self, scope: &Scope, first_only: bool) -> Vec<u32> {
+        let mut out = Vec::new();
+        let Some((r, value)) = scope.hint else {
+            let mut from = 0;
+            while let Some(idx) = self.next_fitting(from) {
+                if self.candidate(scope, idx) {
+                    out.push(idx);
+                    if first_only {
+                        break;
+                    }
+                }
+                from = idx + 1;
             }
-            from = idx + 1;
+            return out;
+        };
+        // Untouched instances with that value sit together in the index, by id; instances
+        // this plan uses are elsewhere in it, so merge them in.
+        let view = self.view;
+        let index = match r {
+            Resource::Cpu => &view.by_cpu,
+            Resource::Memory => &view.by_mem,
+        };
+        let mut untouched = index.range((value, 0)..=(value, u32::MAX)).map(|&(_, idx)| idx);
+        let touched: Vec<u32> = self.overlay.iter().map(|&(idx, _)| idx).collect();
+        let (mut next_u, mut ti) = (untouched.next(), 0);
+        loop {
+            let idx = match (next_u, touched.get(ti)) {
+                (None, None) => break,
+                (Some(u), Some(&t)) if t < u => {
+                    ti += 1;
+                    t
+                }
+                (None, Some(&t)) => {
+                    ti += 1;
+                    t
+                }
+                (Some(u), _) => {
+                    next_u = untouched.next();
+                    if self.tasks_on(u) > 0 {
+                        continue;
+                    }
+                    u
+                }
+            };
+            if self.candidate(scope, idx) {
+                out.push(idx);
+                if first_only {
+                    break;
+                }
+            }
         }
-        all
+        out
     }
 
     /// No strategy left: lowest id (ARN order), or a seeded random pick.
     fn first_in_order(&mut self, scope: &Scope) -> Option<u32> {
         if self.random_ties {
-            let all = self.all_candidates(scope);
+            let all = self.scan(scope, false);
             return (!all.is_empty()).then(|| all[self.rng.gen_range(0..all.len())]);
         }
-        let mut from = 0;
-        while let Some(idx) = self.next_fitting(from) {
-            if self.candidate(scope, idx) {
-                return Some(idx);
-            }
-            from = idx + 1;
-        }
-        None
+        self.scan(scope, true).first().copied()
     }
 
     /// Uniform over the candidates: rejection sampling, then a scan.
@@ -499,7 +549,7 @@ impl<'a> Engine<'a> {
                 return Some(idx);
             }
         }
-        let all = self.all_candidates(scope);
+        let all = self.scan(scope, false);
         (!all.is_empty()).then(|| all[self.rng.gen_range(0..all.len())])
     }
 
@@ -519,20 +569,12 @@ impl<'a> Engine<'a> {
             Resource::Cpu => (&view.by_cpu, self.need.cpu),
             Resource::Memory => (&view.by_mem, self.need.mem),
         };
-        let want_ties = !rest.is_empty() || self.random_ties;
-        let mut best: Option<u32> = None;
-        let mut ties: Vec<u32> = Vec::new();
+        // First feasible untouched entry: least remaining among untouched instances.
+        let mut best: Option<(u32, u32)> = None; // (value, idx)
         for &(value, idx) in index.range((need, 0)..) {
-            if best.is_some_and(|b| value > b) {
-                break;
-            }
             // Instances this plan already uses are scored below with their real remainder.
-            if self.tasks_on(idx) > 0 || !self.candidate(scope, idx) {
-                continue;
-            }
-            best = Some(value);
-            ties.push(idx);
-            if !want_ties {
+            if self.tasks_on(idx) == 0 && self.candidate(scope, idx) {
+                best = Some((value, idx));
                 break;
             }
         }
@@ -542,21 +584,17 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let value = self.remaining(r, idx, t);
-            match best {
-                Some(b) if value > b => {}
-                Some(b) if value == b => ties.push(idx),
-                _ => {
-                    best = Some(value);
-                    ties.clear();
-                    ties.push(idx);
-                }
+            if best.is_none_or(|b| (value, idx) < b) {
+                best = Some((value, idx));
             }
         }
-        if ties.len() <= 1 || !want_ties {
-            return ties.into_iter().min();
+        let (value, idx) = best?;
+        if rest.is_empty() && !self.random_ties {
+            return Some(idx);
         }
-        ties.sort_unstable();
-        self.rank(&ties, rest)
+        let mut tie = scope.with(Pred::Remaining(r, value));
+        tie.hint = Some((r, value));
+        self.best(rest, &tie)
     }
 
     /// Visits instances by how many tasks of the group they hold, fewest first.
@@ -591,6 +629,7 @@ impl<'a> Engine<'a> {
             let sub = Scope {
                 preds: scope.preds.clone(),
                 list: Some(level.iter().map(|&(_, idx)| idx).collect()),
+                hint: None,
             };
             if let Some(b) = self.best(rest, &sub) {
                 return Some(b);
