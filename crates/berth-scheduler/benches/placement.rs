@@ -196,7 +196,7 @@ fn main() {
             }),
         ),
         (
-            "binpack(memory) + spread(zone): ties ranked by a scan (slow path)",
+            "binpack(memory) + spread(zone)",
             REQUESTS,
             Box::new(move |n| {
                 PlacementRequest::new(format!("service:svc-{}", n / 3), task(), PER_REQUEST)

@@ -5,8 +5,8 @@
 //! scoring every instance:
 //!
 //! * a leading `binpack(R)` walks the view's `(remaining R, id)` index upward from the
-//!   task's need; the first feasible entry has the least remaining R, and only the
-//!   entries tied with it are ranked by the remaining strategies;
+//!   task's need; the first feasible entry has the least remaining R, and the remaining
+//!   strategies then run over the entries tied at that value (one range of the index);
 //! * a leading `spread(F)` visits the field's values in order of their task counts
 //!   ("levels") and solves the remaining strategies inside the first level that has a
 //!   feasible instance;
@@ -496,7 +496,9 @@ impl<'a> Engine<'a> {
             Resource::Cpu => &view.by_cpu,
             Resource::Memory => &view.by_mem,
         };
-        let mut untouched = index.range((value, 0)..=(value, u32::MAX)).map(|&(_, idx)| idx);
+        let mut untouched = index
+            .range((value, 0)..=(value, u32::MAX))
+            .map(|&(_, idx)| idx);
         let touched: Vec<u32> = self.overlay.iter().map(|&(idx, _)| idx).collect();
         let (mut next_u, mut ti) = (untouched.next(), 0);
         loop {

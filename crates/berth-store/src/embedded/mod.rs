@@ -72,6 +72,8 @@ pub struct EmbeddedOptions {
     /// How many committed batches a live watcher may fall behind before it gets `Lagged`
     /// (the buffer is shared by all watchers and holds at most this many batches).
     pub watch_buffer: usize,
+    /// redb's page cache in bytes; bounds the server's memory whatever the store's size.
+    pub cache_bytes: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -80,6 +82,7 @@ impl Default for EmbeddedOptions {
             history_revisions: 100_000,
             max_batch: 1_000,
             watch_buffer: 1_024,
+            cache_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -114,12 +117,15 @@ impl EmbeddedStore {
         let opening =
             |e: &dyn Display| StoreError::Backend(format!("opening store {}: {e}", path.display()));
         std::fs::create_dir_all(dir).map_err(|e| opening(&e))?;
-        let db = Database::create(&path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => {
-                opening(&"already open; is another Berth process using this directory?")
-            }
-            e => opening(&e),
-        })?;
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(&path)
+            .map_err(|e| match e {
+                DatabaseError::DatabaseAlreadyOpen => {
+                    opening(&"already open; is another Berth process using this directory?")
+                }
+                e => opening(&e),
+            })?;
         let db = Arc::new(db);
         let state = create_tables(&db).map_err(|e| opening(&e))?;
         let (requests, receiver) = mpsc::channel();

@@ -1,0 +1,248 @@
+//! API throughput through a real `berth server` process: RunTask (durably committed
+//! tasks/s) while storing 100,000 tasks, DescribeTasks of 10 tasks a call with 100,000
+//! stored, and the server's RSS with 150,000 tasks. Every request is SigV4-signed.
+//!
+//! Run: `cargo build --release -p berth && cargo bench -p berth-server --bench api`.
+//! `BERTH_BIN` overrides the binary (default target/release/berth).
+#![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use berth_testkit::EcsClient;
+use serde_json::json;
+
+const KEY: &str = "AKIABENCH00000000000";
+const SECRET: &str = "benchsecretbenchsecretbenchsecretbenchse";
+const INSTANCES: usize = 200;
+const WRITERS: usize = 64;
+const READERS: usize = 32;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+async fn run_tasks_until(
+    client: &EcsClient,
+    stored: Arc<AtomicUsize>,
+    target: usize,
+    arns: Arc<Mutex<Vec<String>>>,
+) -> (f64, Vec<Duration>) {
+    let start = Instant::now();
+    let before = stored.load(Ordering::Relaxed);
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for _ in 0..WRITERS {
+        let (client, stored, arns, latencies) = (
+            client.clone(),
+            stored.clone(),
+            arns.clone(),
+            latencies.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            while stored.load(Ordering::Relaxed) < target {
+                let t = Instant::now();
+                let r = client
+                    .call(
+                        "RunTask",
+                        json!({"cluster": "bench", "taskDefinition": "bench", "count": 10}),
+                    )
+                    .await
+                    .expect("RunTask");
+                latencies.lock().unwrap().push(t.elapsed());
+                let placed: Vec<String> = r["tasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["taskArn"].as_str().unwrap().to_string())
+                    .collect();
+                assert!(!placed.is_empty(), "RunTask placed nothing: {r}");
+                stored.fetch_add(placed.len(), Ordering::Relaxed);
+                let mut a = arns.lock().unwrap();
+                if a.len() < 20_000 {
+                    a.extend(placed);
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let tasks = stored.load(Ordering::Relaxed) - before;
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort();
+    (tasks as f64 / start.elapsed().as_secs_f64(), l)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let bin = std::env::var_os("BERTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/berth")
+        });
+    assert!(
+        bin.is_file(),
+        "{} not found: cargo build --release -p berth",
+        bin.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(&bin)
+        .args([
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-profile",
+        ])
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .args(["--access-key-id", KEY, "--secret-access-key", SECRET])
+        .env("BERTH_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start berth server");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{endpoint}/health")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = EcsClient::new(&endpoint, KEY, SECRET, "us-east-1");
+    client
+        .call("CreateCluster", json!({"clusterName": "bench"}))
+        .await
+        .unwrap();
+    client
+        .call(
+            "RegisterTaskDefinition",
+            json!({"family": "bench", "containerDefinitions": [
+            {"name": "c", "image": "busybox", "cpu": 1, "memory": 6}]}),
+        )
+        .await
+        .unwrap();
+    let token = std::fs::read_to_string(dir.path().join("agent-token")).unwrap();
+    let mut arns_of_instances = Vec::new();
+    for _ in 0..INSTANCES {
+        let r: serde_json::Value = http
+            .post(format!("{endpoint}/agent/v1/register"))
+            .bearer_auth(token.trim())
+            .json(
+                &json!({"kind": "EC2", "cluster": "bench", "cpu": 10_000_000, "memory": 10_000_000,
+                "attributes": [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"}]}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        arns_of_instances.push(r["containerInstanceArn"].as_str().unwrap().to_string());
+    }
+    // Keep the instances' agents "connected" for the length of the run.
+    let heartbeats = {
+        let (http, endpoint, token) = (http.clone(), endpoint.clone(), token.trim().to_string());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                for arn in &arns_of_instances {
+                    let _ = http
+                        .post(format!("{endpoint}/agent/v1/heartbeat"))
+                        .bearer_auth(&token)
+                        .json(&json!({"containerInstanceArn": arn}))
+                        .send()
+                        .await;
+                }
+            }
+        })
+    };
+
+    let stored = Arc::new(AtomicUsize::new(0));
+    let arns = Arc::new(Mutex::new(Vec::new()));
+    let (rate, lat) = run_tasks_until(&client, stored.clone(), 100_000, arns.clone()).await;
+    println!(
+        "RunTask (count 10, {WRITERS} clients, {INSTANCES} instances): {rate:.0} tasks/s durably committed, \
+         call p50 {:?} p99 {:?}",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+
+    let arns: Vec<String> = arns.lock().unwrap().clone();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut readers = Vec::new();
+    for r in 0..READERS {
+        let (client, arns, calls, latencies) = (
+            client.clone(),
+            arns.clone(),
+            calls.clone(),
+            latencies.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            let mut i = r * 7919;
+            let mut local = Vec::new();
+            while Instant::now() < deadline {
+                let batch: Vec<&String> = (0..10)
+                    .map(|k| &arns[(i + k * 104_729) % arns.len()])
+                    .collect();
+                i += 10;
+                let t = Instant::now();
+                let d = client
+                    .call("DescribeTasks", json!({"cluster": "bench", "tasks": batch}))
+                    .await
+                    .expect("DescribeTasks");
+                local.push(t.elapsed());
+                assert_eq!(d["tasks"].as_array().unwrap().len(), 10);
+                calls.fetch_add(1, Ordering::Relaxed);
+            }
+            latencies.lock().unwrap().extend(local);
+        }));
+    }
+    for r in readers {
+        r.await.unwrap();
+    }
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort();
+    println!(
+        "DescribeTasks (10 tasks a call, {READERS} clients, {} stored): {:.0} calls/s, p50 {:?} p99 {:?}",
+        stored.load(Ordering::Relaxed),
+        calls.load(Ordering::Relaxed) as f64 / 10.0,
+        percentile(&l, 0.5),
+        percentile(&l, 0.99)
+    );
+
+    run_tasks_until(
+        &client,
+        stored.clone(),
+        150_000,
+        Arc::new(Mutex::new(Vec::new())),
+    )
+    .await;
+    println!(
+        "server RSS with {} tasks stored: {:.0} MiB",
+        stored.load(Ordering::Relaxed),
+        rss_mib(server.id())
+    );
+    heartbeats.abort();
+    let _ = server.kill();
+    let _ = server.wait();
+}
