@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use berth_scheduler::{
     ContainerInstance, PlacementConstraint, PlacementRequest, PlacementStrategy, Resource,
-    SpreadField, TaskNeeds, View,
+    SpreadField, TaskNeeds, TieBreak, View,
 };
 
 const INSTANCES: usize = 5_000;
@@ -182,6 +182,16 @@ fn main() {
             Box::new(|n| {
                 let mut req = PlacementRequest::new(format!("family:job-{n}"), task(), PER_REQUEST)
                     .strategy(PlacementStrategy::Random);
+                req.seed = n as u64;
+                req
+            }),
+        ),
+        (
+            "no strategy, TieBreak::Random (the server's RunTask default)",
+            REQUESTS,
+            Box::new(|n| {
+                let mut req = PlacementRequest::new(format!("family:job-{n}"), task(), PER_REQUEST);
+                req.tie_break = TieBreak::Random;
                 req.seed = n as u64;
                 req
             }),

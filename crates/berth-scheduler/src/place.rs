@@ -530,16 +530,18 @@ impl<'a> Engine<'a> {
         out
     }
 
-    /// No strategy left: lowest id (ARN order), or a seeded random pick.
+    /// No strategy left: lowest id (ARN order), or uniformly at random among the tied
+    /// candidates (every candidate in scope is tied here).
     fn first_in_order(&mut self, scope: &Scope) -> Option<u32> {
         if self.random_ties {
-            let all = self.scan(scope, false);
-            return (!all.is_empty()).then(|| all[self.rng.gen_range(0..all.len())]);
+            return self.random_pick(scope);
         }
         self.scan(scope, true).first().copied()
     }
 
-    /// Uniform over the candidates: rejection sampling, then a scan.
+    /// Uniform over the candidates in scope: rejection sampling (cheap when many
+    /// instances qualify), then a scan of the scope (cheap when few do). Both accept
+    /// exactly the same set, so the pick is uniform either way.
     fn random_pick(&mut self, scope: &Scope) -> Option<u32> {
         let sched = &self.view.schedulable;
         if sched.is_empty() {
