@@ -15,80 +15,64 @@ async fn malformed_and_invalid_requests_get_aws_errors() {
     assert_eq!((e.status, e.kind.as_str()), (400, "SerializationException"));
     let e = c
         .client
-        .call("RunTask", json!({"taskDefinition": "x", "count": "two"}))
-        .await
-        .unwrap_err();
+        .err("RunTask", json!({"taskDefinition": "x", "count": "two"}))
+        .await;
     assert_eq!(e.kind, "SerializationException");
     let e = c
         .client
-        .call("RegisterTaskDefinition", json!({"family": "x"}))
-        .await
-        .unwrap_err();
+        .err("RegisterTaskDefinition", json!({"family": "x"}))
+        .await;
     assert_eq!(e.kind, "InvalidParameterException");
     assert!(e.message.contains("containerDefinitions"), "{}", e.message);
-    let e = c
-        .client
-        .call("ListClusters", json!({"bogus": 1}))
-        .await
-        .unwrap_err();
+    let e = c.client.err("ListClusters", json!({"bogus": 1})).await;
     assert!(e.message.contains("bogus"));
-    let e = c.client.call("NoSuchThing", json!({})).await.unwrap_err();
+    let e = c.client.err("NoSuchThing", json!({})).await;
     assert_eq!(e.kind, "UnknownOperationException");
     let e = c
         .client
-        .call("DeleteCluster", json!({"cluster": "ghost"}))
-        .await
-        .unwrap_err();
+        .err("DeleteCluster", json!({"cluster": "ghost"}))
+        .await;
     assert_eq!(e.kind, "ClusterNotFoundException");
     let mut bad = task_definition("f");
     bad["memory"] = json!("4096");
-    let e = c
-        .client
-        .call("RegisterTaskDefinition", bad)
-        .await
-        .unwrap_err();
+    let e = c.client.err("RegisterTaskDefinition", bad).await;
     assert_eq!(e.kind, "ClientException");
     c.client
-        .call("RegisterTaskDefinition", task_definition("f"))
-        .await
-        .unwrap();
+        .ok("RegisterTaskDefinition", task_definition("f"))
+        .await;
     let e = c
         .client
-        .call(
+        .err(
             "RunTask",
             json!({"taskDefinition": "f", "launchType": "FARGATE"}),
         )
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(e.kind, "ClusterNotFoundException", "no default cluster yet");
-    c.client.call("CreateCluster", json!({})).await.unwrap();
+    c.client.ok("CreateCluster", json!({})).await;
     let e = c
         .client
-        .call(
+        .err(
             "RunTask",
             json!({"taskDefinition": "f", "launchType": "FARGATE", "count": 11,
                                 "networkConfiguration": awsvpc()}),
         )
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(e.kind, "InvalidParameterException");
     let e = c
         .client
-        .call(
+        .err(
             "RunTask",
             json!({"taskDefinition": "f", "launchType": "FARGATE"}),
         )
-        .await
-        .unwrap_err();
+        .await;
     assert!(e.message.contains("Network Configuration"), "{}", e.message);
     let e = c
         .client
-        .call(
+        .err(
             "RunTask",
             json!({"taskDefinition": "nope", "launchType": "FARGATE"}),
         )
-        .await
-        .unwrap_err();
+        .await;
     assert_eq!(e.kind, "ClientException");
     let big = vec![b' '; 10 * 1024 * 1024];
     let e = c.client.call_raw("ListClusters", big).await.unwrap_err();
@@ -96,9 +80,8 @@ async fn malformed_and_invalid_requests_get_aws_errors() {
     // Still serving, nothing lost.
     let d = c
         .client
-        .call("DescribeTaskDefinition", json!({"taskDefinition": "f"}))
-        .await
-        .unwrap();
+        .ok("DescribeTaskDefinition", json!({"taskDefinition": "f"}))
+        .await;
     assert_eq!(d["taskDefinition"]["revision"], 1);
     c.shutdown().await;
 }
@@ -112,16 +95,13 @@ async fn wrong_credentials_are_refused() {
         "not-the-secret",
         "us-east-1",
     );
-    let e = wrong_secret
-        .call("ListClusters", json!({}))
-        .await
-        .unwrap_err();
+    let e = wrong_secret.err("ListClusters", json!({})).await;
     assert_eq!(
         (e.status, e.kind.as_str()),
         (403, "InvalidSignatureException")
     );
     let unknown = EcsClient::new(&c.endpoint(), "AKIAUNKNOWN000000000", "x", "us-east-1");
-    let e = unknown.call("ListClusters", json!({})).await.unwrap_err();
+    let e = unknown.err("ListClusters", json!({})).await;
     assert_eq!(
         (e.status, e.kind.as_str()),
         (403, "UnrecognizedClientException")
@@ -147,21 +127,19 @@ async fn wrong_credentials_are_refused() {
 async fn regions_are_separate() {
     let c = TestCluster::start().await;
     c.client
-        .call("CreateCluster", json!({"clusterName": "east"}))
-        .await
-        .unwrap();
+        .ok("CreateCluster", json!({"clusterName": "east"}))
+        .await;
     let west = EcsClient::new(
         &c.endpoint(),
         &c.identity.access_key_id,
         &c.identity.secret_access_key,
         "eu-west-1",
     );
-    let l = west.call("ListClusters", json!({})).await.unwrap();
+    let l = west.ok("ListClusters", json!({})).await;
     assert_eq!(l["clusterArns"], json!([]));
-    west.call("CreateCluster", json!({"clusterName": "west"}))
-        .await
-        .unwrap();
-    let l = west.call("ListClusters", json!({})).await.unwrap();
+    west.ok("CreateCluster", json!({"clusterName": "west"}))
+        .await;
+    let l = west.ok("ListClusters", json!({})).await;
     assert_eq!(
         l["clusterArns"],
         json!(["arn:aws:ecs:eu-west-1:000000000000:cluster/west"])

@@ -15,9 +15,8 @@ async fn wait_for_status(
 ) -> Vec<Value> {
     for _ in 0..200 {
         let d = client
-            .call("DescribeTasks", json!({"cluster": cluster, "tasks": arns}))
-            .await
-            .unwrap();
+            .ok("DescribeTasks", json!({"cluster": cluster, "tasks": arns}))
+            .await;
         let tasks = d["tasks"].as_array().unwrap().clone();
         if tasks.len() == arns.len() && tasks.iter().all(|t| t["lastStatus"] == status) {
             return tasks;
@@ -41,24 +40,21 @@ async fn fargate_task_runs_and_stops_through_the_agent_channel() {
     let c = TestCluster::start().await;
     let agent = c.agent(FakeAgentConfig::fargate()).await;
     c.client
-        .call("CreateCluster", json!({"clusterName": "prod"}))
-        .await
-        .unwrap();
+        .ok("CreateCluster", json!({"clusterName": "prod"}))
+        .await;
     c.client
-        .call("RegisterTaskDefinition", task_definition("web"))
-        .await
-        .unwrap();
+        .ok("RegisterTaskDefinition", task_definition("web"))
+        .await;
     let run = c
         .client
-        .call(
+        .ok(
             "RunTask",
             json!({"cluster": "prod", "taskDefinition": "web", "launchType": "FARGATE", "count": 2,
                    "networkConfiguration": awsvpc(), "startedBy": "test",
                    "overrides": {"containerOverrides": [{"name": "web",
                        "environment": [{"name": "MODE", "value": "WORKER"}]}]}}),
         )
-        .await
-        .unwrap();
+        .await;
     let arns = arns(&run);
     assert_eq!(arns.len(), 2, "{run}");
     assert_eq!(run["tasks"][0]["lastStatus"], "PROVISIONING");
@@ -79,31 +75,25 @@ async fn fargate_task_runs_and_stops_through_the_agent_channel() {
     }
     let stop = c
         .client
-        .call(
+        .ok(
             "StopTask",
             json!({"cluster": "prod", "task": arns[0], "reason": "done here"}),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(stop["task"]["desiredStatus"], "STOPPED");
     let stopped = wait_for_status(&c.client, "prod", &arns[..1], "STOPPED").await;
     assert_eq!(stopped[0]["stopCode"], "UserInitiated");
     assert_eq!(stopped[0]["stoppedReason"], "done here");
     assert!(stopped[0]["stoppedAt"].is_number());
-    let listed = c
-        .client
-        .call("ListTasks", json!({"cluster": "prod"}))
-        .await
-        .unwrap();
+    let listed = c.client.ok("ListTasks", json!({"cluster": "prod"})).await;
     assert_eq!(listed["taskArns"], json!([arns[1]]));
     let listed = c
         .client
-        .call(
+        .ok(
             "ListTasks",
             json!({"cluster": "prod", "desiredStatus": "STOPPED"}),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(listed["taskArns"], json!([arns[0]]));
     agent.stop().await;
     c.shutdown().await;
@@ -113,35 +103,32 @@ async fn fargate_task_runs_and_stops_through_the_agent_channel() {
 async fn essential_exit_and_failed_start_are_reported_with_codes() {
     let c = TestCluster::start().await;
     let agent = c.agent(FakeAgentConfig::fargate()).await;
-    c.client.call("CreateCluster", json!({})).await.unwrap();
+    c.client.ok("CreateCluster", json!({})).await;
     c.client
-        .call("RegisterTaskDefinition", task_definition("job"))
-        .await
-        .unwrap();
+        .ok("RegisterTaskDefinition", task_definition("job"))
+        .await;
     let env = |pairs: &[(&str, &str)]| {
         json!({"containerOverrides": [{"name": "web", "environment":
             pairs.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>()}]})
     };
     let exits = c
         .client
-        .call(
+        .ok(
             "RunTask",
             json!({"taskDefinition": "job", "launchType": "FARGATE",
             "networkConfiguration": awsvpc(),
             "overrides": env(&[("BERTH_FAKE_RUN_FOR_MS", "100"), ("BERTH_FAKE_EXIT_CODE", "3")])}),
         )
-        .await
-        .unwrap();
+        .await;
     let t = wait_for_status(&c.client, "default", &arns(&exits), "STOPPED").await;
     assert_eq!(t[0]["stopCode"], "EssentialContainerExited");
     assert_eq!(t[0]["containers"][0]["exitCode"], 3);
     let fails = c
         .client
-        .call("RunTask", json!({"taskDefinition": "job", "launchType": "FARGATE",
+        .ok("RunTask", json!({"taskDefinition": "job", "launchType": "FARGATE",
             "networkConfiguration": awsvpc(),
             "overrides": env(&[("BERTH_FAKE_START_ERROR", "CannotPullContainerError: no such image")])}))
-        .await
-        .unwrap();
+.await;
     let t = wait_for_status(&c.client, "default", &arns(&fails), "STOPPED").await;
     assert_eq!(t[0]["stopCode"], "TaskFailedToStart");
     assert!(t[0]["stoppedReason"]
@@ -156,25 +143,23 @@ async fn essential_exit_and_failed_start_are_reported_with_codes() {
 async fn concurrent_run_tasks_never_overcommit_an_instance() {
     let c = TestCluster::start().await;
     c.client
-        .call("CreateCluster", json!({"clusterName": "tight"}))
-        .await
-        .unwrap();
+        .ok("CreateCluster", json!({"clusterName": "tight"}))
+        .await;
     // 2048 CPU units and 2048 MiB: room for exactly 8 tasks of 256 units / 128 MiB by CPU.
     let agent = c.agent(FakeAgentConfig::ec2("tight")).await;
     let mut def = ec2_task_definition("svc", 0);
     def["containerDefinitions"][0]["portMappings"] = json!([]);
-    c.client.call("RegisterTaskDefinition", def).await.unwrap();
+    c.client.ok("RegisterTaskDefinition", def).await;
     let mut calls = Vec::new();
     for _ in 0..6 {
         let client = c.client.clone();
         calls.push(tokio::spawn(async move {
             client
-                .call(
+                .ok(
                     "RunTask",
                     json!({"cluster": "tight", "taskDefinition": "svc", "count": 3}),
                 )
                 .await
-                .unwrap()
         }));
     }
     let mut placed = 0;
@@ -193,13 +178,12 @@ async fn concurrent_run_tasks_never_overcommit_an_instance() {
     assert!(cpu_failures > 0, "the rest fail with RESOURCE:CPU");
     let d = c
         .client
-        .call(
+        .ok(
             "DescribeContainerInstances",
             json!({"cluster": "tight",
             "containerInstances": [agent.container_instance_arn]}),
         )
-        .await
-        .unwrap();
+        .await;
     let remaining = &d["containerInstances"][0]["remainingResources"];
     let cpu = remaining
         .as_array()
@@ -216,50 +200,44 @@ async fn concurrent_run_tasks_never_overcommit_an_instance() {
 async fn stopping_tasks_gives_their_resources_and_ports_back() {
     let c = TestCluster::start().await;
     c.client
-        .call("CreateCluster", json!({"clusterName": "ports"}))
-        .await
-        .unwrap();
+        .ok("CreateCluster", json!({"clusterName": "ports"}))
+        .await;
     let agent = c.agent(FakeAgentConfig::ec2("ports")).await;
     c.client
-        .call("RegisterTaskDefinition", ec2_task_definition("web", 8080))
-        .await
-        .unwrap();
+        .ok("RegisterTaskDefinition", ec2_task_definition("web", 8080))
+        .await;
     let first = c
         .client
-        .call(
+        .ok(
             "RunTask",
             json!({"cluster": "ports", "taskDefinition": "web"}),
         )
-        .await
-        .unwrap();
+        .await;
     let first = arns(&first);
     assert_eq!(first.len(), 1);
     let second = c
         .client
-        .call(
+        .ok(
             "RunTask",
             json!({"cluster": "ports", "taskDefinition": "web"}),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         second["failures"][0]["reason"], "RESOURCE:PORTS",
         "{second}"
     );
     wait_for_status(&c.client, "ports", &first, "RUNNING").await;
     c.client
-        .call("StopTask", json!({"cluster": "ports", "task": first[0]}))
-        .await
-        .unwrap();
+        .ok("StopTask", json!({"cluster": "ports", "task": first[0]}))
+        .await;
     wait_for_status(&c.client, "ports", &first, "STOPPED").await;
     let third = c
         .client
-        .call(
+        .ok(
             "RunTask",
             json!({"cluster": "ports", "taskDefinition": "web"}),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(arns(&third).len(), 1, "port 8080 is free again: {third}");
     agent.stop().await;
     c.shutdown().await;
@@ -270,53 +248,47 @@ async fn acknowledged_writes_survive_a_restart() {
     let mut c = TestCluster::start().await;
     let agent = c.agent(FakeAgentConfig::fargate()).await;
     c.client
-        .call(
+        .ok(
             "CreateCluster",
             json!({"clusterName": "keep", "tags": [{"key": "k", "value": "v"}]}),
         )
-        .await
-        .unwrap();
+        .await;
     for _ in 0..3 {
         c.client
-            .call("RegisterTaskDefinition", task_definition("keep"))
-            .await
-            .unwrap();
+            .ok("RegisterTaskDefinition", task_definition("keep"))
+            .await;
     }
     let run = c
         .client
-        .call(
+        .ok(
             "RunTask",
             json!({"cluster": "keep", "taskDefinition": "keep:2", "launchType": "FARGATE",
                                 "networkConfiguration": awsvpc()}),
         )
-        .await
-        .unwrap();
+        .await;
     let arns = arns(&run);
     agent.stop().await;
     c.restart().await;
     let d = c
         .client
-        .call(
+        .ok(
             "DescribeClusters",
             json!({"clusters": ["keep"], "include": ["TAGS"]}),
         )
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         d["clusters"][0]["tags"],
         json!([{"key": "k", "value": "v"}])
     );
     let td = c
         .client
-        .call("DescribeTaskDefinition", json!({"taskDefinition": "keep"}))
-        .await
-        .unwrap();
+        .ok("DescribeTaskDefinition", json!({"taskDefinition": "keep"}))
+        .await;
     assert_eq!(td["taskDefinition"]["revision"], 3);
     let t = c
         .client
-        .call("DescribeTasks", json!({"cluster": "keep", "tasks": arns}))
-        .await
-        .unwrap();
+        .ok("DescribeTasks", json!({"cluster": "keep", "tasks": arns}))
+        .await;
     assert_eq!(t["tasks"].as_array().unwrap().len(), 1);
     assert!(t["tasks"][0]["taskDefinitionArn"]
         .as_str()
@@ -340,14 +312,12 @@ async fn agent_channel_refuses_a_wrong_token_and_foreign_reports() {
     let a = c.agent(FakeAgentConfig::fargate()).await;
     let b = c.agent(FakeAgentConfig::ec2("default")).await;
     c.client
-        .call("RegisterTaskDefinition", task_definition("own"))
-        .await
-        .unwrap();
+        .ok("RegisterTaskDefinition", task_definition("own"))
+        .await;
     let run = c
         .client
-        .call("RunTask", json!({"taskDefinition": "own", "launchType": "FARGATE", "networkConfiguration": awsvpc()}))
-        .await
-        .unwrap();
+        .ok("RunTask", json!({"taskDefinition": "own", "launchType": "FARGATE", "networkConfiguration": awsvpc()}))
+.await;
     let task = arns(&run).remove(0);
     let r = http
         .post(format!(

@@ -41,6 +41,22 @@ impl EcsClient {
             .await
     }
 
+    /// Calls an operation that must succeed; panics with the error otherwise.
+    pub async fn ok(&self, action: &str, body: Value) -> Value {
+        match self.call(action, body).await {
+            Ok(v) => v,
+            Err(e) => panic!("{action} failed: {e:?}"),
+        }
+    }
+
+    /// Calls an operation that must fail; panics with the response otherwise.
+    pub async fn err(&self, action: &str, body: Value) -> CallError {
+        match self.call(action, body).await {
+            Ok(v) => panic!("{action} succeeded but should have failed: {v}"),
+            Err(e) => e,
+        }
+    }
+
     /// Calls with a raw body (for malformed-input tests).
     pub async fn call_raw(&self, action: &str, body: Vec<u8>) -> Result<Value, CallError> {
         let uri = format!("{}/", self.endpoint);
