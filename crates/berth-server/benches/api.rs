@@ -20,6 +20,16 @@ const INSTANCES: usize = 200;
 const WRITERS: usize = 64;
 const READERS: usize = 32;
 
+/// The server under test; killed when dropped, so a failed run leaves no process behind.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
@@ -87,6 +97,67 @@ async fn run_tasks_until(
     (tasks as f64 / start.elapsed().as_secs_f64(), l)
 }
 
+/// A wrk script replaying `n` DescribeTasks requests, each signed once up front (a SigV4
+/// signature stays valid for 15 minutes), so the load generator spends no CPU on signing
+/// or JSON.
+fn presigned_describe_tasks(port: u16, arns: &[String], n: usize) -> String {
+    let credentials = berth_sigv4::Credentials {
+        access_key_id: KEY.into(),
+        secret_access_key: SECRET.into(),
+        session_token: None,
+    };
+    let mut lua = String::from("local reqs = {}\ninit = function(args)\n");
+    for i in 0..n {
+        let batch: Vec<&String> = (0..10)
+            .map(|k| &arns[(i * 10 + k * 104_729) % arns.len()])
+            .collect();
+        let body = json!({"cluster": "bench", "tasks": batch}).to_string();
+        let mut req = http::Request::post(format!("http://127.0.0.1:{port}/"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "x-amz-target",
+                "AmazonEC2ContainerServiceV20141113.DescribeTasks",
+            )
+            .body(body.clone())
+            .unwrap();
+        let params = berth_sigv4::SigningParams {
+            credentials: &credentials,
+            region: "us-east-1",
+            service: "ecs",
+            time: time::OffsetDateTime::now_utc(),
+            content_sha256_header: false,
+        };
+        berth_sigv4::sign_request(&mut req, &params).unwrap();
+        let headers: Vec<String> = req
+            .headers()
+            .iter()
+            // wrk adds `Host` from the URL itself; a second one would break the signature.
+            .filter(|(k, _)| *k != http::header::HOST)
+            .map(|(k, v)| format!("[\"{}\"] = \"{}\"", k, v.to_str().unwrap()))
+            .collect();
+        lua.push_str(&format!(
+            "  reqs[{}] = wrk.format(\"POST\", \"/\", {{{}}}, [==[{body}]==])\n",
+            i + 1,
+            headers.join(", ")
+        ));
+    }
+    lua.push_str(
+        "end\nlocal i = 0\nrequest = function()\n  i = i % #reqs + 1\n  return reqs[i]\nend\n",
+    );
+    lua
+}
+
+/// The value after `label` on wrk's report line that starts with it.
+fn wrk_field(report: &str, label: &str) -> String {
+    report
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(label))
+        .and_then(|l| l[label.len()..].split_whitespace().next())
+        .unwrap_or("?")
+        .to_string()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let bin = std::env::var_os("BERTH_BIN")
@@ -105,7 +176,7 @@ async fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = std::process::Command::new(&bin)
+    let server = std::process::Command::new(&bin)
         .args([
             "server",
             "--listen",
@@ -118,6 +189,7 @@ async fn main() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start berth server");
+    let server = ServerProcess(server);
     let endpoint = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..100 {
@@ -186,48 +258,34 @@ async fn main() {
     );
 
     let arns: Vec<String> = arns.lock().unwrap().clone();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut readers = Vec::new();
-    for r in 0..READERS {
-        let (client, arns, calls, latencies) = (
-            client.clone(),
-            arns.clone(),
-            calls.clone(),
-            latencies.clone(),
-        );
-        readers.push(tokio::spawn(async move {
-            let mut i = r * 7919;
-            let mut local = Vec::new();
-            while Instant::now() < deadline {
-                let batch: Vec<&String> = (0..10)
-                    .map(|k| &arns[(i + k * 104_729) % arns.len()])
-                    .collect();
-                i += 10;
-                let t = Instant::now();
-                let d = client
-                    .call("DescribeTasks", json!({"cluster": "bench", "tasks": batch}))
-                    .await
-                    .expect("DescribeTasks");
-                local.push(t.elapsed());
-                assert_eq!(d["tasks"].as_array().unwrap().len(), 10);
-                calls.fetch_add(1, Ordering::Relaxed);
-            }
-            latencies.lock().unwrap().extend(local);
-        }));
-    }
-    for r in readers {
-        r.await.unwrap();
-    }
-    let mut l = latencies.lock().unwrap().clone();
-    l.sort();
+    let sample = client
+        .call(
+            "DescribeTasks",
+            json!({"cluster": "bench", "tasks": &arns[..10]}),
+        )
+        .await
+        .expect("DescribeTasks");
+    assert_eq!(sample["tasks"].as_array().unwrap().len(), 10, "{sample}");
+    let script = dir.path().join("describe.lua");
+    std::fs::write(&script, presigned_describe_tasks(port, &arns, 1000)).unwrap();
+    let out = std::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{READERS}"), "-d10s", "--latency", "-s"])
+        .arg(&script)
+        .arg(format!("{endpoint}/"))
+        .output()
+        .expect("wrk (apt-get install wrk)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !report.contains("Non-2xx"),
+        "DescribeTasks failed under load:\n{report}"
+    );
     println!(
-        "DescribeTasks (10 tasks a call, {READERS} clients, {} stored): {:.0} calls/s, p50 {:?} p99 {:?}",
+        "DescribeTasks (10 tasks a call, wrk 1 thread, {READERS} connections, {} stored): {} calls/s, \
+         p50 {} p99 {}",
         stored.load(Ordering::Relaxed),
-        calls.load(Ordering::Relaxed) as f64 / 10.0,
-        percentile(&l, 0.5),
-        percentile(&l, 0.99)
+        wrk_field(&report, "Requests/sec:"),
+        wrk_field(&report, "50%"),
+        wrk_field(&report, "99%"),
     );
 
     run_tasks_until(
@@ -240,9 +298,8 @@ async fn main() {
     println!(
         "server RSS with {} tasks stored: {:.0} MiB",
         stored.load(Ordering::Relaxed),
-        rss_mib(server.id())
+        rss_mib(server.0.id())
     );
     heartbeats.abort();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }

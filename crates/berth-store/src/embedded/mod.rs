@@ -34,7 +34,9 @@ use crate::{
 use codec::decode_record;
 use writer::{Request, Work, Writer, WriterState};
 
-const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// Keys are stored as bytes: UTF-8's byte order is its character order, and byte keys
+/// compare without re-validating UTF-8 at every step of a B-tree search.
+const KV: TableDefinition<&[u8], &[u8]> = TableDefinition::new("kv");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
 const REVISION_KEY: &str = "revision";
@@ -297,10 +299,10 @@ fn meta_state(meta: &impl ReadableTable<&'static str, u64>) -> DbResult<WriterSt
 }
 
 fn get(
-    kv: &impl ReadableTable<&'static str, &'static [u8]>,
+    kv: &impl ReadableTable<&'static [u8], &'static [u8]>,
     key: &str,
 ) -> DbResult<Option<KeyValue>> {
-    match kv.get(key)? {
+    match kv.get(key.as_bytes())? {
         Some(record) => Ok(Some(decode_record(record.value())?.to_key_value(key))),
         None => Ok(None),
     }
@@ -308,21 +310,29 @@ fn get(
 
 /// Appends keys under `prefix` from `from` on, at most `limit` (0: all); true if more follow.
 fn scan(
-    kv: &impl ReadableTable<&'static str, &'static [u8]>,
+    kv: &impl ReadableTable<&'static [u8], &'static [u8]>,
     prefix: &str,
     from: Bound<&str>,
     limit: usize,
     out: &mut Vec<KeyValue>,
 ) -> DbResult<bool> {
-    for (taken, entry) in kv.range::<&str>((from, Bound::Unbounded))?.enumerate() {
+    for (taken, entry) in kv
+        .range::<&[u8]>((from.map(str::as_bytes), Bound::Unbounded))?
+        .enumerate()
+    {
         let (key, record) = entry?;
         let key = key.value();
-        if !key.starts_with(prefix) {
+        if !key.starts_with(prefix.as_bytes()) {
             break;
         }
         if limit != 0 && taken == limit {
             return Ok(true);
         }
+        let key = std::str::from_utf8(key).map_err(|e| {
+            DbError::from(redb::StorageError::Corrupted(format!(
+                "key is not UTF-8: {e}"
+            )))
+        })?;
         out.push(decode_record(record.value())?.to_key_value(key));
     }
     Ok(false)
@@ -330,11 +340,11 @@ fn scan(
 
 /// The key of the first compare that does not hold, if any.
 fn first_conflict(
-    kv: &impl ReadableTable<&'static str, &'static [u8]>,
+    kv: &impl ReadableTable<&'static [u8], &'static [u8]>,
     compares: &[Compare],
 ) -> DbResult<Option<String>> {
     for Compare::ModRevision { key, revision } in compares {
-        let current = match kv.get(key.as_str())? {
+        let current = match kv.get(key.as_bytes())? {
             Some(record) => decode_record(record.value())?.mod_revision,
             None => 0,
         };

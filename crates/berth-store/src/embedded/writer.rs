@@ -132,7 +132,7 @@ impl Writer {
 
 /// Applies one transaction if its compares hold; records its events under its revision.
 fn apply(
-    kv: &mut Table<&'static str, &'static [u8]>,
+    kv: &mut Table<&'static [u8], &'static [u8]>,
     history: &mut Table<u64, &'static [u8]>,
     txn: &Txn,
     state: &mut WriterState,
@@ -146,12 +146,12 @@ fn apply(
     for op in &txn.ops {
         match op {
             Op::Put { key, value } => {
-                let create_revision = match kv.get(key.as_str())? {
+                let create_revision = match kv.get(key.as_bytes())? {
                     Some(old) => decode_record(old.value())?.create_revision,
                     None => revision,
                 };
                 let record = encode_record(create_revision, revision, value);
-                kv.insert(key.as_str(), record.as_slice())?;
+                kv.insert(key.as_bytes(), record.as_slice())?;
                 events.push(WatchEvent::Put(KeyValue {
                     key: key.clone(),
                     value: value.clone(),
@@ -160,7 +160,7 @@ fn apply(
                 }));
             }
             Op::Delete { key } => {
-                if kv.remove(key.as_str())?.is_some() {
+                if kv.remove(key.as_bytes())?.is_some() {
                     events.push(WatchEvent::Delete {
                         key: key.clone(),
                         mod_revision: revision,
