@@ -344,12 +344,13 @@ async fn wait_for_change(app: &App, prefix: &str, after: u64, arn: &str, wait: D
     let Ok(mut stream) = app.store.watch(prefix, after).await else {
         return;
     };
-    let needle = format!("\"instance_arn\":\"{arn}\"");
     let _ = tokio::time::timeout(wait, async {
         while let Some(event) = stream.next().await {
             match event {
                 Ok(berth_store::WatchEvent::Put(kv)) => {
-                    if std::str::from_utf8(&kv.value).is_ok_and(|s| s.contains(&needle)) {
+                    let ours = <TaskRecord as crate::records::Stored>::decode(&kv.value)
+                        .is_ok_and(|t| t.placement.instance_arn == arn);
+                    if ours {
                         return;
                     }
                 }

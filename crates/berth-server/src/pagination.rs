@@ -6,9 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use berth_api::error::ApiError;
 use berth_store::Store;
-use serde::de::DeserializeOwned;
 
-use crate::records::{decode, store_error, Record};
+use crate::records::{decode, store_error, Record, Stored};
 
 /// The page size when `maxResults` is absent, and its upper bound, for ECS's lists.
 pub const DEFAULT_MAX_RESULTS: usize = 100;
@@ -53,7 +52,7 @@ pub async fn filtered_page<T, F>(
     mut keep: F,
 ) -> Result<(Vec<Record<T>>, Option<String>), ApiError>
 where
-    T: DeserializeOwned,
+    T: Stored,
     F: FnMut(&Record<T>) -> bool,
 {
     let mut after = decode_token(token, prefix)?;

@@ -1,10 +1,37 @@
-//! Typed access to the store: records are JSON values under the keys of [`crate::keys`],
-//! read with the revision they were read at so writes can compare-and-swap on it.
+//! Typed access to the store: records live under the keys of [`crate::keys`], laid out as
+//! their [`Stored`] implementation says, and are read with the revision they were read at
+//! so writes can compare-and-swap on it.
 
 use berth_api::error::ApiError;
+use berth_model::cluster::ClusterRecord;
+use berth_model::container_instance::InstanceRecord;
+use berth_model::task_definition::TaskDefinitionRecord;
 use berth_store::{KeyValue, Op, Revision, Store, StoreError, Txn, TxnOutcome};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+
+/// How a record type is laid out in the store.
+pub trait Stored: Sized {
+    /// The bytes stored for this record.
+    fn encode(&self) -> Vec<u8>;
+    /// The record back from its stored bytes; the error says what was wrong.
+    fn decode(bytes: &[u8]) -> Result<Self, String>;
+}
+
+/// Implements [`Stored`] as plain JSON of the record.
+macro_rules! stored_as_json {
+    ($($record:ty),* $(,)?) => {$(
+        impl $crate::records::Stored for $record {
+            fn encode(&self) -> Vec<u8> {
+                serde_json::to_vec(self).expect("records serialize")
+            }
+            fn decode(bytes: &[u8]) -> Result<Self, String> {
+                serde_json::from_slice(bytes).map_err(|e| e.to_string())
+            }
+        }
+    )*};
+}
+pub(crate) use stored_as_json;
+
+stored_as_json!(ClusterRecord, InstanceRecord, TaskDefinitionRecord);
 
 /// A record read from the store, with the revision that last changed it.
 #[derive(Debug, Clone)]
@@ -22,8 +49,8 @@ pub fn store_error(e: StoreError) -> ApiError {
 }
 
 /// Decodes one stored record.
-pub fn decode<T: DeserializeOwned>(kv: KeyValue) -> Result<Record<T>, ApiError> {
-    let value = serde_json::from_slice(&kv.value)
+pub fn decode<T: Stored>(kv: KeyValue) -> Result<Record<T>, ApiError> {
+    let value = T::decode(&kv.value)
         .map_err(|e| ApiError::Server(format!("stored record {} cannot be read: {e}", kv.key)))?;
     Ok(Record {
         key: kv.key,
@@ -33,10 +60,7 @@ pub fn decode<T: DeserializeOwned>(kv: KeyValue) -> Result<Record<T>, ApiError> 
 }
 
 /// Reads and decodes one record.
-pub async fn get<T: DeserializeOwned>(
-    store: &dyn Store,
-    key: &str,
-) -> Result<Option<Record<T>>, ApiError> {
+pub async fn get<T: Stored>(store: &dyn Store, key: &str) -> Result<Option<Record<T>>, ApiError> {
     store
         .get(key)
         .await
@@ -46,17 +70,14 @@ pub async fn get<T: DeserializeOwned>(
 }
 
 /// Reads and decodes every record under a prefix, in key order.
-pub async fn list<T: DeserializeOwned>(
-    store: &dyn Store,
-    prefix: &str,
-) -> Result<Vec<Record<T>>, ApiError> {
+pub async fn list<T: Stored>(store: &dyn Store, prefix: &str) -> Result<Vec<Record<T>>, ApiError> {
     let page = store.page(prefix, None, 0).await.map_err(store_error)?;
     page.kvs.into_iter().map(decode).collect()
 }
 
-/// A put of a record's JSON.
-pub fn put<T: Serialize>(key: impl Into<String>, value: &T) -> Op {
-    Op::put(key, serde_json::to_vec(value).expect("records serialize"))
+/// A put of a record.
+pub fn put<T: Stored>(key: impl Into<String>, value: &T) -> Op {
+    Op::put(key, value.encode())
 }
 
 /// Commits a transaction, mapping store failures to API errors.

@@ -53,7 +53,8 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         O::RunTask => call!(tasks::run),
         O::StartTask => call!(tasks::start),
         O::StopTask => call!(tasks::stop),
-        O::DescribeTasks => call!(tasks::describe),
+        // Renders its own response (stored wire forms are copied, not re-encoded).
+        O::DescribeTasks => tasks::describe(ctx, parse(body)?).await,
         O::ListTasks => call!(tasks::list),
         O::SubmitTaskStateChange => call!(tasks::submit_state_change),
         O::SubmitContainerStateChange => call!(tasks::submit_container_state_change),

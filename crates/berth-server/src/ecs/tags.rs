@@ -10,12 +10,10 @@ use berth_model::tags::{self, Tags};
 use berth_model::task::TaskRecord;
 use berth_model::task_definition::{tag_pairs, TaskDefinitionRecord};
 use berth_store::{Compare, Txn};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use super::{cluster_name, is_valid_id, task_definitions};
 use crate::protocol::Ctx;
-use crate::records::{self, commit, put, too_much_contention, MAX_ATTEMPTS};
+use crate::records::{self, commit, put, too_much_contention, Stored, MAX_ATTEMPTS};
 
 /// TagResource: adds or replaces tags.
 pub async fn tag(ctx: &Ctx, req: TagResourceRequest) -> Result<TagResourceResponse, ApiError> {
@@ -129,7 +127,7 @@ async fn change(
     }
 }
 
-async fn change_record<T: Serialize + DeserializeOwned + Clone + PartialEq>(
+async fn change_record<T: Stored + Clone + PartialEq>(
     ctx: &Ctx,
     arn: &str,
     key: &str,

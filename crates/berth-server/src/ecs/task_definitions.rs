@@ -25,6 +25,8 @@ struct FamilyHead {
     latest_revision: i32,
 }
 
+records::stored_as_json!(FamilyHead);
+
 /// RegisterTaskDefinition: validates, numbers the revision, stores it.
 pub async fn register(
     ctx: &Ctx,

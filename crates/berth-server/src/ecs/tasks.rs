@@ -23,7 +23,7 @@ use super::placement::{self, Occupancy};
 use super::{active_cluster, cluster_name, id_from, is_valid_id, new_id, task_definitions};
 use crate::keys::Scope;
 use crate::pagination::{self, filtered_page};
-use crate::protocol::Ctx;
+use crate::protocol::{ApiResult, Ctx};
 use crate::records::{self, commit, put, too_much_contention, Record, MAX_ATTEMPTS};
 use crate::App;
 
@@ -587,10 +587,9 @@ pub async fn stop(ctx: &Ctx, req: StopTaskRequest) -> Result<StopTaskResponse, A
 }
 
 /// DescribeTasks: up to 100 tasks by id or ARN; unknown ones are `failures` (MISSING).
-pub async fn describe(
-    ctx: &Ctx,
-    req: DescribeTasksRequest,
-) -> Result<DescribeTasksResponse, ApiError> {
+/// Renders its own JSON: each task's stored wire form is copied in as it is (see
+/// [`crate::task_store`]).
+pub async fn describe(ctx: &Ctx, req: DescribeTasksRequest) -> ApiResult {
     if req.tasks.is_empty() || req.tasks.len() > 100 {
         return Err(ApiError::InvalidParameter(
             "tasks must name between 1 and 100 tasks.".into(),
@@ -615,8 +614,10 @@ pub async fn describe(
         .await
         .map_err(records::store_error)?
         .into_iter();
-    let mut tasks = Vec::new();
+    let mut out = Vec::with_capacity(4096 * wanted.len().max(1));
+    out.extend_from_slice(b"{\"tasks\":[");
     let mut failures = Vec::new();
+    let mut first = true;
     for (given, key) in req.tasks.iter().zip(keys) {
         let kv = if key.is_some() {
             found.next().flatten()
@@ -624,7 +625,15 @@ pub async fn describe(
             None
         };
         match kv {
-            Some(kv) => tasks.push(records::decode::<TaskRecord>(kv)?.value.to_wire(with_tags)),
+            Some(kv) => {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                crate::task_store::write_wire(&kv.value, with_tags, &mut out).map_err(|e| {
+                    ApiError::Server(format!("stored task {} cannot be read: {e}", kv.key))
+                })?;
+            }
             None => failures.push(Failure {
                 arn: Some(if given.starts_with("arn:") {
                     given.clone()
@@ -636,10 +645,10 @@ pub async fn describe(
             }),
         }
     }
-    Ok(DescribeTasksResponse {
-        tasks: Some(tasks),
-        failures: Some(failures),
-    })
+    out.extend_from_slice(b"],\"failures\":");
+    serde_json::to_writer(&mut out, &failures).expect("failures serialize");
+    out.push(b'}');
+    Ok(out)
 }
 
 /// ListTasks with ECS's filters; desiredStatus defaults to RUNNING, as in ECS.

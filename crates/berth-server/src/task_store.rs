@@ -1,0 +1,136 @@
+//! How a task is laid out in the store: its record, its DescribeTasks shape (without
+//! tags) rendered when the task is written, and its tags in wire shape. Tasks are read
+//! far more often than written, so DescribeTasks copies the rendered bytes into its
+//! response instead of decoding, converting and encoding every task again.
+//!
+//! Layout: `u32 LE length | record JSON | u32 LE length | wire JSON | tags JSON`.
+
+use berth_model::cluster::tags_to_wire;
+use berth_model::task::TaskRecord;
+
+use crate::records::Stored;
+
+impl Stored for TaskRecord {
+    fn encode(&self) -> Vec<u8> {
+        let record = serde_json::to_vec(self).expect("task records serialize");
+        let wire = serde_json::to_vec(&self.to_wire(false)).expect("tasks serialize");
+        let tags = serde_json::to_vec(&tags_to_wire(&self.tags)).expect("tags serialize");
+        let mut out = Vec::with_capacity(8 + record.len() + wire.len() + tags.len());
+        for segment in [&record, &wire] {
+            out.extend_from_slice(&(segment.len() as u32).to_le_bytes());
+            out.extend_from_slice(segment);
+        }
+        out.extend_from_slice(&tags);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let (record, _, _) = split(bytes)?;
+        serde_json::from_slice(record).map_err(|e| e.to_string())
+    }
+}
+
+/// The three segments of a stored task.
+fn split(bytes: &[u8]) -> Result<(&[u8], &[u8], &[u8]), String> {
+    let segment = |at: usize| -> Result<(&[u8], usize), String> {
+        let len_bytes = bytes.get(at..at + 4).ok_or("stored task is truncated")?;
+        let len = u32::from_le_bytes(len_bytes.try_into().expect("4 bytes")) as usize;
+        let body = bytes
+            .get(at + 4..at + 4 + len)
+            .ok_or("stored task is truncated")?;
+        Ok((body, at + 4 + len))
+    };
+    let (record, next) = segment(0)?;
+    let (wire, next) = segment(next)?;
+    Ok((record, wire, &bytes[next..]))
+}
+
+/// Appends a stored task's DescribeTasks JSON to `out`, with its tags when asked.
+pub fn write_wire(bytes: &[u8], with_tags: bool, out: &mut Vec<u8>) -> Result<(), String> {
+    let (_, wire, tags) = split(bytes)?;
+    match (with_tags, wire.split_last()) {
+        (true, Some((b'}', body))) => {
+            out.extend_from_slice(body);
+            out.extend_from_slice(b",\"tags\":");
+            out.extend_from_slice(tags);
+            out.push(b'}');
+        }
+        (true, _) => return Err("stored task's wire form is not an object".into()),
+        (false, _) => out.extend_from_slice(wire),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api::ecs::{LaunchType, TaskOverride, Timestamp};
+    use berth_model::container_instance::Reservation;
+    use berth_model::status::{DesiredStatus, TaskStatus};
+    use berth_model::task::Placement;
+
+    fn task() -> TaskRecord {
+        TaskRecord {
+            id: "abc".into(),
+            arn: "arn:aws:ecs:us-east-1:000000000000:task/c/abc".into(),
+            cluster: "c".into(),
+            cluster_arn: "arn:aws:ecs:us-east-1:000000000000:cluster/c".into(),
+            task_definition_arn: "arn:aws:ecs:us-east-1:000000000000:task-definition/f:1".into(),
+            family: "f".into(),
+            launch_type: LaunchType::Ec2,
+            capacity_provider_name: None,
+            platform_version: None,
+            placement: Placement {
+                instance_cluster: "c".into(),
+                instance_id: "i".into(),
+                instance_arn: "arn:i".into(),
+                fargate_pool: false,
+            },
+            reserved: Reservation::default(),
+            last_status: TaskStatus::Pending,
+            desired_status: DesiredStatus::Running,
+            cpu: None,
+            memory: None,
+            containers: vec![],
+            overrides: TaskOverride::default(),
+            group: None,
+            started_by: None,
+            tags: [("team".to_string(), "a\"b".to_string())].into(),
+            eni: None,
+            availability_zone: None,
+            enable_execute_command: false,
+            created_at: Timestamp::from_secs(1),
+            pull_started_at: None,
+            pull_stopped_at: None,
+            started_at: None,
+            connectivity_at: None,
+            stopping_at: None,
+            execution_stopped_at: None,
+            stopped_at: None,
+            stop_code: None,
+            stopped_reason: None,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn the_record_round_trips_and_the_wire_form_matches_to_wire() {
+        let t = task();
+        let bytes = t.encode();
+        assert_eq!(TaskRecord::decode(&bytes).unwrap(), t);
+        for with_tags in [false, true] {
+            let mut out = Vec::new();
+            write_wire(&bytes, with_tags, &mut out).unwrap();
+            let spliced: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(spliced, serde_json::to_value(t.to_wire(with_tags)).unwrap());
+        }
+    }
+
+    #[test]
+    fn truncated_bytes_are_an_error_not_a_panic() {
+        let bytes = task().encode();
+        for cut in [0, 3, 10, bytes.len() / 2] {
+            assert!(TaskRecord::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}
