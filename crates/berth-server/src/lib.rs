@@ -48,6 +48,8 @@ pub struct App {
     pub verifier: auth::Verifier,
     /// Wall clock source; tests may move it.
     pub clock: Clock,
+    /// Decoded container instance records (RunTask reads every instance of a cluster).
+    pub instance_cache: records::DecodedCache<berth_model::container_instance::InstanceRecord>,
 }
 
 impl App {
@@ -134,6 +136,7 @@ impl Server {
             region: config.region,
             agent_token,
             clock: Clock::default(),
+            instance_cache: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

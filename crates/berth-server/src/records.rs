@@ -94,3 +94,61 @@ pub fn too_much_contention(what: &str) -> ApiError {
         "{what} was changed concurrently too many times; retry the request."
     ))
 }
+
+/// Decoded records kept by key and revision, so hot paths that read many records (every
+/// RunTask reads all of its cluster's instances) decode each version of a record once.
+/// Always correct: the store is still read on every call, and a record whose revision
+/// differs from the cached one is decoded afresh.
+pub struct DecodedCache<T> {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Revision, std::sync::Arc<T>)>>,
+}
+
+/// Past this many entries the cache starts over (records that were deleted leave
+/// entries behind; this bounds them).
+const DECODED_CACHE_LIMIT: usize = 50_000;
+
+impl<T: Stored> Default for DecodedCache<T> {
+    fn default() -> Self {
+        DecodedCache {
+            entries: Default::default(),
+        }
+    }
+}
+
+impl<T: Stored> DecodedCache<T> {
+    /// Every record under `prefix`, in key order, decoded at most once per revision.
+    pub async fn list(
+        &self,
+        store: &dyn Store,
+        prefix: &str,
+    ) -> Result<Vec<Record<std::sync::Arc<T>>>, ApiError> {
+        let page = store.page(prefix, None, 0).await.map_err(store_error)?;
+        let mut entries = self.entries.lock().expect("decoded cache lock");
+        if entries.len() > DECODED_CACHE_LIMIT {
+            entries.clear();
+        }
+        page.kvs
+            .into_iter()
+            .map(|kv| {
+                let value = match entries.get(&kv.key) {
+                    Some((revision, value)) if *revision == kv.mod_revision => value.clone(),
+                    _ => {
+                        let value = std::sync::Arc::new(T::decode(&kv.value).map_err(|e| {
+                            ApiError::Server(format!(
+                                "stored record {} cannot be read: {e}",
+                                kv.key
+                            ))
+                        })?);
+                        entries.insert(kv.key.clone(), (kv.mod_revision, value.clone()));
+                        value
+                    }
+                };
+                Ok(Record {
+                    key: kv.key,
+                    value,
+                    revision: kv.mod_revision,
+                })
+            })
+            .collect()
+    }
+}

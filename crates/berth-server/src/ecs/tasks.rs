@@ -4,6 +4,7 @@
 //! over-commit an instance: a conflict means "read again and place again".
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use berth_api::agent::{ContainerReport, TaskStateReport};
 use berth_api::arn::Arn;
@@ -16,7 +17,7 @@ use berth_model::tags::{self, Tags};
 use berth_model::task::{ContainerRecord, Placement, TaskEni, TaskRecord};
 use berth_model::task_definition::{tag_pairs, TaskDefinitionRecord};
 use berth_scheduler::View;
-use berth_store::{Compare, Txn};
+use berth_store::{Compare, Revision, Txn};
 use rand::Rng;
 
 use super::placement::{self, Occupancy};
@@ -325,16 +326,23 @@ async fn place_and_commit(
     let needs_occupancy = !request.constraints.is_empty() || !request.strategies.is_empty();
     for _ in 0..MAX_ATTEMPTS {
         let now = ctx.now();
-        let candidates: Vec<Record<InstanceRecord>> = match (fargate, only_instance) {
-            (true, _) => records::list(store, &scope.fargate_pool()).await?,
+        let instances = &ctx.app.instance_cache;
+        let candidates: Vec<Record<Arc<InstanceRecord>>> = match (fargate, only_instance) {
+            (true, _) => instances.list(store, &scope.fargate_pool()).await?,
             (false, Some(id)) => {
                 match records::get(store, &scope.instance(&launch.cluster.value.name, id)).await? {
-                    Some(r) => vec![r],
+                    Some(r) => vec![Record {
+                        key: r.key,
+                        value: Arc::new(r.value),
+                        revision: r.revision,
+                    }],
                     None => return Ok((vec![], vec![missing(id)])),
                 }
             }
             (false, None) => {
-                records::list(store, &scope.instances(&launch.cluster.value.name)).await?
+                instances
+                    .list(store, &scope.instances(&launch.cluster.value.name))
+                    .await?
             }
         };
         if candidates.is_empty() {
@@ -385,18 +393,17 @@ async fn place_and_commit(
             return Ok((vec![], failures));
         }
 
-        let by_arn: HashMap<&str, &Record<InstanceRecord>> = candidates
+        let by_arn: HashMap<&str, &Record<Arc<InstanceRecord>>> = candidates
             .iter()
             .map(|c| (c.value.arn.as_str(), c))
             .collect();
-        let mut touched: BTreeMap<String, (Record<InstanceRecord>, InstanceRecord)> =
-            BTreeMap::new();
+        let mut touched: BTreeMap<String, (Revision, InstanceRecord)> = BTreeMap::new();
         let mut tasks = Vec::new();
         for p in &plan.placements {
             let original = by_arn[p.container_instance_arn.as_str()];
             let entry = touched
                 .entry(original.key.clone())
-                .or_insert_with(|| (original.clone(), original.value.clone()));
+                .or_insert_with(|| (original.revision, (*original.value).clone()));
             let mut held = reservation.clone();
             held.gpus = p.gpu_ids.clone();
             entry.1.remaining.take(&held);
@@ -407,9 +414,9 @@ async fn place_and_commit(
             &launch.cluster.key,
             launch.cluster.revision,
         ));
-        for (key, (original, updated)) in &touched {
+        for (key, (revision, updated)) in &touched {
             txn = txn
-                .when(Compare::unchanged(key, original.revision))
+                .when(Compare::unchanged(key, *revision))
                 .then(put(key, updated));
         }
         for t in &tasks {

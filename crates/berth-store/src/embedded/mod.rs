@@ -72,7 +72,9 @@ pub struct EmbeddedOptions {
     /// The most transactions the writer commits together.
     pub max_batch: usize,
     /// How many committed batches a live watcher may fall behind before it gets `Lagged`
-    /// (the buffer is shared by all watchers and holds at most this many batches).
+    /// (the buffer is shared by all watchers and holds at most this many batches). The
+    /// buffer keeps its batches in memory whether or not anyone watches, so it is small:
+    /// a watcher that lags relists, as every Berth loop does.
     pub watch_buffer: usize,
     /// redb's page cache in bytes; bounds the server's memory whatever the store's size.
     pub cache_bytes: usize,
@@ -83,7 +85,7 @@ impl Default for EmbeddedOptions {
         Self {
             history_revisions: 100_000,
             max_batch: 1_000,
-            watch_buffer: 1_024,
+            watch_buffer: 64,
             cache_bytes: 128 * 1024 * 1024,
         }
     }
