@@ -257,6 +257,11 @@ async fn main() {
         percentile(&lat, 0.99)
     );
 
+    println!(
+        "server RSS with {} tasks stored: {:.0} MiB",
+        stored.load(Ordering::Relaxed),
+        rss_mib(server.0.id())
+    );
     let arns: Vec<String> = arns.lock().unwrap().clone();
     let sample = client
         .call(

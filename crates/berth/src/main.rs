@@ -9,6 +9,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+/// mimalloc returns freed memory to the system promptly; glibc's per-thread arenas kept
+/// hundreds of MiB after bursts of large request and record buffers (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The address `berth up` and `berth server` listen on unless told otherwise.
 const DEFAULT_LISTEN: &str = "127.0.0.1:7430";
 
