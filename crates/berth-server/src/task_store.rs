@@ -25,13 +25,18 @@ impl Stored for TaskRecord {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let (record, _, _) = split(bytes)?;
-        serde_json::from_slice(record).map_err(|e| e.to_string())
+        serde_json::from_slice(split(bytes)?.record).map_err(|e| e.to_string())
     }
 }
 
 /// The three segments of a stored task.
-fn split(bytes: &[u8]) -> Result<(&[u8], &[u8], &[u8]), String> {
+struct Segments<'a> {
+    record: &'a [u8],
+    wire: &'a [u8],
+    tags: &'a [u8],
+}
+
+fn split(bytes: &[u8]) -> Result<Segments<'_>, String> {
     let segment = |at: usize| -> Result<(&[u8], usize), String> {
         let len_bytes = bytes.get(at..at + 4).ok_or("stored task is truncated")?;
         let len = u32::from_le_bytes(len_bytes.try_into().expect("4 bytes")) as usize;
@@ -42,12 +47,16 @@ fn split(bytes: &[u8]) -> Result<(&[u8], &[u8], &[u8]), String> {
     };
     let (record, next) = segment(0)?;
     let (wire, next) = segment(next)?;
-    Ok((record, wire, &bytes[next..]))
+    Ok(Segments {
+        record,
+        wire,
+        tags: &bytes[next..],
+    })
 }
 
 /// Appends a stored task's DescribeTasks JSON to `out`, with its tags when asked.
 pub fn write_wire(bytes: &[u8], with_tags: bool, out: &mut Vec<u8>) -> Result<(), String> {
-    let (_, wire, tags) = split(bytes)?;
+    let Segments { wire, tags, .. } = split(bytes)?;
     match (with_tags, wire.split_last()) {
         (true, Some((b'}', body))) => {
             out.extend_from_slice(body);
