@@ -31,7 +31,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(e) = pass(&app).await {
+                if let Err(e) = pass(&app, app.clock.now()).await {
                     tracing::warn!(error = %e, "janitor pass failed; will retry");
                 }
             }
@@ -44,9 +44,8 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// One pass: purges every expired task. Returns how many it purged.
-pub async fn pass(app: &App) -> Result<usize, berth_api::error::ApiError> {
-    let now = app.clock.now();
+/// One pass as of `now`: purges every expired task. Returns how many it purged.
+pub async fn pass(app: &App, now: Timestamp) -> Result<usize, berth_api::error::ApiError> {
     let mut purged = 0;
     for prefix in task_prefixes(app).await? {
         let tasks: Vec<Record<TaskRecord>> = records::list(&*app.store, &prefix).await?;

@@ -46,7 +46,7 @@ pub struct App {
     pub region: String,
     pub agent_token: String,
     pub verifier: auth::Verifier,
-    /// Wall clock source; tests may move it.
+    /// The wall clock.
     pub clock: Clock,
     /// Decoded container instance records (RunTask reads every instance of a cluster).
     pub instance_cache: records::DecodedCache<berth_model::container_instance::InstanceRecord>,
@@ -62,24 +62,14 @@ impl App {
     }
 }
 
-/// Where "now" comes from: the system clock, or a fixed offset from it for tests of
-/// expiry and purging.
+/// Where "now" comes from: the system clock, read in one place.
 #[derive(Clone, Debug, Default)]
-pub struct Clock {
-    offset_secs: Arc<std::sync::atomic::AtomicI64>,
-}
+pub struct Clock;
 
 impl Clock {
     /// The current time.
     pub fn now(&self) -> Timestamp {
-        let base = Timestamp::from(std::time::SystemTime::now()).as_secs_f64();
-        let offset = self.offset_secs.load(std::sync::atomic::Ordering::Relaxed) as f64;
-        Timestamp::try_from_secs_f64(base + offset).expect("finite time")
-    }
-    /// Moves this clock forward (tests only need forward).
-    pub fn advance(&self, secs: i64) {
-        self.offset_secs
-            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+        Timestamp::from(std::time::SystemTime::now())
     }
 }
 
@@ -135,7 +125,7 @@ impl Server {
             identity: config.identity,
             region: config.region,
             agent_token,
-            clock: Clock::default(),
+            clock: Clock,
             instance_cache: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind(config.listen)

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use berth_api::ecs::Timestamp;
 use berth_testkit::fixtures::{awsvpc, ec2_task_definition, task_definition};
 use berth_testkit::{EcsClient, FakeAgentConfig, TestCluster};
 use serde_json::{json, Value};
@@ -339,5 +340,43 @@ async fn agent_channel_refuses_a_wrong_token_and_foreign_reports() {
     );
     a.stop().await;
     b.stop().await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_tasks_stay_describable_for_an_hour_then_are_purged() {
+    let c = TestCluster::start().await;
+    let agent = c.agent(FakeAgentConfig::fargate()).await;
+    c.client.ok("CreateCluster", json!({})).await;
+    c.client
+        .ok("RegisterTaskDefinition", task_definition("brief"))
+        .await;
+    let run = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "brief", "launchType": "FARGATE",
+                              "networkConfiguration": awsvpc()}),
+        )
+        .await;
+    let arns = arns(&run);
+    wait_for_status(&c.client, "default", &arns, "RUNNING").await;
+    c.client.ok("StopTask", json!({"task": arns[0]})).await;
+    wait_for_status(&c.client, "default", &arns, "STOPPED").await;
+    let app = c.server.as_ref().unwrap().app().clone();
+    let later =
+        |secs: f64| Timestamp::try_from_secs_f64(app.clock.now().as_secs_f64() + secs).unwrap();
+    let purged = berth_server::janitor::pass(&app, later(3500.0))
+        .await
+        .unwrap();
+    assert_eq!(purged, 0, "kept within the hour");
+    wait_for_status(&c.client, "default", &arns, "STOPPED").await;
+    let purged = berth_server::janitor::pass(&app, later(3700.0))
+        .await
+        .unwrap();
+    assert_eq!(purged, 1, "purged after the hour");
+    let d = c.client.ok("DescribeTasks", json!({"tasks": arns})).await;
+    assert_eq!(d["failures"][0]["reason"], "MISSING", "{d}");
+    agent.stop().await;
     c.shutdown().await;
 }
