@@ -35,6 +35,8 @@ pub struct ClusterStats {
     pub running_fargate: i32,
     pub pending_ec2: i32,
     pub pending_fargate: i32,
+    /// Tasks on their way to STOPPED (neither pending nor running, not yet stopped).
+    pub stopping: i32,
     pub active_services: i32,
 }
 

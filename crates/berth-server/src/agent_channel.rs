@@ -19,7 +19,7 @@ use berth_model::cluster::ClusterRecord;
 use berth_model::container_instance::{InstanceRecord, Resources};
 use berth_model::task::TaskRecord;
 use berth_model::task_definition::TaskDefinitionRecord;
-use berth_store::{Compare, Txn};
+use berth_store::{Compare, Revision, Txn, TxnOutcome};
 use futures::StreamExt;
 use serde::Deserialize;
 
@@ -113,9 +113,7 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
     let cluster = if fargate {
         String::new()
     } else {
-        let name = crate::ecs::cluster_name(req.cluster.as_deref())?;
-        ensure_cluster(app, &scope, &name).await?;
-        name
+        crate::ecs::cluster_name(req.cluster.as_deref())?
     };
     let id = match &req.container_instance_arn {
         Some(arn) => crate::ecs::id_from(arn).to_string(),
@@ -153,6 +151,14 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
         .collect();
     for _ in 0..MAX_ATTEMPTS {
         let now = app.clock.now();
+        // EC2 capacity joins a live cluster: compare its revision so a concurrent
+        // DeleteCluster either sees this instance or makes this registration retry.
+        let cluster_guard = if fargate {
+            None
+        } else {
+            let revision = ensure_cluster(app, &scope, &cluster).await?;
+            Some(Compare::unchanged(scope.cluster(&cluster), revision))
+        };
         let existing = records::get::<InstanceRecord>(store, &key).await?;
         // What tasks still hold comes out of the new registration.
         let tasks_prefix = if fargate {
@@ -189,9 +195,12 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
             version: existing.as_ref().map_or(1, |e| e.value.version + 1),
             fargate_pool: fargate,
         };
-        let txn = Txn::new()
+        let mut txn = Txn::new()
             .when(Compare::unchanged(&key, existing.map_or(0, |e| e.revision)))
             .then(put(&key, &record));
+        if let Some(guard) = cluster_guard {
+            txn = txn.when(guard);
+        }
         if commit(store, txn).await?.is_committed() {
             tracing::info!(%arn, fargate, "agent registered");
             return Ok(RegisterResponse {
@@ -203,40 +212,50 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
 }
 
 /// The `default` cluster comes into being when an agent joins it, as in ECS; any other
-/// cluster must exist.
-pub(crate) async fn ensure_cluster(app: &App, scope: &Scope, name: &str) -> Result<(), ApiError> {
+/// cluster must exist. Returns the active cluster's revision, for the caller to compare.
+pub(crate) async fn ensure_cluster(
+    app: &App,
+    scope: &Scope,
+    name: &str,
+) -> Result<Revision, ApiError> {
     let key = scope.cluster(name);
-    let existing = records::get::<ClusterRecord>(&*app.store, &key).await?;
-    match existing {
-        Some(r) if r.value.active => Ok(()),
-        _ if name != crate::ecs::DEFAULT_CLUSTER => Err(ApiError::ClusterNotFound(format!(
-            "Cluster not found: {name}. Create it first."
-        ))),
-        existing => {
-            let record = ClusterRecord {
-                name: name.into(),
-                arn: Arn::new(
-                    "ecs",
-                    &scope.region,
-                    &scope.account,
-                    format!("cluster/{name}"),
-                )
-                .to_string(),
-                active: true,
-                tags: Default::default(),
-                settings: vec![],
-                configuration: None,
-                capacity_providers: vec![],
-                default_capacity_provider_strategy: vec![],
-                service_connect_defaults: None,
-            };
-            let txn = Txn::new()
-                .when(Compare::unchanged(&key, existing.map_or(0, |e| e.revision)))
-                .then(put(&key, &record));
-            commit(&*app.store, txn).await?;
-            Ok(())
+    for _ in 0..MAX_ATTEMPTS {
+        let existing = records::get::<ClusterRecord>(&*app.store, &key).await?;
+        match existing {
+            Some(r) if r.value.active => return Ok(r.revision),
+            _ if name != crate::ecs::DEFAULT_CLUSTER => {
+                return Err(ApiError::ClusterNotFound(format!(
+                    "Cluster not found: {name}. Create it first."
+                )))
+            }
+            existing => {
+                let record = ClusterRecord {
+                    name: name.into(),
+                    arn: Arn::new(
+                        "ecs",
+                        &scope.region,
+                        &scope.account,
+                        format!("cluster/{name}"),
+                    )
+                    .to_string(),
+                    active: true,
+                    tags: Default::default(),
+                    settings: vec![],
+                    configuration: None,
+                    capacity_providers: vec![],
+                    default_capacity_provider_strategy: vec![],
+                    service_connect_defaults: None,
+                };
+                let txn = Txn::new()
+                    .when(Compare::unchanged(&key, existing.map_or(0, |e| e.revision)))
+                    .then(put(&key, &record));
+                if let TxnOutcome::Committed { revision } = commit(&*app.store, txn).await? {
+                    return Ok(revision);
+                }
+            }
         }
     }
+    Err(too_much_contention("The cluster"))
 }
 
 async fn heartbeat(

@@ -180,7 +180,9 @@ impl Server {
     /// Creates the `default` cluster in the server's account and region if it is missing,
     /// as ECS does when its first agent joins.
     pub async fn ensure_default_cluster(&self) -> Result<(), berth_api::error::ApiError> {
-        agent_channel::ensure_cluster(&self.app, &self.app.home_scope(), ecs::DEFAULT_CLUSTER).await
+        agent_channel::ensure_cluster(&self.app, &self.app.home_scope(), ecs::DEFAULT_CLUSTER)
+            .await
+            .map(|_| ())
     }
 
     /// Stops serving and waits for in-flight requests.

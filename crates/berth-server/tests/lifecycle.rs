@@ -380,3 +380,64 @@ async fn stopped_tasks_stay_describable_for_an_hour_then_are_purged() {
     agent.stop().await;
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_cluster_racing_run_task_never_strands_a_task() {
+    let c = TestCluster::start().await;
+    let agent = c.agent(FakeAgentConfig::fargate()).await;
+    c.client
+        .ok("RegisterTaskDefinition", task_definition("race"))
+        .await;
+    let (mut deletes_won, mut runs_won) = (0, 0);
+    for round in 0..12 {
+        let name = format!("race-{round}");
+        c.client
+            .ok("CreateCluster", json!({"clusterName": name}))
+            .await;
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let (client, name) = (c.client.clone(), name.clone());
+                tokio::spawn(async move {
+                    client
+                        .call(
+                            "RunTask",
+                            json!({"cluster": name, "taskDefinition": "race",
+                            "launchType": "FARGATE", "networkConfiguration": awsvpc()}),
+                        )
+                        .await
+                })
+            })
+            .collect();
+        let deleted = c
+            .client
+            .call("DeleteCluster", json!({"cluster": name}))
+            .await;
+        let mut placed = 0;
+        for run in runs {
+            match run.await.unwrap() {
+                Ok(r) => placed += r["tasks"].as_array().unwrap().len(),
+                Err(e) => assert_eq!(e.kind, "ClusterNotFoundException", "{e:?}"),
+            }
+        }
+        match deleted {
+            Ok(_) => {
+                assert_eq!(
+                    placed, 0,
+                    "round {round}: a deleted cluster holds placed tasks"
+                );
+                deletes_won += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind, "ClusterContainsTasksException", "{e:?}");
+                assert!(
+                    placed > 0,
+                    "round {round}: delete refused with no task placed"
+                );
+                runs_won += 1;
+            }
+        }
+    }
+    assert_eq!(deletes_won + runs_won, 12);
+    agent.stop().await;
+    c.shutdown().await;
+}

@@ -86,40 +86,57 @@ pub async fn create(
     Err(too_much_contention("The cluster"))
 }
 
-/// DeleteCluster: refused while instances, services or unstopped tasks remain.
+/// DeleteCluster: refused while instances or unstopped tasks remain.
+///
+/// Two phases, so a RunTask or registration racing the delete is never lost: first the
+/// cluster is marked INACTIVE (every RunTask and instance registration compares the
+/// cluster's revision, so none can commit after this), then its contents are checked;
+/// if anything committed before the mark, the mark is undone and the delete refused.
 pub async fn delete(
     ctx: &Ctx,
     req: DeleteClusterRequest,
 ) -> Result<DeleteClusterResponse, ApiError> {
     let name = cluster_name(Some(&req.cluster))?;
+    let store = &*ctx.app.store;
     for _ in 0..MAX_ATTEMPTS {
         let r = active_cluster(ctx, Some(&name)).await?;
-        let s = stats(ctx, &name).await?;
-        if s.registered_instances > 0 {
-            return Err(ApiError::ClusterContainsContainerInstances(
-                "The Cluster cannot be deleted while Container Instances are active or draining."
-                    .into(),
-            ));
-        }
-        if s.running_ec2 + s.running_fargate + s.pending_ec2 + s.pending_fargate > 0
-            || has_unstopped_tasks(ctx, &name).await?
-        {
-            return Err(ApiError::ClusterContainsTasks(
-                "The Cluster cannot be deleted while Tasks are active.".into(),
-            ));
-        }
-        let mut record = r.value.clone();
-        record.active = false;
-        let txn = Txn::new()
+        refuse_if_in_use(&stats(ctx, &name).await?)?;
+        let mut inactive = r.value.clone();
+        inactive.active = false;
+        let mark = Txn::new()
             .when(Compare::unchanged(&r.key, r.revision))
-            .then(put(&r.key, &record));
-        if commit(&*ctx.app.store, txn).await?.is_committed() {
-            return Ok(DeleteClusterResponse {
-                cluster: Some(record.to_wire(&s, &[])),
-            });
+            .then(put(&r.key, &inactive));
+        let TxnOutcome::Committed { revision } = commit(store, mark).await? else {
+            continue;
+        };
+        let s = stats(ctx, &name).await?;
+        if let Err(e) = refuse_if_in_use(&s) {
+            let undo = Txn::new()
+                .when(Compare::unchanged(&r.key, revision))
+                .then(put(&r.key, &r.value));
+            commit(store, undo).await?;
+            return Err(e);
         }
+        return Ok(DeleteClusterResponse {
+            cluster: Some(inactive.to_wire(&s, &[])),
+        });
     }
     Err(too_much_contention("The cluster"))
+}
+
+fn refuse_if_in_use(s: &ClusterStats) -> Result<(), ApiError> {
+    if s.registered_instances > 0 {
+        return Err(ApiError::ClusterContainsContainerInstances(
+            "The Cluster cannot be deleted while Container Instances are active or draining."
+                .into(),
+        ));
+    }
+    if s.running_ec2 + s.running_fargate + s.pending_ec2 + s.pending_fargate + s.stopping > 0 {
+        return Err(ApiError::ClusterContainsTasks(
+            "The Cluster cannot be deleted while Tasks are active.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// DescribeClusters: unknown clusters come back as `failures` with reason MISSING.
@@ -330,6 +347,8 @@ pub async fn stats(ctx: &Ctx, name: &str) -> Result<ClusterStats, ApiError> {
             *running += 1;
         } else if status.counts_as_pending() {
             *pending += 1;
+        } else if !status.is_stopped() {
+            s.stopping += 1;
         }
     }
     let instances: Vec<Record<InstanceRecord>> =
@@ -344,10 +363,4 @@ pub async fn stats(ctx: &Ctx, name: &str) -> Result<ClusterStats, ApiError> {
         })
         .count() as i32;
     Ok(s)
-}
-
-async fn has_unstopped_tasks(ctx: &Ctx, name: &str) -> Result<bool, ApiError> {
-    let tasks: Vec<Record<TaskRecord>> =
-        records::list(&*ctx.app.store, &ctx.scope().tasks(name)).await?;
-    Ok(tasks.iter().any(|t| t.value.holds_resources()))
 }

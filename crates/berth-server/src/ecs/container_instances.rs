@@ -57,6 +57,8 @@ pub async fn register(
     let now = ctx.now();
     let key = ctx.scope().instance(&cluster.value.name, &id);
     for _ in 0..MAX_ATTEMPTS {
+        // Read again each attempt: a concurrent DeleteCluster must win or lose cleanly.
+        let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
         let existing = records::get::<InstanceRecord>(&*ctx.app.store, &key).await?;
         let record = InstanceRecord {
             arn: ctx.arn(format!("container-instance/{}/{id}", cluster.value.name)),
@@ -83,6 +85,7 @@ pub async fn register(
             fargate_pool: false,
         };
         let txn = Txn::new()
+            .when(Compare::unchanged(&cluster.key, cluster.revision))
             .when(Compare::unchanged(&key, existing.map_or(0, |e| e.revision)))
             .then(put(&key, &record));
         if commit(&*ctx.app.store, txn).await?.is_committed() {

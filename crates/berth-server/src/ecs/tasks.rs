@@ -17,7 +17,7 @@ use berth_model::tags::{self, Tags};
 use berth_model::task::{ContainerRecord, Placement, TaskEni, TaskRecord};
 use berth_model::task_definition::{tag_pairs, TaskDefinitionRecord};
 use berth_scheduler::View;
-use berth_store::{Compare, Revision, Txn};
+use berth_store::{Compare, Revision, Txn, TxnOutcome};
 use rand::Rng;
 
 use super::placement::{self, Occupancy};
@@ -324,6 +324,7 @@ async fn place_and_commit(
         constraints,
     )?;
     let needs_occupancy = !request.constraints.is_empty() || !request.strategies.is_empty();
+    let mut cluster_revision = launch.cluster.revision;
     for _ in 0..MAX_ATTEMPTS {
         let now = ctx.now();
         let instances = &ctx.app.instance_cache;
@@ -410,10 +411,7 @@ async fn place_and_commit(
             entry.1.version += 1;
             tasks.push(new_task(ctx, launch, &entry.1, held, now));
         }
-        let mut txn = Txn::new().when(Compare::unchanged(
-            &launch.cluster.key,
-            launch.cluster.revision,
-        ));
+        let mut txn = Txn::new().when(Compare::unchanged(&launch.cluster.key, cluster_revision));
         for (key, (revision, updated)) in &touched {
             txn = txn
                 .when(Compare::unchanged(key, *revision))
@@ -422,9 +420,18 @@ async fn place_and_commit(
         for t in &tasks {
             txn = txn.then(put(scope.task(&t.cluster, &t.id), t));
         }
-        if commit(store, txn).await?.is_committed() {
-            let wire = tasks.iter().map(|t| t.to_wire(true)).collect();
-            return Ok((wire, failures));
+        match commit(store, txn).await? {
+            TxnOutcome::Committed { .. } => {
+                let wire = tasks.iter().map(|t| t.to_wire(true)).collect();
+                return Ok((wire, failures));
+            }
+            // The cluster itself changed (tags, settings, or deleted): read it again.
+            TxnOutcome::Conflict { key } if key == launch.cluster.key => {
+                cluster_revision = active_cluster(ctx, Some(&launch.cluster.value.name))
+                    .await?
+                    .revision;
+            }
+            TxnOutcome::Conflict { .. } => {}
         }
     }
     Err(too_much_contention("The cluster's container instances"))
