@@ -5,6 +5,8 @@
 pub mod cluster;
 pub mod container_instance;
 pub mod fargate;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod names;
 pub mod status;
 pub mod tags;

@@ -73,53 +73,11 @@ pub fn write_wire(bytes: &[u8], with_tags: bool, out: &mut Vec<u8>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_api::ecs::{LaunchType, TaskOverride, Timestamp};
-    use berth_model::container_instance::Reservation;
-    use berth_model::status::{DesiredStatus, TaskStatus};
-    use berth_model::task::Placement;
 
     fn task() -> TaskRecord {
-        TaskRecord {
-            id: "abc".into(),
-            arn: "arn:aws:ecs:us-east-1:000000000000:task/c/abc".into(),
-            cluster: "c".into(),
-            cluster_arn: "arn:aws:ecs:us-east-1:000000000000:cluster/c".into(),
-            task_definition_arn: "arn:aws:ecs:us-east-1:000000000000:task-definition/f:1".into(),
-            family: "f".into(),
-            launch_type: LaunchType::Ec2,
-            capacity_provider_name: None,
-            platform_version: None,
-            placement: Placement {
-                instance_cluster: "c".into(),
-                instance_id: "i".into(),
-                instance_arn: "arn:i".into(),
-                fargate_pool: false,
-            },
-            reserved: Reservation::default(),
-            last_status: TaskStatus::Pending,
-            desired_status: DesiredStatus::Running,
-            cpu: None,
-            memory: None,
-            containers: vec![],
-            overrides: TaskOverride::default(),
-            group: None,
-            started_by: None,
-            tags: [("team".to_string(), "a\"b".to_string())].into(),
-            eni: None,
-            availability_zone: None,
-            enable_execute_command: false,
-            created_at: Timestamp::from_secs(1),
-            pull_started_at: None,
-            pull_stopped_at: None,
-            started_at: None,
-            connectivity_at: None,
-            stopping_at: None,
-            execution_stopped_at: None,
-            stopped_at: None,
-            stop_code: None,
-            stopped_reason: None,
-            version: 1,
-        }
+        let mut t = berth_model::fixtures::task_record();
+        t.tags = [("team".to_string(), "a\"b".to_string())].into();
+        t
     }
 
     #[test]
