@@ -441,3 +441,75 @@ async fn delete_cluster_racing_run_task_never_strands_a_task() {
     agent.stop().await;
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_task_honours_placement_constraints_and_strategies() {
+    let c = TestCluster::start().await;
+    c.client
+        .ok("CreateCluster", json!({"clusterName": "placed"}))
+        .await;
+    let with_stack = |stack: &str| {
+        let mut config = FakeAgentConfig::ec2("placed");
+        config.attributes.push(("stack".into(), Some(stack.into())));
+        config
+    };
+    let prod = c.agent(with_stack("prod")).await;
+    let test = c.agent(with_stack("test")).await;
+    let mut def = ec2_task_definition("placed", 0);
+    def["containerDefinitions"][0]["portMappings"] = json!([]);
+    c.client.ok("RegisterTaskDefinition", def).await;
+
+    let r = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"cluster": "placed", "taskDefinition": "placed", "count": 3,
+            "placementConstraints": [{"type": "memberOf", "expression": "attribute:stack == prod"}],
+            "placementStrategy": [{"type": "binpack", "field": "memory"}]}),
+        )
+        .await;
+    let on: Vec<&str> = r["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["containerInstanceArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(on, vec![prod.container_instance_arn.as_str(); 3], "{r}");
+
+    let r = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"cluster": "placed", "taskDefinition": "placed", "count": 3,
+            "group": "spread-out",
+            "placementConstraints": [{"type": "distinctInstance"}],
+            "placementStrategy": [{"type": "spread", "field": "instanceId"}]}),
+        )
+        .await;
+    assert_eq!(
+        r["tasks"].as_array().unwrap().len(),
+        2,
+        "two instances, distinct: {r}"
+    );
+    let reasons: Vec<&str> = r["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains(&"DistinctInstance placement constraint unsatisfied."),
+        "{reasons:?}"
+    );
+
+    let e = c
+        .client
+        .err("RunTask", json!({"cluster": "placed", "taskDefinition": "placed",
+            "placementConstraints": [{"type": "memberOf", "expression": "attribute:stack = prod"}]}))
+        .await;
+    assert_eq!(e.kind, "InvalidParameterException");
+    assert!(e.message.contains("column"), "{}", e.message);
+    prod.stop().await;
+    test.stop().await;
+    c.shutdown().await;
+}
