@@ -1,0 +1,234 @@
+//! An in-memory [`Runtime`] for fast, deterministic tests, like Nomad's mock driver: each
+//! container's behaviour comes from its environment.
+//!
+//! - `BERTH_FAKE_RUN_FOR_MS=n`: the container exits by itself n ms after it starts ...
+//! - `BERTH_FAKE_EXIT_CODE=c`: ... with code c (default 0).
+//! - `BERTH_FAKE_START_ERROR=msg`: starting it fails with msg.
+//!
+//! Images named with [`FakeRuntime::missing_image`] fail to pull. A stopped container
+//! exits with 143 (SIGTERM). Time is tokio's, so tests can pause it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use crate::runtime::{ContainerSpec, ContainerState, Phase, Runtime, RuntimeError};
+
+struct FakeContainer {
+    spec: ContainerSpec,
+    phase: Phase,
+    started: Option<Instant>,
+}
+
+impl FakeContainer {
+    fn env(&self, key: &str) -> Option<&str> {
+        self.spec
+            .environment
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The phase now, with self-exits applied.
+    fn current(&mut self) -> Phase {
+        if let (Phase::Running, Some(started)) = (self.phase, self.started) {
+            let run_for = self
+                .env("BERTH_FAKE_RUN_FOR_MS")
+                .and_then(|v| v.parse().ok());
+            if let Some(ms) = run_for {
+                if started.elapsed() >= Duration::from_millis(ms) {
+                    let code = self
+                        .env("BERTH_FAKE_EXIT_CODE")
+                        .and_then(|v| v.parse().ok());
+                    self.phase = Phase::Exited {
+                        code: code.unwrap_or(0),
+                    };
+                }
+            }
+        }
+        self.phase
+    }
+}
+
+/// The fake runtime.
+#[derive(Default)]
+pub struct FakeRuntime {
+    containers: Mutex<HashMap<String, FakeContainer>>,
+    missing_images: Mutex<BTreeSet<String>>,
+    calls: Mutex<Vec<String>>,
+    next_id: Mutex<u64>,
+}
+
+impl FakeRuntime {
+    /// An empty runtime.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes pulls of `image` fail.
+    pub fn missing_image(&self, image: &str) {
+        self.missing_images
+            .lock()
+            .unwrap()
+            .insert(image.to_string());
+    }
+
+    /// Every call made, as `verb target` (e.g. `create web`, `start fake-1`), in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Ends a running container behind the agent's back (like `docker kill`).
+    pub fn kill(&self, id: &str, code: i32) {
+        if let Some(c) = self.containers.lock().unwrap().get_mut(id) {
+            c.phase = Phase::Exited { code };
+        }
+    }
+
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+#[async_trait]
+impl Runtime for FakeRuntime {
+    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
+        self.record(format!("pull {image}"));
+        if self.missing_images.lock().unwrap().contains(image) {
+            return Err(RuntimeError::Pull(format!("{image}: not found")));
+        }
+        Ok(())
+    }
+
+    async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+        self.record(format!("create {}", spec.name));
+        let id = {
+            let mut n = self.next_id.lock().unwrap();
+            *n += 1;
+            format!("fake-{n}")
+        };
+        let container = FakeContainer {
+            spec: spec.clone(),
+            phase: Phase::Created,
+            started: None,
+        };
+        self.containers
+            .lock()
+            .unwrap()
+            .insert(id.clone(), container);
+        Ok(id)
+    }
+
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.record(format!("start {id}"));
+        let mut all = self.containers.lock().unwrap();
+        let c = all
+            .get_mut(id)
+            .ok_or_else(|| RuntimeError::Start(format!("no container {id}")))?;
+        if let Some(msg) = c.env("BERTH_FAKE_START_ERROR") {
+            let msg = msg.to_string();
+            c.phase = Phase::Exited { code: 128 };
+            return Err(RuntimeError::Start(msg));
+        }
+        c.phase = Phase::Running;
+        c.started = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn stop(&self, id: &str, _timeout: Duration) -> Result<(), RuntimeError> {
+        self.record(format!("stop {id}"));
+        let mut all = self.containers.lock().unwrap();
+        let c = all
+            .get_mut(id)
+            .ok_or_else(|| RuntimeError::Stop(format!("no container {id}")))?;
+        if c.current() == Phase::Running {
+            c.phase = Phase::Exited { code: 143 };
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        self.record(format!("remove {id}"));
+        self.containers.lock().unwrap().remove(id);
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<ContainerState>, RuntimeError> {
+        let mut all = self.containers.lock().unwrap();
+        let mut out: Vec<ContainerState> = all
+            .iter_mut()
+            .map(|(id, c)| ContainerState {
+                id: id.clone(),
+                labels: c.spec.labels.clone(),
+                phase: c.current(),
+                health: None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(env: &[(&str, &str)]) -> ContainerSpec {
+        ContainerSpec {
+            name: "app".into(),
+            image: "busybox".into(),
+            entry_point: None,
+            command: None,
+            environment: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            labels: Default::default(),
+            stop_timeout: Duration::from_secs(30),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn containers_exit_on_their_own_schedule() {
+        let rt = FakeRuntime::new();
+        let id = rt
+            .create(&spec(&[
+                ("BERTH_FAKE_RUN_FOR_MS", "500"),
+                ("BERTH_FAKE_EXIT_CODE", "3"),
+            ]))
+            .await
+            .unwrap();
+        rt.start(&id).await.unwrap();
+        assert_eq!(rt.list().await.unwrap()[0].phase, Phase::Running);
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert_eq!(rt.list().await.unwrap()[0].phase, Phase::Exited { code: 3 });
+    }
+
+    #[tokio::test]
+    async fn failures_come_back_as_ecs_reasons() {
+        let rt = FakeRuntime::new();
+        rt.missing_image("nope");
+        let e = rt.pull("nope").await.unwrap_err();
+        assert_eq!(e.to_string(), "CannotPullContainerError: nope: not found");
+        let id = rt
+            .create(&spec(&[("BERTH_FAKE_START_ERROR", "bad entrypoint")]))
+            .await
+            .unwrap();
+        let e = rt.start(&id).await.unwrap_err();
+        assert!(e.to_string().starts_with("CannotStartContainerError"));
+        let id = rt.create(&spec(&[])).await.unwrap();
+        rt.start(&id).await.unwrap();
+        rt.stop(&id, Duration::from_secs(1)).await.unwrap();
+        let state = rt
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.id == id)
+            .unwrap();
+        assert_eq!(state.phase, Phase::Exited { code: 143 });
+    }
+}

@@ -1,0 +1,262 @@
+//! One test per rule the planner follows, with tasks and definitions in the wire shapes
+//! the agent receives.
+
+use super::*;
+use serde_json::{json, Value};
+
+const ARN: &str = "arn:aws:ecs:us-east-1:000000000000:task/c/t1";
+const T: Duration = Duration::from_secs(30);
+
+fn task(desired: &str, last: &str, containers: Value) -> Task {
+    serde_json::from_value(json!({
+        "taskArn": ARN, "clusterArn": "arn:aws:ecs:us-east-1:000000000000:cluster/c",
+        "desiredStatus": desired, "lastStatus": last, "containers": containers,
+        "overrides": {"containerOverrides": [{"name": "app",
+            "environment": [{"name": "MODE", "value": "WORKER"}], "command": ["run"]}]}
+    }))
+    .unwrap()
+}
+
+fn def(containers: Value) -> TaskDefinition {
+    serde_json::from_value(
+        json!({"family": "web", "revision": 4, "containerDefinitions": containers}),
+    )
+    .unwrap()
+}
+
+fn two() -> TaskDefinition {
+    def(json!([
+        {"name": "db", "image": "db", "essential": true, "stopTimeout": 5},
+        {"name": "app", "image": "app", "essential": true,
+         "environment": [{"name": "MODE", "value": "COORDINATOR"}, {"name": "X", "value": "1"}],
+         "dependsOn": [{"containerName": "db", "condition": "START"}]}
+    ]))
+}
+
+fn obs(id: &str, name: &str, phase: Phase) -> ContainerState {
+    ContainerState {
+        id: id.into(),
+        labels: [(LABEL_CONTAINER_NAME.to_string(), name.to_string())].into(),
+        phase,
+        health: None,
+    }
+}
+
+fn reports(actions: &[Action]) -> Vec<&TaskStateReport> {
+    actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::Report(r) = a {
+                Some(r)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_task_creates_every_container_with_overrides_and_labels() {
+    let actions = plan(&task("RUNNING", "PROVISIONING", json!([])), &two(), &[], T);
+    let specs: Vec<&ContainerSpec> = actions
+        .iter()
+        .filter_map(|a| {
+            if let Action::Create(s) = a {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(specs.len(), 2);
+    let app = specs.iter().find(|s| s.name == "app").unwrap();
+    assert_eq!(
+        app.environment,
+        vec![("MODE".into(), "WORKER".into()), ("X".into(), "1".into())]
+    );
+    assert_eq!(app.command, Some(vec!["run".to_string()]));
+    assert_eq!(app.labels[LABEL_TASK_ARN], ARN);
+    assert_eq!(app.labels[LABEL_VERSION], "4");
+    assert_eq!(
+        specs.iter().find(|s| s.name == "db").unwrap().stop_timeout,
+        Duration::from_secs(5)
+    );
+    assert_eq!(reports(&actions)[0].status, "PENDING");
+}
+
+#[test]
+fn depends_on_start_orders_starts() {
+    let t = task("RUNNING", "PENDING", json!([]));
+    let created = [
+        obs("1", "db", Phase::Created),
+        obs("2", "app", Phase::Created),
+    ];
+    let actions = plan(&t, &two(), &created, T);
+    let starts: Vec<&Action> = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Start { .. }))
+        .collect();
+    assert_eq!(
+        starts,
+        vec![&Action::Start {
+            container: "db".into(),
+            id: "1".into()
+        }]
+    );
+    let db_up = [
+        obs("1", "db", Phase::Running),
+        obs("2", "app", Phase::Created),
+    ];
+    assert!(plan(&t, &two(), &db_up, T).contains(&Action::Start {
+        container: "app".into(),
+        id: "2".into()
+    }));
+}
+
+#[test]
+fn all_running_reports_once_then_nothing() {
+    let up = [
+        obs("1", "db", Phase::Running),
+        obs("2", "app", Phase::Running),
+    ];
+    let actions = plan(&task("RUNNING", "PENDING", json!([])), &two(), &up, T);
+    let r = reports(&actions);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].status, "RUNNING");
+    assert_eq!(r[0].containers[1].runtime_id.as_deref(), Some("2"));
+    let known =
+        json!([{"name": "db", "lastStatus": "RUNNING"}, {"name": "app", "lastStatus": "RUNNING"}]);
+    assert_eq!(
+        plan(&task("RUNNING", "RUNNING", known), &two(), &up, T),
+        vec![],
+        "idempotent"
+    );
+}
+
+#[test]
+fn an_essential_exit_stops_the_rest_then_the_task() {
+    let t = task("RUNNING", "RUNNING", json!([]));
+    let exited = [
+        obs("1", "db", Phase::Exited { code: 3 }),
+        obs("2", "app", Phase::Running),
+    ];
+    let actions = plan(&t, &two(), &exited, T);
+    assert_eq!(
+        actions,
+        vec![Action::Stop {
+            id: "2".into(),
+            timeout: T
+        }],
+        "no report until all are down"
+    );
+    let down = [
+        obs("1", "db", Phase::Exited { code: 3 }),
+        obs("2", "app", Phase::Exited { code: 143 }),
+    ];
+    let actions = plan(&t, &two(), &down, T);
+    let r = reports(&actions)[0];
+    assert_eq!(r.status, "STOPPED");
+    assert_eq!(r.stop_code, Some(TaskStopCode::EssentialContainerExited));
+    assert_eq!(r.containers[0].exit_code, Some(3));
+}
+
+#[test]
+fn a_non_essential_exit_is_reported_and_nothing_stops() {
+    let d = def(json!([
+        {"name": "app", "image": "app"},
+        {"name": "init", "image": "init", "essential": false}
+    ]));
+    let known = json!([{"name": "app", "lastStatus": "RUNNING"}, {"name": "init", "lastStatus": "RUNNING"}]);
+    let observed = [
+        obs("1", "app", Phase::Running),
+        obs("2", "init", Phase::Exited { code: 0 }),
+    ];
+    let actions = plan(&task("RUNNING", "RUNNING", known), &d, &observed, T);
+    assert!(!actions.iter().any(|a| matches!(a, Action::Stop { .. })));
+    let r = reports(&actions)[0];
+    assert_eq!(r.status, "RUNNING");
+    assert_eq!(
+        (r.containers[1].status.as_str(), r.containers[1].exit_code),
+        ("STOPPED", Some(0))
+    );
+}
+
+#[test]
+fn a_stop_request_stops_everything_with_its_timeout() {
+    let t = task("STOPPED", "RUNNING", json!([]));
+    let up = [
+        obs("1", "db", Phase::Running),
+        obs("2", "app", Phase::Running),
+    ];
+    assert_eq!(
+        plan(&t, &two(), &up, T),
+        vec![
+            Action::Stop {
+                id: "1".into(),
+                timeout: Duration::from_secs(5)
+            },
+            Action::Stop {
+                id: "2".into(),
+                timeout: T
+            },
+        ]
+    );
+    let down = [
+        obs("1", "db", Phase::Exited { code: 0 }),
+        obs("2", "app", Phase::Exited { code: 143 }),
+    ];
+    let r = plan(&t, &two(), &down, T);
+    let r = reports(&r)[0];
+    assert_eq!((r.status.as_str(), r.stop_code), ("STOPPED", None));
+    let stopped = task("STOPPED", "STOPPED", json!([]));
+    assert_eq!(plan(&stopped, &two(), &down, T), vec![], "reported once");
+}
+
+#[test]
+fn a_failed_success_dependency_fails_the_task() {
+    let d = def(json!([
+        {"name": "migrate", "image": "m", "essential": false},
+        {"name": "app", "image": "app", "dependsOn": [{"containerName": "migrate", "condition": "SUCCESS"}]}
+    ]));
+    let observed = [
+        obs("1", "migrate", Phase::Exited { code: 1 }),
+        obs("2", "app", Phase::Created),
+    ];
+    let actions = plan(&task("RUNNING", "PENDING", json!([])), &d, &observed, T);
+    assert!(!actions.iter().any(|a| matches!(a, Action::Start { .. })));
+    let r = reports(&actions)[0];
+    assert_eq!(r.stop_code, Some(TaskStopCode::TaskFailedToStart));
+    assert!(
+        r.reason.as_deref().unwrap().contains("migrate SUCCESS"),
+        "{r:?}"
+    );
+    let ok = [
+        obs("1", "migrate", Phase::Exited { code: 0 }),
+        obs("2", "app", Phase::Created),
+    ];
+    assert!(
+        plan(&task("RUNNING", "PENDING", json!([])), &d, &ok, T).contains(&Action::Start {
+            container: "app".into(),
+            id: "2".into()
+        })
+    );
+}
+
+#[test]
+fn a_healthy_dependency_waits_for_health() {
+    let d = def(json!([
+        {"name": "db", "image": "db", "healthCheck": {"command": ["CMD", "true"]}},
+        {"name": "app", "image": "app", "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]}
+    ]));
+    let t = task("RUNNING", "PENDING", json!([]));
+    let mut db = obs("1", "db", Phase::Running);
+    let app = obs("2", "app", Phase::Created);
+    assert!(!plan(&t, &d, &[db.clone(), app.clone()], T)
+        .iter()
+        .any(|a| matches!(a, Action::Start { .. })));
+    db.health = Some(HealthStatus::Healthy);
+    assert!(plan(&t, &d, &[db, app], T).contains(&Action::Start {
+        container: "app".into(),
+        id: "2".into()
+    }));
+}
