@@ -3,9 +3,12 @@
 //! tests), and reports their state over the agent channel.
 //!
 //! Landed so far: configuration ([`config`]), the runtime seam with its fake
-//! ([`runtime`], [`fake`]), and the pure per-task planner ([`plan`]). Not yet: the
-//! Docker runtime, the control loop, metadata and credentials endpoints.
+//! ([`runtime`], [`fake`]), the pure per-task planner ([`plan`]), the agent channel
+//! client ([`channel`]) and the control loop ([`agent`]). Not yet: the Docker runtime,
+//! networking, metadata and credentials endpoints.
 
+pub mod agent;
+pub mod channel;
 pub mod config;
 pub mod fake;
 pub mod plan;

@@ -39,14 +39,17 @@ pub enum Action {
 enum Ending {
     Requested,
     EssentialExited,
-    DependencyFailed(String),
+    FailedToStart(String),
 }
 
-/// The actions that move `task` toward its desired status.
+/// The actions that move `task` toward its desired status. `failed_to_start` is the
+/// runtime's error when creating or starting one of its containers failed (the agent
+/// remembers it; the task then stops with TaskFailedToStart and that reason).
 pub fn plan(
     task: &Task,
     def: &TaskDefinition,
     observed: &[ContainerState],
+    failed_to_start: Option<&str>,
     default_stop_timeout: Duration,
 ) -> Vec<Action> {
     let arn = task.task_arn.clone().unwrap_or_default();
@@ -63,6 +66,8 @@ pub fn plan(
 
     let ending = if task.desired_status.as_deref() == Some("STOPPED") {
         Some(Ending::Requested)
+    } else if let Some(why) = failed_to_start {
+        Some(Ending::FailedToStart(why.to_string()))
     } else if defs.iter().any(|c| {
         c.essential.unwrap_or(true)
             && matches!(
@@ -74,7 +79,7 @@ pub fn plan(
     } else {
         defs.iter()
             .find_map(|c| unmet_forever(c, &by_name))
-            .map(Ending::DependencyFailed)
+            .map(Ending::FailedToStart)
     };
 
     let mut actions = Vec::new();
@@ -99,7 +104,7 @@ pub fn plan(
                     Some(TaskStopCode::EssentialContainerExited),
                     Some("Essential container in task exited".to_string()),
                 ),
-                Ending::DependencyFailed(why) => (Some(TaskStopCode::TaskFailedToStart), Some(why)),
+                Ending::FailedToStart(why) => (Some(TaskStopCode::TaskFailedToStart), Some(why)),
             };
             actions.push(Action::Report(report(
                 &arn, "STOPPED", defs, &by_name, code, reason,

@@ -57,7 +57,13 @@ fn reports(actions: &[Action]) -> Vec<&TaskStateReport> {
 
 #[test]
 fn a_new_task_creates_every_container_with_overrides_and_labels() {
-    let actions = plan(&task("RUNNING", "PROVISIONING", json!([])), &two(), &[], T);
+    let actions = plan(
+        &task("RUNNING", "PROVISIONING", json!([])),
+        &two(),
+        &[],
+        None,
+        T,
+    );
     let specs: Vec<&ContainerSpec> = actions
         .iter()
         .filter_map(|a| {
@@ -91,7 +97,7 @@ fn depends_on_start_orders_starts() {
         obs("1", "db", Phase::Created),
         obs("2", "app", Phase::Created),
     ];
-    let actions = plan(&t, &two(), &created, T);
+    let actions = plan(&t, &two(), &created, None, T);
     let starts: Vec<&Action> = actions
         .iter()
         .filter(|a| matches!(a, Action::Start { .. }))
@@ -107,7 +113,7 @@ fn depends_on_start_orders_starts() {
         obs("1", "db", Phase::Running),
         obs("2", "app", Phase::Created),
     ];
-    assert!(plan(&t, &two(), &db_up, T).contains(&Action::Start {
+    assert!(plan(&t, &two(), &db_up, None, T).contains(&Action::Start {
         container: "app".into(),
         id: "2".into()
     }));
@@ -119,7 +125,7 @@ fn all_running_reports_once_then_nothing() {
         obs("1", "db", Phase::Running),
         obs("2", "app", Phase::Running),
     ];
-    let actions = plan(&task("RUNNING", "PENDING", json!([])), &two(), &up, T);
+    let actions = plan(&task("RUNNING", "PENDING", json!([])), &two(), &up, None, T);
     let r = reports(&actions);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].status, "RUNNING");
@@ -127,7 +133,7 @@ fn all_running_reports_once_then_nothing() {
     let known =
         json!([{"name": "db", "lastStatus": "RUNNING"}, {"name": "app", "lastStatus": "RUNNING"}]);
     assert_eq!(
-        plan(&task("RUNNING", "RUNNING", known), &two(), &up, T),
+        plan(&task("RUNNING", "RUNNING", known), &two(), &up, None, T),
         vec![],
         "idempotent"
     );
@@ -140,7 +146,7 @@ fn an_essential_exit_stops_the_rest_then_the_task() {
         obs("1", "db", Phase::Exited { code: 3 }),
         obs("2", "app", Phase::Running),
     ];
-    let actions = plan(&t, &two(), &exited, T);
+    let actions = plan(&t, &two(), &exited, None, T);
     assert_eq!(
         actions,
         vec![Action::Stop {
@@ -153,7 +159,7 @@ fn an_essential_exit_stops_the_rest_then_the_task() {
         obs("1", "db", Phase::Exited { code: 3 }),
         obs("2", "app", Phase::Exited { code: 143 }),
     ];
-    let actions = plan(&t, &two(), &down, T);
+    let actions = plan(&t, &two(), &down, None, T);
     let r = reports(&actions)[0];
     assert_eq!(r.status, "STOPPED");
     assert_eq!(r.stop_code, Some(TaskStopCode::EssentialContainerExited));
@@ -171,7 +177,7 @@ fn a_non_essential_exit_is_reported_and_nothing_stops() {
         obs("1", "app", Phase::Running),
         obs("2", "init", Phase::Exited { code: 0 }),
     ];
-    let actions = plan(&task("RUNNING", "RUNNING", known), &d, &observed, T);
+    let actions = plan(&task("RUNNING", "RUNNING", known), &d, &observed, None, T);
     assert!(!actions.iter().any(|a| matches!(a, Action::Stop { .. })));
     let r = reports(&actions)[0];
     assert_eq!(r.status, "RUNNING");
@@ -189,7 +195,7 @@ fn a_stop_request_stops_everything_with_its_timeout() {
         obs("2", "app", Phase::Running),
     ];
     assert_eq!(
-        plan(&t, &two(), &up, T),
+        plan(&t, &two(), &up, None, T),
         vec![
             Action::Stop {
                 id: "1".into(),
@@ -205,11 +211,15 @@ fn a_stop_request_stops_everything_with_its_timeout() {
         obs("1", "db", Phase::Exited { code: 0 }),
         obs("2", "app", Phase::Exited { code: 143 }),
     ];
-    let r = plan(&t, &two(), &down, T);
+    let r = plan(&t, &two(), &down, None, T);
     let r = reports(&r)[0];
     assert_eq!((r.status.as_str(), r.stop_code), ("STOPPED", None));
     let stopped = task("STOPPED", "STOPPED", json!([]));
-    assert_eq!(plan(&stopped, &two(), &down, T), vec![], "reported once");
+    assert_eq!(
+        plan(&stopped, &two(), &down, None, T),
+        vec![],
+        "reported once"
+    );
 }
 
 #[test]
@@ -222,7 +232,13 @@ fn a_failed_success_dependency_fails_the_task() {
         obs("1", "migrate", Phase::Exited { code: 1 }),
         obs("2", "app", Phase::Created),
     ];
-    let actions = plan(&task("RUNNING", "PENDING", json!([])), &d, &observed, T);
+    let actions = plan(
+        &task("RUNNING", "PENDING", json!([])),
+        &d,
+        &observed,
+        None,
+        T,
+    );
     assert!(!actions.iter().any(|a| matches!(a, Action::Start { .. })));
     let r = reports(&actions)[0];
     assert_eq!(r.stop_code, Some(TaskStopCode::TaskFailedToStart));
@@ -235,7 +251,7 @@ fn a_failed_success_dependency_fails_the_task() {
         obs("2", "app", Phase::Created),
     ];
     assert!(
-        plan(&task("RUNNING", "PENDING", json!([])), &d, &ok, T).contains(&Action::Start {
+        plan(&task("RUNNING", "PENDING", json!([])), &d, &ok, None, T).contains(&Action::Start {
             container: "app".into(),
             id: "2".into()
         })
@@ -251,12 +267,32 @@ fn a_healthy_dependency_waits_for_health() {
     let t = task("RUNNING", "PENDING", json!([]));
     let mut db = obs("1", "db", Phase::Running);
     let app = obs("2", "app", Phase::Created);
-    assert!(!plan(&t, &d, &[db.clone(), app.clone()], T)
+    assert!(!plan(&t, &d, &[db.clone(), app.clone()], None, T)
         .iter()
         .any(|a| matches!(a, Action::Start { .. })));
     db.health = Some(HealthStatus::Healthy);
-    assert!(plan(&t, &d, &[db, app], T).contains(&Action::Start {
+    assert!(plan(&t, &d, &[db, app], None, T).contains(&Action::Start {
         container: "app".into(),
         id: "2".into()
     }));
+}
+
+#[test]
+fn a_start_failure_stops_the_task_with_its_reason() {
+    let t = task("RUNNING", "PENDING", json!([]));
+    let observed = [obs("1", "db", Phase::Running)];
+    let why = "CannotPullContainerError: app: not found";
+    let actions = plan(&t, &two(), &observed, Some(why), T);
+    assert_eq!(
+        actions,
+        vec![Action::Stop {
+            id: "1".into(),
+            timeout: Duration::from_secs(5)
+        }]
+    );
+    let down = [obs("1", "db", Phase::Exited { code: 143 })];
+    let actions = plan(&t, &two(), &down, Some(why), T);
+    let r = reports(&actions)[0];
+    assert_eq!(r.stop_code, Some(TaskStopCode::TaskFailedToStart));
+    assert_eq!(r.reason.as_deref(), Some(why));
 }
