@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::channel::{Channel, ChannelError};
 use crate::config::AgentConfig;
 use crate::plan::{plan, Action};
-use crate::runtime::{ContainerState, Phase, Runtime};
+use crate::runtime::{ContainerState, Phase, Runtime, LABEL_CONTAINER_INSTANCE};
 
 /// Capabilities this agent advertises, as the ECS agent names them.
 pub const CAPABILITIES: &[&str] = &[
@@ -276,7 +276,11 @@ async fn pass(
         .await
         .map_err(|e| ChannelError::Unreachable(format!("container runtime: {e}")))?;
     let mut by_task: HashMap<String, Vec<ContainerState>> = HashMap::new();
-    for c in observed {
+    let ours = |c: &ContainerState| {
+        c.container_instance()
+            .is_some_and(|i| arns.iter().any(|a| a == i))
+    };
+    for c in observed.into_iter().filter(ours) {
         by_task
             .entry(c.task_arn().unwrap_or_default().to_string())
             .or_default()
@@ -339,7 +343,9 @@ async fn apply(
             .insert(task_arn.to_string(), e.to_string());
     };
     match action {
-        Action::Create(spec) => {
+        Action::Create(mut spec) => {
+            spec.labels
+                .insert(LABEL_CONTAINER_INSTANCE.into(), reporter.to_string());
             let created = match runtime.pull(&spec.image).await {
                 Ok(()) => runtime.create(&spec).await.map(|_| ()),
                 Err(e) => Err(e),

@@ -4,12 +4,14 @@
 //!
 //! Landed so far: configuration ([`config`]), the runtime seam with its fake
 //! ([`runtime`], [`fake`]), the pure per-task planner ([`plan`]), the agent channel
-//! client ([`channel`]) and the control loop ([`agent`]). Not yet: the Docker runtime,
-//! networking, metadata and credentials endpoints.
+//! client ([`channel`]), the control loop ([`agent`]) and a first Docker runtime
+//! ([`docker`]). Not yet: port mappings, resources, volumes, health checks, network
+//! modes, metadata and credentials endpoints.
 
 pub mod agent;
 pub mod channel;
 pub mod config;
+pub mod docker;
 pub mod fake;
 pub mod plan;
 pub mod runtime;

@@ -20,6 +20,10 @@ pub const LABEL_FAMILY: &str = "com.amazonaws.ecs.task-definition-family";
 /// Label naming the task definition revision.
 pub const LABEL_VERSION: &str = "com.amazonaws.ecs.task-definition-version";
 
+/// Berth's own label: the container instance whose agent created the container, so
+/// several agents sharing one engine each manage only their own containers.
+pub const LABEL_CONTAINER_INSTANCE: &str = "berth.container-instance-arn";
+
 /// What to create for one container of a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSpec {
@@ -59,6 +63,12 @@ impl ContainerState {
     /// The task this container belongs to, from its labels.
     pub fn task_arn(&self) -> Option<&str> {
         self.labels.get(LABEL_TASK_ARN).map(String::as_str)
+    }
+    /// The container instance whose agent created it, from its labels.
+    pub fn container_instance(&self) -> Option<&str> {
+        self.labels
+            .get(LABEL_CONTAINER_INSTANCE)
+            .map(String::as_str)
     }
     /// The container's name in its task definition, from its labels.
     pub fn container_name(&self) -> Option<&str> {

@@ -1,0 +1,185 @@
+//! The Docker runtime and the agent loop against a real Docker Engine. `scripts/test`
+//! starts a dockerd of its own (own data-root, socket, no bridge) and imports a busybox
+//! image built offline; it passes them as BERTH_TEST_DOCKER_HOST and BERTH_TEST_IMAGE.
+//! Without them these tests fail: they never skip.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_agent::agent::{Agent, AgentOptions};
+use berth_agent::config::{AgentConfig, PullBehavior};
+use berth_agent::docker::DockerRuntime;
+use berth_agent::runtime::{ContainerSpec, Phase, Runtime, LABEL_TASK_ARN};
+use berth_testkit::{EcsClient, TestCluster};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+fn docker() -> DockerRuntime {
+    let host = std::env::var("BERTH_TEST_DOCKER_HOST").expect(
+        "BERTH_TEST_DOCKER_HOST is not set: these tests need a Docker Engine; run them \
+         through scripts/test, which starts one",
+    );
+    DockerRuntime::connect(Some(&host), PullBehavior::PreferCached).expect("connect to dockerd")
+}
+
+fn image() -> String {
+    std::env::var("BERTH_TEST_IMAGE").unwrap_or_else(|_| "berth-test/busybox:latest".into())
+}
+
+fn spec(task: &str, command: &[&str]) -> ContainerSpec {
+    ContainerSpec {
+        name: "c".into(),
+        image: image(),
+        entry_point: None,
+        command: Some(command.iter().map(|s| s.to_string()).collect()),
+        environment: vec![("GREETING".into(), "hi".into())],
+        labels: [(LABEL_TASK_ARN.to_string(), task.to_string())].into(),
+        stop_timeout: Duration::from_secs(1),
+    }
+}
+
+async fn wait_exited(rt: &DockerRuntime, id: &str) -> i32 {
+    for _ in 0..200 {
+        let all = rt.list().await.unwrap();
+        if let Some(Phase::Exited { code }) = all.iter().find(|c| c.id == id).map(|c| c.phase) {
+            return code;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("container {id} never exited");
+}
+
+#[tokio::test]
+async fn exit_codes_labels_and_stop_timeout_come_from_docker() {
+    let rt = docker();
+    assert!(!rt.version().await.unwrap().is_empty());
+    rt.pull(&image()).await.unwrap();
+    let task = format!(
+        "arn:aws:ecs:us-east-1:000000000000:task/t/{}",
+        std::process::id()
+    );
+    let id = rt
+        .create(&spec(
+            &task,
+            &["sh", "-c", "test \"$GREETING\" = hi && exit 3"],
+        ))
+        .await
+        .unwrap();
+    rt.start(&id).await.unwrap();
+    assert_eq!(
+        wait_exited(&rt, &id).await,
+        3,
+        "environment reached the container"
+    );
+    let listed = rt.list().await.unwrap();
+    assert_eq!(
+        listed.iter().find(|c| c.id == id).unwrap().task_arn(),
+        Some(task.as_str())
+    );
+
+    // PID 1 ignores SIGTERM, so the stop must wait its timeout, then kill.
+    let id2 = rt.create(&spec(&task, &["sleep", "300"])).await.unwrap();
+    rt.start(&id2).await.unwrap();
+    let started = Instant::now();
+    rt.stop(&id2, Duration::from_secs(1)).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(wait_exited(&rt, &id2).await, 137);
+    for id in [id, id2] {
+        rt.remove(&id).await.unwrap();
+    }
+    assert!(!rt
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.task_arn() == Some(task.as_str())));
+}
+
+#[tokio::test]
+async fn a_missing_image_is_a_pull_error_a_person_can_act_on() {
+    let rt = DockerRuntime::connect(
+        Some(&std::env::var("BERTH_TEST_DOCKER_HOST").expect("BERTH_TEST_DOCKER_HOST")),
+        PullBehavior::Always,
+    )
+    .unwrap();
+    let e = rt.pull("berth-test/no-such-image:1").await.unwrap_err();
+    assert!(e.to_string().starts_with("CannotPullContainerError"), "{e}");
+}
+
+async fn wait_for(client: &EcsClient, arn: &str, status: &str) -> Value {
+    for _ in 0..400 {
+        let d = client.ok("DescribeTasks", json!({"tasks": [arn]})).await;
+        if d["tasks"][0]["lastStatus"] == status {
+            return d["tasks"][0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{arn} never reached {status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_task_runs_a_real_container_and_reports_its_exit_code() {
+    let c = TestCluster::start().await;
+    c.client.ok("CreateCluster", json!({})).await;
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "real", "containerDefinitions": [
+            {"name": "main", "image": image(), "memory": 64, "command": ["sleep", "300"],
+             "stopTimeout": 1}]}),
+        )
+        .await;
+    let options = AgentOptions {
+        server: c.endpoint(),
+        token: c.agent_token(),
+        config: AgentConfig {
+            pull_behavior: PullBehavior::PreferCached,
+            ..Default::default()
+        },
+        ec2: true,
+        fargate: false,
+        cpu: 2048,
+        memory_mib: 2048,
+        state_file: None,
+        poll_interval: Duration::from_millis(100),
+        heartbeat_interval: Duration::from_secs(10),
+    };
+    let agent = Agent::start(options, Arc::new(docker())).await.unwrap();
+
+    let run = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "real", "overrides": {"containerOverrides": [
+            {"name": "main", "command": ["sh", "-c", "exit 3"]}]}}),
+        )
+        .await;
+    let exits = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let t = wait_for(&c.client, &exits, "STOPPED").await;
+    assert_eq!(t["containers"][0]["exitCode"], 3, "{t}");
+    assert_eq!(t["stopCode"], "EssentialContainerExited");
+
+    let run = c
+        .client
+        .ok("RunTask", json!({"taskDefinition": "real"}))
+        .await;
+    let long = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let t = wait_for(&c.client, &long, "RUNNING").await;
+    assert_eq!(
+        t["containers"][0]["runtimeId"].as_str().unwrap().len(),
+        64,
+        "a Docker id"
+    );
+    c.client.ok("StopTask", json!({"task": long})).await;
+    let t = wait_for(&c.client, &long, "STOPPED").await;
+    assert_eq!(
+        t["containers"][0]["exitCode"], 137,
+        "SIGTERM ignored by PID 1, killed after stopTimeout"
+    );
+    agent.stop().await;
+    c.shutdown().await;
+}
