@@ -2,16 +2,20 @@
 //! client of that API). Containers are found again by their `com.amazonaws.ecs.task-arn`
 //! label; exit codes and health come from inspecting them.
 //!
-//! Covered so far: image, entryPoint, command, environment, labels, stopTimeout, and
-//! the image pull behaviour. Port mappings, resources, volumes, health checks and
-//! network modes are not passed to Docker yet (issue 3 continues).
+//! Covered so far: image, entryPoint, command, environment, labels, stopTimeout, cpu
+//! shares, memory and memoryReservation, user, workingDirectory, hostname, privileged,
+//! readonlyRootFilesystem, extraHosts, dnsServers, healthCheck, and the image pull
+//! behaviour. What
+//! is not covered yet is refused with a reason by [`crate::plan::unsupported`].
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_api::ecs::HealthStatus;
-use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HealthStatusEnum};
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, HealthConfig, HealthStatusEnum, HostConfig,
+};
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
     RemoveContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
@@ -102,6 +106,27 @@ impl Runtime for DockerRuntime {
             ),
             labels: Some(spec.labels.clone().into_iter().collect::<HashMap<_, _>>()),
             stop_timeout: Some(spec.stop_timeout.as_secs() as i64),
+            user: spec.user.clone(),
+            working_dir: spec.working_directory.clone(),
+            hostname: spec.hostname.clone(),
+            healthcheck: spec.health_check.as_ref().map(|h| HealthConfig {
+                test: Some(h.command.clone()),
+                interval: Some(h.interval.as_nanos() as i64),
+                timeout: Some(h.timeout.as_nanos() as i64),
+                retries: Some(i64::from(h.retries)),
+                start_period: Some(h.start_period.as_nanos() as i64),
+                ..Default::default()
+            }),
+            host_config: Some(HostConfig {
+                cpu_shares: spec.cpu_shares,
+                memory: spec.memory_mib.map(|m| m * 1024 * 1024),
+                memory_reservation: spec.memory_reservation_mib.map(|m| m * 1024 * 1024),
+                privileged: Some(spec.privileged),
+                readonly_rootfs: Some(spec.readonly_root_filesystem),
+                extra_hosts: Some(spec.extra_hosts.clone()),
+                dns: Some(spec.dns_servers.clone()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let created = self

@@ -188,6 +188,7 @@ mod tests {
                 .collect(),
             labels: Default::default(),
             stop_timeout: Duration::from_secs(30),
+            ..Default::default()
         }
     }
 

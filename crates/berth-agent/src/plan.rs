@@ -18,15 +18,15 @@ use berth_api::ecs::{
 };
 
 use crate::runtime::{
-    ContainerSpec, ContainerState, Phase, LABEL_CLUSTER, LABEL_CONTAINER_NAME, LABEL_FAMILY,
-    LABEL_TASK_ARN, LABEL_VERSION,
+    ContainerSpec, ContainerState, HealthCheckSpec, Phase, LABEL_CLUSTER, LABEL_CONTAINER_NAME,
+    LABEL_FAMILY, LABEL_TASK_ARN, LABEL_VERSION,
 };
 
 /// One step for the agent loop.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Pull the image (per the pull behaviour) and create the container.
-    Create(ContainerSpec),
+    Create(Box<ContainerSpec>),
     /// Start a created container.
     Start { container: String, id: String },
     /// Stop a running container.
@@ -66,8 +66,11 @@ pub fn plan(
 
     let ending = if task.desired_status.as_deref() == Some("STOPPED") {
         Some(Ending::Requested)
-    } else if let Some(why) = failed_to_start {
-        Some(Ending::FailedToStart(why.to_string()))
+    } else if let Some(why) = failed_to_start
+        .map(str::to_string)
+        .or_else(|| unsupported(def))
+    {
+        Some(Ending::FailedToStart(why))
     } else if defs.iter().any(|c| {
         c.essential.unwrap_or(true)
             && matches!(
@@ -115,7 +118,12 @@ pub fn plan(
 
     for c in defs {
         match by_name.get(name(c)) {
-            None => actions.push(Action::Create(spec(task, def, c, stop_timeout(c)))),
+            None => actions.push(Action::Create(Box::new(spec(
+                task,
+                def,
+                c,
+                stop_timeout(c),
+            )))),
             Some(s) if s.phase == Phase::Created && dependencies_met(c, &by_name) => {
                 actions.push(Action::Start {
                     container: name(c).to_string(),
@@ -298,7 +306,95 @@ fn spec(
         environment,
         labels,
         stop_timeout,
+        cpu_shares: o
+            .and_then(|o| o.cpu)
+            .or(c.cpu)
+            .filter(|c| *c > 0)
+            .map(i64::from),
+        memory_mib: o.and_then(|o| o.memory).or(c.memory).map(i64::from),
+        memory_reservation_mib: o
+            .and_then(|o| o.memory_reservation)
+            .or(c.memory_reservation)
+            .map(i64::from),
+        user: c.user.clone(),
+        working_directory: c.working_directory.clone(),
+        hostname: c.hostname.clone(),
+        privileged: c.privileged.unwrap_or(false),
+        readonly_root_filesystem: c.readonly_root_filesystem.unwrap_or(false),
+        extra_hosts: c
+            .extra_hosts
+            .iter()
+            .flatten()
+            .map(|h| format!("{}:{}", h.hostname, h.ip_address))
+            .collect(),
+        dns_servers: c.dns_servers.clone().unwrap_or_default(),
+        // ECS's defaults: every 30 s, 5 s timeout, 3 retries, no start period.
+        health_check: c.health_check.as_ref().map(|h| {
+            let secs = |v: Option<i32>, default: u64| {
+                Duration::from_secs(v.map_or(default, |v| v.max(0) as u64))
+            };
+            HealthCheckSpec {
+                command: h.command.clone(),
+                interval: secs(h.interval, 30),
+                timeout: secs(h.timeout, 5),
+                retries: h.retries.map_or(3, |r| r.max(0) as u32),
+                start_period: secs(h.start_period, 0),
+            }
+        }),
     }
+}
+
+/// The first setting of the task this agent cannot honour yet, named so a person knows
+/// what to change; such a task stops with TaskFailedToStart instead of running without
+/// it (nothing is silently ignored).
+pub fn unsupported(def: &TaskDefinition) -> Option<String> {
+    use berth_api::ecs::NetworkMode;
+    let refuse = |what: &str| {
+        Some(format!(
+            "Berth's agent does not support {what} yet; remove it from the task definition \
+             or run the task where it is supported"
+        ))
+    };
+    if let Some(mode @ (NetworkMode::Awsvpc | NetworkMode::Host)) = def.network_mode {
+        return refuse(&format!("networkMode {}", mode.as_str()));
+    }
+    if def.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
+        return refuse("volumes");
+    }
+    let some = |v: Option<usize>| v.is_some_and(|n| n > 0);
+    for c in def.container_definitions.iter().flatten() {
+        let present = [
+            ("portMappings", some(c.port_mappings.as_ref().map(Vec::len))),
+            ("mountPoints", some(c.mount_points.as_ref().map(Vec::len))),
+            ("volumesFrom", some(c.volumes_from.as_ref().map(Vec::len))),
+            ("links", some(c.links.as_ref().map(Vec::len))),
+            ("linuxParameters", c.linux_parameters.is_some()),
+            ("ulimits", some(c.ulimits.as_ref().map(Vec::len))),
+            ("logConfiguration", c.log_configuration.is_some()),
+            ("secrets", some(c.secrets.as_ref().map(Vec::len))),
+            (
+                "environmentFiles",
+                some(c.environment_files.as_ref().map(Vec::len)),
+            ),
+            (
+                "resourceRequirements",
+                some(c.resource_requirements.as_ref().map(Vec::len)),
+            ),
+            (
+                "systemControls",
+                some(c.system_controls.as_ref().map(Vec::len)),
+            ),
+            (
+                "dockerSecurityOptions",
+                some(c.docker_security_options.as_ref().map(Vec::len)),
+            ),
+            ("repositoryCredentials", c.repository_credentials.is_some()),
+        ];
+        if let Some((field, _)) = present.iter().find(|(_, set)| *set) {
+            return refuse(&format!("{field} (container {})", name(c)));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub const LABEL_VERSION: &str = "com.amazonaws.ecs.task-definition-version";
 pub const LABEL_CONTAINER_INSTANCE: &str = "berth.container-instance-arn";
 
 /// What to create for one container of a task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSpec {
     /// The container's name in the task definition.
     pub name: String,
@@ -38,6 +38,31 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// SIGTERM to SIGKILL.
     pub stop_timeout: Duration,
+    /// CPU shares (`cpu`), hard memory limit and soft reservation in MiB.
+    pub cpu_shares: Option<i64>,
+    pub memory_mib: Option<i64>,
+    pub memory_reservation_mib: Option<i64>,
+    pub user: Option<String>,
+    pub working_directory: Option<String>,
+    pub hostname: Option<String>,
+    pub privileged: bool,
+    pub readonly_root_filesystem: bool,
+    /// `HOST:IP` entries for /etc/hosts.
+    pub extra_hosts: Vec<String>,
+    pub dns_servers: Vec<String>,
+    /// The container's health check, with ECS's defaults filled in.
+    pub health_check: Option<HealthCheckSpec>,
+}
+
+/// A health check: ECS's `healthCheck`, whose command form (`["CMD-SHELL", "..."]` or
+/// `["CMD", ...]`) is Docker's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckSpec {
+    pub command: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
 }
 
 /// Where a container is in its life.

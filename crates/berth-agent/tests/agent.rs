@@ -11,6 +11,7 @@ use berth_agent::config::AgentConfig;
 use berth_agent::fake::FakeRuntime;
 use berth_agent::runtime::Runtime;
 use berth_testkit::fixtures::{awsvpc, task_definition};
+
 use berth_testkit::{EcsClient, TestCluster};
 use serde_json::{json, Value};
 
@@ -19,8 +20,8 @@ fn options(c: &TestCluster, state_file: Option<PathBuf>) -> AgentOptions {
         server: c.endpoint(),
         token: c.agent_token(),
         config: AgentConfig::default(),
-        ec2: false,
-        fargate: true,
+        ec2: true,
+        fargate: false,
         cpu: 4096,
         memory_mib: 8192,
         state_file,
@@ -33,15 +34,14 @@ async fn run_one(client: &EcsClient, env: Value) -> String {
     let r = client
         .ok(
             "RunTask",
-            json!({"taskDefinition": "web", "launchType": "FARGATE",
-            "networkConfiguration": awsvpc(),
+            json!({"taskDefinition": "web",
             "overrides": {"containerOverrides": [{"name": "web", "environment": env}]}}),
         )
         .await;
-    r["tasks"][0]["taskArn"]
-        .as_str()
-        .expect("a task was placed")
-        .to_string()
+    match r["tasks"][0]["taskArn"].as_str() {
+        Some(arn) => arn.to_string(),
+        None => panic!("nothing placed: {r}"),
+    }
 }
 
 async fn wait_for(client: &EcsClient, arn: &str, status: &str) -> Value {
@@ -58,9 +58,9 @@ async fn wait_for(client: &EcsClient, arn: &str, status: &str) -> Value {
 async fn setup() -> (TestCluster, Arc<FakeRuntime>) {
     let c = TestCluster::start().await;
     c.client.ok("CreateCluster", json!({})).await;
-    c.client
-        .ok("RegisterTaskDefinition", task_definition("web"))
-        .await;
+    let web = json!({"family": "web", "containerDefinitions": [
+        {"name": "web", "image": "busybox", "memory": 64}]});
+    c.client.ok("RegisterTaskDefinition", web).await;
     (c, Arc::new(FakeRuntime::new()))
 }
 
@@ -179,5 +179,41 @@ async fn a_restarted_agent_re_adopts_its_containers() {
     c.client.ok("StopTask", json!({"task": arn})).await;
     wait_for(&c.client, &arn, "STOPPED").await;
     second.stop().await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setting_the_agent_cannot_honour_is_reported_not_ignored() {
+    let (c, runtime) = setup().await;
+    c.client
+        .ok("RegisterTaskDefinition", task_definition("fargate-web"))
+        .await;
+    let mut opts = options(&c, None);
+    (opts.ec2, opts.fargate) = (false, true);
+    let agent = Agent::start(opts, runtime.clone()).await.unwrap();
+    let r = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "fargate-web", "launchType": "FARGATE",
+            "networkConfiguration": awsvpc()}),
+        )
+        .await;
+    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let t = wait_for(&c.client, &arn, "STOPPED").await;
+    assert_eq!(t["stopCode"], "TaskFailedToStart");
+    assert!(
+        t["stoppedReason"]
+            .as_str()
+            .unwrap()
+            .contains("networkMode awsvpc"),
+        "{t}"
+    );
+    assert!(
+        runtime.calls().is_empty(),
+        "nothing ran: {:?}",
+        runtime.calls()
+    );
+    agent.stop().await;
     c.shutdown().await;
 }

@@ -35,6 +35,8 @@ fn spec(task: &str, command: &[&str]) -> ContainerSpec {
         environment: vec![("GREETING".into(), "hi".into())],
         labels: [(LABEL_TASK_ARN.to_string(), task.to_string())].into(),
         stop_timeout: Duration::from_secs(1),
+        memory_mib: Some(32),
+        ..Default::default()
     }
 }
 

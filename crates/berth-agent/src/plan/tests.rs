@@ -68,7 +68,7 @@ fn a_new_task_creates_every_container_with_overrides_and_labels() {
         .iter()
         .filter_map(|a| {
             if let Action::Create(s) = a {
-                Some(s)
+                Some(&**s)
             } else {
                 None
             }
@@ -295,4 +295,64 @@ fn a_start_failure_stops_the_task_with_its_reason() {
     let r = reports(&actions)[0];
     assert_eq!(r.stop_code, Some(TaskStopCode::TaskFailedToStart));
     assert_eq!(r.reason.as_deref(), Some(why));
+}
+
+#[test]
+fn settings_the_agent_cannot_honour_stop_the_task_with_a_reason() {
+    let d = def(json!([{"name": "web", "image": "web", "portMappings": [{"containerPort": 80}]}]));
+    let actions = plan(&task("RUNNING", "PENDING", json!([])), &d, &[], None, T);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Create(_))),
+        "nothing is created"
+    );
+    let r = reports(&actions)[0];
+    assert_eq!(r.stop_code, Some(TaskStopCode::TaskFailedToStart));
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("portMappings (container web)"),
+        "{r:?}"
+    );
+    let awsvpc: TaskDefinition = serde_json::from_value(json!({"family": "f", "revision": 1,
+        "networkMode": "awsvpc", "containerDefinitions": [{"name": "a", "image": "a"}]}))
+    .unwrap();
+    assert!(unsupported(&awsvpc).unwrap().contains("networkMode awsvpc"));
+    assert_eq!(unsupported(&two()), None);
+}
+
+#[test]
+fn limits_and_process_settings_reach_the_spec() {
+    let d = def(
+        json!([{"name": "app", "image": "app", "cpu": 256, "memory": 128,
+        "memoryReservation": 64, "user": "nobody", "workingDirectory": "/srv",
+        "readonlyRootFilesystem": true, "extraHosts": [{"hostname": "db", "ipAddress": "127.0.0.2"}]}]),
+    );
+    let actions = plan(&task("RUNNING", "PENDING", json!([])), &d, &[], None, T);
+    let Some(Action::Create(s)) = actions.first() else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(
+        (s.cpu_shares, s.memory_mib, s.memory_reservation_mib),
+        (Some(256), Some(128), Some(64))
+    );
+    assert_eq!(
+        (s.user.as_deref(), s.working_directory.as_deref()),
+        (Some("nobody"), Some("/srv"))
+    );
+    assert!(s.readonly_root_filesystem);
+    assert_eq!(s.extra_hosts, vec!["db:127.0.0.2"]);
+    assert_eq!(s.health_check, None);
+    let d = def(json!([{"name": "app", "image": "app",
+        "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 5}}]));
+    let actions = plan(&task("RUNNING", "PENDING", json!([])), &d, &[], None, T);
+    let Some(Action::Create(s)) = actions.first() else {
+        panic!("{actions:?}")
+    };
+    let h = s.health_check.as_ref().unwrap();
+    assert_eq!(h.command, vec!["CMD-SHELL", "true"]);
+    assert_eq!(
+        (h.interval, h.timeout, h.retries),
+        (Duration::from_secs(5), Duration::from_secs(5), 3)
+    );
 }
