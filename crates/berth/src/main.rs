@@ -34,6 +34,34 @@ enum Command {
     Up(ServerFlags),
     /// Start the control plane only (agents join with `berth agent`).
     Server(ServerFlags),
+    /// Join a control plane and run its tasks on this host's Docker Engine.
+    Agent(AgentFlags),
+}
+
+#[derive(Args, Clone)]
+struct AgentFlags {
+    /// The control plane's URL, e.g. http://10.0.0.5:7430.
+    #[arg(long)]
+    server: String,
+    /// The agent token (the server prints where it keeps it).
+    #[arg(long, env = "BERTH_AGENT_TOKEN", conflicts_with = "token_file")]
+    token: Option<String>,
+    /// A file holding the agent token.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// The ECS agent configuration file (default /etc/ecs/ecs.config when present).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The Docker Engine (default: DOCKER_HOST, else /var/run/docker.sock).
+    #[arg(long)]
+    docker_host: Option<String>,
+    /// Where the agent keeps its state (its container instance ARN).
+    #[arg(
+        long,
+        env = "BERTH_AGENT_DATA_DIR",
+        default_value = "/var/lib/berth-agent"
+    )]
+    data_dir: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -84,7 +112,71 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(flags) => runtime.block_on(run(flags, true)),
         Command::Server(flags) => runtime.block_on(run(flags, false)),
+        Command::Agent(flags) => runtime.block_on(agent(flags)),
     }
+}
+
+async fn agent(flags: AgentFlags) -> anyhow::Result<()> {
+    use berth_agent::agent::{Agent, AgentOptions};
+    use berth_agent::config::{AgentConfig, DEFAULT_CONFIG_FILE};
+    use berth_agent::docker::DockerRuntime;
+
+    let token = match (&flags.token, &flags.token_file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the agent token from {}", f.display()))?,
+        (None, None) => {
+            anyhow::bail!("give the agent token with --token, --token-file or BERTH_AGENT_TOKEN")
+        }
+    };
+    let (file, required) = match &flags.config {
+        Some(f) => (f.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+    };
+    let config = AgentConfig::load(&file, required, std::env::vars())?;
+    let runtime = DockerRuntime::connect(flags.docker_host.as_deref(), config.pull_behavior)?;
+    let version = runtime.version().await.with_context(|| {
+        "cannot reach the Docker Engine: install it (apt-get install docker.io) and start \
+         dockerd, or point --docker-host / DOCKER_HOST at a running one"
+    })?;
+    std::fs::create_dir_all(&flags.data_dir)
+        .with_context(|| format!("cannot create {}", flags.data_dir.display()))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    let options = AgentOptions {
+        server: flags.server.clone(),
+        token,
+        cpu: cores * 1024,
+        memory_mib: host_memory_mib()?,
+        state_file: Some(flags.data_dir.join("agent-state.json")),
+        ec2: true,
+        fargate: false,
+        poll_interval: std::time::Duration::from_millis(500),
+        heartbeat_interval: std::time::Duration::from_secs(10),
+        config,
+    };
+    let cluster = options.config.cluster.clone();
+    let agent = Agent::start(options, std::sync::Arc::new(runtime)).await?;
+    println!("berth agent: Docker {version}; joined cluster '{cluster}' as");
+    for arn in &agent.container_instance_arns {
+        println!("  {arn}");
+    }
+    println!("berth agent: ready; tasks placed here run as Docker containers");
+    shutdown_signal().await;
+    println!("berth agent: stopping (containers keep running and are re-adopted on restart)");
+    agent.stop().await;
+    Ok(())
+}
+
+/// MemTotal from /proc/meminfo, in MiB.
+fn host_memory_mib() -> anyhow::Result<i64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").context("cannot read /proc/meminfo")?;
+    let kib: i64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("/proc/meminfo has no MemTotal")?;
+    Ok(kib / 1024)
 }
 
 async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
