@@ -400,6 +400,10 @@ class Berth:
     # through the real agent channel, so tasks move through their lifecycle.
     fake_agent: bool = True
     agent_proc: subprocess.Popen | None = None
+    # `berth up` runs its own Docker agent only when asked (with extra_env naming the
+    # engine); otherwise it gets --no-agent, so results never depend on the host's Docker.
+    local_agent: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
     starts: int = 0
     _clients: dict[str, Any] = field(default_factory=dict)
 
@@ -434,6 +438,7 @@ class Berth:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BERTH_")) or k == "BERTH_LOG"}
         env["HOME"] = str(self.home)
         env["AWS_EC2_METADATA_DISABLED"] = "true"
+        env.update(self.extra_env)
         env.setdefault("RUST_BACKTRACE", "1")
         return env
 
@@ -441,6 +446,8 @@ class Berth:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
         argv = [str(berth_bin()), self.command, "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *self.extra_args]
+        if self.command == "up" and not self.local_agent:
+            argv.append("--no-agent")
         with open(self.log_path("stdout"), "wb") as out, open(self.log_path("stderr"), "wb") as err:
             self.proc = subprocess.Popen(
                 argv, env=self.child_env(), stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=self.root, preexec_fn=_die_with_parent
@@ -625,6 +632,9 @@ class BerthFactory:
         command: str = "up",
         seed_home: bool = True,
         start: bool = True,
+        fake_agent: bool = True,
+        local_agent: bool = False,
+        extra_env: dict[str, str] | None = None,
     ) -> Berth:
         root = self.tmp_factory.mktemp("berth")
         home = root / "home"
@@ -635,7 +645,17 @@ class BerthFactory:
         if data_dir is None:
             data_dir = root / "data"
             data_dir.mkdir()
-        instance = Berth(root=root, home=home, data_dir=data_dir, port=free_port(), extra_args=list(extra_args or []), command=command)
+        instance = Berth(
+            root=root,
+            home=home,
+            data_dir=data_dir,
+            port=free_port(),
+            extra_args=list(extra_args or []),
+            command=command,
+            fake_agent=fake_agent,
+            local_agent=local_agent,
+            extra_env=dict(extra_env or {}),
+        )
         self.instances.append(instance)
         if start:
             instance.start()

@@ -106,3 +106,34 @@ def test_boto3_run_task_with_overrides_reports_the_exit_code(live_berth: Berth, 
     assert task["stopCode"] == "EssentialContainerExited"
     assert len(container["runtimeId"]) == 64, "a Docker container id"
     assert task["startedAt"] is not None
+
+
+def test_berth_up_runs_tasks_on_its_local_docker_agent(berth_factory: Any) -> None:
+    """`berth up` with a reachable Docker Engine joins its own `default` cluster, and the
+    AWS CLI's run-task → wait tasks-stopped → describe-tasks sees the container's exit."""
+    b = berth_factory(
+        fake_agent=False,
+        local_agent=True,
+        extra_env={"DOCKER_HOST": _docker_host(), "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached"},
+    )
+    assert "local agent on Docker" in b.output(), b.output()
+    eventually(
+        lambda: b.aws("ecs", "describe-clusters")["clusters"][0]["registeredContainerInstancesCount"] == 1,
+        timeout=30,
+        what="the local agent's container instance",
+    )
+    family = unique("up-local")
+    b.client().register_task_definition(
+        family=family,
+        containerDefinitions=[{"name": "main", "image": IMAGE, "memory": 64, "command": ["sh", "-c", "exit 7"]}],
+    )
+    run = b.aws("ecs", "run-task", "--task-definition", family)
+    assert not run["failures"], run
+    arn = run["tasks"][0]["taskArn"]
+    b.aws("ecs", "wait", "tasks-stopped", "--tasks", arn, check=False)
+    task = eventually(
+        lambda: next(iter(t for t in b.aws("ecs", "describe-tasks", "--tasks", arn)["tasks"] if t["lastStatus"] == "STOPPED"), None),
+        timeout=60,
+        what=f"{arn} to stop",
+    )
+    assert task["containers"][0]["exitCode"] == 7, task

@@ -87,6 +87,9 @@ struct ServerFlags {
     /// Do not write the `berth` profile into ~/.aws/config and ~/.aws/credentials.
     #[arg(long)]
     no_profile: bool,
+    /// `berth up` only: run no local agent, even when a Docker Engine is reachable.
+    #[arg(long)]
+    no_agent: bool,
 }
 
 impl ServerFlags {
@@ -117,10 +120,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn agent(flags: AgentFlags) -> anyhow::Result<()> {
-    use berth_agent::agent::{Agent, AgentOptions};
-    use berth_agent::config::{AgentConfig, DEFAULT_CONFIG_FILE};
-    use berth_agent::docker::DockerRuntime;
-
     let token = match (&flags.token, &flags.token_file) {
         (Some(t), _) => t.clone(),
         (None, Some(f)) => std::fs::read_to_string(f)
@@ -129,33 +128,14 @@ async fn agent(flags: AgentFlags) -> anyhow::Result<()> {
             anyhow::bail!("give the agent token with --token, --token-file or BERTH_AGENT_TOKEN")
         }
     };
-    let (file, required) = match &flags.config {
-        Some(f) => (f.clone(), true),
-        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
-    };
-    let config = AgentConfig::load(&file, required, std::env::vars())?;
-    let runtime = DockerRuntime::connect(flags.docker_host.as_deref(), config.pull_behavior)?;
-    let version = runtime.version().await.with_context(|| {
-        "cannot reach the Docker Engine: install it (apt-get install docker.io) and start \
-         dockerd, or point --docker-host / DOCKER_HOST at a running one"
-    })?;
-    std::fs::create_dir_all(&flags.data_dir)
-        .with_context(|| format!("cannot create {}", flags.data_dir.display()))?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
-    let options = AgentOptions {
-        server: flags.server.clone(),
-        token,
-        cpu: cores * 1024,
-        memory_mib: host_memory_mib()?,
-        state_file: Some(flags.data_dir.join("agent-state.json")),
-        ec2: true,
-        fargate: false,
-        poll_interval: std::time::Duration::from_millis(500),
-        heartbeat_interval: std::time::Duration::from_secs(10),
-        config,
-    };
-    let cluster = options.config.cluster.clone();
-    let agent = Agent::start(options, std::sync::Arc::new(runtime)).await?;
+    let (agent, cluster, version) = join(
+        &flags.server,
+        &token,
+        flags.config.as_deref(),
+        flags.docker_host.as_deref(),
+        &flags.data_dir,
+    )
+    .await?;
     println!("berth agent: Docker {version}; joined cluster '{cluster}' as");
     for arn in &agent.container_instance_arns {
         println!("  {arn}");
@@ -165,6 +145,49 @@ async fn agent(flags: AgentFlags) -> anyhow::Result<()> {
     println!("berth agent: stopping (containers keep running and are re-adopted on restart)");
     agent.stop().await;
     Ok(())
+}
+
+/// Joins the control plane at `server` with this host's Docker Engine. Returns the
+/// running agent, the cluster it joined and the engine's version.
+async fn join(
+    server: &str,
+    token: &str,
+    config_file: Option<&std::path::Path>,
+    docker_host: Option<&str>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<(berth_agent::agent::Agent, String, String)> {
+    use berth_agent::agent::{Agent, AgentOptions};
+    use berth_agent::config::{AgentConfig, DEFAULT_CONFIG_FILE};
+    use berth_agent::docker::DockerRuntime;
+
+    let (file, required) = match config_file {
+        Some(f) => (f.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+    };
+    let config = AgentConfig::load(&file, required, std::env::vars())?;
+    let runtime = DockerRuntime::connect(docker_host, config.pull_behavior)?;
+    let version = runtime.version().await.with_context(|| {
+        "cannot reach the Docker Engine: install it (apt-get install docker.io) and start \
+         dockerd, or point --docker-host / DOCKER_HOST at a running one"
+    })?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    let cluster = config.cluster.clone();
+    let options = AgentOptions {
+        server: server.to_string(),
+        token: token.to_string(),
+        cpu: cores * 1024,
+        memory_mib: host_memory_mib()?,
+        state_file: Some(data_dir.join("agent-state.json")),
+        ec2: true,
+        fargate: false,
+        poll_interval: std::time::Duration::from_millis(500),
+        heartbeat_interval: std::time::Duration::from_secs(10),
+        config,
+    };
+    let agent = Agent::start(options, std::sync::Arc::new(runtime)).await?;
+    Ok((agent, cluster, version))
 }
 
 /// MemTotal from /proc/meminfo, in MiB.
@@ -210,9 +233,23 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         "berth: control plane listening on {endpoint} (data in {})",
         data_dir.display()
     );
-    if is_up {
-        println!("berth: cluster 'default' is ready; no agent runs in this build yet, so tasks");
-        println!("berth: wait in PROVISIONING/PENDING until an agent joins with the agent token");
+    let mut local_agent = None;
+    if is_up && flags.no_agent {
+        println!("berth: --no-agent given; tasks wait until an agent joins");
+    } else if is_up {
+        let token = server.app().agent_token.clone();
+        match join(&endpoint, &token, None, None, &data_dir.join("agent")).await {
+            Ok((agent, cluster, version)) => {
+                println!(
+                    "berth: local agent on Docker {version} joined cluster '{cluster}' (EC2 launch type)"
+                );
+                local_agent = Some(agent);
+            }
+            Err(e) => {
+                println!("berth: no local agent: {e:#}");
+                println!("berth: tasks wait in PROVISIONING/PENDING until an agent joins");
+            }
+        }
     }
     if flags.no_profile {
         println!("berth: --no-profile given; AWS CLI profile not written");
@@ -238,6 +275,9 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
 
     shutdown_signal().await;
     println!("berth: stopping");
+    if let Some(agent) = local_agent {
+        agent.stop().await;
+    }
     server.shutdown().await;
     Ok(())
 }
