@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -29,36 +30,70 @@ def _docker_host() -> str:
 IMAGE = os.environ.get("BERTH_TEST_IMAGE", "berth-test/busybox:latest")
 
 
+class AgentProcess:
+    """One `berth agent` process on the test dockerd, restartable on the same data dir."""
+
+    def __init__(self, berth: Berth, cluster: str, root: Path) -> None:
+        self.berth, self.cluster, self.root = berth, cluster, root
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = self.berth.child_env()
+        env.update({"ECS_CLUSTER": self.cluster, "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached"})
+        argv = [
+            str(berth_bin()), "agent", "--server", self.berth.endpoint,
+            "--token-file", str(self.berth.data_dir / "agent-token"),
+            "--docker-host", _docker_host(), "--data-dir", str(self.root / "agent"),
+        ]
+        with open(self.root / "agent.log", "ab") as log:
+            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 @pytest.fixture
-def docker_cluster(live_berth: Berth, tmp_path: Path) -> Iterator[str]:
-    """A cluster with one `berth agent` on the test dockerd; the agent is stopped afterwards."""
+def agent(live_berth: Berth, tmp_path: Path) -> Iterator[AgentProcess]:
+    """A fresh cluster with one `berth agent` joined to it; stopped afterwards."""
     cluster = unique("docker")
     live_berth.client().create_cluster(clusterName=cluster)
-    env = live_berth.child_env()
-    env.update({"ECS_CLUSTER": cluster, "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached"})
-    argv = [
-        str(berth_bin()), "agent", "--server", live_berth.endpoint,
-        "--token-file", str(live_berth.data_dir / "agent-token"),
-        "--docker-host", _docker_host(), "--data-dir", str(tmp_path / "agent"),
-    ]
-    log = open(tmp_path / "agent.log", "wb")
-    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    a = AgentProcess(live_berth, cluster, tmp_path)
+    a.start()
     try:
         eventually(
-            lambda: proc.poll() is None and live_berth.client().list_container_instances(cluster=cluster)["containerInstanceArns"],
+            lambda: a.proc is not None and a.proc.poll() is None
+            and live_berth.client().list_container_instances(cluster=cluster)["containerInstanceArns"],
             timeout=30,
             what=f"berth agent to join {cluster} (log: {tmp_path / 'agent.log'})",
         )
-        yield cluster
+        yield a
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+        a.stop()
+
+
+@pytest.fixture
+def docker_cluster(agent: AgentProcess) -> str:
+    return agent.cluster
+
+
+def docker_ps(label_value: str) -> list[str]:
+    """Ids of the test engine's running containers whose task ARN label is `label_value`."""
+    out = subprocess.run(
+        ["docker", "-H", _docker_host(), "ps", "-q", "--no-trunc", "--filter", f"label=com.amazonaws.ecs.task-arn={label_value}"],
+        capture_output=True, text=True, check=True,
+    )
+    return out.stdout.split()
 
 
 def test_the_agent_registers_the_hosts_resources(live_berth: Berth, docker_cluster: str) -> None:
@@ -137,3 +172,40 @@ def test_berth_up_runs_tasks_on_its_local_docker_agent(berth_factory: Any) -> No
         what=f"{arn} to stop",
     )
     assert task["containers"][0]["exitCode"] == 7, task
+
+
+def test_an_agent_killed_with_9_re_adopts_its_running_containers(live_berth: Berth, agent: AgentProcess) -> None:
+    ecs = live_berth.client()
+    family = unique("adopt")
+    ecs.register_task_definition(
+        family=family,
+        containerDefinitions=[{"name": "main", "image": IMAGE, "memory": 64, "command": ["sleep", "300"], "stopTimeout": 2}],
+    )
+    arn = ecs.run_task(cluster=agent.cluster, taskDefinition=family)["tasks"][0]["taskArn"]
+
+    def running() -> Any:
+        task = ecs.describe_tasks(cluster=agent.cluster, tasks=[arn])["tasks"][0]
+        return task if task["lastStatus"] == "RUNNING" else None
+
+    before = eventually(running, timeout=60, what=f"{arn} to run")
+    container_id = before["containers"][0]["runtimeId"]
+    assert docker_ps(arn) == [container_id]
+
+    agent.kill9()
+    assert docker_ps(arn) == [container_id], "the container outlives its agent"
+    agent.start()
+    time.sleep(3)  # several agent passes
+    assert docker_ps(arn) == [container_id], "re-adopted: no duplicate, no restart"
+    after = ecs.describe_tasks(cluster=agent.cluster, tasks=[arn])["tasks"][0]
+    assert after["lastStatus"] == "RUNNING"
+    assert after["containers"][0]["runtimeId"] == container_id
+
+    ecs.stop_task(cluster=agent.cluster, task=arn, reason="done")
+
+    def stopped() -> Any:
+        task = ecs.describe_tasks(cluster=agent.cluster, tasks=[arn])["tasks"][0]
+        return task if task["lastStatus"] == "STOPPED" else None
+
+    task = eventually(stopped, timeout=60, what=f"{arn} to stop")
+    assert task["containers"][0]["exitCode"] == 137, "PID 1 ignores SIGTERM; killed after stopTimeout"
+    assert docker_ps(arn) == []
