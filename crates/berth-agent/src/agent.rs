@@ -1,18 +1,20 @@
 //! The agent's control loop: register the capacity this host offers (a container
-//! instance of a cluster, a Fargate pool member, or both), then, every poll interval,
-//! read the assignments and the runtime's containers, plan each task
-//! ([`crate::plan`]) and apply the actions. Level-triggered: each pass starts from what
-//! the control plane and the runtime say now, so a missed event, an unreachable control
-//! plane or an agent restart (containers are re-adopted by their labels, the container
-//! instance ARNs are kept in a state file) loses nothing.
+//! instance of a cluster, a Fargate pool member, or both), then run a pass whenever
+//! something may have changed: the control plane's assignments (a long poll per
+//! container instance), the runtime's containers (its event stream), or a periodic
+//! resync. A pass reads the assignments and the runtime's containers, plans each task
+//! ([`crate::plan`]) and applies the actions. Level-triggered: each pass starts from
+//! what the control plane and the runtime say now, so a missed event, an unreachable
+//! control plane or an agent restart (containers are re-adopted by their labels, the
+//! container instance ARNs are kept in a state file) loses nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::agent::{Assignment, CapacityKind, RegisterRequest};
-use berth_api::ecs::{Attribute, VersionInfo};
+use berth_api::agent::{Assignment, Assignments, CapacityKind, RegisterRequest};
+use berth_api::ecs::{Attribute, Timestamp, VersionInfo};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,7 +22,8 @@ use tokio::time::Instant;
 
 use crate::channel::{Channel, ChannelError};
 use crate::config::AgentConfig;
-use crate::plan::{plan, Action};
+use crate::endpoint::{Endpoint, View};
+use crate::plan::{plan, Action, Settings};
 use crate::runtime::{ContainerState, Phase, Runtime, LABEL_CONTAINER_INSTANCE};
 
 /// Capabilities this agent advertises, as the ECS agent names them.
@@ -28,8 +31,17 @@ pub const CAPABILITIES: &[&str] = &[
     "com.amazonaws.ecs.capability.docker-remote-api.1.18",
     "com.amazonaws.ecs.capability.docker-remote-api.1.19",
     "com.amazonaws.ecs.capability.docker-remote-api.1.21",
+    "com.amazonaws.ecs.capability.privileged-container",
+    "com.amazonaws.ecs.capability.task-iam-role",
+    "com.amazonaws.ecs.capability.task-iam-role-network-host",
     "ecs.capability.container-ordering",
     "ecs.capability.container-health-check",
+    "ecs.capability.task-eni",
+    "ecs.capability.task-cpu-mem-limit",
+    "ecs.capability.env-files.s3",
+    "ecs.capability.docker-plugin.local",
+    "com.amazonaws.ecs.capability.ecr-auth",
+    "ecs.capability.execution-role-ecr-pull",
 ];
 
 /// How to run an agent.
@@ -47,6 +59,7 @@ pub struct AgentOptions {
     pub memory_mib: i64,
     /// Keeps the container instance ARNs across restarts.
     pub state_file: Option<PathBuf>,
+    /// How often the agent resyncs when nothing signals a change.
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
 }
@@ -67,12 +80,16 @@ pub enum AgentError {
     State { path: PathBuf, reason: String },
     #[error("the agent offers no capacity: enable EC2 and/or Fargate capacity")]
     NothingOffered,
+    #[error("cannot prepare the task network {network}: {reason}")]
+    Network { network: String, reason: String },
 }
 
 /// A running agent.
 pub struct Agent {
     /// The container instance ARNs it registered as (EC2 first, when offered).
     pub container_instance_arns: Vec<String>,
+    /// Where the task metadata and credentials endpoints listen, when they do.
+    pub endpoint_url: Option<String>,
     stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
 }
@@ -107,10 +124,59 @@ impl Agent {
             arns.push(registered.container_instance_arn);
         }
         save_state(options.state_file.as_ref(), &saved)?;
+        let config = &options.config;
+        runtime
+            .ensure_network(
+                &config.task_network,
+                config.task_subnet.as_deref(),
+                config.task_bridge.as_deref(),
+            )
+            .await
+            .map_err(|e| AgentError::Network {
+                network: config.task_network.clone(),
+                reason: e.to_string(),
+            })?;
+        let view = Arc::new(std::sync::RwLock::new(View::new(config)));
+        let endpoint = match config.endpoint_address {
+            Some(address) => match Endpoint::start(
+                address,
+                config.endpoint_port,
+                view.clone(),
+                runtime.clone(),
+                channel.clone(),
+            )
+            .await
+            {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!(
+                        "task metadata and credentials endpoints are off: {e}; tasks get no \
+                         ECS_CONTAINER_METADATA_URI_V4 (run the agent as root, or set \
+                         BERTH_ENDPOINT_ADDRESS to an address this host has)"
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let endpoint_url = endpoint.as_ref().map(|e| e.url().to_string());
         let (stop, stopped) = watch::channel(false);
-        let handle = tokio::spawn(run(channel, runtime, options, arns.clone(), stopped));
+        let looper = Loop {
+            channel,
+            runtime,
+            options,
+            arns: arns.clone(),
+            view,
+            endpoint_url: endpoint_url.clone(),
+            memory: Memory::default(),
+        };
+        let handle = tokio::spawn(async move {
+            looper.run(stopped).await;
+            drop(endpoint);
+        });
         Ok(Agent {
             container_instance_arns: arns,
+            endpoint_url,
             stop,
             handle,
         })
@@ -138,14 +204,6 @@ fn register_request(
             target_id: None,
         })
         .collect();
-    if kind == CapacityKind::Fargate {
-        attributes.push(Attribute {
-            name: "ecs.capability.task-eni".into(),
-            value: None,
-            target_type: None,
-            target_id: None,
-        });
-    }
     for driver in &config.logging_drivers {
         attributes.push(Attribute {
             name: format!("com.amazonaws.ecs.capability.logging-driver.{driver}"),
@@ -225,146 +283,260 @@ fn save_state(path: Option<&PathBuf>, state: &Registrations) -> Result<(), Agent
 struct Memory {
     /// Runtime errors that failed a task's start, by task ARN.
     failed_to_start: HashMap<String, String>,
+    /// When the task's image pulls began and ended, by task ARN.
+    pulls: HashMap<String, (Timestamp, Timestamp)>,
     /// When a container was first seen without an assigned task, by container id.
     orphaned_since: HashMap<String, Instant>,
 }
 
-async fn run(
+/// The control loop's parts.
+struct Loop {
     channel: Channel,
     runtime: Arc<dyn Runtime>,
     options: AgentOptions,
     arns: Vec<String>,
-    mut stopped: watch::Receiver<bool>,
+    /// What the metadata endpoint serves from: the last pass's tasks and containers.
+    view: Arc<std::sync::RwLock<View>>,
+    endpoint_url: Option<String>,
+    memory: Memory,
+}
+
+fn now() -> Timestamp {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::try_from_secs_f64(since.as_secs_f64()).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Follows the assignments of one container instance with long polls, publishing each
+/// new set; retries with backoff while the control plane is unreachable.
+async fn follow_assignments(
+    channel: Channel,
+    arn: String,
+    out: watch::Sender<Option<Assignments>>,
 ) {
-    let mut memory = Memory::default();
-    let mut last_heartbeat: Option<Instant> = None;
+    let mut after = None;
+    let mut backoff = Duration::from_millis(100);
     loop {
-        if last_heartbeat.is_none_or(|t| t.elapsed() >= options.heartbeat_interval) {
-            for arn in &arns {
-                if let Err(e) = channel.heartbeat(arn).await {
-                    tracing::warn!(%arn, error = %e, "heartbeat failed; will retry");
+        match channel
+            .assignments(&arn, after, Duration::from_secs(20))
+            .await
+        {
+            Ok(a) => {
+                backoff = Duration::from_millis(100);
+                let changed = after != Some(a.revision);
+                after = Some(a.revision);
+                if changed && out.send(Some(a)).is_err() {
+                    return;
                 }
             }
-            last_heartbeat = Some(Instant::now());
+            Err(e) => {
+                tracing::warn!(%arn, error = %e, "cannot read assignments; retrying");
+                // A resync by listing once the control plane is back.
+                after = None;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
         }
-        if let Err(e) = pass(&channel, &*runtime, &options, &arns, &mut memory).await {
-            tracing::warn!(error = %e, "agent pass failed; will retry");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(options.poll_interval) => {}
-            _ = stopped.changed() => return,
+        if out.is_closed() {
+            return;
         }
     }
 }
 
-/// One pass over every assigned task and every container this agent manages.
-async fn pass(
-    channel: &Channel,
-    runtime: &dyn Runtime,
-    options: &AgentOptions,
-    arns: &[String],
-    memory: &mut Memory,
-) -> Result<(), ChannelError> {
-    let mut assigned: Vec<(&str, Assignment)> = Vec::new();
-    for arn in arns {
-        for a in channel.assignments(arn).await?.tasks {
-            assigned.push((arn, a));
+impl Loop {
+    async fn run(mut self, mut stopped: watch::Receiver<bool>) {
+        let mut followers = Vec::new();
+        let mut latest = Vec::new();
+        for arn in &self.arns {
+            let (tx, rx) = watch::channel(None);
+            followers.push(tokio::spawn(follow_assignments(
+                self.channel.clone(),
+                arn.clone(),
+                tx,
+            )));
+            latest.push(rx);
         }
-    }
-    let observed = runtime
-        .list()
-        .await
-        .map_err(|e| ChannelError::Unreachable(format!("container runtime: {e}")))?;
-    let mut by_task: HashMap<String, Vec<ContainerState>> = HashMap::new();
-    let ours = |c: &ContainerState| {
-        c.container_instance()
-            .is_some_and(|i| arns.iter().any(|a| a == i))
-    };
-    for c in observed.into_iter().filter(ours) {
-        by_task
-            .entry(c.task_arn().unwrap_or_default().to_string())
-            .or_default()
-            .push(c);
-    }
-    for (reporter, a) in &assigned {
-        let task_arn = a.task.task_arn.clone().unwrap_or_default();
-        let containers = by_task.remove(&task_arn).unwrap_or_default();
-        let failure = memory.failed_to_start.get(&task_arn).cloned();
-        let actions = plan(
-            &a.task,
-            &a.task_definition,
-            &containers,
-            failure.as_deref(),
-            options.config.stop_timeout,
-        );
-        for action in actions {
-            apply(channel, runtime, reporter, &task_arn, action, memory).await?;
-        }
-    }
-    let live: std::collections::HashSet<String> = assigned
-        .iter()
-        .filter_map(|(_, a)| a.task.task_arn.clone())
-        .collect();
-    memory.failed_to_start.retain(|arn, _| live.contains(arn));
-    let orphans: Vec<ContainerState> = by_task.into_values().flatten().collect();
-    memory
-        .orphaned_since
-        .retain(|id, _| orphans.iter().any(|c| c.id == *id));
-    for c in orphans {
-        let since = *memory
-            .orphaned_since
-            .entry(c.id.clone())
-            .or_insert_with(Instant::now);
-        match c.phase {
-            Phase::Running => {
-                let _ = runtime.stop(&c.id, options.config.stop_timeout).await;
+        let mut last_heartbeat: Option<Instant> = None;
+        loop {
+            if last_heartbeat.is_none_or(|t| t.elapsed() >= self.options.heartbeat_interval) {
+                for arn in &self.arns {
+                    if let Err(e) = self.channel.heartbeat(arn).await {
+                        tracing::warn!(%arn, error = %e, "heartbeat failed; will retry");
+                    }
+                }
+                last_heartbeat = Some(Instant::now());
             }
-            _ if since.elapsed() >= options.config.cleanup_wait => {
-                let _ = runtime.remove(&c.id).await;
+            let current: Option<Vec<(String, Assignments)>> = self
+                .arns
+                .iter()
+                .zip(latest.iter_mut())
+                .map(|(arn, rx)| rx.borrow_and_update().clone().map(|a| (arn.clone(), a)))
+                .collect();
+            if let Some(current) = current {
+                if let Err(e) = self.pass(current).await {
+                    tracing::warn!(error = %e, "agent pass failed; will retry");
+                }
             }
-            _ => {}
+            let assignments_changed =
+                futures::future::select_all(latest.iter_mut().map(|rx| Box::pin(rx.changed())));
+            tokio::select! {
+                _ = tokio::time::sleep(self.options.poll_interval) => {}
+                _ = assignments_changed => {}
+                _ = self.runtime.changed() => {}
+                _ = stopped.changed() => break,
+            }
+        }
+        for f in followers {
+            f.abort();
         }
     }
-    Ok(())
-}
 
-async fn apply(
-    channel: &Channel,
-    runtime: &dyn Runtime,
-    reporter: &str,
-    task_arn: &str,
-    action: Action,
-    memory: &mut Memory,
-) -> Result<(), ChannelError> {
-    let failed = |memory: &mut Memory, e: crate::runtime::RuntimeError| {
-        tracing::warn!(task = task_arn, error = %e, "task failed to start");
-        memory
+    /// One pass over every assigned task and every container this agent manages.
+    async fn pass(&mut self, current: Vec<(String, Assignments)>) -> Result<(), ChannelError> {
+        let assigned: Vec<(String, Assignment)> = current
+            .into_iter()
+            .flat_map(|(arn, a)| a.tasks.into_iter().map(move |t| (arn.clone(), t)))
+            .collect();
+        let observed = self
+            .runtime
+            .list()
+            .await
+            .map_err(|e| ChannelError::Unreachable(format!("container runtime: {e}")))?;
+        let arns = &self.arns;
+        let ours: Vec<ContainerState> = observed
+            .into_iter()
+            .filter(|c| {
+                c.container_instance()
+                    .is_some_and(|i| arns.iter().any(|a| a == i))
+            })
+            .collect();
+        self.view
+            .write()
+            .expect("view lock")
+            .update(&assigned, &ours, &self.memory.pulls);
+        let mut by_task: HashMap<String, Vec<ContainerState>> = HashMap::new();
+        for c in ours {
+            by_task
+                .entry(c.task_arn().unwrap_or_default().to_string())
+                .or_default()
+                .push(c);
+        }
+        let settings = Settings {
+            stop_timeout: self.options.config.stop_timeout,
+            task_network: self.options.config.task_network.clone(),
+        };
+        for (reporter, a) in &assigned {
+            let task_arn = a.task.task_arn.clone().unwrap_or_default();
+            let containers = by_task.remove(&task_arn).unwrap_or_default();
+            let failure = self.memory.failed_to_start.get(&task_arn).cloned();
+            let actions = plan(
+                &a.task,
+                &a.task_definition,
+                &containers,
+                failure.as_deref(),
+                &settings,
+            );
+            for action in actions {
+                self.apply(reporter, &task_arn, action).await?;
+            }
+        }
+        let live: HashSet<String> = assigned
+            .iter()
+            .filter_map(|(_, a)| a.task.task_arn.clone())
+            .collect();
+        self.memory
             .failed_to_start
-            .insert(task_arn.to_string(), e.to_string());
-    };
-    match action {
-        Action::Create(mut spec) => {
-            spec.labels
-                .insert(LABEL_CONTAINER_INSTANCE.into(), reporter.to_string());
-            let created = match runtime.pull(&spec.image).await {
-                Ok(()) => runtime.create(&spec).await.map(|_| ()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = created {
-                failed(memory, e);
-            }
-        }
-        Action::Start { id, .. } => {
-            if let Err(e) = runtime.start(&id).await {
-                failed(memory, e);
-            }
-        }
-        Action::Stop { id, timeout } => {
-            if let Err(e) = runtime.stop(&id, timeout).await {
-                tracing::warn!(container = %id, error = %e, "stop failed; will retry");
-            }
-        }
-        Action::Report(report) => channel.report(reporter, &report).await?,
+            .retain(|arn, _| live.contains(arn));
+        self.memory.pulls.retain(|arn, _| live.contains(arn));
+        self.clean_up(by_task.into_values().flatten().collect())
+            .await;
+        Ok(())
     }
-    Ok(())
+
+    /// Stops containers no assigned task owns, and removes them (and their task's
+    /// volumes) once they have been stopped for the cleanup wait.
+    async fn clean_up(&mut self, orphans: Vec<ContainerState>) {
+        self.memory
+            .orphaned_since
+            .retain(|id, _| orphans.iter().any(|c| c.id == *id));
+        for c in orphans {
+            let since = *self
+                .memory
+                .orphaned_since
+                .entry(c.id.clone())
+                .or_insert_with(Instant::now);
+            match c.phase {
+                Phase::Running => {
+                    let _ = self
+                        .runtime
+                        .stop(&c.id, self.options.config.stop_timeout)
+                        .await;
+                }
+                _ if since.elapsed() >= self.options.config.cleanup_wait => {
+                    let _ = self.runtime.remove(&c.id).await;
+                    if let Some(task) = c.task_arn() {
+                        let _ = self.runtime.remove_task_volumes(task).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        reporter: &str,
+        task_arn: &str,
+        action: Action,
+    ) -> Result<(), ChannelError> {
+        let runtime = self.runtime.clone();
+        let result = match action {
+            Action::Create(mut spec) => {
+                spec.labels
+                    .insert(LABEL_CONTAINER_INSTANCE.into(), reporter.to_string());
+                if let Some(url) = &self.endpoint_url {
+                    crate::endpoint::inject(&mut spec, url);
+                }
+                let started = now();
+                let pulled = runtime.pull(&spec.image).await;
+                let (first, _) = *self
+                    .memory
+                    .pulls
+                    .entry(task_arn.to_string())
+                    .or_insert((started, started));
+                self.memory
+                    .pulls
+                    .insert(task_arn.to_string(), (first, now()));
+                match pulled {
+                    Ok(()) => match crate::envfile::apply(&mut spec) {
+                        Ok(()) => runtime.create(&spec).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+            Action::Start { id, .. } => runtime.start(&id).await,
+            Action::Stop { id, timeout } => {
+                if let Err(e) = runtime.stop(&id, timeout).await {
+                    tracing::warn!(container = %id, error = %e, "stop failed; will retry");
+                }
+                Ok(())
+            }
+            Action::Report(mut report) => {
+                if let Some((started, stopped)) = self.memory.pulls.get(task_arn) {
+                    report.pull_started_at = Some(*started);
+                    report.pull_stopped_at = Some(*stopped);
+                }
+                return self.channel.report(reporter, &report).await;
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(task = task_arn, error = %e, "task failed to start");
+            self.memory
+                .failed_to_start
+                .insert(task_arn.to_string(), e.to_string());
+        }
+        Ok(())
+    }
 }

@@ -2,7 +2,8 @@
 //! control plane with the agent token.
 
 use berth_api::agent::{
-    Assignments, HeartbeatRequest, RegisterRequest, RegisterResponse, TaskStateReport,
+    Assignments, HeartbeatRequest, RegisterRequest, RegisterResponse, TaskCredentials,
+    TaskCredentialsRequest, TaskStateReport,
 };
 
 /// Why a call to the control plane failed.
@@ -81,11 +82,39 @@ impl Channel {
         .map(|_| ())
     }
 
-    /// The tasks placed on `arn` (at once: no long poll).
-    pub async fn assignments(&self, arn: &str) -> Result<Assignments, ChannelError> {
+    /// The tasks placed on `arn`: at once when `after` is `None`, else once the
+    /// assignments' revision passes `after` or `wait` has gone by (a long poll).
+    pub async fn assignments(
+        &self,
+        arn: &str,
+        after: Option<u64>,
+        wait: std::time::Duration,
+    ) -> Result<Assignments, ChannelError> {
         let url = format!("{}/assignments", self.base);
-        self.send(self.http.get(url).query(&[("containerInstanceArn", arn)]))
-            .await
+        let mut query = vec![("containerInstanceArn", arn.to_string())];
+        if let Some(after) = after {
+            query.push(("afterRevision", after.to_string()));
+            query.push(("waitSeconds", wait.as_secs().max(1).to_string()));
+        }
+        self.send(self.http.get(url).query(&query)).await
+    }
+
+    /// Short-lived credentials for the role of task `task_arn`, which runs on `arn`.
+    pub async fn task_credentials(
+        &self,
+        arn: &str,
+        task_arn: &str,
+    ) -> Result<TaskCredentials, ChannelError> {
+        let req = TaskCredentialsRequest {
+            container_instance_arn: arn.to_string(),
+            task_arn: task_arn.to_string(),
+        };
+        self.send(
+            self.http
+                .post(format!("{}/task-credentials", self.base))
+                .json(&req),
+        )
+        .await
     }
 
     /// Reports a task's state, as the agent behind `arn`.

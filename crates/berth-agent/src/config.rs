@@ -54,6 +54,20 @@ pub struct AgentConfig {
     pub task_iam_role: bool,
     /// `ECS_AVAILABILITY_ZONE`: reported as the `ecs.availability-zone` attribute.
     pub availability_zone: Option<String>,
+    /// `BERTH_TASK_NETWORK` (default `berth-awsvpc`): the Docker network awsvpc tasks
+    /// join, created when missing.
+    pub task_network: String,
+    /// `BERTH_TASK_SUBNET`: its subnet when Berth creates it (Docker picks a free one
+    /// when unset).
+    pub task_subnet: Option<String>,
+    /// `BERTH_TASK_BRIDGE`: the Linux bridge name when Berth creates it.
+    pub task_bridge: Option<String>,
+    /// `BERTH_ENDPOINT_ADDRESS` (default `169.254.170.2`, as ECS) and
+    /// `BERTH_ENDPOINT_PORT` (default 51679; 0 picks a free one): where the task
+    /// metadata and credentials endpoints listen. `BERTH_ENDPOINT_ADDRESS=off` turns
+    /// them off.
+    pub endpoint_address: Option<std::net::IpAddr>,
+    pub endpoint_port: u16,
 }
 
 impl Default for AgentConfig {
@@ -70,6 +84,11 @@ impl Default for AgentConfig {
             cleanup_wait: Duration::from_secs(3 * 3600),
             task_iam_role: false,
             availability_zone: None,
+            task_network: "berth-awsvpc".into(),
+            task_subnet: None,
+            task_bridge: None,
+            endpoint_address: Some(std::net::IpAddr::from([169, 254, 170, 2])),
+            endpoint_port: 51679,
         }
     }
 }
@@ -111,7 +130,10 @@ impl AgentConfig {
                 })
             }
         };
-        settings.extend(env.into_iter().filter(|(k, _)| k.starts_with("ECS_")));
+        settings.extend(
+            env.into_iter()
+                .filter(|(k, _)| k.starts_with("ECS_") || k.starts_with("BERTH_")),
+        );
         AgentConfig::from_settings(&settings)
     }
 
@@ -189,6 +211,21 @@ impl AgentConfig {
                     }
                 }
                 "ECS_AVAILABILITY_ZONE" if !v.is_empty() => c.availability_zone = Some(v.into()),
+                "BERTH_TASK_NETWORK" if !v.is_empty() => c.task_network = v.into(),
+                "BERTH_TASK_SUBNET" if !v.is_empty() => c.task_subnet = Some(v.into()),
+                "BERTH_TASK_BRIDGE" if !v.is_empty() => c.task_bridge = Some(v.into()),
+                "BERTH_ENDPOINT_ADDRESS" => {
+                    c.endpoint_address = match v {
+                        "off" => None,
+                        _ => Some(
+                            v.parse()
+                                .map_err(|_| bad(key, v, "an IP address, or off"))?,
+                        ),
+                    }
+                }
+                "BERTH_ENDPOINT_PORT" => {
+                    c.endpoint_port = v.parse().map_err(|_| bad(key, v, "a port number"))?
+                }
                 _ => {}
             }
         }
@@ -305,6 +342,11 @@ mod tests {
             ("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "10m"),
             ("ECS_ENABLE_TASK_IAM_ROLE", "true"),
             ("ECS_AVAILABILITY_ZONE", "us-east-1b"),
+            ("BERTH_TASK_NETWORK", "tasks"),
+            ("BERTH_TASK_SUBNET", "10.9.0.0/24"),
+            ("BERTH_TASK_BRIDGE", "btasks0"),
+            ("BERTH_ENDPOINT_ADDRESS", "127.0.0.1"),
+            ("BERTH_ENDPOINT_PORT", "0"),
         ]))
         .unwrap();
         assert_eq!(c.instance_attributes["stack"], "prod");
@@ -317,6 +359,15 @@ mod tests {
         assert_eq!(c.cleanup_wait, Duration::from_secs(600));
         assert!(c.task_iam_role);
         assert_eq!(c.availability_zone.as_deref(), Some("us-east-1b"));
+        assert_eq!(
+            (c.task_network.as_str(), c.task_subnet.as_deref()),
+            ("tasks", Some("10.9.0.0/24"))
+        );
+        assert_eq!(c.task_bridge.as_deref(), Some("btasks0"));
+        assert_eq!(c.endpoint_address, Some([127, 0, 0, 1].into()));
+        assert_eq!(c.endpoint_port, 0);
+        let off = AgentConfig::from_settings(&settings(&[("BERTH_ENDPOINT_ADDRESS", "off")]));
+        assert_eq!(off.unwrap().endpoint_address, None);
     }
 
     #[test]

@@ -1,35 +1,49 @@
 //! The [`Runtime`] on the Docker Engine API, through bollard (the maintained async Rust
 //! client of that API). Containers are found again by their `com.amazonaws.ecs.task-arn`
-//! label; exit codes and health come from inspecting them.
+//! label; phases, exit codes, health, addresses and published ports come from
+//! inspecting them, and the engine's event stream tells the agent when to look again.
 //!
-//! Covered so far: image, entryPoint, command, environment, labels, stopTimeout, cpu
-//! shares, memory and memoryReservation, user, workingDirectory, hostname, privileged,
-//! readonlyRootFilesystem, extraHosts, dnsServers, healthCheck, and the image pull
-//! behaviour. What
-//! is not covered yet is refused with a reason by [`crate::plan::unsupported`].
+//! Every field of [`ContainerSpec`] maps onto Docker's create call. The pause image is
+//! imported from [`crate::pause`] the first time it is needed; other images are pulled
+//! per the pull behaviour, with credentials from the Docker client configuration
+//! ([`crate::registry_auth`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_api::ecs::HealthStatus;
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, HealthConfig, HealthStatusEnum, HostConfig,
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, DeviceMapping,
+    HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Ipam, IpamConfig, Mount,
+    MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkCreateRequest,
+    PortBinding, ResourcesUlimits,
 };
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
+    InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
+    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
+    StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::StreamExt;
+use tokio::sync::Notify;
 
 use crate::config::PullBehavior;
-use crate::runtime::{ContainerSpec, ContainerState, Phase, Runtime, RuntimeError, LABEL_TASK_ARN};
+use crate::runtime::{
+    ContainerDetails, ContainerSpec, ContainerState, MountSource, NetworkSpec, Phase,
+    PublishedPort, Runtime, RuntimeError, LABEL_TASK_ARN, PAUSE_IMAGE,
+};
 
 /// The Docker Engine.
 pub struct DockerRuntime {
     docker: Docker,
     pull_behavior: PullBehavior,
+    /// Signalled on each container event once [`Runtime::changed`] has been called.
+    events: Arc<Notify>,
+    watching: AtomicBool,
 }
 
 fn unavailable(e: bollard::errors::Error) -> RuntimeError {
@@ -48,6 +62,8 @@ impl DockerRuntime {
         Ok(DockerRuntime {
             docker,
             pull_behavior,
+            events: Arc::new(Notify::new()),
+            watching: AtomicBool::new(false),
         })
     }
 
@@ -60,12 +76,281 @@ impl DockerRuntime {
     async fn present(&self, image: &str) -> bool {
         self.docker.inspect_image(image).await.is_ok()
     }
+
+    /// Imports the pause image from the bytes Berth carries.
+    async fn import_pause(&self) -> Result<(), RuntimeError> {
+        let tar = crate::pause::rootfs_tar().ok_or_else(|| {
+            RuntimeError::Pull(format!(
+                "Berth has no pause program for {}; awsvpc tasks cannot run here",
+                std::env::consts::ARCH
+            ))
+        })?;
+        let (repo, tag) = PAUSE_IMAGE
+            .rsplit_once(':')
+            .unwrap_or((PAUSE_IMAGE, "latest"));
+        let options = CreateImageOptionsBuilder::new()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .build();
+        let body = bollard::body_full(tar.into());
+        let mut progress = self.docker.create_image(Some(options), Some(body), None);
+        while let Some(step) = progress.next().await {
+            step.map_err(|e| RuntimeError::Pull(format!("import the pause image: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Creates the volumes a spec mounts that must exist first: shared volumes with
+    /// autoprovision off are checked, not created.
+    async fn check_volumes(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        for m in &spec.mounts {
+            if let MountSource::Volume {
+                name,
+                must_exist: true,
+                ..
+            } = &m.source
+            {
+                self.docker.inspect_volume(name).await.map_err(|_| {
+                    RuntimeError::Create(format!(
+                        "volume {name} does not exist and its autoprovision is false"
+                    ))
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Docker's create body for `spec`.
+fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let joins_other = matches!(spec.network, NetworkSpec::Container(_));
+    let network_mode = match &spec.network {
+        NetworkSpec::Bridge => "bridge".to_string(),
+        NetworkSpec::Host => "host".to_string(),
+        NetworkSpec::None => "none".to_string(),
+        NetworkSpec::Task(name) => name.clone(),
+        NetworkSpec::Container(id) => format!("container:{id}"),
+    };
+    let port = |p: &crate::runtime::PortSpec| format!("{}/{}", p.container_port, p.protocol);
+    let port_bindings: HashMap<String, Option<Vec<PortBinding>>> = spec
+        .ports
+        .iter()
+        .map(|p| {
+            let binding = PortBinding {
+                host_ip: None,
+                host_port: Some(p.host_port.map(|h| h.to_string()).unwrap_or_default()),
+            };
+            (port(p), Some(vec![binding]))
+        })
+        .collect();
+    let mut binds = Vec::new();
+    let mut mounts = Vec::new();
+    for m in &spec.mounts {
+        match &m.source {
+            MountSource::HostPath(path) => binds.push(format!(
+                "{path}:{}{}",
+                m.target,
+                if m.read_only { ":ro" } else { "" }
+            )),
+            MountSource::Volume {
+                name,
+                driver,
+                driver_opts,
+                labels,
+                ..
+            } => mounts.push(Mount {
+                target: Some(m.target.clone()),
+                source: Some(name.clone()),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(m.read_only),
+                volume_options: Some(MountVolumeOptions {
+                    labels: Some(labels.clone().into_iter().collect()),
+                    driver_config: Some(MountVolumeOptionsDriverConfig {
+                        name: Some(driver.clone()),
+                        options: Some(driver_opts.clone().into_iter().collect()),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        }
+    }
+    let mib = |m: i64| m * 1024 * 1024;
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        entrypoint: spec.entry_point.clone(),
+        cmd: spec.command.clone(),
+        env: Some(
+            spec.environment
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
+        ),
+        labels: Some(spec.labels.clone().into_iter().collect()),
+        stop_timeout: Some(spec.stop_timeout.as_secs() as i64),
+        user: spec.user.clone(),
+        working_dir: spec.working_directory.clone(),
+        // A container in another's namespace takes that namespace's hostname.
+        hostname: spec.hostname.clone().filter(|_| !joins_other),
+        open_stdin: Some(spec.interactive),
+        tty: Some(spec.tty),
+        exposed_ports: Some(spec.ports.iter().map(port).collect()),
+        healthcheck: spec.health_check.as_ref().map(|h| HealthConfig {
+            test: Some(h.command.clone()),
+            interval: Some(h.interval.as_nanos() as i64),
+            timeout: Some(h.timeout.as_nanos() as i64),
+            retries: Some(i64::from(h.retries)),
+            start_period: Some(h.start_period.as_nanos() as i64),
+            ..Default::default()
+        }),
+        host_config: Some(HostConfig {
+            network_mode: Some(network_mode),
+            port_bindings: Some(port_bindings),
+            cpu_shares: spec.cpu_shares,
+            nano_cpus: spec.nano_cpus,
+            memory: spec.memory_mib.map(mib),
+            memory_reservation: spec.memory_reservation_mib.map(mib),
+            memory_swap: spec
+                .max_swap_mib
+                .zip(spec.memory_mib)
+                .map(|(swap, mem)| mib(swap + mem)),
+            memory_swappiness: spec.swappiness,
+            privileged: Some(spec.privileged),
+            readonly_rootfs: Some(spec.readonly_root_filesystem),
+            extra_hosts: (!joins_other).then(|| spec.extra_hosts.clone()),
+            dns: (!joins_other).then(|| spec.dns_servers.clone()),
+            dns_search: (!joins_other).then(|| spec.dns_search.clone()),
+            binds: Some(binds),
+            mounts: Some(mounts),
+            volumes_from: Some(spec.volumes_from.clone()),
+            links: Some(spec.links.clone()),
+            ulimits: Some(
+                spec.ulimits
+                    .iter()
+                    .map(|u| ResourcesUlimits {
+                        name: Some(u.name.clone()),
+                        soft: Some(u.soft),
+                        hard: Some(u.hard),
+                    })
+                    .collect(),
+            ),
+            init: spec.init.then_some(true),
+            cap_add: Some(spec.cap_add.clone()),
+            cap_drop: Some(spec.cap_drop.clone()),
+            devices: Some(
+                spec.devices
+                    .iter()
+                    .map(|d| DeviceMapping {
+                        path_on_host: Some(d.host_path.clone()),
+                        path_in_container: Some(d.container_path.clone()),
+                        cgroup_permissions: Some(d.permissions.clone()),
+                    })
+                    .collect(),
+            ),
+            shm_size: spec.shm_size_mib.map(mib),
+            tmpfs: Some(spec.tmpfs.clone().into_iter().collect()),
+            sysctls: Some(spec.sysctls.clone().into_iter().collect()),
+            security_opt: Some(spec.security_opts.clone()),
+            log_config: spec
+                .log_driver
+                .as_ref()
+                .map(|(driver, options)| HostConfigLogConfig {
+                    typ: Some(driver.clone()),
+                    config: Some(options.clone().into_iter().collect()),
+                }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A container's state from Docker's inspect answer.
+fn state_of(id: String, inspected: ContainerInspectResponse) -> ContainerState {
+    let state = inspected.state.unwrap_or_default();
+    let phase = match state.status {
+        Some(ContainerStateStatusEnum::CREATED) | None => Phase::Created,
+        Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::DEAD) => {
+            Phase::Exited {
+                code: state.exit_code.unwrap_or(0) as i32,
+            }
+        }
+        Some(_) => Phase::Running,
+    };
+    let health = state.health.and_then(|h| h.status).and_then(|h| match h {
+        HealthStatusEnum::HEALTHY => Some(HealthStatus::Healthy),
+        HealthStatusEnum::UNHEALTHY => Some(HealthStatus::Unhealthy),
+        HealthStatusEnum::STARTING => Some(HealthStatus::Unknown),
+        _ => None,
+    });
+    let config = inspected.config.unwrap_or_default();
+    let settings = inspected.network_settings.unwrap_or_default();
+    let (network, ipv4) = settings
+        .networks
+        .unwrap_or_default()
+        .into_iter()
+        .next()
+        .map(|(name, endpoint)| (name, endpoint.ip_address.filter(|ip| !ip.is_empty())))
+        .unwrap_or_else(|| {
+            let mode = inspected
+                .host_config
+                .and_then(|h| h.network_mode)
+                .unwrap_or_default();
+            (mode, None)
+        });
+    let mut ports = Vec::new();
+    for (key, bindings) in settings.ports.unwrap_or_default() {
+        let (container_port, protocol) = key.split_once('/').unwrap_or((&key, "tcp"));
+        let Ok(container_port) = container_port.parse() else {
+            continue;
+        };
+        for b in bindings.into_iter().flatten() {
+            let Some(host_port) = b.host_port.and_then(|p| p.parse().ok()) else {
+                continue;
+            };
+            ports.push(PublishedPort {
+                container_port,
+                host_port,
+                protocol: protocol.to_string(),
+                host_ip: b.host_ip.unwrap_or_default(),
+            });
+        }
+    }
+    ports.sort_by_key(|p| (p.container_port, p.host_ip.clone()));
+    let time = |t: Option<String>| t.filter(|t| !t.starts_with("0001-")).unwrap_or_default();
+    ContainerState {
+        id,
+        labels: config.labels.unwrap_or_default().into_iter().collect(),
+        phase,
+        health,
+        details: ContainerDetails {
+            runtime_name: inspected
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            image: config.image.unwrap_or_default(),
+            image_id: inspected.image.unwrap_or_default(),
+            created_at: time(inspected.created.map(|c| c.to_string())),
+            started_at: time(state.started_at),
+            finished_at: time(state.finished_at),
+            network,
+            ipv4,
+            ports,
+        },
+    }
 }
 
 #[async_trait]
 impl Runtime for DockerRuntime {
     async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
         let cached = self.present(image).await;
+        if image == PAUSE_IMAGE {
+            return match cached {
+                true => Ok(()),
+                false => self.import_pause().await,
+            };
+        }
         if cached
             && matches!(
                 self.pull_behavior,
@@ -75,7 +360,8 @@ impl Runtime for DockerRuntime {
             return Ok(());
         }
         let options = CreateImageOptionsBuilder::new().from_image(image).build();
-        let mut progress = self.docker.create_image(Some(options), None, None);
+        let credentials = crate::registry_auth::credentials_for(image);
+        let mut progress = self.docker.create_image(Some(options), None, credentials);
         let mut failure = None;
         while let Some(step) = progress.next().await {
             if let Err(e) = step {
@@ -94,44 +380,15 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
-        let body = ContainerCreateBody {
-            image: Some(spec.image.clone()),
-            entrypoint: spec.entry_point.clone(),
-            cmd: spec.command.clone(),
-            env: Some(
-                spec.environment
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect(),
-            ),
-            labels: Some(spec.labels.clone().into_iter().collect::<HashMap<_, _>>()),
-            stop_timeout: Some(spec.stop_timeout.as_secs() as i64),
-            user: spec.user.clone(),
-            working_dir: spec.working_directory.clone(),
-            hostname: spec.hostname.clone(),
-            healthcheck: spec.health_check.as_ref().map(|h| HealthConfig {
-                test: Some(h.command.clone()),
-                interval: Some(h.interval.as_nanos() as i64),
-                timeout: Some(h.timeout.as_nanos() as i64),
-                retries: Some(i64::from(h.retries)),
-                start_period: Some(h.start_period.as_nanos() as i64),
-                ..Default::default()
-            }),
-            host_config: Some(HostConfig {
-                cpu_shares: spec.cpu_shares,
-                memory: spec.memory_mib.map(|m| m * 1024 * 1024),
-                memory_reservation: spec.memory_reservation_mib.map(|m| m * 1024 * 1024),
-                privileged: Some(spec.privileged),
-                readonly_rootfs: Some(spec.readonly_root_filesystem),
-                extra_hosts: Some(spec.extra_hosts.clone()),
-                dns: Some(spec.dns_servers.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        self.check_volumes(spec).await?;
+        let options = (!spec.runtime_name.is_empty()).then(|| {
+            CreateContainerOptionsBuilder::new()
+                .name(&spec.runtime_name)
+                .build()
+        });
         let created = self
             .docker
-            .create_container(None, body)
+            .create_container(options, create_body(spec))
             .await
             .map_err(|e| RuntimeError::Create(e.to_string()))?;
         Ok(created.id)
@@ -148,10 +405,14 @@ impl Runtime for DockerRuntime {
         let options = StopContainerOptionsBuilder::new()
             .t(timeout.as_secs() as i32)
             .build();
-        self.docker
-            .stop_container(id, Some(options))
-            .await
-            .map_err(|e| RuntimeError::Stop(e.to_string()))
+        match self.docker.stop_container(id, Some(options)).await {
+            // 304: it had already stopped.
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(RuntimeError::Stop(e.to_string())),
+        }
     }
 
     async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
@@ -173,41 +434,131 @@ impl Runtime for DockerRuntime {
             .list_containers(Some(options))
             .await
             .map_err(unavailable)?;
-        let mut out = Vec::with_capacity(summaries.len());
-        for s in summaries {
-            let Some(id) = s.id else { continue };
-            let inspected = match self
+        let inspections = summaries.into_iter().filter_map(|s| s.id).map(|id| async {
+            let inspected = self
                 .docker
                 .inspect_container(&id, None::<InspectContainerOptions>)
-                .await
-            {
-                Ok(i) => i,
-                // Removed between list and inspect: it is gone.
-                Err(_) => continue,
-            };
-            let state = inspected.state.unwrap_or_default();
-            let phase = match state.status {
-                Some(ContainerStateStatusEnum::CREATED) | None => Phase::Created,
-                Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::DEAD) => {
-                    Phase::Exited {
-                        code: state.exit_code.unwrap_or(0) as i32,
-                    }
-                }
-                Some(_) => Phase::Running,
-            };
-            let health = state.health.and_then(|h| h.status).and_then(|h| match h {
-                HealthStatusEnum::HEALTHY => Some(HealthStatus::Healthy),
-                HealthStatusEnum::UNHEALTHY => Some(HealthStatus::Unhealthy),
-                HealthStatusEnum::STARTING => Some(HealthStatus::Unknown),
-                _ => None,
-            });
-            out.push(ContainerState {
-                id,
-                labels: s.labels.unwrap_or_default().into_iter().collect(),
-                phase,
-                health,
-            });
+                .await;
+            // Removed between list and inspect: it is gone.
+            inspected.ok().map(|i| state_of(id, i))
+        });
+        Ok(futures::future::join_all(inspections)
+            .await
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    async fn remove_task_volumes(&self, task_arn: &str) -> Result<(), RuntimeError> {
+        let label = format!("{LABEL_TASK_ARN}={task_arn}");
+        let filters: HashMap<&str, Vec<&str>> = [("label", vec![label.as_str()])].into();
+        let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
+        let volumes = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(unavailable)?;
+        for v in volumes.volumes.into_iter().flatten() {
+            // A volume still mounted by a container is kept until the next sweep.
+            let _ = self
+                .docker
+                .remove_volume(&v.name, None::<RemoveVolumeOptions>)
+                .await;
         }
-        Ok(out)
+        Ok(())
+    }
+
+    async fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
+        let options = StatsOptionsBuilder::new().stream(false).build();
+        let mut stream = self.docker.stats(id, Some(options));
+        match stream.next().await {
+            Some(Ok(stats)) => serde_json::to_value(stats)
+                .map_err(|e| RuntimeError::Unavailable(format!("stats of {id}: {e}"))),
+            Some(Err(e)) => Err(unavailable(e)),
+            None => Err(RuntimeError::Unavailable(format!("no stats for {id}"))),
+        }
+    }
+
+    async fn ensure_network(
+        &self,
+        name: &str,
+        subnet: Option<&str>,
+        bridge_name: Option<&str>,
+    ) -> Result<Option<String>, RuntimeError> {
+        let gateway = |n: bollard::models::NetworkInspect| {
+            n.ipam
+                .and_then(|i| i.config)
+                .into_iter()
+                .flatten()
+                .find_map(|c| c.gateway)
+        };
+        if let Ok(n) = self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions>)
+            .await
+        {
+            return Ok(gateway(n));
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            ipam: subnet.map(|s| Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(s.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            options: bridge_name.map(|b| {
+                HashMap::from([("com.docker.network.bridge.name".to_string(), b.to_string())])
+            }),
+            labels: Some(HashMap::from([(
+                "berth.network".to_string(),
+                "awsvpc".to_string(),
+            )])),
+            ..Default::default()
+        };
+        if let Err(e) = self.docker.create_network(request).await {
+            // Another agent on this engine may have created it at the same moment.
+            if self
+                .docker
+                .inspect_network(name, None::<InspectNetworkOptions>)
+                .await
+                .is_err()
+            {
+                return Err(RuntimeError::Create(format!("network {name}: {e}")));
+            }
+        }
+        let n = self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions>)
+            .await
+            .map_err(unavailable)?;
+        Ok(gateway(n))
+    }
+
+    async fn changed(&self) {
+        if !self.watching.swap(true, Ordering::SeqCst) {
+            tokio::spawn(watch_events(self.docker.clone(), self.events.clone()));
+        }
+        self.events.notified().await
+    }
+}
+
+/// Follows the engine's container events, signalling `notify` on each; reconnects
+/// after an error (the agent's periodic resync covers the gap).
+async fn watch_events(docker: Docker, notify: Arc<Notify>) {
+    loop {
+        let filters: HashMap<&str, Vec<&str>> =
+            [("type", vec!["container"]), ("label", vec![LABEL_TASK_ARN])].into();
+        let options = EventsOptionsBuilder::new().filters(&filters).build();
+        let mut events = docker.events(Some(options));
+        while let Some(event) = events.next().await {
+            notify.notify_one();
+            if event.is_err() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -6,7 +6,9 @@
 //! - `BERTH_FAKE_START_ERROR=msg`: starting it fails with msg.
 //!
 //! Images named with [`FakeRuntime::missing_image`] fail to pull. A stopped container
-//! exits with 143 (SIGTERM). Time is tokio's, so tests can pause it.
+//! exits with 143 (SIGTERM). Published ports without a host port get one counting up
+//! from 32768; a container on a task network gets an address in 10.0.0.0/24. Time is
+//! tokio's, so tests can pause it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -15,12 +17,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use crate::runtime::{ContainerSpec, ContainerState, Phase, Runtime, RuntimeError};
+use crate::runtime::{
+    ContainerDetails, ContainerSpec, ContainerState, NetworkSpec, Phase, PublishedPort, Runtime,
+    RuntimeError,
+};
 
 struct FakeContainer {
     spec: ContainerSpec,
     phase: Phase,
     started: Option<Instant>,
+    details: ContainerDetails,
 }
 
 impl FakeContainer {
@@ -60,6 +66,7 @@ pub struct FakeRuntime {
     missing_images: Mutex<BTreeSet<String>>,
     calls: Mutex<Vec<String>>,
     next_id: Mutex<u64>,
+    changes: tokio::sync::Notify,
 }
 
 impl FakeRuntime {
@@ -86,10 +93,12 @@ impl FakeRuntime {
         if let Some(c) = self.containers.lock().unwrap().get_mut(id) {
             c.phase = Phase::Exited { code };
         }
+        self.changes.notify_one();
     }
 
     fn record(&self, call: String) {
         self.calls.lock().unwrap().push(call);
+        self.changes.notify_one();
     }
 }
 
@@ -105,15 +114,41 @@ impl Runtime for FakeRuntime {
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         self.record(format!("create {}", spec.name));
-        let id = {
+        let n = {
             let mut n = self.next_id.lock().unwrap();
             *n += 1;
-            format!("fake-{n}")
+            *n
+        };
+        let id = format!("fake-{n}");
+        let ports = spec
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PublishedPort {
+                container_port: p.container_port,
+                host_port: p.host_port.unwrap_or(32768 + (n * 16) as u16 + i as u16),
+                protocol: p.protocol.clone(),
+                host_ip: "0.0.0.0".into(),
+            })
+            .collect();
+        let (network, ipv4) = match &spec.network {
+            NetworkSpec::Task(name) => (name.clone(), Some(format!("10.0.0.{}", n % 250 + 2))),
+            NetworkSpec::Bridge => ("bridge".into(), Some(format!("172.17.0.{}", n % 250 + 2))),
+            other => (format!("{other:?}").to_lowercase(), None),
         };
         let container = FakeContainer {
             spec: spec.clone(),
             phase: Phase::Created,
             started: None,
+            details: ContainerDetails {
+                runtime_name: spec.runtime_name.clone(),
+                image: spec.image.clone(),
+                image_id: format!("sha256:{:064x}", n),
+                network,
+                ipv4,
+                ports,
+                ..Default::default()
+            },
         };
         self.containers
             .lock()
@@ -165,10 +200,37 @@ impl Runtime for FakeRuntime {
                 labels: c.spec.labels.clone(),
                 phase: c.current(),
                 health: None,
+                details: c.details.clone(),
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
+    }
+
+    async fn remove_task_volumes(&self, task_arn: &str) -> Result<(), RuntimeError> {
+        self.record(format!("remove-volumes {task_arn}"));
+        Ok(())
+    }
+
+    async fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
+        if !self.containers.lock().unwrap().contains_key(id) {
+            return Err(RuntimeError::Unavailable(format!("no container {id}")));
+        }
+        Ok(serde_json::json!({"id": id, "memory_stats": {"usage": 1048576}}))
+    }
+
+    async fn ensure_network(
+        &self,
+        name: &str,
+        _subnet: Option<&str>,
+        _bridge_name: Option<&str>,
+    ) -> Result<Option<String>, RuntimeError> {
+        self.record(format!("network {name}"));
+        Ok(Some("10.0.0.1".into()))
+    }
+
+    async fn changed(&self) {
+        self.changes.notified().await
     }
 }
 

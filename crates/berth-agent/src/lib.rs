@@ -1,17 +1,19 @@
-//! The node agent (issue 3, in progress): it reads the ECS agent's configuration, runs
-//! each assigned task's containers through a [`runtime::Runtime`] (Docker, or a fake in
-//! tests), and reports their state over the agent channel.
-//!
-//! Landed so far: configuration ([`config`]), the runtime seam with its fake
-//! ([`runtime`], [`fake`]), the pure per-task planner ([`plan`]), the agent channel
-//! client ([`channel`]), the control loop ([`agent`]) and a first Docker runtime
-//! ([`docker`]). Not yet: port mappings, resources, volumes, health checks, network
-//! modes, metadata and credentials endpoints.
+//! The node agent: it reads the ECS agent's configuration ([`config`]), registers this
+//! host's capacity and runs each assigned task's containers through a
+//! [`runtime::Runtime`] (Docker in [`docker`], an in-memory fake in [`fake`]), planning
+//! each task with a pure function ([`plan`]) in an event-driven, level-triggered loop
+//! ([`agent`]) that reports state over the agent channel ([`channel`]). Containers
+//! reach their task's metadata and credentials at the [`endpoint`]; awsvpc tasks hold
+//! their network namespace in a [`pause`] container.
 
 pub mod agent;
 pub mod channel;
 pub mod config;
 pub mod docker;
+pub mod endpoint;
+pub mod envfile;
 pub mod fake;
+pub mod pause;
 pub mod plan;
+pub mod registry_auth;
 pub mod runtime;

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use berth_api::agent::{ContainerReport, TaskStateReport};
 use berth_api::ecs::{
-    ContainerCondition, ContainerDefinition, HealthStatus, Task, TaskDefinition, TaskStopCode,
+    ContainerCondition, ContainerDefinition, HealthStatus, NetworkBinding, NetworkMode, Task,
+    TaskDefinition, TaskStopCode, TransportProtocol,
 };
 
-use crate::runtime::{
-    ContainerSpec, ContainerState, HealthCheckSpec, Phase, LABEL_CLUSTER, LABEL_CONTAINER_NAME,
-    LABEL_FAMILY, LABEL_TASK_ARN, LABEL_VERSION,
-};
+use crate::runtime::{ContainerSpec, ContainerState, Phase, PAUSE_CONTAINER_NAME};
+
+mod spec;
+pub use spec::{runtime_name, task_id};
 
 /// One step for the agent loop.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,11 +36,13 @@ pub enum Action {
     Report(TaskStateReport),
 }
 
-/// Why the task as a whole is ending, if it is.
-enum Ending {
-    Requested,
-    EssentialExited,
-    FailedToStart(String),
+/// What the planner needs to know about this agent.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// ECS_CONTAINER_STOP_TIMEOUT: SIGTERM to SIGKILL when a container sets none.
+    pub stop_timeout: Duration,
+    /// The Berth-managed network awsvpc tasks join.
+    pub task_network: String,
 }
 
 /// The actions that move `task` toward its desired status. `failed_to_start` is the
@@ -50,43 +53,51 @@ pub fn plan(
     def: &TaskDefinition,
     observed: &[ContainerState],
     failed_to_start: Option<&str>,
-    default_stop_timeout: Duration,
+    settings: &Settings,
 ) -> Vec<Action> {
-    let arn = task.task_arn.clone().unwrap_or_default();
     let defs = def.container_definitions.as_deref().unwrap_or_default();
     let by_name: BTreeMap<&str, &ContainerState> = observed
         .iter()
         .filter_map(|c| Some((c.container_name()?, c)))
         .collect();
+    let awsvpc = def.network_mode == Some(NetworkMode::Awsvpc);
+    let pause = by_name.get(PAUSE_CONTAINER_NAME).copied();
     let stop_timeout = |c: &ContainerDefinition| {
-        c.stop_timeout.map_or(default_stop_timeout, |s| {
+        c.stop_timeout.map_or(settings.stop_timeout, |s| {
             Duration::from_secs(s.max(0) as u64)
         })
     };
+    let phase = |c: &ContainerDefinition| by_name.get(name(c)).map(|s| s.phase);
 
-    let ending = if task.desired_status.as_deref() == Some("STOPPED") {
-        Some(Ending::Requested)
-    } else if let Some(why) = failed_to_start
-        .map(str::to_string)
-        .or_else(|| unsupported(def))
-    {
-        Some(Ending::FailedToStart(why))
-    } else if defs.iter().any(|c| {
-        c.essential.unwrap_or(true)
-            && matches!(
-                by_name.get(name(c)).map(|s| s.phase),
-                Some(Phase::Exited { .. })
-            )
-    }) {
-        Some(Ending::EssentialExited)
-    } else {
-        defs.iter()
-            .find_map(|c| unmet_forever(c, &by_name))
-            .map(Ending::FailedToStart)
-    };
+    let ending: Option<(Option<TaskStopCode>, Option<String>)> =
+        if task.desired_status.as_deref() == Some("STOPPED") {
+            Some((None, None))
+        } else if let Some(why) = failed_to_start
+            .map(str::to_string)
+            .or_else(|| unsupported(def))
+        {
+            Some((Some(TaskStopCode::TaskFailedToStart), Some(why)))
+        } else if defs
+            .iter()
+            .any(|c| c.essential.unwrap_or(true) && matches!(phase(c), Some(Phase::Exited { .. })))
+        {
+            Some((
+                Some(TaskStopCode::EssentialContainerExited),
+                Some("Essential container in task exited".into()),
+            ))
+        } else if awsvpc && matches!(pause.map(|p| p.phase), Some(Phase::Exited { .. })) {
+            Some((
+                Some(TaskStopCode::EssentialContainerExited),
+                Some("The task's network namespace (its pause container) exited".into()),
+            ))
+        } else {
+            defs.iter()
+                .find_map(|c| unmet_forever(c, &by_name))
+                .map(|why| (Some(TaskStopCode::TaskFailedToStart), Some(why)))
+        };
 
     let mut actions = Vec::new();
-    if let Some(ending) = ending {
+    if let Some((code, reason)) = ending {
         for c in defs {
             if let Some(s) = by_name.get(name(c)).filter(|s| s.phase == Phase::Running) {
                 actions.push(Action::Stop {
@@ -95,52 +106,66 @@ pub fn plan(
                 });
             }
         }
-        let all_down = defs.iter().all(|c| {
-            by_name
-                .get(name(c))
-                .is_none_or(|s| s.phase != Phase::Running)
-        });
-        if all_down && task.last_status.as_deref() != Some("STOPPED") {
-            let (code, reason) = match ending {
-                Ending::Requested => (None, None),
-                Ending::EssentialExited => (
-                    Some(TaskStopCode::EssentialContainerExited),
-                    Some("Essential container in task exited".to_string()),
-                ),
-                Ending::FailedToStart(why) => (Some(TaskStopCode::TaskFailedToStart), Some(why)),
-            };
-            actions.push(Action::Report(report(
-                &arn, "STOPPED", defs, &by_name, code, reason,
-            )));
+        let all_down = defs.iter().all(|c| phase(c) != Some(Phase::Running));
+        if all_down {
+            // The pause holds the namespace until the last container is down; it
+            // ignores SIGTERM, so it is killed at once.
+            if let Some(p) = pause.filter(|p| p.phase == Phase::Running) {
+                actions.push(Action::Stop {
+                    id: p.id.clone(),
+                    timeout: Duration::ZERO,
+                });
+            }
+            if task.last_status.as_deref() != Some("STOPPED") {
+                actions.push(Action::Report(report(
+                    task, "STOPPED", def, &by_name, code, reason,
+                )));
+            }
         }
         return actions;
     }
 
-    for c in defs {
-        match by_name.get(name(c)) {
-            None => actions.push(Action::Create(Box::new(spec(
+    // An awsvpc task's containers join its pause container's namespace, so the pause
+    // comes first.
+    let pause_id = match pause {
+        Some(p) if p.phase == Phase::Running => Some(p.id.as_str()),
+        Some(p) => {
+            actions.push(Action::Start {
+                container: PAUSE_CONTAINER_NAME.into(),
+                id: p.id.clone(),
+            });
+            None
+        }
+        None if awsvpc => {
+            actions.push(Action::Create(Box::new(spec::pause(
                 task,
                 def,
-                c,
-                stop_timeout(c),
-            )))),
-            Some(s) if s.phase == Phase::Created && dependencies_met(c, &by_name) => {
-                actions.push(Action::Start {
-                    container: name(c).to_string(),
-                    id: s.id.clone(),
-                })
+                &settings.task_network,
+            ))));
+            None
+        }
+        None => None,
+    };
+    if !awsvpc || pause_id.is_some() {
+        for c in defs {
+            match by_name.get(name(c)) {
+                None if sources_created(c, &by_name) => actions.push(Action::Create(Box::new(
+                    spec::container(task, def, c, stop_timeout(c), pause_id),
+                ))),
+                Some(s) if s.phase == Phase::Created && dependencies_met(c, &by_name) => actions
+                    .push(Action::Start {
+                        container: name(c).to_string(),
+                        id: s.id.clone(),
+                    }),
+                _ => {}
             }
-            Some(_) => {}
         }
     }
-    let running = defs.iter().all(|c| {
-        matches!(
-            by_name.get(name(c)).map(|s| s.phase),
-            Some(Phase::Running) | Some(Phase::Exited { .. })
-        )
-    });
+    let running = defs
+        .iter()
+        .all(|c| matches!(phase(c), Some(Phase::Running) | Some(Phase::Exited { .. })));
     let status = if running { "RUNNING" } else { "PENDING" };
-    let current = report(&arn, status, defs, &by_name, None, None);
+    let current = report(task, status, def, &by_name, None, None);
     if differs(task, &current) {
         actions.push(Action::Report(current));
     }
@@ -151,19 +176,47 @@ fn name(c: &ContainerDefinition) -> &str {
     c.name.as_deref().unwrap_or_default()
 }
 
-/// Whether every dependsOn condition of `c` holds now.
+/// The containers `c` mounts volumes from or links to, by name in the task.
+fn sources(c: &ContainerDefinition) -> impl Iterator<Item = &str> {
+    let volumes_from = c
+        .volumes_from
+        .iter()
+        .flatten()
+        .filter_map(|v| v.source_container.as_deref());
+    let links = c
+        .links
+        .iter()
+        .flatten()
+        .map(|l| l.split_once(':').map_or(l.as_str(), |(t, _)| t));
+    volumes_from.chain(links)
+}
+
+/// Whether the containers `c` needs at creation (volumesFrom, links) exist.
+fn sources_created(c: &ContainerDefinition, by_name: &BTreeMap<&str, &ContainerState>) -> bool {
+    sources(c).all(|s| by_name.contains_key(s))
+}
+
+/// Whether every dependsOn condition of `c` holds now; a linked container must have
+/// started too.
 fn dependencies_met(c: &ContainerDefinition, by_name: &BTreeMap<&str, &ContainerState>) -> bool {
-    c.depends_on.iter().flatten().all(|d| {
-        let Some(dep) = by_name.get(d.container_name.as_str()) else {
-            return false;
-        };
-        match d.condition {
-            ContainerCondition::Start => dep.phase != Phase::Created,
-            ContainerCondition::Complete => matches!(dep.phase, Phase::Exited { .. }),
-            ContainerCondition::Success => dep.phase == Phase::Exited { code: 0 },
-            ContainerCondition::Healthy => dep.health == Some(HealthStatus::Healthy),
-        }
-    })
+    let links_started = c
+        .links
+        .iter()
+        .flatten()
+        .map(|l| l.split_once(':').map_or(l.as_str(), |(t, _)| t))
+        .all(|t| by_name.get(t).is_some_and(|s| s.phase != Phase::Created));
+    links_started
+        && c.depends_on.iter().flatten().all(|d| {
+            let Some(dep) = by_name.get(d.container_name.as_str()) else {
+                return false;
+            };
+            match d.condition {
+                ContainerCondition::Start => dep.phase != Phase::Created,
+                ContainerCondition::Complete => matches!(dep.phase, Phase::Exited { .. }),
+                ContainerCondition::Success => dep.phase == Phase::Exited { code: 0 },
+                ContainerCondition::Healthy => dep.health == Some(HealthStatus::Healthy),
+            }
+        })
 }
 
 /// Why `c` can never start, if a dependency has ended in a way that will not change.
@@ -203,19 +256,66 @@ fn container_status(s: Option<&&ContainerState>) -> &'static str {
     }
 }
 
+/// The host ports a running container is reachable on: Docker's published ports in
+/// bridge mode (one binding per port, IPv4), the container ports themselves in host
+/// mode.
+fn network_bindings(
+    def: &TaskDefinition,
+    c: &ContainerDefinition,
+    s: &ContainerState,
+) -> Option<Vec<NetworkBinding>> {
+    let protocol = |p: &str| match p {
+        "udp" => TransportProtocol::Udp,
+        _ => TransportProtocol::Tcp,
+    };
+    let bindings: Vec<NetworkBinding> = match def.network_mode.unwrap_or(NetworkMode::Bridge) {
+        NetworkMode::Bridge => s
+            .details
+            .ports
+            .iter()
+            .filter(|p| !p.host_ip.contains(':'))
+            .map(|p| NetworkBinding {
+                bind_ip: Some(p.host_ip.clone()),
+                container_port: Some(i32::from(p.container_port)),
+                host_port: Some(i32::from(p.host_port)),
+                protocol: Some(protocol(&p.protocol)),
+                ..Default::default()
+            })
+            .collect(),
+        NetworkMode::Host => c
+            .port_mappings
+            .iter()
+            .flatten()
+            .map(|p| NetworkBinding {
+                bind_ip: Some("0.0.0.0".into()),
+                container_port: p.container_port,
+                host_port: p.container_port,
+                protocol: Some(p.protocol.unwrap_or(TransportProtocol::Tcp)),
+                ..Default::default()
+            })
+            .collect(),
+        _ => vec![],
+    };
+    (!bindings.is_empty()).then_some(bindings)
+}
+
 fn report(
-    arn: &str,
+    task: &Task,
     status: &str,
-    defs: &[ContainerDefinition],
+    def: &TaskDefinition,
     by_name: &BTreeMap<&str, &ContainerState>,
     stop_code: Option<TaskStopCode>,
     reason: Option<String>,
 ) -> TaskStateReport {
+    let defs = def.container_definitions.as_deref().unwrap_or_default();
     TaskStateReport {
-        task_arn: arn.to_string(),
+        task_arn: task.task_arn.clone().unwrap_or_default(),
         status: status.to_string(),
         reason,
         stop_code,
+        private_ipv4_address: by_name
+            .get(PAUSE_CONTAINER_NAME)
+            .and_then(|p| p.details.ipv4.clone()),
         containers: defs
             .iter()
             .map(|c| {
@@ -229,6 +329,9 @@ fn report(
                         _ => None,
                     }),
                     health_status: s.and_then(|s| s.health),
+                    network_bindings: s
+                        .filter(|s| s.phase == Phase::Running)
+                        .and_then(|s| network_bindings(def, c, s)),
                     ..Default::default()
                 }
             })
@@ -242,6 +345,16 @@ fn differs(task: &Task, current: &TaskStateReport) -> bool {
     if task.last_status.as_deref() != Some(current.status.as_str()) {
         return true;
     }
+    let known_ip = task
+        .containers
+        .iter()
+        .flatten()
+        .flat_map(|c| c.network_interfaces.iter().flatten())
+        .find_map(|n| n.private_ipv4_address.as_deref());
+    if current.private_ipv4_address.is_some() && current.private_ipv4_address.as_deref() != known_ip
+    {
+        return true;
+    }
     let known = task.containers.as_deref().unwrap_or_default();
     current.containers.iter().any(|c| {
         known
@@ -251,147 +364,63 @@ fn differs(task: &Task, current: &TaskStateReport) -> bool {
                 k.last_status.as_deref() != Some(c.status.as_str())
                     || k.exit_code != c.exit_code
                     || (c.health_status.is_some() && k.health_status != c.health_status)
+                    || (c.network_bindings.is_some() && k.network_bindings != c.network_bindings)
             })
     })
 }
 
-/// The container to create: image, command and environment after the task's overrides,
-/// and the ECS labels that let a restarted agent find it again.
-fn spec(
-    task: &Task,
-    def: &TaskDefinition,
-    c: &ContainerDefinition,
-    stop_timeout: Duration,
-) -> ContainerSpec {
-    let o = task
-        .overrides
-        .as_ref()
-        .and_then(|o| o.container_overrides.as_ref())
-        .into_iter()
-        .flatten()
-        .find(|o| o.name.as_deref() == c.name.as_deref());
-    let mut environment: Vec<(String, String)> = c
-        .environment
-        .iter()
-        .flatten()
-        .filter_map(|kv| Some((kv.name.clone()?, kv.value.clone().unwrap_or_default())))
-        .collect();
-    for kv in o.and_then(|o| o.environment.as_ref()).into_iter().flatten() {
-        let Some(key) = kv.name.clone() else { continue };
-        let value = kv.value.clone().unwrap_or_default();
-        match environment.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => environment.push((key, value)),
-        }
-    }
-    let mut labels: BTreeMap<String, String> = c.docker_labels.clone().unwrap_or_default();
-    labels.insert(
-        LABEL_TASK_ARN.into(),
-        task.task_arn.clone().unwrap_or_default(),
-    );
-    labels.insert(LABEL_CONTAINER_NAME.into(), name(c).to_string());
-    labels.insert(
-        LABEL_CLUSTER.into(),
-        task.cluster_arn.clone().unwrap_or_default(),
-    );
-    labels.insert(LABEL_FAMILY.into(), def.family.clone().unwrap_or_default());
-    labels.insert(LABEL_VERSION.into(), def.revision.to_string());
-    ContainerSpec {
-        name: name(c).to_string(),
-        image: c.image.clone().unwrap_or_default(),
-        entry_point: c.entry_point.clone(),
-        command: o
-            .and_then(|o| o.command.clone())
-            .or_else(|| c.command.clone()),
-        environment,
-        labels,
-        stop_timeout,
-        cpu_shares: o
-            .and_then(|o| o.cpu)
-            .or(c.cpu)
-            .filter(|c| *c > 0)
-            .map(i64::from),
-        memory_mib: o.and_then(|o| o.memory).or(c.memory).map(i64::from),
-        memory_reservation_mib: o
-            .and_then(|o| o.memory_reservation)
-            .or(c.memory_reservation)
-            .map(i64::from),
-        user: c.user.clone(),
-        working_directory: c.working_directory.clone(),
-        hostname: c.hostname.clone(),
-        privileged: c.privileged.unwrap_or(false),
-        readonly_root_filesystem: c.readonly_root_filesystem.unwrap_or(false),
-        extra_hosts: c
-            .extra_hosts
-            .iter()
-            .flatten()
-            .map(|h| format!("{}:{}", h.hostname, h.ip_address))
-            .collect(),
-        dns_servers: c.dns_servers.clone().unwrap_or_default(),
-        // ECS's defaults: every 30 s, 5 s timeout, 3 retries, no start period.
-        health_check: c.health_check.as_ref().map(|h| {
-            let secs = |v: Option<i32>, default: u64| {
-                Duration::from_secs(v.map_or(default, |v| v.max(0) as u64))
-            };
-            HealthCheckSpec {
-                command: h.command.clone(),
-                interval: secs(h.interval, 30),
-                timeout: secs(h.timeout, 5),
-                retries: h.retries.map_or(3, |r| r.max(0) as u32),
-                start_period: secs(h.start_period, 0),
-            }
-        }),
-    }
-}
-
-/// The first setting of the task this agent cannot honour yet, named so a person knows
-/// what to change; such a task stops with TaskFailedToStart instead of running without
-/// it (nothing is silently ignored).
+/// The first setting of the task this agent cannot honour, named so a person knows what
+/// to change; such a task stops with TaskFailedToStart instead of running without it
+/// (nothing is silently ignored).
 pub fn unsupported(def: &TaskDefinition) -> Option<String> {
-    use berth_api::ecs::NetworkMode;
-    let refuse = |what: &str| {
+    let refuse = |what: &str, why: &str| {
         Some(format!(
-            "Berth's agent does not support {what} yet; remove it from the task definition \
-             or run the task where it is supported"
+            "Berth's agent does not support {what}: {why}; remove it from the task definition"
         ))
     };
-    if let Some(mode @ (NetworkMode::Awsvpc | NetworkMode::Host)) = def.network_mode {
-        return refuse(&format!("networkMode {}", mode.as_str()));
-    }
-    if def.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
-        return refuse("volumes");
+    for v in def.volumes.iter().flatten() {
+        if v.efs_volume_configuration.is_some()
+            || v.fsx_windows_file_server_volume_configuration.is_some()
+        {
+            return refuse(
+                &format!("volume {}", v.name.as_deref().unwrap_or_default()),
+                "EFS and FSx volumes need AWS; use a host path or a Docker volume",
+            );
+        }
     }
     let some = |v: Option<usize>| v.is_some_and(|n| n > 0);
     for c in def.container_definitions.iter().flatten() {
         let present = [
-            ("portMappings", some(c.port_mappings.as_ref().map(Vec::len))),
-            ("mountPoints", some(c.mount_points.as_ref().map(Vec::len))),
-            ("volumesFrom", some(c.volumes_from.as_ref().map(Vec::len))),
-            ("links", some(c.links.as_ref().map(Vec::len))),
-            ("linuxParameters", c.linux_parameters.is_some()),
-            ("ulimits", some(c.ulimits.as_ref().map(Vec::len))),
-            ("logConfiguration", c.log_configuration.is_some()),
-            ("secrets", some(c.secrets.as_ref().map(Vec::len))),
             (
-                "environmentFiles",
-                some(c.environment_files.as_ref().map(Vec::len)),
+                "secrets",
+                some(c.secrets.as_ref().map(Vec::len)),
+                "there is no Secrets Manager or SSM to read them from; use environment or environmentFiles",
+            ),
+            (
+                "repositoryCredentials",
+                c.repository_credentials.is_some(),
+                "there is no Secrets Manager; log the host's Docker in to the registry instead",
             ),
             (
                 "resourceRequirements",
                 some(c.resource_requirements.as_ref().map(Vec::len)),
+                "GPU and inference accelerator assignment is not implemented",
             ),
             (
-                "systemControls",
-                some(c.system_controls.as_ref().map(Vec::len)),
+                "restartPolicy",
+                c.restart_policy.as_ref().is_some_and(|r| r.enabled),
+                "container restart policies are not implemented",
             ),
             (
-                "dockerSecurityOptions",
-                some(c.docker_security_options.as_ref().map(Vec::len)),
+                "logConfiguration awslogs",
+                c.log_configuration
+                    .as_ref()
+                    .is_some_and(|l| l.log_driver.as_str() == "awslogs"),
+                "Berth's CloudWatch Logs service is not available yet; use json-file",
             ),
-            ("repositoryCredentials", c.repository_credentials.is_some()),
         ];
-        if let Some((field, _)) = present.iter().find(|(_, set)| *set) {
-            return refuse(&format!("{field} (container {})", name(c)));
+        if let Some((field, _, why)) = present.iter().find(|(_, set, _)| *set) {
+            return refuse(&format!("{field} (container {})", name(c)), why);
         }
     }
     None

@@ -24,11 +24,91 @@ pub const LABEL_VERSION: &str = "com.amazonaws.ecs.task-definition-version";
 /// several agents sharing one engine each manage only their own containers.
 pub const LABEL_CONTAINER_INSTANCE: &str = "berth.container-instance-arn";
 
+/// The name the ECS agent gives a task's pause container, whose network namespace the
+/// task's containers share in awsvpc mode.
+pub const PAUSE_CONTAINER_NAME: &str = "~internal~ecs~pause";
+
+/// Berth's pause image: a tiny static program that sleeps until killed
+/// ([`crate::pause`]); runtimes provide it locally instead of pulling it.
+pub const PAUSE_IMAGE: &str = concat!("berth/pause:", env!("CARGO_PKG_VERSION"));
+
+/// Label carrying the secret that identifies a container to the metadata and
+/// credentials endpoints (never shown in the metadata itself).
+pub const LABEL_ENDPOINT_TOKEN: &str = "berth.endpoint-token";
+
+/// Which network a container joins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetworkSpec {
+    /// Docker's default bridge network (ECS `bridge`), with published ports.
+    #[default]
+    Bridge,
+    /// The host's network namespace (ECS `host`).
+    Host,
+    /// A loopback-only namespace (ECS `none`).
+    None,
+    /// The named Berth-managed network: the awsvpc pause container joins it.
+    Task(String),
+    /// Another container's namespace (awsvpc task containers share the pause's).
+    Container(String),
+}
+
+/// A port to publish: `host_port` `None` means a dynamic one from the ephemeral range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    pub container_port: u16,
+    pub host_port: Option<u16>,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+}
+
+/// Where a mount's data comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountSource {
+    /// A host path, bind-mounted.
+    HostPath(String),
+    /// A Docker volume, created with this driver, options and labels when missing.
+    Volume {
+        name: String,
+        driver: String,
+        driver_opts: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
+        /// The volume must already exist (a shared volume with autoprovision off).
+        must_exist: bool,
+    },
+}
+
+/// One mount point of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountSpec {
+    pub source: MountSource,
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// A device exposed to the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSpec {
+    pub host_path: String,
+    pub container_path: String,
+    /// Docker's cgroup permissions string, e.g. `rwm`.
+    pub permissions: String,
+}
+
+/// A soft and hard resource limit (`nofile`, `nproc`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UlimitSpec {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
 /// What to create for one container of a task.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerSpec {
     /// The container's name in the task definition.
     pub name: String,
+    /// The runtime's name for it: `ecs-FAMILY-REVISION-NAME-TASKID`, unique per task.
+    pub runtime_name: String,
     pub image: String,
     pub entry_point: Option<Vec<String>>,
     pub command: Option<Vec<String>>,
@@ -50,8 +130,42 @@ pub struct ContainerSpec {
     /// `HOST:IP` entries for /etc/hosts.
     pub extra_hosts: Vec<String>,
     pub dns_servers: Vec<String>,
+    pub dns_search: Vec<String>,
+    /// Keep stdin open (`interactive`) and allocate a TTY (`pseudoTerminal`).
+    pub interactive: bool,
+    pub tty: bool,
     /// The container's health check, with ECS's defaults filled in.
     pub health_check: Option<HealthCheckSpec>,
+    pub network: NetworkSpec,
+    pub ports: Vec<PortSpec>,
+    pub mounts: Vec<MountSpec>,
+    /// Other containers' runtime names whose volumes this one mounts, with `:ro` when
+    /// read-only.
+    pub volumes_from: Vec<String>,
+    /// `RUNTIME-NAME:ALIAS` links (bridge mode).
+    pub links: Vec<String>,
+    pub ulimits: Vec<UlimitSpec>,
+    /// Run an init process as PID 1.
+    pub init: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub devices: Vec<DeviceSpec>,
+    pub shm_size_mib: Option<i64>,
+    /// tmpfs mounts: path to Docker's option string (`size=64m,noexec`).
+    pub tmpfs: BTreeMap<String, String>,
+    pub max_swap_mib: Option<i64>,
+    pub swappiness: Option<i64>,
+    pub sysctls: BTreeMap<String, String>,
+    pub security_opts: Vec<String>,
+    /// A Docker log driver and its options (`json-file`, `syslog`, ...).
+    pub log_driver: Option<(String, BTreeMap<String, String>)>,
+    /// A CPU limit in billionths of a core: a task-level `cpu` enforced as a limit.
+    pub nano_cpus: Option<i64>,
+    /// The task has a role: the container gets the credentials endpoint's variables.
+    pub task_role: bool,
+    /// Local files of `KEY=VALUE` lines, read by the agent into the environment before
+    /// the container is created; `environment` wins over them, as in ECS.
+    pub environment_files: Vec<String>,
 }
 
 /// A health check: ECS's `healthCheck`, whose command form (`["CMD-SHELL", "..."]` or
@@ -82,6 +196,37 @@ pub struct ContainerState {
     pub phase: Phase,
     /// Health from the runtime's health check, when the container has one.
     pub health: Option<HealthStatus>,
+    /// Details for status reports and the metadata endpoint.
+    pub details: ContainerDetails,
+}
+
+/// What the runtime knows of a container beyond its phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerDetails {
+    /// The runtime's name (Docker's, without the leading `/`).
+    pub runtime_name: String,
+    pub image: String,
+    /// The image's id (`sha256:...`).
+    pub image_id: String,
+    /// RFC 3339 times; empty when it has not happened.
+    pub created_at: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// The network the container is attached to (`bridge`, `host`, a task network...)
+    /// and its IPv4 address there, when it has one.
+    pub network: String,
+    pub ipv4: Option<String>,
+    /// Published ports: container port, host port, protocol, host IP.
+    pub ports: Vec<PublishedPort>,
+}
+
+/// A published port as the runtime reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    pub container_port: u16,
+    pub host_port: u16,
+    pub protocol: String,
+    pub host_ip: String,
 }
 
 impl ContainerState {
@@ -132,4 +277,19 @@ pub trait Runtime: Send + Sync {
     async fn remove(&self, id: &str) -> Result<(), RuntimeError>;
     /// Every container Berth manages here (those with a task ARN label).
     async fn list(&self) -> Result<Vec<ContainerState>, RuntimeError>;
+    /// Removes the task-scoped volumes of `task_arn` that no container uses any more.
+    async fn remove_task_volumes(&self, task_arn: &str) -> Result<(), RuntimeError>;
+    /// One sample of a container's resource usage, in Docker's stats format.
+    async fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError>;
+    /// Ensures the named network exists (a bridge; `subnet` and `bridge_name` apply
+    /// only when creating it) and returns its gateway address, if it has one.
+    async fn ensure_network(
+        &self,
+        name: &str,
+        subnet: Option<&str>,
+        bridge_name: Option<&str>,
+    ) -> Result<Option<String>, RuntimeError>;
+    /// Resolves when something about containers may have changed (an event stream),
+    /// or at once when the runtime cannot tell; the agent then plans again.
+    async fn changed(&self);
 }

@@ -19,7 +19,10 @@ fn options(c: &TestCluster, state_file: Option<PathBuf>) -> AgentOptions {
     AgentOptions {
         server: c.endpoint(),
         token: c.agent_token(),
-        config: AgentConfig::default(),
+        config: AgentConfig {
+            endpoint_port: 0,
+            ..Default::default()
+        },
         ec2: true,
         fargate: false,
         cpu: 4096,
@@ -186,6 +189,40 @@ async fn a_restarted_agent_re_adopts_its_containers() {
 async fn a_setting_the_agent_cannot_honour_is_reported_not_ignored() {
     let (c, runtime) = setup().await;
     c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "secretive", "containerDefinitions": [{"name": "app",
+                "image": "app", "memory": 64, "secrets": [{"name": "PW",
+                "valueFrom": "arn:aws:ssm:us-east-1:000000000000:parameter/pw"}]}]}),
+        )
+        .await;
+    let agent = Agent::start(options(&c, None), runtime.clone())
+        .await
+        .unwrap();
+    let r = c
+        .client
+        .ok("RunTask", json!({"taskDefinition": "secretive"}))
+        .await;
+    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let t = wait_for(&c.client, &arn, "STOPPED").await;
+    assert_eq!(t["stopCode"], "TaskFailedToStart");
+    assert!(
+        t["stoppedReason"].as_str().unwrap().contains("secrets"),
+        "{t}"
+    );
+    assert!(
+        !runtime.calls().iter().any(|c| c.starts_with("create")),
+        "nothing ran: {:?}",
+        runtime.calls()
+    );
+    agent.stop().await;
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fargate_task_gets_its_own_namespace_and_address() {
+    let (c, runtime) = setup().await;
+    c.client
         .ok("RegisterTaskDefinition", task_definition("fargate-web"))
         .await;
     let mut opts = options(&c, None);
@@ -200,20 +237,15 @@ async fn a_setting_the_agent_cannot_honour_is_reported_not_ignored() {
         )
         .await;
     let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
-    let t = wait_for(&c.client, &arn, "STOPPED").await;
-    assert_eq!(t["stopCode"], "TaskFailedToStart");
-    assert!(
-        t["stoppedReason"]
-            .as_str()
-            .unwrap()
-            .contains("networkMode awsvpc"),
-        "{t}"
-    );
-    assert!(
-        runtime.calls().is_empty(),
-        "nothing ran: {:?}",
-        runtime.calls()
-    );
+    let t = wait_for(&c.client, &arn, "RUNNING").await;
+    let ip = t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(ip.starts_with("10.0.0."), "the pause's address: {t}");
+    let calls = runtime.calls();
+    let creates: Vec<&String> = calls.iter().filter(|c| c.starts_with("create")).collect();
+    assert_eq!(creates[0], "create ~internal~ecs~pause", "{calls:?}");
+    assert!(calls.contains(&"network berth-awsvpc".to_string()));
     agent.stop().await;
     c.shutdown().await;
 }

@@ -140,6 +140,7 @@ async fn run_task_runs_a_real_container_and_reports_its_exit_code() {
         token: c.agent_token(),
         config: AgentConfig {
             pull_behavior: PullBehavior::PreferCached,
+            endpoint_port: 0,
             ..Default::default()
         },
         ec2: true,

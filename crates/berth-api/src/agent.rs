@@ -127,3 +127,29 @@ pub struct TaskStateReport {
     #[serde(default)]
     pub containers: Vec<ContainerReport>,
 }
+
+/// `POST /task-credentials`: an agent asks for a task's role credentials on behalf of
+/// one of the task's containers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCredentialsRequest {
+    pub container_instance_arn: String,
+    pub task_arn: String,
+}
+
+/// Short-lived credentials for a task's role, in the shape the ECS credentials endpoint
+/// serves them to SDKs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCredentials {
+    #[serde(rename = "RoleArn")]
+    pub role_arn: String,
+    #[serde(rename = "AccessKeyId")]
+    pub access_key_id: String,
+    #[serde(rename = "SecretAccessKey")]
+    pub secret_access_key: String,
+    #[serde(rename = "Token")]
+    pub token: String,
+    /// RFC 3339, UTC, whole seconds.
+    #[serde(rename = "Expiration")]
+    pub expiration: String,
+}

@@ -2,10 +2,18 @@
 //! the agent receives.
 
 use super::*;
+use crate::runtime::{LABEL_CONTAINER_NAME, LABEL_TASK_ARN, LABEL_VERSION};
 use serde_json::{json, Value};
 
 const ARN: &str = "arn:aws:ecs:us-east-1:000000000000:task/c/t1";
 const T: Duration = Duration::from_secs(30);
+
+fn settings() -> Settings {
+    Settings {
+        stop_timeout: T,
+        task_network: "berth-awsvpc".into(),
+    }
+}
 
 fn task(desired: &str, last: &str, containers: Value) -> Task {
     serde_json::from_value(json!({
@@ -39,6 +47,7 @@ fn obs(id: &str, name: &str, phase: Phase) -> ContainerState {
         labels: [(LABEL_CONTAINER_NAME.to_string(), name.to_string())].into(),
         phase,
         health: None,
+        details: Default::default(),
     }
 }
 
@@ -62,7 +71,7 @@ fn a_new_task_creates_every_container_with_overrides_and_labels() {
         &two(),
         &[],
         None,
-        T,
+        &settings(),
     );
     let specs: Vec<&ContainerSpec> = actions
         .iter()
@@ -97,7 +106,7 @@ fn depends_on_start_orders_starts() {
         obs("1", "db", Phase::Created),
         obs("2", "app", Phase::Created),
     ];
-    let actions = plan(&t, &two(), &created, None, T);
+    let actions = plan(&t, &two(), &created, None, &settings());
     let starts: Vec<&Action> = actions
         .iter()
         .filter(|a| matches!(a, Action::Start { .. }))
@@ -113,10 +122,12 @@ fn depends_on_start_orders_starts() {
         obs("1", "db", Phase::Running),
         obs("2", "app", Phase::Created),
     ];
-    assert!(plan(&t, &two(), &db_up, None, T).contains(&Action::Start {
-        container: "app".into(),
-        id: "2".into()
-    }));
+    assert!(
+        plan(&t, &two(), &db_up, None, &settings()).contains(&Action::Start {
+            container: "app".into(),
+            id: "2".into()
+        })
+    );
 }
 
 #[test]
@@ -125,7 +136,13 @@ fn all_running_reports_once_then_nothing() {
         obs("1", "db", Phase::Running),
         obs("2", "app", Phase::Running),
     ];
-    let actions = plan(&task("RUNNING", "PENDING", json!([])), &two(), &up, None, T);
+    let actions = plan(
+        &task("RUNNING", "PENDING", json!([])),
+        &two(),
+        &up,
+        None,
+        &settings(),
+    );
     let r = reports(&actions);
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].status, "RUNNING");
@@ -133,7 +150,13 @@ fn all_running_reports_once_then_nothing() {
     let known =
         json!([{"name": "db", "lastStatus": "RUNNING"}, {"name": "app", "lastStatus": "RUNNING"}]);
     assert_eq!(
-        plan(&task("RUNNING", "RUNNING", known), &two(), &up, None, T),
+        plan(
+            &task("RUNNING", "RUNNING", known),
+            &two(),
+            &up,
+            None,
+            &settings()
+        ),
         vec![],
         "idempotent"
     );
@@ -146,7 +169,7 @@ fn an_essential_exit_stops_the_rest_then_the_task() {
         obs("1", "db", Phase::Exited { code: 3 }),
         obs("2", "app", Phase::Running),
     ];
-    let actions = plan(&t, &two(), &exited, None, T);
+    let actions = plan(&t, &two(), &exited, None, &settings());
     assert_eq!(
         actions,
         vec![Action::Stop {
@@ -159,7 +182,7 @@ fn an_essential_exit_stops_the_rest_then_the_task() {
         obs("1", "db", Phase::Exited { code: 3 }),
         obs("2", "app", Phase::Exited { code: 143 }),
     ];
-    let actions = plan(&t, &two(), &down, None, T);
+    let actions = plan(&t, &two(), &down, None, &settings());
     let r = reports(&actions)[0];
     assert_eq!(r.status, "STOPPED");
     assert_eq!(r.stop_code, Some(TaskStopCode::EssentialContainerExited));
@@ -177,7 +200,13 @@ fn a_non_essential_exit_is_reported_and_nothing_stops() {
         obs("1", "app", Phase::Running),
         obs("2", "init", Phase::Exited { code: 0 }),
     ];
-    let actions = plan(&task("RUNNING", "RUNNING", known), &d, &observed, None, T);
+    let actions = plan(
+        &task("RUNNING", "RUNNING", known),
+        &d,
+        &observed,
+        None,
+        &settings(),
+    );
     assert!(!actions.iter().any(|a| matches!(a, Action::Stop { .. })));
     let r = reports(&actions)[0];
     assert_eq!(r.status, "RUNNING");
@@ -195,7 +224,7 @@ fn a_stop_request_stops_everything_with_its_timeout() {
         obs("2", "app", Phase::Running),
     ];
     assert_eq!(
-        plan(&t, &two(), &up, None, T),
+        plan(&t, &two(), &up, None, &settings()),
         vec![
             Action::Stop {
                 id: "1".into(),
@@ -211,12 +240,12 @@ fn a_stop_request_stops_everything_with_its_timeout() {
         obs("1", "db", Phase::Exited { code: 0 }),
         obs("2", "app", Phase::Exited { code: 143 }),
     ];
-    let r = plan(&t, &two(), &down, None, T);
+    let r = plan(&t, &two(), &down, None, &settings());
     let r = reports(&r)[0];
     assert_eq!((r.status.as_str(), r.stop_code), ("STOPPED", None));
     let stopped = task("STOPPED", "STOPPED", json!([]));
     assert_eq!(
-        plan(&stopped, &two(), &down, None, T),
+        plan(&stopped, &two(), &down, None, &settings()),
         vec![],
         "reported once"
     );
@@ -237,7 +266,7 @@ fn a_failed_success_dependency_fails_the_task() {
         &d,
         &observed,
         None,
-        T,
+        &settings(),
     );
     assert!(!actions.iter().any(|a| matches!(a, Action::Start { .. })));
     let r = reports(&actions)[0];
@@ -250,12 +279,17 @@ fn a_failed_success_dependency_fails_the_task() {
         obs("1", "migrate", Phase::Exited { code: 0 }),
         obs("2", "app", Phase::Created),
     ];
-    assert!(
-        plan(&task("RUNNING", "PENDING", json!([])), &d, &ok, None, T).contains(&Action::Start {
-            container: "app".into(),
-            id: "2".into()
-        })
-    );
+    assert!(plan(
+        &task("RUNNING", "PENDING", json!([])),
+        &d,
+        &ok,
+        None,
+        &settings()
+    )
+    .contains(&Action::Start {
+        container: "app".into(),
+        id: "2".into()
+    }));
 }
 
 #[test]
@@ -267,14 +301,16 @@ fn a_healthy_dependency_waits_for_health() {
     let t = task("RUNNING", "PENDING", json!([]));
     let mut db = obs("1", "db", Phase::Running);
     let app = obs("2", "app", Phase::Created);
-    assert!(!plan(&t, &d, &[db.clone(), app.clone()], None, T)
+    assert!(!plan(&t, &d, &[db.clone(), app.clone()], None, &settings())
         .iter()
         .any(|a| matches!(a, Action::Start { .. })));
     db.health = Some(HealthStatus::Healthy);
-    assert!(plan(&t, &d, &[db, app], None, T).contains(&Action::Start {
-        container: "app".into(),
-        id: "2".into()
-    }));
+    assert!(
+        plan(&t, &d, &[db, app], None, &settings()).contains(&Action::Start {
+            container: "app".into(),
+            id: "2".into()
+        })
+    );
 }
 
 #[test]
@@ -282,7 +318,7 @@ fn a_start_failure_stops_the_task_with_its_reason() {
     let t = task("RUNNING", "PENDING", json!([]));
     let observed = [obs("1", "db", Phase::Running)];
     let why = "CannotPullContainerError: app: not found";
-    let actions = plan(&t, &two(), &observed, Some(why), T);
+    let actions = plan(&t, &two(), &observed, Some(why), &settings());
     assert_eq!(
         actions,
         vec![Action::Stop {
@@ -291,7 +327,7 @@ fn a_start_failure_stops_the_task_with_its_reason() {
         }]
     );
     let down = [obs("1", "db", Phase::Exited { code: 143 })];
-    let actions = plan(&t, &two(), &down, Some(why), T);
+    let actions = plan(&t, &two(), &down, Some(why), &settings());
     let r = reports(&actions)[0];
     assert_eq!(r.stop_code, Some(TaskStopCode::TaskFailedToStart));
     assert_eq!(r.reason.as_deref(), Some(why));
@@ -299,8 +335,15 @@ fn a_start_failure_stops_the_task_with_its_reason() {
 
 #[test]
 fn settings_the_agent_cannot_honour_stop_the_task_with_a_reason() {
-    let d = def(json!([{"name": "web", "image": "web", "portMappings": [{"containerPort": 80}]}]));
-    let actions = plan(&task("RUNNING", "PENDING", json!([])), &d, &[], None, T);
+    let d = def(json!([{"name": "web", "image": "web",
+        "secrets": [{"name": "PW", "valueFrom": "arn:aws:ssm:us-east-1:0:parameter/pw"}]}]));
+    let actions = plan(
+        &task("RUNNING", "PENDING", json!([])),
+        &d,
+        &[],
+        None,
+        &settings(),
+    );
     assert!(
         !actions.iter().any(|a| matches!(a, Action::Create(_))),
         "nothing is created"
@@ -311,13 +354,14 @@ fn settings_the_agent_cannot_honour_stop_the_task_with_a_reason() {
         r.reason
             .as_deref()
             .unwrap()
-            .contains("portMappings (container web)"),
+            .contains("secrets (container web)"),
         "{r:?}"
     );
-    let awsvpc: TaskDefinition = serde_json::from_value(json!({"family": "f", "revision": 1,
-        "networkMode": "awsvpc", "containerDefinitions": [{"name": "a", "image": "a"}]}))
+    let efs: TaskDefinition = serde_json::from_value(json!({"family": "f", "revision": 1,
+        "volumes": [{"name": "shared", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}],
+        "containerDefinitions": [{"name": "a", "image": "a"}]}))
     .unwrap();
-    assert!(unsupported(&awsvpc).unwrap().contains("networkMode awsvpc"));
+    assert!(unsupported(&efs).unwrap().contains("volume shared"));
     assert_eq!(unsupported(&two()), None);
 }
 
@@ -328,7 +372,13 @@ fn limits_and_process_settings_reach_the_spec() {
         "memoryReservation": 64, "user": "nobody", "workingDirectory": "/srv",
         "readonlyRootFilesystem": true, "extraHosts": [{"hostname": "db", "ipAddress": "127.0.0.2"}]}]),
     );
-    let actions = plan(&task("RUNNING", "PENDING", json!([])), &d, &[], None, T);
+    let actions = plan(
+        &task("RUNNING", "PENDING", json!([])),
+        &d,
+        &[],
+        None,
+        &settings(),
+    );
     let Some(Action::Create(s)) = actions.first() else {
         panic!("{actions:?}")
     };
@@ -345,7 +395,13 @@ fn limits_and_process_settings_reach_the_spec() {
     assert_eq!(s.health_check, None);
     let d = def(json!([{"name": "app", "image": "app",
         "healthCheck": {"command": ["CMD-SHELL", "true"], "interval": 5}}]));
-    let actions = plan(&task("RUNNING", "PENDING", json!([])), &d, &[], None, T);
+    let actions = plan(
+        &task("RUNNING", "PENDING", json!([])),
+        &d,
+        &[],
+        None,
+        &settings(),
+    );
     let Some(Action::Create(s)) = actions.first() else {
         panic!("{actions:?}")
     };
@@ -354,5 +410,167 @@ fn limits_and_process_settings_reach_the_spec() {
     assert_eq!(
         (h.interval, h.timeout, h.retries),
         (Duration::from_secs(5), Duration::from_secs(5), 3)
+    );
+}
+
+fn creates(actions: &[Action]) -> Vec<&ContainerSpec> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Create(s) => Some(&**s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_awsvpc_task_starts_its_pause_first_and_joins_its_namespace() {
+    let mut d = two();
+    d.network_mode = Some(NetworkMode::Awsvpc);
+    let t = task("RUNNING", "PENDING", json!([]));
+    let first = plan(&t, &d, &[], None, &settings());
+    let specs = creates(&first);
+    assert_eq!(specs.len(), 1, "only the pause: {first:?}");
+    assert_eq!(specs[0].name, PAUSE_CONTAINER_NAME);
+    assert_eq!(
+        specs[0].network,
+        crate::runtime::NetworkSpec::Task("berth-awsvpc".into())
+    );
+    let created = [obs("p", PAUSE_CONTAINER_NAME, Phase::Created)];
+    assert!(
+        plan(&t, &d, &created, None, &settings()).contains(&Action::Start {
+            container: PAUSE_CONTAINER_NAME.into(),
+            id: "p".into()
+        })
+    );
+    let mut pause = obs("p", PAUSE_CONTAINER_NAME, Phase::Running);
+    pause.details.ipv4 = Some("10.0.0.7".into());
+    let actions = plan(&t, &d, std::slice::from_ref(&pause), None, &settings());
+    let specs = creates(&actions);
+    assert_eq!(specs.len(), 2);
+    assert!(specs
+        .iter()
+        .all(|s| s.network == crate::runtime::NetworkSpec::Container("p".into())));
+    assert_eq!(
+        reports(&actions)[0].private_ipv4_address.as_deref(),
+        Some("10.0.0.7"),
+        "the task's address is the pause's"
+    );
+    // Stopping: containers first, then the pause with no grace period, then the report.
+    let stopping = task("STOPPED", "RUNNING", json!([]));
+    let down = [
+        pause.clone(),
+        obs("1", "db", Phase::Exited { code: 0 }),
+        obs("2", "app", Phase::Exited { code: 0 }),
+    ];
+    let actions = plan(&stopping, &d, &down, None, &settings());
+    assert_eq!(
+        actions[0],
+        Action::Stop {
+            id: "p".into(),
+            timeout: Duration::ZERO
+        }
+    );
+    assert_eq!(reports(&actions)[0].status, "STOPPED");
+}
+
+#[test]
+fn a_dead_pause_stops_the_task() {
+    let mut d = two();
+    d.network_mode = Some(NetworkMode::Awsvpc);
+    let observed = [
+        obs("p", PAUSE_CONTAINER_NAME, Phase::Exited { code: 137 }),
+        obs("1", "db", Phase::Running),
+        obs("2", "app", Phase::Running),
+    ];
+    let actions = plan(
+        &task("RUNNING", "RUNNING", json!([])),
+        &d,
+        &observed,
+        None,
+        &settings(),
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| matches!(a, Action::Stop { .. }))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn bridge_bindings_come_from_the_runtime_and_host_bindings_from_the_definition() {
+    let d = def(json!([{"name": "web", "image": "web",
+        "portMappings": [{"containerPort": 80}]}]));
+    let mut web = obs("1", "web", Phase::Running);
+    web.details.ports = vec![
+        crate::runtime::PublishedPort {
+            container_port: 80,
+            host_port: 32769,
+            protocol: "tcp".into(),
+            host_ip: "0.0.0.0".into(),
+        },
+        crate::runtime::PublishedPort {
+            container_port: 80,
+            host_port: 32769,
+            protocol: "tcp".into(),
+            host_ip: "::".into(),
+        },
+    ];
+    let t = task("RUNNING", "PENDING", json!([]));
+    let actions = plan(&t, &d, std::slice::from_ref(&web), None, &settings());
+    let b = reports(&actions)[0].containers[0]
+        .network_bindings
+        .clone()
+        .unwrap();
+    assert_eq!(b.len(), 1, "one binding per port, IPv4: {b:?}");
+    assert_eq!(
+        (b[0].container_port, b[0].host_port),
+        (Some(80), Some(32769))
+    );
+    let mut host = d.clone();
+    host.network_mode = Some(NetworkMode::Host);
+    let actions = plan(&t, &host, &[web], None, &settings());
+    let b = reports(&actions)[0].containers[0]
+        .network_bindings
+        .clone()
+        .unwrap();
+    assert_eq!((b[0].container_port, b[0].host_port), (Some(80), Some(80)));
+}
+
+#[test]
+fn links_and_volumes_from_wait_for_their_sources() {
+    let d = def(json!([
+        {"name": "app", "image": "app", "links": ["db:database"],
+         "volumesFrom": [{"sourceContainer": "data", "readOnly": true}]},
+        {"name": "db", "image": "db"},
+        {"name": "data", "image": "data", "essential": false}
+    ]));
+    let t = task("RUNNING", "PENDING", json!([]));
+    let names: Vec<String> = creates(&plan(&t, &d, &[], None, &settings()))
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(names, vec!["db", "data"], "app waits for its sources");
+    let created = [
+        obs("1", "db", Phase::Created),
+        obs("2", "data", Phase::Created),
+    ];
+    let actions = plan(&t, &d, &created, None, &settings());
+    let app = creates(&actions)[0];
+    assert_eq!(app.links, vec!["ecs-web-4-db-t1:database"]);
+    assert_eq!(app.volumes_from, vec!["ecs-web-4-data-t1:ro"]);
+    let created = [
+        obs("1", "db", Phase::Created),
+        obs("2", "data", Phase::Created),
+        obs("3", "app", Phase::Created),
+    ];
+    assert!(
+        !plan(&t, &d, &created, None, &settings()).contains(&Action::Start {
+            container: "app".into(),
+            id: "3".into()
+        }),
+        "a link's target starts first"
     );
 }
