@@ -9,58 +9,14 @@ the task until STOPPED, read the container's exit code; and the agent's registra
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import Berth, berth_bin, eventually, unique
-
-
-def _docker_host() -> str:
-    host = os.environ.get("BERTH_TEST_DOCKER_HOST")
-    if not host:
-        pytest.fail("BERTH_TEST_DOCKER_HOST is not set: run the suite through scripts/test, which starts a dockerd")
-    return host
-
-
-IMAGE = os.environ.get("BERTH_TEST_IMAGE", "berth-test/busybox:latest")
-
-
-class AgentProcess:
-    """One `berth agent` process on the test dockerd, restartable on the same data dir."""
-
-    def __init__(self, berth: Berth, cluster: str, root: Path) -> None:
-        self.berth, self.cluster, self.root = berth, cluster, root
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = self.berth.child_env()
-        env.update({"ECS_CLUSTER": self.cluster, "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached"})
-        argv = [
-            str(berth_bin()), "agent", "--server", self.berth.endpoint,
-            "--token-file", str(self.berth.data_dir / "agent-token"),
-            "--docker-host", _docker_host(), "--data-dir", str(self.root / "agent"),
-        ]
-        with open(self.root / "agent.log", "ab") as log:
-            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+from conftest import Berth, eventually, unique
+from docker_agent import IMAGE, AgentProcess, agent_env, docker_host, docker_ps
 
 
 @pytest.fixture
@@ -85,15 +41,6 @@ def agent(live_berth: Berth, tmp_path: Path) -> Iterator[AgentProcess]:
 @pytest.fixture
 def docker_cluster(agent: AgentProcess) -> str:
     return agent.cluster
-
-
-def docker_ps(label_value: str) -> list[str]:
-    """Ids of the test engine's running containers whose task ARN label is `label_value`."""
-    out = subprocess.run(
-        ["docker", "-H", _docker_host(), "ps", "-q", "--no-trunc", "--filter", f"label=com.amazonaws.ecs.task-arn={label_value}"],
-        capture_output=True, text=True, check=True,
-    )
-    return out.stdout.split()
 
 
 def test_the_agent_registers_the_hosts_resources(live_berth: Berth, docker_cluster: str) -> None:
@@ -149,7 +96,7 @@ def test_berth_up_runs_tasks_on_its_local_docker_agent(berth_factory: Any) -> No
     b = berth_factory(
         fake_agent=False,
         local_agent=True,
-        extra_env={"DOCKER_HOST": _docker_host(), "ECS_IMAGE_PULL_BEHAVIOR": "prefer-cached"},
+        extra_env={"DOCKER_HOST": docker_host(), **agent_env()},
     )
     assert "local agent on Docker" in b.output(), b.output()
     eventually(

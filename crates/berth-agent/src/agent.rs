@@ -162,13 +162,18 @@ impl Agent {
         let endpoint_url = endpoint.as_ref().map(|e| e.url().to_string());
         let (stop, stopped) = watch::channel(false);
         let looper = Loop {
-            channel,
-            runtime,
+            worker: Arc::new(Worker {
+                channel,
+                runtime,
+                memory: Default::default(),
+                endpoint_url: endpoint_url.clone(),
+                done: tokio::sync::Notify::new(),
+            }),
             options,
             arns: arns.clone(),
             view,
-            endpoint_url: endpoint_url.clone(),
-            memory: Memory::default(),
+            busy: HashMap::new(),
+            orphaned_since: HashMap::new(),
         };
         let handle = tokio::spawn(async move {
             looper.run(stopped).await;
@@ -285,20 +290,32 @@ struct Memory {
     failed_to_start: HashMap<String, String>,
     /// When the task's image pulls began and ended, by task ARN.
     pulls: HashMap<String, (Timestamp, Timestamp)>,
-    /// When a container was first seen without an assigned task, by container id.
-    orphaned_since: HashMap<String, Instant>,
+}
+
+/// What a task's actions are applied with; shared by the loop and the workers it
+/// spawns, one per task with work in flight.
+struct Worker {
+    channel: Channel,
+    runtime: Arc<dyn Runtime>,
+    memory: std::sync::Mutex<Memory>,
+    endpoint_url: Option<String>,
+    /// Signalled when a worker finishes, so the loop plans again at once.
+    done: tokio::sync::Notify,
 }
 
 /// The control loop's parts.
 struct Loop {
-    channel: Channel,
-    runtime: Arc<dyn Runtime>,
+    worker: Arc<Worker>,
     options: AgentOptions,
     arns: Vec<String>,
     /// What the metadata endpoint serves from: the last pass's tasks and containers.
     view: Arc<std::sync::RwLock<View>>,
-    endpoint_url: Option<String>,
-    memory: Memory,
+    /// Work in flight, by task ARN (or `container:ID` for an orphan being stopped):
+    /// a task is planned again only once its previous actions are done, and one slow
+    /// stop or pull never holds up other tasks.
+    busy: HashMap<String, JoinHandle<()>>,
+    /// When a container was first seen without an assigned task, by container id.
+    orphaned_since: HashMap<String, Instant>,
 }
 
 fn now() -> Timestamp {
@@ -344,29 +361,37 @@ async fn follow_assignments(
     }
 }
 
+/// Tells the control plane every `interval` that the agent behind each ARN is alive,
+/// whatever the loop is busy with.
+async fn heartbeat(channel: Channel, arns: Vec<String>, interval: Duration) {
+    loop {
+        for arn in &arns {
+            if let Err(e) = channel.heartbeat(arn).await {
+                tracing::warn!(%arn, error = %e, "heartbeat failed; will retry");
+            }
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
 impl Loop {
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
-        let mut followers = Vec::new();
+        let mut background = vec![tokio::spawn(heartbeat(
+            self.worker.channel.clone(),
+            self.arns.clone(),
+            self.options.heartbeat_interval,
+        ))];
         let mut latest = Vec::new();
         for arn in &self.arns {
             let (tx, rx) = watch::channel(None);
-            followers.push(tokio::spawn(follow_assignments(
-                self.channel.clone(),
+            background.push(tokio::spawn(follow_assignments(
+                self.worker.channel.clone(),
                 arn.clone(),
                 tx,
             )));
             latest.push(rx);
         }
-        let mut last_heartbeat: Option<Instant> = None;
         loop {
-            if last_heartbeat.is_none_or(|t| t.elapsed() >= self.options.heartbeat_interval) {
-                for arn in &self.arns {
-                    if let Err(e) = self.channel.heartbeat(arn).await {
-                        tracing::warn!(%arn, error = %e, "heartbeat failed; will retry");
-                    }
-                }
-                last_heartbeat = Some(Instant::now());
-            }
             let current: Option<Vec<(String, Assignments)>> = self
                 .arns
                 .iter()
@@ -383,22 +408,28 @@ impl Loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.options.poll_interval) => {}
                 _ = assignments_changed => {}
-                _ = self.runtime.changed() => {}
+                _ = self.worker.runtime.changed() => {}
+                _ = self.worker.done.notified() => {}
                 _ = stopped.changed() => break,
             }
         }
-        for f in followers {
-            f.abort();
+        for task in background {
+            task.abort();
+        }
+        for (_, work) in self.busy.drain() {
+            let _ = work.await;
         }
     }
 
     /// One pass over every assigned task and every container this agent manages.
     async fn pass(&mut self, current: Vec<(String, Assignments)>) -> Result<(), ChannelError> {
+        self.busy.retain(|_, work| !work.is_finished());
         let assigned: Vec<(String, Assignment)> = current
             .into_iter()
             .flat_map(|(arn, a)| a.tasks.into_iter().map(move |t| (arn.clone(), t)))
             .collect();
         let observed = self
+            .worker
             .runtime
             .list()
             .await
@@ -411,10 +442,23 @@ impl Loop {
                     .is_some_and(|i| arns.iter().any(|a| a == i))
             })
             .collect();
+        let orphans = self.plan_all(assigned, ours);
+        self.clean_up(orphans).await;
+        Ok(())
+    }
+
+    /// Plans every assigned task that has no work in flight and spawns a worker for its
+    /// actions; returns the containers no assigned task owns.
+    fn plan_all(
+        &mut self,
+        assigned: Vec<(String, Assignment)>,
+        ours: Vec<ContainerState>,
+    ) -> Vec<ContainerState> {
+        let mut memory = self.worker.memory.lock().expect("memory lock");
         self.view
             .write()
             .expect("view lock")
-            .update(&assigned, &ours, &self.memory.pulls);
+            .update(&assigned, &ours, &memory.pulls);
         let mut by_task: HashMap<String, Vec<ContainerState>> = HashMap::new();
         for c in ours {
             by_task
@@ -429,68 +473,101 @@ impl Loop {
         for (reporter, a) in &assigned {
             let task_arn = a.task.task_arn.clone().unwrap_or_default();
             let containers = by_task.remove(&task_arn).unwrap_or_default();
-            let failure = self.memory.failed_to_start.get(&task_arn).cloned();
+            if self.busy.contains_key(&task_arn) {
+                continue;
+            }
             let actions = plan(
                 &a.task,
                 &a.task_definition,
                 &containers,
-                failure.as_deref(),
+                memory.failed_to_start.get(&task_arn).map(String::as_str),
                 &settings,
             );
-            for action in actions {
-                self.apply(reporter, &task_arn, action).await?;
+            if actions.is_empty() {
+                continue;
             }
+            let worker = self.worker.clone();
+            let (reporter, arn) = (reporter.clone(), task_arn.clone());
+            let work = tokio::spawn(async move {
+                worker.apply_all(&reporter, &arn, actions).await;
+                worker.done.notify_one();
+            });
+            self.busy.insert(task_arn, work);
         }
         let live: HashSet<String> = assigned
             .iter()
             .filter_map(|(_, a)| a.task.task_arn.clone())
             .collect();
-        self.memory
-            .failed_to_start
-            .retain(|arn, _| live.contains(arn));
-        self.memory.pulls.retain(|arn, _| live.contains(arn));
-        self.clean_up(by_task.into_values().flatten().collect())
-            .await;
-        Ok(())
+        memory.failed_to_start.retain(|arn, _| live.contains(arn));
+        memory.pulls.retain(|arn, _| live.contains(arn));
+        by_task.into_values().flatten().collect()
     }
 
     /// Stops containers no assigned task owns, and removes them (and their task's
     /// volumes) once they have been stopped for the cleanup wait.
     async fn clean_up(&mut self, orphans: Vec<ContainerState>) {
-        self.memory
-            .orphaned_since
+        self.orphaned_since
             .retain(|id, _| orphans.iter().any(|c| c.id == *id));
         for c in orphans {
             let since = *self
-                .memory
                 .orphaned_since
                 .entry(c.id.clone())
                 .or_insert_with(Instant::now);
-            match c.phase {
+            let key = format!("container:{}", c.id);
+            if self.busy.contains_key(&key) {
+                continue;
+            }
+            let runtime = self.worker.runtime.clone();
+            let work = match c.phase {
                 Phase::Running => {
-                    let _ = self
-                        .runtime
-                        .stop(&c.id, self.options.config.stop_timeout)
-                        .await;
+                    let timeout = self.options.config.stop_timeout;
+                    tokio::spawn(async move {
+                        let _ = runtime.stop(&c.id, timeout).await;
+                    })
                 }
                 _ if since.elapsed() >= self.options.config.cleanup_wait => {
-                    let _ = self.runtime.remove(&c.id).await;
-                    if let Some(task) = c.task_arn() {
-                        let _ = self.runtime.remove_task_volumes(task).await;
-                    }
+                    tokio::spawn(async move {
+                        let _ = runtime.remove(&c.id).await;
+                        if let Some(task) = c.task_arn() {
+                            let _ = runtime.remove_task_volumes(task).await;
+                        }
+                    })
                 }
-                _ => {}
+                _ => continue,
+            };
+            self.busy.insert(key, work);
+        }
+    }
+}
+
+impl Worker {
+    /// Applies one task's actions: its stops all at once (each waits out its own
+    /// stopTimeout), then the rest in order.
+    async fn apply_all(&self, reporter: &str, task_arn: &str, actions: Vec<Action>) {
+        let (stops, rest): (Vec<Action>, Vec<Action>) = actions
+            .into_iter()
+            .partition(|a| matches!(a, Action::Stop { .. }));
+        futures::future::join_all(
+            stops
+                .into_iter()
+                .map(|stop| self.apply(reporter, task_arn, stop)),
+        )
+        .await;
+        for action in rest {
+            if let Err(e) = self.apply(reporter, task_arn, action).await {
+                tracing::warn!(task = task_arn, error = %e, "cannot report; will retry");
+                return;
             }
         }
     }
 
     async fn apply(
-        &mut self,
+        &self,
         reporter: &str,
         task_arn: &str,
         action: Action,
     ) -> Result<(), ChannelError> {
-        let runtime = self.runtime.clone();
+        let runtime = &self.runtime;
         let result = match action {
             Action::Create(mut spec) => {
                 spec.labels
@@ -500,14 +577,14 @@ impl Loop {
                 }
                 let started = now();
                 let pulled = runtime.pull(&spec.image).await;
-                let (first, _) = *self
-                    .memory
-                    .pulls
-                    .entry(task_arn.to_string())
-                    .or_insert((started, started));
-                self.memory
-                    .pulls
-                    .insert(task_arn.to_string(), (first, now()));
+                {
+                    let mut memory = self.memory.lock().expect("memory lock");
+                    let (first, _) = *memory
+                        .pulls
+                        .entry(task_arn.to_string())
+                        .or_insert((started, started));
+                    memory.pulls.insert(task_arn.to_string(), (first, now()));
+                }
                 match pulled {
                     Ok(()) => match crate::envfile::apply(&mut spec) {
                         Ok(()) => runtime.create(&spec).await.map(|_| ()),
@@ -524,9 +601,16 @@ impl Loop {
                 Ok(())
             }
             Action::Report(mut report) => {
-                if let Some((started, stopped)) = self.memory.pulls.get(task_arn) {
-                    report.pull_started_at = Some(*started);
-                    report.pull_stopped_at = Some(*stopped);
+                let pulls = self
+                    .memory
+                    .lock()
+                    .expect("memory lock")
+                    .pulls
+                    .get(task_arn)
+                    .copied();
+                if let Some((started, stopped)) = pulls {
+                    report.pull_started_at = Some(started);
+                    report.pull_stopped_at = Some(stopped);
                 }
                 return self.channel.report(reporter, &report).await;
             }
@@ -534,6 +618,8 @@ impl Loop {
         if let Err(e) = result {
             tracing::warn!(task = task_arn, error = %e, "task failed to start");
             self.memory
+                .lock()
+                .expect("memory lock")
                 .failed_to_start
                 .insert(task_arn.to_string(), e.to_string());
         }

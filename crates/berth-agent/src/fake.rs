@@ -96,6 +96,37 @@ impl FakeRuntime {
         self.changes.notify_one();
     }
 
+    /// The environment a container was created with.
+    pub fn environment(&self, id: &str) -> Vec<(String, String)> {
+        let all = self.containers.lock().unwrap();
+        all.get(id)
+            .map(|c| c.spec.environment.clone())
+            .unwrap_or_default()
+    }
+
+    /// The ids of `task_arn`'s containers, in creation order.
+    pub fn ids_of_task(&self, task_arn: &str) -> Vec<String> {
+        let all = self.containers.lock().unwrap();
+        let mut ids: Vec<(u64, String)> = all
+            .iter()
+            .filter(|(_, c)| {
+                c.spec
+                    .labels
+                    .get(crate::runtime::LABEL_TASK_ARN)
+                    .map(String::as_str)
+                    == Some(task_arn)
+            })
+            .map(|(id, _)| {
+                (
+                    id.trim_start_matches("fake-").parse().unwrap_or(0),
+                    id.clone(),
+                )
+            })
+            .collect();
+        ids.sort();
+        ids.into_iter().map(|(_, id)| id).collect()
+    }
+
     fn record(&self, call: String) {
         self.calls.lock().unwrap().push(call);
         self.changes.notify_one();

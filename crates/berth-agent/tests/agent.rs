@@ -20,6 +20,7 @@ fn options(c: &TestCluster, state_file: Option<PathBuf>) -> AgentOptions {
         server: c.endpoint(),
         token: c.agent_token(),
         config: AgentConfig {
+            endpoint_address: Some([127, 0, 0, 1].into()),
             endpoint_port: 0,
             ..Default::default()
         },
@@ -246,6 +247,130 @@ async fn a_fargate_task_gets_its_own_namespace_and_address() {
     let creates: Vec<&String> = calls.iter().filter(|c| c.starts_with("create")).collect();
     assert_eq!(creates[0], "create ~internal~ecs~pause", "{calls:?}");
     assert!(calls.contains(&"network berth-awsvpc".to_string()));
+    agent.stop().await;
+    c.shutdown().await;
+}
+
+/// The value of `key` in a fake container's environment.
+fn env_of(runtime: &FakeRuntime, container: &str, key: &str) -> String {
+    runtime
+        .environment(container)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("{container} has no {key}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_reads_its_own_metadata_and_role_credentials_and_nobody_elses() {
+    let (c, runtime) = setup().await;
+    for (family, role) in [("with-role", true), ("without-role", false)] {
+        let mut def = json!({"family": family, "containerDefinitions": [
+            {"name": "web", "image": "busybox", "memory": 64, "cpu": 128}]});
+        if role {
+            def["taskRoleArn"] = json!("arn:aws:iam::000000000000:role/app");
+        }
+        c.client.ok("RegisterTaskDefinition", def).await;
+    }
+    let agent = Agent::start(options(&c, None), runtime.clone())
+        .await
+        .unwrap();
+    let base = agent.endpoint_url.clone().expect("the endpoint listens");
+    let mut arns = vec![];
+    for family in ["with-role", "without-role"] {
+        let r = c
+            .client
+            .ok("RunTask", json!({"taskDefinition": family}))
+            .await;
+        let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        wait_for(&c.client, &arn, "RUNNING").await;
+        arns.push(arn);
+    }
+    let ids = runtime.ids_of_task(&arns[0]);
+    let uri = env_of(&runtime, &ids[0], "ECS_CONTAINER_METADATA_URI_V4");
+    assert!(uri.starts_with(&format!("{base}/v4/")), "{uri}");
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, me) = get(uri.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["Name"], "web");
+    assert_eq!(me["DockerId"], ids[0].as_str());
+    assert_eq!(me["Limits"]["CPU"], 128);
+    assert_eq!(me["Labels"]["com.amazonaws.ecs.task-arn"], arns[0].as_str());
+    assert!(
+        me["Labels"].get("berth.endpoint-token").is_none(),
+        "the token is not shown: {me}"
+    );
+    let (_, task) = get(format!("{uri}/task")).await;
+    assert_eq!(task["TaskARN"], arns[0].as_str());
+    assert_eq!(task["Family"], "with-role");
+    assert_eq!(task["Revision"], "1");
+    assert_eq!(task["Cluster"], "default");
+    assert_eq!(task["LaunchType"], "EC2");
+    assert!(task["PullStartedAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(task["Containers"].as_array().unwrap().len(), 1);
+    let (status, stats) = get(format!("{uri}/task/stats")).await;
+    assert_eq!(status, 200);
+    assert!(stats.get(&ids[0]).is_some(), "{stats}");
+    let (status, _) = get(format!("{base}/v4/not-a-token/task")).await;
+    assert_eq!(status, 404, "an unknown token reads nothing");
+
+    // Credentials: the token is the key; the keys work against Berth's own API.
+    let full = env_of(&runtime, &ids[0], "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    let token = env_of(&runtime, &ids[0], "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    let r = http
+        .get(&full)
+        .header("Authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let creds: Value = r.json().await.unwrap();
+    assert_eq!(creds["RoleArn"], "arn:aws:iam::000000000000:role/app");
+    let key = creds["AccessKeyId"].as_str().unwrap();
+    assert!(key.starts_with("ASIA"), "{creds}");
+    let as_task = c.client.with_session(
+        key,
+        creds["SecretAccessKey"].as_str().unwrap(),
+        creds["Token"].as_str().unwrap(),
+    );
+    let clusters = as_task.ok("ListClusters", json!({})).await;
+    assert!(clusters["clusterArns"].as_array().unwrap().len() == 1);
+    let wrong_token = c.client.with_session(
+        key,
+        creds["SecretAccessKey"].as_str().unwrap(),
+        "not-the-token",
+    );
+    assert!(wrong_token.call("ListClusters", json!({})).await.is_err());
+
+    // The task without a role gets no credentials variables and no credentials.
+    let other = runtime.ids_of_task(&arns[1]);
+    assert!(!runtime
+        .environment(&other[0])
+        .iter()
+        .any(|(k, _)| k == "AWS_CONTAINER_CREDENTIALS_FULL_URI"));
+    let other_uri = env_of(&runtime, &other[0], "ECS_CONTAINER_METADATA_URI_V4");
+    let other_token = other_uri.rsplit('/').next().unwrap();
+    let r = http
+        .get(&full)
+        .header("Authorization", other_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .get(&full)
+        .header("Authorization", "guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     agent.stop().await;
     c.shutdown().await;
 }

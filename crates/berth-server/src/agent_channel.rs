@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/heartbeat", post(heartbeat))
         .route("/assignments", get(assignments))
         .route("/task-state", post(task_state))
+        .route("/task-credentials", post(task_credentials))
 }
 
 fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
@@ -381,7 +382,26 @@ async fn wait_for_change(app: &App, prefix: &str, after: u64, arn: &str, wait: D
     .await;
 }
 
-async fn load_definition(app: &App, scope: &Scope, arn: &str) -> Result<TaskDefinition, ApiError> {
+async fn task_credentials(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Json(req): Json<TaskCredentialsRequest>,
+) -> Response {
+    reply(
+        async {
+            authorize(&app, &headers)?;
+            crate::task_credentials::mint(&app, &req).await
+        }
+        .await,
+    )
+}
+
+/// The task definition a task ARN-style definition reference names.
+pub(crate) async fn load_definition(
+    app: &App,
+    scope: &Scope,
+    arn: &str,
+) -> Result<TaskDefinition, ApiError> {
     let parsed = Arn::parse(arn).map_err(|e| ApiError::Server(e.to_string()))?;
     let (family, rev) = parsed
         .resource_path()

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+use berth_api::ecs::Timestamp;
 use berth_api::error::ApiError;
 use berth_sigv4::{AuthError, Identity as KeyIdentity, Request};
 use http::request::Parts;
@@ -25,6 +26,9 @@ pub struct Caller {
 pub struct Verifier {
     sigv4: berth_sigv4::Verifier,
     keys: RwLock<HashMap<String, KeyIdentity>>,
+    /// Task role sessions seen so far, with when they expire
+    /// ([`crate::task_credentials`]).
+    sessions: RwLock<HashMap<String, (KeyIdentity, Timestamp)>>,
 }
 
 impl Verifier {
@@ -42,7 +46,23 @@ impl Verifier {
         Verifier {
             sigv4: berth_sigv4::Verifier::new(),
             keys: RwLock::new(keys),
+            sessions: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Whether the session `id` is loaded and unexpired at `now`.
+    pub fn has_session(&self, id: &str, now: Timestamp) -> bool {
+        let sessions = self.sessions.read().expect("session table lock");
+        sessions.get(id).is_some_and(|(_, expires)| *expires > now)
+    }
+
+    /// Accepts the temporary key `id` until `expires`; expired sessions are dropped.
+    pub fn add_session(&self, id: String, identity: KeyIdentity, expires: Timestamp) {
+        let mut sessions = self.sessions.write().expect("session table lock");
+        // Sessions last LIFETIME, so one minted now tells roughly what "now" is.
+        let minted = expires.as_secs_f64() - crate::task_credentials::LIFETIME.as_secs_f64();
+        sessions.retain(|_, (_, e)| e.as_secs_f64() > minted);
+        sessions.insert(id, (identity, expires));
     }
 }
 
@@ -58,7 +78,16 @@ pub fn authenticate(
     )
     .map_err(|e| ApiError::Server(format!("clock out of range: {e}")))?;
     let keys = app.verifier.keys.read().expect("key table lock");
-    let lookup = |id: &str| keys.get(id).cloned();
+    let sessions = app.verifier.sessions.read().expect("session table lock");
+    let now_ts = app.clock.now();
+    let lookup = |id: &str| {
+        keys.get(id).cloned().or_else(|| {
+            sessions
+                .get(id)
+                .filter(|(_, expires)| *expires > now_ts)
+                .map(|(identity, _)| identity.clone())
+        })
+    };
     let verified = app
         .verifier
         .sigv4

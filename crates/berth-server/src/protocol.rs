@@ -65,6 +65,7 @@ async fn serve_json(app: Arc<App>, req: Request<Body>) -> ApiResult {
         .unwrap_or("")
         .to_string();
     let (service, action) = target.split_once('.').unwrap_or((target.as_str(), ""));
+    crate::task_credentials::load_for(&app, &parts).await?;
     let signing_service = match service {
         crate::ecs::TARGET_PREFIX => "ecs",
         _ => {

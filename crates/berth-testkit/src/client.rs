@@ -35,6 +35,18 @@ impl EcsClient {
         }
     }
 
+    /// The same client signing with temporary credentials (a task role's).
+    pub fn with_session(&self, access_key_id: &str, secret: &str, token: &str) -> Self {
+        EcsClient {
+            credentials: Credentials {
+                access_key_id: access_key_id.into(),
+                secret_access_key: secret.into(),
+                session_token: Some(token.into()),
+            },
+            ..self.clone()
+        }
+    }
+
     /// Calls `AmazonEC2ContainerServiceV20141113.<action>` with `body`.
     pub async fn call(&self, action: &str, body: Value) -> Result<Value, CallError> {
         self.call_raw(action, serde_json::to_vec(&body).expect("json"))

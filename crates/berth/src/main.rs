@@ -62,6 +62,12 @@ struct AgentFlags {
         default_value = "/var/lib/berth-agent"
     )]
     data_dir: PathBuf,
+    /// Also offer this host to the Fargate pool (FARGATE tasks of every cluster).
+    #[arg(long)]
+    fargate: bool,
+    /// Offer only Fargate pool capacity, no container instance.
+    #[arg(long, conflicts_with = "fargate")]
+    fargate_only: bool,
 }
 
 #[derive(Args, Clone)]
@@ -128,23 +134,39 @@ async fn agent(flags: AgentFlags) -> anyhow::Result<()> {
             anyhow::bail!("give the agent token with --token, --token-file or BERTH_AGENT_TOKEN")
         }
     };
+    let offer = Offer {
+        ec2: !flags.fargate_only,
+        fargate: flags.fargate || flags.fargate_only,
+    };
     let (agent, cluster, version) = join(
         &flags.server,
         &token,
         flags.config.as_deref(),
         flags.docker_host.as_deref(),
         &flags.data_dir,
+        offer,
     )
     .await?;
     println!("berth agent: Docker {version}; joined cluster '{cluster}' as");
     for arn in &agent.container_instance_arns {
         println!("  {arn}");
     }
+    match &agent.endpoint_url {
+        Some(url) => println!("berth agent: task metadata and credentials at {url}"),
+        None => println!("berth agent: task metadata and credentials endpoints are off"),
+    }
     println!("berth agent: ready; tasks placed here run as Docker containers");
     shutdown_signal().await;
     println!("berth agent: stopping (containers keep running and are re-adopted on restart)");
     agent.stop().await;
     Ok(())
+}
+
+/// Which capacity an agent offers.
+#[derive(Debug, Clone, Copy)]
+struct Offer {
+    ec2: bool,
+    fargate: bool,
 }
 
 /// Joins the control plane at `server` with this host's Docker Engine. Returns the
@@ -155,6 +177,7 @@ async fn join(
     config_file: Option<&std::path::Path>,
     docker_host: Option<&str>,
     data_dir: &std::path::Path,
+    offer: Offer,
 ) -> anyhow::Result<(berth_agent::agent::Agent, String, String)> {
     use berth_agent::agent::{Agent, AgentOptions};
     use berth_agent::config::{AgentConfig, DEFAULT_CONFIG_FILE};
@@ -180,9 +203,10 @@ async fn join(
         cpu: cores * 1024,
         memory_mib: host_memory_mib()?,
         state_file: Some(data_dir.join("agent-state.json")),
-        ec2: true,
-        fargate: false,
-        poll_interval: std::time::Duration::from_millis(500),
+        ec2: offer.ec2,
+        fargate: offer.fargate,
+        // Events and long polls drive the agent; this is only the resync period.
+        poll_interval: std::time::Duration::from_secs(5),
         heartbeat_interval: std::time::Duration::from_secs(10),
         config,
     };
@@ -238,10 +262,15 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         println!("berth: --no-agent given; tasks wait until an agent joins");
     } else if is_up {
         let token = server.app().agent_token.clone();
-        match join(&endpoint, &token, None, None, &data_dir.join("agent")).await {
+        let both = Offer {
+            ec2: true,
+            fargate: true,
+        };
+        match join(&endpoint, &token, None, None, &data_dir.join("agent"), both).await {
             Ok((agent, cluster, version)) => {
                 println!(
-                    "berth: local agent on Docker {version} joined cluster '{cluster}' (EC2 launch type)"
+                    "berth: local agent on Docker {version} joined cluster '{cluster}' \
+                     (EC2 launch type) and the Fargate pool"
                 );
                 local_agent = Some(agent);
             }
