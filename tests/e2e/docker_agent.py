@@ -59,14 +59,17 @@ def docker_inspect(container_id: str) -> Any:
 class AgentProcess:
     """One `berth agent` process on the test dockerd, restartable on the same data dir."""
 
-    def __init__(self, berth: Berth, cluster: str, root: Path, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, berth: Berth, cluster: str, root: Path, extra_args: list[str] | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.berth, self.cluster, self.root = berth, cluster, root
         self.extra_args = list(extra_args or [])
+        self.extra_env = dict(extra_env or {})
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         env = self.berth.child_env()
-        env.update({"ECS_CLUSTER": self.cluster, **agent_env()})
+        env.update({"ECS_CLUSTER": self.cluster, **agent_env(), **self.extra_env})
         argv = [
             str(berth_bin()), "agent", "--server", self.berth.endpoint,
             "--token-file", str(self.berth.data_dir / "agent-token"),

@@ -156,3 +156,56 @@ def test_an_agent_killed_with_9_re_adopts_its_running_containers(live_berth: Ber
     task = eventually(stopped, timeout=60, what=f"{arn} to stop")
     assert task["containers"][0]["exitCode"] == 137, "PID 1 ignores SIGTERM; killed after stopTimeout"
     assert docker_ps(arn) == []
+
+
+def test_a_task_that_ends_while_its_agent_is_down_is_reported_after_the_restart(
+    live_berth: Berth, agent: AgentProcess
+) -> None:
+    ecs = live_berth.client()
+    family = unique("ended")
+    ecs.register_task_definition(
+        family=family,
+        containerDefinitions=[{"name": "main", "image": IMAGE, "memory": 32, "command": ["sh", "-c", "sleep 4; exit 4"]}],
+    )
+    arn = ecs.run_task(cluster=agent.cluster, taskDefinition=family)["tasks"][0]["taskArn"]
+    eventually(
+        lambda: ecs.describe_tasks(cluster=agent.cluster, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING",
+        timeout=60,
+        what=f"{arn} to run",
+    )
+    agent.kill9()
+    eventually(lambda: docker_ps(arn) == [], timeout=30, what="the container to exit while its agent is down")
+    assert ecs.describe_tasks(cluster=agent.cluster, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING", "nobody told"
+    agent.start()
+    task = eventually(
+        lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
+            ecs.describe_tasks(cluster=agent.cluster, tasks=[arn])["tasks"][0]),
+        timeout=60,
+        what=f"{arn} to be reported STOPPED",
+    )
+    assert task["containers"][0]["exitCode"] == 4
+    assert task["stopCode"] == "EssentialContainerExited"
+
+
+def test_the_hosts_gpus_and_docker_version_are_registered(live_berth: Berth, tmp_path: Path) -> None:
+    """A host where `nvidia-smi` lists GPUs registers them (here a stand-in script on PATH)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho GPU-11111111-aaaa\necho GPU-22222222-bbbb\n")
+    smi.chmod(0o755)
+    cluster = unique("gpu")
+    ecs = live_berth.client()
+    ecs.create_cluster(clusterName=cluster)
+    a = AgentProcess(live_berth, cluster, tmp_path, extra_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    a.start()
+    try:
+        arns = eventually(
+            lambda: ecs.list_container_instances(cluster=cluster)["containerInstanceArns"], timeout=30, what="the agent to join"
+        )
+        instance = ecs.describe_container_instances(cluster=cluster, containerInstances=arns)["containerInstances"][0]
+        gpus = next(r for r in instance["registeredResources"] if r["name"] == "GPU")
+        assert sorted(gpus["stringSetValue"]) == ["GPU-11111111-aaaa", "GPU-22222222-bbbb"]
+        assert instance["versionInfo"]["dockerVersion"].startswith("DockerVersion: ")
+    finally:
+        a.stop()

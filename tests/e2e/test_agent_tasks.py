@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from conftest import awsvpc_api, awsvpc_cli, eventually, free_port, unique
-from docker_agent import IMAGE, AgentProcess, docker
+from docker_agent import IMAGE, AgentProcess, docker, docker_ps
 
 CLUSTER = "default"
 
@@ -374,3 +374,42 @@ def test_the_metadata_endpoint_and_task_role_credentials(node: Any) -> None:
     assert arn in as_task.list_tasks(cluster=CLUSTER)["taskArns"], "the task's keys work against Berth's API"
     stop(ecs, arn)
     wait_status(ecs, arn, "STOPPED")
+
+
+def test_a_container_killed_behind_berths_back_is_reported_with_its_exit_code(node: Any) -> None:
+    berth, _ = node
+    ecs = berth.client()
+    family = unique("killed")
+    ecs.register_task_definition(family=family, containerDefinitions=[{
+        "name": "main", "image": IMAGE, "memory": 32, "command": ["sleep", "300"]}])
+    arn = run(ecs, family)
+    task = wait_status(ecs, arn, "RUNNING")
+    docker("kill", container(task, "main")["runtimeId"])
+    task = wait_status(ecs, arn, "STOPPED")
+    assert container(task, "main")["exitCode"] == 137
+    assert task["stopCode"] == "EssentialContainerExited"
+
+
+def test_with_the_control_plane_down_containers_keep_running_and_the_agent_resyncs(node: Any) -> None:
+    """Runs last in this module: it restarts the module's control plane."""
+    berth, agent = node
+    ecs = berth.client()
+    family = unique("outage")
+    ecs.register_task_definition(family=family, containerDefinitions=[{
+        "name": "main", "image": IMAGE, "memory": 32, "command": ["sleep", "300"], "stopTimeout": 2}])
+    arn = run(ecs, family)
+    cid = container(wait_status(ecs, arn, "RUNNING"), "main")["runtimeId"]
+    berth.kill()
+    time.sleep(5)  # the agent's long polls and heartbeats fail and back off meanwhile
+    assert docker_ps(arn) == [cid], "the container keeps running without a control plane"
+    assert agent.proc is not None and agent.proc.poll() is None, "the agent keeps running too"
+    berth.start()
+    ecs = berth.client()
+    assert describe(ecs, arn)["lastStatus"] == "RUNNING"
+    after = run(ecs, family)
+    wait_status(ecs, after, "RUNNING")
+    for task_arn in (arn, after):
+        stop(ecs, task_arn)
+    assert container(wait_status(ecs, arn, "STOPPED"), "main")["runtimeId"] == cid
+    wait_status(ecs, after, "STOPPED")
+    assert docker_ps(arn) == [], "the agent acted on the StopTask it learned after the outage"

@@ -38,10 +38,15 @@ impl Drop for Process {
 }
 
 fn rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` memory field, in MiB.
+fn status_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb: f64 = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
@@ -77,7 +82,15 @@ fn docker_run(host: &str, image: &str) -> (Duration, String) {
     let start = Instant::now();
     let id = docker(
         host,
-        &["run", "-d", "--label", "berth.bench=1", image, "sleep", "3600"],
+        &[
+            "run",
+            "-d",
+            "--label",
+            "berth.bench=1",
+            image,
+            "sleep",
+            "3600",
+        ],
     );
     (start.elapsed(), id)
 }
@@ -142,10 +155,7 @@ async fn run_tasks(client: &EcsClient, count: usize) -> Vec<String> {
         )
         .await
         .unwrap();
-    assert!(
-        r["failures"].as_array().is_none_or(|f| f.is_empty()),
-        "{r}"
-    );
+    assert!(r["failures"].as_array().is_none_or(|f| f.is_empty()), "{r}");
     r["tasks"]
         .as_array()
         .unwrap()
@@ -266,6 +276,10 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = rss_mib(agent.0.id());
+    let (idle_anon, idle_file) = (
+        status_mib(agent.0.id(), "RssAnon:"),
+        status_mib(agent.0.id(), "RssFile:"),
+    );
 
     // 1. One at a time, alternating so drift in the engine hits all three alike.
     let engine = bollard::Docker::connect_with_unix(
@@ -291,7 +305,11 @@ async fn main() {
         stop_all(&client, &arns).await;
         remove_direct(&host);
     }
-    let (b, c, a) = (median(berth.clone()), median(cli.clone()), median(api.clone()));
+    let (b, c, a) = (
+        median(berth.clone()),
+        median(cli.clone()),
+        median(api.clone()),
+    );
     println!("single task, median of {} rounds:", ROUNDS - 1);
     println!("  berth RunTask -> RUNNING   {:8.1} ms", ms(b));
     println!("  docker run -d (CLI)        {:8.1} ms", ms(c));
@@ -305,7 +323,10 @@ async fn main() {
         .collect();
     let mut sorted = ratios.clone();
     sorted.sort_by(f64::total_cmp);
-    println!("  per-round ratio median     {:8.2}", sorted[sorted.len() / 2]);
+    println!(
+        "  per-round ratio median     {:8.2}",
+        sorted[sorted.len() / 2]
+    );
 
     // 2. Fifty at once.
     let start = Instant::now();
@@ -336,12 +357,17 @@ async fn main() {
     remove_direct(&host);
     println!("{BURST} tasks at once:");
     println!("  berth, all RUNNING         {:8.1} ms", ms(berth_burst));
-    println!("  {BURST} x docker run -d        {:8.1} ms", ms(docker_burst));
+    println!(
+        "  {BURST} x docker run -d        {:8.1} ms",
+        ms(docker_burst)
+    );
     println!(
         "  ratio                      {:8.2}",
         ms(berth_burst) / ms(docker_burst)
     );
     println!("agent RSS:");
-    println!("  idle                       {idle_rss:8.1} MiB");
+    println!(
+        "  idle                       {idle_rss:8.1} MiB ({idle_anon:.1} anonymous, {idle_file:.1} file-backed)"
+    );
     println!("  with {BURST} tasks running     {busy_rss:8.1} MiB");
 }

@@ -57,6 +57,10 @@ pub struct AgentOptions {
     /// CPU units (cores × 1024) and MiB this host offers, before reservations.
     pub cpu: i64,
     pub memory_mib: i64,
+    /// The host's GPUs (their UUIDs, as `nvidia-smi` reports them; see [`crate::gpu`]).
+    pub gpu_ids: Vec<String>,
+    /// The container runtime's version, reported in versionInfo.
+    pub docker_version: Option<String>,
     /// Keeps the container instance ARNs across restarts.
     pub state_file: Option<PathBuf>,
     /// How often the agent resyncs when nothing signals a change.
@@ -245,12 +249,15 @@ fn register_request(
         memory: (options.memory_mib - config.reserved_memory_mib as i64).max(0),
         reserved_ports_tcp: config.reserved_ports_tcp.clone(),
         reserved_ports_udp: config.reserved_ports_udp.clone(),
-        gpu_ids: vec![],
+        gpu_ids: options.gpu_ids.clone(),
         attributes,
         version_info: Some(VersionInfo {
             agent_version: Some(format!("berth-agent {}", env!("CARGO_PKG_VERSION"))),
             agent_hash: None,
-            docker_version: None,
+            docker_version: options
+                .docker_version
+                .as_ref()
+                .map(|v| format!("DockerVersion: {v}")),
         }),
     }
 }

@@ -17,9 +17,9 @@ use async_trait::async_trait;
 use berth_api::ecs::HealthStatus;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, DeviceMapping,
-    HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Ipam, IpamConfig, Mount,
-    MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkCreateRequest,
-    PortBinding, ResourcesUlimits,
+    DeviceRequest, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Ipam,
+    IpamConfig, Mount, MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig,
+    NetworkCreateRequest, PortBinding, ResourcesUlimits,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
@@ -249,6 +249,14 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                     .collect(),
             ),
             shm_size: spec.shm_size_mib.map(mib),
+            device_requests: (!spec.gpu_ids.is_empty()).then(|| {
+                vec![DeviceRequest {
+                    driver: Some("nvidia".into()),
+                    device_ids: Some(spec.gpu_ids.clone()),
+                    capabilities: Some(vec![vec!["gpu".into()]]),
+                    ..Default::default()
+                }]
+            }),
             tmpfs: Some(spec.tmpfs.clone().into_iter().collect()),
             sysctls: Some(spec.sysctls.clone().into_iter().collect()),
             security_opt: Some(spec.security_opts.clone()),
@@ -361,13 +369,31 @@ impl Runtime for DockerRuntime {
         }
         let options = CreateImageOptionsBuilder::new().from_image(image).build();
         let credentials = crate::registry_auth::credentials_for(image);
+        let began = tokio::time::Instant::now();
+        tracing::info!(image, "pulling");
         let mut progress = self.docker.create_image(Some(options), None, credentials);
         let mut failure = None;
+        let mut layers_done = 0;
         while let Some(step) = progress.next().await {
-            if let Err(e) = step {
-                failure = Some(e.to_string());
-                break;
+            match step {
+                Ok(info) if info.status.as_deref() == Some("Pull complete") => {
+                    layers_done += 1;
+                    tracing::info!(
+                        image,
+                        layer = info.id.as_deref().unwrap_or(""),
+                        layers_done,
+                        "layer pulled"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
             }
+        }
+        if failure.is_none() {
+            tracing::info!(image, seconds = began.elapsed().as_secs_f64(), "pulled");
         }
         match failure {
             None => Ok(()),

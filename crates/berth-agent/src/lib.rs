@@ -13,6 +13,7 @@ pub mod docker;
 pub mod endpoint;
 pub mod envfile;
 pub mod fake;
+pub mod gpu;
 pub mod pause;
 pub mod plan;
 pub mod registry_auth;

@@ -402,9 +402,12 @@ pub fn unsupported(def: &TaskDefinition) -> Option<String> {
                 "there is no Secrets Manager; log the host's Docker in to the registry instead",
             ),
             (
-                "resourceRequirements",
-                some(c.resource_requirements.as_ref().map(Vec::len)),
-                "GPU and inference accelerator assignment is not implemented",
+                "resourceRequirements InferenceAccelerator",
+                c.resource_requirements
+                    .iter()
+                    .flatten()
+                    .any(|r| r.r#type.as_str() == "InferenceAccelerator"),
+                "Elastic Inference accelerators exist only on AWS",
             ),
             (
                 "restartPolicy",

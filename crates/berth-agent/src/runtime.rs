@@ -161,6 +161,9 @@ pub struct ContainerSpec {
     pub log_driver: Option<(String, BTreeMap<String, String>)>,
     /// A CPU limit in billionths of a core: a task-level `cpu` enforced as a limit.
     pub nano_cpus: Option<i64>,
+    /// GPUs the control plane assigned to the container (UUIDs), exposed through the
+    /// `nvidia` device driver.
+    pub gpu_ids: Vec<String>,
     /// The task has a role: the container gets the credentials endpoint's variables.
     pub task_role: bool,
     /// Local files of `KEY=VALUE` lines, read by the agent into the environment before

@@ -28,6 +28,8 @@ fn options(c: &TestCluster, state_file: Option<PathBuf>) -> AgentOptions {
         fargate: false,
         cpu: 4096,
         memory_mib: 8192,
+        gpu_ids: vec![],
+        docker_version: None,
         state_file,
         poll_interval: Duration::from_millis(50),
         heartbeat_interval: Duration::from_secs(10),

@@ -147,6 +147,8 @@ async fn run_task_runs_a_real_container_and_reports_its_exit_code() {
         fargate: false,
         cpu: 2048,
         memory_mib: 2048,
+        gpu_ids: vec![],
+        docker_version: None,
         state_file: None,
         poll_interval: Duration::from_millis(100),
         heartbeat_interval: Duration::from_secs(10),

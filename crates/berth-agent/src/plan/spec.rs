@@ -260,6 +260,13 @@ pub fn container(
                 l.options.clone().unwrap_or_default(),
             )
         }),
+        gpu_ids: task
+            .containers
+            .iter()
+            .flatten()
+            .find(|k| k.name.as_deref() == Some(name))
+            .and_then(|k| k.gpu_ids.clone())
+            .unwrap_or_default(),
         task_role: def.task_role_arn.is_some(),
         environment_files: o
             .and_then(|o| o.environment_files.as_ref())
