@@ -87,8 +87,12 @@ EOF
   chmod +x /www/cgi-bin/register
   exec httpd -f -p 8080 -h /www
 fi
-wget -qO- "http://$COORDINATOR_HOST_PORT/cgi-bin/register?worker=$WORKER_ID&mode=$MODE" || exit 9
-exec sleep 300
+# Announce to the coordinator, retrying while it comes up, as Presto's workers do.
+for attempt in 1 2 3 4 5 6 7 8 9 10; do
+  wget -qO- "http://$COORDINATOR_HOST_PORT/cgi-bin/register?worker=$WORKER_ID&mode=$MODE" && exec sleep 300
+  sleep 1
+done
+exit 9
 """
 
 
@@ -135,12 +139,21 @@ def test_the_presto_seed_workers_reach_the_coordinator_by_its_private_ip(node: A
         worker_ips.add(t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"])
     assert len(worker_ips | {ip}) == 3, "every task has its own address"
     coordinator_id = task["containers"][0]["runtimeId"]
-    recorded = eventually(
-        lambda: (lambda out: out if "w1" in out and "w2" in out else None)(
-            docker("exec", coordinator_id, "cat", "/www/workers", check=False)),
-        timeout=30,
-        what="the coordinator to record both workers",
-    )
+
+    seen: dict[str, Any] = {}
+
+    def recorded_both() -> Any:
+        out = docker("exec", coordinator_id, "cat", "/www/workers", check=False)
+        seen["workers"] = [
+            (describe(ecs, a)["lastStatus"], docker("logs", describe(ecs, a)["containers"][0]["runtimeId"], check=False))
+            for a in workers
+        ]
+        return out if "w1" in out and "w2" in out else None
+
+    try:
+        recorded = eventually(recorded_both, timeout=30, what="the coordinator to record both workers")
+    except BaseException as e:
+        raise AssertionError(f"the workers' status and output: {seen}") from e
     assert "worker=w1&mode=WORKER" in recorded and "worker=w2&mode=WORKER" in recorded
     for arn in [coordinator, *workers]:
         stop(ecs, arn)

@@ -32,8 +32,6 @@ pub const CAPABILITIES: &[&str] = &[
     "com.amazonaws.ecs.capability.docker-remote-api.1.19",
     "com.amazonaws.ecs.capability.docker-remote-api.1.21",
     "com.amazonaws.ecs.capability.privileged-container",
-    "com.amazonaws.ecs.capability.task-iam-role",
-    "com.amazonaws.ecs.capability.task-iam-role-network-host",
     "ecs.capability.container-ordering",
     "ecs.capability.container-health-check",
     "ecs.capability.task-eni",
@@ -148,6 +146,7 @@ impl Agent {
                 view.clone(),
                 runtime.clone(),
                 channel.clone(),
+                config.task_iam_role,
             )
             .await
             {
@@ -171,6 +170,7 @@ impl Agent {
                 runtime,
                 memory: Default::default(),
                 endpoint_url: endpoint_url.clone(),
+                task_roles: options.config.task_iam_role,
                 done: tokio::sync::Notify::new(),
             }),
             options,
@@ -213,6 +213,19 @@ fn register_request(
             target_id: None,
         })
         .collect();
+    if config.task_iam_role {
+        for capability in [
+            "com.amazonaws.ecs.capability.task-iam-role",
+            "com.amazonaws.ecs.capability.task-iam-role-network-host",
+        ] {
+            attributes.push(Attribute {
+                name: capability.into(),
+                value: None,
+                target_type: None,
+                target_id: None,
+            });
+        }
+    }
     for driver in &config.logging_drivers {
         attributes.push(Attribute {
             name: format!("com.amazonaws.ecs.capability.logging-driver.{driver}"),
@@ -306,6 +319,8 @@ struct Worker {
     runtime: Arc<dyn Runtime>,
     memory: std::sync::Mutex<Memory>,
     endpoint_url: Option<String>,
+    /// ECS_ENABLE_TASK_IAM_ROLE: containers get the credentials endpoint.
+    task_roles: bool,
     /// Signalled when a worker finishes, so the loop plans again at once.
     done: tokio::sync::Notify,
 }
@@ -476,6 +491,7 @@ impl Loop {
         let settings = Settings {
             stop_timeout: self.options.config.stop_timeout,
             task_network: self.options.config.task_network.clone(),
+            now: now().as_secs_f64(),
         };
         for (reporter, a) in &assigned {
             let task_arn = a.task.task_arn.clone().unwrap_or_default();
@@ -579,6 +595,7 @@ impl Worker {
             Action::Create(mut spec) => {
                 spec.labels
                     .insert(LABEL_CONTAINER_INSTANCE.into(), reporter.to_string());
+                spec.task_role &= self.task_roles;
                 if let Some(url) = &self.endpoint_url {
                     crate::endpoint::inject(&mut spec, url);
                 }
@@ -601,6 +618,7 @@ impl Worker {
                 }
             }
             Action::Start { id, .. } => runtime.start(&id).await,
+            Action::Fail { reason } => Err(crate::runtime::RuntimeError::Dependency(reason)),
             Action::Stop { id, timeout } => {
                 if let Err(e) = runtime.stop(&id, timeout).await {
                     tracing::warn!(container = %id, error = %e, "stop failed; will retry");

@@ -50,7 +50,9 @@ pub struct AgentConfig {
     /// `ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION` (default 3 h): how long stopped containers
     /// are kept before removal.
     pub cleanup_wait: Duration,
-    /// `ECS_ENABLE_TASK_IAM_ROLE` (default false).
+    /// `ECS_ENABLE_TASK_IAM_ROLE`: serve task role credentials and advertise the
+    /// capability. Default true (the ECS agent's default is false because its endpoint
+    /// needs iptables rules set up first; Berth's needs none).
     pub task_iam_role: bool,
     /// `ECS_AVAILABILITY_ZONE`: reported as the `ecs.availability-zone` attribute.
     pub availability_zone: Option<String>,
@@ -82,7 +84,7 @@ impl Default for AgentConfig {
             pull_behavior: PullBehavior::Default,
             stop_timeout: Duration::from_secs(30),
             cleanup_wait: Duration::from_secs(3 * 3600),
-            task_iam_role: false,
+            task_iam_role: true,
             availability_zone: None,
             task_network: "berth-awsvpc".into(),
             task_subnet: None,
@@ -340,7 +342,7 @@ mod tests {
             ("ECS_IMAGE_PULL_BEHAVIOR", "prefer-cached"),
             ("ECS_CONTAINER_STOP_TIMEOUT", "1m30s"),
             ("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "10m"),
-            ("ECS_ENABLE_TASK_IAM_ROLE", "true"),
+            ("ECS_ENABLE_TASK_IAM_ROLE", "false"),
             ("ECS_AVAILABILITY_ZONE", "us-east-1b"),
             ("BERTH_TASK_NETWORK", "tasks"),
             ("BERTH_TASK_SUBNET", "10.9.0.0/24"),
@@ -357,7 +359,8 @@ mod tests {
         assert_eq!(c.pull_behavior, PullBehavior::PreferCached);
         assert_eq!(c.stop_timeout, Duration::from_secs(90));
         assert_eq!(c.cleanup_wait, Duration::from_secs(600));
-        assert!(c.task_iam_role);
+        assert!(!c.task_iam_role);
+        assert!(AgentConfig::default().task_iam_role);
         assert_eq!(c.availability_zone.as_deref(), Some("us-east-1b"));
         assert_eq!(
             (c.task_network.as_str(), c.task_subnet.as_deref()),

@@ -137,6 +137,8 @@ struct Ctx {
     view: Arc<RwLock<View>>,
     runtime: Arc<dyn Runtime>,
     channel: Channel,
+    /// ECS_ENABLE_TASK_IAM_ROLE: whether credentials are served at all.
+    task_roles: bool,
 }
 
 impl Endpoint {
@@ -148,6 +150,7 @@ impl Endpoint {
         view: Arc<RwLock<View>>,
         runtime: Arc<dyn Runtime>,
         channel: Channel,
+        task_roles: bool,
     ) -> Result<Endpoint, String> {
         let at = SocketAddr::new(address, port);
         let listener = match tokio::net::TcpListener::bind(at).await {
@@ -165,6 +168,7 @@ impl Endpoint {
             view,
             runtime,
             channel,
+            task_roles,
         };
         let app = Router::new()
             .route("/v4/{token}", get(container))
@@ -519,6 +523,13 @@ async fn serve_credentials(ctx: Ctx, token: String) -> Response {
             "CredentialsV2Request: Credentials not found",
         );
     };
+    if !ctx.task_roles {
+        return credentials_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidIdInRequest",
+            "CredentialsV2Request: task roles are off on this agent (ECS_ENABLE_TASK_IAM_ROLE=false)",
+        );
+    }
     if !has_role {
         return credentials_error(
             StatusCode::BAD_REQUEST,

@@ -34,6 +34,9 @@ pub enum Action {
     Stop { id: String, timeout: Duration },
     /// Tell the control plane where the task is.
     Report(TaskStateReport),
+    /// Remember that the task failed to start, and why: the containers stopped on the
+    /// way down would otherwise read as an essential container's exit next time.
+    Fail { reason: String },
 }
 
 /// What the planner needs to know about this agent.
@@ -43,6 +46,8 @@ pub struct Settings {
     pub stop_timeout: Duration,
     /// The Berth-managed network awsvpc tasks join.
     pub task_network: String,
+    /// Now, in seconds since the epoch (for `startTimeout`).
+    pub now: f64,
 }
 
 /// The actions that move `task` toward its desired status. `failed_to_start` is the
@@ -90,10 +95,12 @@ pub fn plan(
                 Some(TaskStopCode::EssentialContainerExited),
                 Some("The task's network namespace (its pause container) exited".into()),
             ))
+        } else if let Some(why) = defs.iter().find_map(|c| {
+            unmet_forever(c, &by_name).or_else(|| timed_out(c, &by_name, settings.now))
+        }) {
+            return vec![Action::Fail { reason: why }];
         } else {
-            defs.iter()
-                .find_map(|c| unmet_forever(c, &by_name))
-                .map(|why| (Some(TaskStopCode::TaskFailedToStart), Some(why)))
+            None
         };
 
     let mut actions = Vec::new();
@@ -245,6 +252,32 @@ fn unmet_forever(
                 name(c)
             )
         })
+    })
+}
+
+/// Why `c` gives up, if its dependencies are still unmet `startTimeout` seconds after it
+/// was created.
+fn timed_out(
+    c: &ContainerDefinition,
+    by_name: &BTreeMap<&str, &ContainerState>,
+    now: f64,
+) -> Option<String> {
+    let limit = c.start_timeout?;
+    let s = by_name.get(name(c))?;
+    if s.phase != Phase::Created || dependencies_met(c, by_name) {
+        return None;
+    }
+    let created = time::OffsetDateTime::parse(
+        &s.details.created_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    let waited = now - created.unix_timestamp_nanos() as f64 / 1e9;
+    (waited > f64::from(limit)).then(|| {
+        format!(
+            "Container {}: its dependencies were not met within its startTimeout of {limit} s",
+            name(c)
+        )
     })
 }
 

@@ -263,6 +263,9 @@ pub enum RuntimeError {
     Stop(String),
     #[error("container runtime unavailable: {0}")]
     Unavailable(String),
+    /// A container's dependencies can never be met (a planner decision, not Docker's).
+    #[error("{0}")]
+    Dependency(String),
 }
 
 /// Runs containers.

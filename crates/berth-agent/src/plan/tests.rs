@@ -12,6 +12,7 @@ fn settings() -> Settings {
     Settings {
         stop_timeout: T,
         task_network: "berth-awsvpc".into(),
+        now: 1_800_000_000.0,
     }
 }
 
@@ -268,13 +269,21 @@ fn a_failed_success_dependency_fails_the_task() {
         None,
         &settings(),
     );
+    let [Action::Fail { reason }] = actions.as_slice() else {
+        panic!("{actions:?}")
+    };
+    assert!(reason.contains("migrate SUCCESS"), "{reason}");
+    let actions = plan(
+        &task("RUNNING", "PENDING", json!([])),
+        &d,
+        &observed,
+        Some(reason),
+        &settings(),
+    );
     assert!(!actions.iter().any(|a| matches!(a, Action::Start { .. })));
     let r = reports(&actions)[0];
     assert_eq!(r.stop_code, Some(TaskStopCode::TaskFailedToStart));
-    assert!(
-        r.reason.as_deref().unwrap().contains("migrate SUCCESS"),
-        "{r:?}"
-    );
+    assert_eq!(r.reason.as_deref(), Some(reason.as_str()));
     let ok = [
         obs("1", "migrate", Phase::Exited { code: 0 }),
         obs("2", "app", Phase::Created),
@@ -572,5 +581,47 @@ fn links_and_volumes_from_wait_for_their_sources() {
             id: "3".into()
         }),
         "a link's target starts first"
+    );
+}
+
+#[test]
+fn unmet_dependencies_give_up_after_start_timeout() {
+    let d = def(json!([
+        {"name": "db", "image": "db", "healthCheck": {"command": ["CMD", "true"]}},
+        {"name": "app", "image": "app", "startTimeout": 10,
+         "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]}
+    ]));
+    let t = task("RUNNING", "PENDING", json!([]));
+    let db = obs("1", "db", Phase::Running);
+    let mut app = obs("2", "app", Phase::Created);
+    // 1_800_000_000 s since the epoch is 2027-01-15T08:00:00Z.
+    app.details.created_at = "2027-01-15T07:59:55Z".into();
+    let waiting = plan(&t, &d, &[db.clone(), app.clone()], None, &settings());
+    assert!(
+        reports(&waiting).iter().all(|r| r.stop_code.is_none()),
+        "5 s in: still waiting"
+    );
+    app.details.created_at = "2027-01-15T07:59:45Z".into();
+    let actions = plan(&t, &d, &[db.clone(), app.clone()], None, &settings());
+    let [Action::Fail { reason }] = actions.as_slice() else {
+        panic!("the failure is remembered first: {actions:?}")
+    };
+    assert!(reason.contains("startTimeout of 10 s"), "{reason}");
+    // The agent passes the remembered reason back: stop the rest, then report it.
+    let actions = plan(&t, &d, &[db, app.clone()], Some(reason), &settings());
+    assert!(actions.contains(&Action::Stop {
+        id: "1".into(),
+        timeout: T
+    }));
+    let stopped = obs("1", "db", Phase::Exited { code: 143 });
+    let r = plan(&t, &d, &[stopped, app], Some(reason), &settings());
+    let r = reports(&r)[0];
+    assert_eq!(r.stop_code, Some(TaskStopCode::TaskFailedToStart));
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .contains("startTimeout of 10 s"),
+        "{r:?}"
     );
 }
