@@ -523,6 +523,34 @@ impl Runtime for DockerRuntime {
             .inspect_network(name, None::<InspectNetworkOptions>)
             .await
         {
+            // An existing network must be the one the settings describe, or tasks would
+            // land on a bridge the host was not prepared for.
+            let actual_bridge = n
+                .options
+                .as_ref()
+                .and_then(|o| o.get("com.docker.network.bridge.name").cloned());
+            if let Some(want) = bridge_name.filter(|b| actual_bridge.as_deref() != Some(*b)) {
+                return Err(RuntimeError::Create(format!(
+                    "network {name} exists on bridge {} but BERTH_TASK_BRIDGE asks for {want}; \
+                     remove the network (docker network rm {name}) or change the setting",
+                    actual_bridge.as_deref().unwrap_or("(Docker-named)")
+                )));
+            }
+            let subnets: Vec<String> = n
+                .ipam
+                .as_ref()
+                .and_then(|i| i.config.clone())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.subnet)
+                .collect();
+            if let Some(want) = subnet.filter(|s| !subnets.iter().any(|have| have == s)) {
+                return Err(RuntimeError::Create(format!(
+                    "network {name} exists with subnet {} but BERTH_TASK_SUBNET asks for {want}; \
+                     remove the network (docker network rm {name}) or change the setting",
+                    subnets.join(", ")
+                )));
+            }
             return Ok(gateway(n));
         }
         let request = NetworkCreateRequest {

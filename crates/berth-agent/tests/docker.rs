@@ -141,6 +141,9 @@ async fn run_task_runs_a_real_container_and_reports_its_exit_code() {
         config: AgentConfig {
             pull_behavior: PullBehavior::PreferCached,
             endpoint_port: 0,
+            // The suite's own bridge and subnet for awsvpc tasks (see scripts/test).
+            task_bridge: std::env::var("BERTH_TEST_TASK_BRIDGE").ok(),
+            task_subnet: std::env::var("BERTH_TEST_TASK_SUBNET").ok(),
             ..Default::default()
         },
         ec2: true,
@@ -187,4 +190,37 @@ async fn run_task_runs_a_real_container_and_reports_its_exit_code() {
     );
     agent.stop().await;
     c.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_existing_task_network_must_match_the_settings() {
+    let rt = docker();
+    let name = format!("berth-test-net-{}", std::process::id());
+    let gateway = rt.ensure_network(&name, None, None).await.unwrap();
+    assert!(gateway.is_some(), "a bridge network has a gateway");
+    assert_eq!(
+        rt.ensure_network(&name, None, None).await.unwrap(),
+        gateway,
+        "found again, not created twice"
+    );
+    let e = rt
+        .ensure_network(&name, None, Some("elsewhere0"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("BERTH_TASK_BRIDGE asks for elsewhere0"), "{e}");
+    let e = rt
+        .ensure_network(&name, Some("10.254.254.0/24"), None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("BERTH_TASK_SUBNET"), "{e}");
+    let host = std::env::var("BERTH_TEST_DOCKER_HOST").unwrap();
+    let engine = bollard::Docker::connect_with_unix(
+        host.trim_start_matches("unix://"),
+        120,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .unwrap();
+    engine.remove_network(&name).await.unwrap();
 }
