@@ -15,10 +15,10 @@
 //! `BERTH_BIN` overrides the binary (default target/release/berth).
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use berth_testkit::bench::{release_binary, rss_mib, start_server, status_mib, ChildGuard};
 use berth_testkit::EcsClient;
 use serde_json::{json, Value};
 
@@ -26,32 +26,6 @@ const KEY: &str = "AKIABENCH00000000000";
 const SECRET: &str = "benchsecretbenchsecretbenchsecretbenchse";
 const ROUNDS: usize = 21;
 const BURST: usize = 50;
-
-/// A process under test; killed when dropped, so a failed run leaves nothing behind.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    status_mib(pid, "VmRSS:")
-}
-
-/// A `/proc/PID/status` memory field, in MiB.
-fn status_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -192,16 +166,7 @@ async fn stop_all(client: &EcsClient, arns: &[String]) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let bin = std::env::var_os("BERTH_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/berth")
-        });
-    assert!(
-        bin.is_file(),
-        "{} not found: cargo build --release -p berth",
-        bin.display()
-    );
+    let bin = release_binary();
     let host = std::env::var("DOCKER_HOST").expect("set DOCKER_HOST to the engine to use");
     let image =
         std::env::var("BERTH_TEST_IMAGE").unwrap_or_else(|_| "berth-test/busybox:latest".into());
@@ -209,29 +174,7 @@ async fn main() {
     remove_direct(&host);
 
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let _server = Process(
-        Command::new(&bin)
-            .args(["server", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--no-profile", "--data-dir", dir.path().to_str().unwrap()])
-            .args(["--access-key-id", KEY, "--secret-access-key", SECRET])
-            .env("BERTH_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start berth server"),
-    );
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http.get(format!("{endpoint}/health")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (_server, endpoint) = start_server(&bin, dir.path(), KEY, SECRET).await;
     let client = EcsClient::new(&endpoint, KEY, SECRET, "us-east-1");
     client
         .call("CreateCluster", json!({"clusterName": "bench"}))
@@ -245,7 +188,7 @@ async fn main() {
         )
         .await
         .unwrap();
-    let agent = Process(
+    let agent = ChildGuard(
         Command::new(&bin)
             .args(["agent", "--server", &endpoint, "--docker-host", &host])
             .arg("--token-file")
@@ -275,10 +218,10 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let idle_rss = rss_mib(agent.0.id());
+    let idle_rss = rss_mib(agent.id());
     let (idle_anon, idle_file) = (
-        status_mib(agent.0.id(), "RssAnon:"),
-        status_mib(agent.0.id(), "RssFile:"),
+        status_mib(agent.id(), "RssAnon:"),
+        status_mib(agent.id(), "RssFile:"),
     );
 
     // 1. One at a time, alternating so drift in the engine hits all three alike.
@@ -341,7 +284,7 @@ async fn main() {
     }
     wait_running(&client, &arns).await;
     let berth_burst = start.elapsed();
-    let busy_rss = rss_mib(agent.0.id());
+    let busy_rss = rss_mib(agent.id());
     stop_all(&client, &arns).await;
     let start = Instant::now();
     let runs: Vec<_> = (0..BURST)

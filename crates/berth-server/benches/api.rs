@@ -6,11 +6,11 @@
 //! `BERTH_BIN` overrides the binary (default target/release/berth).
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use berth_testkit::bench::{release_binary, rss_mib, start_server};
 use berth_testkit::EcsClient;
 use serde_json::json;
 
@@ -20,29 +20,8 @@ const INSTANCES: usize = 200;
 const WRITERS: usize = 64;
 const READERS: usize = 32;
 
-/// The server under test; killed when dropped, so a failed run leaves no process behind.
-struct ServerProcess(std::process::Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
 }
 
 async fn run_tasks_until(
@@ -160,44 +139,14 @@ fn wrk_field(report: &str, label: &str) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let bin = std::env::var_os("BERTH_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/berth")
-        });
-    assert!(
-        bin.is_file(),
-        "{} not found: cargo build --release -p berth",
-        bin.display()
-    );
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = std::process::Command::new(&bin)
-        .args([
-            "server",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-profile",
-        ])
-        .args(["--data-dir", dir.path().to_str().unwrap()])
-        .args(["--access-key-id", KEY, "--secret-access-key", SECRET])
-        .env("BERTH_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start berth server");
-    let server = ServerProcess(server);
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let (server, endpoint) = start_server(&release_binary(), dir.path(), KEY, SECRET).await;
+    let port: u16 = endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
     let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http.get(format!("{endpoint}/health")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let client = EcsClient::new(&endpoint, KEY, SECRET, "us-east-1");
     client
         .call("CreateCluster", json!({"clusterName": "bench"}))
@@ -260,7 +209,7 @@ async fn main() {
     println!(
         "server RSS with {} tasks stored: {:.0} MiB",
         stored.load(Ordering::Relaxed),
-        rss_mib(server.0.id())
+        rss_mib(server.id())
     );
     let arns: Vec<String> = arns.lock().unwrap().clone();
     let sample = client
@@ -303,7 +252,7 @@ async fn main() {
     println!(
         "server RSS with {} tasks stored: {:.0} MiB",
         stored.load(Ordering::Relaxed),
-        rss_mib(server.0.id())
+        rss_mib(server.id())
     );
     heartbeats.abort();
     drop(server);

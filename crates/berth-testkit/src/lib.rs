@@ -3,6 +3,7 @@
 //! that drives task lifecycles through the real agent channel. Never shipped in
 //! release builds of `berth`.
 
+pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod fake_agent;

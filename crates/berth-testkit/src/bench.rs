@@ -1,0 +1,91 @@
+//! For benchmarks that drive release `berth` processes: find the binary, start a
+//! `berth server` and wait until it answers, stop what was started even when a run
+//! fails, and read a process's memory.
+#![allow(clippy::disallowed_types)] // benchmarks measure wall-clock time, not tokio's
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A child process, killed when dropped, so a failed run leaves nothing behind.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The release binary: `BERTH_BIN`, else `target/release/berth` of this workspace.
+pub fn release_binary() -> PathBuf {
+    let bin = std::env::var_os("BERTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/berth")
+        });
+    assert!(
+        bin.is_file(),
+        "{} not found: cargo build --release -p berth",
+        bin.display()
+    );
+    bin
+}
+
+/// Starts `berth server` on a free loopback port with `data_dir` and the given key,
+/// waits until it answers `/health`, and returns it with its endpoint URL.
+pub async fn start_server(
+    bin: &Path,
+    data_dir: &Path,
+    key: &str,
+    secret: &str,
+) -> (ChildGuard, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(bin)
+        .args(["server", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--no-profile")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--access-key-id", key, "--secret-access-key", secret])
+        .env("BERTH_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start berth server");
+    let guard = ChildGuard(child);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http.get(format!("{endpoint}/health")).send().await.is_ok() {
+            return (guard, endpoint);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("berth server at {endpoint} did not answer within 10 s");
+}
+
+/// A `/proc/PID/status` memory field (`VmRSS:`, `RssAnon:`, ...), in MiB.
+pub fn status_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// A process's resident set, in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    status_mib(pid, "VmRSS:")
+}
