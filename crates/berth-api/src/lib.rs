@@ -4,7 +4,11 @@
 //! no I/O and no knowledge of the store. Handlers parse requests into these types and
 //! convert them to the model with explicit functions.
 
+#[macro_use]
+mod wire_enum;
+
 pub mod agent;
 pub mod arn;
+pub mod ecr;
 pub mod ecs;
 pub mod error;

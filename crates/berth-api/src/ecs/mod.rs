@@ -1,9 +1,9 @@
 //! ECS wire types: the request and response shapes of the ECS JSON 1.1 API as the AWS CLI
 //! and boto3 send and expect them.
 //!
-//! The types are generated from botocore's service model by `scripts/gen-ecs-wire.py` (see
-//! `generated.rs`); this module adds the hand-written pieces they rely on: [`Timestamp`],
-//! the `wire_enum!` macro behind every enum, and [`UnknownEnumValue`].
+//! The types are generated from botocore's service model by `scripts/gen-wire.py` (see
+//! `generated.rs`); this module adds the hand-written pieces they rely on: [`Timestamp`]
+//! and [`UnknownEnumValue`] (the `wire_enum!` macro behind every enum is in `wire_enum.rs`).
 //!
 //! Shapes reachable from a request reject unknown members and report missing required
 //! ones by their wire name; enums reject values the model does not define.
@@ -13,64 +13,6 @@ use std::time::{Duration, SystemTime};
 
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-/// Defines a string enum of the ECS model: serde renames per variant, `ALL`, `as_str`,
-/// `Display` and `FromStr`. Deserializing a value the model does not define is an error
-/// that names the value and lists the valid ones.
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident { $($variant:ident = $wire:literal,)+ }
-    ) => {
-        $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-        )]
-        pub enum $name {
-            $(
-                #[doc = concat!("`", $wire, "`")]
-                #[serde(rename = $wire)]
-                $variant,
-            )+
-        }
-
-        impl $name {
-            /// Every value the model defines, in the model's order.
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            /// The value exactly as AWS spells it on the wire.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $wire,)+
-                }
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl ::std::str::FromStr for $name {
-            type Err = $crate::ecs::UnknownEnumValue;
-
-            fn from_str(value: &str) -> Result<Self, Self::Err> {
-                Self::ALL
-                    .iter()
-                    .copied()
-                    .find(|known| known.as_str() == value)
-                    .ok_or_else(|| {
-                        $crate::ecs::UnknownEnumValue::new(
-                            stringify!($name),
-                            value,
-                            Self::ALL.iter().map(|known| known.as_str()),
-                        )
-                    })
-            }
-        }
-    };
-}
 
 mod generated;
 pub use generated::*;
@@ -101,7 +43,7 @@ pub struct UnknownEnumValue {
 }
 
 impl UnknownEnumValue {
-    fn new<'a>(
+    pub(crate) fn new<'a>(
         type_name: &'static str,
         value: &str,
         expected: impl Iterator<Item = &'a str>,
