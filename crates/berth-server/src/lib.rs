@@ -12,6 +12,7 @@ pub mod keys;
 pub mod pagination;
 pub mod protocol;
 pub mod records;
+pub mod registry_token;
 pub mod task_credentials;
 pub mod task_store;
 

@@ -1,0 +1,156 @@
+//! The registry's login tokens: what ECR's GetAuthorizationToken hands out and what
+//! `docker login --username AWS --password-stdin` sends back as a password.
+//!
+//! A token names its account, region and expiry and carries an HMAC-SHA256 of them
+//! under a key kept in the store (`/registry/token-key`, made on first use), so every
+//! replica verifies any replica's tokens and a restart invalidates none. Tokens are
+//! `v1.ACCOUNT.REGION.EXPIRES.MAC` with the MAC in unpadded base64url; they last
+//! [`LIFETIME`], as ECR's do.
+
+use std::time::Duration;
+
+use base64::Engine;
+use berth_api::error::ApiError;
+use berth_store::{Compare, Store, Txn};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use crate::records::{commit, store_error};
+
+/// How long a token is good for.
+pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+const KEY: &str = "/registry/token-key";
+
+/// The signing key.
+#[derive(Clone)]
+pub struct TokenKey(Vec<u8>);
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is not a Berth registry token")]
+    Malformed,
+    #[error("the token's signature does not match")]
+    BadSignature,
+    #[error("the token expired; get a new one with `aws ecr get-login-password`")]
+    Expired,
+}
+
+/// The account and region a valid token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenScope {
+    pub account: String,
+    pub region: String,
+}
+
+impl TokenKey {
+    /// Reads the key from the store, creating it if no replica has yet.
+    pub async fn load_or_create(store: &dyn Store) -> Result<TokenKey, ApiError> {
+        loop {
+            if let Some(kv) = store.get(KEY).await.map_err(store_error)? {
+                return Ok(TokenKey(kv.value.to_vec()));
+            }
+            let mut key = vec![0u8; 32];
+            rand::thread_rng().fill_bytes(&mut key);
+            let txn = Txn::new()
+                .when(Compare::unchanged(KEY, 0))
+                .then(berth_store::Op::put(KEY, key.clone()));
+            if commit(store, txn).await?.is_committed() {
+                return Ok(TokenKey(key));
+            }
+        }
+    }
+
+    fn mac(&self, payload: &str) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(payload.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// A token for `account` in `region`, good until `expires` (seconds since the
+    /// epoch).
+    pub fn mint(&self, account: &str, region: &str, expires: i64) -> String {
+        let payload = format!("v1.{account}.{region}.{expires}");
+        let mac = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.mac(&payload));
+        format!("{payload}.{mac}")
+    }
+
+    /// Checks `token` at `now` (seconds since the epoch).
+    pub fn verify(&self, token: &str, now: i64) -> Result<TokenScope, TokenError> {
+        let (payload, mac) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let parts: Vec<&str> = payload.split('.').collect();
+        let [version, account, region, expires] = parts.as_slice() else {
+            return Err(TokenError::Malformed);
+        };
+        if *version != "v1" {
+            return Err(TokenError::Malformed);
+        }
+        let given = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(mac)
+            .map_err(|_| TokenError::Malformed)?;
+        let mut check = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key");
+        check.update(payload.as_bytes());
+        check
+            .verify_slice(&given)
+            .map_err(|_| TokenError::BadSignature)?;
+        let expires: i64 = expires.parse().map_err(|_| TokenError::Malformed)?;
+        if now >= expires {
+            return Err(TokenError::Expired);
+        }
+        Ok(TokenScope {
+            account: account.to_string(),
+            region: region.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> TokenKey {
+        TokenKey(vec![byte; 32])
+    }
+
+    #[test]
+    fn a_token_speaks_for_its_account_and_region_until_it_expires() {
+        let k = key(1);
+        let token = k.mint("000000000000", "us-east-1", 1_000);
+        assert_eq!(
+            k.verify(&token, 999),
+            Ok(TokenScope {
+                account: "000000000000".into(),
+                region: "us-east-1".into()
+            })
+        );
+        assert_eq!(k.verify(&token, 1_000), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn tampered_foreign_and_garbled_tokens_are_refused() {
+        let token = key(1).mint("000000000000", "us-east-1", 1_000);
+        assert_eq!(key(2).verify(&token, 0), Err(TokenError::BadSignature));
+        let other_account = token.replacen("000000000000", "111111111111", 1);
+        assert_eq!(
+            key(1).verify(&other_account, 0),
+            Err(TokenError::BadSignature)
+        );
+        let later = token.replacen(".1000.", ".9999.", 1);
+        assert_eq!(key(1).verify(&later, 0), Err(TokenError::BadSignature));
+        for bad in ["", "v1", "v2.a.b.1.AAAA", "v1.a.b.c.d.e", "v1.a.b.1.!!"] {
+            assert_eq!(key(1).verify(bad, 0), Err(TokenError::Malformed), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_replica_reads_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = berth_store::embedded::EmbeddedStore::open(dir.path()).unwrap();
+        let first = TokenKey::load_or_create(&store).await.unwrap();
+        let second = TokenKey::load_or_create(&store).await.unwrap();
+        let token = first.mint("0", "r", 10);
+        assert!(second.verify(&token, 0).is_ok());
+    }
+}
