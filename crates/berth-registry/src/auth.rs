@@ -140,7 +140,11 @@ mod tests {
         let auth = BasicAuthorizer::new("user", "pa:ss", scope());
         let good = base64::engine::general_purpose::STANDARD.encode("user:pa:ss");
         let ok = auth
-            .authorize(&with_auth(&format!("Basic {good}")), Some("a"), Action::Push)
+            .authorize(
+                &with_auth(&format!("Basic {good}")),
+                Some("a"),
+                Action::Push,
+            )
             .await;
         assert_eq!(ok, Ok(scope()));
         let bad = base64::engine::general_purpose::STANDARD.encode("user:nope");

@@ -22,24 +22,28 @@ pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
 /// Docker image manifest, v2 schema 2.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker manifest list.
-pub const DOCKER_MANIFEST_LIST: &str =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 /// Every manifest media type the registry accepts.
-pub const MEDIA_TYPES: [&str; 4] = [DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_MANIFEST, OCI_INDEX];
+pub const MEDIA_TYPES: [&str; 4] = [
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+    OCI_MANIFEST,
+    OCI_INDEX,
+];
 
 /// Why a manifest was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
-    #[error("the manifest is {size} bytes; the limit is {MAX_MANIFEST_SIZE} bytes")]
+    #[error("the manifest is {size} bytes; the limit is {limit} bytes", limit = MAX_MANIFEST_SIZE)]
     TooLarge { size: usize },
     #[error(
-        "unsupported manifest media type '{0}': expected one of {}",
-        MEDIA_TYPES.join(", ")
+        "unsupported manifest media type '{0}': expected one of {expected}",
+        expected = MEDIA_TYPES.join(", ")
     )]
     UnsupportedMediaType(String),
     #[error("the Content-Type '{header}' differs from the manifest's mediaType '{field}'")]
@@ -185,7 +189,13 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Manif
 /// (OCI manifests may omit `mediaType`).
 fn kind_of(raw: &Raw, content_type: Option<&str>) -> Result<ManifestKind, ManifestError> {
     let header = content_type
-        .map(|h| h.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|h| {
+            h.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .filter(|h| !h.is_empty() && h != "application/json" && h != "application/octet-stream");
     let field = raw.media_type.as_deref();
     let named = match (header.as_deref(), field) {
@@ -311,8 +321,7 @@ mod tests {
             let m = parse(&bytes(&index), None).unwrap();
             assert!(m.kind.is_list());
             assert!(m.required_blobs().is_empty());
-            let children: Vec<String> =
-                m.child_manifests().iter().map(|d| d.to_string()).collect();
+            let children: Vec<String> = m.child_manifests().iter().map(|d| d.to_string()).collect();
             assert_eq!(children, [d("a"), d("b")]);
         }
     }
@@ -325,8 +334,11 @@ mod tests {
         assert_eq!(m.kind, ManifestKind::DockerManifest);
         let m = parse(&bytes(&untyped), Some("application/json")).unwrap();
         assert_eq!(m.kind, ManifestKind::OciManifest, "inferred from the shape");
-        let m = parse(&bytes(&image(OCI_MANIFEST)), Some(&format!("{OCI_MANIFEST}; charset=utf-8")))
-            .unwrap();
+        let m = parse(
+            &bytes(&image(OCI_MANIFEST)),
+            Some(&format!("{OCI_MANIFEST}; charset=utf-8")),
+        )
+        .unwrap();
         assert_eq!(m.kind, ManifestKind::OciManifest);
         let e = parse(&bytes(&image(OCI_MANIFEST)), Some(DOCKER_MANIFEST)).unwrap_err();
         assert!(matches!(e, ManifestError::MediaTypeMismatch { .. }));
@@ -344,13 +356,22 @@ mod tests {
             parse(&too_big, Some(OCI_MANIFEST)),
             Err(ManifestError::TooLarge { .. })
         ));
-        assert!(matches!(parse(b"{nope", None), Err(ManifestError::Malformed(_))));
+        assert!(matches!(
+            parse(b"{nope", None),
+            Err(ManifestError::Malformed(_))
+        ));
         let mut v1 = image(OCI_MANIFEST);
         v1["schemaVersion"] = json!(1);
-        assert!(matches!(parse(&bytes(&v1), None), Err(ManifestError::Invalid(_))));
+        assert!(matches!(
+            parse(&bytes(&v1), None),
+            Err(ManifestError::Invalid(_))
+        ));
         let mut both = image(OCI_MANIFEST);
         both["manifests"] = json!([]);
-        assert!(matches!(parse(&bytes(&both), None), Err(ManifestError::Invalid(_))));
+        assert!(matches!(
+            parse(&bytes(&both), None),
+            Err(ManifestError::Invalid(_))
+        ));
         let mut index_with_layers = json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
             "manifests": []});
         index_with_layers["layers"] = json!([]);
@@ -363,7 +384,10 @@ mod tests {
         assert!(e.contains("sha256 digests only"), "{e}");
         let mut negative = image(OCI_MANIFEST);
         negative["config"]["size"] = json!(-1);
-        assert!(matches!(parse(&bytes(&negative), None), Err(ManifestError::Malformed(_))));
+        assert!(matches!(
+            parse(&bytes(&negative), None),
+            Err(ManifestError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -374,7 +398,10 @@ mod tests {
         let m = parse(&bytes(&sbom), None).unwrap();
         let digest = Digest::of(b"sbom");
         let r = m.referrer(&digest, 99).unwrap();
-        assert_eq!(r.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
+        assert_eq!(
+            r.artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
         assert_eq!(r.annotations["org.example"], "yes");
         assert_eq!(m.record(99, 0).subject.unwrap().to_string(), d("subject"));
         sbom["artifactType"] = json!("application/vnd.example.sbom");

@@ -44,7 +44,10 @@ async fn the_base_endpoint_asks_for_credentials() {
     let r = TestRegistry::start(&[]).await;
     let anonymous = r.client.get(r.url("/v2/")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    assert_eq!(header(&anonymous, "www-authenticate"), "Basic realm=\"berth\"");
+    assert_eq!(
+        header(&anonymous, "www-authenticate"),
+        "Basic realm=\"berth\""
+    );
     let (_, code) = error_code(anonymous).await;
     assert_eq!(code, "UNAUTHORIZED");
     let wrong = r
@@ -76,13 +79,19 @@ async fn monolithic_uploads_store_and_serve_blobs() {
     let content = b"hello, registry".to_vec();
     let digest = Digest::of(&content);
     let post = r
-        .req(Method::POST, &format!("/v2/team/app/blobs/uploads/?digest={digest}"))
+        .req(
+            Method::POST,
+            &format!("/v2/team/app/blobs/uploads/?digest={digest}"),
+        )
         .body(content.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(post.status(), 201);
-    assert_eq!(header(&post, "location"), format!("/v2/team/app/blobs/{digest}"));
+    assert_eq!(
+        header(&post, "location"),
+        format!("/v2/team/app/blobs/{digest}")
+    );
     assert_eq!(header(&post, "docker-content-digest"), digest.to_string());
 
     let head = r
@@ -177,7 +186,10 @@ async fn chunked_uploads_take_chunks_in_order() {
         .unwrap();
     assert_eq!(get.bytes().await.unwrap(), &whole[..]);
     let finished = r.req(Method::GET, &location).send().await.unwrap();
-    assert_eq!(error_code(finished).await, (404, "BLOB_UPLOAD_UNKNOWN".into()));
+    assert_eq!(
+        error_code(finished).await,
+        (404, "BLOB_UPLOAD_UNKNOWN".into())
+    );
 }
 
 #[tokio::test]
@@ -237,7 +249,10 @@ async fn a_wrong_digest_is_refused_and_nothing_is_visible() {
     let claimed = Digest::of(b"what the client claims");
     let actual = Digest::of(b"what it sends");
     let post = r
-        .req(Method::POST, &format!("/v2/team/app/blobs/uploads/?digest={claimed}"))
+        .req(
+            Method::POST,
+            &format!("/v2/team/app/blobs/uploads/?digest={claimed}"),
+        )
         .body(&b"what it sends"[..])
         .send()
         .await
@@ -269,7 +284,10 @@ async fn a_wrong_digest_is_refused_and_nothing_is_visible() {
     let gone = r.req(Method::GET, &location).send().await.unwrap();
     assert_eq!(gone.status(), 404);
     let sha512 = r
-        .req(Method::POST, "/v2/team/app/blobs/uploads/?digest=sha512:abcd")
+        .req(
+            Method::POST,
+            "/v2/team/app/blobs/uploads/?digest=sha512:abcd",
+        )
         .body(&b"x"[..])
         .send()
         .await
@@ -277,7 +295,10 @@ async fn a_wrong_digest_is_refused_and_nothing_is_visible() {
     let status = sha512.status();
     let body = sha512.text().await.unwrap();
     assert_eq!(status, 400);
-    assert!(body.contains("DIGEST_INVALID") && body.contains("sha256 digests only"), "{body}");
+    assert!(
+        body.contains("DIGEST_INVALID") && body.contains("sha256 digests only"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -310,7 +331,10 @@ async fn manifests_push_pull_and_negotiate() {
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(docker_only).await, (404, "MANIFEST_UNKNOWN".into()));
+    assert_eq!(
+        error_code(docker_only).await,
+        (404, "MANIFEST_UNKNOWN".into())
+    );
     let wildcard = r
         .req(Method::GET, "/v2/team/app/manifests/v1")
         .header("accept", format!("{DOCKER_MANIFEST}, */*"))
@@ -320,13 +344,19 @@ async fn manifests_push_pull_and_negotiate() {
     assert_eq!(wildcard.status(), 200);
 
     let wrong_digest = r
-        .req(Method::PUT, &format!("/v2/team/app/manifests/{}", Digest::of(b"x")))
+        .req(
+            Method::PUT,
+            &format!("/v2/team/app/manifests/{}", Digest::of(b"x")),
+        )
         .header("content-type", OCI_MANIFEST)
         .body(bytes.clone())
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(wrong_digest).await, (400, "DIGEST_INVALID".into()));
+    assert_eq!(
+        error_code(wrong_digest).await,
+        (400, "DIGEST_INVALID".into())
+    );
     let bad_tag = r
         .req(Method::PUT, "/v2/team/app/manifests/.bad")
         .header("content-type", OCI_MANIFEST)
@@ -349,10 +379,18 @@ async fn manifests_push_pull_and_negotiate() {
 async fn a_manifest_naming_a_missing_blob_is_refused() {
     let r = TestRegistry::start(&["team/app", "team/other"]).await;
     let config = r
-        .descriptor("team/app", "application/vnd.oci.image.config.v1+json", b"{}")
+        .descriptor(
+            "team/app",
+            "application/vnd.oci.image.config.v1+json",
+            b"{}",
+        )
         .await;
     let elsewhere = r
-        .descriptor("team/other", "application/vnd.oci.image.layer.v1.tar", b"other layer")
+        .descriptor(
+            "team/other",
+            "application/vnd.oci.image.layer.v1.tar",
+            b"other layer",
+        )
         .await;
     let missing = Digest::of(b"never pushed");
     let manifest = json!({
@@ -377,7 +415,10 @@ async fn a_manifest_naming_a_missing_blob_is_refused() {
     let errors = body["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 2, "{body}");
     assert!(errors.iter().all(|e| e["code"] == "MANIFEST_BLOB_UNKNOWN"));
-    let digests: Vec<&str> = errors.iter().map(|e| e["detail"]["digest"].as_str().unwrap()).collect();
+    let digests: Vec<&str> = errors
+        .iter()
+        .map(|e| e["detail"]["digest"].as_str().unwrap())
+        .collect();
     assert!(digests.contains(&missing.to_string().as_str()));
     let get = r
         .req(Method::GET, "/v2/team/app/manifests/v1")
@@ -495,7 +536,11 @@ async fn blobs_mount_across_repositories() {
         .send()
         .await
         .unwrap();
-    assert_eq!(before.status(), 404, "repositories see only their own blobs");
+    assert_eq!(
+        before.status(),
+        404,
+        "repositories see only their own blobs"
+    );
     let mount = r
         .req(
             Method::POST,
@@ -505,7 +550,10 @@ async fn blobs_mount_across_repositories() {
         .await
         .unwrap();
     assert_eq!(mount.status(), 201);
-    assert_eq!(header(&mount, "location"), format!("/v2/team/other/blobs/{digest}"));
+    assert_eq!(
+        header(&mount, "location"),
+        format!("/v2/team/other/blobs/{digest}")
+    );
     let after = r
         .req(Method::GET, &format!("/v2/team/other/blobs/{digest}"))
         .send()
@@ -528,7 +576,10 @@ async fn blobs_mount_across_repositories() {
     let location = header(&fallback, "location");
     let hijack = location.replace("team/other", "team/app");
     let status = r.req(Method::GET, &hijack).send().await.unwrap();
-    assert_eq!(error_code(status).await, (404, "BLOB_UPLOAD_UNKNOWN".into()));
+    assert_eq!(
+        error_code(status).await,
+        (404, "BLOB_UPLOAD_UNKNOWN".into())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -613,10 +664,7 @@ async fn tags_and_the_catalog_paginate() {
         r.push_image("team/app", tag, "same").await;
     }
     let pages = follow_pages(&r, "/v2/team/app/tags/list?n=2".into(), "tags").await;
-    assert_eq!(
-        pages,
-        [vec!["V0", "latest"], vec!["v1", "v2"], vec!["v3"]]
-    );
+    assert_eq!(pages, [vec!["V0", "latest"], vec!["v1", "v2"], vec!["v3"]]);
     let all = follow_pages(&r, "/v2/team/app/tags/list".into(), "tags").await;
     assert_eq!(all, [vec!["V0", "latest", "v1", "v2", "v3"]]);
     let after = follow_pages(&r, "/v2/team/app/tags/list?last=v1".into(), "tags").await;
@@ -633,7 +681,11 @@ async fn tags_and_the_catalog_paginate() {
     let catalog = follow_pages(&r, "/v2/_catalog?n=2".into(), "repositories").await;
     assert_eq!(
         catalog,
-        [vec!["a", "team"], vec!["team/app", "team/app-b"], vec!["z/y"]]
+        [
+            vec!["a", "team"],
+            vec!["team/app", "team/app-b"],
+            vec!["z/y"]
+        ]
     );
     let bad = r
         .req(Method::GET, "/v2/_catalog?n=many")
@@ -653,7 +705,10 @@ async fn referrers_list_manifests_by_subject() {
         .descriptor("team/app", "application/vnd.oci.empty.v1+json", b"{}")
         .await;
     let mut artifacts = Vec::new();
-    for (artifact_type, note) in [("application/vnd.example.sbom", "sbom"), ("application/vnd.example.sig", "sig")] {
+    for (artifact_type, note) in [
+        ("application/vnd.example.sbom", "sbom"),
+        ("application/vnd.example.sig", "sig"),
+    ] {
         let layer = r
             .descriptor("team/app", "application/octet-stream", note.as_bytes())
             .await;
@@ -704,7 +759,10 @@ async fn referrers_list_manifests_by_subject() {
     assert_eq!(manifests[0]["artifactType"], "application/vnd.example.sbom");
     assert_eq!(manifests[0]["annotations"]["note"], "sbom");
     let nothing = r
-        .req(Method::GET, &format!("/v2/team/app/referrers/{}", Digest::of(b"none")))
+        .req(
+            Method::GET,
+            &format!("/v2/team/app/referrers/{}", Digest::of(b"none")),
+        )
         .send()
         .await
         .unwrap();
@@ -758,7 +816,11 @@ async fn deleted_content_is_gone() {
     let r = TestRegistry::start(&["team/app"]).await;
     let (digest, manifest) = r.push_image("team/app", "v1", "doomed").await;
     r.push_manifest("team/app", "v2", &manifest).await;
-    let layer: Digest = manifest["layers"][0]["digest"].as_str().unwrap().parse().unwrap();
+    let layer: Digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     let untag = r
         .req(Method::DELETE, "/v2/team/app/manifests/v1")
@@ -766,25 +828,50 @@ async fn deleted_content_is_gone() {
         .await
         .unwrap();
     assert_eq!(untag.status(), 202);
-    let by_tag = r.req(Method::GET, "/v2/team/app/manifests/v1").send().await.unwrap();
+    let by_tag = r
+        .req(Method::GET, "/v2/team/app/manifests/v1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(by_tag).await, (404, "MANIFEST_UNKNOWN".into()));
     let by_digest = format!("/v2/team/app/manifests/{digest}");
-    assert_eq!(r.req(Method::GET, &by_digest).send().await.unwrap().status(), 200);
+    assert_eq!(
+        r.req(Method::GET, &by_digest)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let delete = r.req(Method::DELETE, &by_digest).send().await.unwrap();
     assert_eq!(delete.status(), 202);
     let gone = r.req(Method::GET, &by_digest).send().await.unwrap();
     assert_eq!(error_code(gone).await, (404, "MANIFEST_UNKNOWN".into()));
-    let other_tag = r.req(Method::GET, "/v2/team/app/manifests/v2").send().await.unwrap();
-    assert_eq!(other_tag.status(), 404, "tags of a deleted manifest go with it");
+    let other_tag = r
+        .req(Method::GET, "/v2/team/app/manifests/v2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other_tag.status(),
+        404,
+        "tags of a deleted manifest go with it"
+    );
     let again = r.req(Method::DELETE, &by_digest).send().await.unwrap();
     assert_eq!(again.status(), 404);
 
     let blob = format!("/v2/team/app/blobs/{layer}");
-    assert_eq!(r.req(Method::DELETE, &blob).send().await.unwrap().status(), 202);
+    assert_eq!(
+        r.req(Method::DELETE, &blob).send().await.unwrap().status(),
+        202
+    );
     let gone = r.req(Method::GET, &blob).send().await.unwrap();
     assert_eq!(error_code(gone).await, (404, "BLOB_UNKNOWN".into()));
-    assert_eq!(r.req(Method::DELETE, &blob).send().await.unwrap().status(), 404);
+    assert_eq!(
+        r.req(Method::DELETE, &blob).send().await.unwrap().status(),
+        404
+    );
     let listed = r
         .req(Method::GET, "/v2/team/app/tags/list")
         .send()
@@ -801,14 +888,22 @@ async fn deleted_content_is_gone() {
         .delete_repository(&scope(), &name, true)
         .await
         .unwrap();
-    let tags = r.req(Method::GET, "/v2/team/app/tags/list").send().await.unwrap();
+    let tags = r
+        .req(Method::GET, "/v2/team/app/tags/list")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(tags).await, (404, "NAME_UNKNOWN".into()));
 }
 
 #[tokio::test]
 async fn unknown_endpoints_and_methods_are_refused() {
     let r = TestRegistry::start(&["team/app"]).await;
-    let nothing = r.req(Method::GET, "/v2/team/app/other/x").send().await.unwrap();
+    let nothing = r
+        .req(Method::GET, "/v2/team/app/other/x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(nothing).await, (404, "UNSUPPORTED".into()));
     let method = r
         .req(Method::POST, "/v2/team/app/manifests/v1")

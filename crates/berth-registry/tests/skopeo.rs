@@ -22,7 +22,11 @@ fn tar_with_file(name: &str, content: &[u8]) -> Vec<u8> {
     field(&mut header, 100, b"0000644\0");
     field(&mut header, 108, b"0000000\0");
     field(&mut header, 116, b"0000000\0");
-    field(&mut header, 124, format!("{:011o}\0", content.len()).as_bytes());
+    field(
+        &mut header,
+        124,
+        format!("{:011o}\0", content.len()).as_bytes(),
+    );
     field(&mut header, 136, b"00000000000\0");
     field(&mut header, 148, b"        ");
     field(&mut header, 156, b"0");
@@ -75,7 +79,11 @@ fn build_layout(layout: &Path) -> Digest {
     descriptor["annotations"] = json!({"org.opencontainers.image.ref.name": "v1"});
     let index = json!({"schemaVersion": 2, "manifests": [descriptor]});
     std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     Digest::of(&manifest_bytes)
 }
 

@@ -165,7 +165,9 @@ impl BlobStore {
         E: std::fmt::Display,
     {
         let id = self.start_upload("").await?;
-        let result = self.complete_upload(&id, "", expected, None, Some(body)).await;
+        let result = self
+            .complete_upload(&id, "", expected, None, Some(body))
+            .await;
         if result.is_err() {
             // The upload may survive a failed append; it has no other owner to clean it.
             let _ = self.cancel_upload(&id, "").await;

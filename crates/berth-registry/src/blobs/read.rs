@@ -54,11 +54,14 @@ impl BlobFile {
             .await
             .map_err(io_error("seeking in a blob"))?;
         let reader = self.file.take(len);
-        Ok(futures::stream::try_unfold(reader, |mut reader| async move {
-            let mut chunk = BytesMut::with_capacity(READ_CHUNK);
-            let n = reader.read_buf(&mut chunk).await?;
-            Ok((n > 0).then(|| (chunk.freeze(), reader)))
-        }))
+        Ok(futures::stream::try_unfold(
+            reader,
+            |mut reader| async move {
+                let mut chunk = BytesMut::with_capacity(READ_CHUNK);
+                let n = reader.read_buf(&mut chunk).await?;
+                Ok::<_, std::io::Error>((n > 0).then(|| (chunk.freeze(), reader)))
+            },
+        ))
     }
 }
 

@@ -11,8 +11,10 @@ use futures::{stream, Stream, TryStreamExt};
 use super::*;
 
 fn body(parts: &[&[u8]]) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + Unpin {
-    let parts: Vec<Result<Bytes, Infallible>> =
-        parts.iter().map(|p| Ok(Bytes::copy_from_slice(p))).collect();
+    let parts: Vec<Result<Bytes, Infallible>> = parts
+        .iter()
+        .map(|p| Ok(Bytes::copy_from_slice(p)))
+        .collect();
     stream::iter(parts)
 }
 
@@ -37,7 +39,9 @@ async fn read_all(store: &BlobStore, digest: &Digest) -> Vec<u8> {
 
 /// Files under `uploads/` (none once every upload is finished or cancelled).
 fn upload_files(dir: &tempfile::TempDir) -> usize {
-    std::fs::read_dir(dir.path().join("uploads")).unwrap().count()
+    std::fs::read_dir(dir.path().join("uploads"))
+        .unwrap()
+        .count()
 }
 
 fn range(start: u64, end: u64) -> Option<ChunkRange> {
@@ -55,7 +59,10 @@ async fn monolithic_puts_land_at_their_digest_path() {
     assert_eq!(store.stat(&digest).await.unwrap(), Some(5));
     assert_eq!(read_all(&store, &digest).await, b"hello");
     assert_eq!(upload_files(&dir), 0);
-    assert_eq!(store.put_bytes(Bytes::from_static(b"hello")).await.unwrap(), digest);
+    assert_eq!(
+        store.put_bytes(Bytes::from_static(b"hello")).await.unwrap(),
+        digest
+    );
 }
 
 #[tokio::test]
@@ -80,7 +87,13 @@ async fn chunked_uploads_accept_chunks_in_order_only() {
         .append_upload(&id, "repo", range(3, 9), body(&[b"def"]))
         .await
         .unwrap_err();
-    assert!(matches!(e, BlobError::SizeMismatch { expected: 7, received: 3 }));
+    assert!(matches!(
+        e,
+        BlobError::SizeMismatch {
+            expected: 7,
+            received: 3
+        }
+    ));
     assert_eq!(store.upload_status(&id, "repo").await.unwrap().offset, 3);
     // Chunks without a range go on the end.
     store
@@ -109,7 +122,13 @@ async fn a_wrong_digest_discards_the_upload_and_publishes_nothing() {
         .unwrap();
     let claimed = Digest::of(b"other");
     let e = store
-        .complete_upload(&id, "repo", &claimed, None, None::<stream::Empty<Result<Bytes, Infallible>>>)
+        .complete_upload(
+            &id,
+            "repo",
+            &claimed,
+            None,
+            None::<stream::Empty<Result<Bytes, Infallible>>>,
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, BlobError::DigestMismatch { .. }), "{e}");
@@ -237,7 +256,9 @@ async fn concurrent_chunks_to_one_upload_take_turns() {
             let store = store.clone();
             tokio::spawn(async move {
                 let chunk = vec![i; 10_000];
-                store.append_upload(&id, "repo", None, body(&[&chunk])).await
+                store
+                    .append_upload(&id, "repo", None, body(&[&chunk]))
+                    .await
             })
         })
         .collect();
@@ -259,9 +280,18 @@ async fn concurrent_chunks_to_one_upload_take_turns() {
 async fn idle_uploads_are_purged_and_blobs_deleted() {
     let (dir, store) = store();
     let id = store.start_upload("repo").await.unwrap();
-    assert_eq!(store.purge_uploads(Duration::from_secs(3600)).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .purge_uploads(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(store.purge_uploads(Duration::from_millis(1)).await.unwrap(), 1);
+    assert_eq!(
+        store.purge_uploads(Duration::from_millis(1)).await.unwrap(),
+        1
+    );
     assert!(store.upload_status(&id, "repo").await.is_err());
     assert_eq!(upload_files(&dir), 0);
 

@@ -125,8 +125,8 @@ impl BlobStore {
             }
             Err(e) => return Err(io_error(format!("reading {}", path.display()))(e)),
         };
-        let state: UploadState = serde_json::from_slice(&bytes)
-            .map_err(|_| BlobError::UploadDamaged(id.to_string()))?;
+        let state: UploadState =
+            serde_json::from_slice(&bytes).map_err(|_| BlobError::UploadDamaged(id.to_string()))?;
         if state.owner != owner {
             return Err(BlobError::UploadUnknown(id.to_string()));
         }
@@ -258,7 +258,10 @@ impl BlobStore {
             .await
             .map_err(io_error(format!("listing {}", uploads.display())))?
         {
-            let Some(id) = entry.file_name().to_str().and_then(|n| UploadId::parse(n).ok())
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| UploadId::parse(n).ok())
             else {
                 continue;
             };
@@ -391,9 +394,11 @@ impl BlobStore {
     async fn publish(&self, id: &UploadId, digest: &Digest, size: u64) -> Result<(), BlobError> {
         let data = self.upload_dir(id).join("data");
         let context = format!("finishing {}", data.display());
-        let mut file = open_data(&data, id).await?;
+        let file = open_data(&data, id).await?;
         // A failed append may have left bytes past the recorded length.
-        file.set_len(size).await.map_err(io_error(context.clone()))?;
+        file.set_len(size)
+            .await
+            .map_err(io_error(context.clone()))?;
         file.sync_all().await.map_err(io_error(context.clone()))?;
         drop(file);
         let target = self.blob_path(digest);

@@ -17,7 +17,12 @@ use crate::auth::Action;
 use crate::digest::Digest;
 use crate::names::RepoName;
 
-pub async fn handle(call: &Call, name: &RepoName, digest: &str, method: Method) -> Result<Response> {
+pub async fn handle(
+    call: &Call,
+    name: &RepoName,
+    digest: &str,
+    method: Method,
+) -> Result<Response> {
     match method {
         Method::GET | Method::HEAD => get(call, name, digest, method == Method::HEAD).await,
         Method::DELETE => delete(call, name, digest).await,
@@ -53,9 +58,12 @@ async fn get(call: &Call, name: &RepoName, digest: &str, head: bool) -> Result<R
             vec![(CONTENT_RANGE, format!("bytes {start}-{end}/{size}"))],
         ),
         RangeRequest::Unsatisfiable => {
-            return Err(ApiError::new(Code::Unsupported, "the requested range is outside the blob")
-                .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .with_header(CONTENT_RANGE, format!("bytes */{size}")));
+            return Err(ApiError::new(
+                Code::Unsupported,
+                "the requested range is outside the blob",
+            )
+            .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .with_header(CONTENT_RANGE, format!("bytes */{size}")));
         }
     };
     headers.extend([

@@ -144,7 +144,10 @@ impl ApiError {
 
     /// A method the endpoint does not have.
     pub fn method_not_allowed() -> ApiError {
-        ApiError::new(Code::Unsupported, "the endpoint does not support this method")
+        ApiError::new(
+            Code::Unsupported,
+            "the endpoint does not support this method",
+        )
     }
 
     /// A server-side failure; the detail goes to the log, a summary to the client.
@@ -311,7 +314,10 @@ mod tests {
 
     #[tokio::test]
     async fn out_of_order_chunks_are_416() {
-        let e = BlobError::OutOfOrder { offset: 5, start: 9 };
+        let e = BlobError::OutOfOrder {
+            offset: 5,
+            start: 9,
+        };
         let (status, body) = body_of(e.into()).await;
         assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
         assert_eq!(body["errors"][0]["code"], "BLOB_UPLOAD_INVALID");

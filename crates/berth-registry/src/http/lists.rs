@@ -57,7 +57,10 @@ pub async fn tags(call: &Call, name: &RepoName) -> Result<Response> {
     if paging.n == Some(0) {
         // Still a 404 for an unknown repository.
         metadata.list_tags(&scope, name, None, 1).await?;
-        return Ok(page_answer(json!({"name": name.as_str(), "tags": []}), None));
+        return Ok(page_answer(
+            json!({"name": name.as_str(), "tags": []}),
+            None,
+        ));
     }
     let page = metadata
         .list_tags(&scope, name, paging.last.as_deref(), paging.limit())
@@ -119,7 +122,11 @@ pub async fn referrers(call: &Call, name: &RepoName, subject: &str) -> Result<Re
             "artifactType".to_owned(),
         ));
     }
-    Ok(answer(StatusCode::OK, headers, Body::from(index.to_string())))
+    Ok(answer(
+        StatusCode::OK,
+        headers,
+        Body::from(index.to_string()),
+    ))
 }
 
 fn page_answer(body: serde_json::Value, link: Option<String>) -> Response {

@@ -44,8 +44,7 @@ async fn get(call: &Call, name: &RepoName, reference: &str, head: bool) -> Resul
     let scope = call.authorize(Some(name), Action::Pull).await?;
     let reference = Reference::parse(reference)?;
     let registry = &call.registry;
-    let Some((digest, record)) = registry.metadata.resolve(&scope, name, &reference).await?
-    else {
+    let Some((digest, record)) = registry.metadata.resolve(&scope, name, &reference).await? else {
         return Err(unknown(&reference));
     };
     if !acceptable(&call.headers, &record.media_type) {
@@ -57,17 +56,25 @@ async fn get(call: &Call, name: &RepoName, reference: &str, head: bool) -> Resul
             ),
         ));
     }
-    let bytes = registry.blobs.read_small(&digest).await.map_err(|e| match e {
-        BlobError::BlobUnknown(_) => unknown(&reference),
-        e => e.into(),
-    })?;
+    let bytes = registry
+        .blobs
+        .read_small(&digest)
+        .await
+        .map_err(|e| match e {
+            BlobError::BlobUnknown(_) => unknown(&reference),
+            e => e.into(),
+        })?;
     let headers = vec![
         (CONTENT_TYPE, record.media_type.clone()),
         (CONTENT_LENGTH, bytes.len().to_string()),
         (digest_header(), digest.to_string()),
         (ETAG, format!("\"{digest}\"")),
     ];
-    let body = if head { Body::empty() } else { Body::from(bytes) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(bytes)
+    };
     Ok(answer(StatusCode::OK, headers, body))
 }
 
@@ -117,7 +124,10 @@ async fn put(call: &Call, name: &RepoName, reference: &str, body: Body) -> Resul
         (CONTENT_LENGTH, "0".to_owned()),
     ];
     if let Some(subject) = &manifest.subject {
-        headers.push((HeaderName::from_static("oci-subject"), subject.digest.to_string()));
+        headers.push((
+            HeaderName::from_static("oci-subject"),
+            subject.digest.to_string(),
+        ));
     }
     for tag in extra_tags {
         headers.push((HeaderName::from_static("oci-tag"), tag.to_string()));
@@ -184,8 +194,7 @@ fn acceptable(headers: &HeaderMap, media_type: &str) -> bool {
         || accepted.iter().any(|a| {
             a == "*/*"
                 || a == media_type
-                || a
-                    .strip_suffix('*')
+                || a.strip_suffix('*')
                     .is_some_and(|prefix| prefix.ends_with('/') && media_type.starts_with(prefix))
         })
 }

@@ -79,7 +79,11 @@ impl Call {
 
     /// The first value of query parameter `key`.
     fn param(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.query()?.into_iter().find(|(k, _)| k == key).map(|(_, v)| v))
+        Ok(self
+            .query()?
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v))
     }
 
     /// A request header as text.
@@ -92,11 +96,7 @@ async fn ping(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Resp
     let authorizer = &registry.authorizer;
     let result = authorizer.authorize(&headers, None, Action::Ping).await;
     let response = match result {
-        Ok(_) => (
-            [(http::header::CONTENT_TYPE, "application/json")],
-            "{}",
-        )
-            .into_response(),
+        Ok(_) => ([(http::header::CONTENT_TYPE, "application/json")], "{}").into_response(),
         Err(e) => auth_error(e, authorizer.realm()).into_response(),
     };
     with_version(response)
@@ -138,7 +138,9 @@ async fn handle(call: Call, body: Body) -> Result<Response> {
         (Route::UploadStart { name }, Method::POST) => {
             uploads::start(&call, &repo(&name)?, body).await
         }
-        (Route::Upload { name, id }, m) => uploads::handle(&call, &repo(&name)?, &id, m, body).await,
+        (Route::Upload { name, id }, m) => {
+            uploads::handle(&call, &repo(&name)?, &id, m, body).await
+        }
         _ => Err(ApiError::method_not_allowed()),
     }
 }

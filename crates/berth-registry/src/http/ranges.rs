@@ -59,7 +59,9 @@ pub fn parse_content_range(header: &str) -> Option<ChunkRange> {
         .strip_prefix("bytes=")
         .or_else(|| header.strip_prefix("bytes "))
         .unwrap_or(header);
-    let range = header.split_once('/').map_or(header, |(range, _total)| range);
+    let range = header
+        .split_once('/')
+        .map_or(header, |(range, _total)| range);
     let (start, end) = range.split_once('-')?;
     let digits = |s: &str| {
         (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
@@ -89,11 +91,30 @@ mod tests {
         assert_eq!(resolve_range(Some("bytes=-3"), 10), part(7, 9));
         assert_eq!(resolve_range(Some("bytes=-30"), 10), part(0, 9));
         assert_eq!(resolve_range(Some("bytes=8-100"), 10), part(8, 9));
-        assert_eq!(resolve_range(Some("bytes=10-"), 10), RangeRequest::Unsatisfiable);
-        assert_eq!(resolve_range(Some("bytes=-0"), 10), RangeRequest::Unsatisfiable);
-        assert_eq!(resolve_range(Some("bytes=0-"), 0), RangeRequest::Unsatisfiable);
-        for ignored in ["bytes=0-1,3-4", "items=0-1", "bytes=5-2", "bytes=x-1", "bytes=-"] {
-            assert_eq!(resolve_range(Some(ignored), 10), RangeRequest::Whole, "{ignored}");
+        assert_eq!(
+            resolve_range(Some("bytes=10-"), 10),
+            RangeRequest::Unsatisfiable
+        );
+        assert_eq!(
+            resolve_range(Some("bytes=-0"), 10),
+            RangeRequest::Unsatisfiable
+        );
+        assert_eq!(
+            resolve_range(Some("bytes=0-"), 0),
+            RangeRequest::Unsatisfiable
+        );
+        for ignored in [
+            "bytes=0-1,3-4",
+            "items=0-1",
+            "bytes=5-2",
+            "bytes=x-1",
+            "bytes=-",
+        ] {
+            assert_eq!(
+                resolve_range(Some(ignored), 10),
+                RangeRequest::Whole,
+                "{ignored}"
+            );
         }
     }
 

@@ -82,7 +82,10 @@ mod tests {
                 name: "team/app".into()
             })
         );
-        assert_eq!(parse("/v2/team/app/manifests/v1"), manifest("team/app", "v1"));
+        assert_eq!(
+            parse("/v2/team/app/manifests/v1"),
+            manifest("team/app", "v1")
+        );
         assert_eq!(
             parse("/v2/a/blobs/sha256%3Aab"),
             Some(Route::Blob {
@@ -91,10 +94,7 @@ mod tests {
             })
         );
         for path in ["/v2/a/b/blobs/uploads/", "/v2/a/b/blobs/uploads"] {
-            assert_eq!(
-                parse(path),
-                Some(Route::UploadStart { name: "a/b".into() })
-            );
+            assert_eq!(parse(path), Some(Route::UploadStart { name: "a/b".into() }));
         }
         assert_eq!(
             parse("/v2/a/b/blobs/uploads/1234"),

@@ -39,10 +39,7 @@ pub async fn start(call: &Call, name: &RepoName, body: Body) -> Result<Response>
     }
     if let Some(digest) = call.param("digest")? {
         let digest = parse_digest(&digest)?;
-        let size = registry
-            .blobs
-            .put(&digest, body.into_data_stream())
-            .await?;
+        let size = registry.blobs.put(&digest, body.into_data_stream()).await?;
         registry
             .metadata
             .link_blob(&scope, name, &digest, size)
@@ -110,7 +107,10 @@ pub async fn handle(
         }
         Method::PUT => {
             let digest = call.param("digest")?.ok_or_else(|| {
-                ApiError::new(Code::DigestInvalid, "the digest query parameter is required")
+                ApiError::new(
+                    Code::DigestInvalid,
+                    "the digest query parameter is required",
+                )
             })?;
             let digest = parse_digest(&digest)?;
             let (range, body) = if has_body(call) {
@@ -143,7 +143,9 @@ fn owner(scope: &Scope, name: &RepoName) -> String {
 }
 
 fn parse_digest(digest: &str) -> Result<Digest> {
-    digest.parse().map_err(|e| NameError::from(e).into())
+    digest
+        .parse::<Digest>()
+        .map_err(|e| NameError::from(e).into())
 }
 
 /// The request's `Content-Range`, when it has one; a malformed one is a 416.
@@ -209,4 +211,3 @@ fn created(name: &RepoName, digest: &Digest) -> Response {
     ];
     answer(StatusCode::CREATED, headers, Body::empty())
 }
-

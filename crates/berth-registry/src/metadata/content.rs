@@ -105,19 +105,17 @@ impl Metadata {
         referrer: Option<&Referrer>,
         tags: &[Tag],
     ) -> Result<(), MetadataError> {
-        let referenced: BTreeSet<(String, &Digest)> = record
+        let blobs = record
             .blobs
             .iter()
-            .map(|d| (keys::blob_link(scope, name, d), d))
-            .chain(
-                record
-                    .manifests
-                    .iter()
-                    .map(|d| (keys::manifest(scope, name, d), d)),
-            )
-            .collect();
-        let (ref_keys, ref_digests): (Vec<String>, Vec<&Digest>) =
-            referenced.into_iter().unzip();
+            .map(|d| (keys::blob_link(scope, name, d), d));
+        let children = record
+            .manifests
+            .iter()
+            .map(|d| (keys::manifest(scope, name, d), d));
+        let referenced: BTreeSet<(String, Digest)> =
+            blobs.chain(children).map(|(k, d)| (k, d.clone())).collect();
+        let (ref_keys, ref_digests): (Vec<String>, Vec<Digest>) = referenced.into_iter().unzip();
         let manifest_key = keys::manifest(scope, name, digest);
         let tag_keys: Vec<String> = tags.iter().map(|t| keys::tag(scope, name, t)).collect();
         let mut own_keys = vec![manifest_key.clone()];
@@ -129,7 +127,7 @@ impl Metadata {
                 .iter()
                 .zip(&ref_digests)
                 .filter(|(kv, _)| kv.is_none())
-                .map(|(_, d)| (*d).clone())
+                .map(|(_, d)| d.clone())
                 .collect();
             if !missing.is_empty() {
                 return Err(MetadataError::ReferencesUnknown {
@@ -171,7 +169,10 @@ impl Metadata {
                     }
                 }
                 txn = txn
-                    .when(Compare::unchanged(key, kv.as_ref().map_or(0, |kv| kv.mod_revision)))
+                    .when(Compare::unchanged(
+                        key,
+                        kv.as_ref().map_or(0, |kv| kv.mod_revision),
+                    ))
                     .then(Op::put(key, encode(&tag_record)));
             }
             if let (Some(subject), Some(referrer)) = (&record.subject, referrer) {
@@ -319,7 +320,11 @@ impl Metadata {
 
     /// Every manifest of the repository with its tags, in digest order (for the ECR
     /// API's image listings).
-    pub async fn images(&self, scope: &Scope, name: &RepoName) -> Result<Vec<Image>, MetadataError> {
+    pub async fn images(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+    ) -> Result<Vec<Image>, MetadataError> {
         self.live_repo(scope, name).await?;
         let (manifests, tags) = (keys::manifests(scope, name), keys::tags(scope, name));
         let snapshot = self
@@ -331,7 +336,10 @@ impl Metadata {
         for kv in &snapshot.kvs {
             if let Some(tag) = kv.key.strip_prefix(&tags) {
                 let record: TagRecord = decode(kv)?;
-                tags_of.entry(record.digest).or_default().push(tag.to_owned());
+                tags_of
+                    .entry(record.digest)
+                    .or_default()
+                    .push(tag.to_owned());
             } else if let Some(digest) = kv.key.strip_prefix(&manifests) {
                 let digest = digest.parse().map_err(|e: crate::digest::DigestError| {
                     MetadataError::Corrupt {

@@ -52,11 +52,7 @@ pub fn repo(scope: &Scope, name: &RepoName) -> String {
 
 /// Everything one repository holds.
 pub fn content(scope: &Scope, name: &RepoName) -> String {
-    format!(
-        "{}/content/{}/",
-        base(scope),
-        encode_segment(name.as_str())
-    )
+    format!("{}/content/{}/", base(scope), encode_segment(name.as_str()))
 }
 
 /// Every blob link of a repository.
@@ -139,8 +135,22 @@ mod tests {
     #[test]
     fn no_repository_prefix_covers_another_repository() {
         let names = [
-            "a", "a/b", "a/b/c", "a-b", "a.b", "a_b", "ab", "b", "a/bc", "tags", "a/tags",
-            "blobs", "a/manifests", "referrers", "content", "a/content/b",
+            "a",
+            "a/b",
+            "a/b/c",
+            "a-b",
+            "a.b",
+            "a_b",
+            "ab",
+            "b",
+            "a/bc",
+            "tags",
+            "a/tags",
+            "blobs",
+            "a/manifests",
+            "referrers",
+            "content",
+            "a/content/b",
         ];
         for outer in names {
             for inner in names {

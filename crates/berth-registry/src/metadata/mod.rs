@@ -37,9 +37,7 @@ use crate::digest::Digest;
 use crate::names::RepoName;
 use crate::Scope;
 pub use content::{Image, TagPage};
-pub use records::{
-    BlobLink, ManifestRecord, Referrer, RepositoryRecord, TagMutability, TagRecord,
-};
+pub use records::{BlobLink, ManifestRecord, Referrer, RepositoryRecord, TagMutability, TagRecord};
 pub use repos::RepositoryPage;
 
 /// How many times an optimistic read-decide-commit loop tries before giving up.
@@ -120,7 +118,10 @@ impl Metadata {
         scope: &Scope,
         name: &RepoName,
     ) -> Result<Read<RepositoryRecord>, MetadataError> {
-        match self.get::<RepositoryRecord>(&keys::repo(scope, name)).await? {
+        match self
+            .get::<RepositoryRecord>(&keys::repo(scope, name))
+            .await?
+        {
             Some(repo) if !repo.value.deleting => Ok(repo),
             _ => Err(not_found(scope, name)),
         }

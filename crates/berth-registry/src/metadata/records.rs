@@ -115,8 +115,7 @@ mod tests {
             serde_json::json!({"name": "team/app", "createdAt": 5,
                                "imageTagMutability": "IMMUTABLE"})
         );
-        let old: RepositoryRecord =
-            serde_json::from_str(r#"{"name":"a","createdAt":1}"#).unwrap();
+        let old: RepositoryRecord = serde_json::from_str(r#"{"name":"a","createdAt":1}"#).unwrap();
         assert_eq!(old.image_tag_mutability, TagMutability::Mutable);
         assert!(!old.deleting);
         let m: ManifestRecord =

@@ -5,8 +5,8 @@ use berth_store::{Compare, Op, Txn};
 
 use super::records::now_millis;
 use super::{
-    encode, keys, read, Metadata, MetadataError, Read, RepositoryRecord,
-    TagMutability, MAX_ATTEMPTS,
+    encode, keys, read, Metadata, MetadataError, Read, RepositoryRecord, TagMutability,
+    MAX_ATTEMPTS,
 };
 use crate::names::RepoName;
 use crate::Scope;
@@ -165,7 +165,11 @@ impl Metadata {
                 Txn::new().when(Compare::unchanged(&key, marked_revision)),
                 |txn, kv| txn.then(Op::delete(&kv.key)),
             );
-            let txn = if last { txn.then(Op::delete(&key)) } else { txn };
+            let txn = if last {
+                txn.then(Op::delete(&key))
+            } else {
+                txn
+            };
             if self.commit(txn).await?.is_none() {
                 // Only another removal changes a marked record: it finished first.
                 return match self.get::<RepositoryRecord>(&key).await? {

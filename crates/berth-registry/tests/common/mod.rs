@@ -52,7 +52,11 @@ impl TestRegistry {
         for repo in repos {
             registry
                 .metadata
-                .create_repository(&scope(), &RepoName::parse(repo).unwrap(), TagMutability::Mutable)
+                .create_repository(
+                    &scope(),
+                    &RepoName::parse(repo).unwrap(),
+                    TagMutability::Mutable,
+                )
                 .await
                 .unwrap();
         }
@@ -86,7 +90,10 @@ impl TestRegistry {
     pub async fn push_blob(&self, repo: &str, content: &[u8]) -> Digest {
         let digest = Digest::of(content);
         let response = self
-            .req(Method::POST, &format!("/v2/{repo}/blobs/uploads/?digest={digest}"))
+            .req(
+                Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+            )
             .body(content.to_vec())
             .send()
             .await
@@ -120,7 +127,10 @@ impl TestRegistry {
             "config": self.descriptor(repo, "application/vnd.oci.image.config.v1+json", config.as_bytes()).await,
             "layers": [self.descriptor(repo, "application/vnd.oci.image.layer.v1.tar", layer.as_bytes()).await],
         });
-        (self.push_manifest(repo, reference, &manifest).await, manifest)
+        (
+            self.push_manifest(repo, reference, &manifest).await,
+            manifest,
+        )
     }
 
     /// Pushes `content` as a blob and describes it.
