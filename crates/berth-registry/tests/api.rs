@@ -912,3 +912,67 @@ async fn unknown_endpoints_and_methods_are_refused() {
         .unwrap();
     assert_eq!(error_code(method).await, (405, "UNSUPPORTED".into()));
 }
+
+/// Peak resident memory of this process, in KiB (Linux).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A 2 GiB blob goes up in one POST and comes back down, streamed both ways: the
+/// process's peak memory hardly moves. Slow and disk-hungry, so run on demand:
+/// `cargo test -p berth-registry --test api -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn a_two_gib_blob_streams_through_http() {
+    use sha2::Digest as _;
+    const CHUNK: usize = 1 << 20;
+    const CHUNKS: usize = 2048;
+    let r = TestRegistry::start(&["team/app"]).await;
+    let chunk = vec![42u8; CHUNK];
+    let mut hasher = sha2::Sha256::new();
+    for _ in 0..CHUNKS {
+        hasher.update(&chunk);
+    }
+    let digest = Digest::from_hasher(hasher);
+    let size = CHUNK * CHUNKS;
+    let before = peak_rss_kib();
+
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let mut stream = tokio::net::TcpStream::connect(r.addr).await.unwrap();
+    let head = format!(
+        "POST /v2/team/app/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Basic {auth}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n",
+        r.addr
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..CHUNKS {
+        stream.write_all(&chunk).await.unwrap();
+    }
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    let mut get = r
+        .req(Method::GET, &format!("/v2/team/app/blobs/{digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&get, "content-length"), size.to_string());
+    let mut hasher = sha2::Sha256::new();
+    let mut received = 0;
+    while let Some(part) = get.chunk().await.unwrap() {
+        received += part.len();
+        hasher.update(&part);
+    }
+    assert_eq!(received, size);
+    assert_eq!(Digest::from_hasher(hasher), digest);
+    let grown = peak_rss_kib().saturating_sub(before);
+    eprintln!("2 GiB over HTTP: peak memory grew by {grown} KiB");
+    assert!(grown < 64 * 1024, "peak memory grew by {grown} KiB");
+}

@@ -112,7 +112,7 @@ fn check(output: &Output, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skopeo_copies_an_oci_image_in_and_out() {
-    let r = TestRegistry::start(&["team/app"]).await;
+    let r = TestRegistry::start(&["team/app", "team/copy"]).await;
     let work = tempfile::tempdir().unwrap();
     let source = work.path().join("source");
     let digest = build_layout(&source);
@@ -169,6 +169,50 @@ async fn skopeo_copies_an_oci_image_in_and_out() {
         );
     }
 
+    // Docker's manifest format, and a copy between two repositories of the registry.
+    let docker = format!("docker://{}/team/app:docker", r.addr);
+    let convert = skopeo(&[
+        "copy",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:v1", source.display()),
+        &docker,
+    ])
+    .await;
+    check(&convert, "skopeo copy --format v2s2");
+    let between = skopeo(&[
+        "copy",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--src-creds",
+        &creds,
+        "--dest-creds",
+        &creds,
+        &docker,
+        &format!("docker://{}/team/copy:docker", r.addr),
+    ])
+    .await;
+    check(&between, "skopeo copy docker:// -> docker://");
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("docker://{}/team/copy:docker", r.addr),
+    ])
+    .await;
+    check(&raw, "skopeo inspect --raw (copy)");
+    let manifest: Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+
     let tags = skopeo(&[
         "list-tags",
         "--tls-verify=false",
@@ -179,5 +223,5 @@ async fn skopeo_copies_an_oci_image_in_and_out() {
     .await;
     check(&tags, "skopeo list-tags");
     let tags: Value = serde_json::from_slice(&tags.stdout).unwrap();
-    assert_eq!(tags["Tags"], json!(["v1"]));
+    assert_eq!(tags["Tags"], json!(["docker", "v1"]));
 }
