@@ -365,6 +365,34 @@ async fn manifests_push_pull_and_negotiate() {
         .await
         .unwrap();
     assert_eq!(error_code(bad_tag).await, (400, "TAG_INVALID".into()));
+    // Tags given as query parameters of a push by digest.
+    let tagged = r
+        .req(
+            Method::PUT,
+            &format!("/v2/team/app/manifests/{digest}?tag=1.0&tag=stable"),
+        )
+        .header("content-type", OCI_MANIFEST)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tagged.status(), 201);
+    let oci_tags: Vec<&str> = tagged
+        .headers()
+        .get_all("oci-tag")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(oci_tags, ["1.0", "stable"]);
+    let tags: Value = r
+        .req(Method::GET, "/v2/team/app/tags/list")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags["tags"], json!(["1.0", "stable", "v1"]));
     let garbage = r
         .req(Method::PUT, "/v2/team/app/manifests/v2")
         .header("content-type", OCI_MANIFEST)
@@ -975,4 +1003,67 @@ async fn a_two_gib_blob_streams_through_http() {
     let grown = peak_rss_kib().saturating_sub(before);
     eprintln!("2 GiB over HTTP: peak memory grew by {grown} KiB");
     assert!(grown < 64 * 1024, "peak memory grew by {grown} KiB");
+}
+
+#[tokio::test]
+async fn an_upload_continues_after_a_restart() {
+    let r = TestRegistry::start(&["team/app"]).await;
+    let post = r
+        .req(Method::POST, "/v2/team/app/blobs/uploads/")
+        .send()
+        .await
+        .unwrap();
+    let location = header(&post, "location");
+    let first = r
+        .req(Method::PATCH, &location)
+        .body(&b"written before "[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 202);
+
+    // A second registry over the same directory and store: a restarted server, whose
+    // memory holds no hasher for the upload.
+    let restarted = std::sync::Arc::new(berth_registry::Registry {
+        blobs: berth_registry::BlobStore::open(&r.dir.path().join("registry")).unwrap(),
+        metadata: r.registry.metadata.clone(),
+        authorizer: std::sync::Arc::new(berth_registry::BasicAuthorizer::new(
+            USER,
+            PASSWORD,
+            scope(),
+        )),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = restarted.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = |path: &str| format!("http://{addr}{path}");
+
+    let status = r
+        .client
+        .get(url(&location))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&status, "range"), "0-14");
+    let whole = b"written before and after";
+    let digest = Digest::of(whole);
+    let put = r
+        .client
+        .put(url(&format!("{location}?digest={digest}")))
+        .basic_auth(USER, Some(PASSWORD))
+        .header("content-range", "15-23")
+        .body(&b"and after"[..])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let get = r
+        .req(Method::GET, &format!("/v2/team/app/blobs/{digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.bytes().await.unwrap(), &whole[..]);
+    server.abort();
 }
