@@ -17,7 +17,7 @@
 //! succeed: the rename is atomic and the bytes are identical. Which repositories may see
 //! a blob is not decided here but by [`crate::metadata`]'s links.
 //!
-//! Upload hashing: see [`upload`].
+//! How uploads are hashed across requests: see the `upload` module.
 
 mod fsutil;
 mod read;

@@ -1,6 +1,6 @@
 //! The distribution API over HTTP: one axum [`Router`] for `/v2/`.
 //!
-//! Every request under `/v2/` goes through [`dispatch`]: the path is parsed into a
+//! Every request under `/v2/` goes through `dispatch`: the path is parsed into a
 //! [`route::Route`] (names contain `/`, so axum's router cannot split them), the
 //! repository name is validated, the [`crate::auth::Authorizer`] decides who may act and
 //! where, and one handler per endpoint family does the work (`blobs`, `uploads`,
