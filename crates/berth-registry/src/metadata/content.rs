@@ -1,0 +1,363 @@
+//! What a repository holds: blob links, manifests, tags and the referrers index. Every
+//! call first checks that the repository exists, so callers can tell an unknown
+//! repository from unknown content.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use berth_store::{Compare, Op, Txn};
+
+use super::records::now_millis;
+use super::{
+    decode, encode, keys, BlobLink, ManifestRecord, Metadata, MetadataError, Referrer,
+    TagMutability, TagRecord, MAX_ATTEMPTS,
+};
+use crate::digest::Digest;
+use crate::names::{Reference, RepoName, Tag};
+use crate::Scope;
+
+/// One page of a repository's tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagPage {
+    /// In ASCII order.
+    pub tags: Vec<String>,
+    /// True when more tags follow.
+    pub more: bool,
+}
+
+/// A manifest of a repository with the tags that point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub digest: Digest,
+    pub manifest: ManifestRecord,
+    /// In ASCII order.
+    pub tags: Vec<String>,
+}
+
+impl Metadata {
+    /// Records that the repository holds the blob `digest` of `size` bytes.
+    pub async fn link_blob(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), MetadataError> {
+        let link = BlobLink {
+            size,
+            linked_at: now_millis(),
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let repo = self.live_repo(scope, name).await?;
+            let txn = Txn::new()
+                .when(Compare::unchanged(keys::repo(scope, name), repo.revision))
+                .then(Op::put(keys::blob_link(scope, name, digest), encode(&link)));
+            if self.commit(txn).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(MetadataError::Contention(format!("repository {name}")))
+    }
+
+    /// The repository's link to a blob, when it has one.
+    pub async fn blob_link(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<BlobLink>, MetadataError> {
+        self.live_repo(scope, name).await?;
+        let link = self.get(&keys::blob_link(scope, name, digest)).await?;
+        Ok(link.map(|l| l.value))
+    }
+
+    /// Removes the repository's link to a blob; `false` when it had none.
+    pub async fn unlink_blob(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        digest: &Digest,
+    ) -> Result<bool, MetadataError> {
+        self.live_repo(scope, name).await?;
+        let key = keys::blob_link(scope, name, digest);
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(link) = self.get::<BlobLink>(&key).await? else {
+                return Ok(false);
+            };
+            let txn = Txn::new()
+                .when(Compare::unchanged(&key, link.revision))
+                .then(Op::delete(&key));
+            if self.commit(txn).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Err(MetadataError::Contention(format!("blob {digest}")))
+    }
+
+    /// Records manifest `digest` (already in the blob store) and points `tags` at it.
+    /// Every blob and child manifest it names must be in the repository; `referrer` is
+    /// its entry in the referrers index of its subject, when it has one.
+    pub async fn put_manifest(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        digest: &Digest,
+        mut record: ManifestRecord,
+        referrer: Option<&Referrer>,
+        tags: &[Tag],
+    ) -> Result<(), MetadataError> {
+        let blobs = record
+            .blobs
+            .iter()
+            .map(|d| (keys::blob_link(scope, name, d), d));
+        let children = record
+            .manifests
+            .iter()
+            .map(|d| (keys::manifest(scope, name, d), d));
+        let referenced: BTreeSet<(String, Digest)> =
+            blobs.chain(children).map(|(k, d)| (k, d.clone())).collect();
+        let (ref_keys, ref_digests): (Vec<String>, Vec<Digest>) = referenced.into_iter().unzip();
+        let manifest_key = keys::manifest(scope, name, digest);
+        let tag_keys: Vec<String> = tags.iter().map(|t| keys::tag(scope, name, t)).collect();
+        let mut own_keys = vec![manifest_key.clone()];
+        own_keys.extend(tag_keys.iter().cloned());
+        for _ in 0..MAX_ATTEMPTS {
+            let repo = self.live_repo(scope, name).await?;
+            let found = self.store.get_many(&ref_keys).await?;
+            let missing: Vec<Digest> = found
+                .iter()
+                .zip(&ref_digests)
+                .filter(|(kv, _)| kv.is_none())
+                .map(|(_, d)| d.clone())
+                .collect();
+            if !missing.is_empty() {
+                return Err(MetadataError::ReferencesUnknown {
+                    name: name.to_string(),
+                    missing,
+                });
+            }
+            let own = self.store.get_many(&own_keys).await?;
+            let mut txn =
+                Txn::new().when(Compare::unchanged(keys::repo(scope, name), repo.revision));
+            for (key, kv) in ref_keys.iter().zip(&found) {
+                let revision = kv.as_ref().map_or(0, |kv| kv.mod_revision);
+                txn = txn.when(Compare::unchanged(key, revision));
+            }
+            let existing = own[0].as_ref();
+            if let Some(kv) = existing {
+                // A re-push keeps the time of the first push.
+                record.pushed_at = decode::<ManifestRecord>(kv)?.pushed_at;
+            }
+            txn = txn
+                .when(Compare::unchanged(
+                    &manifest_key,
+                    existing.map_or(0, |kv| kv.mod_revision),
+                ))
+                .then(Op::put(&manifest_key, encode(&record)));
+            let tag_record = TagRecord {
+                digest: digest.clone(),
+                updated_at: now_millis(),
+            };
+            for ((key, kv), tag) in tag_keys.iter().zip(&own[1..]).zip(tags) {
+                if let Some(kv) = kv {
+                    let current: TagRecord = decode(kv)?;
+                    let immutable = repo.value.image_tag_mutability == TagMutability::Immutable;
+                    if immutable && current.digest != *digest {
+                        return Err(MetadataError::TagImmutable {
+                            tag: tag.to_string(),
+                            name: name.to_string(),
+                        });
+                    }
+                }
+                txn = txn
+                    .when(Compare::unchanged(
+                        key,
+                        kv.as_ref().map_or(0, |kv| kv.mod_revision),
+                    ))
+                    .then(Op::put(key, encode(&tag_record)));
+            }
+            if let (Some(subject), Some(referrer)) = (&record.subject, referrer) {
+                let key = keys::referrer(scope, name, subject, digest);
+                txn = txn.then(Op::put(key, encode(referrer)));
+            }
+            if self.commit(txn).await?.is_some() {
+                return Ok(());
+            }
+        }
+        Err(MetadataError::Contention(format!("manifest {digest}")))
+    }
+
+    /// A manifest of the repository, when it holds it.
+    pub async fn manifest(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>, MetadataError> {
+        self.live_repo(scope, name).await?;
+        let record = self.get(&keys::manifest(scope, name, digest)).await?;
+        Ok(record.map(|r| r.value))
+    }
+
+    /// The manifest a tag or digest names, when the repository holds it.
+    pub async fn resolve(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        reference: &Reference,
+    ) -> Result<Option<(Digest, ManifestRecord)>, MetadataError> {
+        let digest = match reference {
+            Reference::Digest(digest) => digest.clone(),
+            Reference::Tag(tag) => {
+                self.live_repo(scope, name).await?;
+                match self.get::<TagRecord>(&keys::tag(scope, name, tag)).await? {
+                    Some(tag) => tag.value.digest,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let record = self.manifest(scope, name, &digest).await?;
+        Ok(record.map(|r| (digest, r)))
+    }
+
+    /// Tags in ASCII order, strictly after `last` when given, at most `limit` (0: all).
+    pub async fn list_tags(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        last: Option<&str>,
+        limit: usize,
+    ) -> Result<TagPage, MetadataError> {
+        self.live_repo(scope, name).await?;
+        let prefix = keys::tags(scope, name);
+        let start_after = last.map(|last| format!("{prefix}{last}"));
+        let page = self
+            .store
+            .page(&prefix, start_after.as_deref(), limit)
+            .await?;
+        let tags = page
+            .kvs
+            .iter()
+            .filter_map(|kv| kv.key.strip_prefix(&prefix).map(str::to_owned))
+            .collect();
+        Ok(TagPage {
+            tags,
+            more: page.more,
+        })
+    }
+
+    /// Removes a tag (the manifest stays); `false` when there was no such tag.
+    pub async fn delete_tag(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        tag: &Tag,
+    ) -> Result<bool, MetadataError> {
+        self.live_repo(scope, name).await?;
+        let key = keys::tag(scope, name, tag);
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(current) = self.get::<TagRecord>(&key).await? else {
+                return Ok(false);
+            };
+            let txn = Txn::new()
+                .when(Compare::unchanged(&key, current.revision))
+                .then(Op::delete(&key));
+            if self.commit(txn).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Err(MetadataError::Contention(format!("tag {tag}")))
+    }
+
+    /// Removes a manifest, every tag pointing at it and its referrers entry; `false`
+    /// when the repository did not hold it.
+    pub async fn delete_manifest(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        digest: &Digest,
+    ) -> Result<bool, MetadataError> {
+        let key = keys::manifest(scope, name, digest);
+        for _ in 0..MAX_ATTEMPTS {
+            self.live_repo(scope, name).await?;
+            let Some(manifest) = self.get::<ManifestRecord>(&key).await? else {
+                return Ok(false);
+            };
+            let tags = self.store.page(&keys::tags(scope, name), None, 0).await?;
+            let mut txn = Txn::new()
+                .when(Compare::unchanged(&key, manifest.revision))
+                .then(Op::delete(&key));
+            for kv in &tags.kvs {
+                if decode::<TagRecord>(kv)?.digest == *digest {
+                    txn = txn
+                        .when(Compare::unchanged(&kv.key, kv.mod_revision))
+                        .then(Op::delete(&kv.key));
+                }
+            }
+            if let Some(subject) = &manifest.value.subject {
+                txn = txn.then(Op::delete(keys::referrer(scope, name, subject, digest)));
+            }
+            if self.commit(txn).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Err(MetadataError::Contention(format!("manifest {digest}")))
+    }
+
+    /// The manifests of the repository whose subject is `subject`, in digest order.
+    pub async fn referrers(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        subject: &Digest,
+    ) -> Result<Vec<Referrer>, MetadataError> {
+        self.live_repo(scope, name).await?;
+        let page = self
+            .store
+            .page(&keys::referrers(scope, name, subject), None, 0)
+            .await?;
+        page.kvs.iter().map(decode).collect()
+    }
+
+    /// Every manifest of the repository with its tags, in digest order (for the ECR
+    /// API's image listings).
+    pub async fn images(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+    ) -> Result<Vec<Image>, MetadataError> {
+        self.live_repo(scope, name).await?;
+        let (manifests, tags) = (keys::manifests(scope, name), keys::tags(scope, name));
+        let snapshot = self
+            .store
+            .snapshot(&[manifests.clone(), tags.clone()])
+            .await?;
+        let mut tags_of: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+        let mut images = Vec::new();
+        for kv in &snapshot.kvs {
+            if let Some(tag) = kv.key.strip_prefix(&tags) {
+                let record: TagRecord = decode(kv)?;
+                tags_of
+                    .entry(record.digest)
+                    .or_default()
+                    .push(tag.to_owned());
+            } else if let Some(digest) = kv.key.strip_prefix(&manifests) {
+                let digest = digest.parse().map_err(|e: crate::digest::DigestError| {
+                    MetadataError::Corrupt {
+                        key: kv.key.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                images.push(Image {
+                    digest,
+                    manifest: decode(kv)?,
+                    tags: Vec::new(),
+                });
+            }
+        }
+        for image in &mut images {
+            image.tags = tags_of.remove(&image.digest).unwrap_or_default();
+            image.tags.sort();
+        }
+        Ok(images)
+    }
+}

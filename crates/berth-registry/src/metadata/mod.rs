@@ -1,0 +1,155 @@
+//! What each repository holds — the repository itself, its blob links, manifests, tags
+//! and referrers — recorded in the [`berth_store::Store`], so it is durable, shared by
+//! every server replica and consistent under concurrent pushes. Key layout:
+//! [`keys`]; record shapes: [`records`].
+//!
+//! Every write is an optimistic compare-and-swap transaction: read, decide, commit only
+//! if what was read is unchanged, else read again (at most [`MAX_ATTEMPTS`] times). The
+//! invariants this keeps:
+//!
+//! - Nothing is written to a repository that does not exist: each write compares the
+//!   repository record it read. Deleting a repository first marks its record
+//!   `deleting` (which fails every write still in flight, and makes later ones see
+//!   no repository), then removes its content in batches, then the record.
+//! - A manifest is recorded only while every blob and child manifest it names is in the
+//!   repository (their keys are compared in the same transaction).
+//! - A tag points at a recorded manifest: tagging rewrites the manifest record in the
+//!   same transaction, so a concurrent delete of that manifest (which compares the
+//!   record) either sees the new tag and removes it too, or fails and retries.
+//! - Two pushes of one tag both commit, one after the other; the tag ends at one of
+//!   them, never at a mix.
+
+mod content;
+pub mod keys;
+pub mod records;
+mod repos;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use berth_store::{KeyValue, Revision, Store, StoreError, Txn, TxnOutcome};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::names::RepoName;
+use crate::Scope;
+pub use content::{Image, TagPage};
+pub use records::{BlobLink, ManifestRecord, Referrer, RepositoryRecord, TagMutability, TagRecord};
+pub use repos::RepositoryPage;
+
+/// How many times an optimistic read-decide-commit loop tries before giving up.
+pub const MAX_ATTEMPTS: usize = 64;
+
+/// Why a metadata call failed. Repository messages are ECR's, word for word.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error(
+        "The repository with name '{name}' does not exist in the registry with id \
+         '{registry_id}'"
+    )]
+    RepositoryNotFound { name: String, registry_id: String },
+    #[error(
+        "The repository with name '{name}' already exists in the registry with id \
+         '{registry_id}'"
+    )]
+    RepositoryAlreadyExists { name: String, registry_id: String },
+    #[error(
+        "The repository with name '{name}' in registry with id '{registry_id}' cannot be \
+         deleted because it still contains images"
+    )]
+    RepositoryNotEmpty { name: String, registry_id: String },
+    /// A manifest names blobs or manifests the repository does not hold.
+    #[error("the manifest references content unknown to repository '{name}': {}", list(.missing))]
+    ReferencesUnknown { name: String, missing: Vec<Digest> },
+    #[error(
+        "The image tag '{tag}' already exists in the '{name}' repository and cannot be \
+         overwritten because the repository is immutable."
+    )]
+    TagImmutable { tag: String, name: String },
+    #[error("{0} was changed concurrently too many times; retry the request")]
+    Contention(String),
+    #[error("the store failed: {0}; the request may be retried")]
+    Store(#[from] StoreError),
+    #[error("stored record {key} cannot be read: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+fn list(digests: &[Digest]) -> String {
+    let names: Vec<String> = digests.iter().map(Digest::to_string).collect();
+    names.join(", ")
+}
+
+/// The registry's records in a [`Store`].
+#[derive(Clone)]
+pub struct Metadata {
+    store: Arc<dyn Store>,
+}
+
+/// A record read with the revision that last changed it.
+struct Read<T> {
+    value: T,
+    revision: Revision,
+}
+
+impl Metadata {
+    /// Keeps the registry's records in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Metadata {
+        Metadata { store }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Read<T>>, MetadataError> {
+        self.store.get(key).await?.map(read).transpose()
+    }
+
+    /// Commits `txn`: the revision its writes got, or `None` when a compare failed.
+    async fn commit(&self, txn: Txn) -> Result<Option<Revision>, MetadataError> {
+        match self.store.txn(txn).await? {
+            TxnOutcome::Committed { revision } => Ok(Some(revision)),
+            TxnOutcome::Conflict { .. } => Ok(None),
+        }
+    }
+
+    /// The repository's record when it exists and is not being deleted.
+    async fn live_repo(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+    ) -> Result<Read<RepositoryRecord>, MetadataError> {
+        match self
+            .get::<RepositoryRecord>(&keys::repo(scope, name))
+            .await?
+        {
+            Some(repo) if !repo.value.deleting => Ok(repo),
+            _ => Err(not_found(scope, name)),
+        }
+    }
+}
+
+fn not_found(scope: &Scope, name: &RepoName) -> MetadataError {
+    MetadataError::RepositoryNotFound {
+        name: name.to_string(),
+        registry_id: scope.account.clone(),
+    }
+}
+
+fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, MetadataError> {
+    serde_json::from_slice(&kv.value).map_err(|e| MetadataError::Corrupt {
+        key: kv.key.clone(),
+        reason: e.to_string(),
+    })
+}
+
+fn read<T: DeserializeOwned>(kv: KeyValue) -> Result<Read<T>, MetadataError> {
+    Ok(Read {
+        value: decode(&kv)?,
+        revision: kv.mod_revision,
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Bytes {
+    // The records are plain structs with string-keyed maps: serializing cannot fail.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
