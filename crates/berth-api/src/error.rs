@@ -78,6 +78,12 @@ api_errors! {
     Throttling => ("ThrottlingException", 400),
     /// The server failed; the request may be retried.
     Server => ("ServerException", 500),
+    /// ECR: a repository of that name exists already.
+    RepositoryAlreadyExists => ("RepositoryAlreadyExistsException", 400),
+    /// ECR: the named repository does not exist.
+    RepositoryNotFound => ("RepositoryNotFoundException", 400),
+    /// ECR: the repository still holds images (delete with force).
+    RepositoryNotEmpty => ("RepositoryNotEmptyException", 400),
 }
 
 /// The JSON body of an AWS JSON 1.1 error response.

@@ -5,6 +5,7 @@
 
 pub mod agent_channel;
 pub mod auth;
+pub mod ecr;
 pub mod ecs;
 pub mod identity;
 pub mod janitor;
@@ -52,6 +53,12 @@ pub struct App {
     pub clock: Clock,
     /// Decoded container instance records (RunTask reads every instance of a cluster).
     pub instance_cache: records::DecodedCache<berth_model::container_instance::InstanceRecord>,
+    /// The OCI registry behind ECR, served on the API's port under `/v2/`.
+    pub registry: Arc<berth_registry::Registry>,
+    /// `HOST:PORT` of the registry as clients name it in image references.
+    pub registry_host: String,
+    /// Signs and checks `docker login` tokens.
+    pub registry_key: registry_token::TokenKey,
 }
 
 impl App {
@@ -94,6 +101,10 @@ pub enum StartError {
     },
     #[error(transparent)]
     Identity(#[from] identity::IdentityError),
+    #[error("cannot open the registry's storage in {path}: {reason}")]
+    Registry { path: PathBuf, reason: String },
+    #[error("cannot read the registry's token key from the store: {0}")]
+    RegistryKey(String),
     #[error(
         "cannot listen on {addr}: {source} (is another Berth running? pick another with --listen)"
     )]
@@ -121,15 +132,6 @@ impl Server {
     ) -> Result<Server, StartError> {
         let (agent_token, agent_token_path) =
             identity::load_or_create_agent_token(&config.data_dir)?;
-        let app = Arc::new(App {
-            store,
-            verifier: auth::Verifier::new(&config.identity),
-            identity: config.identity,
-            region: config.region,
-            agent_token,
-            clock: Clock,
-            instance_cache: Default::default(),
-        });
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -140,6 +142,31 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let registry_key = registry_token::TokenKey::load_or_create(&*store)
+            .await
+            .map_err(|e| StartError::RegistryKey(e.message().to_string()))?;
+        let registry_root = config.data_dir.join("registry");
+        let registry = berth_registry::Registry::open(
+            &registry_root,
+            store.clone(),
+            Arc::new(ecr::TokenAuthorizer::new(registry_key.clone())),
+        )
+        .map_err(|e| StartError::Registry {
+            path: registry_root.clone(),
+            reason: e.to_string(),
+        })?;
+        let app = Arc::new(App {
+            store,
+            verifier: auth::Verifier::new(&config.identity),
+            identity: config.identity,
+            region: config.region,
+            agent_token,
+            clock: Clock,
+            instance_cache: Default::default(),
+            registry: Arc::new(registry),
+            registry_host: ecr::registry_host(local_addr),
+            registry_key,
+        });
         let (shutdown, mut on_shutdown) = watch::channel(false);
         let router = router(app.clone());
         let serve = tokio::spawn(async move {
@@ -198,9 +225,11 @@ impl Server {
 
 /// Every route the control plane serves.
 pub fn router(app: Arc<App>) -> Router {
+    let registry = app.registry.router();
     Router::new()
         .route("/", post(protocol::aws_json))
         .route("/health", get(|| async { "ok\n" }))
         .nest("/agent/v1", agent_channel::routes())
         .with_state(app)
+        .merge(registry)
 }

@@ -68,6 +68,7 @@ async fn serve_json(app: Arc<App>, req: Request<Body>) -> ApiResult {
     crate::task_credentials::load_for(&app, &parts).await?;
     let signing_service = match service {
         crate::ecs::TARGET_PREFIX => "ecs",
+        berth_api::ecr::TARGET_PREFIX => "ecr",
         _ => {
             // Authenticate first so an unsigned probe learns nothing about targets.
             auth::authenticate(&app, &parts, &body, None)?;
@@ -76,7 +77,10 @@ async fn serve_json(app: Arc<App>, req: Request<Body>) -> ApiResult {
     };
     let caller = auth::authenticate(&app, &parts, &body, Some(signing_service))?;
     let ctx = Ctx { app, caller };
-    crate::ecs::dispatch(&ctx, action, &body).await
+    match signing_service {
+        "ecr" => crate::ecr::dispatch(&ctx, action, &body).await,
+        _ => crate::ecs::dispatch(&ctx, action, &body).await,
+    }
 }
 
 /// The error for an `X-Amz-Target` no service here answers.

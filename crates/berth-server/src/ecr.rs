@@ -1,0 +1,318 @@
+//! ECR's API (`AmazonEC2ContainerRegistry_V20150921`, SigV4 service `ecr`) over Berth's
+//! registry ([`berth_registry`]): repositories are the registry's, and
+//! GetAuthorizationToken hands out the login tokens ([`crate::registry_token`]) the
+//! registry's [`TokenAuthorizer`] accepts from `docker login --username AWS`.
+//!
+//! `repositoryUri` is `HOST:PORT/NAME`, the registry on the API's own port, usable as a
+//! task definition's image as it is. HOST is the address the server listens on, or
+//! 127.0.0.1 when it listens on every address.
+
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use base64::Engine;
+use berth_api::arn::Arn;
+use berth_api::ecr::{
+    AuthorizationData, CreateRepositoryRequest, CreateRepositoryResponse, DeleteRepositoryRequest,
+    DeleteRepositoryResponse, DescribeRepositoriesRequest, DescribeRepositoriesResponse,
+    EncryptionConfiguration, EncryptionType, GetAuthorizationTokenRequest,
+    GetAuthorizationTokenResponse, ImageScanningConfiguration, ImageTagMutability, Operation,
+    Repository, Timestamp, TARGET_PREFIX,
+};
+use berth_api::error::ApiError;
+use berth_registry::metadata::{MetadataError, RepositoryRecord, TagMutability};
+use berth_registry::{Action, AuthError, Authorizer, RepoName, Scope};
+
+use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
+use crate::registry_token::{TokenKey, LIFETIME};
+
+/// `HOST:PORT` of the registry for a server listening on `addr`.
+pub fn registry_host(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("127.0.0.1:{}", addr.port())
+    } else {
+        addr.to_string()
+    }
+}
+
+/// Runs one ECR operation.
+pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
+    let Ok(op) = action.parse::<Operation>() else {
+        return Err(unknown_operation(&format!("{TARGET_PREFIX}.{action}")));
+    };
+    match op {
+        Operation::CreateRepository => respond(&create(ctx, parse(body)?).await?),
+        Operation::DescribeRepositories => respond(&describe(ctx, parse(body)?).await?),
+        Operation::DeleteRepository => respond(&delete(ctx, parse(body)?).await?),
+        Operation::GetAuthorizationToken => respond(&token(ctx, parse(body)?)?),
+    }
+}
+
+fn scope(ctx: &Ctx) -> Scope {
+    Scope {
+        account: ctx.caller.account.clone(),
+        region: ctx.caller.region.clone(),
+    }
+}
+
+/// The registry id a request names must be the caller's account.
+fn check_registry(ctx: &Ctx, registry_id: Option<&str>) -> Result<(), ApiError> {
+    match registry_id {
+        Some(id) if id != ctx.caller.account => Err(ApiError::InvalidParameter(format!(
+            "Invalid parameter at 'registryId' failed to satisfy constraint: the registry \
+             '{id}' is not this account's ('{}')",
+            ctx.caller.account
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn repo_name(name: &str) -> Result<RepoName, ApiError> {
+    RepoName::parse(name).map_err(|e| {
+        ApiError::InvalidParameter(format!(
+            "Invalid parameter at 'repositoryName' failed to satisfy constraint: {e}"
+        ))
+    })
+}
+
+fn metadata_error(e: MetadataError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        MetadataError::RepositoryNotFound { .. } => ApiError::RepositoryNotFound(message),
+        MetadataError::RepositoryAlreadyExists { .. } => ApiError::RepositoryAlreadyExists(message),
+        MetadataError::RepositoryNotEmpty { .. } => ApiError::RepositoryNotEmpty(message),
+        _ => ApiError::Server(message),
+    }
+}
+
+fn wire(ctx: &Ctx, r: &RepositoryRecord) -> Repository {
+    Repository {
+        repository_arn: Some(
+            Arn::new(
+                "ecr",
+                &ctx.caller.region,
+                &ctx.caller.account,
+                format!("repository/{}", r.name),
+            )
+            .to_string(),
+        ),
+        registry_id: Some(ctx.caller.account.clone()),
+        repository_name: Some(r.name.clone()),
+        repository_uri: Some(format!("{}/{}", ctx.app.registry_host, r.name)),
+        created_at: Some(Timestamp::from_millis(r.created_at as i64)),
+        image_tag_mutability: Some(match r.image_tag_mutability {
+            TagMutability::Mutable => ImageTagMutability::Mutable,
+            TagMutability::Immutable => ImageTagMutability::Immutable,
+        }),
+        image_tag_mutability_exclusion_filters: None,
+        image_scanning_configuration: Some(ImageScanningConfiguration {
+            scan_on_push: Some(false),
+        }),
+        encryption_configuration: Some(EncryptionConfiguration {
+            encryption_type: EncryptionType::Aes256,
+            kms_key: None,
+        }),
+    }
+}
+
+async fn create(
+    ctx: &Ctx,
+    req: CreateRepositoryRequest,
+) -> Result<CreateRepositoryResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let mutability = match req.image_tag_mutability {
+        None | Some(ImageTagMutability::Mutable) => TagMutability::Mutable,
+        Some(ImageTagMutability::Immutable) => TagMutability::Immutable,
+        Some(other) => {
+            return Err(ApiError::InvalidParameter(format!(
+                "imageTagMutability {other} is not supported by Berth yet; use MUTABLE or IMMUTABLE"
+            )))
+        }
+    };
+    if req
+        .encryption_configuration
+        .as_ref()
+        .is_some_and(|e| e.encryption_type != EncryptionType::Aes256)
+    {
+        return Err(ApiError::InvalidParameter(
+            "Berth stores images unencrypted at rest on its own disk; only encryptionType \
+             AES256 is accepted"
+                .into(),
+        ));
+    }
+    if req.tags.as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(ApiError::InvalidParameter(
+            "Repository tags are not supported by Berth yet; create the repository without tags"
+                .into(),
+        ));
+    }
+    let record = ctx
+        .app
+        .registry
+        .metadata()
+        .create_repository(&scope(ctx), &name, mutability)
+        .await
+        .map_err(metadata_error)?;
+    Ok(CreateRepositoryResponse {
+        repository: Some(wire(ctx, &record)),
+    })
+}
+
+async fn describe(
+    ctx: &Ctx,
+    req: DescribeRepositoriesRequest,
+) -> Result<DescribeRepositoriesResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let metadata = ctx.app.registry.metadata();
+    let scope = scope(ctx);
+    if let Some(names) = req.repository_names.filter(|n| !n.is_empty()) {
+        let mut out = Vec::new();
+        for name in names {
+            let parsed = repo_name(&name)?;
+            match metadata
+                .repository(&scope, &parsed)
+                .await
+                .map_err(metadata_error)?
+            {
+                Some(r) => out.push(wire(ctx, &r)),
+                None => {
+                    return Err(metadata_error(MetadataError::RepositoryNotFound {
+                        name,
+                        registry_id: scope.account.clone(),
+                    }))
+                }
+            }
+        }
+        return Ok(DescribeRepositoriesResponse {
+            repositories: Some(out),
+            next_token: None,
+        });
+    }
+    let limit = match req.max_results {
+        None => 100,
+        Some(n @ 1..=1000) => n as usize,
+        Some(n) => {
+            return Err(ApiError::InvalidParameter(format!(
+                "Invalid parameter at 'maxResults' failed to satisfy constraint: {n} is not \
+                 between 1 and 1000"
+            )))
+        }
+    };
+    let after = match &req.next_token {
+        Some(token) => Some(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ApiError::InvalidParameter("Invalid nextToken".into()))?,
+        ),
+        None => None,
+    };
+    let page = metadata
+        .list_repositories(&scope, after.as_deref(), limit)
+        .await
+        .map_err(metadata_error)?;
+    let next_token = match (page.more, page.repositories.last()) {
+        (true, Some(last)) => {
+            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&last.name))
+        }
+        _ => None,
+    };
+    Ok(DescribeRepositoriesResponse {
+        repositories: Some(page.repositories.iter().map(|r| wire(ctx, r)).collect()),
+        next_token,
+    })
+}
+
+async fn delete(
+    ctx: &Ctx,
+    req: DeleteRepositoryRequest,
+) -> Result<DeleteRepositoryResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let record = ctx
+        .app
+        .registry
+        .metadata()
+        .delete_repository(&scope(ctx), &name, req.force.unwrap_or(false))
+        .await
+        .map_err(metadata_error)?;
+    Ok(DeleteRepositoryResponse {
+        repository: Some(wire(ctx, &record)),
+    })
+}
+
+fn token(
+    ctx: &Ctx,
+    req: GetAuthorizationTokenRequest,
+) -> Result<GetAuthorizationTokenResponse, ApiError> {
+    for id in req.registry_ids.iter().flatten() {
+        check_registry(ctx, Some(id))?;
+    }
+    let now = ctx.app.clock.now().as_secs_f64() as i64;
+    let expires = now + LIFETIME.as_secs() as i64;
+    let password = ctx
+        .app
+        .registry_key
+        .mint(&ctx.caller.account, &ctx.caller.region, expires);
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
+    Ok(GetAuthorizationTokenResponse {
+        authorization_data: Some(vec![AuthorizationData {
+            authorization_token: Some(token),
+            expires_at: Some(Timestamp::from_secs(expires)),
+            proxy_endpoint: Some(format!("http://{}", ctx.app.registry_host)),
+        }]),
+    })
+}
+
+/// The registry's gatekeeper: HTTP basic auth with user `AWS` and a token from
+/// GetAuthorizationToken, which also names the account and region the request acts in.
+/// Anonymous requests are refused.
+pub struct TokenAuthorizer {
+    key: TokenKey,
+}
+
+impl TokenAuthorizer {
+    pub fn new(key: TokenKey) -> Self {
+        TokenAuthorizer { key }
+    }
+}
+
+#[async_trait]
+impl Authorizer for TokenAuthorizer {
+    async fn authorize(
+        &self,
+        headers: &http::HeaderMap,
+        _repo: Option<&str>,
+        _action: Action,
+    ) -> Result<Scope, AuthError> {
+        let Some((user, password)) = berth_registry::auth::basic_credentials(headers) else {
+            return Err(AuthError::Unauthenticated(
+                "authentication required: log in with `aws ecr get-login-password | docker \
+                 login --username AWS --password-stdin HOST:PORT`"
+                    .into(),
+            ));
+        };
+        if user != "AWS" {
+            return Err(AuthError::Unauthenticated(
+                "the user name must be AWS, with a token from `aws ecr get-login-password`".into(),
+            ));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let scope = self
+            .key
+            .verify(&password, now)
+            .map_err(|e| AuthError::Unauthenticated(e.to_string()))?;
+        Ok(Scope {
+            account: scope.account,
+            region: scope.region,
+        })
+    }
+
+    fn realm(&self) -> &str {
+        "Berth ECR"
+    }
+}

@@ -1,0 +1,116 @@
+"""ECR's repository API and `docker login/push/pull` against Berth's registry, with the
+real AWS CLI, docker CLI and the suite's own dockerd; then a task runs from the pushed
+image's repositoryUri, pulled by `berth agent` with the login's credentials."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import Berth, eventually, unique
+from docker_agent import IMAGE, AgentProcess, docker_host
+
+
+def test_repositories_are_created_described_and_deleted(live_berth: Berth) -> None:
+    name = f"team/{unique('app')}"
+    repo = live_berth.aws("ecr", "create-repository", "--repository-name", name)["repository"]
+    host = live_berth.endpoint.removeprefix("http://")
+    assert repo["repositoryUri"] == f"{host}/{name}"
+    assert repo["repositoryArn"] == f"arn:aws:ecr:us-east-1:000000000000:repository/{name}"
+    assert repo["imageTagMutability"] == "MUTABLE" and repo["registryId"] == "000000000000"
+    dup = live_berth.aws_error("ecr", "create-repository", "--repository-name", name)
+    assert dup.error_code == "RepositoryAlreadyExistsException", dup.describe()
+    found = live_berth.aws("ecr", "describe-repositories", "--repository-names", name)["repositories"]
+    assert [r["repositoryName"] for r in found] == [name]
+    listed = live_berth.aws("ecr", "describe-repositories")["repositories"]
+    assert name in [r["repositoryName"] for r in listed]
+    bad = live_berth.aws_error("ecr", "create-repository", "--repository-name", "../Escape")
+    assert bad.error_code == "InvalidParameterException", bad.describe()
+    live_berth.aws("ecr", "delete-repository", "--repository-name", name)
+    gone = live_berth.aws_error("ecr", "describe-repositories", "--repository-names", name)
+    assert gone.error_code == "RepositoryNotFoundException", gone.describe()
+    assert "does not exist in the registry with id '000000000000'" in gone.error_message
+
+
+def test_the_registry_refuses_anonymous_and_forged_logins(live_berth: Berth) -> None:
+    def status(headers: dict[str, str]) -> tuple[int, str]:
+        req = urllib.request.Request(f"{live_berth.endpoint}/v2/", headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, ""
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers.get("WWW-Authenticate", "")
+
+    code, challenge = status({})
+    assert code == 401 and challenge.startswith("Basic realm="), challenge
+    forged = base64.b64encode(b"AWS:v1.000000000000.us-east-1.99999999999.AAAA").decode()
+    assert status({"Authorization": f"Basic {forged}"})[0] == 401
+    password = live_berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
+    good = base64.b64encode(f"AWS:{password}".encode()).decode()
+    assert status({"Authorization": f"Basic {good}"})[0] == 200
+    data = live_berth.aws("ecr", "get-authorization-token")["authorizationData"][0]
+    assert base64.b64decode(data["authorizationToken"]).decode().startswith("AWS:")
+    assert data["proxyEndpoint"] == live_berth.endpoint
+
+
+@pytest.fixture
+def registry_node(berth_factory: Any, tmp_path: Path) -> Iterator[tuple[Berth, AgentProcess, dict[str, str]]]:
+    """A control plane without the fake agent, a `berth agent` in `default`, and a Docker
+    client configuration of the test's own (what `docker login` writes), shared by the
+    docker CLI and the agent."""
+    berth = berth_factory(fake_agent=False)
+    config_dir = tmp_path / "docker-config"
+    config_dir.mkdir()
+    env = {**os.environ, "DOCKER_CONFIG": str(config_dir), "DOCKER_HOST": docker_host()}
+    agent = AgentProcess(berth, "default", tmp_path, extra_env={"DOCKER_CONFIG": str(config_dir),
+                                                                  "ECS_IMAGE_PULL_BEHAVIOR": "default"})
+    agent.start()
+    try:
+        eventually(lambda: berth.client().list_container_instances(cluster="default")["containerInstanceArns"],
+                   timeout=30, what="the agent to join")
+        yield berth, agent, env
+    finally:
+        agent.stop()
+
+
+def docker_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    out = subprocess.run(["docker", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr}"
+    return out.stdout.strip()
+
+
+def test_docker_login_push_pull_and_a_task_from_the_repository_uri(registry_node: Any) -> None:
+    berth, _, env = registry_node
+    name = f"team/{unique('web')}"
+    uri = berth.aws("ecr", "create-repository", "--repository-name", name)["repository"]["repositoryUri"]
+    host = uri.split("/")[0]
+    password = berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
+    assert "Login Succeeded" in docker_cli(env, "login", "--username", "AWS", "--password-stdin", host, stdin=password)
+    image_id = docker_cli(env, "image", "inspect", "--format", "{{.Id}}", IMAGE)
+    docker_cli(env, "tag", IMAGE, f"{uri}:v1")
+    docker_cli(env, "push", f"{uri}:v1")
+    docker_cli(env, "rmi", f"{uri}:v1")
+    docker_cli(env, "pull", f"{uri}:v1")
+    assert docker_cli(env, "image", "inspect", "--format", "{{.Id}}", f"{uri}:v1") == image_id
+    docker_cli(env, "rmi", f"{uri}:v1")
+
+    ecs = berth.client()
+    family = unique("from-ecr")
+    ecs.register_task_definition(family=family, containerDefinitions=[{
+        "name": "main", "image": f"{uri}:v1", "memory": 32, "command": ["sh", "-c", "exit 6"]}])
+    arn = ecs.run_task(cluster="default", taskDefinition=family)["tasks"][0]["taskArn"]
+    task = eventually(
+        lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
+            ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]),
+        timeout=90,
+        what=f"{arn} to run from {uri}:v1 and stop",
+    )
+    assert task["containers"][0]["exitCode"] == 6, task
+    assert task["pullStartedAt"] <= task["pullStoppedAt"]
