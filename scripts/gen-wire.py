@@ -89,6 +89,10 @@ ECR_OPERATIONS = [
     "DescribeRepositories",
     "DeleteRepository",
     "GetAuthorizationToken",
+    "ListImages",
+    "DescribeImages",
+    "BatchGetImage",
+    "BatchDeleteImage",
 ]
 
 # service: (its name in docs, its operations)

@@ -5,6 +5,7 @@ image's repositoryUri, pulled by `berth agent` with the login's credentials."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import urllib.error
@@ -114,3 +115,37 @@ def test_docker_login_push_pull_and_a_task_from_the_repository_uri(registry_node
     )
     assert task["containers"][0]["exitCode"] == 6, task
     assert task["pullStartedAt"] <= task["pullStoppedAt"]
+
+
+def test_pushed_images_are_listed_described_fetched_and_deleted(registry_node: Any) -> None:
+    berth, _, env = registry_node
+    name = f"team/{unique('img')}"
+    uri = berth.aws("ecr", "create-repository", "--repository-name", name)["repository"]["repositoryUri"]
+    password = berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
+    docker_cli(env, "login", "--username", "AWS", "--password-stdin", uri.split("/")[0], stdin=password)
+    for tag in ("v1", "v2"):
+        docker_cli(env, "tag", IMAGE, f"{uri}:{tag}")
+        docker_cli(env, "push", f"{uri}:{tag}")
+    ids = berth.aws("ecr", "list-images", "--repository-name", name)["imageIds"]
+    assert sorted(i["imageTag"] for i in ids) == ["v1", "v2"]
+    digest = ids[0]["imageDigest"]
+    assert {i["imageDigest"] for i in ids} == {digest}, "one image, two tags"
+    detail = berth.aws("ecr", "describe-images", "--repository-name", name)["imageDetails"]
+    assert len(detail) == 1 and sorted(detail[0]["imageTags"]) == ["v1", "v2"]
+    assert detail[0]["imageDigest"] == digest and detail[0]["imageSizeInBytes"] > 0
+    assert detail[0]["imageManifestMediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    got = berth.aws("ecr", "batch-get-image", "--repository-name", name, "--image-ids", "imageTag=v1")["images"][0]
+    assert got["imageId"]["imageDigest"] == digest
+    assert json.loads(got["imageManifest"])["schemaVersion"] == 2
+
+    gone = berth.aws("ecr", "batch-delete-image", "--repository-name", name, "--image-ids", "imageTag=v2", "imageTag=nope")
+    assert [i["imageTag"] for i in gone["imageIds"]] == ["v2"]
+    assert gone["failures"][0]["failureCode"] == "ImageNotFound"
+    assert [i["imageTag"] for i in berth.aws("ecr", "list-images", "--repository-name", name)["imageIds"]] == ["v1"]
+    berth.aws("ecr", "batch-delete-image", "--repository-name", name, "--image-ids", f"imageDigest={digest}")
+    assert berth.aws("ecr", "list-images", "--repository-name", name)["imageIds"] == []
+    docker_cli(env, "rmi", f"{uri}:v1", f"{uri}:v2")
+    out = subprocess.run(["docker", "pull", f"{uri}:v1"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "not found" in out.stderr.lower(), out.stderr
+    missing = berth.aws_error("ecr", "describe-images", "--repository-name", name, "--image-ids", "imageTag=v1")
+    assert missing.error_code == "ImageNotFoundException", missing.describe()

@@ -84,6 +84,8 @@ api_errors! {
     RepositoryNotFound => ("RepositoryNotFoundException", 400),
     /// ECR: the repository still holds images (delete with force).
     RepositoryNotEmpty => ("RepositoryNotEmptyException", 400),
+    /// ECR: the named image does not exist in the repository.
+    ImageNotFound => ("ImageNotFoundException", 400),
 }
 
 /// The JSON body of an AWS JSON 1.1 error response.

@@ -2,6 +2,8 @@
 //! model (botocore 1.44.5, API version 2015-09-21). Do not edit; change
 //! the script or its operation list and run it again.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
@@ -16,6 +18,10 @@ wire_enum! {
         DescribeRepositories = "DescribeRepositories",
         DeleteRepository = "DeleteRepository",
         GetAuthorizationToken = "GetAuthorizationToken",
+        ListImages = "ListImages",
+        DescribeImages = "DescribeImages",
+        BatchGetImage = "BatchGetImage",
+        BatchDeleteImage = "BatchDeleteImage",
     }
 }
 
@@ -107,6 +113,100 @@ pub struct GetAuthorizationTokenResponse {
     pub authorization_data: Option<Vec<AuthorizationData>>,
 }
 
+/// Request of the `ListImages` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListImagesRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<ListImagesFilter>,
+}
+
+/// Response of the `ListImages` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListImagesResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_ids: Option<Vec<ImageIdentifier>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// Request of the `DescribeImages` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DescribeImagesRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_ids: Option<Vec<ImageIdentifier>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<DescribeImagesFilter>,
+}
+
+/// Response of the `DescribeImages` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeImagesResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_details: Option<Vec<ImageDetail>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// Request of the `BatchGetImage` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchGetImageRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    pub image_ids: Vec<ImageIdentifier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_media_types: Option<Vec<String>>,
+}
+
+/// Response of the `BatchGetImage` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchGetImageResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<Image>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<ImageFailure>>,
+}
+
+/// Deletes specified images within a specified repository.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchDeleteImageRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    pub image_ids: Vec<ImageIdentifier>,
+}
+
+/// Response of the `BatchDeleteImage` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchDeleteImageResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_ids: Option<Vec<ImageIdentifier>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<ImageFailure>>,
+}
+
 // ---- Structures the requests and responses reach ----
 
 /// An object representing authorization data for an Amazon ECR registry.
@@ -121,6 +221,16 @@ pub struct AuthorizationData {
     pub proxy_endpoint: Option<String>,
 }
 
+/// An object representing a filter on a DescribeImages operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DescribeImagesFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_status: Option<TagStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_status: Option<ImageStatusFilter>,
+}
+
 /// The encryption configuration for the repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -128,6 +238,102 @@ pub struct EncryptionConfiguration {
     pub encryption_type: EncryptionType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key: Option<String>,
+}
+
+/// An object representing an Amazon ECR image.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<ImageIdentifier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_manifest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_manifest_media_type: Option<String>,
+}
+
+/// An object that describes an image returned by a DescribeImages operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub image_size_in_bytes: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pushed_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_scan_status: Option<ImageScanStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_scan_findings_summary: Option<ImageScanFindingsSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_manifest_media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_recorded_pull_time: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_manifest_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_status: Option<ImageStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_archived_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activated_at: Option<Timestamp>,
+}
+
+/// An object representing an Amazon ECR image failure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageFailure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<ImageIdentifier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_code: Option<ImageFailureCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+}
+
+/// An object with identifying information for an image in an Amazon ECR repository.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageIdentifier {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag: Option<String>,
+}
+
+/// A summary of the last completed image scan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageScanFindingsSummary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_scan_completed_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerability_source_updated_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_severity_counts: Option<BTreeMap<FindingSeverity, i32>>,
+}
+
+/// The current status of an image scan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageScanStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ScanStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// The image scanning configuration for a repository.
@@ -144,6 +350,16 @@ pub struct ImageScanningConfiguration {
 pub struct ImageTagMutabilityExclusionFilter {
     pub filter_type: ImageTagMutabilityExclusionFilterType,
     pub filter: String,
+}
+
+/// An object representing a filter on a ListImages operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListImagesFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_status: Option<TagStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_status: Option<ImageStatusFilter>,
 }
 
 /// An object representing a repository.
@@ -192,6 +408,54 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// The `FindingSeverity` values of the ECR API.
+    FindingSeverity {
+        Informational = "INFORMATIONAL",
+        Low = "LOW",
+        Medium = "MEDIUM",
+        High = "HIGH",
+        Critical = "CRITICAL",
+        Undefined = "UNDEFINED",
+    }
+}
+
+wire_enum! {
+    /// The `ImageFailureCode` values of the ECR API.
+    ImageFailureCode {
+        InvalidImageDigest = "InvalidImageDigest",
+        InvalidImageTag = "InvalidImageTag",
+        ImageTagDoesNotMatchDigest = "ImageTagDoesNotMatchDigest",
+        ImageNotFound = "ImageNotFound",
+        MissingDigestAndTag = "MissingDigestAndTag",
+        ImageReferencedByManifestList = "ImageReferencedByManifestList",
+        KmsError = "KmsError",
+        UpstreamAccessDenied = "UpstreamAccessDenied",
+        UpstreamTooManyRequests = "UpstreamTooManyRequests",
+        UpstreamUnavailable = "UpstreamUnavailable",
+        ImageInaccessible = "ImageInaccessible",
+    }
+}
+
+wire_enum! {
+    /// The `ImageStatus` values of the ECR API.
+    ImageStatus {
+        Active = "ACTIVE",
+        Archived = "ARCHIVED",
+        Activating = "ACTIVATING",
+    }
+}
+
+wire_enum! {
+    /// The `ImageStatusFilter` values of the ECR API.
+    ImageStatusFilter {
+        Active = "ACTIVE",
+        Archived = "ARCHIVED",
+        Activating = "ACTIVATING",
+        Any = "ANY",
+    }
+}
+
+wire_enum! {
     /// The `ImageTagMutability` values of the ECR API.
     ImageTagMutability {
         Mutable = "MUTABLE",
@@ -205,5 +469,31 @@ wire_enum! {
     /// The `ImageTagMutabilityExclusionFilterType` values of the ECR API.
     ImageTagMutabilityExclusionFilterType {
         Wildcard = "WILDCARD",
+    }
+}
+
+wire_enum! {
+    /// The `ScanStatus` values of the ECR API.
+    ScanStatus {
+        InProgress = "IN_PROGRESS",
+        Complete = "COMPLETE",
+        Failed = "FAILED",
+        UnsupportedImage = "UNSUPPORTED_IMAGE",
+        Active = "ACTIVE",
+        Pending = "PENDING",
+        ScanEligibilityExpired = "SCAN_ELIGIBILITY_EXPIRED",
+        FindingsUnavailable = "FINDINGS_UNAVAILABLE",
+        LimitExceeded = "LIMIT_EXCEEDED",
+        ImageArchived = "IMAGE_ARCHIVED",
+        ImageSizeExceeded = "IMAGE_SIZE_EXCEEDED",
+    }
+}
+
+wire_enum! {
+    /// The `TagStatus` values of the ECR API.
+    TagStatus {
+        Tagged = "TAGGED",
+        Untagged = "UNTAGGED",
+        Any = "ANY",
     }
 }

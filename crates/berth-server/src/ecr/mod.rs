@@ -3,6 +3,8 @@
 //! GetAuthorizationToken hands out the login tokens ([`crate::registry_token`]) the
 //! registry's [`TokenAuthorizer`] accepts from `docker login --username AWS`.
 //!
+//! Repositories and tokens are here; image operations in [`images`].
+//!
 //! `repositoryUri` is `HOST:PORT/NAME`, the registry on the API's own port, usable as a
 //! task definition's image as it is. HOST is the address the server listens on, or
 //! 127.0.0.1 when it listens on every address.
@@ -24,6 +26,8 @@ use berth_registry::metadata::{MetadataError, RepositoryRecord, TagMutability};
 use berth_registry::{Action, AuthError, Authorizer, RepoName, Scope};
 
 use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
+
+mod images;
 use crate::registry_token::{TokenKey, LIFETIME};
 
 /// `HOST:PORT` of the registry for a server listening on `addr`.
@@ -45,10 +49,14 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         Operation::DescribeRepositories => respond(&describe(ctx, parse(body)?).await?),
         Operation::DeleteRepository => respond(&delete(ctx, parse(body)?).await?),
         Operation::GetAuthorizationToken => respond(&token(ctx, parse(body)?)?),
+        Operation::ListImages => respond(&images::list(ctx, parse(body)?).await?),
+        Operation::DescribeImages => respond(&images::describe(ctx, parse(body)?).await?),
+        Operation::BatchGetImage => respond(&images::batch_get(ctx, parse(body)?).await?),
+        Operation::BatchDeleteImage => respond(&images::batch_delete(ctx, parse(body)?).await?),
     }
 }
 
-fn scope(ctx: &Ctx) -> Scope {
+pub(crate) fn scope(ctx: &Ctx) -> Scope {
     Scope {
         account: ctx.caller.account.clone(),
         region: ctx.caller.region.clone(),
@@ -56,7 +64,7 @@ fn scope(ctx: &Ctx) -> Scope {
 }
 
 /// The registry id a request names must be the caller's account.
-fn check_registry(ctx: &Ctx, registry_id: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn check_registry(ctx: &Ctx, registry_id: Option<&str>) -> Result<(), ApiError> {
     match registry_id {
         Some(id) if id != ctx.caller.account => Err(ApiError::InvalidParameter(format!(
             "Invalid parameter at 'registryId' failed to satisfy constraint: the registry \
@@ -67,7 +75,7 @@ fn check_registry(ctx: &Ctx, registry_id: Option<&str>) -> Result<(), ApiError> 
     }
 }
 
-fn repo_name(name: &str) -> Result<RepoName, ApiError> {
+pub(crate) fn repo_name(name: &str) -> Result<RepoName, ApiError> {
     RepoName::parse(name).map_err(|e| {
         ApiError::InvalidParameter(format!(
             "Invalid parameter at 'repositoryName' failed to satisfy constraint: {e}"
@@ -75,7 +83,7 @@ fn repo_name(name: &str) -> Result<RepoName, ApiError> {
     })
 }
 
-fn metadata_error(e: MetadataError) -> ApiError {
+pub(crate) fn metadata_error(e: MetadataError) -> ApiError {
     let message = e.to_string();
     match e {
         MetadataError::RepositoryNotFound { .. } => ApiError::RepositoryNotFound(message),

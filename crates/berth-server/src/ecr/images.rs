@@ -1,0 +1,274 @@
+//! ECR's image operations over the registry's manifests and tags: ListImages,
+//! DescribeImages, BatchGetImage and BatchDeleteImage. An image is a manifest of the
+//! repository; ListImages names it once per tag (and once, by digest alone, when it
+//! has no tag), as ECR does.
+
+use base64::Engine;
+use berth_api::ecr::{
+    BatchDeleteImageRequest, BatchDeleteImageResponse, BatchGetImageRequest, BatchGetImageResponse,
+    DescribeImagesRequest, DescribeImagesResponse, Image, ImageDetail, ImageFailure,
+    ImageFailureCode, ImageIdentifier, ListImagesRequest, ListImagesResponse, TagStatus, Timestamp,
+};
+use berth_api::error::ApiError;
+use berth_registry::metadata::Image as Stored;
+use berth_registry::{Digest, RepoName, Tag};
+
+use super::{check_registry, metadata_error, repo_name, scope};
+use crate::protocol::Ctx;
+
+async fn images(ctx: &Ctx, name: &RepoName) -> Result<Vec<Stored>, ApiError> {
+    ctx.app
+        .registry
+        .metadata()
+        .images(&scope(ctx), name)
+        .await
+        .map_err(metadata_error)
+}
+
+/// `maxResults` (1 to 1000, default 100) and `nextToken` (an offset) of a listing.
+fn page_bounds(max: Option<i32>, token: Option<&str>) -> Result<(usize, usize), ApiError> {
+    let limit = match max {
+        None => 100,
+        Some(n @ 1..=1000) => n as usize,
+        Some(n) => {
+            return Err(ApiError::InvalidParameter(format!(
+                "Invalid parameter at 'maxResults' failed to satisfy constraint: {n} is not \
+                 between 1 and 1000"
+            )))
+        }
+    };
+    let start = match token {
+        None => 0,
+        Some(t) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ApiError::InvalidParameter("Invalid nextToken".into()))?,
+    };
+    Ok((start, limit))
+}
+
+fn next_token(start: usize, limit: usize, total: usize) -> Option<String> {
+    (start + limit < total).then(|| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode((start + limit).to_string())
+    })
+}
+
+fn wanted(tag_status: Option<TagStatus>, image: &Stored) -> bool {
+    match tag_status {
+        Some(TagStatus::Tagged) => !image.tags.is_empty(),
+        Some(TagStatus::Untagged) => image.tags.is_empty(),
+        _ => true,
+    }
+}
+
+pub async fn list(ctx: &Ctx, req: ListImagesRequest) -> Result<ListImagesResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let status = req.filter.as_ref().and_then(|f| f.tag_status);
+    let mut ids = Vec::new();
+    for image in images(ctx, &name)
+        .await?
+        .iter()
+        .filter(|i| wanted(status, i))
+    {
+        let digest = Some(image.digest.to_string());
+        if image.tags.is_empty() {
+            ids.push(ImageIdentifier {
+                image_digest: digest.clone(),
+                image_tag: None,
+            });
+        }
+        for tag in &image.tags {
+            ids.push(ImageIdentifier {
+                image_digest: digest.clone(),
+                image_tag: Some(tag.clone()),
+            });
+        }
+    }
+    let (start, limit) = page_bounds(req.max_results, req.next_token.as_deref())?;
+    let next = next_token(start, limit, ids.len());
+    Ok(ListImagesResponse {
+        image_ids: Some(ids.into_iter().skip(start).take(limit).collect()),
+        next_token: next,
+    })
+}
+
+fn detail(ctx: &Ctx, name: &RepoName, image: &Stored) -> ImageDetail {
+    ImageDetail {
+        registry_id: Some(ctx.caller.account.clone()),
+        repository_name: Some(name.to_string()),
+        image_digest: Some(image.digest.to_string()),
+        image_tags: (!image.tags.is_empty()).then(|| image.tags.clone()),
+        image_size_in_bytes: image.manifest.layers_size as i64,
+        image_pushed_at: Some(Timestamp::from_millis(image.manifest.pushed_at as i64)),
+        image_manifest_media_type: Some(image.manifest.media_type.clone()),
+        artifact_media_type: image.manifest.config_media_type.clone(),
+        subject_manifest_digest: image.manifest.subject.as_ref().map(Digest::to_string),
+        ..Default::default()
+    }
+}
+
+/// Which stored image an identifier names: by digest, by tag, or both (which must agree).
+fn find<'a>(all: &'a [Stored], id: &ImageIdentifier) -> Result<&'a Stored, ImageFailure> {
+    let failure = |code, reason: &str| ImageFailure {
+        image_id: Some(id.clone()),
+        failure_code: Some(code),
+        failure_reason: Some(reason.to_string()),
+    };
+    if id.image_digest.is_none() && id.image_tag.is_none() {
+        return Err(failure(
+            ImageFailureCode::MissingDigestAndTag,
+            "Invalid request parameters: both tag and digest cannot be null",
+        ));
+    }
+    if let Some(d) = &id.image_digest {
+        if d.parse::<Digest>().is_err() {
+            return Err(failure(
+                ImageFailureCode::InvalidImageDigest,
+                "Invalid image digest",
+            ));
+        }
+    }
+    if let Some(t) = &id.image_tag {
+        if Tag::parse(t).is_err() {
+            return Err(failure(
+                ImageFailureCode::InvalidImageTag,
+                "Invalid image tag",
+            ));
+        }
+    }
+    let found = all.iter().find(|i| {
+        id.image_digest
+            .as_deref()
+            .is_none_or(|d| i.digest.to_string() == d)
+            && id.image_tag.as_ref().is_none_or(|t| i.tags.contains(t))
+    });
+    found.ok_or_else(|| failure(ImageFailureCode::ImageNotFound, "Requested image not found"))
+}
+
+pub async fn describe(
+    ctx: &Ctx,
+    req: DescribeImagesRequest,
+) -> Result<DescribeImagesResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let all = images(ctx, &name).await?;
+    if let Some(ids) = req.image_ids.filter(|ids| !ids.is_empty()) {
+        let mut details = Vec::new();
+        for id in &ids {
+            let image = find(&all, id).map_err(|f| {
+                ApiError::ImageNotFound(format!(
+                    "The image with imageId {} does not exist within the repository with name \
+                     '{name}' in the registry with id '{}'",
+                    serde_json::to_string(&f.image_id).unwrap_or_default(),
+                    ctx.caller.account
+                ))
+            })?;
+            details.push(detail(ctx, &name, image));
+        }
+        return Ok(DescribeImagesResponse {
+            image_details: Some(details),
+            next_token: None,
+        });
+    }
+    let status = req.filter.as_ref().and_then(|f| f.tag_status);
+    let chosen: Vec<&Stored> = all.iter().filter(|i| wanted(status, i)).collect();
+    let (start, limit) = page_bounds(req.max_results, req.next_token.as_deref())?;
+    Ok(DescribeImagesResponse {
+        next_token: next_token(start, limit, chosen.len()),
+        image_details: Some(
+            chosen
+                .into_iter()
+                .skip(start)
+                .take(limit)
+                .map(|i| detail(ctx, &name, i))
+                .collect(),
+        ),
+    })
+}
+
+pub async fn batch_get(
+    ctx: &Ctx,
+    req: BatchGetImageRequest,
+) -> Result<BatchGetImageResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let all = images(ctx, &name).await?;
+    let (mut found, mut failures) = (Vec::new(), Vec::new());
+    for id in &req.image_ids {
+        match find(&all, id) {
+            Ok(image) => {
+                let bytes = ctx
+                    .app
+                    .registry
+                    .blobs
+                    .read_small(&image.digest)
+                    .await
+                    .map_err(|e| ApiError::Server(e.to_string()))?;
+                found.push(Image {
+                    registry_id: Some(ctx.caller.account.clone()),
+                    repository_name: Some(name.to_string()),
+                    image_id: Some(ImageIdentifier {
+                        image_digest: Some(image.digest.to_string()),
+                        image_tag: id.image_tag.clone(),
+                    }),
+                    image_manifest: Some(String::from_utf8_lossy(&bytes).into_owned()),
+                    image_manifest_media_type: Some(image.manifest.media_type.clone()),
+                });
+            }
+            Err(f) => failures.push(f),
+        }
+    }
+    Ok(BatchGetImageResponse {
+        images: Some(found),
+        failures: Some(failures),
+    })
+}
+
+pub async fn batch_delete(
+    ctx: &Ctx,
+    req: BatchDeleteImageRequest,
+) -> Result<BatchDeleteImageResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let metadata = ctx.app.registry.metadata();
+    let scope = scope(ctx);
+    let all = images(ctx, &name).await?;
+    let (mut deleted, mut failures) = (Vec::new(), Vec::new());
+    for id in &req.image_ids {
+        let image = match find(&all, id) {
+            Ok(image) => image,
+            Err(f) => {
+                failures.push(f);
+                continue;
+            }
+        };
+        match (&id.image_tag, &id.image_digest) {
+            // A tag alone: the tag goes; the manifest stays (untagged), as in ECR.
+            (Some(tag), None) => {
+                let tag = Tag::parse(tag).map_err(|e| ApiError::InvalidParameter(e.to_string()))?;
+                metadata
+                    .delete_tag(&scope, &name, &tag)
+                    .await
+                    .map_err(metadata_error)?;
+            }
+            // A digest: the manifest and every tag on it go.
+            _ => {
+                metadata
+                    .delete_manifest(&scope, &name, &image.digest)
+                    .await
+                    .map_err(metadata_error)?;
+            }
+        }
+        deleted.push(ImageIdentifier {
+            image_digest: Some(image.digest.to_string()),
+            image_tag: id.image_tag.clone(),
+        });
+    }
+    Ok(BatchDeleteImageResponse {
+        image_ids: Some(deleted),
+        failures: Some(failures),
+    })
+}
