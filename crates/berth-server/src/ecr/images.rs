@@ -13,7 +13,7 @@ use berth_api::error::ApiError;
 use berth_registry::metadata::Image as Stored;
 use berth_registry::{Digest, RepoName, Tag};
 
-use super::{check_registry, metadata_error, repo_name, scope};
+use super::{check_registry, max_results, metadata_error, repo_name, scope};
 use crate::protocol::Ctx;
 
 async fn images(ctx: &Ctx, name: &RepoName) -> Result<Vec<Stored>, ApiError> {
@@ -27,16 +27,7 @@ async fn images(ctx: &Ctx, name: &RepoName) -> Result<Vec<Stored>, ApiError> {
 
 /// `maxResults` (1 to 1000, default 100) and `nextToken` (an offset) of a listing.
 fn page_bounds(max: Option<i32>, token: Option<&str>) -> Result<(usize, usize), ApiError> {
-    let limit = match max {
-        None => 100,
-        Some(n @ 1..=1000) => n as usize,
-        Some(n) => {
-            return Err(ApiError::InvalidParameter(format!(
-                "Invalid parameter at 'maxResults' failed to satisfy constraint: {n} is not \
-                 between 1 and 1000"
-            )))
-        }
-    };
+    let limit = max_results(max)?;
     let start = match token {
         None => 0,
         Some(t) => base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -93,6 +93,18 @@ pub(crate) fn metadata_error(e: MetadataError) -> ApiError {
     }
 }
 
+/// A listing's `maxResults`: 1 to 1000, 100 when not given.
+pub(crate) fn max_results(max: Option<i32>) -> Result<usize, ApiError> {
+    match max {
+        None => Ok(100),
+        Some(n @ 1..=1000) => Ok(n as usize),
+        Some(n) => Err(ApiError::InvalidParameter(format!(
+            "Invalid parameter at 'maxResults' failed to satisfy constraint: {n} is not \
+             between 1 and 1000"
+        ))),
+    }
+}
+
 fn wire(ctx: &Ctx, r: &RepositoryRecord) -> Repository {
     Repository {
         repository_arn: Some(
@@ -197,16 +209,7 @@ async fn describe(
             next_token: None,
         });
     }
-    let limit = match req.max_results {
-        None => 100,
-        Some(n @ 1..=1000) => n as usize,
-        Some(n) => {
-            return Err(ApiError::InvalidParameter(format!(
-                "Invalid parameter at 'maxResults' failed to satisfy constraint: {n} is not \
-                 between 1 and 1000"
-            )))
-        }
-    };
+    let limit = max_results(req.max_results)?;
     let after = match &req.next_token {
         Some(token) => Some(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
