@@ -93,6 +93,8 @@ ECR_OPERATIONS = [
     "DescribeImages",
     "BatchGetImage",
     "BatchDeleteImage",
+    "PutImageTagMutability",
+    "BatchCheckLayerAvailability",
 ]
 
 # service: (its name in docs, its operations)

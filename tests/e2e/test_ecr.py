@@ -149,3 +149,35 @@ def test_pushed_images_are_listed_described_fetched_and_deleted(registry_node: A
     assert out.returncode != 0 and "not found" in out.stderr.lower(), out.stderr
     missing = berth.aws_error("ecr", "describe-images", "--repository-name", name, "--image-ids", "imageTag=v1")
     assert missing.error_code == "ImageNotFoundException", missing.describe()
+
+
+def test_immutable_tags_refuse_a_second_push_and_layers_report_availability(registry_node: Any) -> None:
+    berth, _, env = registry_node
+    name = f"team/{unique('fixed')}"
+    uri = berth.aws("ecr", "create-repository", "--repository-name", name)["repository"]["repositoryUri"]
+    changed = berth.aws("ecr", "put-image-tag-mutability", "--repository-name", name, "--image-tag-mutability", "IMMUTABLE")
+    assert changed["imageTagMutability"] == "IMMUTABLE"
+    described = berth.aws("ecr", "describe-repositories", "--repository-names", name)["repositories"][0]
+    assert described["imageTagMutability"] == "IMMUTABLE"
+    password = berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
+    docker_cli(env, "login", "--username", "AWS", "--password-stdin", uri.split("/")[0], stdin=password)
+    docker_cli(env, "tag", IMAGE, f"{uri}:v1")
+    docker_cli(env, "push", f"{uri}:v1")
+    # Another image (the same files with a label) under the same tag.
+    container = docker_cli(env, "create", IMAGE, "true")
+    docker_cli(env, "commit", "--change", "LABEL berth.variant=2", container, f"{uri}:v1")
+    docker_cli(env, "rm", container)
+    out = subprocess.run(["docker", "push", f"{uri}:v1"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "immutable" in (out.stdout + out.stderr), out.stdout + out.stderr
+    docker_cli(env, "rmi", f"{uri}:v1")
+
+    manifest = json.loads(berth.aws("ecr", "batch-get-image", "--repository-name", name,
+                                    "--image-ids", "imageTag=v1")["images"][0]["imageManifest"])
+    layer = manifest["layers"][0]["digest"]
+    absent = "sha256:" + "0" * 64
+    check = berth.aws("ecr", "batch-check-layer-availability", "--repository-name", name,
+                      "--layer-digests", layer, absent, "not-a-digest")
+    assert [(l["layerDigest"], l["layerAvailability"]) for l in check["layers"]] == [(layer, "AVAILABLE")]
+    assert check["layers"][0]["layerSize"] == manifest["layers"][0]["size"]
+    assert {(f["layerDigest"], f["failureCode"]) for f in check["failures"]} == {
+        (absent, "MissingLayerDigest"), ("not-a-digest", "InvalidLayerDigest")}

@@ -22,6 +22,8 @@ wire_enum! {
         DescribeImages = "DescribeImages",
         BatchGetImage = "BatchGetImage",
         BatchDeleteImage = "BatchDeleteImage",
+        PutImageTagMutability = "PutImageTagMutability",
+        BatchCheckLayerAvailability = "BatchCheckLayerAvailability",
     }
 }
 
@@ -207,6 +209,52 @@ pub struct BatchDeleteImageResponse {
     pub failures: Option<Vec<ImageFailure>>,
 }
 
+/// Request of the `PutImageTagMutability` operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutImageTagMutabilityRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    pub image_tag_mutability: ImageTagMutability,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag_mutability_exclusion_filters: Option<Vec<ImageTagMutabilityExclusionFilter>>,
+}
+
+/// Response of the `PutImageTagMutability` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutImageTagMutabilityResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag_mutability: Option<ImageTagMutability>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag_mutability_exclusion_filters: Option<Vec<ImageTagMutabilityExclusionFilter>>,
+}
+
+/// Request of the `BatchCheckLayerAvailability` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BatchCheckLayerAvailabilityRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    pub layer_digests: Vec<String>,
+}
+
+/// Response of the `BatchCheckLayerAvailability` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchCheckLayerAvailabilityResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<Vec<Layer>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<LayerFailure>>,
+}
+
 // ---- Structures the requests and responses reach ----
 
 /// An object representing authorization data for an Amazon ECR registry.
@@ -352,6 +400,32 @@ pub struct ImageTagMutabilityExclusionFilter {
     pub filter: String,
 }
 
+/// An object representing an Amazon ECR image layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Layer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_availability: Option<LayerAvailability>,
+    #[serde(default)]
+    pub layer_size: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+}
+
+/// An object representing an Amazon ECR image layer failure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerFailure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_code: Option<LayerFailureCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+}
+
 /// An object representing a filter on a ListImages operation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -469,6 +543,23 @@ wire_enum! {
     /// The `ImageTagMutabilityExclusionFilterType` values of the ECR API.
     ImageTagMutabilityExclusionFilterType {
         Wildcard = "WILDCARD",
+    }
+}
+
+wire_enum! {
+    /// The `LayerAvailability` values of the ECR API.
+    LayerAvailability {
+        Available = "AVAILABLE",
+        Unavailable = "UNAVAILABLE",
+        Archived = "ARCHIVED",
+    }
+}
+
+wire_enum! {
+    /// The `LayerFailureCode` values of the ECR API.
+    LayerFailureCode {
+        InvalidLayerDigest = "InvalidLayerDigest",
+        MissingLayerDigest = "MissingLayerDigest",
     }
 }
 

@@ -62,6 +62,29 @@ impl Metadata {
         Err(MetadataError::Contention(format!("repository {name}")))
     }
 
+    /// Changes whether the repository's tags may move (ECR's PutImageTagMutability);
+    /// returns the updated record.
+    pub async fn set_tag_mutability(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        image_tag_mutability: TagMutability,
+    ) -> Result<RepositoryRecord, MetadataError> {
+        let key = keys::repo(scope, name);
+        for _ in 0..MAX_ATTEMPTS {
+            let repo = self.live_repo(scope, name).await?;
+            let mut record = repo.value;
+            record.image_tag_mutability = image_tag_mutability;
+            let txn = Txn::new()
+                .when(Compare::unchanged(&key, repo.revision))
+                .then(Op::put(&key, encode(&record)));
+            if self.commit(txn).await?.is_some() {
+                return Ok(record);
+            }
+        }
+        Err(MetadataError::Contention(format!("repository {name}")))
+    }
+
     /// A repository, when it exists.
     pub async fn repository(
         &self,

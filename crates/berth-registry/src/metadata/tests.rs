@@ -361,6 +361,25 @@ async fn immutable_repositories_refuse_to_move_tags() {
         .await
         .unwrap_err();
     assert!(matches!(e, MetadataError::TagImmutable { .. }), "{e}");
+    let mutable = m
+        .set_tag_mutability(&scope(), &name("app"), TagMutability::Mutable)
+        .await
+        .unwrap();
+    assert_eq!(mutable.image_tag_mutability, TagMutability::Mutable);
+    m.put_manifest(
+        &scope(),
+        &name("app"),
+        &two,
+        record(&[], None),
+        None,
+        &[tag("v1")],
+    )
+    .await
+    .expect("a mutable repository moves the tag");
+    assert!(m
+        .set_tag_mutability(&scope(), &name("absent"), TagMutability::Mutable)
+        .await
+        .is_err());
 }
 
 #[tokio::test]

@@ -1,13 +1,15 @@
 //! ECR's image operations over the registry's manifests and tags: ListImages,
-//! DescribeImages, BatchGetImage and BatchDeleteImage. An image is a manifest of the
+//! DescribeImages, BatchGetImage, BatchDeleteImage and BatchCheckLayerAvailability. An image is a manifest of the
 //! repository; ListImages names it once per tag (and once, by digest alone, when it
 //! has no tag), as ECR does.
 
 use base64::Engine;
 use berth_api::ecr::{
+    BatchCheckLayerAvailabilityRequest, BatchCheckLayerAvailabilityResponse,
     BatchDeleteImageRequest, BatchDeleteImageResponse, BatchGetImageRequest, BatchGetImageResponse,
     DescribeImagesRequest, DescribeImagesResponse, Image, ImageDetail, ImageFailure,
-    ImageFailureCode, ImageIdentifier, ListImagesRequest, ListImagesResponse, TagStatus, Timestamp,
+    ImageFailureCode, ImageIdentifier, Layer, LayerAvailability, LayerFailure, LayerFailureCode,
+    ListImagesRequest, ListImagesResponse, TagStatus, Timestamp,
 };
 use berth_api::error::ApiError;
 use berth_registry::metadata::Image as Stored;
@@ -260,6 +262,49 @@ pub async fn batch_delete(
     }
     Ok(BatchDeleteImageResponse {
         image_ids: Some(deleted),
+        failures: Some(failures),
+    })
+}
+
+/// Whether the repository holds each layer (a blob pushed or mounted into it).
+pub async fn check_layers(
+    ctx: &Ctx,
+    req: BatchCheckLayerAvailabilityRequest,
+) -> Result<BatchCheckLayerAvailabilityResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let metadata = ctx.app.registry.metadata();
+    let scope = scope(ctx);
+    let (mut layers, mut failures) = (Vec::new(), Vec::new());
+    for text in &req.layer_digests {
+        let Ok(digest) = text.parse::<Digest>() else {
+            failures.push(LayerFailure {
+                layer_digest: Some(text.clone()),
+                failure_code: Some(LayerFailureCode::InvalidLayerDigest),
+                failure_reason: Some("Invalid layer digest".into()),
+            });
+            continue;
+        };
+        match metadata
+            .blob_link(&scope, &name, &digest)
+            .await
+            .map_err(metadata_error)?
+        {
+            Some(link) => layers.push(Layer {
+                layer_digest: Some(text.clone()),
+                layer_availability: Some(LayerAvailability::Available),
+                layer_size: link.size as i64,
+                media_type: None,
+            }),
+            None => failures.push(LayerFailure {
+                layer_digest: Some(text.clone()),
+                failure_code: Some(LayerFailureCode::MissingLayerDigest),
+                failure_reason: Some("Requested layer not found".into()),
+            }),
+        }
+    }
+    Ok(BatchCheckLayerAvailabilityResponse {
+        layers: Some(layers),
         failures: Some(failures),
     })
 }

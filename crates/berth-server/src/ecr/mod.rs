@@ -19,7 +19,8 @@ use berth_api::ecr::{
     DeleteRepositoryResponse, DescribeRepositoriesRequest, DescribeRepositoriesResponse,
     EncryptionConfiguration, EncryptionType, GetAuthorizationTokenRequest,
     GetAuthorizationTokenResponse, ImageScanningConfiguration, ImageTagMutability, Operation,
-    Repository, Timestamp, TARGET_PREFIX,
+    PutImageTagMutabilityRequest, PutImageTagMutabilityResponse, Repository, Timestamp,
+    TARGET_PREFIX,
 };
 use berth_api::error::ApiError;
 use berth_registry::metadata::{MetadataError, RepositoryRecord, TagMutability};
@@ -53,6 +54,10 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         Operation::DescribeImages => respond(&images::describe(ctx, parse(body)?).await?),
         Operation::BatchGetImage => respond(&images::batch_get(ctx, parse(body)?).await?),
         Operation::BatchDeleteImage => respond(&images::batch_delete(ctx, parse(body)?).await?),
+        Operation::PutImageTagMutability => respond(&put_tag_mutability(ctx, parse(body)?).await?),
+        Operation::BatchCheckLayerAvailability => {
+            respond(&images::check_layers(ctx, parse(body)?).await?)
+        }
     }
 }
 
@@ -141,15 +146,10 @@ async fn create(
 ) -> Result<CreateRepositoryResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
     let name = repo_name(&req.repository_name)?;
-    let mutability = match req.image_tag_mutability {
-        None | Some(ImageTagMutability::Mutable) => TagMutability::Mutable,
-        Some(ImageTagMutability::Immutable) => TagMutability::Immutable,
-        Some(other) => {
-            return Err(ApiError::InvalidParameter(format!(
-                "imageTagMutability {other} is not supported by Berth yet; use MUTABLE or IMMUTABLE"
-            )))
-        }
-    };
+    let mutability = tag_mutability(
+        req.image_tag_mutability
+            .unwrap_or(ImageTagMutability::Mutable),
+    )?;
     if req
         .encryption_configuration
         .as_ref()
@@ -251,6 +251,43 @@ async fn delete(
         .map_err(metadata_error)?;
     Ok(DeleteRepositoryResponse {
         repository: Some(wire(ctx, &record)),
+    })
+}
+
+/// The registry's tag mutability for ECR's value; the `*_WITH_EXCLUSION` variants are
+/// refused with a reason, not approximated.
+fn tag_mutability(m: ImageTagMutability) -> Result<TagMutability, ApiError> {
+    match m {
+        ImageTagMutability::Mutable => Ok(TagMutability::Mutable),
+        ImageTagMutability::Immutable => Ok(TagMutability::Immutable),
+        other => Err(ApiError::InvalidParameter(format!(
+            "imageTagMutability {other} is not supported by Berth yet; use MUTABLE or IMMUTABLE"
+        ))),
+    }
+}
+
+async fn put_tag_mutability(
+    ctx: &Ctx,
+    req: PutImageTagMutabilityRequest,
+) -> Result<PutImageTagMutabilityResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let record = ctx
+        .app
+        .registry
+        .metadata()
+        .set_tag_mutability(
+            &scope(ctx),
+            &name,
+            tag_mutability(req.image_tag_mutability)?,
+        )
+        .await
+        .map_err(metadata_error)?;
+    Ok(PutImageTagMutabilityResponse {
+        registry_id: Some(ctx.caller.account.clone()),
+        repository_name: Some(record.name),
+        image_tag_mutability: Some(req.image_tag_mutability),
+        image_tag_mutability_exclusion_filters: None,
     })
 }
 
