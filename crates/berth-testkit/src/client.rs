@@ -71,19 +71,34 @@ impl EcsClient {
 
     /// Calls with a raw body (for malformed-input tests).
     pub async fn call_raw(&self, action: &str, body: Vec<u8>) -> Result<Value, CallError> {
+        let target = format!("AmazonEC2ContainerServiceV20141113.{action}");
+        self.call_service("ecs", &target, body).await
+    }
+
+    /// Calls ECR's `AmazonEC2ContainerRegistry_V20150921.<action>` with `body`.
+    pub async fn ecr(&self, action: &str, body: Value) -> Result<Value, CallError> {
+        let target = format!("AmazonEC2ContainerRegistry_V20150921.{action}");
+        let body = serde_json::to_vec(&body).expect("json");
+        self.call_service("ecr", &target, body).await
+    }
+
+    /// Calls `target` of the JSON 1.1 service signed as `service`.
+    async fn call_service(
+        &self,
+        service: &str,
+        target: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, CallError> {
         let uri = format!("{}/", self.endpoint);
         let mut req = http::Request::post(&uri)
             .header("content-type", "application/x-amz-json-1.1")
-            .header(
-                "x-amz-target",
-                format!("AmazonEC2ContainerServiceV20141113.{action}"),
-            )
+            .header("x-amz-target", target)
             .body(body)
             .expect("request");
         let params = SigningParams {
             credentials: &self.credentials,
             region: &self.region,
-            service: "ecs",
+            service,
             time: time::OffsetDateTime::now_utc(),
             content_sha256_header: false,
         };

@@ -1,0 +1,349 @@
+//! Registry push and pull through a release `berth server`, side by side with Debian's
+//! `docker-registry` (the CNCF distribution registry 2.8) on the same machine, in the
+//! same run, both driven by skopeo:
+//!
+//! - push (`skopeo copy oci:DIR docker://...`) and pull (`skopeo copy docker://... oci:DIR`)
+//!   of a single-layer image whose layer is 50 MB, then 500 MB, of random bytes (so
+//!   nothing compresses), three rounds each, registries alternating; every round makes
+//!   a new layer so neither registry can skip an upload it has seen;
+//! - blob HEAD requests with `wrk` (2 threads, 32 connections, 10 s): rate and p99.
+//!
+//! Berth authenticates every request (an ECR token); distribution runs without auth.
+//!
+//! Run: `cargo build --release -p berth && cargo bench -p berth-server --bench registry`
+//! (needs `skopeo`, `wrk`, `tar` and `docker-registry`: `apt-get install skopeo wrk
+//! docker-registry`).
+#![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use berth_testkit::bench::{release_binary, start_server, ChildGuard};
+use berth_testkit::EcsClient;
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+const KEY: &str = "AKIABENCH00000000000";
+const SECRET: &str = "benchsecretbenchsecretbenchsecretbenchse";
+const ROUNDS: usize = 3;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes `bytes` as blob `sha256:HEX` of the OCI layout at `dir`; returns HEX.
+fn put_blob(dir: &Path, bytes: &[u8]) -> String {
+    let hex = sha256_hex(bytes);
+    std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
+    hex
+}
+
+/// An OCI layout with one image whose single layer is a tar of `mb` MB of random bytes.
+fn make_image(dir: &Path, mb: usize) {
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let payload = dir.join("payload");
+    let mut data = vec![0u8; mb * 1_000_000];
+    rand::thread_rng().fill_bytes(&mut data);
+    std::fs::write(&payload, &data).unwrap();
+    drop(data);
+    let layer_path = dir.join("layer.tar");
+    let status = Command::new("tar")
+        .arg("-cf")
+        .arg(&layer_path)
+        .arg("-C")
+        .arg(dir)
+        .arg("payload")
+        .status()
+        .expect("run tar");
+    assert!(status.success());
+    std::fs::remove_file(&payload).unwrap();
+    let layer = std::fs::read(&layer_path).unwrap();
+    std::fs::remove_file(&layer_path).unwrap();
+    let layer_hex = put_blob(dir, &layer);
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_hex}")]}
+    }))
+    .unwrap();
+    let config_hex = put_blob(dir, &config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": format!("sha256:{config_hex}"), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": format!("sha256:{layer_hex}"), "size": layer.len()}]
+    }))
+    .unwrap();
+    let manifest_hex = put_blob(dir, &manifest);
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{manifest_hex}"), "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "bench"}}]}))
+        .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// Runs `skopeo copy` and returns how long it took.
+fn skopeo_copy(from: &str, to: &str, creds: &[&str], home: &Path) -> Duration {
+    let start = Instant::now();
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args(creds)
+        .args([from, to])
+        // A home of its own: no blob-info cache carries over between copies.
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo copy {from} {to}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start.elapsed()
+}
+
+/// `wrk` HEAD requests on `url` with `auth` (an Authorization value, or empty): (req/s, p99).
+fn head_rate(url: &str, auth: &str, dir: &Path) -> (String, String) {
+    let script = dir.join("head.lua");
+    let mut f = std::fs::File::create(&script).unwrap();
+    writeln!(f, "wrk.method = \"HEAD\"").unwrap();
+    if !auth.is_empty() {
+        writeln!(f, "wrk.headers[\"Authorization\"] = \"{auth}\"").unwrap();
+    }
+    drop(f);
+    let out = Command::new("wrk")
+        .args(["-t2", "-c32", "-d10s", "--latency", "-s"])
+        .arg(&script)
+        .arg(url)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run wrk");
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |label: &str| {
+        report
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("?")
+            .to_string()
+    };
+    let non_2xx = report
+        .lines()
+        .find(|l| l.contains("Non-2xx"))
+        .map(str::to_string);
+    assert!(non_2xx.is_none(), "HEAD requests failed: {report}");
+    (field("Requests/sec:"), field("99%"))
+}
+
+struct Registry {
+    name: &'static str,
+    host: String,
+    creds: Vec<String>,
+    auth_header: String,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    for tool in ["skopeo", "wrk", "docker-registry", "tar"] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+            "{tool} is missing: apt-get install skopeo wrk docker-registry"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, endpoint) =
+        start_server(&release_binary(), &dir.path().join("berth"), KEY, SECRET).await;
+    let client = EcsClient::new(&endpoint, KEY, SECRET, "us-east-1");
+    let token = client
+        .ecr("GetAuthorizationToken", json!({}))
+        .await
+        .unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(
+            token["authorizationData"][0]["authorizationToken"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    let login = String::from_utf8(decoded).unwrap();
+
+    let port = free_port();
+    let storage = dir.path().join("distribution");
+    let config = dir.path().join("distribution.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        ),
+    )
+    .unwrap();
+    let _distribution = ChildGuard(
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry"),
+    );
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/v2/"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let registries = [
+        Registry {
+            name: "berth",
+            host: endpoint.trim_start_matches("http://").to_string(),
+            creds: vec![],
+            auth_header: format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(&login)
+            ),
+        },
+        Registry {
+            name: "distribution",
+            host: format!("127.0.0.1:{port}"),
+            creds: vec![],
+            auth_header: String::new(),
+        },
+    ];
+    let creds_for = |r: &Registry, flag: &str| -> Vec<String> {
+        if r.name == "berth" {
+            vec![format!("--{flag}-creds"), login.clone()]
+        } else {
+            r.creds.clone()
+        }
+    };
+
+    println!("push and pull with skopeo (seconds), {ROUNDS} rounds:");
+    let mut last_blob = String::new();
+    for mb in [50usize, 500] {
+        let mut times: Vec<(&str, &str, Duration)> = Vec::new();
+        for round in 0..ROUNDS {
+            let image = dir.path().join(format!("image-{mb}-{round}"));
+            make_image(&image, mb);
+            let index: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(image.join("index.json")).unwrap()).unwrap();
+            let manifest_hex = index["manifests"][0]["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:")
+                .to_string();
+            let manifest: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(image.join("blobs/sha256").join(&manifest_hex)).unwrap(),
+            )
+            .unwrap();
+            last_blob = manifest["layers"][0]["digest"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let order: Vec<&Registry> = if round % 2 == 0 {
+                registries.iter().collect()
+            } else {
+                registries.iter().rev().collect()
+            };
+            for r in order {
+                let repo = format!("bench/img{mb}r{round}");
+                if r.name == "berth" {
+                    client
+                        .ecr("CreateRepository", json!({"repositoryName": repo}))
+                        .await
+                        .unwrap();
+                }
+                let home = dir.path().join(format!("home-{}-{mb}-{round}", r.name));
+                std::fs::create_dir_all(&home).unwrap();
+                let remote = format!("docker://{}/{repo}:v1", r.host);
+                let src = format!("oci:{}:bench", image.display());
+                let push = skopeo_copy(
+                    &src,
+                    &remote,
+                    &creds_for(r, "dest")
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                    &home,
+                );
+                let out = dir.path().join(format!("pulled-{}-{mb}-{round}", r.name));
+                let pull = skopeo_copy(
+                    &remote,
+                    &format!("oci:{}:bench", out.display()),
+                    &creds_for(r, "src")
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>(),
+                    &home,
+                );
+                std::fs::remove_dir_all(&out).unwrap();
+                times.push((r.name, "push", push));
+                times.push((r.name, "pull", pull));
+            }
+            std::fs::remove_dir_all(&image).unwrap();
+        }
+        for op in ["push", "pull"] {
+            let of = |name: &str| -> Vec<f64> {
+                times
+                    .iter()
+                    .filter(|(n, o, _)| *n == name && *o == op)
+                    .map(|(_, _, d)| d.as_secs_f64())
+                    .collect()
+            };
+            let (b, d) = (of("berth"), of("distribution"));
+            let median = |mut v: Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            println!(
+                "  {mb:>3} MB {op}: berth {:?} median {:.2}; distribution {:?} median {:.2}; ratio {:.2}",
+                b.iter().map(|x| (x * 100.0).round() / 100.0).collect::<Vec<_>>(),
+                median(b.clone()),
+                d.iter().map(|x| (x * 100.0).round() / 100.0).collect::<Vec<_>>(),
+                median(d.clone()),
+                median(b) / median(d)
+            );
+        }
+    }
+
+    println!("blob HEAD, wrk -t2 -c32 -d10s:");
+    for r in &registries {
+        let repo = format!("bench/img500r{}", ROUNDS - 1);
+        let url = format!("http://{}/v2/{repo}/blobs/{last_blob}", r.host);
+        let (rate, p99) = head_rate(&url, &r.auth_header, dir.path());
+        println!("  {:<12} {rate:>10} req/s  p99 {p99}", r.name);
+    }
+}
