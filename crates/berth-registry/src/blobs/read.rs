@@ -13,7 +13,7 @@ use super::{io_error, BlobError};
 use crate::digest::Digest;
 
 /// The most bytes one chunk of a read stream carries.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 512 * 1024;
 
 /// An open stored blob.
 pub struct BlobFile {
