@@ -486,9 +486,12 @@ class Berth:
                 pytest.fail(f"`{' '.join(argv)}` exited with {code} before it was ready.\n{self.output()[-6000:]}")
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/health", timeout=2) as resp:
-                    if resp.status == 200:
+                    # `berth up` is ready once it says so: the profile is written and its
+                    # local agent has joined (or said why not) by then.
+                    said_ready = self.command != "up" or "berth: ready" in self.output()
+                    if resp.status == 200 and said_ready:
                         return
-                    last = f"status {resp.status}"
+                    last = f"status {resp.status}" if resp.status != 200 else "answering, not yet `berth: ready`"
             except urllib.error.HTTPError as exc:
                 last = f"status {exc.code}"
             except OSError as exc:

@@ -303,6 +303,9 @@ fn save_state(path: Option<&PathBuf>, state: &Registrations) -> Result<(), Agent
         })
 }
 
+/// How long a task waits before trying again after its report could not be delivered.
+const REPORT_RETRY: Duration = Duration::from_secs(1);
+
 /// What the loop remembers between passes; everything else is read anew each pass.
 #[derive(Default)]
 struct Memory {
@@ -579,6 +582,9 @@ impl Worker {
         for action in rest {
             if let Err(e) = self.apply(reporter, task_arn, action).await {
                 tracing::warn!(task = task_arn, error = %e, "cannot report; will retry");
+                // Hold the task's slot a moment: re-planning at once would only fail
+                // again, in a loop as fast as the CPU, while the control plane is away.
+                tokio::time::sleep(REPORT_RETRY).await;
                 return;
             }
         }
