@@ -13,6 +13,8 @@
 //!   atomically).
 //! - [`manifests`]: parsing and validating the four manifest media types.
 //! - [`metadata`]: repositories and their content in the store.
+//! - [`push`]: storing a pushed manifest (the distribution API's and ECR's PutImage).
+//! - [`gc`]: deleting images and reclaiming the blobs nothing uses any more.
 //! - [`auth`]: the [`auth::Authorizer`] the server plugs in.
 //! - [`http`]: the axum router.
 //!
@@ -22,10 +24,12 @@
 pub mod auth;
 pub mod blobs;
 pub mod digest;
+pub mod gc;
 pub mod http;
 pub mod manifests;
 pub mod metadata;
 pub mod names;
+pub mod push;
 
 use std::path::Path;
 use std::sync::Arc;

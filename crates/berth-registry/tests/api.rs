@@ -889,7 +889,16 @@ async fn deleted_content_is_gone() {
     let again = r.req(Method::DELETE, &by_digest).send().await.unwrap();
     assert_eq!(again.status(), 404);
 
-    let blob = format!("/v2/team/app/blobs/{layer}");
+    // The layer only that manifest named is no longer part of the repository.
+    let unlinked = r
+        .req(Method::GET, &format!("/v2/team/app/blobs/{layer}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(unlinked).await, (404, "BLOB_UNKNOWN".into()));
+
+    let loose = r.push_blob("team/app", b"a blob no manifest names").await;
+    let blob = format!("/v2/team/app/blobs/{loose}");
     assert_eq!(
         r.req(Method::DELETE, &blob).send().await.unwrap().status(),
         202

@@ -19,6 +19,7 @@
 //!
 //! How uploads are hashed across requests: see the `upload` module.
 
+mod collect;
 mod fsutil;
 mod read;
 #[cfg(test)]
@@ -34,6 +35,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 use crate::digest::Digest;
+pub use collect::Swept;
 pub use read::BlobFile;
 pub use upload::{ChunkRange, UploadId, UploadStatus};
 
@@ -175,10 +177,11 @@ impl BlobStore {
         result
     }
 
-    /// Stores a small in-memory blob (a manifest) and returns its digest.
+    /// Stores a small in-memory blob (a manifest) and returns its digest. A copy already
+    /// stored is kept (see [`BlobStore::keep`]) rather than written again.
     pub async fn put_bytes(&self, bytes: Bytes) -> Result<Digest, BlobError> {
         let digest = Digest::of(&bytes);
-        if self.stat(&digest).await?.is_none() {
+        if self.keep(&digest).await?.is_none() {
             let body = futures::stream::iter([Ok::<_, std::convert::Infallible>(bytes)]);
             self.put(&digest, body).await?;
         }

@@ -12,6 +12,7 @@ use crate::blobs::BlobError;
 use crate::manifests::ManifestError;
 use crate::metadata::MetadataError;
 use crate::names::NameError;
+use crate::push::PushError;
 
 /// The error codes of the distribution spec (plus `UNKNOWN` and `UNAVAILABLE` for
 /// server-side failures, as Docker's registry names them).
@@ -251,6 +252,17 @@ impl From<ManifestError> for ApiError {
         match e {
             ManifestError::TooLarge { .. } => error.with_status(StatusCode::PAYLOAD_TOO_LARGE),
             _ => error,
+        }
+    }
+}
+
+impl From<PushError> for ApiError {
+    fn from(e: PushError) -> ApiError {
+        match e {
+            PushError::Manifest(e) => e.into(),
+            PushError::Blobs(e) => e.into(),
+            PushError::Metadata(e) => e.into(),
+            PushError::DigestMismatch { .. } => ApiError::new(Code::DigestInvalid, e.to_string()),
         }
     }
 }

@@ -19,10 +19,7 @@ use super::error::{ApiError, Code};
 use super::{answer, digest_header, Call, Result};
 use crate::auth::Action;
 use crate::blobs::BlobError;
-use crate::digest::Digest;
 use crate::manifests::{ManifestError, MAX_MANIFEST_SIZE};
-use crate::metadata::records::now_millis;
-use crate::metadata::MetadataError;
 use crate::names::{Reference, RepoName, Tag};
 
 pub async fn handle(
@@ -81,28 +78,11 @@ async fn get(call: &Call, name: &RepoName, reference: &str, head: bool) -> Resul
 async fn put(call: &Call, name: &RepoName, reference: &str, body: Body) -> Result<Response> {
     let scope = call.authorize(Some(name), Action::Push).await?;
     let reference = Reference::parse(reference)?;
-    let registry = &call.registry;
-    if registry.metadata.repository(&scope, name).await?.is_none() {
-        return Err(MetadataError::RepositoryNotFound {
-            name: name.to_string(),
-            registry_id: scope.account.clone(),
-        }
-        .into());
-    }
     let bytes = read_manifest(call, body).await?;
-    let manifest = crate::manifests::parse(&bytes, call.header(CONTENT_TYPE))?;
-    let digest = Digest::of(&bytes);
-    let mut tags = Vec::new();
-    match &reference {
-        Reference::Digest(named) if *named != digest => {
-            return Err(ApiError::new(
-                Code::DigestInvalid,
-                format!("the manifest's digest is {digest}, not {named}"),
-            ));
-        }
-        Reference::Digest(_) => {}
-        Reference::Tag(tag) => tags.push(tag.clone()),
-    }
+    let (named, mut tags) = match &reference {
+        Reference::Digest(named) => (Some(named), Vec::new()),
+        Reference::Tag(tag) => (None, vec![tag.clone()]),
+    };
     let mut extra_tags = Vec::new();
     for (key, value) in call.query()? {
         if key == "tag" {
@@ -110,20 +90,17 @@ async fn put(call: &Call, name: &RepoName, reference: &str, body: Body) -> Resul
         }
     }
     tags.extend(extra_tags.iter().cloned());
-    let size = bytes.len() as u64;
-    registry.blobs.put_bytes(bytes).await?;
-    let record = manifest.record(size, now_millis());
-    let referrer = manifest.referrer(&digest, size);
-    registry
-        .metadata
-        .put_manifest(&scope, name, &digest, record, referrer.as_ref(), &tags)
+    let pushed = call
+        .registry
+        .push_manifest(&scope, name, bytes, call.header(CONTENT_TYPE), named, &tags)
         .await?;
+    let digest = pushed.digest;
     let mut headers = vec![
         (LOCATION, format!("/v2/{name}/manifests/{digest}")),
         (digest_header(), digest.to_string()),
         (CONTENT_LENGTH, "0".to_owned()),
     ];
-    if let Some(subject) = &manifest.subject {
+    if let Some(subject) = &pushed.manifest.subject {
         headers.push((
             HeaderName::from_static("oci-subject"),
             subject.digest.to_string(),
@@ -164,10 +141,13 @@ async fn read_manifest(call: &Call, body: Body) -> Result<Bytes> {
 async fn delete(call: &Call, name: &RepoName, reference: &str) -> Result<Response> {
     let scope = call.authorize(Some(name), Action::Delete).await?;
     let reference = Reference::parse(reference)?;
-    let metadata = &call.registry.metadata;
+    let registry = &call.registry;
     let deleted = match &reference {
-        Reference::Tag(tag) => metadata.delete_tag(&scope, name, tag).await?,
-        Reference::Digest(digest) => metadata.delete_manifest(&scope, name, digest).await?,
+        Reference::Tag(tag) => registry.metadata.delete_tag(&scope, name, tag).await?,
+        Reference::Digest(digest) => registry
+            .delete_image(&scope, name, digest)
+            .await?
+            .is_some(),
     };
     if !deleted {
         return Err(unknown(&reference));

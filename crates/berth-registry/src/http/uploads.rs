@@ -73,7 +73,7 @@ async fn mount(
         Ok(None) | Err(MetadataError::RepositoryNotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
-    let Some(size) = call.registry.blobs.stat(&digest).await? else {
+    let Some(size) = call.registry.blobs.keep(&digest).await? else {
         return Ok(None);
     };
     metadata.link_blob(scope, name, &digest, size).await?;

@@ -138,9 +138,18 @@ impl Metadata {
             let own = self.store.get_many(&own_keys).await?;
             let mut txn =
                 Txn::new().when(Compare::unchanged(keys::repo(scope, name), repo.revision));
+            let links = keys::blob_links(scope, name);
+            let now = now_millis();
             for (key, kv) in ref_keys.iter().zip(&found) {
-                let revision = kv.as_ref().map_or(0, |kv| kv.mod_revision);
-                txn = txn.when(Compare::unchanged(key, revision));
+                let Some(kv) = kv else { continue };
+                txn = txn.when(Compare::unchanged(key, kv.mod_revision));
+                if key.starts_with(&links) {
+                    // Rewriting the link makes a concurrent unlink of it fail its compare,
+                    // and its new time keeps garbage collection off it.
+                    let mut link: BlobLink = decode(kv)?;
+                    link.linked_at = now;
+                    txn = txn.then(Op::put(key, encode(&link)));
+                }
             }
             let existing = own[0].as_ref();
             if let Some(kv) = existing {
@@ -160,7 +169,7 @@ impl Metadata {
             for ((key, kv), tag) in tag_keys.iter().zip(&own[1..]).zip(tags) {
                 if let Some(kv) = kv {
                     let current: TagRecord = decode(kv)?;
-                    let immutable = repo.value.image_tag_mutability == TagMutability::Immutable;
+                    let immutable = repo.value.settings.image_tag_mutability == TagMutability::Immutable;
                     if immutable && current.digest != *digest {
                         return Err(MetadataError::TagImmutable {
                             tag: tag.to_string(),
@@ -268,19 +277,20 @@ impl Metadata {
         Err(MetadataError::Contention(format!("tag {tag}")))
     }
 
-    /// Removes a manifest, every tag pointing at it and its referrers entry; `false`
-    /// when the repository did not hold it.
+    /// Removes a manifest, every tag pointing at it and its referrers entry, and returns
+    /// its record; `None` when the repository did not hold it. The blobs it named stay
+    /// linked: [`Metadata::unlink_unreferenced`] releases them.
     pub async fn delete_manifest(
         &self,
         scope: &Scope,
         name: &RepoName,
         digest: &Digest,
-    ) -> Result<bool, MetadataError> {
+    ) -> Result<Option<ManifestRecord>, MetadataError> {
         let key = keys::manifest(scope, name, digest);
         for _ in 0..MAX_ATTEMPTS {
             self.live_repo(scope, name).await?;
             let Some(manifest) = self.get::<ManifestRecord>(&key).await? else {
-                return Ok(false);
+                return Ok(None);
             };
             let tags = self.store.page(&keys::tags(scope, name), None, 0).await?;
             let mut txn = Txn::new()
@@ -297,10 +307,54 @@ impl Metadata {
                 txn = txn.then(Op::delete(keys::referrer(scope, name, subject, digest)));
             }
             if self.commit(txn).await?.is_some() {
-                return Ok(true);
+                return Ok(Some(manifest.value));
             }
         }
         Err(MetadataError::Contention(format!("manifest {digest}")))
+    }
+
+    /// Removes the repository's links to blobs that none of its manifests names, when the
+    /// blob is one of `released` (blobs of manifests just deleted) or was last linked
+    /// before `linked_before` (milliseconds since the Unix epoch; uploads abandoned
+    /// before a manifest named them). Returns the unlinked digests.
+    ///
+    /// A manifest pushed meanwhile that names one of these blobs rewrites its link (see
+    /// [`Metadata::put_manifest`]), so the unlink's compare fails and the link stays.
+    pub async fn unlink_unreferenced(
+        &self,
+        scope: &Scope,
+        name: &RepoName,
+        released: &BTreeSet<Digest>,
+        linked_before: u64,
+    ) -> Result<Vec<Digest>, MetadataError> {
+        self.live_repo(scope, name).await?;
+        let (manifests, links) = (keys::manifests(scope, name), keys::blob_links(scope, name));
+        let snapshot = self
+            .store
+            .snapshot(&[manifests.clone(), links.clone()])
+            .await?;
+        let mut referenced = BTreeSet::new();
+        for kv in snapshot.kvs.iter().filter(|kv| kv.key.starts_with(&manifests)) {
+            referenced.extend(decode::<ManifestRecord>(kv)?.blobs);
+        }
+        let mut unlinked = Vec::new();
+        for kv in snapshot.kvs.iter().filter(|kv| kv.key.starts_with(&links)) {
+            let Some(Ok(digest)) = kv.key.strip_prefix(&links).map(str::parse::<Digest>) else {
+                continue;
+            };
+            let link: BlobLink = decode(kv)?;
+            let expired = released.contains(&digest) || link.linked_at < linked_before;
+            if referenced.contains(&digest) || !expired {
+                continue;
+            }
+            let txn = Txn::new()
+                .when(Compare::unchanged(&kv.key, kv.mod_revision))
+                .then(Op::delete(&kv.key));
+            if self.commit(txn).await?.is_some() {
+                unlinked.push(digest);
+            }
+        }
+        Ok(unlinked)
     }
 
     /// The manifests of the repository whose subject is `subject`, in digest order.

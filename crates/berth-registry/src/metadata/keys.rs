@@ -32,9 +32,52 @@ pub fn encode_segment(segment: &str) -> String {
     segment.replace('%', "%25").replace('/', "%2F")
 }
 
+/// Undoes [`encode_segment`].
+pub fn decode_segment(segment: &str) -> String {
+    segment.replace("%2F", "/").replace("%25", "%")
+}
+
+/// Where every scope's records live.
+pub const ROOT: &str = "/registry/";
+
+/// What a key under [`ROOT`] is, as far as garbage collection and maintenance care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A repository record of a scope.
+    Repository(Scope),
+    /// A blob link or manifest record: the blob with this digest is in use.
+    Content(Digest),
+    /// Anything else (tags, referrer entries).
+    Other,
+}
+
+/// Classifies a key under [`ROOT`].
+pub fn classify(key: &str) -> KeyKind {
+    let Some(rest) = key.strip_prefix(ROOT) else {
+        return KeyKind::Other;
+    };
+    let parts: Vec<&str> = rest.splitn(4, '/').collect();
+    let [account, region, kind, tail] = parts[..] else {
+        return KeyKind::Other;
+    };
+    match kind {
+        "repos" => KeyKind::Repository(Scope {
+            account: decode_segment(account),
+            region: decode_segment(region),
+        }),
+        "content" => match tail.split('/').collect::<Vec<_>>()[..] {
+            [_repo, "blobs" | "manifests", digest] => digest
+                .parse()
+                .map_or(KeyKind::Other, KeyKind::Content),
+            _ => KeyKind::Other,
+        },
+        _ => KeyKind::Other,
+    }
+}
+
 fn base(scope: &Scope) -> String {
     format!(
-        "/registry/{}/{}",
+        "{ROOT}{}/{}",
         encode_segment(&scope.account),
         encode_segment(&scope.region)
     )
@@ -196,6 +239,23 @@ mod tests {
         assert_eq!(names, ["a", "a-b", "a/b", "a0", "a_b"]);
         assert!(!content(&s, &name("a")).starts_with(&repos(&s)));
         assert!(!repo(&s, &name("a")).starts_with(&content(&s, &name("a"))));
+    }
+
+    #[test]
+    fn keys_classify_by_what_they_hold() {
+        let s = Scope {
+            account: "1/2".into(),
+            region: "r%".into(),
+        };
+        let d = Digest::of(b"x");
+        let n = name("team/app");
+        assert_eq!(classify(&repo(&s, &n)), KeyKind::Repository(s.clone()));
+        assert_eq!(classify(&blob_link(&s, &n, &d)), KeyKind::Content(d.clone()));
+        assert_eq!(classify(&manifest(&s, &n, &d)), KeyKind::Content(d.clone()));
+        assert_eq!(classify(&tag(&s, &n, &Tag::parse("v1").unwrap())), KeyKind::Other);
+        assert_eq!(classify(&referrer(&s, &n, &d, &d)), KeyKind::Other);
+        assert_eq!(classify("/registry/a/b/content/x/blobs/nope"), KeyKind::Other);
+        assert_eq!(classify("/elsewhere/a/b/repos/x"), KeyKind::Other);
     }
 
     #[test]

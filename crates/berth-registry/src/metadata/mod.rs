@@ -23,6 +23,7 @@ mod content;
 pub mod keys;
 pub mod records;
 mod repos;
+mod scan;
 #[cfg(test)]
 mod tests;
 
@@ -37,7 +38,10 @@ use crate::digest::Digest;
 use crate::names::RepoName;
 use crate::Scope;
 pub use content::{Image, TagPage};
-pub use records::{BlobLink, ManifestRecord, Referrer, RepositoryRecord, TagMutability, TagRecord};
+pub use records::{
+    BlobLink, LifecyclePolicyRecord, ManifestRecord, Referrer, RepositoryRecord,
+    RepositorySettings, TagMutability, TagRecord,
+};
 pub use repos::RepositoryPage;
 
 /// How many times an optimistic read-decide-commit loop tries before giving up.

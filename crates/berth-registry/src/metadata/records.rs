@@ -24,12 +24,50 @@ pub struct RepositoryRecord {
     pub name: String,
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
-    #[serde(default)]
-    pub image_tag_mutability: TagMutability,
+    #[serde(flatten)]
+    pub settings: RepositorySettings,
     /// Set while the repository is being deleted: it no longer exists for any caller,
     /// and nothing can be written to it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleting: bool,
+}
+
+/// What a repository's owner configures: given at creation, changed later through the
+/// ECR API. The registry itself enforces only the tag mutability; the rest is kept for
+/// the ECR API (which applies the lifecycle policy).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositorySettings {
+    #[serde(default)]
+    pub image_tag_mutability: TagMutability,
+    /// ECR's `imageScanningConfiguration.scanOnPush`, kept as given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scan_on_push: bool,
+    /// Resource tags, key to value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_policy: Option<LifecyclePolicyRecord>,
+}
+
+impl From<TagMutability> for RepositorySettings {
+    fn from(image_tag_mutability: TagMutability) -> Self {
+        RepositorySettings {
+            image_tag_mutability,
+            ..RepositorySettings::default()
+        }
+    }
+}
+
+/// A repository's lifecycle policy as its owner wrote it, and when it was last applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecyclePolicyRecord {
+    /// The policy's JSON text, exactly as put.
+    pub text: String,
+    /// Milliseconds since the Unix epoch; `None` until it is first applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_at: Option<u64>,
 }
 
 /// A repository's link to a blob: the blob is part of the repository and may be pulled
@@ -38,7 +76,9 @@ pub struct RepositoryRecord {
 #[serde(rename_all = "camelCase")]
 pub struct BlobLink {
     pub size: u64,
-    /// Milliseconds since the Unix epoch.
+    /// When the blob was last linked or named by a manifest pushed to the repository;
+    /// milliseconds since the Unix epoch. Garbage collection leaves links this recent
+    /// alone, so a push in progress keeps the layers it has uploaded so far.
     pub linked_at: u64,
 }
 
@@ -106,7 +146,7 @@ mod tests {
         let repo = RepositoryRecord {
             name: "team/app".into(),
             created_at: 5,
-            image_tag_mutability: TagMutability::Immutable,
+            settings: TagMutability::Immutable.into(),
             deleting: false,
         };
         let json = serde_json::to_value(&repo).unwrap();
@@ -116,7 +156,7 @@ mod tests {
                                "imageTagMutability": "IMMUTABLE"})
         );
         let old: RepositoryRecord = serde_json::from_str(r#"{"name":"a","createdAt":1}"#).unwrap();
-        assert_eq!(old.image_tag_mutability, TagMutability::Mutable);
+        assert_eq!(old.settings, RepositorySettings::default());
         assert!(!old.deleting);
         let m: ManifestRecord =
             serde_json::from_str(r#"{"mediaType":"x","size":1,"pushedAt":2}"#).unwrap();

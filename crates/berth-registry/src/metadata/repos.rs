@@ -5,7 +5,7 @@ use berth_store::{Compare, Op, Txn};
 
 use super::records::now_millis;
 use super::{
-    encode, keys, read, Metadata, MetadataError, Read, RepositoryRecord, TagMutability,
+    encode, keys, read, Metadata, MetadataError, Read, RepositoryRecord, RepositorySettings,
     MAX_ATTEMPTS,
 };
 use crate::names::RepoName;
@@ -30,8 +30,9 @@ impl Metadata {
         &self,
         scope: &Scope,
         name: &RepoName,
-        image_tag_mutability: TagMutability,
+        settings: impl Into<RepositorySettings>,
     ) -> Result<RepositoryRecord, MetadataError> {
+        let settings = settings.into();
         let key = keys::repo(scope, name);
         for _ in 0..MAX_ATTEMPTS {
             let existing = self.get::<RepositoryRecord>(&key).await?;
@@ -49,7 +50,7 @@ impl Metadata {
             let record = RepositoryRecord {
                 name: name.to_string(),
                 created_at: now_millis(),
-                image_tag_mutability,
+                settings: settings.clone(),
                 deleting: false,
             };
             let txn = Txn::new()
@@ -62,19 +63,23 @@ impl Metadata {
         Err(MetadataError::Contention(format!("repository {name}")))
     }
 
-    /// Changes whether the repository's tags may move (ECR's PutImageTagMutability);
-    /// returns the updated record.
-    pub async fn set_tag_mutability(
+    /// Changes a repository's settings with `change`, which sees the current ones and
+    /// may refuse (its error is returned as is); returns the updated record. Retried
+    /// on concurrent changes, so `change` may run more than once.
+    pub async fn update_repository<E>(
         &self,
         scope: &Scope,
         name: &RepoName,
-        image_tag_mutability: TagMutability,
-    ) -> Result<RepositoryRecord, MetadataError> {
+        mut change: impl FnMut(&mut RepositorySettings) -> Result<(), E>,
+    ) -> Result<RepositoryRecord, E>
+    where
+        E: From<MetadataError>,
+    {
         let key = keys::repo(scope, name);
         for _ in 0..MAX_ATTEMPTS {
             let repo = self.live_repo(scope, name).await?;
             let mut record = repo.value;
-            record.image_tag_mutability = image_tag_mutability;
+            change(&mut record.settings)?;
             let txn = Txn::new()
                 .when(Compare::unchanged(&key, repo.revision))
                 .then(Op::put(&key, encode(&record)));
@@ -82,7 +87,7 @@ impl Metadata {
                 return Ok(record);
             }
         }
-        Err(MetadataError::Contention(format!("repository {name}")))
+        Err(MetadataError::Contention(format!("repository {name}")).into())
     }
 
     /// A repository, when it exists.

@@ -1,12 +1,13 @@
 //! The metadata over a real embedded store: repository life cycle, references that must
 //! exist, tags under concurrency, and repositories whose names nest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use berth_store::embedded::EmbeddedStore;
 use berth_store::{Op, Store, Txn};
 
+use super::records::now_millis;
 use super::*;
 use crate::names::{Reference, Tag};
 
@@ -304,20 +305,24 @@ async fn deleting_a_manifest_removes_its_tags_and_referrer_entry() {
     assert!(m
         .delete_manifest(&scope(), &name("app"), &sbom)
         .await
-        .unwrap());
+        .unwrap()
+        .is_some());
     assert!(m
         .referrers(&scope(), &name("app"), &image)
         .await
         .unwrap()
         .is_empty());
+    let deleted = m
+        .delete_manifest(&scope(), &name("app"), &image)
+        .await
+        .unwrap()
+        .expect("the image was there");
+    assert_eq!(deleted.subject, None);
     assert!(m
         .delete_manifest(&scope(), &name("app"), &image)
         .await
-        .unwrap());
-    assert!(!m
-        .delete_manifest(&scope(), &name("app"), &image)
-        .await
-        .unwrap());
+        .unwrap()
+        .is_none());
     let tags = m.list_tags(&scope(), &name("app"), None, 0).await.unwrap();
     assert!(tags.tags.is_empty());
 }
@@ -362,10 +367,13 @@ async fn immutable_repositories_refuse_to_move_tags() {
         .unwrap_err();
     assert!(matches!(e, MetadataError::TagImmutable { .. }), "{e}");
     let mutable = m
-        .set_tag_mutability(&scope(), &name("app"), TagMutability::Mutable)
+        .update_repository(&scope(), &name("app"), |s| {
+            s.image_tag_mutability = TagMutability::Mutable;
+            Ok::<_, MetadataError>(())
+        })
         .await
         .unwrap();
-    assert_eq!(mutable.image_tag_mutability, TagMutability::Mutable);
+    assert_eq!(mutable.settings.image_tag_mutability, TagMutability::Mutable);
     m.put_manifest(
         &scope(),
         &name("app"),
@@ -376,10 +384,14 @@ async fn immutable_repositories_refuse_to_move_tags() {
     )
     .await
     .expect("a mutable repository moves the tag");
-    assert!(m
-        .set_tag_mutability(&scope(), &name("absent"), TagMutability::Mutable)
+    let absent = m
+        .update_repository(&scope(), &name("absent"), |_| Ok::<_, MetadataError>(()))
         .await
-        .is_err());
+        .unwrap_err();
+    assert!(
+        matches!(absent, MetadataError::RepositoryNotFound { .. }),
+        "{absent}"
+    );
 }
 
 #[tokio::test]
@@ -440,4 +452,81 @@ async fn non_empty_repositories_need_force_and_interrupted_deletes_finish() {
         .await
         .unwrap();
     assert!(leftovers.kvs.is_empty());
+}
+
+#[tokio::test]
+async fn unreferenced_links_are_released_and_shared_or_recent_ones_stay() {
+    let (_dir, m, _store) = metadata().await;
+    create(&m, "app").await;
+    let (shared, only_old, abandoned, fresh) = (
+        Digest::of(b"shared"),
+        Digest::of(b"only-old"),
+        Digest::of(b"abandoned"),
+        Digest::of(b"fresh"),
+    );
+    for d in [&shared, &only_old, &abandoned] {
+        m.link_blob(&scope(), &name("app"), d, 1).await.unwrap();
+    }
+    let (old, new) = (Digest::of(b"old"), Digest::of(b"new"));
+    let (app, sc) = (name("app"), scope());
+    let put = |digest: &Digest, blobs: &[&Digest]| {
+        let (app, sc, m) = (app.clone(), sc.clone(), m.clone());
+        let (digest, record) = (digest.clone(), record(blobs, None));
+        async move { m.put_manifest(&sc, &app, &digest, record, None, &[]).await }
+    };
+    put(&old, &[&shared, &only_old]).await.unwrap();
+    put(&new, &[&shared]).await.unwrap();
+    let cutoff = now_millis() + 1;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    m.link_blob(&scope(), &name("app"), &fresh, 1).await.unwrap();
+
+    let deleted = m
+        .delete_manifest(&scope(), &name("app"), &old)
+        .await
+        .unwrap()
+        .unwrap();
+    let released: BTreeSet<Digest> = deleted.blobs.into_iter().collect();
+    // Nothing is old enough: only the deleted manifest's own blob goes.
+    let unlinked = m
+        .unlink_unreferenced(&scope(), &name("app"), &released, 0)
+        .await
+        .unwrap();
+    assert_eq!(unlinked, vec![only_old.clone()]);
+    // Links older than the cutoff that no manifest names go too; the fresh one stays.
+    let unlinked = m
+        .unlink_unreferenced(&scope(), &name("app"), &BTreeSet::new(), cutoff)
+        .await
+        .unwrap();
+    assert_eq!(unlinked, vec![abandoned.clone()]);
+    for (digest, linked) in [
+        (&shared, true),
+        (&fresh, true),
+        (&only_old, false),
+        (&abandoned, false),
+    ] {
+        let link = m.blob_link(&scope(), &name("app"), digest).await.unwrap();
+        assert_eq!(link.is_some(), linked, "{digest}");
+    }
+}
+
+#[tokio::test]
+async fn pushing_a_manifest_refreshes_its_links() {
+    let (_dir, m, _store) = metadata().await;
+    create(&m, "app").await;
+    let layer = Digest::of(b"layer");
+    m.link_blob(&scope(), &name("app"), &layer, 1).await.unwrap();
+    let before = m.blob_link(&scope(), &name("app"), &layer).await.unwrap().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    m.put_manifest(
+        &scope(),
+        &name("app"),
+        &Digest::of(b"m"),
+        record(&[&layer], None),
+        None,
+        &[],
+    )
+    .await
+    .unwrap();
+    let after = m.blob_link(&scope(), &name("app"), &layer).await.unwrap().unwrap();
+    assert!(after.linked_at > before.linked_at, "{before:?} {after:?}");
 }

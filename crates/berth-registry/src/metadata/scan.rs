@@ -1,0 +1,69 @@
+//! Reads across every scope, for maintenance: all repositories (to apply their lifecycle
+//! policies) and every digest some repository uses (for blob garbage collection).
+//! Both page through [`keys::ROOT`] in batches, so memory grows with the number of
+//! repositories and distinct blobs, not with the number of keys.
+
+use std::collections::HashSet;
+
+use berth_store::KeyValue;
+
+use super::keys::{self, KeyKind};
+use super::{decode, Metadata, MetadataError, RepositoryRecord};
+use crate::digest::Digest;
+use crate::names::RepoName;
+use crate::Scope;
+
+/// How many keys one page of a scan reads.
+const SCAN_PAGE: usize = 1000;
+
+impl Metadata {
+    async fn scan(&self, mut visit: impl FnMut(&KeyValue)) -> Result<(), MetadataError> {
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .page(keys::ROOT, after.as_deref(), SCAN_PAGE)
+                .await?;
+            page.kvs.iter().for_each(&mut visit);
+            match (page.more, page.kvs.last()) {
+                (true, Some(last)) => after = Some(last.key.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Every repository that exists (not being deleted), with its scope.
+    pub async fn all_repositories(
+        &self,
+    ) -> Result<Vec<(Scope, RepoName, RepositoryRecord)>, MetadataError> {
+        let mut found = Vec::new();
+        let mut failure = None;
+        self.scan(|kv| {
+            if let KeyKind::Repository(scope) = keys::classify(&kv.key) {
+                match decode::<RepositoryRecord>(kv) {
+                    Ok(record) if !record.deleting => {
+                        if let Ok(name) = RepoName::parse(&record.name) {
+                            found.push((scope, name, record));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => failure = Some(e),
+                }
+            }
+        })
+        .await?;
+        failure.map_or(Ok(found), Err)
+    }
+
+    /// Every digest some repository links as a blob or holds as a manifest.
+    pub async fn referenced_digests(&self) -> Result<HashSet<Digest>, MetadataError> {
+        let mut digests = HashSet::new();
+        self.scan(|kv| {
+            if let KeyKind::Content(digest) = keys::classify(&kv.key) {
+                digests.insert(digest);
+            }
+        })
+        .await?;
+        Ok(digests)
+    }
+}
