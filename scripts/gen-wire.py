@@ -95,6 +95,14 @@ ECR_OPERATIONS = [
     "BatchDeleteImage",
     "PutImageTagMutability",
     "BatchCheckLayerAvailability",
+    "PutImage",
+    "PutLifecyclePolicy",
+    "GetLifecyclePolicy",
+    "DeleteLifecyclePolicy",
+    "GetDownloadUrlForLayer",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
 ]
 
 # service: (its name in docs, its operations)

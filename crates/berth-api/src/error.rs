@@ -86,6 +86,22 @@ api_errors! {
     RepositoryNotEmpty => ("RepositoryNotEmptyException", 400),
     /// ECR: the named image does not exist in the repository.
     ImageNotFound => ("ImageNotFoundException", 400),
+    /// ECR: PutImage of an image (and tag) the repository already holds.
+    ImageAlreadyExists => ("ImageAlreadyExistsException", 400),
+    /// ECR: the tag exists in an IMMUTABLE repository and names another image.
+    ImageTagAlreadyExists => ("ImageTagAlreadyExistsException", 400),
+    /// ECR: PutImage's imageDigest is not the manifest's digest.
+    ImageDigestDoesNotMatch => ("ImageDigestDoesNotMatchException", 400),
+    /// ECR: layers an image or request names are not in the repository.
+    LayersNotFound => ("LayersNotFoundException", 400),
+    /// ECR: images an index names are not in the repository.
+    ReferencedImagesNotFound => ("ReferencedImagesNotFoundException", 400),
+    /// ECR: the repository has no lifecycle policy.
+    LifecyclePolicyNotFound => ("LifecyclePolicyNotFoundException", 400),
+    /// ECR: a tag key or value breaks the rules.
+    InvalidTagParameter => ("InvalidTagParameterException", 400),
+    /// ECR: a resource would carry more than 50 tags.
+    TooManyTags => ("TooManyTagsException", 400),
 }
 
 /// The JSON body of an AWS JSON 1.1 error response.

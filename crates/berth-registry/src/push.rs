@@ -65,7 +65,14 @@ impl Registry {
         let record = manifest.record(size, now_millis());
         let referrer = manifest.referrer(&digest, size);
         self.metadata
-            .put_manifest(scope, name, &digest, record.clone(), referrer.as_ref(), tags)
+            .put_manifest(
+                scope,
+                name,
+                &digest,
+                record.clone(),
+                referrer.as_ref(),
+                tags,
+            )
             .await?;
         Ok(Pushed {
             digest,

@@ -87,7 +87,11 @@ async fn deleted_images_give_their_blobs_back_and_shared_ones_stay() {
         .unwrap();
     assert_eq!(from_b.status(), 200);
     assert_eq!(from_b.bytes().await.unwrap().as_ref(), b"layer of doomed");
-    let kept = r.req(Method::GET, "/v2/a/manifests/new").send().await.unwrap();
+    let kept = r
+        .req(Method::GET, "/v2/a/manifests/new")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(kept.status(), 200);
 }
 

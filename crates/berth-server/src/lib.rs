@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// The region agents register in and `berth up`'s profile names.
     pub region: String,
     pub identity: Identity,
+    /// How often the registry applies lifecycle policies and collects garbage, and how
+    /// it treats recent content.
+    pub registry_upkeep: ecr::maintenance::RegistryUpkeep,
 }
 
 /// Shared state of every handler and loop.
@@ -57,8 +60,10 @@ pub struct App {
     pub registry: Arc<berth_registry::Registry>,
     /// `HOST:PORT` of the registry as clients name it in image references.
     pub registry_host: String,
-    /// Signs and checks `docker login` tokens.
+    /// Signs and checks `docker login` tokens and layer download grants.
     pub registry_key: registry_token::TokenKey,
+    /// The registry's background upkeep (lifecycle policies, garbage collection).
+    pub upkeep: ecr::maintenance::Upkeep,
 }
 
 impl App {
@@ -166,6 +171,7 @@ impl Server {
             registry: Arc::new(registry),
             registry_host: ecr::registry_host(local_addr),
             registry_key,
+            upkeep: ecr::maintenance::Upkeep::new(config.registry_upkeep),
         });
         let (shutdown, mut on_shutdown) = watch::channel(false);
         let router = router(app.clone());
@@ -181,13 +187,14 @@ impl Server {
             }
         });
         let janitor = tokio::spawn(janitor::run(app.clone(), shutdown.subscribe()));
+        let upkeep = tokio::spawn(ecr::maintenance::run(app.clone(), shutdown.subscribe()));
         tracing::info!(%local_addr, "control plane listening");
         Ok(Server {
             app,
             local_addr,
             agent_token_path,
             shutdown,
-            tasks: vec![serve, janitor],
+            tasks: vec![serve, janitor, upkeep],
         })
     }
 
@@ -230,6 +237,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", post(protocol::aws_json))
         .route("/health", get(|| async { "ok\n" }))
         .nest("/agent/v1", agent_channel::routes())
+        .route(ecr::download::ROUTE, get(ecr::download::layer))
         .with_state(app)
         .merge(registry)
 }

@@ -6,6 +6,11 @@
 //! replica verifies any replica's tokens and a restart invalidates none. Tokens are
 //! `v1.ACCOUNT.REGION.EXPIRES.MAC` with the MAC in unpadded base64url; they last
 //! [`LIFETIME`], as ECR's do.
+//!
+//! The same key signs the download grants in GetDownloadUrlForLayer's URLs (Berth's
+//! counterpart of ECR's pre-signed S3 URLs): one layer of one repository, for
+//! [`DOWNLOAD_LIFETIME`], as `d1.PAYLOAD.MAC` with the payload (account, region,
+//! repository, digest, expiry) in unpadded base64url JSON.
 
 use std::time::Duration;
 
@@ -21,7 +26,21 @@ use crate::records::{commit, store_error};
 /// How long a token is good for.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
+/// How long a layer download URL is good for.
+pub const DOWNLOAD_LIFETIME: Duration = Duration::from_secs(3600);
+
 const KEY: &str = "/registry/token-key";
+
+/// What a download grant allows: fetching one layer of one repository.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DownloadGrant {
+    pub account: String,
+    pub region: String,
+    pub repository: String,
+    pub digest: String,
+    /// Seconds since the Unix epoch.
+    pub expires: i64,
+}
 
 /// The signing key.
 #[derive(Clone)]
@@ -77,6 +96,44 @@ impl TokenKey {
         format!("{payload}.{mac}")
     }
 
+    /// Signs a download grant into the token its URL carries.
+    pub fn sign_download(&self, grant: &DownloadGrant) -> String {
+        let json = serde_json::to_vec(grant).unwrap_or_default();
+        let payload = format!(
+            "d1.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        );
+        let mac = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.mac(&payload));
+        format!("{payload}.{mac}")
+    }
+
+    /// Checks a download token at `now` (seconds since the epoch).
+    pub fn verify_download(&self, token: &str, now: i64) -> Result<DownloadGrant, TokenError> {
+        let (payload, mac) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let encoded = payload.strip_prefix("d1.").ok_or(TokenError::Malformed)?;
+        self.check_mac(payload, mac)?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| TokenError::Malformed)?;
+        let grant: DownloadGrant =
+            serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
+        if now >= grant.expires {
+            return Err(TokenError::Expired);
+        }
+        Ok(grant)
+    }
+
+    fn check_mac(&self, payload: &str, mac: &str) -> Result<(), TokenError> {
+        let given = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(mac)
+            .map_err(|_| TokenError::Malformed)?;
+        let mut check = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key");
+        check.update(payload.as_bytes());
+        check
+            .verify_slice(&given)
+            .map_err(|_| TokenError::BadSignature)
+    }
+
     /// Checks `token` at `now` (seconds since the epoch).
     pub fn verify(&self, token: &str, now: i64) -> Result<TokenScope, TokenError> {
         let (payload, mac) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
@@ -87,14 +144,7 @@ impl TokenKey {
         if *version != "v1" {
             return Err(TokenError::Malformed);
         }
-        let given = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(mac)
-            .map_err(|_| TokenError::Malformed)?;
-        let mut check = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key");
-        check.update(payload.as_bytes());
-        check
-            .verify_slice(&given)
-            .map_err(|_| TokenError::BadSignature)?;
+        self.check_mac(payload, mac)?;
         let expires: i64 = expires.parse().map_err(|_| TokenError::Malformed)?;
         if now >= expires {
             return Err(TokenError::Expired);
@@ -126,6 +176,49 @@ mod tests {
             })
         );
         assert_eq!(k.verify(&token, 1_000), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn download_grants_name_one_layer_until_they_expire() {
+        let grant = DownloadGrant {
+            account: "000000000000".into(),
+            region: "us-east-1".into(),
+            repository: "team/app.v2".into(),
+            digest: "sha256:00".into(),
+            expires: 1_000,
+        };
+        let token = key(1).sign_download(&grant);
+        assert_eq!(key(1).verify_download(&token, 999), Ok(grant.clone()));
+        assert_eq!(
+            key(1).verify_download(&token, 1_000),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            key(2).verify_download(&token, 0),
+            Err(TokenError::BadSignature)
+        );
+        // A login token is not a download grant, nor the other way round.
+        let login = key(1).mint("000000000000", "us-east-1", 1_000);
+        assert_eq!(
+            key(1).verify_download(&login, 0),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(key(1).verify(&token, 0), Err(TokenError::Malformed));
+        let (payload, mac) = token.rsplit_once('.').unwrap();
+        let other = DownloadGrant {
+            repository: "team/other".into(),
+            ..grant
+        };
+        let forged = format!(
+            "d1.{}.{mac}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(serde_json::to_vec(&other).unwrap())
+        );
+        assert_ne!(forged.rsplit_once('.').unwrap().0, payload);
+        assert_eq!(
+            key(1).verify_download(&forged, 0),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]

@@ -5,8 +5,11 @@ mod profile;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
+use berth_registry::gc::Collection;
+use berth_server::ecr::maintenance::RegistryUpkeep;
 use clap::{Args, Parser, Subcommand};
 
 /// mimalloc returns freed memory to the system promptly; glibc's per-thread arenas kept
@@ -96,6 +99,14 @@ struct ServerFlags {
     /// `berth up` only: run no local agent, even when a Docker Engine is reachable.
     #[arg(long)]
     no_agent: bool,
+    /// Seconds between the registry's upkeep passes (lifecycle policies, garbage
+    /// collection); deleting images or putting a policy also starts one.
+    #[arg(long, env = "BERTH_REGISTRY_UPKEEP_INTERVAL", default_value_t = 600)]
+    registry_upkeep_interval: u64,
+    /// Seconds a blob nothing links stays on disk before garbage collection deletes it
+    /// (protects blobs being pushed while a collection runs).
+    #[arg(long, env = "BERTH_REGISTRY_GC_GRACE", default_value_t = 300)]
+    registry_gc_grace: u64,
 }
 
 impl ServerFlags {
@@ -272,6 +283,13 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         region: flags.region.clone(),
         identity: identity.clone(),
+        registry_upkeep: RegistryUpkeep {
+            interval: Duration::from_secs(flags.registry_upkeep_interval.max(1)),
+            collection: Collection {
+                grace: Duration::from_secs(flags.registry_gc_grace),
+                ..Collection::default()
+            },
+        },
     };
     let server = berth_server::Server::start(config).await?;
     if is_up {

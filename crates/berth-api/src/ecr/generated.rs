@@ -24,6 +24,14 @@ wire_enum! {
         BatchDeleteImage = "BatchDeleteImage",
         PutImageTagMutability = "PutImageTagMutability",
         BatchCheckLayerAvailability = "BatchCheckLayerAvailability",
+        PutImage = "PutImage",
+        PutLifecyclePolicy = "PutLifecyclePolicy",
+        GetLifecyclePolicy = "GetLifecyclePolicy",
+        DeleteLifecyclePolicy = "DeleteLifecyclePolicy",
+        GetDownloadUrlForLayer = "GetDownloadUrlForLayer",
+        TagResource = "TagResource",
+        UntagResource = "UntagResource",
+        ListTagsForResource = "ListTagsForResource",
     }
 }
 
@@ -253,6 +261,159 @@ pub struct BatchCheckLayerAvailabilityResponse {
     pub layers: Option<Vec<Layer>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<LayerFailure>>,
+}
+
+/// Request of the `PutImage` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutImageRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    pub image_manifest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_manifest_media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+}
+
+/// Response of the `PutImage` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutImageResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Image>,
+}
+
+/// Request of the `PutLifecyclePolicy` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutLifecyclePolicyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    pub lifecycle_policy_text: String,
+}
+
+/// Response of the `PutLifecyclePolicy` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutLifecyclePolicyResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_policy_text: Option<String>,
+}
+
+/// Request of the `GetLifecyclePolicy` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetLifecyclePolicyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+}
+
+/// Response of the `GetLifecyclePolicy` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetLifecyclePolicyResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_policy_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_at: Option<Timestamp>,
+}
+
+/// Request of the `DeleteLifecyclePolicy` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteLifecyclePolicyRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+}
+
+/// Response of the `DeleteLifecyclePolicy` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteLifecyclePolicyResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_policy_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_at: Option<Timestamp>,
+}
+
+/// Request of the `GetDownloadUrlForLayer` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetDownloadUrlForLayerRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    pub repository_name: String,
+    pub layer_digest: String,
+}
+
+/// Response of the `GetDownloadUrlForLayer` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetDownloadUrlForLayerResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_digest: Option<String>,
+}
+
+/// Request of the `TagResource` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TagResourceRequest {
+    pub resource_arn: String,
+    pub tags: Vec<Tag>,
+}
+
+/// Response of the `TagResource` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagResourceResponse {}
+
+/// Request of the `UntagResource` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UntagResourceRequest {
+    pub resource_arn: String,
+    pub tag_keys: Vec<String>,
+}
+
+/// Response of the `UntagResource` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UntagResourceResponse {}
+
+/// Request of the `ListTagsForResource` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListTagsForResourceRequest {
+    pub resource_arn: String,
+}
+
+/// Response of the `ListTagsForResource` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListTagsForResourceResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
 }
 
 // ---- Structures the requests and responses reach ----

@@ -16,6 +16,7 @@ use super::{answer, digest_header, Call, Result};
 use crate::auth::Action;
 use crate::digest::Digest;
 use crate::names::RepoName;
+use crate::{Registry, Scope};
 
 pub async fn handle(
     call: &Call,
@@ -33,14 +34,35 @@ pub async fn handle(
 async fn get(call: &Call, name: &RepoName, digest: &str, head: bool) -> Result<Response> {
     let scope = call.authorize(Some(name), Action::Pull).await?;
     let digest: Digest = digest.parse().map_err(crate::names::NameError::from)?;
-    let metadata = &call.registry.metadata;
-    let linked = metadata.blob_link(&scope, name, &digest).await?.is_some()
-        || metadata.manifest(&scope, name, &digest).await?.is_some();
+    serve(
+        &call.registry,
+        &scope,
+        name,
+        &digest,
+        call.header(RANGE),
+        head,
+    )
+    .await
+}
+
+/// Answers a GET (or HEAD) of a blob that repository `name` links, whole or the byte
+/// range `range` asks for. The caller has authorized the request.
+pub(super) async fn serve(
+    registry: &Registry,
+    scope: &Scope,
+    name: &RepoName,
+    digest: &Digest,
+    range: Option<&str>,
+    head: bool,
+) -> Result<Response> {
+    let digest = digest.clone();
+    let metadata = &registry.metadata;
+    let linked = metadata.blob_link(scope, name, &digest).await?.is_some()
+        || metadata.manifest(scope, name, &digest).await?.is_some();
     if !linked {
         return Err(unknown(&digest));
     }
-    let file = call
-        .registry
+    let file = registry
         .blobs
         .open_blob(&digest)
         .await
@@ -49,7 +71,7 @@ async fn get(call: &Call, name: &RepoName, digest: &str, head: bool) -> Result<R
             e => e.into(),
         })?;
     let size = file.size();
-    let (status, start, len, mut headers) = match resolve_range(call.header(RANGE), size) {
+    let (status, start, len, mut headers) = match resolve_range(range, size) {
         RangeRequest::Whole => (StatusCode::OK, 0, size, vec![]),
         RangeRequest::Part { start, end } => (
             StatusCode::PARTIAL_CONTENT,

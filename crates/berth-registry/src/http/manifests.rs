@@ -144,10 +144,7 @@ async fn delete(call: &Call, name: &RepoName, reference: &str) -> Result<Respons
     let registry = &call.registry;
     let deleted = match &reference {
         Reference::Tag(tag) => registry.metadata.delete_tag(&scope, name, tag).await?,
-        Reference::Digest(digest) => registry
-            .delete_image(&scope, name, digest)
-            .await?
-            .is_some(),
+        Reference::Digest(digest) => registry.delete_image(&scope, name, digest).await?.is_some(),
     };
     if !deleted {
         return Err(unknown(&reference));

@@ -49,6 +49,20 @@ pub fn router(registry: Arc<Registry>) -> Router {
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
+/// Serves a blob of repository `name` as `GET /v2/NAME/blobs/DIGEST` would (with the
+/// `Range` header's value, if any), for a request the caller authorized in its own way
+/// (ECR's layer download URLs). Errors are the spec's JSON errors.
+pub async fn serve_blob(
+    registry: &Registry,
+    scope: &Scope,
+    name: &RepoName,
+    digest: &crate::Digest,
+    range: Option<&str>,
+) -> Response {
+    let served = blobs::serve(registry, scope, name, digest, range, false).await;
+    with_version(served.unwrap_or_else(IntoResponse::into_response))
+}
+
 /// One request as the handlers see it.
 struct Call {
     registry: Arc<Registry>,

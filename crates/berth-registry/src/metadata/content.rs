@@ -169,7 +169,8 @@ impl Metadata {
             for ((key, kv), tag) in tag_keys.iter().zip(&own[1..]).zip(tags) {
                 if let Some(kv) = kv {
                     let current: TagRecord = decode(kv)?;
-                    let immutable = repo.value.settings.image_tag_mutability == TagMutability::Immutable;
+                    let immutable =
+                        repo.value.settings.image_tag_mutability == TagMutability::Immutable;
                     if immutable && current.digest != *digest {
                         return Err(MetadataError::TagImmutable {
                             tag: tag.to_string(),
@@ -334,7 +335,11 @@ impl Metadata {
             .snapshot(&[manifests.clone(), links.clone()])
             .await?;
         let mut referenced = BTreeSet::new();
-        for kv in snapshot.kvs.iter().filter(|kv| kv.key.starts_with(&manifests)) {
+        for kv in snapshot
+            .kvs
+            .iter()
+            .filter(|kv| kv.key.starts_with(&manifests))
+        {
             referenced.extend(decode::<ManifestRecord>(kv)?.blobs);
         }
         let mut unlinked = Vec::new();

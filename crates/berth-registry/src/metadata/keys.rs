@@ -66,9 +66,9 @@ pub fn classify(key: &str) -> KeyKind {
             region: decode_segment(region),
         }),
         "content" => match tail.split('/').collect::<Vec<_>>()[..] {
-            [_repo, "blobs" | "manifests", digest] => digest
-                .parse()
-                .map_or(KeyKind::Other, KeyKind::Content),
+            [_repo, "blobs" | "manifests", digest] => {
+                digest.parse().map_or(KeyKind::Other, KeyKind::Content)
+            }
             _ => KeyKind::Other,
         },
         _ => KeyKind::Other,
@@ -250,11 +250,20 @@ mod tests {
         let d = Digest::of(b"x");
         let n = name("team/app");
         assert_eq!(classify(&repo(&s, &n)), KeyKind::Repository(s.clone()));
-        assert_eq!(classify(&blob_link(&s, &n, &d)), KeyKind::Content(d.clone()));
+        assert_eq!(
+            classify(&blob_link(&s, &n, &d)),
+            KeyKind::Content(d.clone())
+        );
         assert_eq!(classify(&manifest(&s, &n, &d)), KeyKind::Content(d.clone()));
-        assert_eq!(classify(&tag(&s, &n, &Tag::parse("v1").unwrap())), KeyKind::Other);
+        assert_eq!(
+            classify(&tag(&s, &n, &Tag::parse("v1").unwrap())),
+            KeyKind::Other
+        );
         assert_eq!(classify(&referrer(&s, &n, &d, &d)), KeyKind::Other);
-        assert_eq!(classify("/registry/a/b/content/x/blobs/nope"), KeyKind::Other);
+        assert_eq!(
+            classify("/registry/a/b/content/x/blobs/nope"),
+            KeyKind::Other
+        );
         assert_eq!(classify("/elsewhere/a/b/repos/x"), KeyKind::Other);
     }
 

@@ -373,7 +373,10 @@ async fn immutable_repositories_refuse_to_move_tags() {
         })
         .await
         .unwrap();
-    assert_eq!(mutable.settings.image_tag_mutability, TagMutability::Mutable);
+    assert_eq!(
+        mutable.settings.image_tag_mutability,
+        TagMutability::Mutable
+    );
     m.put_manifest(
         &scope(),
         &name("app"),
@@ -478,7 +481,9 @@ async fn unreferenced_links_are_released_and_shared_or_recent_ones_stay() {
     put(&new, &[&shared]).await.unwrap();
     let cutoff = now_millis() + 1;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    m.link_blob(&scope(), &name("app"), &fresh, 1).await.unwrap();
+    m.link_blob(&scope(), &name("app"), &fresh, 1)
+        .await
+        .unwrap();
 
     let deleted = m
         .delete_manifest(&scope(), &name("app"), &old)
@@ -514,8 +519,14 @@ async fn pushing_a_manifest_refreshes_its_links() {
     let (_dir, m, _store) = metadata().await;
     create(&m, "app").await;
     let layer = Digest::of(b"layer");
-    m.link_blob(&scope(), &name("app"), &layer, 1).await.unwrap();
-    let before = m.blob_link(&scope(), &name("app"), &layer).await.unwrap().unwrap();
+    m.link_blob(&scope(), &name("app"), &layer, 1)
+        .await
+        .unwrap();
+    let before = m
+        .blob_link(&scope(), &name("app"), &layer)
+        .await
+        .unwrap()
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     m.put_manifest(
         &scope(),
@@ -527,6 +538,10 @@ async fn pushing_a_manifest_refreshes_its_links() {
     )
     .await
     .unwrap();
-    let after = m.blob_link(&scope(), &name("app"), &layer).await.unwrap().unwrap();
+    let after = m
+        .blob_link(&scope(), &name("app"), &layer)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(after.linked_at > before.linked_at, "{before:?} {after:?}");
 }

@@ -1,18 +1,22 @@
 //! ECR's image operations over the registry's manifests and tags: ListImages,
-//! DescribeImages, BatchGetImage, BatchDeleteImage and BatchCheckLayerAvailability. An image is a manifest of the
-//! repository; ListImages names it once per tag (and once, by digest alone, when it
-//! has no tag), as ECR does.
+//! DescribeImages, BatchGetImage, BatchDeleteImage, PutImage, BatchCheckLayerAvailability
+//! and GetDownloadUrlForLayer. An image is a manifest of the repository; ListImages
+//! names it once per tag (and once, by digest alone, when it has no tag), as ECR does.
+//! Deleting an image by digest releases the layers only it used; their space comes
+//! back at the registry's next upkeep pass, which the deletion starts.
 
 use base64::Engine;
 use berth_api::ecr::{
     BatchCheckLayerAvailabilityRequest, BatchCheckLayerAvailabilityResponse,
     BatchDeleteImageRequest, BatchDeleteImageResponse, BatchGetImageRequest, BatchGetImageResponse,
-    DescribeImagesRequest, DescribeImagesResponse, Image, ImageDetail, ImageFailure,
-    ImageFailureCode, ImageIdentifier, Layer, LayerAvailability, LayerFailure, LayerFailureCode,
-    ListImagesRequest, ListImagesResponse, TagStatus, Timestamp,
+    DescribeImagesRequest, DescribeImagesResponse, GetDownloadUrlForLayerRequest,
+    GetDownloadUrlForLayerResponse, Image, ImageDetail, ImageFailure, ImageFailureCode,
+    ImageIdentifier, Layer, LayerAvailability, LayerFailure, LayerFailureCode, ListImagesRequest,
+    ListImagesResponse, PutImageRequest, PutImageResponse, TagStatus, Timestamp,
 };
 use berth_api::error::ApiError;
-use berth_registry::metadata::Image as Stored;
+use berth_registry::metadata::{Image as Stored, MetadataError};
+use berth_registry::push::PushError;
 use berth_registry::{Digest, RepoName, Tag};
 
 use super::{check_registry, max_results, metadata_error, repo_name, scope};
@@ -226,7 +230,7 @@ pub async fn batch_delete(
 ) -> Result<BatchDeleteImageResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
     let name = repo_name(&req.repository_name)?;
-    let metadata = ctx.app.registry.metadata();
+    let registry = &ctx.app.registry;
     let scope = scope(ctx);
     let all = images(ctx, &name).await?;
     let (mut deleted, mut failures) = (Vec::new(), Vec::new());
@@ -242,15 +246,16 @@ pub async fn batch_delete(
             // A tag alone: the tag goes; the manifest stays (untagged), as in ECR.
             (Some(tag), None) => {
                 let tag = Tag::parse(tag).map_err(|e| ApiError::InvalidParameter(e.to_string()))?;
-                metadata
+                registry
+                    .metadata
                     .delete_tag(&scope, &name, &tag)
                     .await
                     .map_err(metadata_error)?;
             }
             // A digest: the manifest and every tag on it go.
             _ => {
-                metadata
-                    .delete_manifest(&scope, &name, &image.digest)
+                registry
+                    .delete_image(&scope, &name, &image.digest)
                     .await
                     .map_err(metadata_error)?;
             }
@@ -259,6 +264,9 @@ pub async fn batch_delete(
             image_digest: Some(image.digest.to_string()),
             image_tag: id.image_tag.clone(),
         });
+    }
+    if !deleted.is_empty() {
+        ctx.app.upkeep.wake();
     }
     Ok(BatchDeleteImageResponse {
         image_ids: Some(deleted),
@@ -306,5 +314,138 @@ pub async fn check_layers(
     Ok(BatchCheckLayerAvailabilityResponse {
         layers: Some(layers),
         failures: Some(failures),
+    })
+}
+
+/// PutImage: stores a manifest whose layers are already in the repository (pushed with
+/// `docker push`, or another image's), under an optional tag — the way to retag an
+/// image without pulling it.
+pub async fn put(ctx: &Ctx, req: PutImageRequest) -> Result<PutImageResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let scope = scope(ctx);
+    let tag = req
+        .image_tag
+        .as_deref()
+        .map(Tag::parse)
+        .transpose()
+        .map_err(|e| {
+            ApiError::InvalidParameter(format!(
+                "Invalid parameter at 'imageTag' failed to satisfy constraint: {e}"
+            ))
+        })?;
+    let named = req
+        .image_digest
+        .as_deref()
+        .map(str::parse::<Digest>)
+        .transpose()
+        .map_err(|e| {
+            ApiError::InvalidParameter(format!(
+                "Invalid parameter at 'imageDigest' failed to satisfy constraint: {e}"
+            ))
+        })?;
+    let bytes = bytes::Bytes::from(req.image_manifest.clone().into_bytes());
+    let digest = Digest::of(&bytes);
+    let existing = images(ctx, &name).await?;
+    let held = existing.iter().find(|i| i.digest == digest);
+    if held.is_some_and(|i| req.image_tag.as_ref().is_none_or(|t| i.tags.contains(t))) {
+        return Err(ApiError::ImageAlreadyExists(format!(
+            "Image with digest '{digest}'{} already exists in the repository with name \
+             '{name}' in registry with id '{}'",
+            tag.as_ref()
+                .map(|t| format!(" and tag '{t}'"))
+                .unwrap_or_default(),
+            ctx.caller.account
+        )));
+    }
+    let tags: Vec<Tag> = tag.iter().cloned().collect();
+    let pushed = ctx
+        .app
+        .registry
+        .push_manifest(
+            &scope,
+            &name,
+            bytes,
+            req.image_manifest_media_type.as_deref(),
+            named.as_ref(),
+            &tags,
+        )
+        .await
+        .map_err(|e| push_error(e, &name))?;
+    Ok(PutImageResponse {
+        image: Some(Image {
+            registry_id: Some(ctx.caller.account.clone()),
+            repository_name: Some(name.to_string()),
+            image_id: Some(ImageIdentifier {
+                image_digest: Some(pushed.digest.to_string()),
+                image_tag: req.image_tag,
+            }),
+            image_manifest: Some(req.image_manifest),
+            image_manifest_media_type: Some(pushed.record.media_type),
+        }),
+    })
+}
+
+fn push_error(e: PushError, name: &RepoName) -> ApiError {
+    match e {
+        PushError::Manifest(e) => ApiError::InvalidParameter(format!(
+            "Invalid parameter at 'imageManifest' failed to satisfy constraint: {e}"
+        )),
+        PushError::DigestMismatch { named, actual } => ApiError::ImageDigestDoesNotMatch(format!(
+            "The image digest '{named}' does not match the digest of the manifest, '{actual}'"
+        )),
+        PushError::Metadata(MetadataError::ReferencesUnknown { missing, .. }) => {
+            let list: Vec<String> = missing.iter().map(Digest::to_string).collect();
+            ApiError::LayersNotFound(format!(
+                "Layers or images [{}] are not in the repository with name '{name}'; push \
+                 them first",
+                list.join(", ")
+            ))
+        }
+        PushError::Metadata(e) => metadata_error(e),
+        PushError::Blobs(e) => ApiError::Server(e.to_string()),
+    }
+}
+
+/// GetDownloadUrlForLayer: a URL anyone holding it may fetch the layer from, for an
+/// hour (see [`super::download`]).
+pub async fn download_url(
+    ctx: &Ctx,
+    req: GetDownloadUrlForLayerRequest,
+) -> Result<GetDownloadUrlForLayerResponse, ApiError> {
+    check_registry(ctx, req.registry_id.as_deref())?;
+    let name = repo_name(&req.repository_name)?;
+    let digest: Digest = req.layer_digest.parse().map_err(|e| {
+        ApiError::InvalidParameter(format!(
+            "Invalid parameter at 'layerDigest' failed to satisfy constraint: {e}"
+        ))
+    })?;
+    let scope = scope(ctx);
+    let linked = ctx
+        .app
+        .registry
+        .metadata()
+        .blob_link(&scope, &name, &digest)
+        .await
+        .map_err(metadata_error)?;
+    if linked.is_none() {
+        return Err(ApiError::LayersNotFound(format!(
+            "The layer '{digest}' does not exist in the repository with name '{name}' in \
+             the registry with id '{}'",
+            ctx.caller.account
+        )));
+    }
+    let now = ctx.app.clock.now().as_secs_f64() as i64;
+    let grant = crate::registry_token::DownloadGrant {
+        account: scope.account,
+        region: scope.region,
+        repository: name.to_string(),
+        digest: digest.to_string(),
+        expires: now + crate::registry_token::DOWNLOAD_LIFETIME.as_secs() as i64,
+    };
+    let token = ctx.app.registry_key.sign_download(&grant);
+    Ok(GetDownloadUrlForLayerResponse {
+        download_url: Some(super::download::url(&ctx.app, &token)),
+        layer_digest: Some(digest.to_string()),
     })
 }

@@ -3,7 +3,10 @@
 //! GetAuthorizationToken hands out the login tokens ([`crate::registry_token`]) the
 //! registry's [`TokenAuthorizer`] accepts from `docker login --username AWS`.
 //!
-//! Repositories and tokens are here; image operations in [`images`].
+//! Repositories and tokens are here; image operations in [`images`], repository
+//! settings (tag mutability, lifecycle policy, tags) in [`settings`], lifecycle rules in
+//! [`lifecycle`], the background upkeep in [`maintenance`] and layer download URLs in
+//! [`download`].
 //!
 //! `repositoryUri` is `HOST:PORT/NAME`, the registry on the API's own port, usable as a
 //! task definition's image as it is. HOST is the address the server listens on, or
@@ -19,17 +22,22 @@ use berth_api::ecr::{
     DeleteRepositoryResponse, DescribeRepositoriesRequest, DescribeRepositoriesResponse,
     EncryptionConfiguration, EncryptionType, GetAuthorizationTokenRequest,
     GetAuthorizationTokenResponse, ImageScanningConfiguration, ImageTagMutability, Operation,
-    PutImageTagMutabilityRequest, PutImageTagMutabilityResponse, Repository, Timestamp,
-    TARGET_PREFIX,
+    Repository, Timestamp, TARGET_PREFIX,
 };
 use berth_api::error::ApiError;
-use berth_registry::metadata::{MetadataError, RepositoryRecord, TagMutability};
+use berth_registry::metadata::{
+    MetadataError, RepositoryRecord, RepositorySettings, TagMutability,
+};
 use berth_registry::{Action, AuthError, Authorizer, RepoName, Scope};
 
 use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
-
-mod images;
 use crate::registry_token::{TokenKey, LIFETIME};
+
+pub mod download;
+mod images;
+pub mod lifecycle;
+pub mod maintenance;
+mod settings;
 
 /// `HOST:PORT` of the registry for a server listening on `addr`.
 pub fn registry_host(addr: SocketAddr) -> String {
@@ -54,10 +62,28 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         Operation::DescribeImages => respond(&images::describe(ctx, parse(body)?).await?),
         Operation::BatchGetImage => respond(&images::batch_get(ctx, parse(body)?).await?),
         Operation::BatchDeleteImage => respond(&images::batch_delete(ctx, parse(body)?).await?),
-        Operation::PutImageTagMutability => respond(&put_tag_mutability(ctx, parse(body)?).await?),
+        Operation::PutImageTagMutability => {
+            respond(&settings::put_tag_mutability(ctx, parse(body)?).await?)
+        }
         Operation::BatchCheckLayerAvailability => {
             respond(&images::check_layers(ctx, parse(body)?).await?)
         }
+        Operation::PutImage => respond(&images::put(ctx, parse(body)?).await?),
+        Operation::GetDownloadUrlForLayer => {
+            respond(&images::download_url(ctx, parse(body)?).await?)
+        }
+        Operation::PutLifecyclePolicy => {
+            respond(&settings::put_lifecycle_policy(ctx, parse(body)?).await?)
+        }
+        Operation::GetLifecyclePolicy => {
+            respond(&settings::get_lifecycle_policy(ctx, parse(body)?).await?)
+        }
+        Operation::DeleteLifecyclePolicy => {
+            respond(&settings::delete_lifecycle_policy(ctx, parse(body)?).await?)
+        }
+        Operation::TagResource => respond(&settings::tag_resource(ctx, parse(body)?).await?),
+        Operation::UntagResource => respond(&settings::untag_resource(ctx, parse(body)?).await?),
+        Operation::ListTagsForResource => respond(&settings::list_tags(ctx, parse(body)?).await?),
     }
 }
 
@@ -88,12 +114,32 @@ pub(crate) fn repo_name(name: &str) -> Result<RepoName, ApiError> {
     })
 }
 
+/// A repository of the caller's, or RepositoryNotFoundException.
+pub(crate) async fn repository(ctx: &Ctx, name: &RepoName) -> Result<RepositoryRecord, ApiError> {
+    let scope = scope(ctx);
+    match ctx
+        .app
+        .registry
+        .metadata()
+        .repository(&scope, name)
+        .await
+        .map_err(metadata_error)?
+    {
+        Some(record) => Ok(record),
+        None => Err(metadata_error(MetadataError::RepositoryNotFound {
+            name: name.to_string(),
+            registry_id: scope.account,
+        })),
+    }
+}
+
 pub(crate) fn metadata_error(e: MetadataError) -> ApiError {
     let message = e.to_string();
     match e {
         MetadataError::RepositoryNotFound { .. } => ApiError::RepositoryNotFound(message),
         MetadataError::RepositoryAlreadyExists { .. } => ApiError::RepositoryAlreadyExists(message),
         MetadataError::RepositoryNotEmpty { .. } => ApiError::RepositoryNotEmpty(message),
+        MetadataError::TagImmutable { .. } => ApiError::ImageTagAlreadyExists(message),
         _ => ApiError::Server(message),
     }
 }
@@ -125,13 +171,13 @@ fn wire(ctx: &Ctx, r: &RepositoryRecord) -> Repository {
         repository_name: Some(r.name.clone()),
         repository_uri: Some(format!("{}/{}", ctx.app.registry_host, r.name)),
         created_at: Some(Timestamp::from_millis(r.created_at as i64)),
-        image_tag_mutability: Some(match r.image_tag_mutability {
+        image_tag_mutability: Some(match r.settings.image_tag_mutability {
             TagMutability::Mutable => ImageTagMutability::Mutable,
             TagMutability::Immutable => ImageTagMutability::Immutable,
         }),
         image_tag_mutability_exclusion_filters: None,
         image_scanning_configuration: Some(ImageScanningConfiguration {
-            scan_on_push: Some(false),
+            scan_on_push: Some(r.settings.scan_on_push),
         }),
         encryption_configuration: Some(EncryptionConfiguration {
             encryption_type: EncryptionType::Aes256,
@@ -146,7 +192,7 @@ async fn create(
 ) -> Result<CreateRepositoryResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
     let name = repo_name(&req.repository_name)?;
-    let mutability = tag_mutability(
+    let image_tag_mutability = settings::tag_mutability(
         req.image_tag_mutability
             .unwrap_or(ImageTagMutability::Mutable),
     )?;
@@ -161,17 +207,21 @@ async fn create(
                 .into(),
         ));
     }
-    if req.tags.as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(ApiError::InvalidParameter(
-            "Repository tags are not supported by Berth yet; create the repository without tags"
-                .into(),
-        ));
-    }
+    let tags = settings::checked_tags(req.tags.unwrap_or_default(), &Default::default())?;
+    let settings = RepositorySettings {
+        image_tag_mutability,
+        scan_on_push: req
+            .image_scanning_configuration
+            .and_then(|c| c.scan_on_push)
+            .unwrap_or(false),
+        tags,
+        lifecycle_policy: None,
+    };
     let record = ctx
         .app
         .registry
         .metadata()
-        .create_repository(&scope(ctx), &name, mutability)
+        .create_repository(&scope(ctx), &name, settings)
         .await
         .map_err(metadata_error)?;
     Ok(CreateRepositoryResponse {
@@ -189,20 +239,7 @@ async fn describe(
     if let Some(names) = req.repository_names.filter(|n| !n.is_empty()) {
         let mut out = Vec::new();
         for name in names {
-            let parsed = repo_name(&name)?;
-            match metadata
-                .repository(&scope, &parsed)
-                .await
-                .map_err(metadata_error)?
-            {
-                Some(r) => out.push(wire(ctx, &r)),
-                None => {
-                    return Err(metadata_error(MetadataError::RepositoryNotFound {
-                        name,
-                        registry_id: scope.account.clone(),
-                    }))
-                }
-            }
+            out.push(wire(ctx, &repository(ctx, &repo_name(&name)?).await?));
         }
         return Ok(DescribeRepositoriesResponse {
             repositories: Some(out),
@@ -249,45 +286,9 @@ async fn delete(
         .delete_repository(&scope(ctx), &name, req.force.unwrap_or(false))
         .await
         .map_err(metadata_error)?;
+    ctx.app.upkeep.wake();
     Ok(DeleteRepositoryResponse {
         repository: Some(wire(ctx, &record)),
-    })
-}
-
-/// The registry's tag mutability for ECR's value; the `*_WITH_EXCLUSION` variants are
-/// refused with a reason, not approximated.
-fn tag_mutability(m: ImageTagMutability) -> Result<TagMutability, ApiError> {
-    match m {
-        ImageTagMutability::Mutable => Ok(TagMutability::Mutable),
-        ImageTagMutability::Immutable => Ok(TagMutability::Immutable),
-        other => Err(ApiError::InvalidParameter(format!(
-            "imageTagMutability {other} is not supported by Berth yet; use MUTABLE or IMMUTABLE"
-        ))),
-    }
-}
-
-async fn put_tag_mutability(
-    ctx: &Ctx,
-    req: PutImageTagMutabilityRequest,
-) -> Result<PutImageTagMutabilityResponse, ApiError> {
-    check_registry(ctx, req.registry_id.as_deref())?;
-    let name = repo_name(&req.repository_name)?;
-    let record = ctx
-        .app
-        .registry
-        .metadata()
-        .set_tag_mutability(
-            &scope(ctx),
-            &name,
-            tag_mutability(req.image_tag_mutability)?,
-        )
-        .await
-        .map_err(metadata_error)?;
-    Ok(PutImageTagMutabilityResponse {
-        registry_id: Some(ctx.caller.account.clone()),
-        repository_name: Some(record.name),
-        image_tag_mutability: Some(req.image_tag_mutability),
-        image_tag_mutability_exclusion_filters: None,
     })
 }
 
