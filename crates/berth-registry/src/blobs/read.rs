@@ -1,23 +1,29 @@
 //! Reading stored blobs as streams of bounded chunks, whole or as one byte range, so a
 //! download's memory does not depend on the blob's size.
+//!
+//! One blocking thread per download reads ahead of the network: it reads each chunk
+//! with one `read` straight into the buffer that is sent (no intermediate copy) and
+//! hands it over a channel of [`READ_AHEAD`] chunks, so the disk (or page cache) and
+//! the socket work at the same time, and a slow client holds at most that many chunks.
 
-use std::io::SeekFrom;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::Stream;
-use tokio::fs::File;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::mpsc;
 
 use super::{io_error, BlobError};
 use crate::digest::Digest;
 
 /// The most bytes one chunk of a read stream carries.
-const READ_CHUNK: usize = 512 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
+/// How many chunks the reader may be ahead of the client.
+const READ_AHEAD: usize = 2;
 
 /// An open stored blob.
 pub struct BlobFile {
-    file: File,
+    file: std::fs::File,
     size: u64,
 }
 
@@ -25,15 +31,21 @@ impl BlobFile {
     /// Opens the blob at `path`; a missing file is an unknown blob.
     pub(super) async fn open(path: &Path, digest: &Digest) -> Result<BlobFile, BlobError> {
         let context = format!("reading blob {digest}");
-        let file = match File::open(path).await {
-            Ok(file) => file,
+        let path = path.to_owned();
+        let opened = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path)?;
+            let size = file.metadata()?.len();
+            Ok::<_, std::io::Error>(BlobFile { file, size })
+        })
+        .await
+        .map_err(|e| io_error(context.clone())(std::io::Error::other(e)))?;
+        match opened {
+            Ok(blob) => Ok(blob),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(BlobError::BlobUnknown(digest.clone()))
+                Err(BlobError::BlobUnknown(digest.clone()))
             }
-            Err(e) => return Err(io_error(context)(e)),
-        };
-        let size = file.metadata().await.map_err(io_error(context))?.len();
-        Ok(BlobFile { file, size })
+            Err(e) => Err(io_error(context)(e)),
+        }
     }
 
     /// The blob's size in bytes.
@@ -43,25 +55,45 @@ impl BlobFile {
 
     /// The bytes `start..start + len` (clamped to the blob) as a stream of chunks.
     pub async fn stream(
-        mut self,
+        self,
         start: u64,
         len: u64,
     ) -> Result<impl Stream<Item = std::io::Result<Bytes>> + Send + 'static, BlobError> {
         let start = start.min(self.size);
         let len = len.min(self.size - start);
-        self.file
-            .seek(SeekFrom::Start(start))
-            .await
-            .map_err(io_error("seeking in a blob"))?;
-        let reader = self.file.take(len);
-        Ok(futures::stream::try_unfold(
-            reader,
-            |mut reader| async move {
-                let mut chunk = BytesMut::with_capacity(READ_CHUNK);
-                let n = reader.read_buf(&mut chunk).await?;
-                Ok::<_, std::io::Error>((n > 0).then(|| (chunk.freeze(), reader)))
-            },
-        ))
+        let (tx, rx) = mpsc::channel(READ_AHEAD);
+        let mut file = self.file;
+        tokio::task::spawn_blocking(move || {
+            let mut remaining = len;
+            if let Err(e) = file.seek(SeekFrom::Start(start)) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            while remaining > 0 {
+                let want = remaining.min(READ_CHUNK as u64);
+                let mut chunk = Vec::with_capacity(want as usize);
+                let read = (&mut file).take(want).read_to_end(&mut chunk);
+                let item = match read {
+                    Ok(0) => Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the blob ended before its recorded size",
+                    )),
+                    Ok(n) => {
+                        remaining -= n as u64;
+                        Ok(Bytes::from(chunk))
+                    }
+                    Err(e) => Err(e),
+                };
+                let failed = item.is_err();
+                // A closed channel means the client went away: stop reading.
+                if tx.blocking_send(item).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }))
     }
 }
 
