@@ -4,13 +4,16 @@
 //!
 //! - push (`skopeo copy oci:DIR docker://...`) and pull (`skopeo copy docker://... oci:DIR`)
 //!   of a single-layer image whose layer is 50 MB, then 500 MB, of random bytes (so
-//!   nothing compresses), three rounds each, registries alternating; every round makes
+//!   nothing compresses), five rounds each, registries alternating, dirty pages flushed
+//!   (`sync`) before every timed copy, pulls written to tmpfs (`/dev/shm`) when there
+//!   is one; every round makes
 //!   a new layer so neither registry can skip an upload it has seen;
 //! - blob HEAD requests from 32 concurrent keep-alive connections for 10 s: rate and p99.
 //!
 //! Berth authenticates every request (an ECR token); distribution runs without auth.
 //!
 //! Run: `cargo build --release -p berth && cargo bench -p berth-server --bench registry`
+//! (`BERTH_BENCH_SIZES=1` for a quick run that is mostly the HEAD figure)
 //! (needs `skopeo`, `tar` and `docker-registry`: `apt-get install skopeo docker-registry`).
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
@@ -27,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 const KEY: &str = "AKIABENCH00000000000";
 const SECRET: &str = "benchsecretbenchsecretbenchsecretbenchse";
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -122,6 +125,12 @@ fn skopeo_copy(from: &str, to: &str, creds: &[&str], home: &Path) -> Duration {
     start.elapsed()
 }
 
+/// Flushes dirty pages (hundreds of MB after a 500 MB copy) before a measurement, so
+/// the kernel's writeback of one operation's files does not stall the next one.
+fn settle() {
+    let _ = Command::new("sync").status();
+}
+
 /// HEAD requests on `url` with `auth` (an Authorization value, or empty) from 32
 /// concurrent keep-alive connections for 10 s: (requests/s, p99). wrk cannot drive
 /// HEAD (it waits for a body after Content-Length), so this is the load generator.
@@ -178,6 +187,11 @@ async fn main() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
+    // Pulls land in memory (tmpfs) when the machine has one, so the client's own disk
+    // writes — the same for both registries — do not drown the difference between them.
+    let pulled = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
     let (_server, endpoint) =
         start_server(&release_binary(), &dir.path().join("berth"), KEY, SECRET).await;
     let client = EcsClient::new(&endpoint, KEY, SECRET, "us-east-1");
@@ -252,8 +266,13 @@ async fn main() {
         }
     };
 
+    // BERTH_BENCH_SIZES (MB, comma-separated) narrows the copies, e.g. to iterate on
+    // the HEAD figure with `BERTH_BENCH_SIZES=1`; the recorded runs use the default.
+    let sizes: Vec<usize> = std::env::var("BERTH_BENCH_SIZES")
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| vec![50, 500]);
     println!("push and pull with skopeo (seconds), {ROUNDS} rounds:");
-    for mb in [50usize, 500] {
+    for (i, &mb) in sizes.iter().enumerate() {
         let mut times: Vec<(&str, &str, Duration)> = Vec::new();
         for round in 0..ROUNDS {
             let image = dir.path().join(format!("image-{mb}-{round}"));
@@ -275,6 +294,7 @@ async fn main() {
                 std::fs::create_dir_all(&home).unwrap();
                 let remote = format!("docker://{}/{repo}:v1", r.host);
                 let src = format!("oci:{}:bench", image.display());
+                settle();
                 let push = skopeo_copy(
                     &src,
                     &remote,
@@ -284,7 +304,10 @@ async fn main() {
                         .collect::<Vec<_>>(),
                     &home,
                 );
-                let out = dir.path().join(format!("pulled-{}-{mb}-{round}", r.name));
+                let out = pulled
+                    .path()
+                    .join(format!("pulled-{}-{mb}-{round}", r.name));
+                settle();
                 let pull = skopeo_copy(
                     &remote,
                     &format!("oci:{}:bench", out.display()),
@@ -322,11 +345,18 @@ async fn main() {
                 median(b) / median(d)
             );
         }
+        // Measured once, before the biggest copies leave the machine busy writing back.
+        if i == 0 {
+            head_figures(&http, &registries, &format!("bench/img{mb}r{}", ROUNDS - 1)).await;
+        }
     }
+}
 
-    println!("blob HEAD, 32 connections, 10 s:");
-    for r in &registries {
-        let repo = format!("bench/img500r{}", ROUNDS - 1);
+/// The blob HEAD figure of each registry, on the layer of `repo:v1`.
+async fn head_figures(http: &reqwest::Client, registries: &[Registry], repo: &str) {
+    settle();
+    println!("blob HEAD, 32 connections, 10 s (after the first size's copies):");
+    for r in registries {
         // The layer as the registry holds it, from the manifest it serves.
         let mut req = http
             .get(format!("http://{}/v2/{repo}/manifests/v1", r.host))

@@ -62,15 +62,23 @@ pub(super) async fn serve(
     if !linked {
         return Err(unknown(&digest));
     }
-    let file = registry
-        .blobs
-        .open_blob(&digest)
-        .await
-        .map_err(|e| match e {
-            crate::blobs::BlobError::BlobUnknown(_) => unknown(&digest),
-            e => e.into(),
-        })?;
-    let size = file.size();
+    // A HEAD needs the size only; a GET opens the file once and streams from it.
+    let (size, file) = if head {
+        match registry.blobs.stat(&digest).await? {
+            Some(size) => (size, None),
+            None => return Err(unknown(&digest)),
+        }
+    } else {
+        let file = registry
+            .blobs
+            .open_blob(&digest)
+            .await
+            .map_err(|e| match e {
+                crate::blobs::BlobError::BlobUnknown(_) => unknown(&digest),
+                e => e.into(),
+            })?;
+        (file.size(), Some(file))
+    };
     let (status, start, len, mut headers) = match resolve_range(range, size) {
         RangeRequest::Whole => (StatusCode::OK, 0, size, vec![]),
         RangeRequest::Part { start, end } => (
@@ -95,10 +103,9 @@ pub(super) async fn serve(
         (ETAG, format!("\"{digest}\"")),
         (digest_header(), digest.to_string()),
     ]);
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from_stream(file.stream(start, len).await?)
+    let body = match file {
+        None => Body::empty(),
+        Some(file) => Body::from_stream(file.stream(start, len).await?),
     };
     Ok(answer(status, headers, body))
 }

@@ -9,7 +9,7 @@ use berth_store::{Compare, Op, Txn};
 use super::records::now_millis;
 use super::{
     decode, encode, keys, BlobLink, ManifestRecord, Metadata, MetadataError, Referrer,
-    TagMutability, TagRecord, MAX_ATTEMPTS,
+    RepositoryRecord, TagMutability, TagRecord, MAX_ATTEMPTS,
 };
 use crate::digest::Digest;
 use crate::names::{Reference, RepoName, Tag};
@@ -65,9 +65,21 @@ impl Metadata {
         name: &RepoName,
         digest: &Digest,
     ) -> Result<Option<BlobLink>, MetadataError> {
-        self.live_repo(scope, name).await?;
-        let link = self.get(&keys::blob_link(scope, name, digest)).await?;
-        Ok(link.map(|l| l.value))
+        // One read for both: this is on the path of every blob HEAD and GET.
+        let mut found = self
+            .store
+            .get_many(&[
+                keys::repo(scope, name),
+                keys::blob_link(scope, name, digest),
+            ])
+            .await?
+            .into_iter();
+        let (repo, link) = (found.next().flatten(), found.next().flatten());
+        match repo.as_ref().map(decode::<RepositoryRecord>).transpose()? {
+            Some(repo) if !repo.deleting => {}
+            _ => return Err(super::not_found(scope, name)),
+        }
+        link.as_ref().map(decode).transpose()
     }
 
     /// Removes the repository's link to a blob; `false` when it had none.
