@@ -64,13 +64,16 @@ def test_the_registry_refuses_anonymous_and_forged_logins(live_berth: Berth) -> 
 @pytest.fixture
 def registry_node(berth_factory: Any, tmp_path: Path) -> Iterator[tuple[Berth, AgentProcess, dict[str, str]]]:
     """A control plane without the fake agent, a `berth agent` in `default`, and a Docker
-    client configuration of the test's own (what `docker login` writes), shared by the
-    docker CLI and the agent."""
+    client configuration of the test's own (what `docker login` writes) for the docker
+    CLI. The agent gets an empty Docker configuration: it pulls from Berth's registry
+    with a login of its own, from the control plane."""
     berth = berth_factory(fake_agent=False)
     config_dir = tmp_path / "docker-config"
     config_dir.mkdir()
+    agent_config = tmp_path / "agent-docker-config"
+    agent_config.mkdir()
     env = {**os.environ, "DOCKER_CONFIG": str(config_dir), "DOCKER_HOST": docker_host()}
-    agent = AgentProcess(berth, "default", tmp_path, extra_env={"DOCKER_CONFIG": str(config_dir),
+    agent = AgentProcess(berth, "default", tmp_path, extra_env={"DOCKER_CONFIG": str(agent_config),
                                                                   "ECS_IMAGE_PULL_BEHAVIOR": "default"})
     agent.start()
     try:
@@ -102,6 +105,8 @@ def test_docker_login_push_pull_and_a_task_from_the_repository_uri(registry_node
     assert docker_cli(env, "image", "inspect", "--format", "{{.Id}}", f"{uri}:v1") == image_id
     docker_cli(env, "rmi", f"{uri}:v1")
 
+    # The engine no longer has {uri}:v1, and the agent has no `docker login`: the task
+    # runs only if the agent pulls with its own login from the control plane.
     ecs = berth.client()
     family = unique("from-ecr")
     ecs.register_task_definition(family=family, containerDefinitions=[{
@@ -115,6 +120,7 @@ def test_docker_login_push_pull_and_a_task_from_the_repository_uri(registry_node
     )
     assert task["containers"][0]["exitCode"] == 6, task
     assert task["pullStartedAt"] <= task["pullStoppedAt"]
+
 
 
 def test_pushed_images_are_listed_described_fetched_and_deleted(registry_node: Any) -> None:

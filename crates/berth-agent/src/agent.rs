@@ -24,6 +24,7 @@ use crate::channel::{Channel, ChannelError};
 use crate::config::AgentConfig;
 use crate::endpoint::{Endpoint, View};
 use crate::plan::{plan, Action, Settings};
+use crate::registry_login::RegistryLogin;
 use crate::runtime::{ContainerState, Phase, Runtime, LABEL_CONTAINER_INSTANCE};
 
 /// Capabilities this agent advertises, as the ECS agent names them.
@@ -166,6 +167,7 @@ impl Agent {
         let (stop, stopped) = watch::channel(false);
         let looper = Loop {
             worker: Arc::new(Worker {
+                registry_login: RegistryLogin::new(&options.server),
                 channel,
                 runtime,
                 memory: Default::default(),
@@ -319,6 +321,8 @@ struct Memory {
 /// spawns, one per task with work in flight.
 struct Worker {
     channel: Channel,
+    /// The agent's own login to the control plane's registry.
+    registry_login: RegistryLogin,
     runtime: Arc<dyn Runtime>,
     memory: std::sync::Mutex<Memory>,
     endpoint_url: Option<String>,
@@ -606,7 +610,11 @@ impl Worker {
                     crate::endpoint::inject(&mut spec, url);
                 }
                 let started = now();
-                let pulled = runtime.pull(&spec.image).await;
+                let auth = self
+                    .registry_login
+                    .auth_for(&self.channel, reporter, &spec.image)
+                    .await;
+                let pulled = runtime.pull(&spec.image, auth.as_ref()).await;
                 {
                     let mut memory = self.memory.lock().expect("memory lock");
                     let (first, _) = *memory

@@ -2,8 +2,8 @@
 //! control plane with the agent token.
 
 use berth_api::agent::{
-    Assignments, HeartbeatRequest, RegisterRequest, RegisterResponse, TaskCredentials,
-    TaskCredentialsRequest, TaskStateReport,
+    Assignments, HeartbeatRequest, RegisterRequest, RegisterResponse, RegistryCredentials,
+    RegistryCredentialsRequest, TaskCredentials, TaskCredentialsRequest, TaskStateReport,
 };
 
 /// Why a call to the control plane failed.
@@ -112,6 +112,22 @@ impl Channel {
         self.send(
             self.http
                 .post(format!("{}/task-credentials", self.base))
+                .json(&req),
+        )
+        .await
+    }
+
+    /// A login to the control plane's registry, for the agent behind `arn`'s own pulls.
+    pub async fn registry_credentials(
+        &self,
+        arn: &str,
+    ) -> Result<RegistryCredentials, ChannelError> {
+        let req = RegistryCredentialsRequest {
+            container_instance_arn: arn.to_string(),
+        };
+        self.send(
+            self.http
+                .post(format!("{}/registry-credentials", self.base))
                 .json(&req),
         )
         .await

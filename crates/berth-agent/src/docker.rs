@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_api::ecs::HealthStatus;
+use bollard::auth::DockerCredentials;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, DeviceMapping,
     DeviceRequest, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Ipam,
@@ -34,7 +35,7 @@ use tokio::sync::Notify;
 use crate::config::PullBehavior;
 use crate::runtime::{
     ContainerDetails, ContainerSpec, ContainerState, MountSource, NetworkSpec, Phase,
-    PublishedPort, Runtime, RuntimeError, LABEL_TASK_ARN, PAUSE_IMAGE,
+    PublishedPort, PullAuth, Runtime, RuntimeError, LABEL_TASK_ARN, PAUSE_IMAGE,
 };
 
 /// The Docker Engine.
@@ -351,7 +352,7 @@ fn state_of(id: String, inspected: ContainerInspectResponse) -> ContainerState {
 
 #[async_trait]
 impl Runtime for DockerRuntime {
-    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn pull(&self, image: &str, auth: Option<&PullAuth>) -> Result<(), RuntimeError> {
         let cached = self.present(image).await;
         if image == PAUSE_IMAGE {
             return match cached {
@@ -368,7 +369,15 @@ impl Runtime for DockerRuntime {
             return Ok(());
         }
         let options = CreateImageOptionsBuilder::new().from_image(image).build();
-        let credentials = crate::registry_auth::credentials_for(image);
+        let credentials = match auth {
+            Some(auth) => Some(DockerCredentials {
+                username: Some(auth.username.clone()),
+                password: Some(auth.password.clone()),
+                serveraddress: Some(auth.server.clone()),
+                ..Default::default()
+            }),
+            None => crate::registry_auth::credentials_for(image),
+        };
         let began = tokio::time::Instant::now();
         tracing::info!(image, "pulling");
         let mut progress = self.docker.create_image(Some(options), None, credentials);

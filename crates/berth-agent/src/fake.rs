@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use crate::runtime::{
-    ContainerDetails, ContainerSpec, ContainerState, NetworkSpec, Phase, PublishedPort, Runtime,
-    RuntimeError,
+    ContainerDetails, ContainerSpec, ContainerState, NetworkSpec, Phase, PublishedPort, PullAuth,
+    Runtime, RuntimeError,
 };
 
 struct FakeContainer {
@@ -65,6 +65,7 @@ pub struct FakeRuntime {
     containers: Mutex<HashMap<String, FakeContainer>>,
     missing_images: Mutex<BTreeSet<String>>,
     calls: Mutex<Vec<String>>,
+    pull_auths: Mutex<Vec<(String, Option<PullAuth>)>>,
     next_id: Mutex<u64>,
     changes: tokio::sync::Notify,
 }
@@ -86,6 +87,11 @@ impl FakeRuntime {
     /// Every call made, as `verb target` (e.g. `create web`, `start fake-1`), in order.
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// Every pull made, with the login it was given, in order.
+    pub fn pulls(&self) -> Vec<(String, Option<PullAuth>)> {
+        self.pull_auths.lock().unwrap().clone()
     }
 
     /// Ends a running container behind the agent's back (like `docker kill`).
@@ -135,7 +141,11 @@ impl FakeRuntime {
 
 #[async_trait]
 impl Runtime for FakeRuntime {
-    async fn pull(&self, image: &str) -> Result<(), RuntimeError> {
+    async fn pull(&self, image: &str, auth: Option<&PullAuth>) -> Result<(), RuntimeError> {
+        self.pull_auths
+            .lock()
+            .unwrap()
+            .push((image.to_string(), auth.cloned()));
         self.record(format!("pull {image}"));
         if self.missing_images.lock().unwrap().contains(image) {
             return Err(RuntimeError::Pull(format!("{image}: not found")));
@@ -305,7 +315,7 @@ mod tests {
     async fn failures_come_back_as_ecs_reasons() {
         let rt = FakeRuntime::new();
         rt.missing_image("nope");
-        let e = rt.pull("nope").await.unwrap_err();
+        let e = rt.pull("nope", None).await.unwrap_err();
         assert_eq!(e.to_string(), "CannotPullContainerError: nope: not found");
         let id = rt
             .create(&spec(&[("BERTH_FAKE_START_ERROR", "bad entrypoint")]))

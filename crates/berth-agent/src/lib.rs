@@ -17,4 +17,5 @@ pub mod gpu;
 pub mod pause;
 pub mod plan;
 pub mod registry_auth;
+pub mod registry_login;
 pub mod runtime;

@@ -269,10 +269,20 @@ pub enum RuntimeError {
 }
 
 /// Runs containers.
+/// A registry login to pull with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullAuth {
+    /// The registry, `HOST[:PORT]`.
+    pub server: String,
+    pub username: String,
+    pub password: String,
+}
+
 #[async_trait]
 pub trait Runtime: Send + Sync {
-    /// Makes `image` available locally.
-    async fn pull(&self, image: &str) -> Result<(), RuntimeError>;
+    /// Makes `image` available locally, pulling with `auth` when given (else with
+    /// whatever login the runtime itself knows for the image's registry).
+    async fn pull(&self, image: &str, auth: Option<&PullAuth>) -> Result<(), RuntimeError>;
     /// Creates (does not start) a container; returns its id.
     async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError>;
     /// Starts a created container.

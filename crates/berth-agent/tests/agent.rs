@@ -376,3 +376,46 @@ async fn a_task_reads_its_own_metadata_and_role_credentials_and_nobody_elses() {
     agent.stop().await;
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_of_the_control_planes_registry_are_pulled_with_the_agents_own_login() {
+    let (c, runtime) = setup().await;
+    let app = c.server.as_ref().unwrap().app().clone();
+    let ours = format!("{}/team/app:v1", app.registry_host);
+    let def = json!({"family": "ours", "containerDefinitions": [
+        {"name": "app", "image": ours, "memory": 64},
+        {"name": "side", "image": "busybox", "memory": 64, "essential": false}]});
+    c.client.ok("RegisterTaskDefinition", def).await;
+    let agent = Agent::start(options(&c, None), runtime.clone())
+        .await
+        .unwrap();
+    let r = c
+        .client
+        .ok("RunTask", json!({"taskDefinition": "ours"}))
+        .await;
+    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    wait_for(&c.client, &arn, "RUNNING").await;
+    let pulls = runtime.pulls();
+    let (_, auth) = pulls
+        .iter()
+        .find(|(image, _)| *image == ours)
+        .expect("the app image was pulled");
+    let auth = auth.as_ref().expect("pulled with a login");
+    assert_eq!(auth.server, app.registry_host);
+    assert_eq!(auth.username, "AWS");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let scope = app
+        .registry_key
+        .verify(&auth.password, now)
+        .expect("the registry accepts the agent's login");
+    assert_eq!(scope.account, app.identity.account_id);
+    let (_, other) = pulls
+        .iter()
+        .find(|(image, _)| image == "busybox")
+        .expect("the sidecar image was pulled");
+    assert_eq!(other, &None, "other registries get no Berth login");
+    agent.stop().await;
+}

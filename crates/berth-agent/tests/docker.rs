@@ -55,7 +55,7 @@ async fn wait_exited(rt: &DockerRuntime, id: &str) -> i32 {
 async fn exit_codes_labels_and_stop_timeout_come_from_docker() {
     let rt = docker();
     assert!(!rt.version().await.unwrap().is_empty());
-    rt.pull(&image()).await.unwrap();
+    rt.pull(&image(), None).await.unwrap();
     let task = format!(
         "arn:aws:ecs:us-east-1:000000000000:task/t/{}",
         std::process::id()
@@ -108,7 +108,10 @@ async fn a_missing_image_is_a_pull_error_a_person_can_act_on() {
         PullBehavior::Always,
     )
     .unwrap();
-    let e = rt.pull("berth-test/no-such-image:1").await.unwrap_err();
+    let e = rt
+        .pull("berth-test/no-such-image:1", None)
+        .await
+        .unwrap_err();
     assert!(e.to_string().starts_with("CannotPullContainerError"), "{e}");
 }
 

@@ -128,6 +128,26 @@ pub struct TaskStateReport {
     pub containers: Vec<ContainerReport>,
 }
 
+/// `POST /registry-credentials`: an agent asks for a login to the control plane's own
+/// registry, to pull the images pushed there with credentials of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryCredentialsRequest {
+    pub container_instance_arn: String,
+}
+
+/// A registry login: what `docker login` would send for `registry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryCredentials {
+    /// `HOST:PORT`, as repository URIs name the registry.
+    pub registry: String,
+    pub username: String,
+    pub password: String,
+    /// Seconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
 /// `POST /task-credentials`: an agent asks for a task's role credentials on behalf of
 /// one of the task's containers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

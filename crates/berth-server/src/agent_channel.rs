@@ -44,6 +44,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/assignments", get(assignments))
         .route("/task-state", post(task_state))
         .route("/task-credentials", post(task_credentials))
+        .route("/registry-credentials", post(registry_credentials))
 }
 
 fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
@@ -394,6 +395,29 @@ async fn task_credentials(
         }
         .await,
     )
+}
+
+/// A login to this control plane's registry for an agent's own pulls (the images of
+/// the server's account and region), good for [`crate::registry_token::LIFETIME`].
+async fn registry_credentials(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Json(_req): Json<RegistryCredentialsRequest>,
+) -> Response {
+    reply((|| {
+        authorize(&app, &headers)?;
+        let scope = app.home_scope();
+        let now = app.clock.now().as_secs_f64() as i64;
+        let expires_at = now + crate::registry_token::LIFETIME.as_secs() as i64;
+        Ok(RegistryCredentials {
+            registry: app.registry_host.clone(),
+            username: "AWS".into(),
+            password: app
+                .registry_key
+                .mint(&scope.account, &scope.region, expires_at),
+            expires_at,
+        })
+    })())
 }
 
 /// The task definition a task ARN-style definition reference names.

@@ -1,0 +1,85 @@
+//! The agent's own login to its control plane's registry (ECR's images on Berth): pulls
+//! of an image there authenticate with a token the control plane hands the agent over
+//! the agent channel, so an agent needs no `docker login` of its own. The login is kept
+//! until shortly before it expires. Images of other registries use the Docker client's
+//! configuration ([`crate::registry_auth`]).
+
+use tokio::sync::Mutex;
+
+use crate::channel::Channel;
+use crate::registry_auth::registry_of;
+use crate::runtime::PullAuth;
+use berth_api::agent::RegistryCredentials;
+
+/// A login is renewed once it has less than this left (seconds).
+const RENEW_BEFORE: i64 = 600;
+
+/// The control plane's registry login, fetched on first need.
+pub struct RegistryLogin {
+    /// `HOST:PORT` the agent reaches the control plane at: the registry answers there
+    /// too, whatever name the control plane gives itself.
+    server_host: String,
+    cached: Mutex<Option<RegistryCredentials>>,
+}
+
+impl RegistryLogin {
+    /// For an agent talking to the control plane at `server` (`http://HOST:PORT`).
+    pub fn new(server: &str) -> RegistryLogin {
+        let host = server
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        RegistryLogin {
+            server_host: host.to_string(),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The credentials to pull `image` with, when it is in the control plane's registry
+    /// and a login can be had; `None` otherwise (the runtime then uses Docker's).
+    pub async fn auth_for(
+        &self,
+        channel: &Channel,
+        instance: &str,
+        image: &str,
+    ) -> Option<PullAuth> {
+        let registry = registry_of(image);
+        let mut cached = self.cached.lock().await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|c| c.expires_at - now > RENEW_BEFORE);
+        if !fresh {
+            // The registry's name is only known from a login, so one is asked for when
+            // the image could be there (our server's host) or none is held yet.
+            if cached.is_none()
+                || registry == self.server_host
+                || self.names(cached.as_ref(), registry)
+            {
+                match channel.registry_credentials(instance).await {
+                    Ok(login) => *cached = Some(login),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no registry login from the control plane");
+                        *cached = None;
+                    }
+                }
+            }
+        }
+        let login = cached.as_ref()?;
+        self.names(Some(login), registry).then(|| PullAuth {
+            server: registry.to_string(),
+            username: login.username.clone(),
+            password: login.password.clone(),
+        })
+    }
+
+    /// Whether `registry` is the control plane's: the host the agent reaches it at, or
+    /// the name the control plane gives its registry.
+    fn names(&self, login: Option<&RegistryCredentials>, registry: &str) -> bool {
+        registry == self.server_host || login.is_some_and(|l| l.registry == registry)
+    }
+}
