@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate Berth's wire types for an AWS JSON service from botocore's service model.
 
-For each service in SERVICES (ECS, ECR) writes crates/berth-api/src/SERVICE/generated.rs:
+For each service in SERVICES (ECS, ECR, CloudWatch Logs) writes crates/berth-api/src/SERVICE/generated.rs:
 one Rust struct per structure shape and one enum per string-enum shape reachable from
 the service's operations below, plus the `Operation` enum and the `X-Amz-Target`
 prefix. The member names, types, enums and required-ness come from the model; the
@@ -13,6 +13,7 @@ How to run (Python 3, standard library only):
     (cd /tmp/botocore && unzip -q -o botocore-*.whl)
     python3 scripts/gen-wire.py ecs /tmp/botocore/botocore/data/ecs/2014-11-13/service-2.json.gz
     python3 scripts/gen-wire.py ecr /tmp/botocore/botocore/data/ecr/2015-09-21/service-2.json.gz
+    python3 scripts/gen-wire.py logs /tmp/botocore/botocore/data/logs/2014-03-28/service-2.json.gz
 
 The model may be `service-2.json` or `service-2.json.gz`. The botocore version written in
 the header is read from the `botocore/__init__.py` next to the model; pass
@@ -105,10 +106,35 @@ ECR_OPERATIONS = [
     "ListTagsForResource",
 ]
 
-# service: (its name in docs, its operations)
+# The CloudWatch Logs operations Berth implements.
+LOGS_OPERATIONS = [
+    "CreateLogGroup",
+    "DeleteLogGroup",
+    "DescribeLogGroups",
+    "CreateLogStream",
+    "DeleteLogStream",
+    "DescribeLogStreams",
+    "PutLogEvents",
+    "GetLogEvents",
+    "FilterLogEvents",
+    "PutRetentionPolicy",
+    "DeleteRetentionPolicy",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+    "TagLogGroup",
+    "UntagLogGroup",
+    "ListTagsLogGroup",
+]
+
+# service: (its name in docs, its operations, whether it always sends unboxed numbers and
+# booleans of its responses). ECS and ECR send `runningTasksCount: 0`; CloudWatch Logs
+# leaves out what a resource does not have (`retentionInDays` of a group that keeps
+# events forever, `firstEventTimestamp` of an empty stream), so its are `Option`s.
 SERVICES = {
-    "ecs": ("ECS", ECS_OPERATIONS),
-    "ecr": ("ECR", ECR_OPERATIONS),
+    "ecs": ("ECS", ECS_OPERATIONS, True),
+    "ecr": ("ECR", ECR_OPERATIONS, True),
+    "logs": ("CloudWatch Logs", LOGS_OPERATIONS, False),
 }
 
 # Scalar shape types and their Rust types. A `timestamp` is `super::Timestamp`.
@@ -227,14 +253,15 @@ def first_sentence(documentation):
 
 
 class Generator:
-    def __init__(self, model, label, operations):
+    def __init__(self, model, label, operations, primitives_always=True):
+        self.primitives_always = primitives_always
         self.model = model
         self.label = label
         self.operations = operations
         self.shapes = model["shapes"]
         ops = model["operations"]
         self.requests = [ops[o]["input"]["shape"] for o in operations]
-        self.responses = [ops[o]["output"]["shape"] for o in operations]
+        self.responses = [self.output_of(o, ops[o]) for o in operations]
         self.input_shapes = reachable(self.shapes, self.requests)
         self.output_shapes = reachable(self.shapes, self.responses)
         self.all_shapes = self.input_shapes | self.output_shapes
@@ -244,6 +271,20 @@ class Generator:
         if clash:
             sys.exit(f"shape names clash with generated items: {sorted(clash)}")
         self._default_cache = {}
+
+    def output_of(self, name, op):
+        """The response shape of an operation; one without output (AWS answers `{}`) gets an
+        empty `{name}Response` structure, so every operation has a response type."""
+        if "output" in op:
+            return op["output"]["shape"]
+        synthetic = f"{name}Response"
+        if synthetic in self.shapes:
+            sys.exit(f"{name} has no output, and a shape named {synthetic} exists already")
+        self.shapes[synthetic] = {"type": "structure", "members": {}}
+        return synthetic
+
+    def uses_timestamps(self):
+        return any(self.shapes[n]["type"] == "timestamp" for n in self.all_shapes)
 
     def uses_maps(self):
         return any(self.shapes[n]["type"] == "map" for n in self.all_shapes)
@@ -295,9 +336,9 @@ class Generator:
         """How a member is represented: "required", "always" or "option".
 
         - required members are plain values (serde reports "missing field `x`");
-        - output-only shapes: non-boxed integer/long/boolean/double members are plain values
-          with `#[serde(default)]` that are always serialized, as AWS always sends them
-          (`runningTasksCount: 0`, `agentConnected: false`, `revision`);
+        - output-only shapes of services that always send them (see SERVICES): non-boxed
+          integer/long/boolean/double members are plain values with `#[serde(default)]`
+          that are always serialized (`runningTasksCount: 0`, `agentConnected: false`);
         - everything else is `Option<T>`, absent on the wire when `None`.
         """
         shape = self.shapes[struct]
@@ -305,7 +346,7 @@ class Generator:
             return "required"
         target = self.shapes[shape["members"][member]["shape"]]
         primitive = target["type"] in ("integer", "long", "boolean", "double")
-        if not self.is_input(struct) and primitive and not target.get("box"):
+        if self.primitives_always and not self.is_input(struct) and primitive and not target.get("box"):
             return "always"
         return "option"
 
@@ -375,8 +416,7 @@ class Generator:
             *(["use std::collections::BTreeMap;", ""] if self.uses_maps() else []),
             "use serde::{Deserialize, Serialize};",
             "",
-            "use super::Timestamp;",
-            "",
+            *(["use super::Timestamp;", ""] if self.uses_timestamps() else []),
             f"/// Prefix of the `X-Amz-Target` header of every {self.label} request, before `.{{Operation}}`.",
             f'pub const TARGET_PREFIX: &str = "{meta["targetPrefix"]}";',
             "",
@@ -418,10 +458,10 @@ def main():
     version = args.botocore_version or botocore_version(args.model)
     if not version:
         sys.exit("cannot tell the botocore version; pass --botocore-version")
-    label, operations = SERVICES[args.service]
+    label, operations, primitives_always = SERVICES[args.service]
     out = args.out or REPO_ROOT / f"crates/berth-api/src/{args.service}/generated.rs"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(Generator(model, label, operations).render(version), encoding="utf-8")
+    out.write_text(Generator(model, label, operations, primitives_always).render(version), encoding="utf-8")
 
     rustfmt = shutil.which("rustfmt")
     if rustfmt:

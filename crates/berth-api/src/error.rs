@@ -100,8 +100,12 @@ api_errors! {
     LifecyclePolicyNotFound => ("LifecyclePolicyNotFoundException", 400),
     /// ECR: a tag key or value breaks the rules.
     InvalidTagParameter => ("InvalidTagParameterException", 400),
-    /// ECR: a resource would carry more than 50 tags.
+    /// ECR, Logs: a resource would carry more than 50 tags.
     TooManyTags => ("TooManyTagsException", 400),
+    /// Logs: a log group or stream of that name exists already.
+    ResourceAlreadyExists => ("ResourceAlreadyExistsException", 400),
+    /// Logs: another operation on the resource is in progress; retry.
+    OperationAborted => ("OperationAbortedException", 400),
 }
 
 /// The JSON body of an AWS JSON 1.1 error response.
