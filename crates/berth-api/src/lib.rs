@@ -11,5 +11,5 @@ pub mod agent;
 pub mod arn;
 pub mod ecr;
 pub mod ecs;
-pub mod logs;
 pub mod error;
+pub mod logs;

@@ -12,3 +12,4 @@ pub mod status;
 pub mod tags;
 pub mod task;
 pub mod task_definition;
+pub mod wildcard;
