@@ -4,9 +4,18 @@
 //! - [`store`]: the storage engine: append-only, checksummed segment files per stream,
 //!   a sparse time index, group-committed durable appends, paged reads in timestamp
 //!   order and whole-segment retention.
+//! - [`catalog`]: log groups and streams (names, settings, each stream's storage id) in
+//!   the shared [`berth_store::Store`].
+//! - [`batch`]: PutLogEvents' batch rules; [`filter`]: filter patterns; [`search`]:
+//!   FilterLogEvents' interleaved, paged search over several streams.
 //!
-//! The API layer maps log groups and streams to the opaque stream ids this crate uses.
+//! The API layer (the server's `logs` module) maps log groups and streams to the opaque
+//! stream ids the storage engine uses.
 
+pub mod batch;
+pub mod catalog;
+pub mod filter;
+pub mod search;
 pub mod store;
 
 pub use store::{
