@@ -10,6 +10,7 @@ pub mod ecs;
 pub mod identity;
 pub mod janitor;
 pub mod keys;
+pub mod logs;
 pub mod pagination;
 pub mod protocol;
 pub mod records;
@@ -64,6 +65,12 @@ pub struct App {
     pub registry_key: registry_token::TokenKey,
     /// The registry's background upkeep (lifecycle policies, garbage collection).
     pub upkeep: ecr::maintenance::Upkeep,
+    /// CloudWatch Logs' groups and streams.
+    pub log_catalog: berth_logs::catalog::Catalog,
+    /// CloudWatch Logs' events, under the data directory.
+    pub log_store: berth_logs::LogStore,
+    /// The log retention loop's doorbell.
+    pub log_retention: logs::retention::Retention,
 }
 
 impl App {
@@ -108,6 +115,8 @@ pub enum StartError {
     Identity(#[from] identity::IdentityError),
     #[error("cannot open the registry's storage in {path}: {reason}")]
     Registry { path: PathBuf, reason: String },
+    #[error("cannot open the log store in {path}: {reason}")]
+    Logs { path: PathBuf, reason: String },
     #[error("cannot read the registry's token key from the store: {0}")]
     RegistryKey(String),
     #[error(
@@ -160,7 +169,15 @@ impl Server {
             path: registry_root.clone(),
             reason: e.to_string(),
         })?;
+        let logs_root = config.data_dir.join("logs");
+        let log_store = berth_logs::LogStore::open(&logs_root).map_err(|e| StartError::Logs {
+            path: logs_root.clone(),
+            reason: e.to_string(),
+        })?;
         let app = Arc::new(App {
+            log_catalog: berth_logs::catalog::Catalog::new(store.clone()),
+            log_store,
+            log_retention: Default::default(),
             store,
             verifier: auth::Verifier::new(&config.identity),
             identity: config.identity,
@@ -188,13 +205,14 @@ impl Server {
         });
         let janitor = tokio::spawn(janitor::run(app.clone(), shutdown.subscribe()));
         let upkeep = tokio::spawn(ecr::maintenance::run(app.clone(), shutdown.subscribe()));
+        let retention = tokio::spawn(logs::retention::run(app.clone(), shutdown.subscribe()));
         tracing::info!(%local_addr, "control plane listening");
         Ok(Server {
             app,
             local_addr,
             agent_token_path,
             shutdown,
-            tasks: vec![serve, janitor, upkeep],
+            tasks: vec![serve, janitor, upkeep, retention],
         })
     }
 

@@ -19,6 +19,10 @@ use crate::App;
 /// of up to 64 KiB) fit many times over.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The largest Logs request body: a PutLogEvents batch of 1 MiB of messages, with the
+/// JSON around 10,000 events and escaped characters, stays well inside.
+pub const MAX_LOGS_BODY_BYTES: usize = 8 * 1024 * 1024;
+
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// A handled request's outcome before it becomes HTTP.
@@ -51,13 +55,6 @@ pub async fn aws_json(State(app): State<Arc<App>>, req: Request<Body>) -> Respon
 
 async fn serve_json(app: Arc<App>, req: Request<Body>) -> ApiResult {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::RequestEntityTooLarge(format!(
-                "Request body exceeds the maximum of {MAX_BODY_BYTES} bytes."
-            ))
-        })?;
     let target = parts
         .headers
         .get("x-amz-target")
@@ -65,10 +62,20 @@ async fn serve_json(app: Arc<App>, req: Request<Body>) -> ApiResult {
         .unwrap_or("")
         .to_string();
     let (service, action) = target.split_once('.').unwrap_or((target.as_str(), ""));
+    let limit = match service {
+        berth_api::logs::TARGET_PREFIX => MAX_LOGS_BODY_BYTES,
+        _ => MAX_BODY_BYTES,
+    };
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::RequestEntityTooLarge(format!(
+            "Request body exceeds the maximum of {limit} bytes."
+        ))
+    })?;
     crate::task_credentials::load_for(&app, &parts).await?;
     let signing_service = match service {
         crate::ecs::TARGET_PREFIX => "ecs",
         berth_api::ecr::TARGET_PREFIX => "ecr",
+        berth_api::logs::TARGET_PREFIX => "logs",
         _ => {
             // Authenticate first so an unsigned probe learns nothing about targets.
             auth::authenticate(&app, &parts, &body, None)?;
@@ -79,6 +86,7 @@ async fn serve_json(app: Arc<App>, req: Request<Body>) -> ApiResult {
     let ctx = Ctx { app, caller };
     match signing_service {
         "ecr" => crate::ecr::dispatch(&ctx, action, &body).await,
+        "logs" => crate::logs::dispatch(&ctx, action, &body).await,
         _ => crate::ecs::dispatch(&ctx, action, &body).await,
     }
 }
