@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_api::agent::{Assignment, Assignments, CapacityKind, RegisterRequest};
-use berth_api::ecs::{Attribute, Timestamp, VersionInfo};
+use berth_api::ecs::{Attribute, TaskDefinition, Timestamp, VersionInfo};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use crate::channel::{Channel, ChannelError};
 use crate::config::AgentConfig;
 use crate::endpoint::{Endpoint, View};
+use crate::logship::{awslogs_of, stream_name, Shipment, Shippers};
 use crate::plan::{plan, Action, Settings};
 use crate::registry_login::RegistryLogin;
 use crate::runtime::{ContainerState, Phase, Runtime, LABEL_CONTAINER_INSTANCE};
@@ -165,6 +166,11 @@ impl Agent {
         };
         let endpoint_url = endpoint.as_ref().map(|e| e.url().to_string());
         let (stop, stopped) = watch::channel(false);
+        let checkpoints = options
+            .state_file
+            .as_ref()
+            .and_then(|f| f.parent())
+            .map(|d| d.join("log-checkpoints"));
         let looper = Loop {
             worker: Arc::new(Worker {
                 registry_login: RegistryLogin::new(&options.server),
@@ -180,6 +186,7 @@ impl Agent {
             view,
             busy: HashMap::new(),
             orphaned_since: HashMap::new(),
+            shippers: Shippers::new(checkpoints),
         };
         let handle = tokio::spawn(async move {
             looper.run(stopped).await;
@@ -305,6 +312,37 @@ fn save_state(path: Option<&PathBuf>, state: &Registrations) -> Result<(), Agent
         })
 }
 
+/// Starts the output shipment of every started container of a task that logs to
+/// CloudWatch.
+fn ship_logs(
+    shippers: &mut Shippers,
+    worker: &Worker,
+    reporter: &str,
+    task_arn: &str,
+    def: &TaskDefinition,
+    containers: &[ContainerState],
+) {
+    for c in containers.iter().filter(|c| c.phase != Phase::Created) {
+        let Some(name) = c.container_name() else {
+            continue;
+        };
+        let Some(logs) = awslogs_of(def, name) else {
+            continue;
+        };
+        let checkpoint = shippers.checkpoint_of(&c.id);
+        shippers.ensure(&c.id, || Shipment {
+            channel: worker.channel.clone(),
+            runtime: worker.runtime.clone(),
+            instance: reporter.to_string(),
+            container_id: c.id.clone(),
+            stream: stream_name(&logs, name, task_arn, &c.id),
+            group: logs.group,
+            create_group: logs.create_group,
+            checkpoint,
+        });
+    }
+}
+
 /// How long a task waits before trying again after its report could not be delivered.
 const REPORT_RETRY: Duration = Duration::from_secs(1);
 
@@ -345,6 +383,8 @@ struct Loop {
     busy: HashMap<String, JoinHandle<()>>,
     /// When a container was first seen without an assigned task, by container id.
     orphaned_since: HashMap<String, Instant>,
+    /// Output shipments of the containers that log to CloudWatch (`awslogs`).
+    shippers: Shippers,
 }
 
 fn now() -> Timestamp {
@@ -445,6 +485,7 @@ impl Loop {
         for task in background {
             task.abort();
         }
+        self.shippers.stop_all();
         for (_, work) in self.busy.drain() {
             let _ = work.await;
         }
@@ -500,9 +541,19 @@ impl Loop {
             task_network: self.options.config.task_network.clone(),
             now: now().as_secs_f64(),
         };
+        let live: HashSet<String> = by_task.values().flatten().map(|c| c.id.clone()).collect();
+        self.shippers.retain(&live);
         for (reporter, a) in &assigned {
             let task_arn = a.task.task_arn.clone().unwrap_or_default();
             let containers = by_task.remove(&task_arn).unwrap_or_default();
+            ship_logs(
+                &mut self.shippers,
+                &self.worker,
+                reporter,
+                &task_arn,
+                &a.task_definition,
+                &containers,
+            );
             if self.busy.contains_key(&task_arn) {
                 continue;
             }

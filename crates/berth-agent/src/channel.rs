@@ -2,8 +2,9 @@
 //! control plane with the agent token.
 
 use berth_api::agent::{
-    Assignments, HeartbeatRequest, RegisterRequest, RegisterResponse, RegistryCredentials,
-    RegistryCredentialsRequest, TaskCredentials, TaskCredentialsRequest, TaskStateReport,
+    Assignments, HeartbeatRequest, LogBatch, LogBatchAnswer, RegisterRequest, RegisterResponse,
+    RegistryCredentials, RegistryCredentialsRequest, TaskCredentials, TaskCredentialsRequest,
+    TaskStateReport,
 };
 
 /// Why a call to the control plane failed.
@@ -131,6 +132,12 @@ impl Channel {
                 .json(&req),
         )
         .await
+    }
+
+    /// Ships a batch of a container's output to its log stream.
+    pub async fn ship_logs(&self, batch: &LogBatch) -> Result<LogBatchAnswer, ChannelError> {
+        self.send(self.http.post(format!("{}/logs", self.base)).json(batch))
+            .await
     }
 
     /// Reports a task's state, as the agent behind `arn`.

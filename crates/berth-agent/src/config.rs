@@ -40,7 +40,8 @@ pub struct AgentConfig {
     pub reserved_ports_tcp: Vec<u16>,
     /// `ECS_RESERVED_PORTS_UDP`.
     pub reserved_ports_udp: Vec<u16>,
-    /// `ECS_AVAILABLE_LOGGING_DRIVERS` (default `["json-file","none"]`).
+    /// `ECS_AVAILABLE_LOGGING_DRIVERS` (default `["json-file","awslogs","none"]`: the
+    /// agent ships `awslogs` output itself, see [`crate::logship`]).
     pub logging_drivers: Vec<String>,
     /// `ECS_IMAGE_PULL_BEHAVIOR`.
     pub pull_behavior: PullBehavior,
@@ -80,7 +81,7 @@ impl Default for AgentConfig {
             reserved_memory_mib: 0,
             reserved_ports_tcp: ALWAYS_RESERVED_PORTS.to_vec(),
             reserved_ports_udp: vec![],
-            logging_drivers: vec!["json-file".into(), "none".into()],
+            logging_drivers: vec!["json-file".into(), "awslogs".into(), "none".into()],
             pull_behavior: PullBehavior::Default,
             stop_timeout: Duration::from_secs(30),
             cleanup_wait: Duration::from_secs(3 * 3600),

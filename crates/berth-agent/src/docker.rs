@@ -25,8 +25,8 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
     InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
-    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
-    StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptions, StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::StreamExt;
@@ -34,8 +34,9 @@ use tokio::sync::Notify;
 
 use crate::config::PullBehavior;
 use crate::runtime::{
-    ContainerDetails, ContainerSpec, ContainerState, MountSource, NetworkSpec, Phase,
-    PublishedPort, PullAuth, Runtime, RuntimeError, LABEL_TASK_ARN, PAUSE_IMAGE,
+    ContainerDetails, ContainerSpec, ContainerState, MountSource, NetworkSpec, OutputLine,
+    OutputLines, Phase, PublishedPort, PullAuth, Runtime, RuntimeError, LABEL_TASK_ARN,
+    PAUSE_IMAGE,
 };
 
 /// The Docker Engine.
@@ -605,6 +606,60 @@ impl Runtime for DockerRuntime {
             tokio::spawn(watch_events(self.docker.clone(), self.events.clone()));
         }
         self.events.notified().await
+    }
+
+    async fn logs(
+        &self,
+        id: &str,
+        since_secs: i64,
+        follow: bool,
+    ) -> Result<OutputLines, RuntimeError> {
+        let options = LogsOptionsBuilder::new()
+            .follow(follow)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(since_secs.clamp(0, i64::from(i32::MAX)) as i32)
+            .build();
+        let frames = self.docker.logs(id, Some(options));
+        let mut last_ns = 0;
+        let lines = frames.flat_map(move |frame| {
+            let lines: Vec<Result<OutputLine, RuntimeError>> = match frame {
+                Ok(output) => {
+                    let text = String::from_utf8_lossy(&output.into_bytes()).into_owned();
+                    text.split_terminator('\n')
+                        .map(|line| {
+                            let line = parse_output_line(line, last_ns);
+                            last_ns = line.timestamp_ns;
+                            Ok(line)
+                        })
+                        .collect()
+                }
+                Err(e) => vec![Err(RuntimeError::Unavailable(e.to_string()))],
+            };
+            futures::stream::iter(lines)
+        });
+        Ok(lines.boxed())
+    }
+}
+
+/// A line of `docker logs --timestamps`: `2024-05-01T12:00:00.123456789Z message`. A
+/// line without a timestamp (a long line's continuation) keeps the previous one's.
+fn parse_output_line(line: &str, previous_ns: i64) -> OutputLine {
+    let parsed = line.split_once(' ').and_then(|(stamp, rest)| {
+        let at = time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        Some((at.unix_timestamp_nanos() as i64, rest))
+    });
+    match parsed {
+        Some((timestamp_ns, message)) => OutputLine {
+            timestamp_ns,
+            message: message.to_string(),
+        },
+        None => OutputLine {
+            timestamp_ns: previous_ns,
+            message: line.to_string(),
+        },
     }
 }
 

@@ -11,15 +11,16 @@
 //! tokio's, so tests can pause it.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::runtime::{
-    ContainerDetails, ContainerSpec, ContainerState, NetworkSpec, Phase, PublishedPort, PullAuth,
-    Runtime, RuntimeError,
+    ContainerDetails, ContainerSpec, ContainerState, NetworkSpec, OutputLine, OutputLines, Phase,
+    PublishedPort, PullAuth, Runtime, RuntimeError,
 };
 
 struct FakeContainer {
@@ -27,6 +28,8 @@ struct FakeContainer {
     phase: Phase,
     started: Option<Instant>,
     details: ContainerDetails,
+    /// What the container wrote (see [`FakeRuntime::write`]).
+    output: Vec<OutputLine>,
 }
 
 impl FakeContainer {
@@ -62,7 +65,7 @@ impl FakeContainer {
 /// The fake runtime.
 #[derive(Default)]
 pub struct FakeRuntime {
-    containers: Mutex<HashMap<String, FakeContainer>>,
+    containers: Arc<Mutex<HashMap<String, FakeContainer>>>,
     missing_images: Mutex<BTreeSet<String>>,
     calls: Mutex<Vec<String>>,
     pull_auths: Mutex<Vec<(String, Option<PullAuth>)>>,
@@ -92,6 +95,23 @@ impl FakeRuntime {
     /// Every pull made, with the login it was given, in order.
     pub fn pulls(&self) -> Vec<(String, Option<PullAuth>)> {
         self.pull_auths.lock().unwrap().clone()
+    }
+
+    /// Makes a container write `lines`, stamped now (nanoseconds, strictly increasing).
+    pub fn write(&self, id: &str, lines: &[&str]) {
+        let mut all = self.containers.lock().unwrap();
+        if let Some(c) = all.get_mut(id) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64);
+            for line in lines {
+                let after = c.output.last().map_or(0, |l| l.timestamp_ns + 1);
+                c.output.push(OutputLine {
+                    timestamp_ns: now.max(after),
+                    message: line.to_string(),
+                });
+            }
+        }
     }
 
     /// Ends a running container behind the agent's back (like `docker kill`).
@@ -190,6 +210,7 @@ impl Runtime for FakeRuntime {
                 ports,
                 ..Default::default()
             },
+            output: Vec::new(),
         };
         self.containers
             .lock()
@@ -272,6 +293,46 @@ impl Runtime for FakeRuntime {
 
     async fn changed(&self) {
         self.changes.notified().await
+    }
+
+    async fn logs(
+        &self,
+        id: &str,
+        since_secs: i64,
+        follow: bool,
+    ) -> Result<OutputLines, RuntimeError> {
+        if !self.containers.lock().unwrap().contains_key(id) {
+            return Err(RuntimeError::Unavailable(format!("no container {id}")));
+        }
+        let since_ns = since_secs.saturating_mul(1_000_000_000);
+        let (containers, id) = (self.containers.clone(), id.to_string());
+        // Polls the container's output until it has stopped and every line was given.
+        let lines = futures::stream::unfold(0usize, move |mut next| {
+            let (containers, id) = (containers.clone(), id.clone());
+            async move {
+                loop {
+                    let (line, running) = {
+                        let all = containers.lock().unwrap();
+                        let c = all.get(&id)?;
+                        let line = c.output.get(next).cloned();
+                        (line, c.phase == Phase::Running)
+                    };
+                    match line {
+                        Some(line) => {
+                            next += 1;
+                            if line.timestamp_ns >= since_ns {
+                                return Some((Ok(line), next));
+                            }
+                        }
+                        None if running && follow => {
+                            tokio::time::sleep(Duration::from_millis(10)).await
+                        }
+                        None => return None,
+                    }
+                }
+            }
+        });
+        Ok(lines.boxed())
     }
 }
 

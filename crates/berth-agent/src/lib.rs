@@ -4,7 +4,8 @@
 //! each task with a pure function ([`plan`]) in an event-driven, level-triggered loop
 //! ([`agent`]) that reports state over the agent channel ([`channel`]). Containers
 //! reach their task's metadata and credentials at the [`endpoint`]; awsvpc tasks hold
-//! their network namespace in a [`pause`] container.
+//! their network namespace in a [`pause`] container; containers with the `awslogs`
+//! log driver have their output shipped to CloudWatch Logs by [`logship`].
 
 pub mod agent;
 pub mod channel;
@@ -14,6 +15,7 @@ pub mod endpoint;
 pub mod envfile;
 pub mod fake;
 pub mod gpu;
+pub mod logship;
 pub mod pause;
 pub mod plan;
 pub mod registry_auth;

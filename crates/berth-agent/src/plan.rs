@@ -448,11 +448,14 @@ pub fn unsupported(def: &TaskDefinition) -> Option<String> {
                 "container restart policies are not implemented",
             ),
             (
-                "logConfiguration awslogs",
-                c.log_configuration
-                    .as_ref()
-                    .is_some_and(|l| l.log_driver.as_str() == "awslogs"),
-                "Berth's CloudWatch Logs service is not available yet; use json-file",
+                "logConfiguration awslogs without awslogs-group",
+                c.log_configuration.as_ref().is_some_and(|l| {
+                    l.log_driver.as_str() == "awslogs"
+                        && l.options
+                            .as_ref()
+                            .is_none_or(|o| o.get("awslogs-group").is_none_or(String::is_empty))
+                }),
+                "the awslogs log driver needs the awslogs-group option",
             ),
         ];
         if let Some((field, _, why)) = present.iter().find(|(_, set, _)| *set) {

@@ -308,4 +308,24 @@ pub trait Runtime: Send + Sync {
     /// Resolves when something about containers may have changed (an event stream),
     /// or at once when the runtime cannot tell; the agent then plans again.
     async fn changed(&self);
+    /// A container's output (stdout and stderr, in the order written) from the second
+    /// `since_secs` on; with `follow`, also what it writes next, until it stops.
+    async fn logs(
+        &self,
+        id: &str,
+        since_secs: i64,
+        follow: bool,
+    ) -> Result<OutputLines, RuntimeError>;
 }
+
+/// One line a container wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    /// When the runtime received it: nanoseconds since the Unix epoch.
+    pub timestamp_ns: i64,
+    /// The line, without its newline.
+    pub message: String,
+}
+
+/// A container's output as it is written.
+pub type OutputLines = futures::stream::BoxStream<'static, Result<OutputLine, RuntimeError>>;

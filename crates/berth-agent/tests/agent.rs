@@ -419,3 +419,83 @@ async fn images_of_the_control_planes_registry_are_pulled_with_the_agents_own_lo
     assert_eq!(other, &None, "other registries get no Berth login");
     agent.stop().await;
 }
+
+/// Every event of a log stream, oldest first, as the control plane stores them.
+async fn stream_messages(c: &TestCluster, group: &str, stream: &str) -> Vec<String> {
+    let app = c.server.as_ref().unwrap().app();
+    let scope = berth_logs::catalog::Scope {
+        account: app.identity.account_id.clone(),
+        region: app.region.clone(),
+    };
+    let Ok(record) = app.log_catalog.stream(&scope, group, stream).await else {
+        return Vec::new();
+    };
+    let query = berth_logs::ReadQuery {
+        start_time: None,
+        end_time: None,
+        from: berth_logs::Cursor::Oldest,
+        limit: 100_000,
+    };
+    let page = app.log_store.read(&record.storage_id, query).await.unwrap();
+    page.events.into_iter().map(|e| e.message).collect()
+}
+
+async fn wait_for_messages(c: &TestCluster, group: &str, stream: &str, want: &[String]) {
+    for _ in 0..200 {
+        if stream_messages(c, group, stream).await.len() >= want.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(stream_messages(c, group, stream).await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awslogs_output_reaches_its_stream_once_across_an_agent_restart() {
+    let (c, runtime) = setup().await;
+    let def = json!({"family": "chatty", "containerDefinitions": [{"name": "app",
+        "image": "app", "memory": 64, "logConfiguration": {"logDriver": "awslogs",
+        "options": {"awslogs-group": "/ecs/chatty", "awslogs-region": "us-east-1",
+                    "awslogs-stream-prefix": "ecs", "awslogs-create-group": "true"}}}]});
+    c.client.ok("RegisterTaskDefinition", def).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("agent-state.json");
+    let first = Agent::start(options(&c, Some(state.clone())), runtime.clone())
+        .await
+        .unwrap();
+    let r = c
+        .client
+        .ok("RunTask", json!({"taskDefinition": "chatty"}))
+        .await;
+    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    wait_for(&c.client, &arn, "RUNNING").await;
+    let id = runtime.ids_of_task(&arn)[0].clone();
+    let stream = format!("ecs/app/{}", arn.rsplit('/').next().unwrap());
+    let lines = |range: std::ops::Range<usize>| -> Vec<String> {
+        range.map(|i| format!("line {i}")).collect()
+    };
+    let write = |range: std::ops::Range<usize>| {
+        let owned = lines(range);
+        let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+        runtime.write(&id, &refs);
+    };
+    write(0..50);
+    wait_for_messages(&c, "/ecs/chatty", &stream, &lines(0..50)).await;
+
+    // Output written while the agent is away is shipped once it is back, and nothing
+    // already shipped is sent again.
+    first.stop().await;
+    write(50..120);
+    let second = Agent::start(options(&c, Some(state)), runtime.clone())
+        .await
+        .unwrap();
+    wait_for_messages(&c, "/ecs/chatty", &stream, &lines(0..120)).await;
+
+    // The last lines of a container that ends are shipped too.
+    write(120..130);
+    runtime.kill(&id, 0);
+    wait_for(&c.client, &arn, "STOPPED").await;
+    wait_for_messages(&c, "/ecs/chatty", &stream, &lines(0..130)).await;
+    second.stop().await;
+    c.shutdown().await;
+}

@@ -1,6 +1,7 @@
-//! The Docker runtime and the agent loop against a real Docker Engine. `scripts/test`
-//! starts a dockerd of its own (own data-root, socket, no bridge) and imports a busybox
-//! image built offline; it passes them as BERTH_TEST_DOCKER_HOST and BERTH_TEST_IMAGE.
+//! The Docker runtime and the agent loop (with its awslogs shipping) against a real
+//! Docker Engine. `scripts/test` starts a dockerd of its own (own data-root, socket, no
+//! bridge) and imports a busybox image built offline; it passes them as
+//! BERTH_TEST_DOCKER_HOST and BERTH_TEST_IMAGE.
 //! Without them these tests fail: they never skip.
 
 use std::sync::Arc;
@@ -226,4 +227,131 @@ async fn an_existing_task_network_must_match_the_settings() {
     )
     .unwrap();
     engine.remove_network(&name).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_containers_output_reads_back_whole_with_and_without_following() {
+    use futures::StreamExt;
+    let rt = docker();
+    rt.pull(&image(), None).await.unwrap();
+    let task = format!(
+        "arn:aws:ecs:us-east-1:000000000000:task/t/{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    // One pipe only: Docker stamps stdout and stderr lines as each pipe delivers them,
+    // so lines of the two are not ordered against each other.
+    let mut s = spec(&task, &["sh", "-c", "seq 1 20000; echo done"]);
+    s.log_driver = Some(("json-file".into(), Default::default()));
+    let id = rt.create(&s).await.unwrap();
+    rt.start(&id).await.unwrap();
+    // Follow while it writes: the stream ends when the container does.
+    let followed: Vec<String> = rt
+        .logs(&id, 0, true)
+        .await
+        .unwrap()
+        .map(|l| l.unwrap().message)
+        .collect()
+        .await;
+    assert_eq!(wait_exited(&rt, &id).await, 0);
+    let mut want: Vec<String> = (1..=20_000).map(|i| i.to_string()).collect();
+    want.push("done".into());
+    let first_difference = |got: &[String]| {
+        let at = got.iter().zip(&want).position(|(a, b)| a != b);
+        if let Some(i) = at {
+            eprintln!("line {i}: got {:?}, want {:?}", got[i], want[i]);
+        }
+        at
+    };
+    assert_eq!(
+        (followed.len(), first_difference(&followed)),
+        (want.len(), None)
+    );
+    let read: Vec<_> = rt
+        .logs(&id, 0, false)
+        .await
+        .unwrap()
+        .map(|l| l.unwrap())
+        .collect()
+        .await;
+    let messages: Vec<String> = read.iter().map(|l| l.message.clone()).collect();
+    assert_eq!(
+        (messages.len(), first_difference(&messages)),
+        (want.len(), None)
+    );
+    assert!(read
+        .windows(2)
+        .all(|w| w[0].timestamp_ns <= w[1].timestamp_ns));
+    rt.remove(&id).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_ships_an_awslogs_tasks_whole_output() {
+    let c = TestCluster::start().await;
+    c.client.ok("CreateCluster", json!({})).await;
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "chatty", "containerDefinitions": [
+            {"name": "main", "image": image(), "memory": 64, "command": ["seq", "1", "100000"],
+             "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": "/test/chatty", "awslogs-stream-prefix": "ecs",
+                "awslogs-create-group": "true"}}}]}),
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = AgentOptions {
+        server: c.endpoint(),
+        token: c.agent_token(),
+        config: AgentConfig {
+            pull_behavior: PullBehavior::PreferCached,
+            endpoint_port: 0,
+            task_bridge: std::env::var("BERTH_TEST_TASK_BRIDGE").ok(),
+            task_subnet: std::env::var("BERTH_TEST_TASK_SUBNET").ok(),
+            ..Default::default()
+        },
+        ec2: true,
+        fargate: false,
+        cpu: 2048,
+        memory_mib: 2048,
+        gpu_ids: vec![],
+        docker_version: None,
+        state_file: Some(dir.path().join("agent-state.json")),
+        poll_interval: Duration::from_millis(100),
+        heartbeat_interval: Duration::from_secs(10),
+    };
+    let agent = Agent::start(options, Arc::new(docker())).await.unwrap();
+    let run = c
+        .client
+        .ok("RunTask", json!({"taskDefinition": "chatty"}))
+        .await;
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    wait_for(&c.client, &arn, "STOPPED").await;
+    let app = c.server.as_ref().unwrap().app();
+    let scope = berth_logs::catalog::Scope {
+        account: app.identity.account_id.clone(),
+        region: app.region.clone(),
+    };
+    let stream_name = format!("ecs/main/{}", arn.rsplit('/').next().unwrap());
+    let mut next = 0;
+    for _ in 0..100 {
+        if let Ok(stream) = app
+            .log_catalog
+            .stream(&scope, "/test/chatty", &stream_name)
+            .await
+        {
+            next = app
+                .log_store
+                .summary(&stream.storage_id)
+                .await
+                .unwrap()
+                .map_or(0, |s| s.next_seq);
+            if next == 100_001 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(next, 100_001);
+    agent.stop().await;
+    c.shutdown().await;
 }

@@ -148,6 +148,42 @@ pub struct RegistryCredentials {
     pub expires_at: i64,
 }
 
+/// `POST /logs`: an agent ships a container's output (the `awslogs` log driver) to a
+/// log stream, creating the stream (and the group, when `createGroup`) if missing. The
+/// append happens only when the stream's next seq is `expectedNextSeq`, so a batch sent
+/// twice (a retry, or a resend after an agent restart) is stored once; an empty batch
+/// only asks for the stream's next seq.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogBatch {
+    pub container_instance_arn: String,
+    pub log_group_name: String,
+    pub log_stream_name: String,
+    #[serde(default)]
+    pub create_group: bool,
+    pub expected_next_seq: u64,
+    pub events: Vec<LogLine>,
+}
+
+/// One line of a container's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogLine {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    pub message: String,
+}
+
+/// The answer to a [`LogBatch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogBatchAnswer {
+    /// Whether this batch's events were appended by this call.
+    pub appended: bool,
+    /// The stream's next seq after the call.
+    pub next_seq: u64,
+}
+
 /// `POST /task-credentials`: an agent asks for a task's role credentials on behalf of
 /// one of the task's containers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

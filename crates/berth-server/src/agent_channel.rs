@@ -45,6 +45,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/task-state", post(task_state))
         .route("/task-credentials", post(task_credentials))
         .route("/registry-credentials", post(registry_credentials))
+        .route("/logs", post(log_batch))
 }
 
 fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
@@ -418,6 +419,21 @@ async fn registry_credentials(
             expires_at,
         })
     })())
+}
+
+/// A batch of a container's output, for its log stream.
+async fn log_batch(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Json(batch): Json<LogBatch>,
+) -> Response {
+    reply(
+        async {
+            authorize(&app, &headers)?;
+            crate::logs::ingest::agent_batch(&app, batch).await
+        }
+        .await,
+    )
 }
 
 /// The task definition a task ARN-style definition reference names.

@@ -71,6 +71,8 @@ pub struct App {
     pub log_store: berth_logs::LogStore,
     /// The log retention loop's doorbell.
     pub log_retention: logs::retention::Retention,
+    /// Turns of conditional appends of agents' log batches, per stream.
+    pub log_appends: logs::ingest::AppendLocks,
 }
 
 impl App {
@@ -178,6 +180,7 @@ impl Server {
             log_catalog: berth_logs::catalog::Catalog::new(store.clone()),
             log_store,
             log_retention: Default::default(),
+            log_appends: Default::default(),
             store,
             verifier: auth::Verifier::new(&config.identity),
             identity: config.identity,

@@ -254,12 +254,15 @@ pub fn container(
             .filter_map(|s| Some((s.namespace.clone()?, s.value.clone().unwrap_or_default())))
             .collect(),
         security_opts: c.docker_security_options.clone().unwrap_or_default(),
-        log_driver: c.log_configuration.as_ref().map(|l| {
-            (
-                l.log_driver.as_str().to_string(),
-                l.options.clone().unwrap_or_default(),
-            )
-        }),
+        log_driver: c
+            .log_configuration
+            .as_ref()
+            .map(|l| match l.log_driver.as_str() {
+                // The agent ships the output itself (crate::logship), reading it back from
+                // Docker's own json-file logs.
+                "awslogs" => ("json-file".to_string(), Default::default()),
+                driver => (driver.to_string(), l.options.clone().unwrap_or_default()),
+            }),
         gpu_ids: task
             .containers
             .iter()

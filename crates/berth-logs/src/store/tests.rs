@@ -822,3 +822,33 @@ async fn throughput() {
         started.elapsed().as_secs_f64() * 1000.0
     );
 }
+
+/// Container output: timestamps that never go back but repeat hundreds of times per
+/// millisecond, appended in batches of uneven sizes (as the agent ships them), with the
+/// default segment and block sizes.
+#[tokio::test]
+async fn output_with_repeated_timestamps_pages_through_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), LogStoreOptions::default());
+    let mut rng = Rng(7);
+    let (mut t, mut n) = (1_700_000_000_000i64, 0u64);
+    while n < 100_000 {
+        store.summary("out").await.unwrap();
+        let size = if n == 0 { 4562 } else { 1 + rng.below(10_000) };
+        let batch: Vec<NewEvent> = (0..size)
+            .map(|_| {
+                n += 1;
+                if rng.below(300) == 0 {
+                    t += 1;
+                }
+                event(t, n.to_string())
+            })
+            .collect();
+        store.append("out", batch, 0).await.unwrap();
+    }
+    for limit in [10_000, 777] {
+        let seen = page_through(&store, "out", (None, None), Cursor::Oldest, limit).await;
+        assert_eq!(seen.len() as u64, n, "limit {limit}");
+        assert!(seen.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    }
+}

@@ -3,8 +3,8 @@
 //! the data directory.
 //!
 //! Groups and their settings are in [`groups`], streams in [`streams`], PutLogEvents,
-//! GetLogEvents and FilterLogEvents in [`events`], and the retention loop in
-//! [`retention`].
+//! GetLogEvents and FilterLogEvents in [`events`], agents' container output in
+//! [`ingest`], and the retention loop in [`retention`].
 
 use berth_api::error::ApiError;
 use berth_api::logs::{Operation, TARGET_PREFIX};
@@ -14,6 +14,7 @@ use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
 
 mod events;
 mod groups;
+pub mod ingest;
 pub mod retention;
 mod streams;
 

@@ -1,0 +1,115 @@
+//! Container output shipped by agents (the `awslogs` log driver): each batch goes to
+//! its log stream, made on first use (and its group, when the task asked for
+//! `awslogs-create-group`), appended only when the stream is where the agent expects it
+//! (its next seq), so a batch the agent sends again after a retry or a restart is
+//! stored once. Appends to one stream take turns, so the check and the append are one
+//! step.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use berth_api::agent::{LogBatch, LogBatchAnswer};
+use berth_api::error::ApiError;
+use berth_logs::catalog::{now_millis, CatalogError, GroupRecord, Scope, StreamRecord};
+use berth_logs::NewEvent;
+
+use super::{catalog_error, check_group_name, check_stream_name, storage_error};
+use crate::App;
+
+/// One lock per stream storage id for conditional appends.
+#[derive(Debug, Default)]
+pub struct AppendLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl AppendLocks {
+    fn of(&self, storage_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("append locks")
+            .entry(storage_id.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+/// The stream a batch goes to, made if missing.
+async fn stream_for(app: &App, scope: &Scope, batch: &LogBatch) -> Result<StreamRecord, ApiError> {
+    let catalog = &app.log_catalog;
+    let (group, stream) = (&batch.log_group_name, &batch.log_stream_name);
+    match catalog.stream(scope, group, stream).await {
+        Ok(record) => return Ok(record),
+        Err(CatalogError::GroupNotFound) if batch.create_group => {
+            let record = GroupRecord {
+                name: group.clone(),
+                created_at: now_millis(),
+                retention_days: None,
+                tags: Default::default(),
+                kms_key_id: None,
+                deleting: false,
+            };
+            match catalog.create_group(scope, record).await {
+                Ok(_) | Err(CatalogError::GroupExists) => {}
+                Err(e) => return Err(catalog_error(e)),
+            }
+        }
+        Err(CatalogError::StreamNotFound) => {}
+        Err(e) => return Err(catalog_error(e)),
+    }
+    let record = StreamRecord {
+        name: stream.clone(),
+        created_at: now_millis(),
+        storage_id: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    match catalog.create_stream(scope, group, record).await {
+        Ok(record) => Ok(record),
+        // Made by a concurrent batch.
+        Err(CatalogError::StreamExists) => catalog
+            .stream(scope, group, stream)
+            .await
+            .map_err(catalog_error),
+        Err(e) => Err(catalog_error(e)),
+    }
+}
+
+/// Appends one agent batch (see the module doc).
+pub async fn agent_batch(app: &App, batch: LogBatch) -> Result<LogBatchAnswer, ApiError> {
+    check_group_name(&batch.log_group_name)?;
+    check_stream_name(&batch.log_stream_name)?;
+    let scope = app.home_scope();
+    let scope = Scope {
+        account: scope.account,
+        region: scope.region,
+    };
+    let stream = stream_for(app, &scope, &batch).await?;
+    let lock = app.log_appends.of(&stream.storage_id);
+    let _turn = lock.lock().await;
+    let store = &app.log_store;
+    let current = store
+        .summary(&stream.storage_id)
+        .await
+        .map_err(storage_error)?
+        .map_or(1, |s| s.next_seq);
+    if batch.events.is_empty() || current != batch.expected_next_seq {
+        return Ok(LogBatchAnswer {
+            appended: false,
+            next_seq: current,
+        });
+    }
+    let events = batch
+        .events
+        .into_iter()
+        .map(|e| NewEvent {
+            timestamp: e.timestamp,
+            message: e.message,
+        })
+        .collect();
+    let appended = store
+        .append(&stream.storage_id, events, now_millis())
+        .await
+        .map_err(storage_error)?;
+    Ok(LogBatchAnswer {
+        appended: true,
+        next_seq: appended.last_seq + 1,
+    })
+}
