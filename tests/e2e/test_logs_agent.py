@@ -1,17 +1,18 @@
 """From container to log: tasks with the `awslogs` log configuration on a real Docker
 Engine through `berth agent`, read back with the AWS CLI and boto3 — stdout and stderr in
 stream PREFIX/CONTAINER/TASK-ID, 100,000 lines all there and in order, lines written
-while the control plane is down, and an agent `kill -9` that neither loses nor repeats
-a line."""
+while the control plane is down, an agent `kill -9` that neither loses nor repeats a
+line, and `berth logs TASK [-f]`."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import Berth, eventually, unique
+from conftest import Berth, berth_bin, eventually, unique
 from docker_agent import IMAGE, AgentProcess
 
 CLUSTER = "default"
@@ -134,3 +135,22 @@ def test_an_agent_killed_with_9_neither_loses_nor_repeats_a_line(node: tuple[Ber
     agent.start()
     wait_stopped(berth, arn)
     assert wait_messages(berth, group, stream, 50) == [f"n {i}" for i in range(1, 51)]
+
+
+def test_berth_logs_prints_and_follows_a_tasks_output(node: tuple[Berth, AgentProcess]) -> None:
+    berth, _ = node
+    group = f"/ecs/{unique('cli')}"
+    family = logging_task(berth, "for i in 1 2 3 4 5; do echo step $i; sleep 0.3; done", group)
+    arn, _ = run(berth, family)
+    want = [f"step {i}" for i in range(1, 6)]
+    followed = subprocess.run([str(berth_bin()), "logs", arn, "--follow"], env=berth.child_env(),
+                              capture_output=True, text=True, timeout=90)
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout.splitlines() == want
+    task_id = arn.rsplit("/", 1)[1]
+    again = subprocess.run([str(berth_bin()), "logs", task_id], env=berth.child_env(),
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout.splitlines() == want, again.stderr
+    missing = subprocess.run([str(berth_bin()), "logs", "0" * 32], env=berth.child_env(),
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "is not in cluster default" in missing.stderr

@@ -1,6 +1,7 @@
 //! The `berth` binary: `berth up` runs the platform on this machine, `berth server` runs
 //! the control plane alone. This file only parses flags and wires libraries together.
 
+mod logs_cmd;
 mod profile;
 
 use std::net::SocketAddr;
@@ -39,6 +40,23 @@ enum Command {
     Server(ServerFlags),
     /// Join a control plane and run its tasks on this host's Docker Engine.
     Agent(AgentFlags),
+    /// Print a task's container output (its awslogs streams); -f follows it.
+    Logs(LogsFlags),
+}
+
+#[derive(Args, Clone)]
+struct LogsFlags {
+    /// The task's ARN or id.
+    task: String,
+    /// The task's cluster.
+    #[arg(long, default_value = "default")]
+    cluster: String,
+    /// Keep printing new lines until the task has stopped.
+    #[arg(short, long)]
+    follow: bool,
+    /// The AWS CLI profile naming the Berth to ask.
+    #[arg(long, env = "AWS_PROFILE", default_value = "berth")]
+    profile: String,
 }
 
 #[derive(Args, Clone)]
@@ -161,6 +179,10 @@ fn main() -> anyhow::Result<()> {
         Command::Up(flags) => runtime.block_on(run(flags, true)),
         Command::Server(flags) => runtime.block_on(run(flags, false)),
         Command::Agent(flags) => runtime.block_on(agent(flags)),
+        Command::Logs(flags) => runtime.block_on(async {
+            let client = logs_cmd::Client::from_profile(&flags.profile)?;
+            logs_cmd::run(&client, &flags.cluster, &flags.task, flags.follow).await
+        }),
     }
 }
 

@@ -1,0 +1,263 @@
+//! `berth logs TASK [-f]`: a task's container output from CloudWatch Logs, as a user
+//! with the `berth` profile sees it. The task's definition names each container's
+//! `awslogs` group and stream prefix; the streams (`PREFIX/CONTAINER/TASK-ID`) are read
+//! oldest first with GetLogEvents, and with `--follow` polled with their forward tokens
+//! until the task has stopped and nothing more arrives.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use berth_sigv4::{Credentials, SigningParams};
+use serde_json::{json, Value};
+
+/// How often `--follow` asks for new lines.
+const POLL: Duration = Duration::from_secs(1);
+
+/// A signed client of one Berth, from an AWS CLI profile.
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: String,
+    region: String,
+    credentials: Credentials,
+}
+
+/// Reads `key` of section `[section]` from an INI file's text.
+fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            inside = line == format!("[{section}]");
+        } else if inside {
+            if let Some((k, v)) = line.split_once('=') {
+                if k.trim() == key {
+                    return Some(v.trim().to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+impl Client {
+    /// The client of AWS CLI profile `profile` (`~/.aws/config` and `credentials`, or
+    /// `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`).
+    pub fn from_profile(profile: &str) -> anyhow::Result<Client> {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .context("HOME is not set")?;
+        let file = |var: &str, name: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".aws").join(name))
+        };
+        let (config_path, credentials_path) = (
+            file("AWS_CONFIG_FILE", "config"),
+            file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+        );
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p).with_context(|| {
+                format!(
+                    "cannot read {}: run `berth up` first, which writes the profile",
+                    p.display()
+                )
+            })
+        };
+        let (config, credentials) = (read(&config_path)?, read(&credentials_path)?);
+        let section = format!("profile {profile}");
+        let missing = |what: &str, path: &PathBuf| {
+            anyhow::anyhow!("profile {profile} has no {what} in {}", path.display())
+        };
+        Ok(Client {
+            http: reqwest::Client::new(),
+            endpoint: ini_value(&config, &section, "endpoint_url")
+                .ok_or_else(|| missing("endpoint_url", &config_path))?,
+            region: ini_value(&config, &section, "region").unwrap_or_else(|| "us-east-1".into()),
+            credentials: Credentials {
+                access_key_id: ini_value(&credentials, profile, "aws_access_key_id")
+                    .ok_or_else(|| missing("aws_access_key_id", &credentials_path))?,
+                secret_access_key: ini_value(&credentials, profile, "aws_secret_access_key")
+                    .ok_or_else(|| missing("aws_secret_access_key", &credentials_path))?,
+                session_token: None,
+            },
+        })
+    }
+
+    /// One JSON 1.1 call, signed for `service`.
+    async fn call(&self, service: &str, target: &str, body: Value) -> anyhow::Result<Value> {
+        let uri = format!("{}/", self.endpoint.trim_end_matches('/'));
+        let mut req = http::Request::post(&uri)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", target)
+            .body(serde_json::to_vec(&body)?)?;
+        let params = SigningParams {
+            credentials: &self.credentials,
+            region: &self.region,
+            service,
+            time: time::OffsetDateTime::now_utc(),
+            content_sha256_header: false,
+        };
+        berth_sigv4::sign_request(&mut req, &params).context("cannot sign the request")?;
+        let (parts, body) = req.into_parts();
+        let resp = self
+            .http
+            .post(&uri)
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Berth at {}", self.endpoint))?;
+        let status = resp.status();
+        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!(
+                "{}: {}",
+                value["__type"].as_str().unwrap_or("error"),
+                value["message"].as_str().unwrap_or("")
+            );
+        }
+        Ok(value)
+    }
+}
+
+/// One container's stream and where reading it stands.
+struct Followed {
+    container: String,
+    group: String,
+    stream: String,
+    token: Option<String>,
+}
+
+/// Prints the task's container output; follows it with `follow`.
+pub async fn run(client: &Client, cluster: &str, task: &str, follow: bool) -> anyhow::Result<()> {
+    let described = client
+        .call(
+            "ecs",
+            "AmazonEC2ContainerServiceV20141113.DescribeTasks",
+            json!({"cluster": cluster, "tasks": [task]}),
+        )
+        .await?;
+    let Some(found) = described["tasks"].get(0) else {
+        bail!("task {task} is not in cluster {cluster} (give --cluster if it is elsewhere)");
+    };
+    let task_arn = found["taskArn"].as_str().unwrap_or(task).to_string();
+    let task_id = task_arn.rsplit('/').next().unwrap_or(&task_arn).to_string();
+    let definition = client
+        .call(
+            "ecs",
+            "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition",
+            json!({"taskDefinition": found["taskDefinitionArn"]}),
+        )
+        .await?;
+    let mut streams = Vec::new();
+    for c in definition["taskDefinition"]["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let options = &c["logConfiguration"]["options"];
+        let (Some("awslogs"), Some(group), Some(prefix)) = (
+            c["logConfiguration"]["logDriver"].as_str(),
+            options["awslogs-group"].as_str(),
+            options["awslogs-stream-prefix"].as_str(),
+        ) else {
+            continue;
+        };
+        let container = c["name"].as_str().unwrap_or_default().to_string();
+        streams.push(Followed {
+            stream: format!("{prefix}/{container}/{task_id}"),
+            container,
+            group: group.to_string(),
+            token: None,
+        });
+    }
+    if streams.is_empty() {
+        bail!(
+            "no container of {task_id} logs with awslogs and a stream prefix; its output \
+             is only in `docker logs` on its host"
+        );
+    }
+    let labelled = streams.len() > 1;
+    // Output can reach its stream a moment after the task stops: following ends after
+    // a quiet poll that began once the task had stopped.
+    let mut stopped = false;
+    loop {
+        let mut printed = 0;
+        for s in &mut streams {
+            printed += poll(client, s, labelled).await?;
+        }
+        if !follow || (stopped && printed == 0) {
+            return Ok(());
+        }
+        if printed == 0 {
+            tokio::time::sleep(POLL).await;
+            let now = client
+                .call(
+                    "ecs",
+                    "AmazonEC2ContainerServiceV20141113.DescribeTasks",
+                    json!({"cluster": cluster, "tasks": [&task_arn]}),
+                )
+                .await?;
+            stopped = now["tasks"][0]["lastStatus"] == "STOPPED";
+        }
+    }
+}
+
+/// Prints what a stream has past its token; returns how many lines.
+async fn poll(client: &Client, s: &mut Followed, labelled: bool) -> anyhow::Result<usize> {
+    let mut printed = 0;
+    loop {
+        let mut body = json!({"logGroupName": s.group, "logStreamName": s.stream});
+        match &s.token {
+            Some(token) => body["nextToken"] = json!(token),
+            None => body["startFromHead"] = json!(true),
+        }
+        let page = match client
+            .call("logs", "Logs_20140328.GetLogEvents", body)
+            .await
+        {
+            Ok(page) => page,
+            // Not made yet: the container has written nothing.
+            Err(e) if e.to_string().starts_with("ResourceNotFoundException") => return Ok(printed),
+            Err(e) => return Err(e),
+        };
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        for e in &events {
+            let message = e["message"].as_str().unwrap_or_default();
+            if labelled {
+                println!("{} | {message}", s.container);
+            } else {
+                println!("{message}");
+            }
+        }
+        printed += events.len();
+        s.token = page["nextForwardToken"].as_str().map(str::to_string);
+        if events.is_empty() {
+            return Ok(printed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ini_values_come_from_their_section() {
+        let text = "[default]\nregion = eu-west-1\n[profile berth]\nregion=us-east-1\n\
+                    endpoint_url = http://127.0.0.1:7430\n";
+        assert_eq!(
+            ini_value(text, "profile berth", "region").as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            ini_value(text, "profile berth", "endpoint_url").as_deref(),
+            Some("http://127.0.0.1:7430")
+        );
+        assert_eq!(
+            ini_value(text, "default", "region").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(ini_value(text, "profile other", "region"), None);
+    }
+}
