@@ -1,17 +1,20 @@
 """CloudWatch Logs' API with the real AWS CLI and boto3 against `berth up`: log groups
 and streams, PutLogEvents' batch rules, GetLogEvents' tokens both ways, FilterLogEvents
-over several streams with filter patterns, retention, tags, and events surviving a
-`kill -9` of the server."""
+over several streams with filter patterns, retention, tags, events surviving a `kill -9`
+of the server, and `aws logs tail --follow` (AWS CLI v2)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Berth, BerthFactory, client_error, error_code, unique
+from conftest import Berth, BerthFactory, client_error, error_code, eventually, unique
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -214,3 +217,39 @@ def test_events_survive_a_kill_9_of_the_server(berth_factory: BerthFactory) -> N
     put(logs, group, stream, [(base + 1000, "after the restart")])
     last = logs.get_log_events(logGroupName=group, logStreamName=stream, limit=1)["events"]
     assert [e["message"] for e in last] == ["after the restart"]
+
+
+DEBIAN_AWS = Path("/usr/bin/aws")
+
+
+def test_aws_logs_tail_follows_new_events(live_berth: Berth, logs: Any) -> None:
+    """`aws logs tail --follow` is AWS CLI v2's; the suite takes it from Debian's
+    `awscli` package (v2.9, which reads no endpoint_url from the profile, hence the
+    flag)."""
+    if not DEBIAN_AWS.exists():
+        pytest.fail("AWS CLI v2 is missing: apt-get install awscli (scripts/test installs it)")
+    group, stream = new_stream(logs)
+    now = now_ms()
+    put(logs, group, stream, [(now - 2000, "before following"), (now - 1000, "ERROR before")])
+    argv = [str(DEBIAN_AWS), "--profile", "berth", "--endpoint-url", live_berth.endpoint,
+            "logs", "tail", group, "--follow", "--since", "1h", "--format", "short"]
+    proc = subprocess.Popen(argv, env=live_berth.child_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        eventually(lambda: any("ERROR before" in line for line in lines), timeout=30,
+                   what="tail to print the existing events")
+        put(logs, group, stream, [(now_ms(), "arrived while following")])
+        eventually(lambda: any("arrived while following" in line for line in lines), timeout=30,
+                   what="tail --follow to print a new event")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    messages = [line.split(" ", 1)[1].strip() for line in lines if " " in line]
+    assert messages == ["before following", "ERROR before", "arrived while following"], (lines, proc.stderr.read())
+    filtered = subprocess.run([*argv[:-5], "--since", "1h", "--format", "short", "--filter-pattern", "ERROR"],
+                              env=live_berth.child_env(), capture_output=True, text=True, timeout=60)
+    assert filtered.returncode == 0, filtered.stderr
+    assert [line.split(" ", 1)[1] for line in filtered.stdout.splitlines()] == ["ERROR before"]
