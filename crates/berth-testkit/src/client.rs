@@ -75,6 +75,13 @@ impl EcsClient {
         self.call_service("ecs", &target, body).await
     }
 
+    /// Calls CloudWatch Logs' `Logs_20140328.<action>` with `body`.
+    pub async fn logs(&self, action: &str, body: Value) -> Result<Value, CallError> {
+        let target = format!("Logs_20140328.{action}");
+        let body = serde_json::to_vec(&body).expect("json");
+        self.call_service("logs", &target, body).await
+    }
+
     /// Calls ECR's `AmazonEC2ContainerRegistry_V20150921.<action>` with `body`.
     pub async fn ecr(&self, action: &str, body: Value) -> Result<Value, CallError> {
         let target = format!("AmazonEC2ContainerRegistry_V20150921.{action}");
