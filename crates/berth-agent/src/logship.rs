@@ -27,6 +27,7 @@ use berth_api::agent::{LogBatch, LogLine};
 use berth_api::ecs::TaskDefinition;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::channel::{Channel, ChannelError};
@@ -151,7 +152,42 @@ impl Shipment {
     }
 
     async fn ship(&self) -> Result<(), GiveUp> {
-        let (mut after, mut expected) = self.recover().await?;
+        let (after, expected) = self.recover().await?;
+        // Reading the next batch overlaps sending the last one; batches still go out
+        // one at a time, in order.
+        let (batches, queued) = mpsc::channel(1);
+        let (read, sent) = tokio::join!(
+            self.read(after, batches),
+            self.send_all(after, expected, queued)
+        );
+        sent?;
+        read
+    }
+
+    /// Sends queued batches in order.
+    async fn send_all(
+        &self,
+        mut after: Mark,
+        mut expected: u64,
+        mut queued: mpsc::Receiver<Vec<(Mark, OutputLine)>>,
+    ) -> Result<(), GiveUp> {
+        while let Some(batch) = queued.recv().await {
+            (after, expected) = self.send(after, expected, batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the container's output after mark `after` into batches for `send_all`.
+    async fn read(
+        &self,
+        mut after: Mark,
+        batches: mpsc::Sender<Vec<(Mark, OutputLine)>>,
+    ) -> Result<(), GiveUp> {
+        // A send fails only when `send_all` has stopped; it reports why.
+        let queue = |batch: Vec<(Mark, OutputLine)>| {
+            let batches = batches.clone();
+            async move { batches.send(batch).await.is_ok() }
+        };
         let mut follow = true;
         loop {
             let since_secs = after.ns.div_euclid(1_000_000_000);
@@ -175,7 +211,9 @@ impl Shipment {
                 let next = tokio::select! {
                     next = lines.next() => next,
                     _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {
-                        (after, expected) = self.send(after, expected, std::mem::take(&mut batch)).await?;
+                        if !queue(std::mem::take(&mut batch)).await {
+                            return Ok(());
+                        }
                         bytes = 0;
                         continue;
                     }
@@ -206,21 +244,22 @@ impl Shipment {
                             deadline = tokio::time::Instant::now() + FLUSH_AFTER;
                         }
                         bytes += line.message.len() + 26;
+                        after = mark;
                         batch.push((mark, line));
                         if batch.len() >= MAX_BATCH_LINES || bytes >= MAX_BATCH_BYTES {
-                            (after, expected) = self
-                                .send(after, expected, std::mem::take(&mut batch))
-                                .await?;
+                            if !queue(std::mem::take(&mut batch)).await {
+                                return Ok(());
+                            }
                             bytes = 0;
                         }
                     }
-                    // The engine dropped the stream: read again from the last mark sent.
+                    // The engine dropped the stream: read again from the last mark.
                     Some(Err(_)) => break false,
                     None => break true,
                 }
             };
-            if !batch.is_empty() {
-                (after, expected) = self.send(after, expected, batch).await?;
+            if !batch.is_empty() && !queue(batch).await {
+                return Ok(());
             }
             if ended && !follow {
                 return Ok(());
