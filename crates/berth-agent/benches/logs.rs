@@ -15,10 +15,9 @@
 //! `DOCKER_HOST` and `BERTH_TEST_IMAGE` as for the tasks bench.
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use berth_testkit::bench::{release_binary, start_server, ChildGuard};
+use berth_testkit::bench::{release_binary, start_agent, start_server};
 use berth_testkit::EcsClient;
 use serde_json::{json, Value};
 
@@ -91,34 +90,7 @@ async fn main() {
         .call("CreateCluster", json!({"clusterName": "bench"}))
         .await
         .unwrap();
-    let _agent = ChildGuard(
-        Command::new(&bin)
-            .args(["agent", "--server", &endpoint, "--docker-host", &host])
-            .arg("--token-file")
-            .arg(dir.path().join("agent-token"))
-            .arg("--data-dir")
-            .arg(dir.path().join("agent"))
-            .env("ECS_CLUSTER", "bench")
-            .env("ECS_IMAGE_PULL_BEHAVIOR", "prefer-cached")
-            .env("BERTH_ENDPOINT_PORT", "0")
-            .env("BERTH_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start berth agent"),
-    );
-    loop {
-        let l = client
-            .call("ListContainerInstances", json!({"cluster": "bench"}))
-            .await
-            .unwrap();
-        if l["containerInstanceArns"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let _agent = start_agent(&bin, &client, &endpoint, dir.path(), &host, "bench", &[]).await;
 
     // 1. Ingest.
     register(&client, "burst", &image, &format!("seq 1 {LINES}")).await;

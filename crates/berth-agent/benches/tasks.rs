@@ -15,10 +15,10 @@
 //! `BERTH_BIN` overrides the binary (default target/release/berth).
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_testkit::bench::{release_binary, rss_mib, start_server, status_mib, ChildGuard};
+use berth_testkit::bench::{release_binary, rss_mib, start_agent, start_server, status_mib};
 use berth_testkit::EcsClient;
 use serde_json::{json, Value};
 
@@ -188,35 +188,16 @@ async fn main() {
         )
         .await
         .unwrap();
-    let agent = ChildGuard(
-        Command::new(&bin)
-            .args(["agent", "--server", &endpoint, "--docker-host", &host])
-            .arg("--token-file")
-            .arg(dir.path().join("agent-token"))
-            .arg("--data-dir")
-            .arg(dir.path().join("agent"))
-            .env("ECS_CLUSTER", "bench")
-            .env("ECS_IMAGE_PULL_BEHAVIOR", "prefer-cached")
-            .env("BERTH_ENDPOINT_PORT", "0")
-            .env("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "1s")
-            .env("BERTH_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start berth agent"),
-    );
-    loop {
-        let l = client
-            .call("ListContainerInstances", json!({"cluster": "bench"}))
-            .await
-            .unwrap();
-        if l["containerInstanceArns"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let agent = start_agent(
+        &bin,
+        &client,
+        &endpoint,
+        dir.path(),
+        &host,
+        "bench",
+        &[("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "1s")],
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = rss_mib(agent.id());
     let (idle_anon, idle_file) = (

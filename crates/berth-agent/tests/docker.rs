@@ -127,19 +127,9 @@ async fn wait_for(client: &EcsClient, arn: &str, status: &str) -> Value {
     panic!("{arn} never reached {status}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_task_runs_a_real_container_and_reports_its_exit_code() {
-    let c = TestCluster::start().await;
-    c.client.ok("CreateCluster", json!({})).await;
-    c.client
-        .ok(
-            "RegisterTaskDefinition",
-            json!({"family": "real", "containerDefinitions": [
-            {"name": "main", "image": image(), "memory": 64, "command": ["sleep", "300"],
-             "stopTimeout": 1}]}),
-        )
-        .await;
-    let options = AgentOptions {
+/// An agent of `c` on the suite's engine, offering EC2 capacity.
+fn agent_options(c: &TestCluster, state_file: Option<std::path::PathBuf>) -> AgentOptions {
+    AgentOptions {
         server: c.endpoint(),
         token: c.agent_token(),
         config: AgentConfig {
@@ -156,11 +146,27 @@ async fn run_task_runs_a_real_container_and_reports_its_exit_code() {
         memory_mib: 2048,
         gpu_ids: vec![],
         docker_version: None,
-        state_file: None,
+        state_file,
         poll_interval: Duration::from_millis(100),
         heartbeat_interval: Duration::from_secs(10),
-    };
-    let agent = Agent::start(options, Arc::new(docker())).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_task_runs_a_real_container_and_reports_its_exit_code() {
+    let c = TestCluster::start().await;
+    c.client.ok("CreateCluster", json!({})).await;
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "real", "containerDefinitions": [
+            {"name": "main", "image": image(), "memory": 64, "command": ["sleep", "300"],
+             "stopTimeout": 1}]}),
+        )
+        .await;
+    let agent = Agent::start(agent_options(&c, None), Arc::new(docker()))
+        .await
+        .unwrap();
 
     let run = c
         .client
@@ -298,27 +304,10 @@ async fn the_agent_ships_an_awslogs_tasks_whole_output() {
         )
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let options = AgentOptions {
-        server: c.endpoint(),
-        token: c.agent_token(),
-        config: AgentConfig {
-            pull_behavior: PullBehavior::PreferCached,
-            endpoint_port: 0,
-            task_bridge: std::env::var("BERTH_TEST_TASK_BRIDGE").ok(),
-            task_subnet: std::env::var("BERTH_TEST_TASK_SUBNET").ok(),
-            ..Default::default()
-        },
-        ec2: true,
-        fargate: false,
-        cpu: 2048,
-        memory_mib: 2048,
-        gpu_ids: vec![],
-        docker_version: None,
-        state_file: Some(dir.path().join("agent-state.json")),
-        poll_interval: Duration::from_millis(100),
-        heartbeat_interval: Duration::from_secs(10),
-    };
-    let agent = Agent::start(options, Arc::new(docker())).await.unwrap();
+    let state = dir.path().join("agent-state.json");
+    let agent = Agent::start(agent_options(&c, Some(state)), Arc::new(docker()))
+        .await
+        .unwrap();
     let run = c
         .client
         .ok("RunTask", json!({"taskDefinition": "chatty"}))

@@ -73,6 +73,52 @@ pub async fn start_server(
     panic!("berth server at {endpoint} did not answer within 10 s");
 }
 
+/// Starts `berth agent` for cluster `cluster` of the server at `endpoint` (whose data
+/// directory `data_dir` holds the agent token), on the Docker Engine `docker_host`,
+/// with `env` added, and waits until it has joined.
+pub async fn start_agent(
+    bin: &Path,
+    client: &crate::EcsClient,
+    endpoint: &str,
+    data_dir: &Path,
+    docker_host: &str,
+    cluster: &str,
+    env: &[(&str, &str)],
+) -> ChildGuard {
+    let child = Command::new(bin)
+        .args(["agent", "--server", endpoint, "--docker-host", docker_host])
+        .arg("--token-file")
+        .arg(data_dir.join("agent-token"))
+        .arg("--data-dir")
+        .arg(data_dir.join("agent"))
+        .env("ECS_CLUSTER", cluster)
+        .env("ECS_IMAGE_PULL_BEHAVIOR", "prefer-cached")
+        .env("BERTH_ENDPOINT_PORT", "0")
+        .env("BERTH_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start berth agent");
+    let guard = ChildGuard(child);
+    for _ in 0..300 {
+        let listed = client
+            .call(
+                "ListContainerInstances",
+                serde_json::json!({"cluster": cluster}),
+            )
+            .await;
+        if listed.is_ok_and(|l| {
+            l["containerInstanceArns"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        }) {
+            return guard;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("berth agent did not join {cluster} within 30 s");
+}
+
 /// A `/proc/PID/status` memory field (`VmRSS:`, `RssAnon:`, ...), in MiB.
 pub fn status_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
