@@ -339,6 +339,9 @@ fn ship_logs(
             group: logs.group,
             create_group: logs.create_group,
             checkpoint,
+            producer: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
         });
     }
 }

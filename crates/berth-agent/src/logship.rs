@@ -14,9 +14,11 @@
 //!   starts after and ends at, the stream's next seq the batch expects, and its size —
 //!   is written to disk and synced.
 //! - The control plane appends a batch only when the stream's next seq is the expected
-//!   one (an empty batch just asks for it). After a restart the agent asks, and from
-//!   the answer knows whether the checkpointed batch landed: it goes on after the
-//!   batch's end, or sends it again from its start.
+//!   one (an empty batch just asks for it), and only from the newest shipment it has
+//!   heard from for the stream. After a restart the agent asks — which also fences off
+//!   any batch of its former self still in flight — and from the answer knows whether
+//!   the checkpointed batch landed: it goes on after the batch's end, or sends it again
+//!   from its start.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -133,6 +135,8 @@ pub struct Shipment {
     pub create_group: bool,
     /// Where its checkpoint lives; `None` keeps it in memory only (no agent state dir).
     pub checkpoint: Option<PathBuf>,
+    /// Its generation: when it was made, in milliseconds since the Unix epoch.
+    pub producer: u64,
 }
 
 /// Why a shipment stopped for good.
@@ -350,6 +354,7 @@ impl Shipment {
             log_stream_name: self.stream.clone(),
             create_group: self.create_group,
             expected_next_seq: expected,
+            producer: self.producer,
             events,
         };
         let mut wait = RETRY_MIN;
@@ -437,7 +442,10 @@ impl Shippers {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let id = name.strip_suffix(".json").unwrap_or(&name);
+            // Only checkpoints: a `.tmp` being written now is left to its rename.
+            let Some(id) = name.strip_suffix(".json") else {
+                continue;
+            };
             if !live.contains(id) {
                 let _ = std::fs::remove_file(entry.path());
             }

@@ -447,7 +447,14 @@ async fn wait_for_messages(c: &TestCluster, group: &str, stream: &str, want: &[S
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(stream_messages(c, group, stream).await, want);
+    let got = stream_messages(c, group, stream).await;
+    let first_difference = got.iter().zip(want).position(|(a, b)| a != b);
+    assert_eq!(
+        (got.len(), first_difference),
+        (want.len(), None),
+        "at the difference: {:?}",
+        first_difference.map(|i| &got[i.saturating_sub(2)..(i + 3).min(got.len())])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,6 +162,11 @@ pub struct LogBatch {
     #[serde(default)]
     pub create_group: bool,
     pub expected_next_seq: u64,
+    /// The shipment's generation (when it started, in milliseconds): once a stream has
+    /// seen a batch of a newer shipment, batches of older ones (still in flight from an
+    /// agent that has since restarted) are not appended.
+    #[serde(default)]
+    pub producer: u64,
     pub events: Vec<LogLine>,
 }
 

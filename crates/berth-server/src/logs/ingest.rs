@@ -2,8 +2,9 @@
 //! its log stream, made on first use (and its group, when the task asked for
 //! `awslogs-create-group`), appended only when the stream is where the agent expects it
 //! (its next seq), so a batch the agent sends again after a retry or a restart is
-//! stored once. Appends to one stream take turns, so the check and the append are one
-//! step.
+//! stored once, and never from a shipment older than one the stream has already heard
+//! from (a request of an agent that restarted can still be in flight). Appends to one
+//! stream take turns, so the check and the append are one step.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,14 +17,15 @@ use berth_logs::NewEvent;
 use super::{catalog_error, check_group_name, check_stream_name, storage_error};
 use crate::App;
 
-/// One lock per stream storage id for conditional appends.
+/// One lock per stream storage id for conditional appends, guarding the newest
+/// producer generation the stream has seen.
 #[derive(Debug, Default)]
 pub struct AppendLocks {
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<u64>>>>,
 }
 
 impl AppendLocks {
-    fn of(&self, storage_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn of(&self, storage_id: &str) -> Arc<tokio::sync::Mutex<u64>> {
         self.locks
             .lock()
             .expect("append locks")
@@ -83,14 +85,16 @@ pub async fn agent_batch(app: &App, batch: LogBatch) -> Result<LogBatchAnswer, A
     };
     let stream = stream_for(app, &scope, &batch).await?;
     let lock = app.log_appends.of(&stream.storage_id);
-    let _turn = lock.lock().await;
+    let mut newest_producer = lock.lock().await;
+    let superseded = batch.producer < *newest_producer;
+    *newest_producer = (*newest_producer).max(batch.producer);
     let store = &app.log_store;
     let current = store
         .summary(&stream.storage_id)
         .await
         .map_err(storage_error)?
         .map_or(1, |s| s.next_seq);
-    if batch.events.is_empty() || current != batch.expected_next_seq {
+    if superseded || batch.events.is_empty() || current != batch.expected_next_seq {
         return Ok(LogBatchAnswer {
             appended: false,
             next_seq: current,
