@@ -253,3 +253,26 @@ def test_aws_logs_tail_follows_new_events(live_berth: Berth, logs: Any) -> None:
                               env=live_berth.child_env(), capture_output=True, text=True, timeout=60)
     assert filtered.returncode == 0, filtered.stderr
     assert [line.split(" ", 1)[1] for line in filtered.stdout.splitlines()] == ["ERROR before"]
+
+
+def test_describe_log_groups_pages_with_prefixes_and_patterns(logs: Any) -> None:
+    base = f"/page/{unique('g')}"
+    names = [f"{base}/{kind}-{i}" for kind in ("api", "web") for i in range(4)]
+    for name in names:
+        logs.create_log_group(logGroupName=name)
+
+    def listed(**kw: Any) -> list[str]:
+        found, token = [], None
+        while True:
+            page = logs.describe_log_groups(limit=3, **kw, **({"nextToken": token} if token else {}))
+            assert len(page["logGroups"]) <= 3
+            found += [g["logGroupName"] for g in page["logGroups"]]
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    assert listed(logGroupNamePrefix=base) == sorted(names)
+    matching = listed(logGroupNamePattern=base.rsplit("/", 1)[1] + "/web")
+    assert matching == sorted(n for n in names if "/web-" in n)
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.describe_log_groups(nextToken="not a token!")

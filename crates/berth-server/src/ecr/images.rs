@@ -5,7 +5,6 @@
 //! Deleting an image by digest releases the layers only it used; their space comes
 //! back at the registry's next upkeep pass, which the deletion starts.
 
-use base64::Engine;
 use berth_api::ecr::{
     BatchCheckLayerAvailabilityRequest, BatchCheckLayerAvailabilityResponse,
     BatchDeleteImageRequest, BatchDeleteImageResponse, BatchGetImageRequest, BatchGetImageResponse,
@@ -20,6 +19,7 @@ use berth_registry::push::PushError;
 use berth_registry::{Digest, RepoName, Tag};
 
 use super::{check_registry, max_results, metadata_error, repo_name, scope};
+use crate::pagination;
 use crate::protocol::Ctx;
 
 async fn images(ctx: &Ctx, name: &RepoName) -> Result<Vec<Stored>, ApiError> {
@@ -34,22 +34,17 @@ async fn images(ctx: &Ctx, name: &RepoName) -> Result<Vec<Stored>, ApiError> {
 /// `maxResults` (1 to 1000, default 100) and `nextToken` (an offset) of a listing.
 fn page_bounds(max: Option<i32>, token: Option<&str>) -> Result<(usize, usize), ApiError> {
     let limit = max_results(max)?;
-    let start = match token {
+    let start = match pagination::decode_token(token, "")? {
+        Some(offset) => offset
+            .parse()
+            .map_err(|_| ApiError::InvalidParameter("Invalid nextToken".into()))?,
         None => 0,
-        Some(t) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(t)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| ApiError::InvalidParameter("Invalid nextToken".into()))?,
     };
     Ok((start, limit))
 }
 
 fn next_token(start: usize, limit: usize, total: usize) -> Option<String> {
-    (start + limit < total).then(|| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode((start + limit).to_string())
-    })
+    (start + limit < total).then(|| pagination::encode_token(&(start + limit).to_string()))
 }
 
 fn wanted(tag_status: Option<TagStatus>, image: &Stored) -> bool {

@@ -30,6 +30,7 @@ use berth_registry::metadata::{
 };
 use berth_registry::{Action, AuthError, Authorizer, RepoName, Scope};
 
+use crate::pagination;
 use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
 use crate::registry_token::{TokenKey, LIFETIME};
 
@@ -247,24 +248,13 @@ async fn describe(
         });
     }
     let limit = max_results(req.max_results)?;
-    let after = match &req.next_token {
-        Some(token) => Some(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| ApiError::InvalidParameter("Invalid nextToken".into()))?,
-        ),
-        None => None,
-    };
+    let after = pagination::decode_token(req.next_token.as_deref(), "")?;
     let page = metadata
         .list_repositories(&scope, after.as_deref(), limit)
         .await
         .map_err(metadata_error)?;
     let next_token = match (page.more, page.repositories.last()) {
-        (true, Some(last)) => {
-            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&last.name))
-        }
+        (true, Some(last)) => Some(pagination::encode_token(&last.name)),
         _ => None,
     };
     Ok(DescribeRepositoriesResponse {

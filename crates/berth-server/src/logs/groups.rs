@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use berth_api::error::ApiError;
 use berth_api::logs::{
     CreateLogGroupRequest, CreateLogGroupResponse, DeleteLogGroupRequest, DeleteLogGroupResponse,
@@ -19,6 +18,7 @@ use berth_logs::catalog::{now_millis, CatalogError, GroupRecord};
 use berth_model::tags;
 
 use super::{catalog_error, check_group_name, group_arn, group_named, group_of_arn, scope};
+use crate::pagination;
 use crate::protocol::Ctx;
 
 /// The retention periods CloudWatch Logs accepts, in days.
@@ -128,48 +128,32 @@ pub async fn describe(
             "logGroupNamePattern and logGroupNamePrefix are mutually exclusive".into(),
         ));
     }
-    let after = match &req.next_token {
-        Some(token) => Some(
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| {
-                    ApiError::InvalidParameter("The given nextToken is not valid.".into())
-                })?,
-        ),
-        None => None,
-    };
+    let mut after = pagination::decode_token(req.next_token.as_deref(), "")?;
     let prefix = req.log_group_name_prefix.as_deref().unwrap_or("");
     let pattern = req.log_group_name_pattern.as_deref();
-    let catalog = &ctx.app.log_catalog;
-    let scope = scope(ctx);
+    let (catalog, scope, limit) = (&ctx.app.log_catalog, scope(ctx), limit as usize);
     let mut groups = Vec::new();
-    let mut after = after;
-    let mut more;
-    // A pattern filters the listing, so pages are filled from further reads.
-    loop {
+    // A pattern filters the listing, so a page may take several reads; the token is the
+    // last group looked at, matching or not.
+    let more = 'read: loop {
         let page = catalog
-            .list_groups(&scope, prefix, after.as_deref(), limit as usize)
+            .list_groups(&scope, prefix, after.as_deref(), limit)
             .await
             .map_err(catalog_error)?;
-        more = page.more;
-        after = page.items.last().map(|g| g.name.clone()).or(after);
         for g in page.items {
-            if pattern.is_none_or(|p| g.name.contains(p)) && groups.len() < limit as usize {
+            if groups.len() == limit {
+                break 'read true;
+            }
+            after = Some(g.name.clone());
+            if pattern.is_none_or(|p| g.name.contains(p)) {
                 groups.push(g);
             }
         }
-        if !more || groups.len() >= limit as usize {
-            break;
+        if !page.more {
+            break false;
         }
-    }
-    let next_token = match (more || groups.len() == limit as usize, groups.last()) {
-        (true, Some(last)) if more => {
-            Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&last.name))
-        }
-        _ => None,
     };
+    let next_token = after.filter(|_| more).map(|a| pagination::encode_token(&a));
     let mut log_groups = Vec::with_capacity(groups.len());
     for g in &groups {
         log_groups.push(wire(ctx, g).await?);

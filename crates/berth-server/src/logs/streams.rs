@@ -1,7 +1,6 @@
 //! Log streams: CreateLogStream, DeleteLogStream, DescribeLogStreams (by name or by last
 //! event time, either way up or down, with AWS's paging).
 
-use base64::Engine;
 use berth_api::error::ApiError;
 use berth_api::logs::{
     CreateLogStreamRequest, CreateLogStreamResponse, DeleteLogStreamRequest,
@@ -15,6 +14,7 @@ use super::{
     catalog_error, check_group_name, check_stream_name, group_arn, group_named, scope,
     storage_error,
 };
+use crate::pagination;
 use crate::protocol::Ctx;
 
 /// Streams per DescribeLogStreams page, at most and by default.
@@ -148,15 +148,10 @@ pub async fn describe(
             "Cannot order by LastEventTime with a logStreamNamePrefix.".into(),
         ));
     }
-    let start = match &req.next_token {
-        Some(token) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(token)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.parse::<usize>().ok())
-            .ok_or_else(|| {
-                ApiError::InvalidParameter("The given nextToken is not valid.".into())
-            })?,
+    let start = match pagination::decode_token(req.next_token.as_deref(), "")? {
+        Some(offset) => offset
+            .parse::<usize>()
+            .map_err(|_| ApiError::InvalidParameter("Invalid nextToken specified.".into()))?,
         None => 0,
     };
     let mut streams = streams_with_summaries(ctx, &group, &prefix).await?;
@@ -168,9 +163,8 @@ pub async fn describe(
         streams.reverse();
     }
     let total = streams.len();
-    let next_token = (start + limit < total).then(|| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode((start + limit).to_string())
-    });
+    let next_token =
+        (start + limit < total).then(|| pagination::encode_token(&(start + limit).to_string()));
     Ok(DescribeLogStreamsResponse {
         log_streams: Some(
             streams
