@@ -15,7 +15,8 @@
 //! - **Appends** are all or nothing and durable before they return: the records of
 //!   concurrent appends to one stream are written together and `fdatasync`ed once
 //!   (group commit, see the `stream` module); appends to different streams run in
-//!   parallel. Segments roll at [`LogStoreOptions::segment_bytes`].
+//!   parallel. Segments roll at [`LogStoreOptions::segment_bytes`] or once their events
+//!   span [`LogStoreOptions::segment_span_ms`], whichever comes first.
 //! - **Records** are framed with their length and a CRC-32, and the last record of each
 //!   append is flagged (see the `record` module), so a tail torn by `kill -9` or a
 //!   crash, down to a whole append of which only some records reached the disk, is
@@ -31,7 +32,9 @@
 //!   never the events. A stream is loaded on first use: sealed segments from their
 //!   sidecar index, the last one by a scan (at most one segment's bytes).
 //! - **Retention**: [`LogStore::expire`] removes whole segments whose newest event is
-//!   older than a cutoff; the API layer's retention loop calls it.
+//!   older than a cutoff; the API layer's retention loop calls it. Because segments
+//!   also roll by time span, a stream that logs a trickle for months still loses its
+//!   old events: an event outlives the cutoff by at most one segment span.
 //!
 //! Blocking file I/O runs on tokio's blocking pool; no lock is held across an `.await`
 //! except the stream's async writer lock, whose guard moves to the blocking thread.
@@ -128,6 +131,10 @@ pub struct LogStoreOptions {
     /// memory per 64 KiB of logs, and a read decodes at most this much it does not
     /// need at each end.
     pub index_interval_bytes: u32,
+    /// A segment takes no further appends once its events' timestamps span more than
+    /// this many milliseconds, so retention (which removes whole segments) reaches
+    /// slow streams too. Default one hour.
+    pub segment_span_ms: i64,
 }
 
 impl Default for LogStoreOptions {
@@ -135,6 +142,7 @@ impl Default for LogStoreOptions {
         LogStoreOptions {
             segment_bytes: 64 << 20,
             index_interval_bytes: 64 << 10,
+            segment_span_ms: 60 * 60 * 1000,
         }
     }
 }

@@ -283,8 +283,8 @@ impl Stream {
         }
     }
 
-    /// The segment the next write goes to: creates the first, rolls a full one, and
-    /// cuts off what a failed write left.
+    /// The segment the next write goes to: creates the first, rolls one that is full
+    /// or spans too long a time, and cuts off what a failed write left.
     fn make_room(&self, writer: &mut Writer) -> Result<Active, LogError> {
         if writer.deleted {
             return Err(LogError::StreamDeleted(self.id.clone()));
@@ -293,18 +293,26 @@ impl Stream {
         let (last, next_seq) = {
             let index = self.index();
             (
-                index.segments.last().map(|s| (s.first_seq, s.len, s.count)),
+                index
+                    .segments
+                    .last()
+                    .map(|s| (s.first_seq, s.len, s.time_range())),
                 index.next_seq(),
             )
         };
-        match last {
-            Some((first_seq, len, count)) if len < self.options.segment_bytes || count == 0 => {
-                Ok(Active {
-                    first_seq,
-                    len,
-                    next_seq,
-                })
+        let has_room = |len: u64, range: Option<(i64, i64)>| match range {
+            None => true,
+            Some((oldest, newest)) => {
+                len < self.options.segment_bytes
+                    && newest.saturating_sub(oldest) <= self.options.segment_span_ms
             }
+        };
+        match last {
+            Some((first_seq, len, range)) if has_room(len, range) => Ok(Active {
+                first_seq,
+                len,
+                next_seq,
+            }),
             Some(_) => {
                 self.roll(next_seq)?;
                 Ok(Active {

@@ -9,6 +9,7 @@ use super::*;
 const TINY: LogStoreOptions = LogStoreOptions {
     segment_bytes: 2048,
     index_interval_bytes: 256,
+    segment_span_ms: i64::MAX,
 };
 
 fn open(root: &Path, options: LogStoreOptions) -> LogStore {
@@ -497,6 +498,37 @@ async fn concurrent_appends_to_one_stream_keep_every_event_with_unique_seqs() {
 }
 
 #[tokio::test]
+async fn segments_roll_by_time_span_so_expiry_reaches_a_stream_that_logs_a_trickle() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogStoreOptions {
+        segment_bytes: 64 << 20,
+        segment_span_ms: 1_000,
+        ..TINY
+    };
+    let store = open(dir.path(), options);
+    // One small event every 100 ms for 6 s: far too few bytes to fill a segment.
+    for i in 0..60 {
+        store
+            .append("s", vec![event(i * 100, format!("tick {i}"))], 0)
+            .await
+            .unwrap();
+    }
+    assert!(segment_files(dir.path(), "s").len() >= 5);
+
+    let cutoff = 4_000;
+    assert!(store.expire("s", cutoff).await.unwrap() > 0);
+    let after = all(&store, "s").await;
+    // Everything at or after the cutoff stayed; what older events stayed share a
+    // segment with them, so are at most one span (plus one append) older.
+    assert_eq!(after.iter().filter(|e| e.timestamp >= cutoff).count(), 20);
+    let oldest = after[0].timestamp;
+    assert!(
+        (cutoff - options.segment_span_ms - 100..cutoff).contains(&oldest),
+        "oldest event left at {oldest}"
+    );
+}
+
+#[tokio::test]
 async fn expire_removes_only_whole_segments_older_than_the_cutoff() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), TINY);
@@ -735,91 +767,6 @@ async fn memory_holds_one_index_entry_per_interval_not_per_event() {
     assert!(
         blocks <= 2,
         "{blocks} blocks decoded for the newest 3 events"
-    );
-}
-
-/// Not a check, a measurement: `cargo test --release -p berth-logs -- --ignored
-/// --nocapture throughput`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement; run it in release with --nocapture"]
-async fn throughput() {
-    use tokio::time::Instant;
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path(), LogStoreOptions::default());
-    let line = |i: i64| {
-        event(
-            1_700_000_000_000 + i,
-            format!("2024-01-01T00:00:00Z INFO request {i} served in 3 ms path=/api/v1/items"),
-        )
-    };
-
-    let started = Instant::now();
-    for batch in 0..100 {
-        let events = (0..1000).map(|i| line(batch * 1000 + i)).collect();
-        store.append("one", events, 0).await.unwrap();
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "append, 1 writer:  100,000 events in batches of 1,000: {seconds:.3} s, {:.0} events/s",
-        100_000.0 / seconds
-    );
-
-    let started = Instant::now();
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for batch in 0..25 {
-                    let events = (0..1000)
-                        .map(|i| line(w * 25_000 + batch * 1000 + i))
-                        .collect();
-                    store.append("four", events, 0).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "append, 4 writers to one stream (group commit): 100,000 events: {seconds:.3} s, {:.0} events/s",
-        100_000.0 / seconds
-    );
-
-    // GetLogEvents-sized reads: 10,000 events, newest first and from the middle.
-    for (name, from) in [
-        ("newest 10,000", Cursor::Newest),
-        (
-            "10,000 after the middle",
-            Cursor::After(Position {
-                timestamp: 1_700_000_050_000,
-                seq: 50_001,
-            }),
-        ),
-    ] {
-        let mut times = Vec::new();
-        for _ in 0..100 {
-            let started = Instant::now();
-            let page = store.read("one", query(from, 10_000)).await.unwrap();
-            times.push(started.elapsed().as_secs_f64() * 1000.0);
-            assert_eq!(page.events.len(), 10_000);
-        }
-        times.sort_by(f64::total_cmp);
-        println!(
-            "read {name}: median {:.2} ms, p99 {:.2} ms",
-            times[50], times[98]
-        );
-    }
-
-    drop(store);
-    let started = Instant::now();
-    let store = open(dir.path(), LogStoreOptions::default());
-    let summary = store.summary("one").await.unwrap().unwrap();
-    println!(
-        "first use after reopen (scans the {:.1} MB active segment): {:.1} ms",
-        summary.stored_bytes as f64 / 1e6,
-        started.elapsed().as_secs_f64() * 1000.0
     );
 }
 
