@@ -1,0 +1,274 @@
+//! The HTTP listener of an application load balancer: hyper's HTTP/1.1 server (keep
+//! alive, 60 s idle limit as ALB's default) in front of hyper-util's pooled client.
+//!
+//! Why hyper: it is already the HTTP stack under axum and reqwest in this workspace, its
+//! server and pooled client stream bodies both ways without buffering, and a reverse
+//! proxy is little more than wiring one to the other. A proxy framework (pingora) would
+//! bring a second HTTP stack and its own runtime for what is a few hundred lines here.
+//!
+//! Each request is routed ([`super::routing`]), gets `X-Forwarded-For` (appended),
+//! `X-Forwarded-Proto` and `X-Forwarded-Port`, loses its hop-by-hop headers, and goes to
+//! the picked target over a kept-alive connection. As ALB does: 503 when the target
+//! group has no registered targets, 502 when the target cannot be reached or answers
+//! with something that is not HTTP.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, HOST};
+use http::uri::{PathAndQuery, Scheme};
+use http::{HeaderMap, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use super::routing::{Route, Routes, Target};
+
+/// The pooled client every HTTP listener forwards with.
+pub type ProxyClient = Client<HttpConnector, Incoming>;
+/// A response body: the target's, streamed, or one the load balancer wrote.
+pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// How long an idle client connection is kept, as ALB's default idle timeout.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+
+/// Headers that describe one hop, not the message.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The client to targets: connections kept alive and pooled per target, no Nagle.
+pub fn client() -> ProxyClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(10)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
+}
+
+/// What every connection of one listener shares.
+pub struct Listener {
+    pub routes: watch::Receiver<Arc<Routes>>,
+    pub client: ProxyClient,
+    /// `X-Forwarded-Port`: the listener's port.
+    pub port: HeaderValue,
+}
+
+/// Accepts connections until `stop` changes; each connection then finishes its
+/// request in flight and closes.
+pub async fn serve(socket: TcpListener, listener: Arc<Listener>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = socket.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(connection(stream, peer, listener.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "load balancer listener cannot accept");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: Arc<Listener>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let peer_ip = peer.ip().to_string();
+    let service = service_fn(move |req| {
+        let listener = listener.clone();
+        let peer_ip = peer_ip.clone();
+        async move { Ok::<_, Infallible>(handle(&listener, &peer_ip, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(IDLE_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+enum Decision {
+    Forward(Arc<Target>),
+    Fixed(Response<ProxyBody>),
+}
+
+fn decide(routes: &Routes, req: &Request<Incoming>) -> Decision {
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host());
+    match routes.route(host, req.uri().path()) {
+        Route::Fixed {
+            status,
+            content_type,
+            body,
+        } => {
+            let mut response = Response::new(Either::Right(Full::new(body.clone())));
+            *response.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            if let Some(v) = content_type
+                .as_deref()
+                .and_then(|t| HeaderValue::from_str(t).ok())
+            {
+                response.headers_mut().insert(CONTENT_TYPE, v);
+            }
+            Decision::Fixed(response)
+        }
+        Route::Forward(weighted) => match weighted.pick().map(|g| g.pick()) {
+            Some(Some(target)) => Decision::Forward(target.clone()),
+            // No registered targets (or every weight 0).
+            _ => Decision::Fixed(error_page(StatusCode::SERVICE_UNAVAILABLE)),
+        },
+    }
+}
+
+async fn handle(listener: &Listener, peer_ip: &str, req: Request<Incoming>) -> Response<ProxyBody> {
+    let routes = listener.routes.borrow().clone();
+    let target = match decide(&routes, &req) {
+        Decision::Fixed(response) => return response,
+        Decision::Forward(target) => target,
+    };
+    let (mut parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(Scheme::HTTP);
+    uri.authority = Some(target.authority.clone());
+    uri.path_and_query = Some(path);
+    parts.uri = match Uri::from_parts(uri) {
+        Ok(u) => u,
+        Err(_) => return error_page(StatusCode::BAD_REQUEST),
+    };
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    forwarded_headers(&mut parts.headers, peer_ip, &listener.port);
+    match listener
+        .client
+        .request(Request::from_parts(parts, body))
+        .await
+    {
+        Ok(response) => {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            Response::from_parts(parts, Either::Left(body))
+        }
+        Err(e) => {
+            tracing::debug!(target = %target.addr, error = %e, "target did not answer");
+            error_page(StatusCode::BAD_GATEWAY)
+        }
+    }
+}
+
+/// Adds the client's address to `X-Forwarded-For`, and sets `X-Forwarded-Proto` and
+/// `X-Forwarded-Port`.
+fn forwarded_headers(headers: &mut HeaderMap, peer_ip: &str, port: &HeaderValue) {
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(earlier) if !earlier.is_empty() => format!("{earlier}, {peer_ip}"),
+        _ => peer_ip.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PORT.clone(), port.clone());
+}
+
+/// Removes hop-by-hop headers, including those `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+/// A response the load balancer writes itself.
+fn error_page(status: StatusCode) -> Response<ProxyBody> {
+    let text = format!(
+        "<html><head><title>{status}</title></head><body><h1>{status}</h1><p>berth load balancer</p></body></html>\n"
+    );
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(text))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response
+        .headers_mut()
+        .insert(http::header::SERVER, HeaderValue::from_static("berth"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_headers_append_and_hop_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-app", HeaderValue::from_static("kept"));
+        strip_hop_by_hop(&mut h);
+        forwarded_headers(&mut h, "127.0.0.1", &HeaderValue::from_static("8080"));
+        assert_eq!(h["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-port"], "8080");
+        assert_eq!(h["x-app"], "kept");
+        for gone in ["connection", "x-secret", "keep-alive"] {
+            assert!(!h.contains_key(gone), "{gone}");
+        }
+        let mut fresh = HeaderMap::new();
+        forwarded_headers(&mut fresh, "10.0.0.9", &HeaderValue::from_static("80"));
+        assert_eq!(fresh["x-forwarded-for"], "10.0.0.9");
+    }
+}
