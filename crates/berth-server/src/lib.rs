@@ -44,6 +44,8 @@ pub struct ServerConfig {
     /// How often the registry applies lifecycle policies and collects garbage, and how
     /// it treats recent content.
     pub registry_upkeep: ecr::maintenance::RegistryUpkeep,
+    /// Where load balancers' listeners listen (and the `DNSName` they report).
+    pub load_balancers: berth_lb::ElbConfig,
 }
 
 /// Shared state of every handler and loop.
@@ -73,6 +75,8 @@ pub struct App {
     pub log_retention: logs::retention::Retention,
     /// Turns of conditional appends of agents' log batches, per stream.
     pub log_appends: logs::ingest::AppendLocks,
+    /// ELBv2: its Query API and the data plane serving its listeners.
+    pub elb: Arc<berth_lb::Elb>,
 }
 
 impl App {
@@ -177,6 +181,7 @@ impl Server {
             reason: e.to_string(),
         })?;
         let app = Arc::new(App {
+            elb: Arc::new(berth_lb::Elb::new(store.clone(), config.load_balancers)),
             log_catalog: berth_logs::catalog::Catalog::new(store.clone()),
             log_store,
             log_retention: Default::default(),
@@ -209,13 +214,14 @@ impl Server {
         let janitor = tokio::spawn(janitor::run(app.clone(), shutdown.subscribe()));
         let upkeep = tokio::spawn(ecr::maintenance::run(app.clone(), shutdown.subscribe()));
         let retention = tokio::spawn(logs::retention::run(app.clone(), shutdown.subscribe()));
+        let load_balancers = tokio::spawn(app.elb.clone().serve(shutdown.subscribe()));
         tracing::info!(%local_addr, "control plane listening");
         Ok(Server {
             app,
             local_addr,
             agent_token_path,
             shutdown,
-            tasks: vec![serve, janitor, upkeep, retention],
+            tasks: vec![serve, janitor, upkeep, retention, load_balancers],
         })
     }
 

@@ -1,6 +1,9 @@
 //! The AWS JSON 1.1 front door: `POST /` with `X-Amz-Target: Service.Action`. Reads the
 //! body (bounded), verifies SigV4, dispatches on the target, and is the one place where
 //! results and [`ApiError`]s become HTTP responses (with `x-amzn-RequestId`).
+//!
+//! A form-encoded `POST /` without `X-Amz-Target` is the Query protocol, which ELBv2
+//! speaks: it is signed for `elasticloadbalancing` and answered in XML by [`berth_lb`].
 
 use std::sync::Arc;
 
@@ -34,8 +37,12 @@ pub struct Ctx {
     pub caller: Caller,
 }
 
-/// `POST /`: the AWS JSON 1.1 protocol for every service Berth serves.
+/// `POST /`: the AWS JSON 1.1 protocol for every service Berth serves (and the Query
+/// protocol for ELBv2).
 pub async fn aws_json(State(app): State<Arc<App>>, req: Request<Body>) -> Response {
+    if is_query(&req) {
+        return aws_query(app, req).await;
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     let result = serve_json(app, req).await;
     let mut response = match result {
@@ -88,6 +95,76 @@ async fn serve_json(app: Arc<App>, req: Request<Body>) -> ApiResult {
         "ecr" => crate::ecr::dispatch(&ctx, action, &body).await,
         "logs" => crate::logs::dispatch(&ctx, action, &body).await,
         _ => crate::ecs::dispatch(&ctx, action, &body).await,
+    }
+}
+
+const QUERY_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// Whether a request is in the Query protocol: a form body and no `X-Amz-Target`.
+fn is_query(req: &Request<Body>) -> bool {
+    let form = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with(QUERY_CONTENT_TYPE));
+    form && !req.headers().contains_key("x-amz-target")
+}
+
+/// The Query protocol (ELBv2): authenticated here, served by [`berth_lb::Elb`], errors
+/// of the front door in the Query protocol's XML too.
+async fn aws_query(app: Arc<App>, req: Request<Body>) -> Response {
+    let answer = match serve_query(app, req).await {
+        Ok(answer) => answer,
+        Err(e) => berth_lb::Elb::error_response(&query_error(&e), uuid::Uuid::new_v4().to_string()),
+    };
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = (status, answer.body).into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static(berth_lb::CONTENT_TYPE),
+    );
+    if let Ok(v) = HeaderValue::from_str(&answer.request_id) {
+        r.headers_mut().insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+async fn serve_query(
+    app: Arc<App>,
+    req: Request<Body>,
+) -> Result<berth_lb::QueryResponse, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::RequestEntityTooLarge(format!(
+                "Request body exceeds the maximum of {MAX_BODY_BYTES} bytes."
+            ))
+        })?;
+    crate::task_credentials::load_for(&app, &parts).await?;
+    let caller = auth::authenticate(&app, &parts, &body, Some("elasticloadbalancing"))?;
+    let scope = berth_lb::Scope {
+        account: caller.account,
+        region: caller.region,
+    };
+    Ok(app.elb.handle(scope, &body).await)
+}
+
+/// A front-door error with the code the Query protocol uses for it.
+fn query_error(e: &ApiError) -> berth_lb::ElbError {
+    let code = match e {
+        ApiError::InvalidSignature(_) => "SignatureDoesNotMatch",
+        ApiError::UnrecognizedClient(_) => "InvalidClientTokenId",
+        ApiError::MissingAuthenticationToken(_) => "MissingAuthenticationToken",
+        ApiError::IncompleteSignature(_) => "IncompleteSignature",
+        ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
+        ApiError::Server(_) => "InternalFailure",
+        other => other.code(),
+    };
+    berth_lb::ElbError::FrontDoor {
+        code,
+        status: e.status(),
+        message: e.message().to_string(),
     }
 }
 

@@ -125,6 +125,13 @@ struct ServerFlags {
     /// (protects blobs being pushed while a collection runs).
     #[arg(long, env = "BERTH_REGISTRY_GC_GRACE", default_value_t = 300)]
     registry_gc_grace: u64,
+    /// Address load balancers' listeners bind, reported as their DNSName. Loopback by
+    /// default; give 0.0.0.0 (and --lb-dns-name) to take traffic from other hosts.
+    #[arg(long, env = "BERTH_LB_HOST", default_value = "127.0.0.1")]
+    lb_host: std::net::IpAddr,
+    /// The name load balancers report as DNSName instead of --lb-host's address.
+    #[arg(long, env = "BERTH_LB_DNS_NAME")]
+    lb_dns_name: Option<String>,
 }
 
 impl ServerFlags {
@@ -311,6 +318,11 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
                 grace: Duration::from_secs(flags.registry_gc_grace),
                 ..Collection::default()
             },
+        },
+        load_balancers: berth_lb::ElbConfig {
+            host: flags.lb_host,
+            dns_name: flags.lb_dns_name.clone(),
+            ..Default::default()
         },
     };
     let server = berth_server::Server::start(config).await?;
