@@ -1,0 +1,385 @@
+//! Through a listener vs straight to the target, with wrk, in the same run: a release
+//! `berth server` serves an application load balancer whose listener forwards to one
+//! target, a small HTTP/1.1 server in this process (hyper, keep-alive, a fixed body)
+//! standing in for a task. wrk (one thread) measures requests/s and latency
+//! percentiles against the target's own port and against the listener, alternating,
+//! three rounds each, at 32 connections (throughput) and at 1 connection (the latency
+//! one request adds).
+//!
+//! The target spends a set CPU time on each request (0 µs: a constant answer, the worst
+//! case for a proxy, whose own cost per request is then most of the total), so the
+//! figures show where the listener's cost stops mattering.
+//!
+//! Run: `cargo build --release -p berth && cargo bench -p berth-lb --bench proxy`.
+//! `BERTH_BIN` overrides the binary (default target/release/berth); `BERTH_LB_BENCH_SECS`
+//! the seconds per wrk run (default 10); `BERTH_LB_BENCH_BODY` the response size in
+//! bytes (default 100); `BERTH_LB_BENCH_WORK_US` the target's CPU microseconds per
+//! request, a comma-separated list (default 0,100,500). Needs `wrk` (Debian: apt-get
+//! install wrk).
+#![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+const KEY: &str = "AKIABENCHLB000000000";
+const SECRET: &str = "benchlbsecretbenchlbsecretbenchlbsecret0";
+const ROUNDS: usize = 3;
+
+/// A child process killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn release_binary() -> PathBuf {
+    let bin = std::env::var_os("BERTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/berth")
+        });
+    assert!(
+        bin.is_file(),
+        "{} not found: cargo build --release -p berth",
+        bin.display()
+    );
+    bin
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Spins for `micros` of CPU time, as a handler computing its answer would.
+fn work(micros: u64) {
+    if micros == 0 {
+        return;
+    }
+    let until = Instant::now() + Duration::from_micros(micros);
+    let mut x = 0u64;
+    while Instant::now() < until {
+        for _ in 0..64 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+}
+
+/// The target: answers every request with `body` after `work_us` of CPU.
+async fn start_target(body: Bytes, work_us: Arc<AtomicU64>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            let (body, work_us) = (body.clone(), work_us.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |_req| {
+                    let body = body.clone();
+                    work(work_us.load(Ordering::Relaxed));
+                    async move { Ok::<_, Infallible>(http::Response::new(Full::new(body))) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+/// One signed ELBv2 call; returns the XML answer.
+async fn call(http: &HttpClient, port: u16, params: &[(&str, String)]) -> String {
+    let body: String = params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut req = http::Request::post(format!("http://127.0.0.1:{port}/"))
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        )
+        .body(body.clone().into_bytes())
+        .unwrap();
+    let credentials = berth_sigv4::Credentials {
+        access_key_id: KEY.into(),
+        secret_access_key: SECRET.into(),
+        session_token: None,
+    };
+    let signing = berth_sigv4::SigningParams {
+        credentials: &credentials,
+        region: "us-east-1",
+        service: "elasticloadbalancing",
+        time: time::OffsetDateTime::now_utc(),
+        content_sha256_header: false,
+    };
+    berth_sigv4::sign_request(&mut req, &signing).unwrap();
+    let (parts, body) = req.into_parts();
+    let resp = http
+        .request(http::Request::from_parts(
+            parts,
+            Full::new(Bytes::from(body)),
+        ))
+        .await
+        .expect("berth answers");
+    let status = resp.status();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(status.is_success(), "{params:?}: {status} {text}");
+    text
+}
+
+fn tag(xml: &str, name: &str) -> String {
+    let open = format!("<{name}>");
+    let start = xml.find(&open).expect(name) + open.len();
+    let end = xml[start..].find('<').unwrap() + start;
+    xml[start..end].to_string()
+}
+
+async fn start_berth(data_dir: &std::path::Path) -> (Guard, u16) {
+    let port = free_port();
+    let child = Command::new(release_binary())
+        .args([
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--no-profile",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--access-key-id", KEY, "--secret-access-key", SECRET])
+        .env("BERTH_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start berth server");
+    let guard = Guard(child);
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (guard, port);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("berth server did not listen within 10 s");
+}
+
+/// Creates a load balancer forwarding to `target_port`; returns the listener's port.
+async fn configure(api_port: u16, target_port: u16) -> u16 {
+    let http: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let action = |a: &str| {
+        vec![
+            ("Action", a.to_string()),
+            ("Version", "2015-12-01".to_string()),
+        ]
+    };
+    let mut p = action("CreateLoadBalancer");
+    p.push(("Name", "bench".into()));
+    let lb = tag(&call(&http, api_port, &p).await, "LoadBalancerArn");
+    let mut p = action("CreateTargetGroup");
+    p.extend([
+        ("Name", "bench".to_string()),
+        ("Protocol", "HTTP".into()),
+        ("Port", target_port.to_string()),
+        ("TargetType", "ip".into()),
+    ]);
+    let tg = tag(&call(&http, api_port, &p).await, "TargetGroupArn");
+    let mut p = action("RegisterTargets");
+    p.extend([
+        ("TargetGroupArn", tg.clone()),
+        ("Targets.member.1.Id", "127.0.0.1".into()),
+    ]);
+    call(&http, api_port, &p).await;
+    let listener_port = free_port();
+    let mut p = action("CreateListener");
+    p.extend([
+        ("LoadBalancerArn", lb),
+        ("Protocol", "HTTP".into()),
+        ("Port", listener_port.to_string()),
+        ("DefaultActions.member.1.Type", "forward".into()),
+        ("DefaultActions.member.1.TargetGroupArn", tg),
+    ]);
+    call(&http, api_port, &p).await;
+    let probe: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    for _ in 0..100 {
+        let uri: http::Uri = format!("http://127.0.0.1:{listener_port}/")
+            .parse()
+            .unwrap();
+        if let Ok(r) = probe.get(uri).await {
+            if r.status() == 200 {
+                return listener_port;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the listener did not serve within 10 s");
+}
+
+/// What one wrk run measured.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// wrk's latency figure (`812.00us`, `1.20ms`, `2.01s`) in milliseconds.
+fn millis(text: &str) -> f64 {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(text.len()),
+    );
+    let n: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn wrk(port: u16, connections: u32, secs: u64) -> Run {
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{secs}s"),
+            "--latency",
+        ])
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()
+        .expect("wrk runs (apt-get install wrk)");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "wrk failed: {report}");
+    assert!(!report.contains("Non-2xx"), "wrk saw errors: {report}");
+    let field = |label: &str| -> String {
+        report
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(label))
+            .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("no {label} in {report}"))
+    };
+    Run {
+        rps: field("Requests/sec:").parse().unwrap(),
+        p50_ms: millis(&field("50%")),
+        p99_ms: millis(&field("99%")),
+    }
+}
+
+fn median(runs: &[Run], key: fn(&Run) -> f64) -> f64 {
+    let mut values: Vec<f64> = runs.iter().map(key).collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    assert!(
+        Command::new("wrk").arg("--version").output().is_ok(),
+        "wrk is not installed: apt-get install wrk"
+    );
+    let secs = env_number("BERTH_LB_BENCH_SECS", 10);
+    let body_bytes = env_number("BERTH_LB_BENCH_BODY", 100) as usize;
+    let work_levels: Vec<u64> = std::env::var("BERTH_LB_BENCH_WORK_US")
+        .unwrap_or_else(|_| "0,100,500".into())
+        .split(',')
+        .map(|w| {
+            w.trim()
+                .parse()
+                .expect("BERTH_LB_BENCH_WORK_US: microseconds, comma-separated")
+        })
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let work_us = Arc::new(AtomicU64::new(0));
+    let (_berth, target_port, listener_port) = runtime.block_on(async {
+        let target_port = start_target(Bytes::from(vec![b'x'; body_bytes]), work_us.clone()).await;
+        let (berth, api_port) = start_berth(dir.path()).await;
+        let listener_port = configure(api_port, target_port).await;
+        (berth, target_port, listener_port)
+    });
+    println!(
+        "load balancer bench: {body_bytes}-byte responses, wrk -t1, {secs} s per run, median of {ROUNDS}"
+    );
+    println!(
+        "{:>7} {:>5} {:>14} {:>14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "work us",
+        "conns",
+        "direct req/s",
+        "via LB req/s",
+        "ratio",
+        "p50 dir",
+        "p50 LB",
+        "p99 dir",
+        "p99 LB",
+        "p99 add"
+    );
+    for level in work_levels {
+        work_us.store(level, Ordering::Relaxed);
+        for connections in [32, 1] {
+            let (mut direct, mut listener) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                direct.push(wrk(target_port, connections, secs));
+                listener.push(wrk(listener_port, connections, secs));
+            }
+            let rps = (median(&direct, |r| r.rps), median(&listener, |r| r.rps));
+            let p50 = (
+                median(&direct, |r| r.p50_ms),
+                median(&listener, |r| r.p50_ms),
+            );
+            let p99 = (
+                median(&direct, |r| r.p99_ms),
+                median(&listener, |r| r.p99_ms),
+            );
+            println!(
+                "{level:>7} {connections:>5} {:>14.0} {:>14.0} {:>5.2}x {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                rps.0,
+                rps.1,
+                rps.1 / rps.0,
+                p50.0,
+                p50.1,
+                p99.0,
+                p99.1,
+                p99.1 - p99.0
+            );
+        }
+    }
+}
