@@ -3,7 +3,7 @@
 //!
 //! 1. ingest: a container writes 200,000 lines as fast as it can (`seq`); the rate is
 //!    lines over the time from its first line's timestamp to the last line's ingestion
-//!    by the control plane (three rounds, median);
+//!    by the control plane (five rounds, median);
 //! 2. GetLogEvents of 10,000 events, paged through one of those streams from both
 //!    ends: latency p50 and p99 over 200 calls;
 //! 3. write to visible: a container writes a line every 50 ms for 15 s while the bench
@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 const KEY: &str = "AKIABENCH00000000000";
 const SECRET: &str = "benchsecretbenchsecretbenchsecretbenchse";
 const LINES: u64 = 200_000;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn now_ms() -> i64 {
     SystemTime::now()

@@ -1,5 +1,5 @@
 //! The `awslogs` log driver, done by the agent: a container whose task definition says
-//! `"logDriver": "awslogs"` runs with Docker's `json-file` driver, and one shipment per
+//! `"logDriver": "awslogs"` runs with Docker's `local` driver, and one shipment per
 //! container follows its output (`docker logs --follow --timestamps`) and sends it in
 //! batches to its log stream over the agent channel, in stream
 //! `PREFIX/CONTAINER-NAME/TASK-ID` as ECS names it (the container's id without a
@@ -8,7 +8,8 @@
 //! Nothing is lost or sent twice:
 //!
 //! - Docker keeps the output on disk, so a shipment that cannot reach the control plane
-//!   holds its batch and retries; what the container writes meanwhile waits in Docker.
+//!   holds its batch and retries; what the container writes meanwhile waits in Docker
+//!   (up to the driver's rotation: 100 MB of output per container).
 //! - Each line has a mark: its Docker timestamp (nanoseconds) and its rank among lines
 //!   with that exact timestamp. Before a batch is sent, a checkpoint — the marks it
 //!   starts after and ends at, the stream's next seq the batch expects, and its size —
@@ -288,7 +289,7 @@ impl Shipment {
 
     /// Where to go on from: after the checkpointed batch if it landed, else before it.
     async fn recover(&self) -> Result<(Mark, u64), GiveUp> {
-        let current = self.post(Vec::new(), 0).await?.next_seq;
+        let current = self.post(&self.batch(Vec::new(), 0)).await?.next_seq;
         let Some(path) = &self.checkpoint else {
             return Ok((Mark::default(), current));
         };
@@ -332,23 +333,21 @@ impl Shipment {
                 message: line.message,
             })
             .collect();
+        let mut batch = self.batch(events, expected);
         loop {
-            let answer = self.post(events.clone(), expected).await?;
+            let answer = self.post(&batch).await?;
             if answer.appended || answer.next_seq == expected + count {
                 return Ok((end, answer.next_seq));
             }
             // Someone else wrote to the stream: append after them.
             expected = answer.next_seq;
+            batch.expected_next_seq = expected;
         }
     }
 
-    /// One call, retried while the control plane cannot be reached or fails.
-    async fn post(
-        &self,
-        events: Vec<LogLine>,
-        expected: u64,
-    ) -> Result<berth_api::agent::LogBatchAnswer, GiveUp> {
-        let batch = LogBatch {
+    /// The call that appends `events` at seq `expected` of the stream.
+    fn batch(&self, events: Vec<LogLine>, expected: u64) -> LogBatch {
+        LogBatch {
             container_instance_arn: self.instance.clone(),
             log_group_name: self.group.clone(),
             log_stream_name: self.stream.clone(),
@@ -356,10 +355,14 @@ impl Shipment {
             expected_next_seq: expected,
             producer: self.producer,
             events,
-        };
+        }
+    }
+
+    /// One call, retried while the control plane cannot be reached or fails.
+    async fn post(&self, batch: &LogBatch) -> Result<berth_api::agent::LogBatchAnswer, GiveUp> {
         let mut wait = RETRY_MIN;
         loop {
-            match self.channel.ship_logs(&batch).await {
+            match self.channel.ship_logs(batch).await {
                 Ok(answer) => return Ok(answer),
                 Err(ChannelError::Refused { status, message }) if (400..500).contains(&status) => {
                     return Err(GiveUp::Refused(message))

@@ -259,8 +259,14 @@ pub fn container(
             .as_ref()
             .map(|l| match l.log_driver.as_str() {
                 // The agent ships the output itself (crate::logship), reading it back from
-                // Docker's own json-file logs.
-                "awslogs" => ("json-file".to_string(), Default::default()),
+                // Docker's `local` driver: cheaper for dockerd to write and read back than
+                // json-file, and bounded on disk (five rotated files of 20 MB each).
+                "awslogs" => (
+                    "local".to_string(),
+                    [("max-size", "20m"), ("max-file", "5")]
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .into(),
+                ),
                 driver => (driver.to_string(), l.options.clone().unwrap_or_default()),
             }),
         gpu_ids: task

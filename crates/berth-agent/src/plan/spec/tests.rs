@@ -111,6 +111,26 @@ fn ports_volumes_and_linux_parameters_reach_the_spec() {
 }
 
 #[test]
+fn awslogs_runs_on_dockers_local_driver_with_bounded_rotation() {
+    let d = def(
+        json!({"family": "f", "revision": 1, "containerDefinitions": [
+        {"name": "app", "image": "app", "memory": 64, "logConfiguration": {
+            "logDriver": "awslogs", "options": {"awslogs-group": "/g", "awslogs-region": "us-east-1"}}}]}),
+    );
+    let s = only(&task(json!({})), &d);
+    let (driver, options) = s.log_driver.expect("a log driver");
+    assert_eq!(driver, "local");
+    // The awslogs options are the agent's business, not Docker's.
+    assert_eq!(
+        options.into_iter().collect::<Vec<_>>(),
+        [
+            ("max-file".into(), "5".into()),
+            ("max-size".into(), "20m".into())
+        ]
+    );
+}
+
+#[test]
 fn task_level_cpu_and_memory_become_limits() {
     let d = def(
         json!({"family": "f", "revision": 1, "networkMode": "awsvpc",
