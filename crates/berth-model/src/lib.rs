@@ -8,6 +8,7 @@ pub mod fargate;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod names;
+pub mod service;
 pub mod status;
 pub mod tags;
 pub mod task;
