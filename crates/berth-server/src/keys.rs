@@ -57,6 +57,19 @@ impl Scope {
         format!("{}{id}", self.tasks(cluster))
     }
 
+    /// Every service of one cluster.
+    pub fn services(&self, cluster: &str) -> String {
+        format!("{}/services/{cluster}/", self.base())
+    }
+    /// Every service of every cluster.
+    pub fn all_services(&self) -> String {
+        format!("{}/services/", self.base())
+    }
+    /// One service.
+    pub fn service(&self, cluster: &str, name: &str) -> String {
+        format!("{}{name}", self.services(cluster))
+    }
+
     /// Every container instance of one cluster.
     pub fn instances(&self, cluster: &str) -> String {
         format!("{}/instances/{cluster}/", self.base())

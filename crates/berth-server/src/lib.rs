@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod protocol;
 pub mod records;
 pub mod registry_token;
+pub mod service_controller;
 pub mod task_credentials;
 pub mod task_store;
 
@@ -77,6 +78,8 @@ pub struct App {
     pub log_appends: logs::ingest::AppendLocks,
     /// ELBv2: its Query API and the data plane serving its listeners.
     pub elb: Arc<berth_lb::Elb>,
+    /// Signalled when a service changes, so the service controller steps at once.
+    pub services_changed: tokio::sync::Notify,
 }
 
 impl App {
@@ -182,6 +185,7 @@ impl Server {
         })?;
         let app = Arc::new(App {
             elb: Arc::new(berth_lb::Elb::new(store.clone(), config.load_balancers)),
+            services_changed: Default::default(),
             log_catalog: berth_logs::catalog::Catalog::new(store.clone()),
             log_store,
             log_retention: Default::default(),
@@ -214,6 +218,7 @@ impl Server {
         let janitor = tokio::spawn(janitor::run(app.clone(), shutdown.subscribe()));
         let upkeep = tokio::spawn(ecr::maintenance::run(app.clone(), shutdown.subscribe()));
         let retention = tokio::spawn(logs::retention::run(app.clone(), shutdown.subscribe()));
+        let services = tokio::spawn(service_controller::run(app.clone(), shutdown.subscribe()));
         let load_balancers = tokio::spawn(app.elb.clone().serve(shutdown.subscribe()));
         tracing::info!(%local_addr, "control plane listening");
         Ok(Server {
@@ -221,7 +226,7 @@ impl Server {
             local_addr,
             agent_token_path,
             shutdown,
-            tasks: vec![serve, janitor, upkeep, retention, load_balancers],
+            tasks: vec![serve, janitor, upkeep, retention, load_balancers, services],
         })
     }
 

@@ -31,7 +31,12 @@ macro_rules! stored_as_json {
 }
 pub(crate) use stored_as_json;
 
-stored_as_json!(ClusterRecord, InstanceRecord, TaskDefinitionRecord);
+stored_as_json!(
+    ClusterRecord,
+    InstanceRecord,
+    TaskDefinitionRecord,
+    berth_model::service::ServiceRecord
+);
 
 /// A record read from the store, with the revision that last changed it.
 #[derive(Debug, Clone)]

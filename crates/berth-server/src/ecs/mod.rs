@@ -6,6 +6,7 @@ pub mod attributes;
 pub mod clusters;
 pub mod container_instances;
 pub mod placement;
+pub mod services;
 pub mod tags;
 pub mod task_definitions;
 pub mod tasks;
@@ -69,15 +70,16 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         O::TagResource => call!(tags::tag),
         O::UntagResource => call!(tags::untag),
         O::ListTagsForResource => call!(tags::list),
-        O::CreateService
-        | O::UpdateService
-        | O::DeleteService
-        | O::DescribeServices
-        | O::ListServices
-        | O::ListServiceDeployments
-        | O::DescribeServiceDeployments => Err(ApiError::UnsupportedFeature(format!(
-            "{action} is not available in this Berth build yet: services are not implemented."
-        ))),
+        O::CreateService => call!(services::create),
+        O::UpdateService => call!(services::update),
+        O::DeleteService => call!(services::delete),
+        O::DescribeServices => call!(services::describe),
+        O::ListServices => call!(services::list),
+        O::ListServiceDeployments | O::DescribeServiceDeployments => {
+            Err(ApiError::UnsupportedFeature(format!(
+                "{action} is not available in this Berth build yet."
+            )))
+        }
     }
 }
 

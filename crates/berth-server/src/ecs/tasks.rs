@@ -28,10 +28,11 @@ use crate::protocol::{ApiResult, Ctx};
 use crate::records::{self, commit, put, too_much_contention, Record, MAX_ATTEMPTS};
 use crate::App;
 
-/// Everything RunTask and StartTask share once the request is validated.
-struct Launch {
+/// Everything RunTask, StartTask and the service controller share once a launch is
+/// validated.
+pub(crate) struct Launch {
     cluster: Record<berth_model::cluster::ClusterRecord>,
-    def: Record<TaskDefinitionRecord>,
+    pub(crate) def: Record<TaskDefinitionRecord>,
     launch_type: LaunchType,
     capacity_provider: Option<String>,
     overrides: TaskOverride,
@@ -50,33 +51,12 @@ pub async fn run(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse, ApiE
             "Count must be between 1 and 10.".into(),
         ));
     }
-    if req.launch_type.is_some() && req.capacity_provider_strategy.is_some() {
-        return Err(ApiError::InvalidParameter(
-            "Specifying both a launchType and capacityProviderStrategy is not supported.".into(),
-        ));
-    }
     let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
-    let strategy = req
-        .capacity_provider_strategy
-        .clone()
-        .or_else(|| {
-            let d = &cluster.value.default_capacity_provider_strategy;
-            (req.launch_type.is_none() && !d.is_empty()).then(|| d.clone())
-        })
-        .unwrap_or_default();
-    let (launch_type, capacity_provider) = match (req.launch_type, strategy.first()) {
-        (Some(lt), _) => (lt, None),
-        (None, Some(item)) => {
-            if !berth_model::cluster::FARGATE_PROVIDERS.contains(&item.capacity_provider.as_str()) {
-                return Err(ApiError::InvalidParameter(format!(
-                    "The specified capacity provider '{}' does not exist.",
-                    item.capacity_provider
-                )));
-            }
-            (LaunchType::Fargate, Some(item.capacity_provider.clone()))
-        }
-        (None, None) => (LaunchType::Ec2, None),
-    };
+    let (launch_type, capacity_provider) = choose_launch(
+        &cluster.value,
+        req.launch_type,
+        req.capacity_provider_strategy.as_deref(),
+    )?;
     let launch = prepare(
         ctx,
         cluster,
@@ -113,6 +93,37 @@ pub async fn run(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse, ApiE
     Ok(RunTaskResponse {
         tasks: Some(tasks),
         failures: Some(failures),
+    })
+}
+
+/// The launch type a call asks for, directly or through a capacity provider strategy
+/// (its own, else the cluster's default), with the capacity provider it names.
+pub(crate) fn choose_launch(
+    cluster: &berth_model::cluster::ClusterRecord,
+    launch_type: Option<LaunchType>,
+    strategy: Option<&[CapacityProviderStrategyItem]>,
+) -> Result<(LaunchType, Option<String>), ApiError> {
+    if launch_type.is_some() && strategy.is_some() {
+        return Err(ApiError::InvalidParameter(
+            "Specifying both a launchType and capacityProviderStrategy is not supported.".into(),
+        ));
+    }
+    let default = &cluster.default_capacity_provider_strategy;
+    let strategy = strategy
+        .or_else(|| (launch_type.is_none() && !default.is_empty()).then_some(default.as_slice()))
+        .unwrap_or_default();
+    Ok(match (launch_type, strategy.first()) {
+        (Some(lt), _) => (lt, None),
+        (None, Some(item)) => {
+            if !berth_model::cluster::FARGATE_PROVIDERS.contains(&item.capacity_provider.as_str()) {
+                return Err(ApiError::InvalidParameter(format!(
+                    "The specified capacity provider '{}' does not exist.",
+                    item.capacity_provider
+                )));
+            }
+            (LaunchType::Fargate, Some(item.capacity_provider.clone()))
+        }
+        (None, None) => (LaunchType::Ec2, None),
     })
 }
 
@@ -158,7 +169,7 @@ pub async fn start(ctx: &Ctx, req: StartTaskRequest) -> Result<StartTaskResponse
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn prepare(
+pub(crate) async fn prepare(
     ctx: &Ctx,
     cluster: Record<berth_model::cluster::ClusterRecord>,
     task_definition: &str,
@@ -303,7 +314,7 @@ fn validate_overrides(
 
 /// Places `count` tasks (on `only_instance` when given), then commits tasks and instance
 /// updates in one transaction, retrying from a fresh read when an instance changed.
-async fn place_and_commit(
+pub(crate) async fn place_and_commit(
     ctx: &Ctx,
     launch: &Launch,
     count: u32,
@@ -568,33 +579,50 @@ fn new_task(
 /// STOPPED at once.
 pub async fn stop(ctx: &Ctx, req: StopTaskRequest) -> Result<StopTaskResponse, ApiError> {
     let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
-    let id = id_from(&req.task);
-    let not_found = || ApiError::InvalidParameter("The referenced task was not found.".into());
-    if !is_valid_id(id) {
-        return Err(not_found());
-    }
-    let key = ctx.scope().task(&cluster.value.name, id);
     let reason = req
         .reason
         .clone()
         .unwrap_or_else(|| "Task stopped by user".into());
+    let task = stop_task(
+        ctx,
+        &cluster.value.name,
+        id_from(&req.task),
+        TaskStopCode::UserInitiated,
+        &reason,
+    )
+    .await?;
+    Ok(StopTaskResponse {
+        task: Some(task.to_wire(false)),
+    })
+}
+
+/// Asks a task of `cluster` to stop with `code` and `reason`; returns the task as it now
+/// is (unchanged when it was already stopping).
+pub(crate) async fn stop_task(
+    ctx: &Ctx,
+    cluster: &str,
+    id: &str,
+    code: TaskStopCode,
+    reason: &str,
+) -> Result<TaskRecord, ApiError> {
+    let not_found = || ApiError::InvalidParameter("The referenced task was not found.".into());
+    if !is_valid_id(id) {
+        return Err(not_found());
+    }
+    let key = ctx.scope().task(cluster, id);
     for _ in 0..MAX_ATTEMPTS {
         let t = records::get::<TaskRecord>(&*ctx.app.store, &key)
             .await?
             .ok_or_else(not_found)?;
-        let mut task = t.value.clone();
-        if !task.request_stop(TaskStopCode::UserInitiated, &reason, ctx.now()) {
-            return Ok(StopTaskResponse {
-                task: Some(task.to_wire(false)),
-            });
+        let mut task = t.value;
+        if !task.request_stop(code, reason, ctx.now()) {
+            return Ok(task);
         }
         let txn = Txn::new()
             .when(Compare::unchanged(&key, t.revision))
             .then(put(&key, &task));
         if commit(&*ctx.app.store, txn).await?.is_committed() {
-            return Ok(StopTaskResponse {
-                task: Some(task.to_wire(false)),
-            });
+            return Ok(task);
         }
     }
     Err(too_much_contention("The task"))

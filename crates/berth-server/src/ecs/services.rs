@@ -1,0 +1,497 @@
+//! CreateService, UpdateService, DeleteService, DescribeServices, ListServices,
+//! ListServiceDeployments and DescribeServiceDeployments. Handlers validate and record
+//! what the service asks for; the service controller ([`crate::services`]) makes the
+//! cluster match it.
+
+use berth_api::ecs::*;
+use berth_api::error::ApiError;
+use berth_model::names::is_valid_name;
+use berth_model::service::{
+    task_group, DeploymentRecord, DeploymentStatus, Rolling, Rollout, ServiceRecord, ServiceStatus,
+};
+use berth_model::tags::{self, Tags};
+use berth_model::task_definition::tag_pairs;
+use berth_store::{Compare, Txn};
+use rand::Rng;
+
+use super::{active_cluster, id_from, tasks};
+use crate::pagination::{self, filtered_page};
+use crate::protocol::Ctx;
+use crate::records::{self, commit, put, too_much_contention, Record, MAX_ATTEMPTS};
+
+/// A fresh deployment id: `ecs-svc/` and 19 digits, as ECS mints them.
+pub fn new_deployment_id() -> String {
+    let n: u64 =
+        rand::thread_rng().gen_range(1_000_000_000_000_000_000..10_000_000_000_000_000_000);
+    format!("ecs-svc/{n}")
+}
+
+/// A new PRIMARY deployment of `task_definition` for `desired` tasks.
+pub fn new_deployment(
+    task_definition: String,
+    launch_type: LaunchType,
+    capacity_provider: Option<String>,
+    network: Option<NetworkConfiguration>,
+    desired: u32,
+    now: Timestamp,
+) -> DeploymentRecord {
+    let id = new_deployment_id();
+    DeploymentRecord {
+        rollout_reason: format!("ECS deployment {id} in progress."),
+        id,
+        status: DeploymentStatus::Primary,
+        task_definition,
+        launch_type: capacity_provider.is_none().then_some(launch_type),
+        capacity_provider_strategy: capacity_provider.map(|p| {
+            vec![CapacityProviderStrategyItem {
+                capacity_provider: p,
+                weight: Some(1),
+                base: Some(0),
+            }]
+        }),
+        network_configuration: network,
+        desired_count: desired,
+        pending_count: 0,
+        running_count: 0,
+        failed_tasks: 0,
+        rollout: Rollout::InProgress,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// CreateService.
+pub async fn create(
+    ctx: &Ctx,
+    req: CreateServiceRequest,
+) -> Result<CreateServiceResponse, ApiError> {
+    if !is_valid_name(&req.service_name) {
+        return Err(ApiError::InvalidParameter(
+            "Service name must be 1-255 letters, numbers, hyphens and underscores.".into(),
+        ));
+    }
+    let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
+    let scheduling = req
+        .scheduling_strategy
+        .unwrap_or(SchedulingStrategy::Replica);
+    let desired = match (scheduling, req.desired_count) {
+        (SchedulingStrategy::Daemon, Some(_)) => {
+            return Err(ApiError::InvalidParameter(
+                "The daemon scheduling strategy does not support a desired count for services."
+                    .into(),
+            ))
+        }
+        (_, Some(n)) => u32::try_from(n)
+            .map_err(|_| ApiError::InvalidParameter("desiredCount must be 0 or more.".into()))?,
+        (_, None) => 0,
+    };
+    let task_definition = req.task_definition.as_deref().ok_or_else(|| {
+        ApiError::InvalidParameter(
+            "A task definition is required for services with the ECS deployment controller.".into(),
+        )
+    })?;
+    let (launch_type, capacity_provider) = tasks::choose_launch(
+        &cluster.value,
+        req.launch_type,
+        req.capacity_provider_strategy.as_deref(),
+    )?;
+    if scheduling == SchedulingStrategy::Daemon && launch_type == LaunchType::Fargate {
+        return Err(ApiError::InvalidParameter(
+            "The daemon scheduling strategy does not support the FARGATE launch type.".into(),
+        ));
+    }
+    let rolling = Rolling::from_request(req.deployment_configuration.as_ref(), scheduling, None)?;
+    let grace = grace_period(req.health_check_grace_period_seconds)?;
+    // The same checks RunTask makes: an ACTIVE revision that supports the launch type,
+    // and a network configuration that fits its network mode.
+    let launch = tasks::prepare(
+        ctx,
+        cluster.clone(),
+        task_definition,
+        launch_type,
+        capacity_provider.clone(),
+        None,
+        req.network_configuration.as_ref(),
+        Some(task_group(&req.service_name)),
+        None,
+        None,
+        None,
+        req.enable_execute_command.unwrap_or(false),
+    )
+    .await?;
+    let load_balancers = req.load_balancers.clone().unwrap_or_default();
+    validate_load_balancers(&launch.def.value, &load_balancers)?;
+    let mut service_tags = Tags::new();
+    tags::merge(
+        &mut service_tags,
+        tag_pairs(req.tags.as_deref().unwrap_or_default())?,
+    )?;
+    let now = ctx.now();
+    let deployment = new_deployment(
+        launch
+            .def
+            .value
+            .definition
+            .task_definition_arn
+            .clone()
+            .unwrap_or_default(),
+        launch_type,
+        capacity_provider,
+        req.network_configuration.clone(),
+        desired,
+        now,
+    );
+    let record = ServiceRecord {
+        arn: ctx.arn(format!(
+            "service/{}/{}",
+            cluster.value.name, req.service_name
+        )),
+        name: req.service_name.clone(),
+        cluster: cluster.value.name.clone(),
+        cluster_arn: cluster.value.arn.clone(),
+        status: ServiceStatus::Active,
+        desired_count: desired,
+        scheduling_strategy: scheduling,
+        load_balancers,
+        health_check_grace_period_seconds: grace,
+        rolling,
+        placement_constraints: req.placement_constraints.clone().unwrap_or_default(),
+        placement_strategy: req.placement_strategy.clone().unwrap_or_default(),
+        propagate_tags: req.propagate_tags,
+        enable_ecs_managed_tags: req.enable_ecs_managed_tags.unwrap_or(false),
+        enable_execute_command: req.enable_execute_command.unwrap_or(false),
+        tags: service_tags,
+        created_at: now,
+        created_by: ctx.caller.principal_arn.clone(),
+        deployments: vec![deployment],
+        events: Vec::new(),
+        past_deployments: Vec::new(),
+    };
+    let key = ctx.scope().service(&cluster.value.name, &req.service_name);
+    let existing: Option<Record<ServiceRecord>> = records::get(&*ctx.app.store, &key).await?;
+    let guard = match &existing {
+        Some(r) if r.value.status != ServiceStatus::Inactive => {
+            return Err(ApiError::InvalidParameter(
+                "Creation of service was not idempotent.".into(),
+            ))
+        }
+        Some(r) => Compare::unchanged(&key, r.revision),
+        None => Compare::absent(&key),
+    };
+    if !commit(
+        &*ctx.app.store,
+        Txn::new().when(guard).then(put(&key, &record)),
+    )
+    .await?
+    .is_committed()
+    {
+        return Err(ApiError::InvalidParameter(
+            "Creation of service was not idempotent.".into(),
+        ));
+    }
+    ctx.app.services_changed.notify_one();
+    Ok(CreateServiceResponse {
+        service: Some(record.to_wire(true)),
+    })
+}
+
+/// UpdateService.
+pub async fn update(
+    ctx: &Ctx,
+    req: UpdateServiceRequest,
+) -> Result<UpdateServiceResponse, ApiError> {
+    let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
+    let grace = req
+        .health_check_grace_period_seconds
+        .map(|g| grace_period(Some(g)))
+        .transpose()?;
+    for _ in 0..MAX_ATTEMPTS {
+        let r = load_active(ctx, &cluster.value.name, &req.service).await?;
+        let mut s = r.value.clone();
+        let primary = s.primary().clone();
+        if let Some(n) = req.desired_count {
+            if s.scheduling_strategy == SchedulingStrategy::Daemon {
+                return Err(ApiError::InvalidParameter(
+                    "The daemon scheduling strategy does not support a desired count for services."
+                        .into(),
+                ));
+            }
+            s.desired_count = u32::try_from(n).map_err(|_| {
+                ApiError::InvalidParameter("desiredCount must be 0 or more.".into())
+            })?;
+        }
+        s.rolling = Rolling::from_request(
+            req.deployment_configuration.as_ref(),
+            s.scheduling_strategy,
+            Some(s.rolling),
+        )?;
+        if let Some(g) = grace {
+            s.health_check_grace_period_seconds = g;
+        }
+        if let Some(p) = req.propagate_tags {
+            s.propagate_tags = Some(p);
+        }
+        if let Some(e) = req.enable_execute_command {
+            s.enable_execute_command = e;
+        }
+        let task_definition = req
+            .task_definition
+            .clone()
+            .unwrap_or_else(|| primary.task_definition.clone());
+        let network = req
+            .network_configuration
+            .clone()
+            .or_else(|| primary.network_configuration.clone());
+        let (launch_type, capacity_provider) = match (
+            req.capacity_provider_strategy.as_deref(),
+            &primary.capacity_provider_strategy,
+        ) {
+            (Some(given), _) => tasks::choose_launch(&cluster.value, None, Some(given))?,
+            (None, Some(current)) => tasks::choose_launch(&cluster.value, None, Some(current))?,
+            (None, None) => (primary.launch_type.unwrap_or(LaunchType::Ec2), None),
+        };
+        let launch = tasks::prepare(
+            ctx,
+            cluster.clone(),
+            &task_definition,
+            launch_type,
+            capacity_provider.clone(),
+            None,
+            network.as_ref(),
+            Some(task_group(&s.name)),
+            None,
+            None,
+            None,
+            s.enable_execute_command,
+        )
+        .await?;
+        if let Some(lbs) = &req.load_balancers {
+            s.load_balancers = lbs.clone();
+        }
+        validate_load_balancers(&launch.def.value, &s.load_balancers)?;
+        let task_definition = launch
+            .def
+            .value
+            .definition
+            .task_definition_arn
+            .clone()
+            .unwrap_or_default();
+        let redeploy = req.force_new_deployment == Some(true)
+            || task_definition != primary.task_definition
+            || network != primary.network_configuration
+            || capacity_provider.is_some() != primary.capacity_provider_strategy.is_some()
+            || req.load_balancers.is_some();
+        let now = ctx.now();
+        if redeploy {
+            for d in &mut s.deployments {
+                d.status = DeploymentStatus::Active;
+                d.updated_at = now;
+            }
+            let d = new_deployment(
+                task_definition,
+                launch_type,
+                capacity_provider,
+                network,
+                s.desired_count,
+                now,
+            );
+            s.deployments.insert(0, d);
+        } else {
+            s.deployments[0].desired_count = s.desired_count;
+            s.deployments[0].updated_at = now;
+        }
+        let txn = Txn::new()
+            .when(Compare::unchanged(&r.key, r.revision))
+            .then(put(&r.key, &s));
+        if commit(&*ctx.app.store, txn).await?.is_committed() {
+            ctx.app.services_changed.notify_one();
+            return Ok(UpdateServiceResponse {
+                service: Some(s.to_wire(false)),
+            });
+        }
+    }
+    Err(too_much_contention("The service"))
+}
+
+/// DeleteService: a service with tasks must be scaled to zero first, unless `force`;
+/// it is DRAINING until its tasks have stopped, then INACTIVE.
+pub async fn delete(
+    ctx: &Ctx,
+    req: DeleteServiceRequest,
+) -> Result<DeleteServiceResponse, ApiError> {
+    let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
+    for _ in 0..MAX_ATTEMPTS {
+        let r = load_active(ctx, &cluster.value.name, &req.service).await?;
+        let mut s = r.value.clone();
+        if s.scheduling_strategy == SchedulingStrategy::Replica
+            && s.desired_count > 0
+            && req.force != Some(true)
+        {
+            return Err(ApiError::InvalidParameter(
+                "The service cannot be stopped while it is scaled above 0.".into(),
+            ));
+        }
+        s.status = ServiceStatus::Draining;
+        s.desired_count = 0;
+        s.deployments[0].desired_count = 0;
+        let txn = Txn::new()
+            .when(Compare::unchanged(&r.key, r.revision))
+            .then(put(&r.key, &s));
+        if commit(&*ctx.app.store, txn).await?.is_committed() {
+            ctx.app.services_changed.notify_one();
+            return Ok(DeleteServiceResponse {
+                service: Some(s.to_wire(false)),
+            });
+        }
+    }
+    Err(too_much_contention("The service"))
+}
+
+/// DescribeServices: up to 10 services by name or ARN; unknown ones are MISSING.
+pub async fn describe(
+    ctx: &Ctx,
+    req: DescribeServicesRequest,
+) -> Result<DescribeServicesResponse, ApiError> {
+    if req.services.is_empty() || req.services.len() > 10 {
+        return Err(ApiError::InvalidParameter(
+            "services must name between 1 and 10 services.".into(),
+        ));
+    }
+    let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
+    let with_tags = req
+        .include
+        .as_deref()
+        .unwrap_or_default()
+        .contains(&ServiceField::Tags);
+    let (mut services, mut failures) = (Vec::new(), Vec::new());
+    for given in &req.services {
+        match load(ctx, &cluster.value.name, given).await? {
+            Some(r) => services.push(r.value.to_wire(with_tags)),
+            None => failures.push(Failure {
+                arn: Some(given_arn(ctx, &cluster.value.name, given)),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    Ok(DescribeServicesResponse {
+        services: Some(services),
+        failures: Some(failures),
+    })
+}
+
+/// ListServices: ACTIVE and DRAINING services' ARNs, filtered by launch type and
+/// scheduling strategy.
+pub async fn list(ctx: &Ctx, req: ListServicesRequest) -> Result<ListServicesResponse, ApiError> {
+    let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
+    let max = pagination::max_results(req.max_results, 100)?;
+    let (page, next) = filtered_page::<ServiceRecord, _>(
+        &*ctx.app.store,
+        &ctx.scope().services(&cluster.value.name),
+        req.next_token.as_deref(),
+        max,
+        |r| {
+            let s = &r.value;
+            s.status != ServiceStatus::Inactive
+                && req
+                    .launch_type
+                    .is_none_or(|l| s.primary().launch_type == Some(l))
+                && req
+                    .scheduling_strategy
+                    .is_none_or(|x| s.scheduling_strategy == x)
+        },
+    )
+    .await?;
+    Ok(ListServicesResponse {
+        service_arns: Some(page.into_iter().map(|r| r.value.arn).collect()),
+        next_token: next,
+    })
+}
+
+/// The stored service `given` (a name or an ARN) names, in any status.
+pub async fn load(
+    ctx: &Ctx,
+    cluster: &str,
+    given: &str,
+) -> Result<Option<Record<ServiceRecord>>, ApiError> {
+    let name = id_from(given);
+    if !is_valid_name(name) {
+        return Ok(None);
+    }
+    records::get(&*ctx.app.store, &ctx.scope().service(cluster, name)).await
+}
+
+/// The service `given` names, which must be ACTIVE.
+async fn load_active(
+    ctx: &Ctx,
+    cluster: &str,
+    given: &str,
+) -> Result<Record<ServiceRecord>, ApiError> {
+    match load(ctx, cluster, given).await? {
+        Some(r) if r.value.status == ServiceStatus::Active => Ok(r),
+        Some(_) => Err(ApiError::ServiceNotActive("Service was not ACTIVE.".into())),
+        None => Err(ApiError::ServiceNotFound("Service not found.".into())),
+    }
+}
+
+fn given_arn(ctx: &Ctx, cluster: &str, given: &str) -> String {
+    if given.starts_with("arn:") {
+        given.to_string()
+    } else {
+        ctx.arn(format!("service/{cluster}/{given}"))
+    }
+}
+
+fn grace_period(given: Option<i32>) -> Result<Option<u32>, ApiError> {
+    given
+        .map(|g| {
+            u32::try_from(g).map_err(|_| {
+                ApiError::InvalidParameter(
+                    "healthCheckGracePeriodSeconds must be 0 or more.".into(),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Each load balancer names a target group and a container and port of the task
+/// definition, as ECS requires.
+fn validate_load_balancers(
+    def: &berth_model::task_definition::TaskDefinitionRecord,
+    load_balancers: &[LoadBalancer],
+) -> Result<(), ApiError> {
+    for lb in load_balancers {
+        if lb.target_group_arn.is_none() {
+            return Err(ApiError::InvalidParameter(
+                "Target group ARN must be specified for each load balancer.".into(),
+            ));
+        }
+        let (Some(name), Some(port)) = (&lb.container_name, lb.container_port) else {
+            return Err(ApiError::InvalidParameter(
+                "containerName and containerPort must be specified for each load balancer.".into(),
+            ));
+        };
+        let container = def
+            .definition
+            .container_definitions
+            .iter()
+            .flatten()
+            .find(|c| c.name.as_deref() == Some(name.as_str()))
+            .ok_or_else(|| {
+                ApiError::InvalidParameter(format!(
+                    "The container {name} does not exist in the task definition."
+                ))
+            })?;
+        let has_port = container
+            .port_mappings
+            .iter()
+            .flatten()
+            .any(|m| m.container_port == Some(port));
+        if !has_port {
+            return Err(ApiError::InvalidParameter(format!(
+                "The container {name} did not have a container port {port} defined."
+            )));
+        }
+    }
+    Ok(())
+}

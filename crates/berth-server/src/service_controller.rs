@@ -1,0 +1,530 @@
+//! The service controller: a level-triggered loop that makes each service's tasks match
+//! what it asks for. Every pass (each second, and at once when a service changes) it
+//! reads each service and its tasks from the store, observes them (counts per
+//! deployment, health, failed tasks), trips the circuit breaker, asks the pure rollout
+//! diff ([`berth_model::service::rollout`]) what to start and stop, applies that through
+//! the same placement and StopTask paths the API uses, and writes the service back with
+//! compare-and-swap. A lost race or a crash only means the next pass decides again.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::ecs::{
+    ContainerInstanceStatus, HealthStatus, SchedulingStrategy, TaskStopCode, Timestamp,
+};
+use berth_api::error::ApiError;
+use berth_model::cluster::ClusterRecord;
+use berth_model::container_instance::InstanceRecord;
+use berth_model::service::rollout::{self, Limits, Phase, StopReason, TaskState};
+use berth_model::service::{task_group, DeploymentStatus, Rollout, ServiceRecord, ServiceStatus};
+use berth_model::status::{DesiredStatus, TaskStatus};
+use berth_model::task::TaskRecord;
+use berth_store::{Compare, Txn};
+use tokio::sync::watch;
+
+use crate::auth::Caller;
+use crate::ecs::{services, tasks};
+use crate::keys::Scope;
+use crate::protocol::Ctx;
+use crate::records::{self, commit, put, Record};
+use crate::App;
+
+/// The longest a pass waits when nothing signals a change.
+pub const PASS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Runs passes until shutdown.
+pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PASS_INTERVAL) => {}
+            _ = app.services_changed.notified() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+        if let Err(e) = pass(&app).await {
+            tracing::warn!(error = %e, "service controller pass failed; will retry");
+        }
+    }
+}
+
+/// One pass over every service of every account and region.
+pub async fn pass(app: &Arc<App>) -> Result<(), ApiError> {
+    for prefix in service_prefixes(app).await? {
+        let services: Vec<Record<ServiceRecord>> = records::list(&*app.store, &prefix).await?;
+        for s in services {
+            if s.value.status == ServiceStatus::Inactive {
+                continue;
+            }
+            let name = s.value.arn.clone();
+            if let Err(e) = step_service(app, s).await {
+                tracing::warn!(service = %name, error = %e, "service step failed; will retry");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every account and region's service prefix that holds services.
+async fn service_prefixes(app: &App) -> Result<Vec<String>, ApiError> {
+    let page = app
+        .store
+        .page("/ecs/", None, 0)
+        .await
+        .map_err(records::store_error)?;
+    let mut prefixes: Vec<String> = page
+        .kvs
+        .iter()
+        .filter_map(|kv| {
+            let parts: Vec<&str> = kv.key.splitn(6, '/').collect();
+            (parts.len() >= 5 && parts[4] == "services")
+                .then(|| format!("/ecs/{}/{}/services/", parts[2], parts[3]))
+        })
+        .collect();
+    prefixes.dedup();
+    Ok(prefixes)
+}
+
+/// The controller acts as the service's creator, in the service's account and region.
+fn context(app: &Arc<App>, service: &ServiceRecord) -> Ctx {
+    let mut arn = service.arn.split(':');
+    let (region, account) = (
+        arn.nth(3).unwrap_or_default(),
+        arn.next().unwrap_or_default(),
+    );
+    Ctx {
+        app: app.clone(),
+        caller: Caller {
+            account: account.to_string(),
+            region: region.to_string(),
+            access_key_id: String::new(),
+            principal_arn: service.created_by.clone(),
+        },
+    }
+}
+
+/// What a pass saw of one service's tasks.
+struct Observed {
+    /// Tasks not stopping, as the rollout diff sees them.
+    live: Vec<TaskState>,
+    /// Per deployment: (pending, running, failed so far).
+    counts: HashMap<String, (u32, u32, u32)>,
+    /// Usable container instances of the cluster (daemon services).
+    usable: BTreeSet<String>,
+}
+
+async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed, ApiError> {
+    let store = &*ctx.app.store;
+    let now = ctx.now();
+    let group = task_group(&s.name);
+    let tasks: Vec<Record<TaskRecord>> = records::list(store, &scope.tasks(&s.cluster)).await?;
+    let instances: Vec<Record<InstanceRecord>> =
+        records::list(store, &scope.instances(&s.cluster)).await?;
+    let draining: BTreeSet<&str> = instances
+        .iter()
+        .filter(|i| i.value.status != ContainerInstanceStatus::Active)
+        .map(|i| i.value.arn.as_str())
+        .collect();
+    let usable = instances
+        .iter()
+        .filter(|i| i.value.accepts_tasks(now))
+        .map(|i| i.value.arn.clone())
+        .collect();
+    let grace = f64::from(s.health_check_grace_period_seconds.unwrap_or(0));
+    let mut counts: HashMap<String, (u32, u32, u32)> = HashMap::new();
+    let mut live = Vec::new();
+    for t in tasks.iter().map(|r| &r.value) {
+        if t.group.as_deref() != Some(group.as_str()) {
+            continue;
+        }
+        let deployment = t.started_by.clone().unwrap_or_default();
+        let entry = counts.entry(deployment.clone()).or_default();
+        if t.desired_status == DesiredStatus::Stopped {
+            if matches!(
+                t.stop_code,
+                Some(TaskStopCode::TaskFailedToStart | TaskStopCode::EssentialContainerExited)
+            ) {
+                entry.2 += 1;
+            }
+            continue;
+        }
+        let running = t.last_status == TaskStatus::Running;
+        if running {
+            entry.1 += 1;
+        } else {
+            entry.0 += 1;
+        }
+        let health = t.health_status();
+        let checked = t
+            .containers
+            .iter()
+            .any(|c| c.essential && c.health_status.is_some());
+        let in_grace = t
+            .started_at
+            .is_none_or(|at| now.as_secs_f64() - at.as_secs_f64() < grace);
+        live.push(TaskState {
+            arn: t.arn.clone(),
+            deployment,
+            instance: (!t.placement.fargate_pool).then(|| t.placement.instance_arn.clone()),
+            phase: if running {
+                Phase::Running
+            } else {
+                Phase::Pending
+            },
+            healthy: running && (!checked || health == HealthStatus::Healthy),
+            unhealthy: running && health == HealthStatus::Unhealthy && !in_grace,
+            instance_draining: !t.placement.fargate_pool
+                && draining.contains(t.placement.instance_arn.as_str()),
+        });
+    }
+    Ok(Observed {
+        live,
+        counts,
+        usable,
+    })
+}
+
+/// One step of one service.
+async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), ApiError> {
+    let ctx = context(app, &r.value);
+    let scope = ctx.scope();
+    let Some(cluster) =
+        records::get::<ClusterRecord>(&*app.store, &scope.cluster(&r.value.cluster)).await?
+    else {
+        return Ok(());
+    };
+    let mut s = r.value.clone();
+    let now = ctx.now();
+    let seen = observe(&ctx, &scope, &s).await?;
+    for d in &mut s.deployments {
+        let (pending, running, failed) = seen.counts.get(&d.id).copied().unwrap_or_default();
+        d.pending_count = pending;
+        d.running_count = running;
+        d.failed_tasks = d.failed_tasks.max(failed);
+    }
+    trip_circuit_breaker(&mut s, now);
+
+    let primary = s.primary().clone();
+    let launching = primary.rollout != Rollout::Failed;
+    let step = match s.scheduling_strategy {
+        SchedulingStrategy::Daemon => {
+            let usable = if s.status == ServiceStatus::Active {
+                seen.usable.clone()
+            } else {
+                BTreeSet::new()
+            };
+            rollout::daemon_step(&usable, &primary.id, launching, &seen.live)
+        }
+        _ => rollout::replica_step(
+            Limits {
+                desired: s.desired_count,
+                minimum_healthy_percent: s.rolling.minimum_healthy_percent,
+                maximum_percent: s.rolling.maximum_percent,
+            },
+            &primary.id,
+            launching,
+            &seen.live,
+        ),
+    };
+
+    let mut stopped = Vec::new();
+    for (arn, why) in &step.stop {
+        let Some(task) = seen.live.iter().find(|t| &t.arn == arn) else {
+            continue;
+        };
+        let reason = match why {
+            StopReason::Unhealthy => format!(
+                "Task failed container health checks (deployment {}).",
+                task.deployment
+            ),
+            StopReason::InstanceDraining => format!(
+                "Service {} task moved off a draining container instance (deployment {}).",
+                s.name, task.deployment
+            ),
+            _ => format!(
+                "Scaling activity initiated by (deployment {})",
+                task.deployment
+            ),
+        };
+        let id = crate::ecs::id_from(arn).to_string();
+        tasks::stop_task(
+            &ctx,
+            &s.cluster,
+            &id,
+            TaskStopCode::ServiceSchedulerInitiated,
+            &reason,
+        )
+        .await?;
+        if *why == StopReason::Unhealthy {
+            s.push_event(
+                event_id(),
+                now,
+                format!(
+                    "(service {}) (task {id}) failed container health checks.",
+                    s.name
+                ),
+            );
+        }
+        stopped.push(id);
+    }
+    if !stopped.is_empty() {
+        s.push_event(
+            event_id(),
+            now,
+            format!(
+                "(service {}) has stopped {} running tasks: {}.",
+                s.name,
+                stopped.len(),
+                listed(&stopped)
+            ),
+        );
+    }
+
+    let started = start_tasks(&ctx, &cluster, &mut s, &step, now).await?;
+    if !started.is_empty() {
+        s.push_event(
+            event_id(),
+            now,
+            format!(
+                "(service {}) has started {} tasks: {}.",
+                s.name,
+                started.len(),
+                listed(&started)
+            ),
+        );
+    }
+
+    settle(&mut s, &seen.live, step.is_empty(), now);
+    if s != r.value {
+        let txn = Txn::new()
+            .when(Compare::unchanged(&r.key, r.revision))
+            .then(put(&r.key, &s));
+        // A lost race is decided again on the next pass.
+        commit(&*app.store, txn).await?;
+    }
+    Ok(())
+}
+
+/// Starts what the step asks for; returns the new tasks' ids. Placement failures become
+/// one event (not repeated while they persist).
+async fn start_tasks(
+    ctx: &Ctx,
+    cluster: &Record<ClusterRecord>,
+    s: &mut ServiceRecord,
+    step: &rollout::Step,
+    now: Timestamp,
+) -> Result<Vec<String>, ApiError> {
+    if step.start == 0 && step.start_on.is_empty() {
+        return Ok(Vec::new());
+    }
+    let primary = s.primary().clone();
+    let (launch_type, capacity_provider) = tasks::choose_launch(
+        &cluster.value,
+        primary.launch_type,
+        primary.capacity_provider_strategy.as_deref(),
+    )?;
+    let service_tags: Vec<berth_api::ecs::Tag> =
+        if s.propagate_tags == Some(berth_api::ecs::PropagateTags::Service) {
+            s.tags
+                .iter()
+                .map(|(k, v)| berth_api::ecs::Tag {
+                    key: Some(k.clone()),
+                    value: Some(v.clone()),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+    let launch = tasks::prepare(
+        ctx,
+        cluster.clone(),
+        &primary.task_definition,
+        launch_type,
+        capacity_provider,
+        None,
+        primary.network_configuration.as_ref(),
+        Some(task_group(&s.name)),
+        Some(primary.id.clone()),
+        Some(&service_tags),
+        s.propagate_tags,
+        s.enable_execute_command,
+    )
+    .await?;
+    let mut started = Vec::new();
+    let mut failures = Vec::new();
+    let place = |count: u32, on: Option<String>| {
+        let launch = &launch;
+        let s = &*s;
+        async move {
+            let only = on.as_deref().map(crate::ecs::id_from);
+            tasks::place_and_commit(
+                ctx,
+                launch,
+                count,
+                only,
+                &s.placement_strategy,
+                &s.placement_constraints,
+            )
+            .await
+        }
+    };
+    if step.start > 0 {
+        let (placed, failed) = place(step.start, None).await?;
+        started.extend(placed.into_iter().filter_map(|t| t.task_arn));
+        failures.extend(failed);
+    }
+    for instance in &step.start_on {
+        let (placed, failed) = place(1, Some(instance.clone())).await?;
+        started.extend(placed.into_iter().filter_map(|t| t.task_arn));
+        failures.extend(failed);
+    }
+    if started.is_empty() && !failures.is_empty() {
+        let reasons: Vec<String> = failures.iter().filter_map(|f| f.reason.clone()).collect();
+        let message = format!(
+            "(service {}) was unable to place a task because no container instance met all of \
+             its requirements. Reason: {}.",
+            s.name,
+            reasons.join(", ")
+        );
+        if s.events.first().map(|e| &e.message) != Some(&message) {
+            s.push_event(event_id(), now, message);
+        }
+    }
+    Ok(started
+        .iter()
+        .map(|arn| crate::ecs::id_from(arn).to_string())
+        .collect())
+}
+
+/// Trips the primary deployment's circuit breaker once enough of its tasks failed, and
+/// rolls back to the last deployment that completed when asked to.
+fn trip_circuit_breaker(s: &mut ServiceRecord, now: Timestamp) {
+    let primary = s.primary();
+    if !s.rolling.circuit_breaker
+        || primary.rollout != Rollout::InProgress
+        || primary.failed_tasks < rollout::circuit_breaker_threshold(s.desired_count)
+    {
+        return;
+    }
+    let failed_id = primary.id.clone();
+    s.deployments[0].rollout = Rollout::Failed;
+    s.deployments[0].rollout_reason =
+        "ECS deployment circuit breaker: tasks failed to start.".into();
+    s.deployments[0].updated_at = now;
+    s.push_event(
+        event_id(),
+        now,
+        format!(
+            "(service {}) (deployment {failed_id}) deployment failed: tasks failed to start.",
+            s.name
+        ),
+    );
+    if !s.rolling.rollback {
+        return;
+    }
+    let previous = s
+        .deployments
+        .iter()
+        .skip(1)
+        .chain(&s.past_deployments)
+        .find(|d| d.rollout == Rollout::Completed)
+        .cloned();
+    let Some(previous) = previous else {
+        return;
+    };
+    let mut back = services::new_deployment(
+        previous.task_definition.clone(),
+        previous
+            .launch_type
+            .unwrap_or(berth_api::ecs::LaunchType::Ec2),
+        previous
+            .capacity_provider_strategy
+            .as_ref()
+            .and_then(|c| c.first())
+            .map(|c| c.capacity_provider.clone()),
+        previous.network_configuration.clone(),
+        s.desired_count,
+        now,
+    );
+    back.rollout_reason = format!(
+        "ECS deployment circuit breaker: rolling back to deploymentId {}.",
+        previous.id
+    );
+    for d in &mut s.deployments {
+        d.status = DeploymentStatus::Active;
+    }
+    s.deployments.insert(0, back);
+    s.push_event(
+        event_id(),
+        now,
+        format!(
+            "(service {}) rolling back to deployment {}.",
+            s.name, previous.id
+        ),
+    );
+}
+
+/// Bookkeeping once the step is applied: retires deployments with no tasks left,
+/// completes the primary one at a steady state, and retires a deleted service.
+fn settle(s: &mut ServiceRecord, live: &[TaskState], step_was_empty: bool, now: Timestamp) {
+    let has_tasks = |id: &str| live.iter().any(|t| t.deployment == id);
+    let mut retired = Vec::new();
+    let mut i = 1;
+    while i < s.deployments.len() {
+        if has_tasks(&s.deployments[i].id) {
+            i += 1;
+        } else {
+            retired.push(s.deployments.remove(i));
+        }
+    }
+    for d in retired {
+        s.past_deployments.insert(0, d);
+    }
+    s.past_deployments
+        .truncate(berth_model::service::record::MAX_EVENTS);
+
+    let primary_id = s.primary().id.clone();
+    let steady = step_was_empty
+        && s.deployments.len() == 1
+        && match s.scheduling_strategy {
+            SchedulingStrategy::Daemon => live.iter().all(|t| t.healthy),
+            _ => rollout::is_steady(s.desired_count, &primary_id, live),
+        };
+    if !steady {
+        return;
+    }
+    if s.deployments[0].rollout == Rollout::InProgress {
+        s.deployments[0].rollout = Rollout::Completed;
+        s.deployments[0].rollout_reason = format!("ECS deployment {primary_id} completed.");
+        s.deployments[0].updated_at = now;
+        s.push_event(
+            event_id(),
+            now,
+            format!(
+                "(service {}) (deployment {primary_id}) deployment completed.",
+                s.name
+            ),
+        );
+    }
+    let steady_message = format!("(service {}) has reached a steady state.", s.name);
+    if s.events.first().map(|e| &e.message) != Some(&steady_message) {
+        s.push_event(event_id(), now, steady_message);
+    }
+    if s.status == ServiceStatus::Draining && live.is_empty() {
+        s.status = ServiceStatus::Inactive;
+    }
+}
+
+fn listed(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("(task {id})"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn event_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
