@@ -120,7 +120,7 @@ pub async fn create(
     )
     .await?;
     let load_balancers = req.load_balancers.clone().unwrap_or_default();
-    validate_load_balancers(&launch.def.value, &load_balancers)?;
+    validate_load_balancers(ctx, &launch.def.value, &load_balancers).await?;
     let mut service_tags = Tags::new();
     tags::merge(
         &mut service_tags,
@@ -268,7 +268,7 @@ pub async fn update(
         if let Some(lbs) = &req.load_balancers {
             s.load_balancers = lbs.clone();
         }
-        validate_load_balancers(&launch.def.value, &s.load_balancers)?;
+        validate_load_balancers(ctx, &launch.def.value, &s.load_balancers).await?;
         let task_definition = launch
             .def
             .value
@@ -454,17 +454,44 @@ fn grace_period(given: Option<i32>) -> Result<Option<u32>, ApiError> {
         .transpose()
 }
 
-/// Each load balancer names a target group and a container and port of the task
-/// definition, as ECS requires.
-fn validate_load_balancers(
+/// Each load balancer names a container and port of the task definition and a target
+/// group that exists, is attached to a load balancer, and has a target type the
+/// network mode can fill (`ip` for awsvpc, `instance` otherwise), as ECS requires.
+async fn validate_load_balancers(
+    ctx: &Ctx,
     def: &berth_model::task_definition::TaskDefinitionRecord,
     load_balancers: &[LoadBalancer],
 ) -> Result<(), ApiError> {
     for lb in load_balancers {
-        if lb.target_group_arn.is_none() {
+        let Some(tg_arn) = &lb.target_group_arn else {
             return Err(ApiError::InvalidParameter(
                 "Target group ARN must be specified for each load balancer.".into(),
             ));
+        };
+        let tg = berth_lb::targets::target_group(&*ctx.app.store, tg_arn)
+            .await
+            .map_err(|e| {
+                ApiError::InvalidParameter(format!("The target group {tg_arn} cannot be used: {e}"))
+            })?;
+        if tg.load_balancer_arns.is_empty() {
+            return Err(ApiError::InvalidParameter(format!(
+                "The target group with targetGroupArn {tg_arn} does not have an associated \
+                 load balancer."
+            )));
+        }
+        let awsvpc = def.network_mode() == NetworkMode::Awsvpc;
+        let fits = match tg.target_type {
+            berth_lb::model::TargetType::Ip => awsvpc,
+            berth_lb::model::TargetType::Instance => !awsvpc,
+            _ => false,
+        };
+        if !fits {
+            return Err(ApiError::InvalidParameter(format!(
+                "The provided target group {tg_arn} has target type {}, which is incompatible \
+                 with the {} network mode specified in the task definition.",
+                tg.target_type,
+                def.network_mode().as_str()
+            )));
         }
         let (Some(name), Some(port)) = (&lb.container_name, lb.container_port) else {
             return Err(ApiError::InvalidParameter(

@@ -30,6 +30,10 @@ use crate::protocol::Ctx;
 use crate::records::{self, commit, put, Record};
 use crate::App;
 
+mod targets;
+
+use targets::{in_grace, Targets, TaskInTargets};
+
 /// The longest a pass waits when nothing signals a change.
 pub const PASS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -114,6 +118,14 @@ struct Observed {
     counts: HashMap<String, (u32, u32, u32)>,
     /// Usable container instances of the cluster (daemon services).
     usable: BTreeSet<String>,
+    /// The live tasks' records, by ARN.
+    records: HashMap<String, TaskRecord>,
+    /// The cluster's container instances, by ARN.
+    instances: HashMap<String, InstanceRecord>,
+    /// The service's target groups, when it has load balancers.
+    targets: Option<Targets>,
+    /// Where each live task stands in them.
+    in_targets: HashMap<String, TaskInTargets>,
 }
 
 async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed, ApiError> {
@@ -133,7 +145,22 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
         .filter(|i| i.value.accepts_tasks(now))
         .map(|i| i.value.arn.clone())
         .collect();
-    let grace = f64::from(s.health_check_grace_period_seconds.unwrap_or(0));
+    let grace = s.health_check_grace_period_seconds.unwrap_or(0);
+    let instance_map: HashMap<String, InstanceRecord> = instances
+        .iter()
+        .map(|i| (i.value.arn.clone(), i.value.clone()))
+        .collect();
+    let targets = if s.load_balancers.is_empty() {
+        None
+    } else {
+        Some(
+            Targets::load(store, &s.load_balancers)
+                .await
+                .map_err(ApiError::Server)?,
+        )
+    };
+    let mut records = HashMap::new();
+    let mut in_targets = HashMap::new();
     let mut counts: HashMap<String, (u32, u32, u32)> = HashMap::new();
     let mut live = Vec::new();
     for t in tasks.iter().map(|r| &r.value) {
@@ -149,6 +176,17 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
             ) {
                 entry.2 += 1;
             }
+            // Stopped from outside the controller (StopTask, an exit): it leaves its
+            // target groups at once rather than after failing health checks.
+            if let Some(targets) = &targets {
+                let lb = targets.of(t, &instance_map);
+                if lb.attached && !lb.draining {
+                    targets
+                        .deregister(store, t, &instance_map)
+                        .await
+                        .map_err(ApiError::Server)?;
+                }
+            }
             continue;
         }
         let running = t.last_status == TaskStatus::Running;
@@ -162,9 +200,16 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
             .containers
             .iter()
             .any(|c| c.essential && c.health_status.is_some());
-        let in_grace = t
-            .started_at
-            .is_none_or(|at| now.as_secs_f64() - at.as_secs_f64() < grace);
+        let lb = targets
+            .as_ref()
+            .map(|g| g.of(t, &instance_map))
+            .unwrap_or(TaskInTargets {
+                healthy: true,
+                ..Default::default()
+            });
+        let past_grace = !in_grace(t.started_at, grace, now);
+        in_targets.insert(t.arn.clone(), lb);
+        records.insert(t.arn.clone(), t.clone());
         live.push(TaskState {
             arn: t.arn.clone(),
             deployment,
@@ -174,8 +219,8 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
             } else {
                 Phase::Pending
             },
-            healthy: running && (!checked || health == HealthStatus::Healthy),
-            unhealthy: running && health == HealthStatus::Unhealthy && !in_grace,
+            healthy: running && (!checked || health == HealthStatus::Healthy) && lb.healthy,
+            unhealthy: running && past_grace && (health == HealthStatus::Unhealthy || lb.unhealthy),
             instance_draining: !t.placement.fargate_pool
                 && draining.contains(t.placement.instance_arn.as_str()),
         });
@@ -184,6 +229,10 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
         live,
         counts,
         usable,
+        records,
+        instances: instance_map,
+        targets,
+        in_targets,
     })
 }
 
@@ -231,10 +280,25 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
     };
 
     let mut stopped = Vec::new();
+    let mut draining = 0;
     for (arn, why) in &step.stop {
         let Some(task) = seen.live.iter().find(|t| &t.arn == arn) else {
             continue;
         };
+        // A task in a target group leaves it first and is stopped once it has drained.
+        let lb = seen.in_targets.get(arn).copied().unwrap_or_default();
+        if lb.attached {
+            if let (Some(targets), Some(record), false) =
+                (&seen.targets, seen.records.get(arn), lb.draining)
+            {
+                targets
+                    .deregister(&*app.store, record, &seen.instances)
+                    .await
+                    .map_err(ApiError::Server)?;
+                draining += 1;
+            }
+            continue;
+        }
         let reason = match why {
             StopReason::Unhealthy => format!(
                 "Task failed container health checks (deployment {}).",
@@ -270,6 +334,16 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
         }
         stopped.push(id);
     }
+    if draining > 0 {
+        s.push_event(
+            event_id(),
+            now,
+            format!(
+                "(service {}) has begun draining connections on {draining} tasks.",
+                s.name
+            ),
+        );
+    }
     if !stopped.is_empty() {
         s.push_event(
             event_id(),
@@ -283,6 +357,7 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
         );
     }
 
+    register_targets(app, &mut s, &seen, &step, now).await?;
     let started = start_tasks(&ctx, &cluster, &mut s, &step, now).await?;
     if !started.is_empty() {
         s.push_event(
@@ -304,6 +379,44 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
             .then(put(&r.key, &s));
         // A lost race is decided again on the next pass.
         commit(&*app.store, txn).await?;
+    }
+    Ok(())
+}
+
+/// Registers the service's RUNNING tasks that are staying in its target groups.
+async fn register_targets(
+    app: &Arc<App>,
+    s: &mut ServiceRecord,
+    seen: &Observed,
+    step: &rollout::Step,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let Some(targets) = &seen.targets else {
+        return Ok(());
+    };
+    let leaving: BTreeSet<&str> = step.stop.iter().map(|(a, _)| a.as_str()).collect();
+    let mut joined: HashMap<String, usize> = HashMap::new();
+    for t in seen.live.iter().filter(|t| t.phase == Phase::Running) {
+        let Some(record) = seen.records.get(&t.arn) else {
+            continue;
+        };
+        if leaving.contains(t.arn.as_str()) {
+            continue;
+        }
+        for group in targets
+            .register(&*app.store, record, &seen.instances)
+            .await
+            .map_err(ApiError::Server)?
+        {
+            *joined.entry(group).or_default() += 1;
+        }
+    }
+    for (group, n) in joined {
+        s.push_event(
+            event_id(),
+            now,
+            format!("(service {}) registered {n} targets in ({group})", s.name),
+        );
     }
     Ok(())
 }
