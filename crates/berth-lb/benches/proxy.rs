@@ -6,6 +6,10 @@
 //! three rounds each, at 32 connections (throughput) and at 1 connection (the latency
 //! one request adds).
 //!
+//! It also reads the berth process's CPU time around each run through the listener
+//! (`/proc/PID/stat`), so the proxy's own CPU cost per request is reported, a figure
+//! that other load on the machine disturbs far less than requests/s.
+//!
 //! The target spends a set CPU time on each request (0 µs: a constant answer, the worst
 //! case for a proxy, whose own cost per request is then most of the total), so the
 //! figures show where the listener's cost stops mattering.
@@ -259,6 +263,20 @@ struct Run {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
+    /// The berth process's CPU time per request, in microseconds (runs through the
+    /// listener only).
+    cpu_us: f64,
+}
+
+/// The CPU seconds (user and system) process `pid` has used: `/proc/PID/stat`'s utime
+/// and stime, in clock ticks of 1/100 s (Linux's USER_HZ).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the berth process is running");
+    let after_name = &stat[stat.rfind(')').expect("stat names the command") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
 }
 
 /// wrk's latency figure (`812.00us`, `1.20ms`, `2.01s`) in milliseconds.
@@ -276,7 +294,8 @@ fn millis(text: &str) -> f64 {
     }
 }
 
-fn wrk(port: u16, connections: u32, secs: u64) -> Run {
+fn wrk(port: u16, connections: u32, secs: u64, berth_pid: Option<u32>) -> Run {
+    let cpu_before = berth_pid.map(cpu_seconds);
     let out = Command::new("wrk")
         .args([
             "-t1",
@@ -298,10 +317,16 @@ fn wrk(port: u16, connections: u32, secs: u64) -> Run {
             .map(|rest| rest.split_whitespace().next().unwrap_or("").to_string())
             .unwrap_or_else(|| panic!("no {label} in {report}"))
     };
+    let rps: f64 = field("Requests/sec:").parse().unwrap();
+    let cpu_us = match (berth_pid, cpu_before) {
+        (Some(pid), Some(before)) => (cpu_seconds(pid) - before) * 1e6 / (rps * secs as f64),
+        _ => f64::NAN,
+    };
     Run {
-        rps: field("Requests/sec:").parse().unwrap(),
+        rps,
         p50_ms: millis(&field("50%")),
         p99_ms: millis(&field("99%")),
+        cpu_us,
     }
 }
 
@@ -330,7 +355,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let work_us = Arc::new(AtomicU64::new(0));
-    let (_berth, target_port, listener_port) = runtime.block_on(async {
+    let (berth, target_port, listener_port) = runtime.block_on(async {
         let target_port = start_target(Bytes::from(vec![b'x'; body_bytes]), work_us.clone()).await;
         let (berth, api_port) = start_berth(dir.path()).await;
         let listener_port = configure(api_port, target_port).await;
@@ -340,7 +365,7 @@ fn main() {
         "load balancer bench: {body_bytes}-byte responses, wrk -t1, {secs} s per run, median of {ROUNDS}"
     );
     println!(
-        "{:>7} {:>5} {:>14} {:>14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:>7} {:>5} {:>14} {:>14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
         "work us",
         "conns",
         "direct req/s",
@@ -350,15 +375,17 @@ fn main() {
         "p50 LB",
         "p99 dir",
         "p99 LB",
-        "p99 add"
+        "p99 add",
+        "LB cpu us"
     );
+    let berth_pid = berth.0.id();
     for level in work_levels {
         work_us.store(level, Ordering::Relaxed);
         for connections in [32, 1] {
             let (mut direct, mut listener) = (Vec::new(), Vec::new());
             for _ in 0..ROUNDS {
-                direct.push(wrk(target_port, connections, secs));
-                listener.push(wrk(listener_port, connections, secs));
+                direct.push(wrk(target_port, connections, secs, None));
+                listener.push(wrk(listener_port, connections, secs, Some(berth_pid)));
             }
             let rps = (median(&direct, |r| r.rps), median(&listener, |r| r.rps));
             let p50 = (
@@ -370,7 +397,7 @@ fn main() {
                 median(&listener, |r| r.p99_ms),
             );
             println!(
-                "{level:>7} {connections:>5} {:>14.0} {:>14.0} {:>5.2}x {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                "{level:>7} {connections:>5} {:>14.0} {:>14.0} {:>5.2}x {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>10.1}",
                 rps.0,
                 rps.1,
                 rps.1 / rps.0,
@@ -378,7 +405,8 @@ fn main() {
                 p50.1,
                 p99.0,
                 p99.1,
-                p99.1 - p99.0
+                p99.1 - p99.0,
+                median(&listener, |r| r.cpu_us),
             );
         }
     }

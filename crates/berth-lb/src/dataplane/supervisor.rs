@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::health::{run_checker, write_report, Prober, Report};
-use super::http_proxy::{self, ProxyClient};
+use super::http_proxy;
 use super::routing::{Group, Route, Routes, Target, Weighted};
 use super::tcp_proxy;
 use super::topology::{self, ActionSpec, Desired, ListenerSpec, TargetId, TargetSpec};
@@ -53,7 +53,6 @@ struct RunningTarget {
 pub struct Supervisor {
     elb: Arc<Elb>,
     prober: Arc<dyn Prober>,
-    client: ProxyClient,
     reports: mpsc::UnboundedSender<Report>,
     listeners: HashMap<String, RunningListener>,
     targets: HashMap<TargetId, RunningTarget>,
@@ -71,7 +70,6 @@ impl Supervisor {
         Supervisor {
             elb,
             prober,
-            client: http_proxy::client(),
             reports,
             listeners: HashMap::new(),
             targets: HashMap::new(),
@@ -216,7 +214,6 @@ impl Supervisor {
             _ => {
                 let listener = Arc::new(http_proxy::Listener {
                     routes: routes_rx,
-                    client: self.client.clone(),
                     port: HeaderValue::from(spec.port),
                 });
                 tokio::spawn(http_proxy::serve(socket, listener, stop_rx))
