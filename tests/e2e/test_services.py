@@ -82,6 +82,20 @@ def test_force_new_deployment_rolls_every_task_onto_a_new_deployment(berth: Bert
     assert s["deployments"][0]["id"] == second
     assert {t["startedBy"] for t in running_tasks(ecs, name)} == {second}
 
+    listed = berth.aws("ecs", "list-service-deployments", "--cluster", CLUSTER, "--service", name)["serviceDeployments"]
+    assert [d["status"] for d in listed] == ["SUCCESSFUL", "SUCCESSFUL"], listed
+    assert listed[0]["serviceDeploymentArn"].endswith(f":service-deployment/{CLUSTER}/{name}/{second.split('/')[1]}")
+    assert listed[0]["createdAt"] >= listed[1]["createdAt"]
+    page = ecs.list_service_deployments(cluster=CLUSTER, service=name, maxResults=1)
+    assert len(page["serviceDeployments"]) == 1 and page["nextToken"]
+    rest = ecs.list_service_deployments(cluster=CLUSTER, service=name, maxResults=1, nextToken=page["nextToken"])
+    assert rest["serviceDeployments"][0]["serviceDeploymentArn"] == listed[1]["serviceDeploymentArn"]
+    described = ecs.describe_service_deployments(serviceDeploymentArns=[listed[0]["serviceDeploymentArn"], listed[0]["serviceDeploymentArn"] + "0"])
+    d = described["serviceDeployments"][0]
+    assert d["status"] == "SUCCESSFUL" and d["targetServiceRevision"]["runningTaskCount"] == 3
+    assert d["deploymentConfiguration"]["maximumPercent"] == 200
+    assert [f["reason"] for f in described["failures"]] == ["MISSING"]
+
 
 def test_the_circuit_breaker_rolls_back_a_deployment_whose_tasks_exit(berth: Berth) -> None:
     ecs = berth.client()
@@ -103,6 +117,12 @@ def test_the_circuit_breaker_rolls_back_a_deployment_whose_tasks_exit(berth: Ber
     assert f"(service {name}) (deployment {failing}) deployment failed: tasks failed to start." in messages, messages
     assert any(m.startswith(f"(service {name}) rolling back to deployment ") for m in messages), messages
     assert all(t["taskDefinitionArn"] == good for t in running_tasks(ecs, name))
+    statuses = [d["status"] for d in ecs.list_service_deployments(cluster=CLUSTER, service=name)["serviceDeployments"]]
+    assert statuses == ["ROLLBACK_SUCCESSFUL", "STOPPED", "SUCCESSFUL"], statuses
+    failed = ecs.list_service_deployments(cluster=CLUSTER, service=name, status=["STOPPED"])["serviceDeployments"]
+    assert failed[0]["statusReason"] == "ECS deployment circuit breaker: tasks failed to start."
+    breaker = ecs.describe_service_deployments(serviceDeploymentArns=[failed[0]["serviceDeploymentArn"]])
+    assert breaker["serviceDeployments"][0]["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
 
 
 def test_scaling_to_zero_stops_every_task_and_delete_retires_the_service(berth: Berth) -> None:

@@ -5,7 +5,8 @@
 use berth_api::ecs::{
     CapacityProviderStrategyItem, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration,
     DeploymentRolloutState, LaunchType, LoadBalancer, NetworkConfiguration, PlacementConstraint,
-    PlacementStrategy, PropagateTags, SchedulingStrategy, Service, ServiceEvent, Tag, Timestamp,
+    PlacementStrategy, PropagateTags, SchedulingStrategy, Service, ServiceDeploymentStatus,
+    ServiceEvent, Tag, Timestamp,
 };
 use berth_api::error::ApiError;
 use serde::{Deserialize, Serialize};
@@ -162,9 +163,36 @@ pub struct DeploymentRecord {
     pub rollout_reason: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// For a deployment the circuit breaker started: the failed deployment it rolls back.
+    #[serde(default)]
+    pub rollback_of: Option<String>,
 }
 
 impl DeploymentRecord {
+    /// Its status as a service deployment (ListServiceDeployments): in progress,
+    /// successful, or stopped (failed, or replaced before it finished); rollbacks say so.
+    pub fn service_deployment_status(&self) -> (ServiceDeploymentStatus, String) {
+        let rollback = self.rollback_of.is_some();
+        let reason = self.rollout_reason.clone();
+        match (self.rollout, self.status) {
+            (Rollout::InProgress, DeploymentStatus::Primary) if rollback => {
+                (ServiceDeploymentStatus::RollbackInProgress, reason)
+            }
+            (Rollout::InProgress, DeploymentStatus::Primary) => {
+                (ServiceDeploymentStatus::InProgress, reason)
+            }
+            (Rollout::Completed, _) if rollback => {
+                (ServiceDeploymentStatus::RollbackSuccessful, reason)
+            }
+            (Rollout::Completed, _) => (ServiceDeploymentStatus::Successful, reason),
+            (Rollout::Failed, _) => (ServiceDeploymentStatus::Stopped, reason),
+            (Rollout::InProgress, DeploymentStatus::Active) => (
+                ServiceDeploymentStatus::Stopped,
+                "Replaced by a newer deployment before it completed.".into(),
+            ),
+        }
+    }
+
     /// The wire form.
     pub fn to_wire(&self) -> Deployment {
         Deployment {

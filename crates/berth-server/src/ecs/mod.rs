@@ -6,6 +6,7 @@ pub mod attributes;
 pub mod clusters;
 pub mod container_instances;
 pub mod placement;
+pub mod service_deployments;
 pub mod services;
 pub mod tags;
 pub mod task_definitions;
@@ -75,11 +76,8 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         O::DeleteService => call!(services::delete),
         O::DescribeServices => call!(services::describe),
         O::ListServices => call!(services::list),
-        O::ListServiceDeployments | O::DescribeServiceDeployments => {
-            Err(ApiError::UnsupportedFeature(format!(
-                "{action} is not available in this Berth build yet."
-            )))
-        }
+        O::ListServiceDeployments => call!(service_deployments::list),
+        O::DescribeServiceDeployments => call!(service_deployments::describe),
     }
 }
 

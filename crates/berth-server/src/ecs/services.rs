@@ -57,6 +57,7 @@ pub fn new_deployment(
         rollout: Rollout::InProgress,
         created_at: now,
         updated_at: now,
+        rollback_of: None,
     }
 }
 

@@ -562,6 +562,7 @@ fn trip_circuit_breaker(s: &mut ServiceRecord, now: Timestamp) {
         s.desired_count,
         now,
     );
+    back.rollback_of = Some(failed_id.clone());
     back.rollout_reason = format!(
         "ECS deployment circuit breaker: rolling back to deploymentId {}.",
         previous.id
