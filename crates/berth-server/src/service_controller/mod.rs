@@ -256,6 +256,11 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
     }
     trip_circuit_breaker(&mut s, now);
 
+    if s.scheduling_strategy == SchedulingStrategy::Daemon && s.status == ServiceStatus::Active {
+        // A daemon wants one task on each usable instance.
+        s.desired_count = seen.usable.len() as u32;
+        s.deployments[0].desired_count = s.desired_count;
+    }
     let primary = s.primary().clone();
     let launching = primary.rollout != Rollout::Failed;
     let step = match s.scheduling_strategy {
