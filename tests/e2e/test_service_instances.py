@@ -41,6 +41,12 @@ class FakeInstances:
                 p.wait()
 
 
+@pytest.fixture(scope="module")
+def live_berth(berth_factory: Any) -> Berth:
+    """A server of this module's own, so its services and instances touch no other test."""
+    return berth_factory()
+
+
 @pytest.fixture
 def instances(live_berth: Berth) -> Iterator[FakeInstances]:
     cluster = unique("hosts")

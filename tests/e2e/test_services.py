@@ -7,9 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from conftest import Berth, awsvpc_api, client_error, error_code, eventually, fargate_task_definition, unique
 
 CLUSTER = "default"
+
+
+@pytest.fixture(scope="module")
+def berth(berth_factory: Any) -> Berth:
+    """A server of this module's own: its services hold Fargate capacity the shared
+    server's other tests would otherwise not get."""
+    return berth_factory()
 
 
 def register(ecs: Any, family: str, **env: str) -> str:
