@@ -3,7 +3,7 @@
 //! target, a small HTTP/1.1 server in this process (hyper, keep-alive, a fixed body)
 //! standing in for a task. wrk (one thread) measures requests/s and latency
 //! percentiles against the target's own port and against the listener, alternating,
-//! three rounds each, at 32 connections (throughput) and at 1 connection (the latency
+//! three rounds each by default, at 32 connections (throughput) and at 1 connection (the latency
 //! one request adds).
 //!
 //! It also reads the berth process's CPU time around each run through the listener
@@ -16,7 +16,8 @@
 //!
 //! Run: `cargo build --release -p berth && cargo bench -p berth-lb --bench proxy`.
 //! `BERTH_BIN` overrides the binary (default target/release/berth); `BERTH_LB_BENCH_SECS`
-//! the seconds per wrk run (default 10); `BERTH_LB_BENCH_BODY` the response size in
+//! the seconds per wrk run (default 10); `BERTH_LB_BENCH_ROUNDS` the rounds (default 3);
+//! `BERTH_LB_BENCH_BODY` the response size in
 //! bytes (default 100); `BERTH_LB_BENCH_WORK_US` the target's CPU microseconds per
 //! request, a comma-separated list (default 0,100,500). Needs `wrk` (Debian: apt-get
 //! install wrk).
@@ -37,7 +38,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const KEY: &str = "AKIABENCHLB000000000";
 const SECRET: &str = "benchlbsecretbenchlbsecretbenchlbsecret0";
-const ROUNDS: usize = 3;
 
 /// A child process killed when dropped.
 struct Guard(Child);
@@ -330,6 +330,13 @@ fn wrk(port: u16, connections: u32, secs: u64, berth_pid: Option<u32>) -> Run {
     }
 }
 
+/// The 1-minute load average, which says how much else ran on the machine.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().next().unwrap_or("?").to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
 fn median(runs: &[Run], key: fn(&Run) -> f64) -> f64 {
     let mut values: Vec<f64> = runs.iter().map(key).collect();
     values.sort_by(f64::total_cmp);
@@ -342,6 +349,7 @@ fn main() {
         "wrk is not installed: apt-get install wrk"
     );
     let secs = env_number("BERTH_LB_BENCH_SECS", 10);
+    let rounds = env_number("BERTH_LB_BENCH_ROUNDS", 3) as usize;
     let body_bytes = env_number("BERTH_LB_BENCH_BODY", 100) as usize;
     let work_levels: Vec<u64> = std::env::var("BERTH_LB_BENCH_WORK_US")
         .unwrap_or_else(|_| "0,100,500".into())
@@ -362,7 +370,8 @@ fn main() {
         (berth, target_port, listener_port)
     });
     println!(
-        "load balancer bench: {body_bytes}-byte responses, wrk -t1, {secs} s per run, median of {ROUNDS}"
+        "load balancer bench: {body_bytes}-byte responses, wrk -t1, {secs} s per run, median of {rounds}; load average {}",
+        load_average()
     );
     println!(
         "{:>7} {:>5} {:>14} {:>14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
@@ -383,7 +392,7 @@ fn main() {
         work_us.store(level, Ordering::Relaxed);
         for connections in [32, 1] {
             let (mut direct, mut listener) = (Vec::new(), Vec::new());
-            for _ in 0..ROUNDS {
+            for _ in 0..rounds {
                 direct.push(wrk(target_port, connections, secs, None));
                 listener.push(wrk(listener_port, connections, secs, Some(berth_pid)));
             }
@@ -410,4 +419,5 @@ fn main() {
             );
         }
     }
+    println!("load average at the end: {}", load_average());
 }
