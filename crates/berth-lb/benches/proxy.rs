@@ -3,8 +3,8 @@
 //! target, a small HTTP/1.1 server in this process (hyper, keep-alive, a fixed body)
 //! standing in for a task. wrk (one thread) measures requests/s and latency
 //! percentiles against the target's own port and against the listener, alternating,
-//! three rounds each by default, at 32 connections (throughput) and at 1 connection (the latency
-//! one request adds).
+//! three rounds each by default, at 32 connections (throughput) and at 1 connection
+//! (the latency one request adds).
 //!
 //! It also reads the berth process's CPU time around each run through the listener
 //! (`/proc/PID/stat`), so the proxy's own CPU cost per request is reported, a figure

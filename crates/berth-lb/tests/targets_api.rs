@@ -66,7 +66,7 @@ async fn register_describe_drain_and_errors() {
         .unwrap();
     // Registering again changes nothing.
     let before = store.revision().await.unwrap();
-    targets::register_targets(&*store, &tg, &[a.clone()])
+    targets::register_targets(&*store, &tg, std::slice::from_ref(&a))
         .await
         .unwrap();
     assert_eq!(store.revision().await.unwrap(), before);
@@ -114,7 +114,7 @@ async fn register_describe_drain_and_errors() {
     }
 
     // Deregistering drains for the delay, then the supervisor's reap removes it.
-    targets::deregister_targets(&*store, &tg, &[a.clone()])
+    targets::deregister_targets(&*store, &tg, std::slice::from_ref(&a))
         .await
         .unwrap();
     let health = targets::target_health(&*store, &tg, &a).await.unwrap();
@@ -147,10 +147,10 @@ async fn register_describe_drain_and_errors() {
     );
 
     // Re-registering while draining brings it back as a new registration.
-    targets::deregister_targets(&*store, &tg, &[b.clone()])
+    targets::deregister_targets(&*store, &tg, std::slice::from_ref(&b))
         .await
         .unwrap();
-    targets::register_targets(&*store, &tg, &[b.clone()])
+    targets::register_targets(&*store, &tg, std::slice::from_ref(&b))
         .await
         .unwrap();
     let health = targets::target_health(&*store, &tg, &b).await.unwrap();
@@ -158,11 +158,11 @@ async fn register_describe_drain_and_errors() {
 
     // Errors.
     let missing = tg.replace(&tg[tg.len() - 16..], "0123456789abcdef");
-    let e = targets::register_targets(&*store, &missing, &[a.clone()])
+    let e = targets::register_targets(&*store, &missing, std::slice::from_ref(&a))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "TargetGroupNotFound");
-    let e = targets::register_targets(&*store, "nonsense", &[a.clone()])
+    let e = targets::register_targets(&*store, "nonsense", std::slice::from_ref(&a))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "ValidationError");
@@ -174,7 +174,7 @@ async fn register_describe_drain_and_errors() {
     .await
     .unwrap_err();
     assert_eq!(e.code(), "InvalidTarget");
-    let e = targets::deregister_targets(&*store, &tg, &[a.clone()])
+    let e = targets::deregister_targets(&*store, &tg, std::slice::from_ref(&a))
         .await
         .unwrap_err();
     assert_eq!(e.code(), "InvalidTarget");
