@@ -406,3 +406,23 @@ def test_unsigned_and_unknown_requests_get_xml_errors(live_berth: Berth) -> None
     assert "<Code>MissingAuthenticationToken</Code>" in text and "<ErrorResponse" in text, text
     result = b.run_cli(["elbv2", "describe-ssl-policies"])
     assert result.error_code == "InvalidAction", result.describe()
+
+
+def test_listeners_and_health_come_back_after_a_kill_9(berth_factory: Any, targets: Targets) -> None:
+    b = berth_factory()
+    try:
+        lb, tg = create_lb(b), create_tg(b)
+        t = targets.http("survivor")
+        register(b, tg["TargetGroupArn"], t.port)
+        _, port = create_listener(b, lb["LoadBalancerArn"], forward(tg["TargetGroupArn"]))
+        eventually(lambda: health(b, tg["TargetGroupArn"])[t.port]["State"] == "healthy",
+                   timeout=DETECTION_S, what="the target healthy")
+        b.restart(kill9=True)
+        # The data plane rebuilds the listener from the store, and the target keeps the
+        # health last recorded instead of starting over.
+        assert health(b, tg["TargetGroupArn"])[t.port]["State"] == "healthy"
+        wait_listening(port)
+        assert eventually(lambda: name_at(port, "/") == "survivor", timeout=10, what="the listener serving again")
+    finally:
+        b.stop()
+    assert _refused(port), "the listener closed with the server"
