@@ -149,7 +149,7 @@ impl Supervisor {
         }
         for (id, spec) in &desired.targets {
             match self.targets.get_mut(id) {
-                Some(running) if running.spec == *spec => {}
+                Some(running) if same_checks(&running.spec, spec) => {}
                 Some(running) => {
                     // New health check settings: the checker restarts from where it was.
                     running.checker.abort();
@@ -290,6 +290,14 @@ impl Checker {
             self.reporter(),
         ))
     }
+}
+
+/// Whether a running checker already checks as `wanted` says (what was last reported
+/// is the checker's own doing, not a change).
+fn same_checks(running: &TargetSpec, wanted: &TargetSpec) -> bool {
+    running.check_addr == wanted.check_addr
+        && running.check == wanted.check
+        && running.registration == wanted.registration
 }
 
 async fn stop_listener(l: RunningListener) {
