@@ -67,15 +67,22 @@ impl Target {
 #[derive(Debug, Default)]
 pub struct Group {
     targets: Vec<Arc<Target>>,
-    next: AtomicUsize,
+    next: Arc<AtomicUsize>,
 }
 
 impl Group {
     /// A group of these targets.
     pub fn new(targets: Vec<Arc<Target>>) -> Group {
+        Group::with_turns(targets, Arc::default())
+    }
+
+    /// A group of these targets continuing the round robin of `turns` (kept across
+    /// changes of the configuration, so a change does not send the next requests to
+    /// the first target again).
+    pub fn with_turns(targets: Vec<Arc<Target>>, turns: Arc<AtomicUsize>) -> Group {
         Group {
             targets,
-            next: AtomicUsize::new(0),
+            next: turns,
         }
     }
 
@@ -108,12 +115,17 @@ impl Group {
 pub struct Weighted {
     groups: Vec<Arc<Group>>,
     schedule: Vec<u16>,
-    next: AtomicUsize,
+    next: Arc<AtomicUsize>,
 }
 
 impl Weighted {
     /// Groups with their weights (0 takes no requests).
     pub fn new(weighted: Vec<(Arc<Group>, u32)>) -> Weighted {
+        Weighted::with_turns(weighted, Arc::default())
+    }
+
+    /// Groups with their weights, continuing the schedule where `turns` stands.
+    pub fn with_turns(weighted: Vec<(Arc<Group>, u32)>, turns: Arc<AtomicUsize>) -> Weighted {
         let weights: Vec<i64> = weighted.iter().map(|(_, w)| i64::from(*w)).collect();
         let total: i64 = weights.iter().sum();
         let mut current = vec![0i64; weights.len()];
@@ -133,7 +145,7 @@ impl Weighted {
         Weighted {
             groups: weighted.into_iter().map(|(g, _)| g).collect(),
             schedule,
-            next: AtomicUsize::new(0),
+            next: turns,
         }
     }
 
@@ -231,6 +243,19 @@ mod tests {
         seen.sort();
         assert_eq!(seen, vec![1, 1, 2, 2]);
         assert!(Group::new(vec![]).pick().is_none());
+    }
+
+    #[test]
+    fn round_robin_carries_on_across_rebuilds() {
+        let turns = Arc::default();
+        let targets = vec![
+            target(1, TargetHealthState::Healthy),
+            target(2, TargetHealthState::Healthy),
+        ];
+        let first = Group::with_turns(targets.clone(), Arc::clone(&turns));
+        assert_eq!(ports(&first, 1), vec![1]);
+        let rebuilt = Group::with_turns(targets, turns);
+        assert_eq!(ports(&rebuilt, 3), vec![2, 1, 2]);
     }
 
     #[test]

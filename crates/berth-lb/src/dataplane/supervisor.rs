@@ -4,8 +4,9 @@
 //! aside), a drain ends, a listener that could not bind is due for another try, or the
 //! periodic resync comes round; and list again. Missing a watch event loses nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +59,29 @@ pub struct Supervisor {
     targets: HashMap<TargetId, RunningTarget>,
     /// Listeners that could not bind yet.
     unbound: BTreeSet<String>,
+    turns: Turns,
+}
+
+/// Round-robin positions of groups and weighted actions, kept across rebuilds of the
+/// routing tables.
+#[derive(Default)]
+struct Turns {
+    counters: HashMap<String, Arc<AtomicUsize>>,
+    used: HashSet<String>,
+}
+
+impl Turns {
+    fn get(&mut self, key: String) -> Arc<AtomicUsize> {
+        let counter = self.counters.entry(key.clone()).or_default().clone();
+        self.used.insert(key);
+        counter
+    }
+
+    /// Forgets the positions the last rebuild did not use.
+    fn sweep(&mut self) {
+        let used = std::mem::take(&mut self.used);
+        self.counters.retain(|k, _| used.contains(k));
+    }
 }
 
 impl Supervisor {
@@ -74,23 +98,22 @@ impl Supervisor {
             listeners: HashMap::new(),
             targets: HashMap::new(),
             unbound: BTreeSet::new(),
+            turns: Turns::default(),
         }
     }
 
     /// Makes what runs match `desired`.
     pub async fn reconcile(&mut self, desired: &Desired) {
         self.reconcile_targets(desired);
-        let groups: HashMap<&str, Arc<Group>> = desired
-            .groups
-            .iter()
-            .map(|(arn, ids)| {
-                let members = ids
-                    .iter()
-                    .filter_map(|id| self.targets.get(id).map(|t| t.target.clone()))
-                    .collect();
-                (arn.as_str(), Arc::new(Group::new(members)))
-            })
-            .collect();
+        let mut groups: HashMap<&str, Arc<Group>> = HashMap::new();
+        for (arn, ids) in &desired.groups {
+            let members = ids
+                .iter()
+                .filter_map(|id| self.targets.get(id).map(|t| t.target.clone()))
+                .collect();
+            let turns = self.turns.get(format!("group {arn}"));
+            groups.insert(arn.as_str(), Arc::new(Group::with_turns(members, turns)));
+        }
         let stale: Vec<String> = self
             .listeners
             .iter()
@@ -110,7 +133,7 @@ impl Supervisor {
         self.unbound
             .retain(|arn| desired.listeners.contains_key(arn));
         for (arn, spec) in &desired.listeners {
-            let routes = Arc::new(build_routes(spec, &groups));
+            let routes = Arc::new(build_routes(arn, spec, &groups, &mut self.turns));
             if let Some(running) = self.listeners.get(arn) {
                 running.routes.send_replace(routes);
                 continue;
@@ -128,6 +151,7 @@ impl Supervisor {
                 }
             }
         }
+        self.turns.sweep();
     }
 
     fn reconcile_targets(&mut self, desired: &Desired) {
@@ -305,9 +329,13 @@ async fn stop_listener(l: RunningListener) {
     let _ = l.task.await;
 }
 
-fn build_route(action: &ActionSpec, groups: &HashMap<&str, Arc<Group>>) -> Route {
+fn build_route(
+    action: &ActionSpec,
+    groups: &HashMap<&str, Arc<Group>>,
+    turns: Arc<AtomicUsize>,
+) -> Route {
     match action {
-        ActionSpec::Forward(list) => Route::Forward(Weighted::new(
+        ActionSpec::Forward(list) => Route::Forward(Weighted::with_turns(
             list.iter()
                 .map(|(arn, weight)| {
                     (
@@ -316,6 +344,7 @@ fn build_route(action: &ActionSpec, groups: &HashMap<&str, Arc<Group>>) -> Route
                     )
                 })
                 .collect(),
+            turns,
         )),
         ActionSpec::Fixed {
             status,
@@ -329,14 +358,23 @@ fn build_route(action: &ActionSpec, groups: &HashMap<&str, Arc<Group>>) -> Route
     }
 }
 
-fn build_routes(spec: &ListenerSpec, groups: &HashMap<&str, Arc<Group>>) -> Routes {
+fn build_routes(
+    arn: &str,
+    spec: &ListenerSpec,
+    groups: &HashMap<&str, Arc<Group>>,
+    turns: &mut Turns,
+) -> Routes {
     Routes {
         rules: spec
             .rules
             .iter()
-            .map(|(conditions, action)| (conditions.clone(), build_route(action, groups)))
+            .enumerate()
+            .map(|(i, (conditions, action))| {
+                let turns = turns.get(format!("rule {arn} {i}"));
+                (conditions.clone(), build_route(action, groups, turns))
+            })
             .collect(),
-        default: build_route(&spec.default, groups),
+        default: build_route(&spec.default, groups, turns.get(format!("default {arn}"))),
     }
 }
 
