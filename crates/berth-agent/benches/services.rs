@@ -81,7 +81,10 @@ async fn berth_round(client: &EcsClient, host: &str, round: usize) -> f64 {
         {
             break;
         }
-        assert!(Instant::now() < deadline, "{name} never reached a steady state: {s}");
+        assert!(
+            Instant::now() < deadline,
+            "{name} never reached a steady state: {s}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let took = start.elapsed().as_secs_f64();
@@ -103,8 +106,21 @@ fn swarm_round(host: &str, image: &str, round: usize) -> f64 {
     docker(
         host,
         &[
-            "service", "create", "--detach=false", "--quiet", "--name", &name, "--replicas",
-            &replicas, "--endpoint-mode", "dnsrr", "--stop-grace-period", "1s", image, "sleep", "3600",
+            "service",
+            "create",
+            "--detach=false",
+            "--quiet",
+            "--name",
+            &name,
+            "--replicas",
+            &replicas,
+            "--endpoint-mode",
+            "dnsrr",
+            "--stop-grace-period",
+            "1s",
+            image,
+            "sleep",
+            "3600",
         ],
     );
     let took = start.elapsed().as_secs_f64();
