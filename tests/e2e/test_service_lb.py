@@ -4,7 +4,8 @@ load balancer (instance target group, health check path `/`), run as an ECS serv
 real `berth agent`. Requests through the listener reach both tasks; a forced new
 deployment under continuous traffic fails no request and leaves only new tasks serving;
 a stopped task is replaced and no longer routed to; scaling to zero deregisters every
-target."""
+target. And a new task definition whose container exits at once trips the circuit
+breaker, which rolls back."""
 
 from __future__ import annotations
 
@@ -149,3 +150,33 @@ def test_the_inference_service_behind_a_load_balancer(node: tuple[Berth, AgentPr
     eventually(lambda: not berth.aws("elbv2", "describe-target-health", "--target-group-arn", tg)["TargetHealthDescriptions"],
                timeout=30, what="every target to leave the target group")
     berth.aws("ecs", "delete-service", "--cluster", CLUSTER, "--service", name)
+
+
+def test_the_circuit_breaker_rolls_back_a_task_definition_whose_container_exits(node: tuple[Berth, AgentProcess]) -> None:
+    berth, _ = node
+    ecs = berth.client()
+    name = unique("breaker")
+    good = web_task_definition(berth)
+    berth.aws("ecs", "create-service", "--cluster", CLUSTER, "--service-name", name, "--task-definition", good,
+              "--desired-count", "2", "--launch-type", "EC2", "--deployment-configuration",
+              "deploymentCircuitBreaker={enable=true,rollback=true},maximumPercent=200,minimumHealthyPercent=100")
+    eventually(lambda: stable(berth, name, 2), timeout=120, what="the good deployment")
+    bad = ecs.register_task_definition(family=unique("exits"), networkMode="bridge", containerDefinitions=[{
+        "name": "web", "image": IMAGE, "memory": 32, "essential": True, "command": ["sh", "-c", "exit 3"],
+    }])["taskDefinition"]["taskDefinitionArn"]
+    failing = berth.aws("ecs", "update-service", "--cluster", CLUSTER, "--service", name,
+                        "--task-definition", bad)["service"]["deployments"][0]["id"]
+
+    def rolled_back() -> dict | None:
+        s = stable(berth, name, 2)
+        return s if s and s["deployments"][0]["id"] != failing else None
+    s = eventually(rolled_back, timeout=180, what="the circuit breaker to roll back")
+    assert s["taskDefinition"] == good
+    messages = [e["message"] for e in s["events"]]
+    assert f"(service {name}) (deployment {failing}) deployment failed: tasks failed to start." in messages, messages
+    assert any(m.startswith(f"(service {name}) rolling back to deployment ") for m in messages), messages
+    stopped = ecs.list_tasks(cluster=CLUSTER, serviceName=name, desiredStatus="STOPPED")["taskArns"]
+    exits = [t["containers"][0].get("exitCode") for t in ecs.describe_tasks(cluster=CLUSTER, tasks=stopped)["tasks"]
+             if t["taskDefinitionArn"] == bad]
+    assert len(exits) >= 3 and set(exits) == {3}, exits
+    berth.aws("ecs", "delete-service", "--cluster", CLUSTER, "--service", name, "--force")
