@@ -248,7 +248,12 @@ def test_tcp_listener_relays_to_targets(live_berth: Berth, targets: Targets) -> 
     eventually(lambda: all(h["State"] == "healthy" for h in health(b, tg["TargetGroupArn"]).values()),
                timeout=DETECTION_S, what="TCP health checks to pass")
     wait_listening(port)
+    # The listener learns of each target's health a moment after DescribeTargetHealth
+    # does: wait until it relays to both, then round robin alternates strictly.
+    eventually(lambda: {tcp_exchange(port, b"hello") for _ in range(2)} == {b"one:hello", b"two:hello"},
+               timeout=DETECTION_S, what="the listener to relay to both healthy targets")
     replies = [tcp_exchange(port, b"hello") for _ in range(4)]
+    assert replies[0] != replies[1] and replies[:2] == replies[2:], replies
     assert sorted(replies) == [b"one:hello", b"one:hello", b"two:hello", b"two:hello"], replies
     b.aws_error("elbv2", "create-rule", "--listener-arn", listener["ListenerArn"], "--priority", "1",
                 "--conditions", "Field=path-pattern,Values=/x", "--actions", forward(tg["TargetGroupArn"]),
