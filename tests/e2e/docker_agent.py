@@ -13,11 +13,11 @@ import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
-from conftest import Berth, berth_bin
+from conftest import Berth, berth_bin, eventually
 
 IMAGE = os.environ.get("BERTH_TEST_IMAGE", "berth-test/busybox:latest")
 
@@ -94,3 +94,18 @@ class AgentProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def agent_node(berth_factory: Any, root: Path, cluster: str = "default") -> Iterator[tuple[Berth, AgentProcess]]:
+    """A server of its own with one `berth agent` on the test dockerd, joined to
+    `cluster`; for module-scoped fixtures (yields, then stops the agent)."""
+    berth = berth_factory(fake_agent=False)
+    agent = AgentProcess(berth, cluster, root)
+    agent.start()
+    try:
+        eventually(lambda: berth.client().list_container_instances(cluster=cluster)["containerInstanceArns"],
+                   timeout=30, what=f"berth agent to join (log: {root / 'agent.log'})")
+        yield berth, agent
+    finally:
+        agent.stop()
+

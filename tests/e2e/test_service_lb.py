@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import Berth, eventually, free_port, unique
-from docker_agent import IMAGE, AgentProcess
+from docker_agent import IMAGE, AgentProcess, agent_node
 from elb_kit import FAST_CHECKS, create_lb, forward, get, wait_listening
 
 CLUSTER = "default"
@@ -25,15 +25,7 @@ WEB = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /
 
 @pytest.fixture(scope="module")
 def node(berth_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Berth, AgentProcess]]:
-    berth = berth_factory(fake_agent=False)
-    agent = AgentProcess(berth, CLUSTER, tmp_path_factory.mktemp("agent"))
-    agent.start()
-    try:
-        eventually(lambda: berth.client().list_container_instances(cluster=CLUSTER)["containerInstanceArns"],
-                   timeout=30, what=f"berth agent to join (log: {agent.root / 'agent.log'})")
-        yield berth, agent
-    finally:
-        agent.stop()
+    yield from agent_node(berth_factory, tmp_path_factory.mktemp("agent"), CLUSTER)
 
 
 def web_task_definition(berth: Berth) -> str:

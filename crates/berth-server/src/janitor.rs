@@ -47,7 +47,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 /// One pass as of `now`: purges every expired task. Returns how many it purged.
 pub async fn pass(app: &App, now: Timestamp) -> Result<usize, berth_api::error::ApiError> {
     let mut purged = 0;
-    for prefix in task_prefixes(app).await? {
+    for prefix in records::scope_prefixes(&*app.store, "tasks").await? {
         let tasks: Vec<Record<TaskRecord>> = records::list(&*app.store, &prefix).await?;
         for t in tasks.into_iter().filter(|t| is_expired(&t.value, now)) {
             let txn = Txn::new()
@@ -59,24 +59,4 @@ pub async fn pass(app: &App, now: Timestamp) -> Result<usize, berth_api::error::
         }
     }
     Ok(purged)
-}
-
-/// Every account and region's task prefix that holds tasks.
-async fn task_prefixes(app: &App) -> Result<Vec<String>, berth_api::error::ApiError> {
-    let page = app
-        .store
-        .page("/ecs/", None, 0)
-        .await
-        .map_err(records::store_error)?;
-    let mut prefixes: Vec<String> = page
-        .kvs
-        .iter()
-        .filter_map(|kv| {
-            let parts: Vec<&str> = kv.key.splitn(6, '/').collect();
-            (parts.len() >= 5 && parts[4] == "tasks")
-                .then(|| format!("/ecs/{}/{}/tasks/", parts[2], parts[3]))
-        })
-        .collect();
-    prefixes.dedup();
-    Ok(prefixes)
 }

@@ -157,3 +157,20 @@ impl<T: Stored> DecodedCache<T> {
             .collect()
     }
 }
+
+/// Every account and region's prefix of one kind of ECS record that holds any
+/// (`/ecs/ACCOUNT/REGION/KIND/`), for loops that visit every scope.
+pub async fn scope_prefixes(store: &dyn Store, kind: &str) -> Result<Vec<String>, ApiError> {
+    let page = store.page("/ecs/", None, 0).await.map_err(store_error)?;
+    let mut prefixes: Vec<String> = page
+        .kvs
+        .iter()
+        .filter_map(|kv| {
+            let parts: Vec<&str> = kv.key.splitn(6, '/').collect();
+            (parts.len() >= 5 && parts[4] == kind)
+                .then(|| format!("/ecs/{}/{}/{kind}/", parts[2], parts[3]))
+        })
+        .collect();
+    prefixes.dedup();
+    Ok(prefixes)
+}

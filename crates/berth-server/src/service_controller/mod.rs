@@ -57,7 +57,7 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 
 /// One pass over every service of every account and region.
 pub async fn pass(app: &Arc<App>) -> Result<(), ApiError> {
-    for prefix in service_prefixes(app).await? {
+    for prefix in records::scope_prefixes(&*app.store, "services").await? {
         let services: Vec<Record<ServiceRecord>> = records::list(&*app.store, &prefix).await?;
         for s in services {
             if s.value.status == ServiceStatus::Inactive {
@@ -70,26 +70,6 @@ pub async fn pass(app: &Arc<App>) -> Result<(), ApiError> {
         }
     }
     Ok(())
-}
-
-/// Every account and region's service prefix that holds services.
-async fn service_prefixes(app: &App) -> Result<Vec<String>, ApiError> {
-    let page = app
-        .store
-        .page("/ecs/", None, 0)
-        .await
-        .map_err(records::store_error)?;
-    let mut prefixes: Vec<String> = page
-        .kvs
-        .iter()
-        .filter_map(|kv| {
-            let parts: Vec<&str> = kv.key.splitn(6, '/').collect();
-            (parts.len() >= 5 && parts[4] == "services")
-                .then(|| format!("/ecs/{}/{}/services/", parts[2], parts[3]))
-        })
-        .collect();
-    prefixes.dedup();
-    Ok(prefixes)
 }
 
 /// The controller acts as the service's creator, in the service's account and region.

@@ -156,6 +156,25 @@ impl Targets {
         seen
     }
 
+    /// Each group with the target `t` is in it as, and that target's state there.
+    fn targets_of<'a>(
+        &'a self,
+        t: &'a TaskRecord,
+        instances: &'a HashMap<String, InstanceRecord>,
+    ) -> impl Iterator<Item = (&'a Group, TargetDescription, Option<TargetHealthState>)> + 'a {
+        self.groups.iter().filter_map(move |g| {
+            let d = target_of(
+                t,
+                &g.container_name,
+                g.container_port,
+                g.target_type,
+                instances,
+            )?;
+            let state = g.states.get(&(d.id.clone(), d.port.unwrap_or(0))).copied();
+            Some((g, d, state))
+        })
+    }
+
     /// Registers `t` in every group it is not in yet; returns the groups it joined.
     pub async fn register(
         &self,
@@ -164,18 +183,8 @@ impl Targets {
         instances: &HashMap<String, InstanceRecord>,
     ) -> Result<Vec<String>, String> {
         let mut joined = Vec::new();
-        for g in &self.groups {
-            let Some(d) = target_of(
-                t,
-                &g.container_name,
-                g.container_port,
-                g.target_type,
-                instances,
-            ) else {
-                continue;
-            };
-            let key = (d.id.clone(), d.port.unwrap_or(0));
-            if matches!(g.states.get(&key), None | Some(TargetHealthState::Unused)) {
+        for (g, d, state) in self.targets_of(t, instances) {
+            if matches!(state, None | Some(TargetHealthState::Unused)) {
                 targets::register_targets(store, &g.arn, &[d])
                     .await
                     .map_err(|e| format!("registering in {}: {e}", g.arn))?;
@@ -192,18 +201,8 @@ impl Targets {
         t: &TaskRecord,
         instances: &HashMap<String, InstanceRecord>,
     ) -> Result<(), String> {
-        for g in &self.groups {
-            let Some(d) = target_of(
-                t,
-                &g.container_name,
-                g.container_port,
-                g.target_type,
-                instances,
-            ) else {
-                continue;
-            };
-            let key = (d.id.clone(), d.port.unwrap_or(0));
-            let registered = g.states.get(&key).is_some_and(|s| {
+        for (g, d, state) in self.targets_of(t, instances) {
+            let registered = state.is_some_and(|s| {
                 !matches!(
                     s,
                     TargetHealthState::Unused
