@@ -17,7 +17,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use berth_testkit::bench::{release_binary, start_agent, start_server};
+use berth_testkit::bench::BenchCluster;
 use berth_testkit::EcsClient;
 use serde_json::{json, Value};
 
@@ -79,18 +79,9 @@ async fn stream_info(client: &EcsClient, group: &str, stream: &str) -> Option<Va
 
 #[tokio::main]
 async fn main() {
-    let bin = release_binary();
-    let host = std::env::var("DOCKER_HOST").expect("set DOCKER_HOST to the engine to use");
-    let image =
-        std::env::var("BERTH_TEST_IMAGE").unwrap_or_else(|_| "berth-test/busybox:latest".into());
-    let dir = tempfile::tempdir().unwrap();
-    let (_server, endpoint) = start_server(&bin, dir.path(), KEY, SECRET).await;
-    let client = EcsClient::new(&endpoint, KEY, SECRET, "us-east-1");
-    client
-        .call("CreateCluster", json!({"clusterName": "bench"}))
-        .await
-        .unwrap();
-    let _agent = start_agent(&bin, &client, &endpoint, dir.path(), &host, "bench", &[]).await;
+    let bench = BenchCluster::start(KEY, SECRET).await;
+    let _agent = bench.start_agent(&[]).await;
+    let (client, image) = (bench.client.clone(), bench.image.clone());
 
     // 1. Ingest.
     register(&client, "burst", &image, &format!("seq 1 {LINES}")).await;

@@ -12,10 +12,9 @@
 //! Run: `scripts/bench-agent services`.
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_testkit::bench::{release_binary, start_agent, start_server};
+use berth_testkit::bench::{docker, BenchCluster};
 use berth_testkit::EcsClient;
 use serde_json::{json, Value};
 
@@ -23,21 +22,6 @@ const KEY: &str = "AKIABENCH00000000000";
 const SECRET: &str = "benchsecretbenchsecretbenchsecretbenchse";
 const TASKS: u64 = 100;
 const ROUNDS: usize = 3;
-
-fn docker(host: &str, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .arg("-H")
-        .arg(host)
-        .args(args)
-        .output()
-        .expect("the docker CLI runs");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn containers(host: &str) -> usize {
     docker(host, &["ps", "-q"]).lines().count()
@@ -131,18 +115,13 @@ fn swarm_round(host: &str, image: &str, round: usize) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let bin = release_binary();
-    let host = std::env::var("DOCKER_HOST").expect("set DOCKER_HOST to the engine to use");
-    let image =
-        std::env::var("BERTH_TEST_IMAGE").unwrap_or_else(|_| "berth-test/busybox:latest".into());
-    let dir = tempfile::tempdir().unwrap();
-    let (_server, endpoint) = start_server(&bin, dir.path(), KEY, SECRET).await;
-    let client = EcsClient::new(&endpoint, KEY, SECRET, "us-east-1");
-    client
-        .call("CreateCluster", json!({"clusterName": "bench"}))
-        .await
-        .unwrap();
-    let _agent = start_agent(&bin, &client, &endpoint, dir.path(), &host, "bench", &[]).await;
+    let bench = BenchCluster::start(KEY, SECRET).await;
+    let _agent = bench.start_agent(&[]).await;
+    let (client, host, image) = (
+        bench.client.clone(),
+        bench.docker_host.clone(),
+        bench.image.clone(),
+    );
     client
         .call(
             "RegisterTaskDefinition",

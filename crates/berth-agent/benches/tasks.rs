@@ -15,10 +15,9 @@
 //! `BERTH_BIN` overrides the binary (default target/release/berth).
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_testkit::bench::{release_binary, rss_mib, start_agent, start_server, status_mib};
+use berth_testkit::bench::{docker, rss_mib, status_mib, BenchCluster};
 use berth_testkit::EcsClient;
 use serde_json::{json, Value};
 
@@ -34,21 +33,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn docker(host: &str, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .arg("-H")
-        .arg(host)
-        .args(args)
-        .output()
-        .expect("run the docker CLI");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// `docker run -d IMAGE sleep 3600`: returns how long the CLI took and the container id.
@@ -166,20 +150,15 @@ async fn stop_all(client: &EcsClient, arns: &[String]) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let bin = release_binary();
-    let host = std::env::var("DOCKER_HOST").expect("set DOCKER_HOST to the engine to use");
-    let image =
-        std::env::var("BERTH_TEST_IMAGE").unwrap_or_else(|_| "berth-test/busybox:latest".into());
+    let bench = BenchCluster::start(KEY, SECRET).await;
+    let (client, host, image) = (
+        bench.client.clone(),
+        bench.docker_host.clone(),
+        bench.image.clone(),
+    );
     docker(&host, &["image", "inspect", &image]);
     remove_direct(&host);
 
-    let dir = tempfile::tempdir().unwrap();
-    let (_server, endpoint) = start_server(&bin, dir.path(), KEY, SECRET).await;
-    let client = EcsClient::new(&endpoint, KEY, SECRET, "us-east-1");
-    client
-        .call("CreateCluster", json!({"clusterName": "bench"}))
-        .await
-        .unwrap();
     client
         .call(
             "RegisterTaskDefinition",
@@ -188,16 +167,9 @@ async fn main() {
         )
         .await
         .unwrap();
-    let agent = start_agent(
-        &bin,
-        &client,
-        &endpoint,
-        dir.path(),
-        &host,
-        "bench",
-        &[("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "1s")],
-    )
-    .await;
+    let agent = bench
+        .start_agent(&[("ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION", "1s")])
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = rss_mib(agent.id());
     let (idle_anon, idle_file) = (

@@ -24,12 +24,12 @@
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
 use std::convert::Infallible;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth_testkit::bench::{release_binary, start_server};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::service::service_fn;
@@ -38,30 +38,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const KEY: &str = "AKIABENCHLB000000000";
 const SECRET: &str = "benchlbsecretbenchlbsecretbenchlbsecret0";
-
-/// A child process killed when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn release_binary() -> PathBuf {
-    let bin = std::env::var_os("BERTH_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/berth")
-        });
-    assert!(
-        bin.is_file(),
-        "{} not found: cargo build --release -p berth",
-        bin.display()
-    );
-    bin
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -175,35 +151,6 @@ fn tag(xml: &str, name: &str) -> String {
     let start = xml.find(&open).expect(name) + open.len();
     let end = xml[start..].find('<').unwrap() + start;
     xml[start..end].to_string()
-}
-
-async fn start_berth(data_dir: &std::path::Path) -> (Guard, u16) {
-    let port = free_port();
-    let child = Command::new(release_binary())
-        .args([
-            "server",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--no-profile",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--access-key-id", KEY, "--secret-access-key", SECRET])
-        .env("BERTH_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start berth server");
-    let guard = Guard(child);
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return (guard, port);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("berth server did not listen within 10 s");
 }
 
 /// Creates a load balancer forwarding to `target_port`; returns the listener's port.
@@ -365,7 +312,12 @@ fn main() {
     let work_us = Arc::new(AtomicU64::new(0));
     let (berth, target_port, listener_port) = runtime.block_on(async {
         let target_port = start_target(Bytes::from(vec![b'x'; body_bytes]), work_us.clone()).await;
-        let (berth, api_port) = start_berth(dir.path()).await;
+        let (berth, endpoint) = start_server(&release_binary(), dir.path(), KEY, SECRET).await;
+        let api_port: u16 = endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the endpoint's port");
         let listener_port = configure(api_port, target_port).await;
         (berth, target_port, listener_port)
     });

@@ -1,6 +1,7 @@
 //! For benchmarks that drive release `berth` processes: find the binary, start a
-//! `berth server` and wait until it answers, stop what was started even when a run
-//! fails, and read a process's memory.
+//! `berth server` and wait until it answers, set up the `bench` cluster the agent
+//! benchmarks share, run the docker CLI, stop what was started even when a run fails,
+//! and read a process's memory.
 #![allow(clippy::disallowed_types)] // benchmarks measure wall-clock time, not tokio's
 
 use std::path::{Path, PathBuf};
@@ -134,4 +135,75 @@ pub fn status_mib(pid: u32, field: &str) -> f64 {
 /// A process's resident set, in MiB.
 pub fn rss_mib(pid: u32) -> f64 {
     status_mib(pid, "VmRSS:")
+}
+
+/// Runs the docker CLI against `host`; panics with its stderr when it fails. Returns
+/// its stdout.
+pub fn docker(host: &str, args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .arg("-H")
+        .arg(host)
+        .args(args)
+        .output()
+        .expect("run the docker CLI");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What an agent benchmark runs against: the engine (`DOCKER_HOST`), the test image
+/// (`BERTH_TEST_IMAGE`), and a release `berth server` with cluster `bench`.
+pub struct BenchCluster {
+    pub bin: PathBuf,
+    pub docker_host: String,
+    pub image: String,
+    pub endpoint: String,
+    pub client: crate::EcsClient,
+    /// Holds the server's data (the agent token among it); removed on drop.
+    pub dir: tempfile::TempDir,
+    pub server: ChildGuard,
+}
+
+impl BenchCluster {
+    /// Starts the server with key `key` / `secret` and creates cluster `bench`.
+    pub async fn start(key: &str, secret: &str) -> BenchCluster {
+        let bin = release_binary();
+        let docker_host =
+            std::env::var("DOCKER_HOST").expect("set DOCKER_HOST to the engine to use");
+        let image = std::env::var("BERTH_TEST_IMAGE")
+            .unwrap_or_else(|_| "berth-test/busybox:latest".into());
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (server, endpoint) = start_server(&bin, dir.path(), key, secret).await;
+        let client = crate::EcsClient::new(&endpoint, key, secret, "us-east-1");
+        client
+            .call("CreateCluster", serde_json::json!({"clusterName": "bench"}))
+            .await
+            .expect("CreateCluster");
+        BenchCluster {
+            bin,
+            docker_host,
+            image,
+            endpoint,
+            client,
+            dir,
+            server,
+        }
+    }
+
+    /// Starts a `berth agent` on the engine in cluster `bench`, with `env` added.
+    pub async fn start_agent(&self, env: &[(&str, &str)]) -> ChildGuard {
+        start_agent(
+            &self.bin,
+            &self.client,
+            &self.endpoint,
+            self.dir.path(),
+            &self.docker_host,
+            "bench",
+            env,
+        )
+        .await
+    }
 }
