@@ -284,10 +284,16 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
             }
             continue;
         }
+        // Which checks it failed: its container's, else its target groups' (an
+        // unhealthy target is deregistered first, so is no longer seen as one here).
+        let checks = match seen.records.get(arn).map(TaskRecord::health_status) {
+            Some(HealthStatus::Unhealthy) => "container",
+            _ => "ELB",
+        };
         let reason = match why {
             StopReason::Unhealthy => format!(
-                "Task failed container health checks (deployment {}).",
-                task.deployment
+                "Task failed {} health checks (deployment {}).",
+                checks, task.deployment
             ),
             StopReason::InstanceDraining => format!(
                 "Service {} task moved off a draining container instance (deployment {}).",
@@ -312,7 +318,7 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
                 event_id(),
                 now,
                 format!(
-                    "(service {}) (task {id}) failed container health checks.",
+                    "(service {}) (task {id}) failed {checks} health checks.",
                     s.name
                 ),
             );
