@@ -9,6 +9,7 @@
 //! ([`crate::registry_auth`]).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,9 @@ pub struct DockerRuntime {
     /// Signalled on each container event once [`Runtime::changed`] has been called.
     events: Arc<Notify>,
     watching: AtomicBool,
+    /// The engine's data root (`DockerRootDir`), once asked; `None` when it cannot be
+    /// read from here (then container output comes through the logs API).
+    root_dir: tokio::sync::OnceCell<Option<PathBuf>>,
 }
 
 fn unavailable(e: bollard::errors::Error) -> RuntimeError {
@@ -66,6 +70,7 @@ impl DockerRuntime {
             pull_behavior,
             events: Arc::new(Notify::new()),
             watching: AtomicBool::new(false),
+            root_dir: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -73,6 +78,38 @@ impl DockerRuntime {
     pub async fn version(&self) -> Result<String, RuntimeError> {
         let v = self.docker.version().await.map_err(unavailable)?;
         Ok(v.version.unwrap_or_default())
+    }
+
+    /// Where Docker's `local` driver keeps container `id`'s output, when the agent can
+    /// read it there: the container logs through that driver with plain (uncompressed)
+    /// rotations, and the engine's data root is visible from this process.
+    pub async fn local_log_dir(&self, id: &str) -> Option<PathBuf> {
+        let details = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .ok()?;
+        let config = details.host_config?.log_config?;
+        let plain = config
+            .config
+            .as_ref()
+            .and_then(|options| options.get("compress"))
+            .is_some_and(|compress| compress == "false");
+        if config.typ.as_deref() != Some("local") || !plain {
+            return None;
+        }
+        let root = self
+            .root_dir
+            .get_or_init(|| async {
+                let info = self.docker.info().await.ok()?;
+                let root = PathBuf::from(info.docker_root_dir?);
+                root.join("containers").is_dir().then_some(root)
+            })
+            .await
+            .as_ref()?;
+        // The driver makes `local-logs` when the container first starts.
+        let container = root.join("containers").join(details.id?);
+        container.is_dir().then(|| container.join("local-logs"))
     }
 
     async fn present(&self, image: &str) -> bool {
@@ -614,6 +651,9 @@ impl Runtime for DockerRuntime {
         since_secs: i64,
         follow: bool,
     ) -> Result<OutputLines, RuntimeError> {
+        if let Some(dir) = self.local_log_dir(id).await {
+            return crate::local_log::read(dir, since_secs.saturating_mul(1_000_000_000), follow);
+        }
         let options = LogsOptionsBuilder::new()
             .follow(follow)
             .stdout(true)

@@ -5,7 +5,8 @@
 //! ([`agent`]) that reports state over the agent channel ([`channel`]). Containers
 //! reach their task's metadata and credentials at the [`endpoint`]; awsvpc tasks hold
 //! their network namespace in a [`pause`] container; containers with the `awslogs`
-//! log driver have their output shipped to CloudWatch Logs by [`logship`].
+//! log driver have their output shipped to CloudWatch Logs by [`logship`], read from
+//! Docker's own log files by [`local_log`] where the agent can.
 
 pub mod agent;
 pub mod channel;
@@ -15,6 +16,7 @@ pub mod endpoint;
 pub mod envfile;
 pub mod fake;
 pub mod gpu;
+pub mod local_log;
 pub mod logship;
 pub mod pause;
 pub mod plan;

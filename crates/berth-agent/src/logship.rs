@@ -1,6 +1,7 @@
 //! The `awslogs` log driver, done by the agent: a container whose task definition says
 //! `"logDriver": "awslogs"` runs with Docker's `local` driver, and one shipment per
-//! container follows its output (`docker logs --follow --timestamps`) and sends it in
+//! container follows its output (the driver's files, or `docker logs --follow` where
+//! the agent cannot read them: [`crate::local_log`]) and sends it in
 //! batches to its log stream over the agent channel, in stream
 //! `PREFIX/CONTAINER-NAME/TASK-ID` as ECS names it (the container's id without a
 //! prefix), with the container's timestamps.

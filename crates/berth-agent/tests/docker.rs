@@ -343,3 +343,61 @@ async fn the_agent_ships_an_awslogs_tasks_whole_output() {
     agent.stop().await;
     c.shutdown().await;
 }
+
+#[tokio::test]
+async fn output_of_the_local_driver_is_read_from_its_files_across_rotations() {
+    use futures::StreamExt;
+    let rt = docker();
+    rt.pull(&image(), None).await.unwrap();
+    let task = format!(
+        "arn:aws:ecs:us-east-1:000000000000:task/t/{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    // About 1.5 MB of entries in files of 100 kB: a dozen rotations, all kept.
+    let mut s = spec(&task, &["sh", "-c", "seq 1 40000; echo done"]);
+    s.log_driver = Some((
+        "local".into(),
+        [("max-size", "100k"), ("max-file", "40"), ("compress", "false")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+    ));
+    let id = rt.create(&s).await.unwrap();
+    let dir = rt
+        .local_log_dir(&id)
+        .await
+        .expect("the agent reads the driver's files of its own engine");
+    rt.start(&id).await.unwrap();
+    let mut want: Vec<String> = (1..=40_000).map(|i| i.to_string()).collect();
+    want.push("done".into());
+    // Following while it writes and rotates: every line once, in order.
+    let mut followed = rt.logs(&id, 0, true).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let line = tokio::time::timeout(Duration::from_secs(20), followed.next())
+            .await
+            .expect("the followed output keeps coming")
+            .expect("a following stream does not end while read")
+            .unwrap();
+        got.push(line.message);
+    }
+    assert_eq!(got.iter().position(|l| l == "done"), Some(40_000));
+    assert!(got == want);
+    assert_eq!(wait_exited(&rt, &id).await, 0);
+    assert!(
+        dir.join("container.log.1").exists(),
+        "the output was rotated"
+    );
+    // Read again without following: the same lines, then the end.
+    let read: Vec<_> = rt
+        .logs(&id, 0, false)
+        .await
+        .unwrap()
+        .map(|l| l.unwrap())
+        .collect()
+        .await;
+    assert!(read.iter().map(|l| &l.message).eq(want.iter()));
+    assert!(read
+        .windows(2)
+        .all(|w| w[0].timestamp_ns <= w[1].timestamp_ns));
+    rt.remove(&id).await.unwrap();
+}

@@ -259,11 +259,12 @@ pub fn container(
             .as_ref()
             .map(|l| match l.log_driver.as_str() {
                 // The agent ships the output itself (crate::logship), reading it back from
-                // Docker's `local` driver: cheaper for dockerd to write and read back than
-                // json-file, and bounded on disk (five rotated files of 20 MB each).
+                // Docker's `local` driver: cheaper for dockerd to write than json-file,
+                // bounded on disk (five rotated files of 20 MB each), and uncompressed so
+                // the agent can read the files itself (crate::local_log).
                 "awslogs" => (
                     "local".to_string(),
-                    [("max-size", "20m"), ("max-file", "5")]
+                    [("max-size", "20m"), ("max-file", "5"), ("compress", "false")]
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .into(),
                 ),

@@ -124,6 +124,7 @@ fn awslogs_runs_on_dockers_local_driver_with_bounded_rotation() {
     assert_eq!(
         options.into_iter().collect::<Vec<_>>(),
         [
+            ("compress".into(), "false".into()),
             ("max-file".into(), "5".into()),
             ("max-size".into(), "20m".into())
         ]
