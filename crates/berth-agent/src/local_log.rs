@@ -80,7 +80,9 @@ pub fn read(dir: PathBuf, since_ns: i64, follow: bool) -> Result<OutputLines, Ru
             };
             tail = back;
             match step {
-                Step::Lines(lines) => return Some((lines.into_iter().map(Ok).collect(), Some(tail))),
+                Step::Lines(lines) => {
+                    return Some((lines.into_iter().map(Ok).collect(), Some(tail)))
+                }
                 Step::Idle => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(POLL_MAX);
@@ -229,7 +231,7 @@ fn files_after(dir: &Path, after: Option<u64>) -> std::io::Result<VecDeque<(File
             }
         }
         // The highest number is the oldest.
-        rotated.sort_by(|a, b| b.0.cmp(&a.0));
+        rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
         let mut paths: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
         paths.push(dir.join(CURRENT));
         let mut files = VecDeque::new();
@@ -261,7 +263,9 @@ fn files_after(dir: &Path, after: Option<u64>) -> std::io::Result<VecDeque<(File
             }
         });
     }
-    Err(std::io::Error::other("the log files kept rotating while being listed"))
+    Err(std::io::Error::other(
+        "the log files kept rotating while being listed",
+    ))
 }
 
 /// A frame that is not the driver's.
@@ -311,7 +315,9 @@ impl Lines {
     fn take(&mut self, entry: Entry<'_>, lines: &mut Vec<OutputLine>) {
         let text = String::from_utf8_lossy(entry.line);
         match &mut self.pending {
-            Some(line) if line.message.len() + text.len() <= MAX_LINE => line.message.push_str(&text),
+            Some(line) if line.message.len() + text.len() <= MAX_LINE => {
+                line.message.push_str(&text)
+            }
             _ => {
                 if let Some(full) = self.pending.take() {
                     self.keep(full, lines);

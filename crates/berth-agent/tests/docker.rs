@@ -357,9 +357,13 @@ async fn output_of_the_local_driver_is_read_from_its_files_across_rotations() {
     let mut s = spec(&task, &["sh", "-c", "seq 1 40000; echo done"]);
     s.log_driver = Some((
         "local".into(),
-        [("max-size", "100k"), ("max-file", "40"), ("compress", "false")]
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .into(),
+        [
+            ("max-size", "100k"),
+            ("max-file", "40"),
+            ("compress", "false"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into(),
     ));
     let id = rt.create(&s).await.unwrap();
     let dir = rt

@@ -192,8 +192,11 @@ async fn following_goes_on_across_rotations() {
     append(&current, &numbered(100..150));
     std::fs::rename(&current, dir.path().join("container.log.1")).unwrap();
     append(&current, &numbered(150..200));
-    std::fs::rename(dir.path().join("container.log.1"), dir.path().join("container.log.2"))
-        .unwrap();
+    std::fs::rename(
+        dir.path().join("container.log.1"),
+        dir.path().join("container.log.2"),
+    )
+    .unwrap();
     std::fs::rename(&current, dir.path().join("container.log.1")).unwrap();
     append(&current, &numbered(200..250));
     while got.len() < 250 {

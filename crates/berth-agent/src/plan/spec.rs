@@ -264,9 +264,13 @@ pub fn container(
                 // the agent can read the files itself (crate::local_log).
                 "awslogs" => (
                     "local".to_string(),
-                    [("max-size", "20m"), ("max-file", "5"), ("compress", "false")]
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .into(),
+                    [
+                        ("max-size", "20m"),
+                        ("max-file", "5"),
+                        ("compress", "false"),
+                    ]
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .into(),
                 ),
                 driver => (driver.to_string(), l.options.clone().unwrap_or_default()),
             }),
