@@ -1,7 +1,8 @@
 """ECS services with boto3 and the AWS CLI against the fake agent's Fargate capacity:
 desired count kept, a stopped task replaced, force-new-deployment rolled to completion,
 the circuit breaker rolling back a deployment whose tasks exit, scaling to zero and
-deletion, `aws ecs wait services-stable`, and the API's errors."""
+deletion, propagateTags SERVICE and enableECSManagedTags on the service's tasks,
+`aws ecs wait services-stable`, and the API's errors."""
 
 from __future__ import annotations
 
@@ -151,6 +152,24 @@ def test_scaling_to_zero_stops_every_task_and_delete_retires_the_service(berth: 
     assert not any(a.endswith(f"/{name}") for a in arns)
     # The name may be used again.
     create(ecs, name, register(ecs, unique("svc")), 0)
+
+
+def test_service_tasks_carry_the_services_tags_and_ecs_managed_tags(berth: Berth) -> None:
+    ecs = berth.client()
+    tagged, plain = unique("tagged"), unique("plain")
+    td = register(ecs, unique("svc"))
+    create(ecs, tagged, td, 1, enableECSManagedTags=True, propagateTags="SERVICE",
+           tags=[{"key": "team", "value": "web"}])
+    create(ecs, plain, td, 1, tags=[{"key": "team", "value": "web"}])
+    assert describe(ecs, tagged)["enableECSManagedTags"] is True
+    for name in (tagged, plain):
+        eventually(lambda: steady(ecs, name, 1), timeout=60, what=f"{name} to run its task")
+    def tags_of(name: str) -> dict[str, str]:
+        [task] = running_tasks(ecs, name)
+        return {t["key"]: t["value"] for t in ecs.list_tags_for_resource(resourceArn=task["taskArn"])["tags"]}
+    assert tags_of(tagged) == {"team": "web", "aws:ecs:clusterName": CLUSTER, "aws:ecs:serviceName": tagged}
+    # Without propagateTags or managed tags, the service's tasks get neither.
+    assert tags_of(plain) == {}
 
 
 def test_service_errors_are_awss(berth: Berth) -> None:

@@ -2,7 +2,7 @@
 
 Covers: run-task --launch-type FARGATE with the seed guides' awsvpc shorthand,
 --count 3, --overrides (container command/environment), --tags,
---propagate-tags TASK_DEFINITION, --started-by, --group; the fields
+--propagate-tags TASK_DEFINITION, --enable-ecs-managed-tags, --started-by, --group; the fields
 describe-tasks returns (ARN shapes, statuses, cpu/memory, containers,
 overrides, ENI attachment, tags, timestamps); `aws ecs wait tasks-running` and
 `tasks-stopped`; list-tasks filters and pagination; stop-task with a reason
@@ -71,6 +71,7 @@ def batch(berth: Berth) -> dict:
         "--overrides", json.dumps(OVERRIDES),
         "--tags", "key=run,value=nightly", "key=owner,value=e2e",
         "--propagate-tags", "TASK_DEFINITION",
+        "--enable-ecs-managed-tags",
         "--started-by", "me",
         "--group", "g1",
     )
@@ -130,6 +131,7 @@ def test_describe_tasks_fields(live_berth: Berth, batch: dict) -> None:
         tags = tag_map(task["tags"])
         assert tags["run"] == "nightly" and tags["owner"] == "e2e"
         assert tags["team"] == "data" and tags["app"] == "presto", "task definition tags were not propagated"
+        assert tags["aws:ecs:clusterName"] == batch["cluster"], "--enable-ecs-managed-tags adds the cluster's name"
 
 
 def test_describe_tasks_by_id(live_berth: Berth, batch: dict) -> None:

@@ -6,6 +6,11 @@
 //! three rounds each by default, at 32 connections (throughput) and at 1 connection
 //! (the latency one request adds).
 //!
+//! nginx, configured as a reverse proxy to the same target (keep-alive to the target,
+//! X-Forwarded-* set, one worker per core, as berth runs one proxy thread per core), runs in the
+//! same rounds as the peer: it shows what the best-known proxy achieves on the same
+//! machine, so the listener's figures can be told apart from the machine's limits.
+//!
 //! It also reads the berth process's CPU time around each run through the listener
 //! (`/proc/PID/stat`), so the proxy's own CPU cost per request is reported, a figure
 //! that other load on the machine disturbs far less than requests/s.
@@ -19,8 +24,8 @@
 //! the seconds per wrk run (default 10); `BERTH_LB_BENCH_ROUNDS` the rounds (default 3);
 //! `BERTH_LB_BENCH_BODY` the response size in
 //! bytes (default 100); `BERTH_LB_BENCH_WORK_US` the target's CPU microseconds per
-//! request, a comma-separated list (default 0,100,500). Needs `wrk` (Debian: apt-get
-//! install wrk).
+//! request, a comma-separated list (default 0,100,500). Needs `wrk` and `nginx`
+//! (Debian: apt-get install wrk nginx-light).
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
 use std::convert::Infallible;
@@ -204,6 +209,66 @@ async fn configure(api_port: u16, target_port: u16) -> u16 {
     panic!("the listener did not serve within 10 s");
 }
 
+/// nginx as a reverse proxy to `target_port`, run from `dir`: the peer. Returns the
+/// process (stopped when dropped) and its port.
+fn start_nginx(dir: &std::path::Path, target_port: u16) -> (NginxProcess, u16) {
+    let port = free_port();
+    let conf = format!(
+        "worker_processes auto;\n\
+         pid {dir}/nginx.pid;\n\
+         error_log {dir}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n\
+           access_log off;\n\
+           client_body_temp_path {dir}/body;\n\
+           proxy_temp_path {dir}/proxy;\n\
+           upstream target {{ server 127.0.0.1:{target_port}; keepalive 64; }}\n\
+           server {{\n\
+             listen 127.0.0.1:{port};\n\
+             location / {{\n\
+               proxy_pass http://target;\n\
+               proxy_http_version 1.1;\n\
+               proxy_set_header Connection \"\";\n\
+               proxy_set_header Host $host;\n\
+               proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+               proxy_set_header X-Forwarded-Proto http;\n\
+               proxy_set_header X-Forwarded-Port {port};\n\
+             }}\n\
+           }}\n\
+         }}\n",
+        dir = dir.display()
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let child = Command::new("nginx")
+        .args(["-e", "stderr", "-p"])
+        .arg(dir)
+        .arg("-c")
+        .arg(&path)
+        .args(["-g", "daemon off;"])
+        .spawn()
+        .expect("nginx runs (apt-get install nginx-light)");
+    let process = NginxProcess(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (process, port);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nginx did not listen within 5 s");
+}
+
+/// The nginx this bench started; stopped (with its workers) when dropped.
+struct NginxProcess(std::process::Child);
+
+impl Drop for NginxProcess {
+    fn drop(&mut self) {
+        // SIGTERM to the master stops its workers too.
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
 /// What one wrk run measured.
 #[derive(Clone, Copy, Debug)]
 struct Run {
@@ -310,6 +375,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let work_us = Arc::new(AtomicU64::new(0));
+    let nginx_dir = tempfile::tempdir().unwrap();
     let (berth, target_port, listener_port) = runtime.block_on(async {
         let target_port = start_target(Bytes::from(vec![b'x'; body_bytes]), work_us.clone()).await;
         let (berth, endpoint) = start_server(&release_binary(), dir.path(), KEY, SECRET).await;
@@ -321,34 +387,40 @@ fn main() {
         let listener_port = configure(api_port, target_port).await;
         (berth, target_port, listener_port)
     });
+    let (_nginx, nginx_port) = start_nginx(nginx_dir.path(), target_port);
     println!(
         "load balancer bench: {body_bytes}-byte responses, wrk -t1, {secs} s per run, median of {rounds}; load average {}",
         load_average()
     );
     println!(
-        "{:>7} {:>5} {:>14} {:>14} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "{:>7} {:>5} {:>12} {:>12} {:>6} {:>12} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
         "work us",
         "conns",
         "direct req/s",
-        "via LB req/s",
+        "via LB",
+        "ratio",
+        "via nginx",
         "ratio",
         "p50 dir",
         "p50 LB",
         "p99 dir",
         "p99 LB",
         "p99 add",
+        "nginx add",
         "LB cpu us"
     );
     let berth_pid = berth.0.id();
     for level in work_levels {
         work_us.store(level, Ordering::Relaxed);
         for connections in [32, 1] {
-            let (mut direct, mut listener) = (Vec::new(), Vec::new());
+            let (mut direct, mut listener, mut nginx) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..rounds {
                 direct.push(wrk(target_port, connections, secs, None));
                 listener.push(wrk(listener_port, connections, secs, Some(berth_pid)));
+                nginx.push(wrk(nginx_port, connections, secs, None));
             }
             let rps = (median(&direct, |r| r.rps), median(&listener, |r| r.rps));
+            let nginx_rps = median(&nginx, |r| r.rps);
             let p50 = (
                 median(&direct, |r| r.p50_ms),
                 median(&listener, |r| r.p50_ms),
@@ -358,15 +430,18 @@ fn main() {
                 median(&listener, |r| r.p99_ms),
             );
             println!(
-                "{level:>7} {connections:>5} {:>14.0} {:>14.0} {:>5.2}x {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>10.1}",
+                "{level:>7} {connections:>5} {:>12.0} {:>12.0} {:>5.2}x {:>12.0} {:>5.2}x {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>9.1}",
                 rps.0,
                 rps.1,
                 rps.1 / rps.0,
+                nginx_rps,
+                nginx_rps / rps.0,
                 p50.0,
                 p50.1,
                 p99.0,
                 p99.1,
                 p99.1 - p99.0,
+                median(&nginx, |r| r.p99_ms) - p99.0,
                 median(&listener, |r| r.cpu_us),
             );
         }

@@ -11,6 +11,12 @@ pub const MAX_TAGS: usize = 50;
 /// A resource's tags, ordered by key.
 pub type Tags = BTreeMap<String, String>;
 
+/// The managed tag ECS puts on a task with the name of its cluster
+/// (`enableECSManagedTags`).
+pub const MANAGED_CLUSTER_NAME: &str = "aws:ecs:clusterName";
+/// The managed tag ECS puts on a service's task with the name of its service.
+pub const MANAGED_SERVICE_NAME: &str = "aws:ecs:serviceName";
+
 /// Checks one key/value pair against AWS's rules.
 pub fn validate_tag(key: &str, value: &str) -> Result<(), ApiError> {
     if key.is_empty() || key.chars().count() > 128 {

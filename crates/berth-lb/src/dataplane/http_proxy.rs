@@ -6,15 +6,15 @@
 //! little more than wiring one to the other. A proxy framework (pingora) would bring a
 //! second HTTP stack and its own runtime for what is a few hundred lines here.
 //!
-//! Connections to targets belong to the client connection that opened them: each
-//! client connection keeps one kept-alive connection per target it has used, and its
-//! task drives them itself, so a request and its forwarded copy are served by one task
-//! with no hand-offs between tasks. A shared pool (hyper-util's client) drives each
-//! target connection in a task of its own, two cross-task wake-ups per request: over one
-//! client connection it managed 6,400 requests/s at 63 us of CPU each, this 15,000 at
-//! 44 us (BENCHMARKS.md). The price: target connections close with their client
-//! connection, so a client that opens a connection per request costs a connect to the
-//! target per request too.
+//! Each client connection is served on one of the [`super::workers`]' threads, and the
+//! connections to targets belong to it: it keeps one kept-alive connection per target
+//! it has used and its task drives them itself, so a request and its forwarded copy are
+//! served by one task with no hand-offs between tasks or threads. A shared pool
+//! (hyper-util's client) drives each target connection in a task of its own, two
+//! cross-task wake-ups per request: over one client connection it managed 6,400
+//! requests/s at 63 us of CPU each, this 15,000 at 44 us (BENCHMARKS.md). The price:
+//! target connections close with their client connection, so a client that opens a
+//! connection per request costs a connect to the target per request too.
 //!
 //! Each request is routed ([`super::routing`]), gets `X-Forwarded-For` (appended),
 //! `X-Forwarded-Proto` and `X-Forwarded-Port`, loses its hop-by-hop headers, and goes to
@@ -44,6 +44,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
 use super::routing::{Route, Routes, Target};
+use super::workers::Workers;
 
 /// A response body: the target's, streamed, or one the load balancer wrote.
 pub type ProxyBody = Either<Incoming, Full<Bytes>>;
@@ -125,7 +126,13 @@ pub async fn serve(socket: TcpListener, listener: Arc<Listener>, mut stop: watch
             _ = stop.changed() => return,
             accepted = socket.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(connection(stream, peer, listener.clone(), stop.clone()));
+                    let Ok(stream) = stream.into_std() else { continue };
+                    let (listener, stop) = (listener.clone(), stop.clone());
+                    Workers::get().spawn(move || async move {
+                        if let Ok(stream) = TcpStream::from_std(stream) {
+                            connection(stream, peer, listener, stop).await;
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "load balancer listener cannot accept");

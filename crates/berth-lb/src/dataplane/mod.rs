@@ -4,7 +4,7 @@
 //!
 //! [`topology`] computes what should run from the configuration (pure), [`routing`]
 //! picks a target for each request, [`http_proxy`] and [`tcp_proxy`] move the bytes,
-//! and [`health`] checks targets and reports their health.
+//! on the [`workers`]' threads, and [`health`] checks targets and reports their health.
 
 use std::net::SocketAddr;
 
@@ -14,6 +14,7 @@ pub mod routing;
 pub mod supervisor;
 pub mod tcp_proxy;
 pub mod topology;
+pub mod workers;
 
 /// Binds a listening socket on `addr` (with `SO_REUSEADDR`, so a port a closed
 /// listener left in TIME_WAIT can be taken again, and a backlog of 1024). Must be

@@ -1,7 +1,7 @@
 //! The TCP listener of a network load balancer: each accepted connection goes to the
-//! next target of the listener's default action and bytes are copied both ways until
-//! either side closes. A target that refuses is tried no further: the client's
-//! connection is closed, as an NLB resets it.
+//! next target of the listener's default action and bytes are copied both ways, on one
+//! of the [`super::workers`], until either side closes. A target that refuses is tried
+//! no further: the client's connection is closed, as an NLB resets it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::routing::{Route, Routes};
+use super::workers::Workers;
 
 /// How long connecting to a target may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,8 +26,13 @@ pub async fn serve(
             _ = stop.changed() => return,
             accepted = socket.accept() => match accepted {
                 Ok((client, _)) => {
-                    let routes = routes.borrow().clone();
-                    tokio::spawn(relay(client, routes, stop.clone()));
+                    let Ok(client) = client.into_std() else { continue };
+                    let (routes, stop) = (routes.borrow().clone(), stop.clone());
+                    Workers::get().spawn(move || async move {
+                        if let Ok(client) = TcpStream::from_std(client) {
+                            relay(client, routes, stop).await;
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "load balancer listener cannot accept");

@@ -43,6 +43,20 @@ pub(crate) struct Launch {
     enable_execute_command: bool,
 }
 
+impl Launch {
+    /// ECS's managed tags (`enableECSManagedTags`): `aws:ecs:clusterName` on every task,
+    /// and `aws:ecs:serviceName` on a service's. Their keys are reserved to AWS, so they
+    /// are set here, never through a request's tags.
+    pub(crate) fn add_managed_tags(&mut self, service: Option<&str>) {
+        let cluster = self.cluster.value.name.clone();
+        self.tags.insert(tags::MANAGED_CLUSTER_NAME.into(), cluster);
+        if let Some(service) = service {
+            self.tags
+                .insert(tags::MANAGED_SERVICE_NAME.into(), service.to_string());
+        }
+    }
+}
+
 /// RunTask.
 pub async fn run(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse, ApiError> {
     let count = req.count.unwrap_or(1);
@@ -57,7 +71,7 @@ pub async fn run(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse, ApiE
         req.launch_type,
         req.capacity_provider_strategy.as_deref(),
     )?;
-    let launch = prepare(
+    let mut launch = prepare(
         ctx,
         cluster,
         &req.task_definition,
@@ -72,6 +86,9 @@ pub async fn run(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse, ApiE
         req.enable_execute_command.unwrap_or(false),
     )
     .await?;
+    if req.enable_ecs_managed_tags == Some(true) {
+        launch.add_managed_tags(None);
+    }
     if launch_type == LaunchType::Fargate
         && (req.placement_constraints.is_some() || req.placement_strategy.is_some())
     {
@@ -135,7 +152,7 @@ pub async fn start(ctx: &Ctx, req: StartTaskRequest) -> Result<StartTaskResponse
         ));
     }
     let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
-    let launch = prepare(
+    let mut launch = prepare(
         ctx,
         cluster,
         &req.task_definition,
@@ -150,6 +167,9 @@ pub async fn start(ctx: &Ctx, req: StartTaskRequest) -> Result<StartTaskResponse
         req.enable_execute_command.unwrap_or(false),
     )
     .await?;
+    if req.enable_ecs_managed_tags == Some(true) {
+        launch.add_managed_tags(None);
+    }
     let mut tasks = Vec::new();
     let mut failures = Vec::new();
     for given in &req.container_instances {

@@ -442,7 +442,7 @@ async fn start_tasks(
         } else {
             Vec::new()
         };
-    let launch = tasks::prepare(
+    let mut launch = tasks::prepare(
         ctx,
         cluster.clone(),
         &primary.task_definition,
@@ -457,6 +457,9 @@ async fn start_tasks(
         s.enable_execute_command,
     )
     .await?;
+    if s.enable_ecs_managed_tags {
+        launch.add_managed_tags(Some(&s.name));
+    }
     let mut started = Vec::new();
     let mut failures = Vec::new();
     let place = |count: u32, on: Option<String>| {
