@@ -19,6 +19,15 @@
 //! case for a proxy, whose own cost per request is then most of the total), so the
 //! figures show where the listener's cost stops mattering.
 //!
+//! With `BERTH_LB_BENCH_TASK_IMAGE` (a busybox image) and a Docker Engine
+//! (`DOCKER_HOST`), it also measures against a real task: a container of that image
+//! running busybox httpd on Docker's bridge, reached at its bridge address, with a
+//! listener and an nginx of its own, at 8 and 1 connections. httpd closes every
+//! connection after its answer, so each request costs a connect, straight or through a
+//! proxy, and leaves a TIME_WAIT socket behind on the client's side: `scripts/bench-agent
+//! proxy` runs it on a Docker Engine of its own with `net.ipv4.tcp_tw_reuse=1` for the
+//! run, so those sockets do not exhaust the local ports.
+//!
 //! Run: `cargo build --release -p berth && cargo bench -p berth-lb --bench proxy`.
 //! `BERTH_BIN` overrides the binary (default target/release/berth); `BERTH_LB_BENCH_SECS`
 //! the seconds per wrk run (default 10); `BERTH_LB_BENCH_ROUNDS` the rounds (default 3);
@@ -29,12 +38,13 @@
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
 use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_testkit::bench::{release_binary, start_server};
+use berth_testkit::bench::{docker, release_binary, start_server};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::service::service_fn;
@@ -72,10 +82,10 @@ fn work(micros: u64) {
     }
 }
 
-/// The target: answers every request with `body` after `work_us` of CPU.
-async fn start_target(body: Bytes, work_us: Arc<AtomicU64>) -> u16 {
+/// The in-process target: answers every request with `body` after `work_us` of CPU.
+async fn start_target(body: Bytes, work_us: Arc<AtomicU64>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let _ = stream.set_nodelay(true);
@@ -92,7 +102,58 @@ async fn start_target(body: Bytes, work_us: Arc<AtomicU64>) -> u16 {
             });
         }
     });
-    port
+    addr
+}
+
+/// The port busybox httpd listens on in the task container.
+const TASK_PORT: u16 = 8080;
+
+/// A task: a container of `image` on Docker's default bridge serving `body` with
+/// busybox httpd (a process per connection, no keep-alive, as that server is). Removed
+/// when dropped.
+struct TaskContainer {
+    docker_host: String,
+    id: String,
+    addr: SocketAddr,
+}
+
+impl TaskContainer {
+    fn start(docker_host: String, image: &str, body_bytes: usize) -> TaskContainer {
+        let script = format!(
+            "mkdir -p /www && echo -n \"$BODY\" > /www/index.html && exec httpd -f -p {TASK_PORT} -h /www"
+        );
+        let body = format!("BODY={}", "x".repeat(body_bytes));
+        let run = ["run", "-d", "-e", &body, image, "sh", "-c", &script];
+        let id = docker(&docker_host, &run).trim().to_string();
+        let ip = docker(
+            &docker_host,
+            &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &id],
+        );
+        let ip: Ipv4Addr = ip
+            .trim()
+            .parse()
+            .expect("the task container's bridge address");
+        let addr = SocketAddr::from((ip, TASK_PORT));
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                return TaskContainer {
+                    docker_host,
+                    id,
+                    addr,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the task container's httpd did not listen at {addr} within 5 s");
+    }
+}
+
+impl Drop for TaskContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["-H", &self.docker_host, "rm", "-f", &self.id])
+            .output();
+    }
 }
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -158,8 +219,9 @@ fn tag(xml: &str, name: &str) -> String {
     xml[start..end].to_string()
 }
 
-/// Creates a load balancer forwarding to `target_port`; returns the listener's port.
-async fn configure(api_port: u16, target_port: u16) -> u16 {
+/// Creates a load balancer named `name` forwarding to `target`; returns the listener's
+/// port.
+async fn configure(api_port: u16, name: &str, target: SocketAddr) -> u16 {
     let http: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let action = |a: &str| {
         vec![
@@ -168,20 +230,20 @@ async fn configure(api_port: u16, target_port: u16) -> u16 {
         ]
     };
     let mut p = action("CreateLoadBalancer");
-    p.push(("Name", "bench".into()));
+    p.push(("Name", name.into()));
     let lb = tag(&call(&http, api_port, &p).await, "LoadBalancerArn");
     let mut p = action("CreateTargetGroup");
     p.extend([
-        ("Name", "bench".to_string()),
+        ("Name", name.to_string()),
         ("Protocol", "HTTP".into()),
-        ("Port", target_port.to_string()),
+        ("Port", target.port().to_string()),
         ("TargetType", "ip".into()),
     ]);
     let tg = tag(&call(&http, api_port, &p).await, "TargetGroupArn");
     let mut p = action("RegisterTargets");
     p.extend([
         ("TargetGroupArn", tg.clone()),
-        ("Targets.member.1.Id", "127.0.0.1".into()),
+        ("Targets.member.1.Id", target.ip().to_string()),
     ]);
     call(&http, api_port, &p).await;
     let listener_port = free_port();
@@ -209,9 +271,9 @@ async fn configure(api_port: u16, target_port: u16) -> u16 {
     panic!("the listener did not serve within 10 s");
 }
 
-/// nginx as a reverse proxy to `target_port`, run from `dir`: the peer. Returns the
-/// process (stopped when dropped) and its port.
-fn start_nginx(dir: &std::path::Path, target_port: u16) -> (NginxProcess, u16) {
+/// nginx as a reverse proxy to `target`, run from `dir`: the peer. Returns the process
+/// (stopped when dropped) and its port.
+fn start_nginx(dir: &std::path::Path, target: SocketAddr) -> (NginxProcess, u16) {
     let port = free_port();
     let conf = format!(
         "worker_processes auto;\n\
@@ -222,7 +284,7 @@ fn start_nginx(dir: &std::path::Path, target_port: u16) -> (NginxProcess, u16) {
            access_log off;\n\
            client_body_temp_path {dir}/body;\n\
            proxy_temp_path {dir}/proxy;\n\
-           upstream target {{ server 127.0.0.1:{target_port}; keepalive 64; }}\n\
+           upstream target {{ server {target}; keepalive 64; }}\n\
            server {{\n\
              listen 127.0.0.1:{port};\n\
              location / {{\n\
@@ -306,7 +368,7 @@ fn millis(text: &str) -> f64 {
     }
 }
 
-fn wrk(port: u16, connections: u32, secs: u64, berth_pid: Option<u32>) -> Run {
+fn wrk(addr: SocketAddr, connections: u32, secs: u64, berth_pid: Option<u32>) -> Run {
     let cpu_before = berth_pid.map(cpu_seconds);
     let out = Command::new("wrk")
         .args([
@@ -315,7 +377,7 @@ fn wrk(port: u16, connections: u32, secs: u64, berth_pid: Option<u32>) -> Run {
             &format!("-d{secs}s"),
             "--latency",
         ])
-        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(format!("http://{addr}/"))
         .output()
         .expect("wrk runs (apt-get install wrk)");
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -355,6 +417,56 @@ fn median(runs: &[Run], key: fn(&Run) -> f64) -> f64 {
     values[values.len() / 2]
 }
 
+/// One target measured three ways: straight, through its listener and through nginx.
+struct Case {
+    direct: SocketAddr,
+    listener: SocketAddr,
+    nginx: SocketAddr,
+}
+
+/// Runs a case at each number of connections and prints a row for each.
+fn measure(
+    label: &str,
+    case: &Case,
+    connection_counts: &[u32],
+    (secs, rounds): (u64, usize),
+    berth_pid: u32,
+) {
+    for &connections in connection_counts {
+        let (mut direct, mut listener, mut nginx) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            direct.push(wrk(case.direct, connections, secs, None));
+            listener.push(wrk(case.listener, connections, secs, Some(berth_pid)));
+            nginx.push(wrk(case.nginx, connections, secs, None));
+        }
+        let rps = (median(&direct, |r| r.rps), median(&listener, |r| r.rps));
+        let nginx_rps = median(&nginx, |r| r.rps);
+        let p50 = (
+            median(&direct, |r| r.p50_ms),
+            median(&listener, |r| r.p50_ms),
+        );
+        let p99 = (
+            median(&direct, |r| r.p99_ms),
+            median(&listener, |r| r.p99_ms),
+        );
+        println!(
+            "{label:>10} {connections:>5} {:>12.0} {:>12.0} {:>5.2}x {:>12.0} {:>5.2}x {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>9.1}",
+            rps.0,
+            rps.1,
+            rps.1 / rps.0,
+            nginx_rps,
+            nginx_rps / rps.0,
+            p50.0,
+            p50.1,
+            p99.0,
+            p99.1,
+            p99.1 - p99.0,
+            median(&nginx, |r| r.p99_ms) - p99.0,
+            median(&listener, |r| r.cpu_us),
+        );
+    }
+}
+
 fn main() {
     assert!(
         Command::new("wrk").arg("--version").output().is_ok(),
@@ -372,29 +484,50 @@ fn main() {
                 .expect("BERTH_LB_BENCH_WORK_US: microseconds, comma-separated")
         })
         .collect();
+    let task_image = std::env::var("BERTH_LB_BENCH_TASK_IMAGE").ok();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let work_us = Arc::new(AtomicU64::new(0));
-    let nginx_dir = tempfile::tempdir().unwrap();
-    let (berth, target_port, listener_port) = runtime.block_on(async {
-        let target_port = start_target(Bytes::from(vec![b'x'; body_bytes]), work_us.clone()).await;
-        let (berth, endpoint) = start_server(&release_binary(), dir.path(), KEY, SECRET).await;
-        let api_port: u16 = endpoint
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("the endpoint's port");
-        let listener_port = configure(api_port, target_port).await;
-        (berth, target_port, listener_port)
+    let local = |port: u16| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let target = runtime.block_on(start_target(
+        Bytes::from(vec![b'x'; body_bytes]),
+        work_us.clone(),
+    ));
+    let (berth, endpoint) =
+        runtime.block_on(start_server(&release_binary(), dir.path(), KEY, SECRET));
+    let api_port: u16 = endpoint
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the endpoint's port");
+    // Each case gets its own listener and its own nginx; the processes stop when their
+    // guards drop at the end of main.
+    let mut guards = Vec::new();
+    let mut case = |name: &str, target: SocketAddr| {
+        let listener = runtime.block_on(configure(api_port, name, target));
+        let nginx_dir = tempfile::tempdir().unwrap();
+        let (nginx, nginx_port) = start_nginx(nginx_dir.path(), target);
+        guards.push((nginx, nginx_dir));
+        Case {
+            direct: target,
+            listener: local(listener),
+            nginx: local(nginx_port),
+        }
+    };
+    let in_process = case("bench", target);
+    let task = task_image.map(|image| {
+        let docker_host = std::env::var("DOCKER_HOST").expect("DOCKER_HOST names the engine");
+        let container = TaskContainer::start(docker_host, &image, body_bytes);
+        let measured = case("bench-task", container.addr);
+        (container, measured)
     });
-    let (_nginx, nginx_port) = start_nginx(nginx_dir.path(), target_port);
     println!(
         "load balancer bench: {body_bytes}-byte responses, wrk -t1, {secs} s per run, median of {rounds}; load average {}",
         load_average()
     );
     println!(
-        "{:>7} {:>5} {:>12} {:>12} {:>6} {:>12} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
-        "work us",
+        "{:>10} {:>5} {:>12} {:>12} {:>6} {:>12} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "target",
         "conns",
         "direct req/s",
         "via LB",
@@ -412,39 +545,14 @@ fn main() {
     let berth_pid = berth.0.id();
     for level in work_levels {
         work_us.store(level, Ordering::Relaxed);
-        for connections in [32, 1] {
-            let (mut direct, mut listener, mut nginx) = (Vec::new(), Vec::new(), Vec::new());
-            for _ in 0..rounds {
-                direct.push(wrk(target_port, connections, secs, None));
-                listener.push(wrk(listener_port, connections, secs, Some(berth_pid)));
-                nginx.push(wrk(nginx_port, connections, secs, None));
-            }
-            let rps = (median(&direct, |r| r.rps), median(&listener, |r| r.rps));
-            let nginx_rps = median(&nginx, |r| r.rps);
-            let p50 = (
-                median(&direct, |r| r.p50_ms),
-                median(&listener, |r| r.p50_ms),
-            );
-            let p99 = (
-                median(&direct, |r| r.p99_ms),
-                median(&listener, |r| r.p99_ms),
-            );
-            println!(
-                "{level:>7} {connections:>5} {:>12.0} {:>12.0} {:>5.2}x {:>12.0} {:>5.2}x {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>9.1}",
-                rps.0,
-                rps.1,
-                rps.1 / rps.0,
-                nginx_rps,
-                nginx_rps / rps.0,
-                p50.0,
-                p50.1,
-                p99.0,
-                p99.1,
-                p99.1 - p99.0,
-                median(&nginx, |r| r.p99_ms) - p99.0,
-                median(&listener, |r| r.cpu_us),
-            );
-        }
+        let label = format!("{level} us");
+        measure(&label, &in_process, &[32, 1], (secs, rounds), berth_pid);
+    }
+    if let Some((_container, measured)) = &task {
+        // busybox httpd listens with a backlog of 9: more connections than that, each
+        // reconnecting after every answer, would measure its dropped SYNs (1 s
+        // retransmits), not the proxy.
+        measure("httpd task", measured, &[8, 1], (secs, rounds), berth_pid);
     }
     println!("load average at the end: {}", load_average());
 }
