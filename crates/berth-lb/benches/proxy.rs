@@ -7,9 +7,10 @@
 //! (the latency one request adds).
 //!
 //! nginx, configured as a reverse proxy to the same target (keep-alive to the target,
-//! X-Forwarded-* set, one worker per core, as berth runs one proxy thread per core), runs in the
-//! same rounds as the peer: it shows what the best-known proxy achieves on the same
-//! machine, so the listener's figures can be told apart from the machine's limits.
+//! X-Forwarded-* set, one worker per core as berth runs one proxy thread per core),
+//! runs in the same rounds as the peer: it shows what the best-known proxy achieves on
+//! the same machine, so the listener's figures can be told apart from the machine's
+//! limits.
 //!
 //! It also reads the berth process's CPU time around each run through the listener
 //! (`/proc/PID/stat`), so the proxy's own CPU cost per request is reported, a figure

@@ -126,12 +126,9 @@ pub async fn serve(socket: TcpListener, listener: Arc<Listener>, mut stop: watch
             _ = stop.changed() => return,
             accepted = socket.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(stream) = stream.into_std() else { continue };
                     let (listener, stop) = (listener.clone(), stop.clone());
-                    Workers::get().spawn(move || async move {
-                        if let Ok(stream) = TcpStream::from_std(stream) {
-                            connection(stream, peer, listener, stop).await;
-                        }
+                    Workers::get().serve(stream, move |stream| {
+                        connection(stream, peer, listener, stop)
                     });
                 }
                 Err(e) => {

@@ -26,13 +26,8 @@ pub async fn serve(
             _ = stop.changed() => return,
             accepted = socket.accept() => match accepted {
                 Ok((client, _)) => {
-                    let Ok(client) = client.into_std() else { continue };
                     let (routes, stop) = (routes.borrow().clone(), stop.clone());
-                    Workers::get().spawn(move || async move {
-                        if let Ok(client) = TcpStream::from_std(client) {
-                            relay(client, routes, stop).await;
-                        }
-                    });
+                    Workers::get().serve(client, move |client| relay(client, routes, stop));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "load balancer listener cannot accept");

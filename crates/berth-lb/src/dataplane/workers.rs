@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
@@ -42,15 +43,27 @@ impl Workers {
         })
     }
 
-    /// Runs the future `make` returns on the next worker (round robin); `make` runs on
-    /// that worker's thread, so sockets it registers belong to that thread's runtime.
-    pub fn spawn<F, Fut>(&self, make: F)
+    /// Moves an accepted connection to the next worker (round robin) and serves it
+    /// there with `serve`: the socket is registered with that worker's runtime, so all
+    /// its I/O, and that of the connections `serve` opens, happens on that thread.
+    pub fn serve<F, Fut>(&self, stream: TcpStream, serve: F)
     where
-        F: FnOnce() -> Fut + Send + 'static,
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        // A socket belongs to the runtime that registered it: deregister it here and
+        // register it again on the worker.
+        let Ok(stream) = stream.into_std() else {
+            return;
+        };
         let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.queues.len();
-        let job: Job = Box::new(move || Box::pin(make()));
+        let job: Job = Box::new(move || {
+            Box::pin(async move {
+                if let Ok(stream) = TcpStream::from_std(stream) {
+                    serve(stream).await;
+                }
+            })
+        });
         let _ = self.queues[turn].send(job);
     }
 }
