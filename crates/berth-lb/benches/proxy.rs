@@ -34,7 +34,7 @@
 //! the seconds per wrk run (default 10); `BERTH_LB_BENCH_ROUNDS` the rounds (default 3);
 //! `BERTH_LB_BENCH_BODY` the response size in
 //! bytes (default 100); `BERTH_LB_BENCH_WORK_US` the target's CPU microseconds per
-//! request, a comma-separated list (default 0,100,500). Needs `wrk` and `nginx`
+//! request, a comma-separated list (default 0,100,500; empty: the task only). Needs `wrk` and `nginx`
 //! (Debian: apt-get install wrk nginx-light).
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
@@ -479,6 +479,7 @@ fn main() {
     let work_levels: Vec<u64> = std::env::var("BERTH_LB_BENCH_WORK_US")
         .unwrap_or_else(|_| "0,100,500".into())
         .split(',')
+        .filter(|w| !w.trim().is_empty())
         .map(|w| {
             w.trim()
                 .parse()
