@@ -96,11 +96,14 @@ class AgentProcess:
                 self.proc.wait()
 
 
-def agent_node(berth_factory: Any, root: Path, cluster: str = "default") -> Iterator[tuple[Berth, AgentProcess]]:
+def agent_node(
+    berth_factory: Any, root: Path, cluster: str = "default", extra_args: list[str] | None = None
+) -> Iterator[tuple[Berth, AgentProcess]]:
     """A server of its own with one `berth agent` on the test dockerd, joined to
-    `cluster`; for module-scoped fixtures (yields, then stops the agent)."""
+    `cluster` (and with `--fargate` in `extra_args`, Fargate capacity too); for
+    module-scoped fixtures (yields, then stops the agent)."""
     berth = berth_factory(fake_agent=False)
-    agent = AgentProcess(berth, cluster, root)
+    agent = AgentProcess(berth, cluster, root, extra_args)
     agent.start()
     try:
         eventually(lambda: berth.client().list_container_instances(cluster=cluster)["containerInstanceArns"],

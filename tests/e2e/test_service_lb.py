@@ -4,28 +4,33 @@ load balancer (instance target group, health check path `/`), run as an ECS serv
 real `berth agent`. Requests through the listener reach both tasks; a forced new
 deployment under continuous traffic fails no request and leaves only new tasks serving;
 a stopped task is replaced and no longer routed to; scaling to zero deregisters every
-target. And a new task definition whose container exits at once trips the circuit
-breaker, which rolls back."""
+target. The seed's Fargate path too: awsvpc tasks registered by their own addresses in an
+ip target group. And a new task definition whose container exits at once trips the
+circuit breaker, which rolls back."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import Berth, eventually, free_port, unique
+from conftest import Berth, awsvpc_cli, eventually, free_port, unique
 from docker_agent import IMAGE, AgentProcess, agent_node
 from elb_kit import FAST_CHECKS, create_lb, forward, get, wait_listening
 
 CLUSTER = "default"
 WEB = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"
+# In awsvpc mode the task answers with its own address (its interface's IPv4).
+WEB_ADDRESS = ("mkdir -p /www && ip -4 -o addr | grep -v ' lo ' | sed 's/.* inet \\([0-9.]*\\).*/\\1/' > /www/index.html"
+               " && exec httpd -f -p 8080 -h /www")
 
 
 @pytest.fixture(scope="module")
 def node(berth_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Berth, AgentProcess]]:
-    yield from agent_node(berth_factory, tmp_path_factory.mktemp("agent"), CLUSTER)
+    yield from agent_node(berth_factory, tmp_path_factory.mktemp("agent"), CLUSTER, ["--fargate"])
 
 
 def web_task_definition(berth: Berth) -> str:
@@ -141,6 +146,51 @@ def test_the_inference_service_behind_a_load_balancer(node: tuple[Berth, AgentPr
     eventually(lambda: stable(berth, name, 0), timeout=120, what="no tasks")
     eventually(lambda: not berth.aws("elbv2", "describe-target-health", "--target-group-arn", tg)["TargetHealthDescriptions"],
                timeout=30, what="every target to leave the target group")
+    berth.aws("ecs", "delete-service", "--cluster", CLUSTER, "--service", name)
+
+
+def test_the_fargate_inference_service_behind_an_ip_target_group(node: tuple[Berth, AgentProcess]) -> None:
+    berth, _ = node
+    td = berth.aws("ecs", "register-task-definition", "--family", unique("iris-fargate"), "--network-mode", "awsvpc",
+                   "--requires-compatibilities", "FARGATE", "--cpu", "256", "--memory", "512",
+                   "--container-definitions", json.dumps([{
+                       "name": "web", "image": IMAGE, "essential": True, "command": ["sh", "-c", WEB_ADDRESS],
+                       "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
+                   }]))["taskDefinition"]["taskDefinitionArn"]
+    lb = create_lb(berth)
+    tg = berth.aws("elbv2", "create-target-group", "--name", unique("iris-ip"), "--protocol", "HTTP", "--port", "8080",
+                   "--vpc-id", "vpc-0123456789abcdef0", "--target-type", "ip", "--health-check-path", "/",
+                   *FAST_CHECKS)["TargetGroups"][0]["TargetGroupArn"]
+    berth.aws("elbv2", "modify-target-group-attributes", "--target-group-arn", tg,
+              "--attributes", "Key=deregistration_delay.timeout_seconds,Value=10")
+    port = free_port()
+    berth.aws("elbv2", "create-listener", "--load-balancer-arn", lb["LoadBalancerArn"], "--protocol", "HTTP",
+              "--port", str(port), "--default-actions", forward(tg))
+    wait_listening(port)
+    name = unique("iris-fargate")
+    berth.aws("ecs", "create-service", "--cluster", CLUSTER, "--service-name", name, "--task-definition", td,
+              "--desired-count", "2", "--launch-type", "FARGATE", "--network-configuration", awsvpc_cli(),
+              "--health-check-grace-period-seconds", "10",
+              "--load-balancers", f"targetGroupArn={tg},containerName=web,containerPort=8080")
+    berth.aws("ecs", "wait", "services-stable", "--cluster", CLUSTER, "--services", name, timeout=180)
+    ecs = berth.client()
+    tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=ecs.list_tasks(cluster=CLUSTER, serviceName=name)["taskArns"])["tasks"]
+    addresses = {t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"] for t in tasks}
+    assert len(tasks) == 2 and len(addresses) == 2, tasks
+    health = berth.aws("elbv2", "describe-target-health", "--target-group-arn", tg)["TargetHealthDescriptions"]
+    assert {(h["Target"]["Id"], h["Target"]["Port"]) for h in health} == {(a, 8080) for a in addresses}, health
+    assert {h["TargetHealth"]["State"] for h in health} == {"healthy"}, health
+    assert set(answers(port, 20)) == addresses, "requests reach both tasks at their own addresses"
+
+    # Scale to zero: the targets drain for the deregistration delay, then leave.
+    berth.aws("ecs", "update-service", "--cluster", CLUSTER, "--service", name, "--desired-count", "0")
+
+    def states() -> set[tuple[str, str]]:
+        rows = berth.aws("elbv2", "describe-target-health", "--target-group-arn", tg)["TargetHealthDescriptions"]
+        return {(r["Target"]["Id"], r["TargetHealth"]["State"]) for r in rows}
+    eventually(lambda: states() == {(a, "draining") for a in addresses}, timeout=10, what="both targets to drain")
+    eventually(lambda: not states(), timeout=60, what="every target to leave the target group")
+    eventually(lambda: stable(berth, name, 0), timeout=60, what="no tasks")
     berth.aws("ecs", "delete-service", "--cluster", CLUSTER, "--service", name)
 
 
