@@ -12,9 +12,10 @@
 //! the same machine, so the listener's figures can be told apart from the machine's
 //! limits.
 //!
-//! It also reads the berth process's CPU time around each run through the listener
-//! (`/proc/PID/stat`), so the proxy's own CPU cost per request is reported, a figure
-//! that other load on the machine disturbs far less than requests/s.
+//! It also reads the berth process's CPU time around each run through the listener, and
+//! nginx's (its master and workers) around each run through nginx (`/proc/PID/stat`),
+//! so each proxy's own CPU cost per request is reported side by side, a figure that
+//! other load on the machine disturbs far less than requests/s.
 //!
 //! The target spends a set CPU time on each request (0 µs: a constant answer, the worst
 //! case for a proxy, whose own cost per request is then most of the total), so the
@@ -338,20 +339,30 @@ struct Run {
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
-    /// The berth process's CPU time per request, in microseconds (runs through the
-    /// listener only).
+    /// The proxy's CPU time per request, in microseconds (NaN for direct runs).
     cpu_us: f64,
 }
 
 /// The CPU seconds (user and system) process `pid` has used: `/proc/PID/stat`'s utime
 /// and stime, in clock ticks of 1/100 s (Linux's USER_HZ).
+/// The fields of `/proc/PID/stat` after the command name (state first), if it runs.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    Some(after_name.split_whitespace().map(str::to_string).collect())
+}
+
+/// User + system CPU seconds of `pid` and of its children (nginx's workers).
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the berth process is running");
-    let after_name = &stat[stat.rfind(')').expect("stat names the command") + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
+    let children = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&child| stat_fields(child).is_some_and(|f| f[1].parse::<u32>().ok() == Some(pid)));
+    std::iter::once(pid)
+        .chain(children)
+        .filter_map(stat_fields)
+        .map(|f| (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0)
+        .sum()
 }
 
 /// wrk's latency figure (`812.00us`, `1.20ms`, `2.01s`) in milliseconds.
@@ -369,8 +380,10 @@ fn millis(text: &str) -> f64 {
     }
 }
 
-fn wrk(addr: SocketAddr, connections: u32, secs: u64, berth_pid: Option<u32>) -> Run {
-    let cpu_before = berth_pid.map(cpu_seconds);
+/// One wrk run against `addr`; `proxy` is the process (with its children) whose CPU
+/// time it charges to the requests.
+fn wrk(addr: SocketAddr, connections: u32, secs: u64, proxy: Option<u32>) -> Run {
+    let cpu_before = proxy.map(cpu_seconds);
     let out = Command::new("wrk")
         .args([
             "-t1",
@@ -393,7 +406,7 @@ fn wrk(addr: SocketAddr, connections: u32, secs: u64, berth_pid: Option<u32>) ->
             .unwrap_or_else(|| panic!("no {label} in {report}"))
     };
     let rps: f64 = field("Requests/sec:").parse().unwrap();
-    let cpu_us = match (berth_pid, cpu_before) {
+    let cpu_us = match (proxy, cpu_before) {
         (Some(pid), Some(before)) => (cpu_seconds(pid) - before) * 1e6 / (rps * secs as f64),
         _ => f64::NAN,
     };
@@ -423,6 +436,7 @@ struct Case {
     direct: SocketAddr,
     listener: SocketAddr,
     nginx: SocketAddr,
+    nginx_pid: u32,
 }
 
 /// Runs a case at each number of connections and prints a row for each.
@@ -438,7 +452,7 @@ fn measure(
         for _ in 0..rounds {
             direct.push(wrk(case.direct, connections, secs, None));
             listener.push(wrk(case.listener, connections, secs, Some(berth_pid)));
-            nginx.push(wrk(case.nginx, connections, secs, None));
+            nginx.push(wrk(case.nginx, connections, secs, Some(case.nginx_pid)));
         }
         let rps = (median(&direct, |r| r.rps), median(&listener, |r| r.rps));
         let nginx_rps = median(&nginx, |r| r.rps);
@@ -451,7 +465,7 @@ fn measure(
             median(&listener, |r| r.p99_ms),
         );
         println!(
-            "{label:>10} {connections:>5} {:>12.0} {:>12.0} {:>5.2}x {:>12.0} {:>5.2}x {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>9.1}",
+            "{label:>10} {connections:>5} {:>12.0} {:>12.0} {:>5.2}x {:>12.0} {:>5.2}x {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9.3} {:>9.1} {:>9.1}",
             rps.0,
             rps.1,
             rps.1 / rps.0,
@@ -464,6 +478,7 @@ fn measure(
             p99.1 - p99.0,
             median(&nginx, |r| r.p99_ms) - p99.0,
             median(&listener, |r| r.cpu_us),
+            median(&nginx, |r| r.cpu_us),
         );
     }
 }
@@ -509,11 +524,13 @@ fn main() {
         let listener = runtime.block_on(configure(api_port, name, target));
         let nginx_dir = tempfile::tempdir().unwrap();
         let (nginx, nginx_port) = start_nginx(nginx_dir.path(), target);
+        let nginx_pid = nginx.0.id();
         guards.push((nginx, nginx_dir));
         Case {
             direct: target,
             listener: local(listener),
             nginx: local(nginx_port),
+            nginx_pid,
         }
     };
     let in_process = case("bench", target);
@@ -528,7 +545,7 @@ fn main() {
         load_average()
     );
     println!(
-        "{:>10} {:>5} {:>12} {:>12} {:>6} {:>12} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "{:>10} {:>5} {:>12} {:>12} {:>6} {:>12} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
         "target",
         "conns",
         "direct req/s",
@@ -542,7 +559,8 @@ fn main() {
         "p99 LB",
         "p99 add",
         "nginx add",
-        "LB cpu us"
+        "LB cpu us",
+        "nginx cpu"
     );
     let berth_pid = berth.0.id();
     for level in work_levels {
