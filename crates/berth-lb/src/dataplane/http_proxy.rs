@@ -163,15 +163,21 @@ async fn connection(
         .header_read_timeout(IDLE_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
-    // The client connection and its connections to targets, driven together.
+    // The client connection and its connections to targets, driven together. The stop
+    // signal's future is made once: a fresh `changed()` per wake-up would register and
+    // unregister a waiter on the watch channel several times per request. Branches are
+    // polled in order (`biased`): no random draw per wake-up either.
     let mut drivers: FuturesUnordered<Driver> = FuturesUnordered::new();
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
     let mut stopping = false;
     loop {
         tokio::select! {
+            biased;
             _ = conn.as_mut() => return,
             Some(driver) = new_drivers.recv() => drivers.push(driver),
             Some(()) = drivers.next(), if !drivers.is_empty() => {}
-            _ = stop.changed(), if !stopping => {
+            _ = &mut stopped, if !stopping => {
                 stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
