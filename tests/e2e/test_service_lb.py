@@ -40,15 +40,15 @@ def web_task_definition(berth: Berth) -> str:
     }])["taskDefinition"]["taskDefinitionArn"]
 
 
-def load_balancer(berth: Berth) -> tuple[str, int]:
-    """An ALB with an instance target group (health check `/`, 2 s deregistration delay)
-    and an HTTP listener; returns the target group's ARN and the listener's port."""
+def load_balancer(berth: Berth, target_type: str = "instance", deregistration_delay: int = 2) -> tuple[str, int]:
+    """An ALB with a target group of `target_type` (health check `/`) and an HTTP
+    listener; returns the target group's ARN and the listener's port."""
     lb = create_lb(berth)
     tg = berth.aws("elbv2", "create-target-group", "--name", unique("iris"), "--protocol", "HTTP", "--port", "8080",
-                   "--vpc-id", "vpc-0123456789abcdef0", "--target-type", "instance", "--health-check-path", "/",
+                   "--vpc-id", "vpc-0123456789abcdef0", "--target-type", target_type, "--health-check-path", "/",
                    *FAST_CHECKS)["TargetGroups"][0]["TargetGroupArn"]
     berth.aws("elbv2", "modify-target-group-attributes", "--target-group-arn", tg,
-              "--attributes", "Key=deregistration_delay.timeout_seconds,Value=2")
+              "--attributes", f"Key=deregistration_delay.timeout_seconds,Value={deregistration_delay}")
     port = free_port()
     berth.aws("elbv2", "create-listener", "--load-balancer-arn", lb["LoadBalancerArn"], "--protocol", "HTTP",
               "--port", str(port), "--default-actions", forward(tg))
@@ -157,16 +157,8 @@ def test_the_fargate_inference_service_behind_an_ip_target_group(node: tuple[Ber
                        "name": "web", "image": IMAGE, "essential": True, "command": ["sh", "-c", WEB_ADDRESS],
                        "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
                    }]))["taskDefinition"]["taskDefinitionArn"]
-    lb = create_lb(berth)
-    tg = berth.aws("elbv2", "create-target-group", "--name", unique("iris-ip"), "--protocol", "HTTP", "--port", "8080",
-                   "--vpc-id", "vpc-0123456789abcdef0", "--target-type", "ip", "--health-check-path", "/",
-                   *FAST_CHECKS)["TargetGroups"][0]["TargetGroupArn"]
-    berth.aws("elbv2", "modify-target-group-attributes", "--target-group-arn", tg,
-              "--attributes", "Key=deregistration_delay.timeout_seconds,Value=10")
-    port = free_port()
-    berth.aws("elbv2", "create-listener", "--load-balancer-arn", lb["LoadBalancerArn"], "--protocol", "HTTP",
-              "--port", str(port), "--default-actions", forward(tg))
-    wait_listening(port)
+    # Long enough a drain that the test sees the targets draining.
+    tg, port = load_balancer(berth, "ip", deregistration_delay=10)
     name = unique("iris-fargate")
     berth.aws("ecs", "create-service", "--cluster", CLUSTER, "--service-name", name, "--task-definition", td,
               "--desired-count", "2", "--launch-type", "FARGATE", "--network-configuration", awsvpc_cli(),
