@@ -343,8 +343,6 @@ struct Run {
     cpu_us: f64,
 }
 
-/// The CPU seconds (user and system) process `pid` has used: `/proc/PID/stat`'s utime
-/// and stime, in clock ticks of 1/100 s (Linux's USER_HZ).
 /// The fields of `/proc/PID/stat` after the command name (state first), if it runs.
 fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -352,7 +350,8 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(after_name.split_whitespace().map(str::to_string).collect())
 }
 
-/// User + system CPU seconds of `pid` and of its children (nginx's workers).
+/// The CPU seconds (user and system) `pid` and its children (nginx's workers) have
+/// used: `/proc/PID/stat`'s utime and stime, in clock ticks of 1/100 s (Linux's USER_HZ).
 fn cpu_seconds(pid: u32) -> f64 {
     let children = std::fs::read_dir("/proc")
         .expect("/proc")
