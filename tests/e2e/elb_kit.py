@@ -228,3 +228,10 @@ def health(b: Berth, tg_arn: str) -> dict[int, dict]:
     """Port -> TargetHealth of every registration."""
     rows = b.aws("elbv2", "describe-target-health", "--target-group-arn", tg_arn)["TargetHealthDescriptions"]
     return {r["Target"]["Port"]: r["TargetHealth"] for r in rows}
+
+
+def boto3_health(elbv2: Any, tg_arn: str) -> dict[int, dict]:
+    """As health(), through a boto3 client: for states that last only seconds, where an
+    AWS CLI process's start-up on a loaded machine would take too much of them."""
+    rows = elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]
+    return {r["Target"]["Port"]: r["TargetHealth"] for r in rows}

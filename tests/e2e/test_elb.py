@@ -23,6 +23,7 @@ import pytest
 from conftest import Berth, client_error, error_code, eventually, free_port, unique
 from elb_kit import (
     Targets,
+    boto3_health,
     create_lb,
     create_listener,
     create_tg,
@@ -47,7 +48,7 @@ def elbv2(live_berth: Berth) -> Any:
     return live_berth.client("elbv2")
 
 
-def test_listener_round_robins_across_healthy_targets_on_its_dns_name(live_berth: Berth, targets: Targets) -> None:
+def test_listener_round_robins_across_healthy_targets_on_its_dns_name(live_berth: Berth, targets: Targets, elbv2: Any) -> None:
     b = live_berth
     lb = create_lb(b)
     assert lb["LoadBalancerArn"].startswith(f"{ARN_PREFIX}loadbalancer/app/{lb['LoadBalancerName']}/")
@@ -63,6 +64,12 @@ def test_listener_round_robins_across_healthy_targets_on_its_dns_name(live_berth
     assert {h["Reason"] for h in unused.values()} == {"Target.NotInUse"}
 
     listener, port = create_listener(b, lb["LoadBalancerArn"], forward(tg["TargetGroupArn"]))
+    # The first health check runs at once and the second one interval later, so the
+    # targets are "initial" for 5 s: ask at once, with boto3 (an AWS CLI process can
+    # take seconds to start on a loaded machine).
+    first = boto3_health(elbv2, tg["TargetGroupArn"])
+    assert {h["State"] for h in first.values()} == {"initial"}, first
+    assert {h["Reason"] for h in first.values()} <= {"Elb.RegistrationInProgress", "Elb.InitialHealthChecking"}
     assert listener["ListenerArn"].startswith(f"{ARN_PREFIX}listener/app/{lb['LoadBalancerName']}/")
     assert listener["Port"] == port and listener["Protocol"] == "HTTP"
     described = b.aws("elbv2", "describe-load-balancers", "--names", lb["LoadBalancerName"])["LoadBalancers"][0]
@@ -71,9 +78,6 @@ def test_listener_round_robins_across_healthy_targets_on_its_dns_name(live_berth
     tg_now = b.aws("elbv2", "describe-target-groups", "--target-group-arns", tg["TargetGroupArn"])["TargetGroups"][0]
     assert tg_now["LoadBalancerArns"] == [lb["LoadBalancerArn"]]
 
-    first = health(b, tg["TargetGroupArn"])
-    assert {h["State"] for h in first.values()} == {"initial"}, first
-    assert {h["Reason"] for h in first.values()} <= {"Elb.RegistrationInProgress", "Elb.InitialHealthChecking"}
     eventually(lambda: all(h["State"] == "healthy" for h in health(b, tg["TargetGroupArn"]).values()),
                timeout=DETECTION_S, what="both targets healthy")
 
@@ -138,31 +142,36 @@ def test_a_stopped_target_turns_unhealthy_and_gets_no_more_requests(live_berth: 
     assert body["name"] == "live"
 
 
-def test_deregistered_targets_drain_then_leave(live_berth: Berth, targets: Targets) -> None:
+def test_deregistered_targets_drain_then_leave(live_berth: Berth, targets: Targets, elbv2: Any) -> None:
     b = live_berth
     lb, tg = create_lb(b), create_tg(b)
     arn = tg["TargetGroupArn"]
+    delay = 8
     attrs = b.aws("elbv2", "modify-target-group-attributes", "--target-group-arn", arn,
-                  "--attributes", "Key=deregistration_delay.timeout_seconds,Value=4")["Attributes"]
-    assert {"Key": "deregistration_delay.timeout_seconds", "Value": "4"} in attrs
+                  "--attributes", f"Key=deregistration_delay.timeout_seconds,Value={delay}")["Attributes"]
+    assert {"Key": "deregistration_delay.timeout_seconds", "Value": str(delay)} in attrs
     described = b.aws("elbv2", "describe-target-group-attributes", "--target-group-arn", arn)["Attributes"]
-    assert {a["Key"]: a["Value"] for a in described}["deregistration_delay.timeout_seconds"] == "4"
+    assert {a["Key"]: a["Value"] for a in described}["deregistration_delay.timeout_seconds"] == str(delay)
     stay, leave = targets.http("stay"), targets.http("leave")
     register(b, arn, stay.port, leave.port)
     _, port = create_listener(b, lb["LoadBalancerArn"], forward(arn))
     wait_listening(port)
     assert set(served_by("127.0.0.1", port, 4)) == {"stay", "leave"}
 
-    b.aws("elbv2", "deregister-targets", "--target-group-arn", arn, "--targets", f"Id=127.0.0.1,Port={leave.port}")
+    # The drain is timed from before the request is sent, and watched with boto3 (an
+    # AWS CLI process can take seconds to start on a loaded machine).
+    leaving = [{"Id": "127.0.0.1", "Port": leave.port}]
     deregistered_at = time.monotonic()
-    h = health(b, arn)[leave.port]
+    elbv2.deregister_targets(TargetGroupArn=arn, Targets=leaving)
+    h = boto3_health(elbv2, arn)[leave.port]
     assert (h["State"], h["Reason"]) == ("draining", "Target.DeregistrationInProgress"), h
     assert h["Description"] == "Target deregistration is in progress"
     assert served_by("127.0.0.1", port, 6) == ["stay"] * 6
     # Deregistering again while it drains changes nothing.
     b.aws("elbv2", "deregister-targets", "--target-group-arn", arn, "--targets", f"Id=127.0.0.1,Port={leave.port}")
-    eventually(lambda: leave.port not in health(b, arn), timeout=15, what="the drained target to leave")
-    assert time.monotonic() - deregistered_at >= 3.5, "left before its deregistration delay"
+    assert boto3_health(elbv2, arn)[leave.port]["State"] == "draining"
+    eventually(lambda: leave.port not in boto3_health(elbv2, arn), timeout=delay + 10, what="the drained target to leave")
+    assert time.monotonic() - deregistered_at >= delay - 0.5, "left before its deregistration delay"
     asked = b.aws("elbv2", "describe-target-health", "--target-group-arn", arn,
                   "--targets", f"Id=127.0.0.1,Port={leave.port}")["TargetHealthDescriptions"]
     assert asked[0]["TargetHealth"]["State"] == "unused"

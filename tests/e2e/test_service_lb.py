@@ -177,8 +177,10 @@ def test_the_fargate_inference_service_behind_an_ip_target_group(node: tuple[Ber
     # Scale to zero: the targets drain for the deregistration delay, then leave.
     berth.aws("ecs", "update-service", "--cluster", CLUSTER, "--service", name, "--desired-count", "0")
 
+    elbv2 = berth.client("elbv2")  # boto3: quick enough to catch the drain's seconds on a loaded machine
+
     def states() -> set[tuple[str, str]]:
-        rows = berth.aws("elbv2", "describe-target-health", "--target-group-arn", tg)["TargetHealthDescriptions"]
+        rows = elbv2.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
         return {(r["Target"]["Id"], r["TargetHealth"]["State"]) for r in rows}
     eventually(lambda: states() == {(a, "draining") for a in addresses}, timeout=10, what="both targets to drain")
     eventually(lambda: not states(), timeout=60, what="every target to leave the target group")
