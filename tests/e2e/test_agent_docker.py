@@ -9,7 +9,6 @@ the task until STOPPED, read the container's exit code; and the agent's registra
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -141,12 +140,17 @@ def test_an_agent_killed_with_9_re_adopts_its_running_containers(live_berth: Ber
     agent.kill9()
     assert docker_ps(arn) == [container_id], "the container outlives its agent"
     agent.start()
-    time.sleep(3)  # several agent passes
+    # A second task running proves the restarted agent has made passes, and each pass
+    # plans every task it is assigned, the first one included.
+    probe = ecs.run_task(cluster=agent.cluster, taskDefinition=family)["tasks"][0]["taskArn"]
+    eventually(lambda: (lambda t: t if t["lastStatus"] == "RUNNING" else None)(
+        ecs.describe_tasks(cluster=agent.cluster, tasks=[probe])["tasks"][0]), timeout=60, what="the restarted agent to run a task")
     assert docker_ps(arn) == [container_id], "re-adopted: no duplicate, no restart"
     after = ecs.describe_tasks(cluster=agent.cluster, tasks=[arn])["tasks"][0]
     assert after["lastStatus"] == "RUNNING"
     assert after["containers"][0]["runtimeId"] == container_id
 
+    ecs.stop_task(cluster=agent.cluster, task=probe, reason="done")
     ecs.stop_task(cluster=agent.cluster, task=arn, reason="done")
 
     def stopped() -> Any:
@@ -165,7 +169,7 @@ def test_a_task_that_ends_while_its_agent_is_down_is_reported_after_the_restart(
     family = unique("ended")
     ecs.register_task_definition(
         family=family,
-        containerDefinitions=[{"name": "main", "image": IMAGE, "memory": 32, "command": ["sh", "-c", "sleep 4; exit 4"]}],
+        containerDefinitions=[{"name": "main", "image": IMAGE, "memory": 32, "command": ["sh", "-c", "sleep 10; exit 4"]}],
     )
     arn = ecs.run_task(cluster=agent.cluster, taskDefinition=family)["tasks"][0]["taskArn"]
     eventually(
@@ -174,7 +178,7 @@ def test_a_task_that_ends_while_its_agent_is_down_is_reported_after_the_restart(
         what=f"{arn} to run",
     )
     agent.kill9()
-    eventually(lambda: docker_ps(arn) == [], timeout=30, what="the container to exit while its agent is down")
+    eventually(lambda: docker_ps(arn) == [], timeout=45, what="the container to exit while its agent is down")
     assert ecs.describe_tasks(cluster=agent.cluster, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING", "nobody told"
     agent.start()
     task = eventually(

@@ -295,7 +295,7 @@ def test_a_non_essential_exit_keeps_the_task_and_an_essential_one_ends_it(node: 
     ecs = berth.client()
     family = unique("essential")
     ecs.register_task_definition(family=family, containerDefinitions=[
-        {"name": "main", "image": IMAGE, "memory": 32, "command": ["sh", "-c", "sleep 6; exit 2"]},
+        {"name": "main", "image": IMAGE, "memory": 32, "command": ["sh", "-c", "sleep 15; exit 2"]},
         {"name": "side", "image": IMAGE, "memory": 32, "essential": False, "command": ["sh", "-c", "exit 5"]},
     ])
     arn = run(ecs, family)

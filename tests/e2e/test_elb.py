@@ -101,7 +101,7 @@ def test_listener_round_robins_across_healthy_targets_on_its_dns_name(live_berth
     assert json.loads(out.stdout)["path"] == "/via-curl"
 
 
-def test_a_stopped_target_turns_unhealthy_and_gets_no_more_requests(live_berth: Berth, targets: Targets) -> None:
+def test_a_stopped_target_turns_unhealthy_and_gets_no_more_requests(live_berth: Berth, targets: Targets, elbv2: Any) -> None:
     b = live_berth
     lb, tg = create_lb(b), create_tg(b)
     live, doomed = targets.http("live"), targets.http("doomed")
@@ -115,7 +115,7 @@ def test_a_stopped_target_turns_unhealthy_and_gets_no_more_requests(live_berth: 
     stopped_at = time.monotonic()
 
     def doomed_unhealthy() -> dict | None:
-        h = health(b, tg["TargetGroupArn"])[doomed.port]
+        h = boto3_health(elbv2, tg["TargetGroupArn"])[doomed.port]
         return h if h["State"] == "unhealthy" else None
 
     h = eventually(doomed_unhealthy, timeout=DETECTION_S, what="the stopped target unhealthy")
@@ -129,7 +129,7 @@ def test_a_stopped_target_turns_unhealthy_and_gets_no_more_requests(live_berth: 
           "--health-check-path", "/status/503", "--matcher", "HttpCode=200-299")
 
     def live_mismatch() -> dict | None:
-        h = health(b, tg["TargetGroupArn"])[live.port]
+        h = boto3_health(elbv2, tg["TargetGroupArn"])[live.port]
         return h if h.get("Reason") == "Target.ResponseCodeMismatch" else None
 
     h = eventually(live_mismatch, timeout=DETECTION_S, what="a response code mismatch")
@@ -166,9 +166,11 @@ def test_deregistered_targets_drain_then_leave(live_berth: Berth, targets: Targe
     h = boto3_health(elbv2, arn)[leave.port]
     assert (h["State"], h["Reason"]) == ("draining", "Target.DeregistrationInProgress"), h
     assert h["Description"] == "Target deregistration is in progress"
+    # The listeners learn of it from the store a moment later, as AWS's do.
+    eventually(lambda: served_by("127.0.0.1", port, 2) == ["stay"] * 2, timeout=5, what="the listener to stop using it")
     assert served_by("127.0.0.1", port, 6) == ["stay"] * 6
     # Deregistering again while it drains changes nothing.
-    b.aws("elbv2", "deregister-targets", "--target-group-arn", arn, "--targets", f"Id=127.0.0.1,Port={leave.port}")
+    elbv2.deregister_targets(TargetGroupArn=arn, Targets=leaving)
     assert boto3_health(elbv2, arn)[leave.port]["State"] == "draining"
     eventually(lambda: leave.port not in boto3_health(elbv2, arn), timeout=delay + 10, what="the drained target to leave")
     assert time.monotonic() - deregistered_at >= delay - 0.5, "left before its deregistration delay"

@@ -108,25 +108,26 @@ def test_lines_written_while_the_control_plane_is_down_arrive_after_it_is_back(
 ) -> None:
     berth, _ = node
     group = f"/ecs/{unique('outage')}"
-    family = logging_task(berth, "for i in $(seq 1 40); do echo tick $i; sleep 0.1; done", group)
+    # 15 s of output: still writing while the control plane is down, on a slow machine too.
+    family = logging_task(berth, "for i in $(seq 1 150); do echo tick $i; sleep 0.1; done", group)
     arn, stream = run(berth, family)
     wait_messages(berth, group, stream, 3)
     berth.restart(kill9=True)  # down, up again: the container keeps writing meanwhile
     wait_stopped(berth, arn)
-    assert wait_messages(berth, group, stream, 40) == [f"tick {i}" for i in range(1, 41)]
+    assert wait_messages(berth, group, stream, 150) == [f"tick {i}" for i in range(1, 151)]
 
 
 def test_an_agent_killed_with_9_neither_loses_nor_repeats_a_line(node: tuple[Berth, AgentProcess]) -> None:
     berth, agent = node
     group = f"/ecs/{unique('agent-restart')}"
-    family = logging_task(berth, "for i in $(seq 1 50); do echo n $i; sleep 0.05; done; sleep 2", group)
+    family = logging_task(berth, "for i in $(seq 1 100); do echo n $i; sleep 0.1; done; sleep 2", group)
     arn, stream = run(berth, family)
     wait_messages(berth, group, stream, 5)
     agent.kill9()
     time.sleep(1)
     agent.start()
     wait_stopped(berth, arn)
-    assert wait_messages(berth, group, stream, 50) == [f"n {i}" for i in range(1, 51)]
+    assert wait_messages(berth, group, stream, 100) == [f"n {i}" for i in range(1, 101)]
 
 
 def test_berth_logs_prints_and_follows_a_tasks_output(node: tuple[Berth, AgentProcess]) -> None:

@@ -1,4 +1,4 @@
-"""Services on two real `berth agent`s, driven with the AWS CLI: both agents run on the
+"""Services on two real `berth agent`s, driven with the AWS CLI and watched with boto3: both agents run on the
 suite's dockerd, each its own container instance of one cluster (an agent manages only
 the containers labelled with its instance). A DAEMON service runs one container on each
 instance and a REPLICA service spreads over both; draining one instance stops the daemon
@@ -10,7 +10,6 @@ services leaves no container behind."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, Iterator
 
 import pytest
@@ -44,13 +43,17 @@ def instances(berth: Berth, cluster: str) -> list[str]:
 
 
 def running(berth: Berth, cluster: str, service: str) -> list[dict]:
-    """The service's RUNNING tasks, each checked against the engine: one running
-    container, labelled with the instance the task is placed on."""
-    arns = berth.aws("ecs", "list-tasks", "--cluster", cluster, "--service-name", service)["taskArns"]
+    """The service's tasks that run and are meant to go on running, each checked
+    against the engine: one running container, labelled with the instance the task is
+    placed on. (A task being stopped stays RUNNING until its agent reports it
+    stopped, while its container may already be gone, so it is left out.) Polled
+    with boto3, so each pass takes milliseconds, not an AWS CLI start-up."""
+    ecs = berth.client()
+    arns = ecs.list_tasks(cluster=cluster, serviceName=service)["taskArns"]
     if not arns:
         return []
-    tasks = berth.aws("ecs", "describe-tasks", "--cluster", cluster, "--tasks", *arns)["tasks"]
-    out = [t for t in tasks if t["lastStatus"] == "RUNNING"]
+    tasks = ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"]
+    out = [t for t in tasks if t["lastStatus"] == "RUNNING" and t["desiredStatus"] == "RUNNING"]
     for t in out:
         containers = docker_ps(t["taskArn"])
         assert len(containers) == 1, (t["taskArn"], containers)
@@ -60,7 +63,7 @@ def running(berth: Berth, cluster: str, service: str) -> list[dict]:
 
 def placed(berth: Berth, cluster: str, service: str, count: int) -> list[str] | None:
     """The instances of the service's tasks once it is steady with `count` of them."""
-    s = berth.aws("ecs", "describe-services", "--cluster", cluster, "--services", service)["services"][0]
+    s = berth.client().describe_services(cluster=cluster, services=[service])["services"][0]
     tasks = running(berth, cluster, service)
     steady = s["runningCount"] == count and len(s["deployments"]) == 1 and len(tasks) == count
     return sorted(t["containerInstanceArn"] for t in tasks) if steady else None
@@ -71,16 +74,14 @@ def containers_of(instance: str) -> list[str]:
     return docker("ps", "-q", "--filter", f"label={INSTANCE_LABEL}={instance}").split()
 
 
-def when(value: Any) -> datetime:
-    return datetime.fromisoformat(value) if isinstance(value, str) else datetime.fromtimestamp(value)
-
-
 def test_daemon_and_replica_services_follow_their_instances(fleet: tuple[Berth, str]) -> None:
     berth, cluster = fleet
     a, b = sorted(instances(berth, cluster))
     td = berth.aws("ecs", "register-task-definition", "--family", unique("fleet"), "--network-mode", "bridge",
                    "--container-definitions", json.dumps([{
                        "name": "main", "image": IMAGE, "memory": 16, "essential": True, "command": ["sleep", "3600"],
+                       # sleep as PID 1 ignores SIGTERM: without this each drain waits the agent's 30 s.
+                       "stopTimeout": 2,
                    }]))["taskDefinition"]["taskDefinitionArn"]
     daemon, replica = unique("daemon"), unique("replica")
     created = berth.aws("ecs", "create-service", "--cluster", cluster, "--service-name", daemon, "--task-definition", td,
@@ -97,17 +98,18 @@ def test_daemon_and_replica_services_follow_their_instances(fleet: tuple[Berth, 
     drained = berth.aws("ecs", "update-container-instances-state", "--cluster", cluster,
                         "--container-instances", a, "--status", "DRAINING")["containerInstances"]
     assert [i["status"] for i in drained] == ["DRAINING"]
-    eventually(lambda: placed(berth, cluster, daemon, 1) == [b], timeout=60, what="the daemon task to leave the drained instance")
-    eventually(lambda: placed(berth, cluster, replica, 2) == [b, b], timeout=60, what="the replicas to move off the drained instance")
-    eventually(lambda: not containers_of(a) or None, timeout=60, what="the drained instance's containers to stop")
+    eventually(lambda: placed(berth, cluster, daemon, 1) == [b], timeout=120, what="the daemon task to leave the drained instance")
+    eventually(lambda: placed(berth, cluster, replica, 2) == [b, b], timeout=120, what="the replicas to move off the drained instance")
+    eventually(lambda: not containers_of(a) or None, timeout=120, what="the drained instance's containers to stop")
 
-    old = berth.aws("ecs", "describe-tasks", "--cluster", cluster, "--tasks", *moved)["tasks"]
-    assert [t["lastStatus"] for t in old] == ["STOPPED"]
+    ecs = berth.client()
+    old = eventually(lambda: (lambda ts: ts if [t["lastStatus"] for t in ts] == ["STOPPED"] else None)(
+        ecs.describe_tasks(cluster=cluster, tasks=moved)["tasks"]), timeout=60, what="the moved task to be reported stopped")
     [replacement] = [t for t in running(berth, cluster, replica) if t["taskArn"] not in before]
-    assert when(replacement["startedAt"]) <= when(old[0]["stoppingAt"]), "the replacement runs before the old task stops"
+    assert replacement["startedAt"] <= old[0]["stoppingAt"], "the replacement runs before the old task stops"
 
     berth.aws("ecs", "update-container-instances-state", "--cluster", cluster, "--container-instances", a, "--status", "ACTIVE")
-    eventually(lambda: placed(berth, cluster, daemon, 2) == [a, b], timeout=60, what="a daemon task on the reactivated instance")
+    eventually(lambda: placed(berth, cluster, daemon, 2) == [a, b], timeout=120, what="a daemon task on the reactivated instance")
 
     berth.aws("ecs", "update-service", "--cluster", cluster, "--service", replica, "--desired-count", "0")
     for service in (daemon, replica):

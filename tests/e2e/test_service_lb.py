@@ -165,6 +165,9 @@ def test_the_fargate_inference_service_behind_an_ip_target_group(node: tuple[Ber
               "--health-check-grace-period-seconds", "10",
               "--load-balancers", f"targetGroupArn={tg},containerName=web,containerPort=8080")
     berth.aws("ecs", "wait", "services-stable", "--cluster", CLUSTER, "--services", name, timeout=180)
+    # The waiter looks at running counts only; the rollout completes once the load
+    # balancer finds the tasks healthy too.
+    eventually(lambda: stable(berth, name, 2), timeout=60, what="the rollout to complete with healthy targets")
     ecs = berth.client()
     tasks = ecs.describe_tasks(cluster=CLUSTER, tasks=ecs.list_tasks(cluster=CLUSTER, serviceName=name)["taskArns"])["tasks"]
     addresses = {t["containers"][0]["networkInterfaces"][0]["privateIpv4Address"] for t in tasks}
