@@ -47,8 +47,13 @@ def test_the_agent_registers_the_hosts_resources(live_berth: Berth, docker_clust
     arns = ecs.list_container_instances(cluster=docker_cluster)["containerInstanceArns"]
     instance = ecs.describe_container_instances(cluster=docker_cluster, containerInstances=arns)["containerInstances"][0]
     assert instance["agentConnected"] is True
+    # The engine host's capacity, whatever CPU quota the agent process runs under.
     cpu = next(r for r in instance["registeredResources"] if r["name"] == "CPU")
     assert cpu["integerValue"] == os.cpu_count() * 1024
+    memory = next(r for r in instance["registeredResources"] if r["name"] == "MEMORY")
+    with open("/proc/meminfo") as f:
+        mem_total_kib = next(int(line.split()[1]) for line in f if line.startswith("MemTotal:"))
+    assert memory["integerValue"] == mem_total_kib // 1024
     ports = next(r for r in instance["registeredResources"] if r["name"] == "PORTS")
     assert {"22", "2375", "2376", "51678", "51679"} <= set(ports["stringSetValue"])
     assert instance["versionInfo"]["agentVersion"].startswith("berth-agent")

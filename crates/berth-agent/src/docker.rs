@@ -80,6 +80,20 @@ impl DockerRuntime {
         Ok(v.version.unwrap_or_default())
     }
 
+    /// The engine host's CPUs and memory (MiB), as the engine reports them: the capacity
+    /// its containers share, which is the agent's own host's only when the engine is
+    /// local, and not cut down by any CPU quota on the agent's process (ECS's agent
+    /// counts CPUs the same way, ignoring quotas).
+    pub async fn host_resources(&self) -> Result<(i64, i64), RuntimeError> {
+        let info = self.docker.info().await.map_err(unavailable)?;
+        match (info.ncpu, info.mem_total) {
+            (Some(cpus), Some(bytes)) if cpus > 0 && bytes > 0 => Ok((cpus, bytes / (1024 * 1024))),
+            _ => Err(RuntimeError::Unavailable(
+                "the engine's /info reports no NCPU or MemTotal".into(),
+            )),
+        }
+    }
+
     /// Where Docker's `local` driver keeps container `id`'s output, when the agent can
     /// read it there: the container logs through that driver with plain (uncompressed)
     /// rotations, and the engine's data root is visible from this process.

@@ -263,13 +263,16 @@ async fn join(
     })?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    let (cpus, memory_mib) = runtime
+        .host_resources()
+        .await
+        .context("cannot read the Docker Engine's CPUs and memory (GET /info)")?;
     let cluster = config.cluster.clone();
     let options = AgentOptions {
         server: server.to_string(),
         token: token.to_string(),
-        cpu: cores * 1024,
-        memory_mib: host_memory_mib()?,
+        cpu: cpus * 1024,
+        memory_mib,
         gpu_ids: berth_agent::gpu::detect(),
         docker_version: Some(version.clone()),
         state_file: Some(data_dir.join("agent-state.json")),
@@ -282,18 +285,6 @@ async fn join(
     };
     let agent = Agent::start(options, std::sync::Arc::new(runtime)).await?;
     Ok((agent, cluster, version))
-}
-
-/// MemTotal from /proc/meminfo, in MiB.
-fn host_memory_mib() -> anyhow::Result<i64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").context("cannot read /proc/meminfo")?;
-    let kib: i64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("/proc/meminfo has no MemTotal")?;
-    Ok(kib / 1024)
 }
 
 async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
