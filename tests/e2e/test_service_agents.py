@@ -1,11 +1,11 @@
-"""Services on two real `berth agent`s, driven with the AWS CLI and watched with boto3: both agents run on the
-suite's dockerd, each its own container instance of one cluster (an agent manages only
-the containers labelled with its instance). A DAEMON service runs one container on each
-instance and a REPLICA service spreads over both; draining one instance stops the daemon
-task there and moves the replica tasks to the other instance, replacements RUNNING
-before the tasks they replace stop; the engine's containers follow. An instance set
-back to ACTIVE gets its daemon task again, and scaling to zero and deleting both
-services leaves no container behind."""
+"""Services on two real `berth agent`s, driven with the AWS CLI and watched with
+boto3: both agents run on the suite's dockerd, each its own container instance of one
+cluster (an agent manages only the containers labelled with its instance). A DAEMON
+service runs one container on each instance and a REPLICA service spreads over both;
+draining one instance stops the daemon task there and moves the replica tasks to the
+other instance, replacements RUNNING before the tasks they replace stop; the engine's
+containers follow. An instance set back to ACTIVE gets its daemon task again, and
+scaling to zero and deleting both services leaves no container behind."""
 
 from __future__ import annotations
 
