@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_api::agent::{Assignment, Assignments, CapacityKind, RegisterRequest};
+use berth_api::capability::{self, AgentFeatures};
 use berth_api::ecs::{Attribute, TaskDefinition, Timestamp, VersionInfo};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -27,22 +28,6 @@ use crate::logship::{awslogs_of, stream_name, Shipment, Shippers};
 use crate::plan::{plan, Action, Settings};
 use crate::registry_login::RegistryLogin;
 use crate::runtime::{ContainerState, Phase, Runtime, LABEL_CONTAINER_INSTANCE};
-
-/// Capabilities this agent advertises, as the ECS agent names them.
-pub const CAPABILITIES: &[&str] = &[
-    "com.amazonaws.ecs.capability.docker-remote-api.1.18",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.19",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.21",
-    "com.amazonaws.ecs.capability.privileged-container",
-    "ecs.capability.container-ordering",
-    "ecs.capability.container-health-check",
-    "ecs.capability.task-eni",
-    "ecs.capability.task-cpu-mem-limit",
-    "ecs.capability.env-files.s3",
-    "ecs.capability.docker-plugin.local",
-    "com.amazonaws.ecs.capability.ecr-auth",
-    "ecs.capability.execution-role-ecr-pull",
-];
 
 /// How to run an agent.
 #[derive(Debug, Clone)]
@@ -213,36 +198,19 @@ fn register_request(
     previous: Option<String>,
 ) -> RegisterRequest {
     let config = &options.config;
-    let mut attributes: Vec<Attribute> = CAPABILITIES
-        .iter()
-        .map(|c| Attribute {
-            name: c.to_string(),
+    let features = AgentFeatures {
+        task_iam_role: config.task_iam_role,
+        logging_drivers: config.logging_drivers.clone(),
+    };
+    let mut attributes: Vec<Attribute> = capability::advertised(&features)
+        .into_iter()
+        .map(|name| Attribute {
+            name,
             value: None,
             target_type: None,
             target_id: None,
         })
         .collect();
-    if config.task_iam_role {
-        for capability in [
-            "com.amazonaws.ecs.capability.task-iam-role",
-            "com.amazonaws.ecs.capability.task-iam-role-network-host",
-        ] {
-            attributes.push(Attribute {
-                name: capability.into(),
-                value: None,
-                target_type: None,
-                target_id: None,
-            });
-        }
-    }
-    for driver in &config.logging_drivers {
-        attributes.push(Attribute {
-            name: format!("com.amazonaws.ecs.capability.logging-driver.{driver}"),
-            value: None,
-            target_type: None,
-            target_id: None,
-        });
-    }
     let mut custom: Vec<(String, Option<String>)> = config
         .instance_attributes
         .iter()
@@ -719,3 +687,6 @@ impl Worker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use berth_api::capability::AgentFeatures;
+
 /// Where the ECS agent reads its configuration.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/ecs/ecs.config";
 
@@ -81,11 +83,11 @@ impl Default for AgentConfig {
             reserved_memory_mib: 0,
             reserved_ports_tcp: ALWAYS_RESERVED_PORTS.to_vec(),
             reserved_ports_udp: vec![],
-            logging_drivers: vec!["json-file".into(), "awslogs".into(), "none".into()],
+            logging_drivers: AgentFeatures::default().logging_drivers,
             pull_behavior: PullBehavior::Default,
             stop_timeout: Duration::from_secs(30),
             cleanup_wait: Duration::from_secs(3 * 3600),
-            task_iam_role: true,
+            task_iam_role: AgentFeatures::default().task_iam_role,
             availability_zone: None,
             task_network: "berth-awsvpc".into(),
             task_subnet: None,

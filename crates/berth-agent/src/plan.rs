@@ -404,25 +404,56 @@ fn differs(task: &Task, current: &TaskStateReport) -> bool {
 
 /// The first setting of the task this agent cannot honour, named so a person knows what
 /// to change; such a task stops with TaskFailedToStart instead of running without it
-/// (nothing is silently ignored).
+/// (nothing is silently ignored). Placement refuses most of these first (their
+/// capabilities are not advertised, see [`berth_api::capability::NOT_OFFERED`]); this is
+/// the agent's own guard for definitions registered before a requirement was computed.
 pub fn unsupported(def: &TaskDefinition) -> Option<String> {
     let refuse = |what: &str, why: &str| {
         Some(format!(
             "Berth's agent does not support {what}: {why}; remove it from the task definition"
         ))
     };
+    let task_level = [
+        (
+            "pidMode",
+            def.pid_mode.is_some(),
+            "shared process namespaces are not implemented",
+        ),
+        (
+            "ipcMode",
+            def.ipc_mode.is_some(),
+            "shared IPC namespaces are not implemented",
+        ),
+        (
+            "proxyConfiguration",
+            def.proxy_configuration.is_some(),
+            "App Mesh proxies exist only on AWS",
+        ),
+        (
+            "inferenceAccelerators",
+            def.inference_accelerators
+                .as_ref()
+                .is_some_and(|a| !a.is_empty()),
+            "Elastic Inference accelerators exist only on AWS",
+        ),
+    ];
+    if let Some((field, _, why)) = task_level.iter().find(|(_, set, _)| *set) {
+        return refuse(field, why);
+    }
     for v in def.volumes.iter().flatten() {
         if v.efs_volume_configuration.is_some()
             || v.fsx_windows_file_server_volume_configuration.is_some()
+            || v.s3files_volume_configuration.is_some()
         {
             return refuse(
                 &format!("volume {}", v.name.as_deref().unwrap_or_default()),
-                "EFS and FSx volumes need AWS; use a host path or a Docker volume",
+                "EFS, FSx and S3 Files volumes need AWS; use a host path or a Docker volume",
             );
         }
     }
     let some = |v: Option<usize>| v.is_some_and(|n| n > 0);
     for c in def.container_definitions.iter().flatten() {
+        let log = c.log_configuration.as_ref();
         let present = [
             (
                 "secrets",
@@ -430,9 +461,24 @@ pub fn unsupported(def: &TaskDefinition) -> Option<String> {
                 "there is no Secrets Manager or SSM to read them from; use environment or environmentFiles",
             ),
             (
+                "logConfiguration secretOptions",
+                some(log.and_then(|l| l.secret_options.as_ref()).map(Vec::len)),
+                "there is no Secrets Manager or SSM to read them from; use options",
+            ),
+            (
                 "repositoryCredentials",
                 c.repository_credentials.is_some(),
                 "there is no Secrets Manager; log the host's Docker in to the registry instead",
+            ),
+            (
+                "firelensConfiguration",
+                c.firelens_configuration.is_some(),
+                "FireLens log routing is not implemented; use awslogs or a Docker log driver",
+            ),
+            (
+                "logConfiguration awsfirelens",
+                log.is_some_and(|l| l.log_driver.as_str() == "awsfirelens"),
+                "FireLens log routing is not implemented; use awslogs or a Docker log driver",
             ),
             (
                 "resourceRequirements InferenceAccelerator",
@@ -449,7 +495,7 @@ pub fn unsupported(def: &TaskDefinition) -> Option<String> {
             ),
             (
                 "logConfiguration awslogs without awslogs-group",
-                c.log_configuration.as_ref().is_some_and(|l| {
+                log.is_some_and(|l| {
                     l.log_driver.as_str() == "awslogs"
                         && l.options
                             .as_ref()

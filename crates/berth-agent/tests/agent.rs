@@ -189,7 +189,7 @@ async fn a_restarted_agent_re_adopts_its_containers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_setting_the_agent_cannot_honour_is_reported_not_ignored() {
+async fn a_setting_the_agent_cannot_honour_is_refused_at_placement_by_name() {
     let (c, runtime) = setup().await;
     c.client
         .ok(
@@ -206,12 +206,14 @@ async fn a_setting_the_agent_cannot_honour_is_reported_not_ignored() {
         .client
         .ok("RunTask", json!({"taskDefinition": "secretive"}))
         .await;
-    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
-    let t = wait_for(&c.client, &arn, "STOPPED").await;
-    assert_eq!(t["stopCode"], "TaskFailedToStart");
+    assert_eq!(r["tasks"], json!([]), "{r}");
+    assert_eq!(r["failures"][0]["reason"], "ATTRIBUTE", "{r}");
     assert!(
-        t["stoppedReason"].as_str().unwrap().contains("secrets"),
-        "{t}"
+        r["failures"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ecs.capability.secrets.ssm.environment-variables"),
+        "{r}"
     );
     assert!(
         !runtime.calls().iter().any(|c| c.starts_with("create")),

@@ -9,6 +9,7 @@ mod wire_enum;
 
 pub mod agent;
 pub mod arn;
+pub mod capability;
 pub mod ecr;
 pub mod ecs;
 pub mod error;

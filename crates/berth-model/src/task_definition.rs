@@ -8,9 +8,11 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use berth_api::capability as cap;
 use berth_api::ecs::{
-    Attribute, Compatibility, ContainerCondition, ContainerDefinition, LogDriver, NetworkMode,
-    RegisterTaskDefinitionRequest, TaskDefinition, TaskDefinitionStatus, Timestamp,
+    Attribute, Compatibility, ContainerCondition, ContainerDefinition, FirelensConfigurationType,
+    LogDriver, NetworkMode, RegisterTaskDefinitionRequest, TaskDefinition, TaskDefinitionStatus,
+    Timestamp,
 };
 use berth_api::error::ApiError;
 use serde::{Deserialize, Serialize};
@@ -528,48 +530,122 @@ fn dependency_cycle(containers: &[ContainerDefinition]) -> Option<String> {
 }
 
 /// The agent capabilities a container instance needs to run this definition, named as
-/// ECS names them.
+/// ECS names them (see [`berth_api::capability`], which also says what Berth's agents
+/// advertise).
 fn required_attributes(req: &RegisterTaskDefinitionRequest, mode: NetworkMode) -> Vec<Attribute> {
     let mut names = BTreeSet::new();
-    names.insert("com.amazonaws.ecs.capability.docker-remote-api.1.18");
+    let mut logging_drivers = BTreeSet::new();
+    names.insert(cap::DOCKER_REMOTE_API_1_18);
     if mode == NetworkMode::Awsvpc {
-        names.insert("ecs.capability.task-eni");
+        names.insert(cap::TASK_ENI);
     }
     if req.task_role_arn.is_some() {
-        names.insert("com.amazonaws.ecs.capability.task-iam-role");
+        names.insert(cap::TASK_IAM_ROLE);
+    }
+    if req.pid_mode.is_some() || req.ipc_mode.is_some() {
+        names.insert(cap::PID_IPC_NAMESPACE_SHARING);
+    }
+    if req.proxy_configuration.is_some() {
+        names.insert(cap::APPMESH);
+    }
+    if req
+        .inference_accelerators
+        .as_ref()
+        .is_some_and(|a| !a.is_empty())
+    {
+        names.insert(cap::TASK_EIA);
+    }
+    for v in req.volumes.iter().flatten() {
+        if let Some(efs) = &v.efs_volume_configuration {
+            names.insert(cap::EFS);
+            if efs.authorization_config.is_some() {
+                names.insert(cap::EFS_AUTH);
+            }
+        }
+        if v.fsx_windows_file_server_volume_configuration.is_some() {
+            names.insert(cap::FSX_WINDOWS_FILE_SERVER);
+        }
     }
     for c in &req.container_definitions {
         if c.memory_reservation.is_some() {
-            names.insert("com.amazonaws.ecs.capability.docker-remote-api.1.21");
+            names.insert(cap::DOCKER_REMOTE_API_1_21);
         }
         if c.health_check.is_some() {
-            names.insert("ecs.capability.container-health-check");
+            names.insert(cap::CONTAINER_HEALTH_CHECK);
         }
         if c.depends_on.as_ref().is_some_and(|d| !d.is_empty()) {
-            names.insert("ecs.capability.container-ordering");
+            names.insert(cap::CONTAINER_ORDERING);
+        }
+        if c.linux_parameters.as_ref().is_some_and(|l| {
+            l.init_process_enabled.is_some() || l.tmpfs.is_some() || l.shared_memory_size.is_some()
+        }) {
+            names.insert(cap::DOCKER_REMOTE_API_1_25);
         }
         if let Some(log) = &c.log_configuration {
-            if log.log_driver == LogDriver::Awslogs {
-                names.insert("com.amazonaws.ecs.capability.logging-driver.awslogs");
-                names.insert("com.amazonaws.ecs.capability.docker-remote-api.1.19");
-                if req.execution_role_arn.is_some() {
-                    names.insert("ecs.capability.execution-role-awslogs");
-                }
+            names.insert(cap::DOCKER_REMOTE_API_1_19);
+            if log.log_driver == LogDriver::Awsfirelens {
+                names.insert(cap::LOGGING_DRIVER_AWSFIRELENS);
+            } else {
+                logging_drivers.insert(log.log_driver.as_str());
+            }
+            if log.log_driver == LogDriver::Awslogs && req.execution_role_arn.is_some() {
+                names.insert(cap::EXECUTION_ROLE_AWSLOGS);
+            }
+            for s in log.secret_options.iter().flatten() {
+                names.insert(secret_source(
+                    &s.value_from,
+                    cap::SECRETS_ASM_LOG_DRIVER,
+                    cap::SECRETS_SSM_LOG_DRIVER,
+                ));
             }
         }
         if c.environment_files.as_ref().is_some_and(|f| !f.is_empty()) {
-            names.insert("ecs.capability.env-files.s3");
+            names.insert(cap::ENV_FILES_S3);
+        }
+        for s in c.secrets.iter().flatten() {
+            names.insert(secret_source(
+                &s.value_from,
+                cap::SECRETS_ASM_ENV,
+                cap::SECRETS_SSM_ENV,
+            ));
+        }
+        if c.repository_credentials.is_some() {
+            names.insert(cap::PRIVATE_REGISTRY_AUTH_ASM);
+        }
+        if let Some(f) = &c.firelens_configuration {
+            names.insert(match f.r#type {
+                FirelensConfigurationType::Fluentd => cap::FIRELENS_FLUENTD,
+                FirelensConfigurationType::Fluentbit => cap::FIRELENS_FLUENTBIT,
+            });
+        }
+        if c.restart_policy.as_ref().is_some_and(|r| r.enabled) {
+            names.insert(cap::CONTAINER_RESTART_POLICY);
         }
     }
     names
         .into_iter()
-        .map(|n| Attribute {
-            name: n.to_string(),
+        .map(str::to_string)
+        .chain(logging_drivers.into_iter().map(cap::logging_driver))
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .map(|name| Attribute {
+            name,
             value: None,
             target_type: None,
             target_id: None,
         })
         .collect()
+}
+
+/// Which capability a secret's `valueFrom` needs: Secrets Manager's for a
+/// `secretsmanager` ARN, Parameter Store's for anything else (a parameter name or ARN),
+/// as ECS tells them apart.
+fn secret_source(value_from: &str, asm: &'static str, ssm: &'static str) -> &'static str {
+    if value_from.starts_with("arn:") && value_from.split(':').nth(2) == Some("secretsmanager") {
+        asm
+    } else {
+        ssm
+    }
 }
 
 #[cfg(test)]

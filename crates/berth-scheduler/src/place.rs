@@ -28,8 +28,8 @@ use crate::expr::{Expression, Facts};
 use crate::hash::IdMap;
 use crate::plan::{FailureReason, Placement, PlacementFailure, Plan};
 use crate::request::{
-    PlacementConstraint, PlacementRequest, PlacementStrategy, Protocol, Resource, SpreadField,
-    TaskNeeds, TieBreak, MAX_STRATEGIES,
+    PlacementConstraint, PlacementRequest, PlacementStrategy, Protocol, RequiredAttribute,
+    Resource, SpreadField, TaskNeeds, TieBreak, MAX_STRATEGIES,
 };
 use crate::view::{Inst, View, ABSENT};
 
@@ -180,6 +180,8 @@ struct Engine<'a> {
     gid: Option<u32>,
     distinct: bool,
     required: Vec<Required>,
+    /// The request's required attributes, in the order of `required`.
+    required_source: &'a [RequiredAttribute],
     /// Per instance, whether each memberOf expression that does not depend on tasks
     /// holds (shared through the view's cache).
     verdicts: Vec<Arc<Vec<bool>>>,
@@ -281,6 +283,7 @@ impl<'a> Engine<'a> {
                 .iter()
                 .any(|c| matches!(c, PlacementConstraint::DistinctInstance)),
             required,
+            required_source: &req.task.required_attributes,
             verdicts,
             dynamic,
             random_ties: req.tie_break == TieBreak::Random,
@@ -376,6 +379,16 @@ impl<'a> Engine<'a> {
         self.dynamic.iter().all(|e| e.evaluate(&facts))
     }
 
+    /// The index of the first required attribute instance `idx` lacks.
+    fn missing_attribute(&self, idx: u32) -> Option<usize> {
+        let inst = &self.view.insts[idx as usize];
+        self.required.iter().position(|r| match (r.name, r.value) {
+            (None, _) => true,
+            (Some(n), None) => inst.attr(n) == ABSENT,
+            (Some(n), Some(v)) => !v.is_some_and(|v| inst.attr(n) == v),
+        })
+    }
+
     /// Why instance `idx`, already holding `t` tasks of this plan, cannot take one more;
     /// `None` when it can. Checks run in the order failures are reported.
     fn check(&mut self, idx: u32, t: u32) -> Option<FailureReason> {
@@ -386,15 +399,8 @@ impl<'a> Engine<'a> {
         if !inst.agent_connected {
             return Some(FailureReason::Agent);
         }
-        for r in &self.required {
-            let ok = match (r.name, r.value) {
-                (None, _) => false,
-                (Some(n), None) => inst.attr(n) != ABSENT,
-                (Some(n), Some(v)) => v.is_some_and(|v| inst.attr(n) == v),
-            };
-            if !ok {
-                return Some(FailureReason::Attribute);
-            }
+        if self.missing_attribute(idx).is_some() {
+            return Some(FailureReason::Attribute);
         }
         if !self.member_of_holds(idx, t) {
             return Some(FailureReason::MemberOf);
@@ -708,9 +714,17 @@ impl<'a> Engine<'a> {
         (0..view.insts.len() as u32)
             .filter_map(|idx| {
                 let t = self.tasks_on(idx);
-                self.check(idx, t).map(|reason| PlacementFailure {
+                let reason = self.check(idx, t)?;
+                let missing_attribute = match reason {
+                    FailureReason::Attribute => self
+                        .missing_attribute(idx)
+                        .map(|i| self.required_source[i].clone()),
+                    _ => None,
+                };
+                Some(PlacementFailure {
                     arn: view.insts[idx as usize].arn.clone(),
                     reason,
+                    missing_attribute,
                 })
             })
             .collect()

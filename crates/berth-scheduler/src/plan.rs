@@ -2,6 +2,7 @@
 
 use crate::instance::InstanceStatus;
 use crate::place::Need;
+use crate::request::RequiredAttribute;
 
 /// Why a container instance could not take a task; `as_str` is the ECS `reason` string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,6 +60,8 @@ pub struct PlacementFailure {
     pub arn: String,
     /// Why it was rejected.
     pub reason: FailureReason,
+    /// For [`FailureReason::Attribute`], the first required attribute it lacks.
+    pub missing_attribute: Option<RequiredAttribute>,
 }
 
 /// One placed task.

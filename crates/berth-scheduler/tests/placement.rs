@@ -260,6 +260,32 @@ fn only_active_connected_instances_with_required_attributes_take_tasks() {
             ("e".into(), "RESOURCE:MEMORY")
         ]
     );
+    let named: Vec<_> = plan
+        .failures
+        .iter()
+        .map(|f| f.missing_attribute.as_ref().map(|a| a.name.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [None, None, Some("ecs.capability.secrets"), None, None],
+        "only the ATTRIBUTE failure names the attribute it lacks"
+    );
+}
+
+#[test]
+fn an_attribute_failure_names_the_first_attribute_the_instance_lacks() {
+    let view = View::new([inst("a", 4096, 4096).with_attribute("has", None)]).unwrap();
+    let mut task = needs(1, 1);
+    task.required_attributes = ["has", "lacks-1", "lacks-2"]
+        .map(|n| RequiredAttribute {
+            name: n.into(),
+            value: None,
+        })
+        .to_vec();
+    let plan = view.place(&PlacementRequest::new("g", task, 1)).unwrap();
+    let f = &plan.failures[0];
+    assert_eq!(f.reason.as_str(), "ATTRIBUTE");
+    assert_eq!(f.missing_attribute.as_ref().unwrap().name, "lacks-1");
 }
 
 #[test]

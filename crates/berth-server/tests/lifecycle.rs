@@ -513,3 +513,82 @@ async fn run_task_honours_placement_constraints_and_strategies() {
     test.stop().await;
     c.shutdown().await;
 }
+
+/// A definition needing what no Berth agent offers (secrets, today) is refused at
+/// placement with the capability named, in RunTask's failure and in the service's event;
+/// the same definition without it places on the same agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_capability_is_named_in_run_task_and_service_events() {
+    let c = TestCluster::start().await;
+    let agent = c.agent(FakeAgentConfig::fargate()).await;
+    c.client
+        .ok("CreateCluster", json!({"clusterName": "default"}))
+        .await;
+    let mut needs_secrets = task_definition("secretive");
+    needs_secrets["containerDefinitions"][0]["secrets"] = json!([{"name": "DB",
+        "valueFrom": "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf"}]);
+    c.client.ok("RegisterTaskDefinition", needs_secrets).await;
+    let run = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "secretive", "launchType": "FARGATE",
+                   "networkConfiguration": awsvpc()}),
+        )
+        .await;
+    assert_eq!(run["tasks"], json!([]), "{run}");
+    assert_eq!(run["failures"][0]["reason"], "ATTRIBUTE", "{run}");
+    let detail = run["failures"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("ecs.capability.secrets.asm.environment-variables")
+            && detail.contains("Secrets Manager"),
+        "{run}"
+    );
+
+    c.client
+        .ok(
+            "CreateService",
+            json!({"serviceName": "secretive", "taskDefinition": "secretive",
+                   "desiredCount": 1, "launchType": "FARGATE",
+                   "networkConfiguration": awsvpc()}),
+        )
+        .await;
+    let mut event = String::new();
+    for _ in 0..200 {
+        let d = c
+            .client
+            .ok("DescribeServices", json!({"services": ["secretive"]}))
+            .await;
+        if let Some(m) = d["services"][0]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["message"].as_str())
+            .find(|m| m.contains("unable to place"))
+        {
+            event = m.to_string();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        event.contains("ATTRIBUTE")
+            && event.contains("ecs.capability.secrets.asm.environment-variables"),
+        "service event: {event:?}"
+    );
+
+    c.client
+        .ok("RegisterTaskDefinition", task_definition("plain"))
+        .await;
+    let run = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "plain", "launchType": "FARGATE",
+                   "networkConfiguration": awsvpc()}),
+        )
+        .await;
+    assert_eq!(run["failures"], json!([]), "{run}");
+    agent.stop().await;
+    c.shutdown().await;
+}

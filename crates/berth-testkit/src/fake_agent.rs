@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use berth_api::agent::*;
+use berth_api::capability::{self, AgentFeatures};
 use berth_api::ecs::{Task, TaskDefinition, TaskStopCode, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -54,20 +55,6 @@ impl FakeAgentConfig {
     }
 }
 
-/// Capabilities the fake agent claims, as the ECS agent names them.
-pub const CAPABILITIES: &[&str] = &[
-    "com.amazonaws.ecs.capability.docker-remote-api.1.18",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.19",
-    "com.amazonaws.ecs.capability.docker-remote-api.1.21",
-    "com.amazonaws.ecs.capability.logging-driver.awslogs",
-    "com.amazonaws.ecs.capability.task-iam-role",
-    "ecs.capability.task-eni",
-    "ecs.capability.execution-role-awslogs",
-    "ecs.capability.container-health-check",
-    "ecs.capability.container-ordering",
-    "ecs.capability.env-files.s3",
-];
-
 /// A running fake agent.
 pub struct FakeAgent {
     pub container_instance_arn: String,
@@ -100,7 +87,13 @@ impl Channel {
 impl FakeAgent {
     /// Registers and starts driving assignments.
     pub async fn start(endpoint: &str, token: &str, config: FakeAgentConfig) -> FakeAgent {
-        let mut attributes: Vec<_> = CAPABILITIES.iter().map(|c| (c.to_string(), None)).collect();
+        // Exactly what a real agent with its default settings advertises, never more: a
+        // capability only the fake claimed would hide a task definition real agents
+        // cannot place.
+        let mut attributes: Vec<_> = capability::advertised(&AgentFeatures::default())
+            .into_iter()
+            .map(|c| (c, None))
+            .collect();
         attributes.extend(config.attributes.clone());
         let req = RegisterRequest {
             kind: config.kind,

@@ -418,7 +418,10 @@ pub(crate) async fn place_and_commit(
             .map(|f| Failure {
                 arn: Some(f.arn.clone()),
                 reason: Some(f.reason.as_str().into()),
-                detail: None,
+                detail: f
+                    .missing_attribute
+                    .as_ref()
+                    .map(|a| berth_api::capability::missing(&a.name)),
             })
             .collect();
         if plan.placements.is_empty() {

@@ -489,7 +489,17 @@ async fn start_tasks(
         failures.extend(failed);
     }
     if started.is_empty() && !failures.is_empty() {
-        let reasons: Vec<String> = failures.iter().filter_map(|f| f.reason.clone()).collect();
+        let mut reasons: Vec<String> = Vec::new();
+        for f in &failures {
+            let reason = match (&f.reason, &f.detail) {
+                (Some(r), Some(d)) => format!("{r} ({d})"),
+                (Some(r), None) => r.clone(),
+                (None, _) => continue,
+            };
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
         let message = format!(
             "(service {}) was unable to place a task because no container instance met all of \
              its requirements. Reason: {}.",

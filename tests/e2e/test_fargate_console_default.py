@@ -1,0 +1,153 @@
+"""The Fargate task definition everyone writes, on a real `berth agent`: the ECS console's
+default (awslogs with `awslogs-create-group`, an execution role, a task role, a named port
+mapping, the console's empty lists), its image pushed to Berth's registry with `docker
+push`, registered with `--cli-input-json` and run with `run-task --launch-type FARGATE`.
+The task runs, serves on its private IP, and its output is read back with `aws logs`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import ACCOUNT, REGION, Berth, awsvpc_cli, eventually, unique
+from docker_agent import IMAGE, AgentProcess, docker_host
+
+
+@pytest.fixture(scope="module")
+def node(berth_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Berth, dict[str, str]]]:
+    """A control plane with one real agent offering EC2 and Fargate capacity. The agent
+    has no Docker login of its own: it pulls from Berth's registry with the control
+    plane's. Yields the server and the environment of a docker CLI that can push."""
+    root = tmp_path_factory.mktemp("fargate-default")
+    berth = berth_factory(fake_agent=False)
+    (root / "agent-docker-config").mkdir()
+    (root / "docker-config").mkdir()
+    agent = AgentProcess(berth, "default", root, extra_args=["--fargate"],
+                         extra_env={"DOCKER_CONFIG": str(root / "agent-docker-config"),
+                                    "ECS_IMAGE_PULL_BEHAVIOR": "default"})
+    agent.start()
+    try:
+        eventually(lambda: berth.client().list_container_instances(cluster="default")["containerInstanceArns"],
+                   timeout=30, what=f"the agent to join (log: {root / 'agent.log'})")
+        yield berth, {**os.environ, "DOCKER_CONFIG": str(root / "docker-config"), "DOCKER_HOST": docker_host()}
+    finally:
+        agent.stop()
+
+
+def docker_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    out = subprocess.run(["docker", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr}"
+    return out.stdout.strip()
+
+
+def console_default(family: str, image: str) -> dict[str, Any]:
+    """What the ECS console's "Create new task definition" produces for Fargate with its
+    defaults kept (exported as JSON), plus a command: the test image has none."""
+    return {
+        "family": family,
+        "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ecsTaskRole",
+        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole",
+        "networkMode": "awsvpc",
+        "requiresCompatibilities": ["FARGATE"],
+        "cpu": "1024",
+        "memory": "3072",
+        "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
+        "containerDefinitions": [{
+            "name": "web",
+            "image": image,
+            "cpu": 0,
+            "portMappings": [{"name": "web-80-tcp", "containerPort": 80, "hostPort": 80,
+                              "protocol": "tcp", "appProtocol": "http"}],
+            "essential": True,
+            "environment": [{"name": "GREETING", "value": "hello from fargate"}],
+            "environmentFiles": [],
+            "mountPoints": [],
+            "volumesFrom": [],
+            "ulimits": [],
+            "systemControls": [],
+            "command": ["sh", "-c", "mkdir -p /www && echo \"$GREETING\" | tee /www/index.html "
+                        "&& echo serving >&2 && exec httpd -f -p 80 -h /www"],
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {
+                    "awslogs-group": f"/ecs/{family}",
+                    "mode": "non-blocking",
+                    "awslogs-create-group": "true",
+                    "max-buffer-size": "25m",
+                    "awslogs-region": REGION,
+                    "awslogs-stream-prefix": "ecs",
+                },
+                "secretOptions": [],
+            },
+        }],
+    }
+
+
+def test_the_console_default_fargate_task_definition_runs_and_its_logs_are_readable(
+    node: tuple[Berth, dict[str, str]], tmp_path: Path
+) -> None:
+    berth, env = node
+    repo = berth.aws("ecr", "create-repository", "--repository-name", unique("web"))["repository"]
+    uri = repo["repositoryUri"]
+    password = berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
+    docker_cli(env, "login", "--username", "AWS", "--password-stdin", uri.split("/")[0], stdin=password)
+    docker_cli(env, "tag", IMAGE, f"{uri}:latest")
+    docker_cli(env, "push", f"{uri}:latest")
+    docker_cli(env, "rmi", f"{uri}:latest")  # the agent must pull it
+
+    family = unique("console-default")
+    spec = tmp_path / "task-definition.json"
+    spec.write_text(json.dumps(console_default(family, f"{uri}:latest")))
+    td = berth.aws("ecs", "register-task-definition", "--cli-input-json", f"file://{spec}")["taskDefinition"]
+    required = {a["name"] for a in td["requiresAttributes"]}
+    assert {"ecs.capability.execution-role-awslogs", "com.amazonaws.ecs.capability.task-iam-role",
+            "ecs.capability.task-eni"} <= required, required
+
+    run = berth.aws("ecs", "run-task", "--cluster", "default", "--task-definition", family,
+                    "--launch-type", "FARGATE", "--network-configuration", awsvpc_cli())
+    assert run["failures"] == [], run["failures"]
+    arn = run["tasks"][0]["taskArn"]
+    ecs = berth.client()
+
+    def running() -> dict | None:
+        t = ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]
+        assert t["lastStatus"] != "STOPPED", t
+        return t if t["lastStatus"] == "RUNNING" else None
+    task = eventually(running, timeout=120, what=f"{arn} to run")
+    assert task["launchType"] == "FARGATE" and task["cpu"] == "1024" and task["memory"] == "3072", task
+    ip = task["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
+    body = eventually(lambda: urllib.request.urlopen(f"http://{ip}:80/", timeout=5).read(), timeout=30,
+                      what=f"the task to serve on {ip}:80")
+    assert body.decode().strip() == "hello from fargate"
+
+    group, stream = f"/ecs/{family}", f"ecs/web/{arn.rsplit('/', 1)[1]}"
+    groups = berth.aws("logs", "describe-log-groups", "--log-group-name-prefix", group)["logGroups"]
+    assert [g["logGroupName"] for g in groups] == [group], "awslogs-create-group created it"
+
+    logs = berth.client("logs")
+
+    def lines() -> list[str] | None:
+        try:
+            events = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return None
+        return [e["message"] for e in events] if len(events) >= 2 else None
+    eventually(lines, timeout=30, what="the task's output in its log stream")
+    events = berth.aws("logs", "get-log-events", "--log-group-name", group, "--log-stream-name", stream,
+                       "--start-from-head")["events"]
+    assert sorted(e["message"] for e in events) == ["hello from fargate", "serving"], events
+    found = berth.aws("logs", "filter-log-events", "--log-group-name", group, "--filter-pattern", "hello")["events"]
+    assert [(e["logStreamName"], e["message"]) for e in found] == [(stream, "hello from fargate")], found
+
+    berth.aws("ecs", "stop-task", "--cluster", "default", "--task", arn, "--reason", "done")
+    stopped = eventually(
+        lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
+            ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]),
+        timeout=60, what=f"{arn} to stop")
+    assert stopped["stopCode"] == "UserInitiated" and stopped["stoppedReason"] == "done", stopped
