@@ -385,7 +385,7 @@ impl<'a> Engine<'a> {
         self.required.iter().position(|r| match (r.name, r.value) {
             (None, _) => true,
             (Some(n), None) => inst.attr(n) == ABSENT,
-            (Some(n), Some(v)) => !v.is_some_and(|v| inst.attr(n) == v),
+            (Some(n), Some(v)) => v.is_none_or(|v| inst.attr(n) != v),
         })
     }
 
