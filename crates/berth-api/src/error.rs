@@ -125,6 +125,21 @@ impl From<&ApiError> for ErrorBody {
     }
 }
 
+/// A failure of the records layer is the server's: the request may be retried.
+#[cfg(feature = "store")]
+impl From<berth_store::records::RecordError> for ApiError {
+    fn from(e: berth_store::records::RecordError) -> Self {
+        use berth_store::records::RecordError;
+        ApiError::Server(match e {
+            RecordError::Store(e) => format!("The store failed: {e}. The request may be retried."),
+            RecordError::Corrupt { .. } => e.to_string(),
+            RecordError::Contention { what } => {
+                format!("{what} was changed concurrently too many times; retry the request.")
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,3 +14,6 @@ pub mod ecr;
 pub mod ecs;
 pub mod error;
 pub mod logs;
+pub mod scope;
+
+pub use scope::Scope;

@@ -5,25 +5,27 @@
 //! the scope's epoch key is unchanged since the snapshot (the commit bumps it). That makes
 //! changes serializable per scope, so rules that span resources (unique names, one
 //! listener per port, a target group serving one load balancer, no deleting what is in
-//! use) hold without finer locks. Configuration changes are rare; a conflict replans.
+//! use) hold without finer locks. Configuration changes are rare; a conflict replans
+//! (the records layer's one loop, [`berth_store::records::update`], retries it).
 //! Health reports of the data plane are not configuration: they neither read nor bump
 //! the epoch.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
+use berth_store::records::{self, Step};
 use berth_store::{Compare, KeyValue, Op, Revision, Store, Txn};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::arn::{ListenerArn, LoadBalancerArn, RuleArn, TargetGroupArn};
 use crate::error::ElbError;
-use crate::keys::{self, Kind, Scope};
+use crate::keys::{self, ElbKeys, Kind, Scope};
 use crate::model::{
     HealthRecord, ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord, TargetRecord,
 };
 
-/// How many times a change replans after conflicting with another.
-const MAX_ATTEMPTS: usize = 32;
+/// What a change contends for, as its `Throttling` error names it: changes are
+/// serialized per account and region.
+pub(crate) const CONTENDED: &str = "this account's load balancers";
 
 /// A record with the revisions the store gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,16 +77,6 @@ impl<T> Plan<T> {
     }
 }
 
-fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, ElbError> {
-    serde_json::from_slice(&kv.value)
-        .map_err(|e| ElbError::Internal(format!("stored record {} cannot be read: {e}", kv.key)))
-}
-
-/// A put of a record as JSON.
-pub fn put<T: Serialize>(key: impl Into<String>, value: &T) -> Op {
-    Op::put(key, serde_json::to_vec(value).expect("records serialize"))
-}
-
 impl ScopeConfig {
     /// Reads one scope.
     pub async fn load(store: &dyn Store, scope: &Scope) -> Result<ScopeConfig, ElbError> {
@@ -97,7 +89,7 @@ impl ScopeConfig {
             revision: snapshot.revision,
             ..Default::default()
         };
-        for kv in &snapshot.kvs {
+        for kv in snapshot.kvs {
             config.add(kv)?;
         }
         Ok(config)
@@ -110,7 +102,7 @@ impl ScopeConfig {
             .await
             .map_err(ElbError::store)?;
         let mut scopes: BTreeMap<Scope, ScopeConfig> = BTreeMap::new();
-        for kv in &snapshot.kvs {
+        for kv in snapshot.kvs {
             let Some((scope, _)) = keys::parse(&kv.key) else {
                 continue;
             };
@@ -119,64 +111,69 @@ impl ScopeConfig {
                 revision: snapshot.revision,
                 ..Default::default()
             });
+            let key = kv.key.clone();
             if let Err(e) = config.add(kv) {
-                tracing::warn!(key = %kv.key, error = %e, "skipping an unreadable ELB record");
+                tracing::warn!(key = %key, error = %e, "skipping an unreadable ELB record");
             }
         }
         Ok((snapshot.revision, scopes.into_values().collect()))
     }
 
-    fn add(&mut self, kv: &KeyValue) -> Result<(), ElbError> {
+    fn add(&mut self, kv: KeyValue) -> Result<(), ElbError> {
         let Some((_, kind)) = keys::parse(&kv.key) else {
             return Ok(());
         };
         match kind {
             Kind::Epoch => self.epoch = kv.mod_revision,
             Kind::LoadBalancer => {
-                let lb: LoadBalancerRecord = decode(kv)?;
+                let lb = records::decode::<LoadBalancerRecord>(kv)?.value;
                 self.load_balancers.insert(lb.name.clone(), lb);
             }
             Kind::TargetGroup => {
-                let tg: TargetGroupRecord = decode(kv)?;
+                let tg = records::decode::<TargetGroupRecord>(kv)?.value;
                 self.target_groups.insert(tg.name.clone(), tg);
             }
             Kind::Listener => {
-                self.listeners.insert(kv.key.clone(), decode(kv)?);
+                let listener = records::decode::<ListenerRecord>(kv)?;
+                self.listeners.insert(listener.key, listener.value);
             }
             Kind::Rule => {
-                self.rules.insert(kv.key.clone(), decode(kv)?);
+                let rule = records::decode::<RuleRecord>(kv)?;
+                self.rules.insert(rule.key, rule.value);
             }
             Kind::Target => {
+                let create_revision = kv.create_revision;
+                let target = records::decode::<TargetRecord>(kv)?;
                 self.targets.insert(
-                    kv.key.clone(),
+                    target.key.clone(),
                     Stored {
-                        key: kv.key.clone(),
-                        value: decode(kv)?,
-                        create_revision: kv.create_revision,
-                        mod_revision: kv.mod_revision,
+                        key: target.key,
+                        value: target.value,
+                        create_revision,
+                        mod_revision: target.revision,
                     },
                 );
             }
             Kind::Health => {
-                self.health.insert(kv.key.clone(), decode(kv)?);
+                let health = records::decode::<HealthRecord>(kv)?;
+                self.health.insert(health.key, health.value);
             }
         }
         Ok(())
     }
 
-    /// Commits `plan`'s writes if nothing changed the scope since this snapshot.
-    /// Returns whether it committed.
-    pub async fn commit<T>(&self, store: &dyn Store, plan: &Plan<T>) -> Result<bool, ElbError> {
+    /// The transaction that commits `plan`'s writes only if nothing changed the scope
+    /// since this snapshot (it bumps the epoch), with the plan's output.
+    pub fn txn<T>(&self, plan: Plan<T>) -> (Txn, T) {
         let mut txn = Txn::new().when(Compare::unchanged(self.scope.epoch(), self.epoch));
-        for c in &plan.compares {
-            txn = txn.when(c.clone());
+        for c in plan.compares {
+            txn = txn.when(c);
         }
-        for op in &plan.ops {
-            txn = txn.then(op.clone());
+        for op in plan.ops {
+            txn = txn.then(op);
         }
         txn = txn.then(Op::put(self.scope.epoch(), self.revision.to_string()));
-        let outcome = store.txn(txn).await.map_err(ElbError::store)?;
-        Ok(outcome.is_committed())
+        (txn, plan.output)
     }
 
     fn not_in_scope(&self, scope: &Scope) -> bool {
@@ -307,23 +304,23 @@ impl ScopeConfig {
 }
 
 /// Plans a change against a fresh snapshot of `scope` and commits it, replanning when
-/// another change got in first.
+/// another change got in first (so `plan` may run more than once).
 pub async fn mutate<T>(
     store: &dyn Store,
     scope: &Scope,
-    mut plan: impl FnMut(&ScopeConfig) -> Result<Plan<T>, ElbError>,
+    plan: impl FnMut(&ScopeConfig) -> Result<Plan<T>, ElbError>,
 ) -> Result<T, ElbError> {
-    for _ in 0..MAX_ATTEMPTS {
+    // The attempt's future borrows `plan`; a lock (never held across an await) lets
+    // each attempt call it mutably.
+    let plan = &Mutex::new(plan);
+    records::update(store, CONTENDED, || async move {
         let config = ScopeConfig::load(store, scope).await?;
-        let planned = plan(&config)?;
+        let planned = (plan.lock().expect("plan lock"))(&config)?;
         if planned.ops.is_empty() {
-            return Ok(planned.output);
+            return Ok(Step::Done(planned.output));
         }
-        if config.commit(store, &planned).await? {
-            return Ok(planned.output);
-        }
-    }
-    Err(ElbError::Throttling(
-        "Too many concurrent changes to this account's load balancers; retry the request".into(),
-    ))
+        let (txn, output) = config.txn(planned);
+        Ok(Step::Commit(txn, output))
+    })
+    .await
 }

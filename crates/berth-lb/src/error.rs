@@ -2,6 +2,7 @@
 //! status. Handlers return `Err(ElbError::TargetGroupNotFound(..))`; [`crate::xml`]
 //! turns any of them into an `<ErrorResponse>` in one place.
 
+use berth_store::records::RecordError;
 use berth_store::StoreError;
 
 macro_rules! elb_errors {
@@ -122,6 +123,23 @@ impl ElbError {
              Member must not be null",
             lower_first(member)
         ))
+    }
+}
+
+/// The records layer's errors in ELBv2's words: contention is `Throttling` ("Too many
+/// concurrent changes to WHAT"), a failing store or an unreadable record
+/// `InternalFailure`.
+impl From<RecordError> for ElbError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Store(e) => ElbError::store(e),
+            RecordError::Corrupt { key, reason } => {
+                ElbError::Internal(format!("stored record {key} cannot be read: {reason}"))
+            }
+            RecordError::Contention { what } => ElbError::Throttling(format!(
+                "Too many concurrent changes to {what}; retry the request"
+            )),
+        }
     }
 }
 

@@ -21,11 +21,7 @@ pub const ROOT: &str = "/elb/";
 pub const PORTS: &str = "/elb-ports/";
 
 /// The account and region a call acts in.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Scope {
-    pub account: String,
-    pub region: String,
-}
+pub use berth_api::Scope;
 
 /// What a key under [`ROOT`] holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,38 +35,44 @@ pub enum Kind {
     Health,
 }
 
-impl Scope {
-    /// Everything of this scope.
-    pub fn prefix(&self) -> String {
-        format!("{ROOT}{}/{}/", self.account, self.region)
-    }
+/// The ELBv2 keys of a [`Scope`].
+pub trait ElbKeys {
+    /// `/elb/ACCOUNT/REGION/`: everything of the scope.
+    fn prefix(&self) -> String;
+
     /// The configuration epoch.
-    pub fn epoch(&self) -> String {
+    fn epoch(&self) -> String {
         format!("{}epoch", self.prefix())
     }
     /// One load balancer.
-    pub fn load_balancer(&self, name: &str) -> String {
+    fn load_balancer(&self, name: &str) -> String {
         format!("{}lb/{name}", self.prefix())
     }
     /// One target group.
-    pub fn target_group(&self, name: &str) -> String {
+    fn target_group(&self, name: &str) -> String {
         format!("{}tg/{name}", self.prefix())
     }
     /// One listener.
-    pub fn listener(&self, lb_id: &str, id: &str) -> String {
+    fn listener(&self, lb_id: &str, id: &str) -> String {
         format!("{}listener/{lb_id}/{id}", self.prefix())
     }
     /// One rule.
-    pub fn rule(&self, listener_id: &str, id: &str) -> String {
+    fn rule(&self, listener_id: &str, id: &str) -> String {
         format!("{}rule/{listener_id}/{id}", self.prefix())
     }
     /// One target registration; `target` is `ID:PORT`.
-    pub fn target(&self, tg_id: &str, target: &str) -> String {
+    fn target(&self, tg_id: &str, target: &str) -> String {
         format!("{}target/{tg_id}/{target}", self.prefix())
     }
     /// The health report of one target.
-    pub fn health(&self, tg_id: &str, target: &str) -> String {
+    fn health(&self, tg_id: &str, target: &str) -> String {
         format!("{}health/{tg_id}/{target}", self.prefix())
+    }
+}
+
+impl ElbKeys for Scope {
+    fn prefix(&self) -> String {
+        format!("{ROOT}{}/{}/", self.account, self.region)
     }
 }
 

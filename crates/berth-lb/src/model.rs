@@ -1,4 +1,5 @@
-//! ELBv2's resources as Berth stores them: load balancers, target groups, listeners,
+//! ELBv2's resources as Berth stores them (as JSON, their
+//! [`berth_store::records::Stored`] layout): load balancers, target groups, listeners,
 //! rules, target registrations and the health the data plane last reported, plus the
 //! model's enums spelled as AWS spells them.
 
@@ -256,6 +257,15 @@ pub struct HealthRecord {
     /// The registration it is about ([`TargetRecord::registration`]).
     pub registration: u64,
 }
+
+berth_store::stored_as_json!(
+    LoadBalancerRecord,
+    TargetGroupRecord,
+    ListenerRecord,
+    RuleRecord,
+    TargetRecord,
+    HealthRecord,
+);
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {

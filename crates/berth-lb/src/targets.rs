@@ -17,12 +17,14 @@
 
 use std::net::Ipv4Addr;
 
+use berth_store::records::put;
 use berth_store::{Op, Store};
 
 use crate::arn::TargetGroupArn;
-use crate::config::{mutate, put, Plan, ScopeConfig, Stored};
+use crate::config::{mutate, Plan, ScopeConfig, Stored};
 use crate::error::ElbError;
 use crate::health_state::{Reason, TargetHealth, TargetHealthState};
+use crate::keys::ElbKeys;
 use crate::model::{
     now_ms, target_key, Draining, HealthRecord, Protocol, TargetGroupRecord, TargetRecord,
     TargetType,

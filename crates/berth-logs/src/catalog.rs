@@ -15,25 +15,24 @@
 //! Deleting a group first marks it `deleting` (from then on it is gone for every caller,
 //! and no stream can be created in it), then removes its streams in batches, then the
 //! group; an interrupted deletion is finished by the next create or delete of the name.
+//!
+//! Records are JSON ([`berth_store::records::Stored`]); every change is an optimistic
+//! compare-and-swap made through the records layer's one loop
+//! ([`berth_store::records::update`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
-use berth_store::{Compare, KeyValue, Op, Store, StoreError, Txn, TxnOutcome};
-use serde::de::DeserializeOwned;
+use berth_store::records::{self, decode, get, put, RecordError, Step};
+use berth_store::{Compare, Op, Store, StoreError, Txn, TxnOutcome};
 use serde::{Deserialize, Serialize};
 
-/// How many times an optimistic read-decide-commit loop tries before giving up.
-const MAX_ATTEMPTS: usize = 64;
 /// How many keys one transaction deletes (etcd's default limit is 128 operations).
 const DELETE_BATCH: usize = 100;
 
 /// The account and region a call acts in.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope {
-    pub account: String,
-    pub region: String,
-}
+pub use berth_api::Scope;
 
 /// A log group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +63,8 @@ pub struct StreamRecord {
     pub storage_id: String,
 }
 
+berth_store::stored_as_json!(GroupRecord, StreamRecord);
+
 /// Why a catalog call failed. Messages are CloudWatch Logs' own.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -83,6 +84,16 @@ pub enum CatalogError {
     Corrupt { key: String, reason: String },
 }
 
+impl From<RecordError> for CatalogError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Store(e) => CatalogError::Store(e),
+            RecordError::Corrupt { key, reason } => CatalogError::Corrupt { key, reason },
+            RecordError::Contention { what } => CatalogError::Contention(what),
+        }
+    }
+}
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
@@ -97,12 +108,33 @@ pub struct Catalog {
     store: Arc<dyn Store>,
 }
 
+/// Where every scope's catalog lives.
+pub const ROOT: &str = "/logs/";
+
 fn base(scope: &Scope) -> String {
-    format!("/logs/{}/{}", escape(&scope.account), escape(&scope.region))
+    format!("{ROOT}{}/{}", escape(&scope.account), escape(&scope.region))
 }
 
 fn escape(segment: &str) -> String {
     segment.replace('%', "%25").replace('/', "%2F")
+}
+
+/// The scope of a group record's key (`ROOT` `ACCOUNT/REGION/groups/GROUP`); `None` for
+/// any other key.
+fn group_scope(key: &str) -> Option<Scope> {
+    let rest = key.strip_prefix(ROOT)?;
+    let [account, region, rest] = rest.splitn(3, '/').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    rest.starts_with("groups/").then(|| {
+        let unescape = |s: &str| s.replace("%2F", "/").replace("%25", "%");
+        Scope::new(unescape(account), unescape(region))
+    })
+}
+
+/// Whether `key` is a group record's (for watchers of [`ROOT`]).
+pub fn is_group_key(key: &str) -> bool {
+    group_scope(key).is_some()
 }
 
 fn groups_prefix(scope: &Scope) -> String {
@@ -121,17 +153,6 @@ fn stream_key(scope: &Scope, group: &str, stream: &str) -> String {
     format!("{}{stream}", streams_prefix(scope, group))
 }
 
-fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, CatalogError> {
-    serde_json::from_slice(&kv.value).map_err(|e| CatalogError::Corrupt {
-        key: kv.key.clone(),
-        reason: e.to_string(),
-    })
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()
@@ -144,6 +165,17 @@ impl Catalog {
         Catalog { store }
     }
 
+    /// [`berth_store::records::update`] over the catalog's store, answering with its
+    /// errors; `what` names the contended thing.
+    async fn update<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T, CatalogError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Step<T>, CatalogError>>,
+    {
+        records::update(&*self.store, what, attempt).await
+    }
+
+    /// Commits `txn` once, outside an update loop: whether it committed.
     async fn commit(&self, txn: Txn) -> Result<bool, CatalogError> {
         Ok(matches!(
             self.store.txn(txn).await?,
@@ -157,16 +189,9 @@ impl Catalog {
         scope: &Scope,
         group: &str,
     ) -> Result<(GroupRecord, u64), CatalogError> {
-        match self.store.get(&group_key(scope, group)).await? {
-            Some(kv) => {
-                let record: GroupRecord = decode(&kv)?;
-                if record.deleting {
-                    Err(CatalogError::GroupNotFound)
-                } else {
-                    Ok((record, kv.mod_revision))
-                }
-            }
-            None => Err(CatalogError::GroupNotFound),
+        match get::<GroupRecord>(&*self.store, &group_key(scope, group)).await? {
+            Some(r) if !r.value.deleting => Ok((r.value, r.revision)),
+            _ => Err(CatalogError::GroupNotFound),
         }
     }
 
@@ -176,28 +201,23 @@ impl Catalog {
         scope: &Scope,
         record: GroupRecord,
     ) -> Result<GroupRecord, CatalogError> {
-        let key = group_key(scope, &record.name);
-        for _ in 0..MAX_ATTEMPTS {
-            if let Some(kv) = self.store.get(&key).await? {
-                let existing: GroupRecord = decode(&kv)?;
-                if !existing.deleting {
+        let key = &group_key(scope, &record.name);
+        let record = &record;
+        self.update(&format!("log group {}", record.name), || async move {
+            if let Some(existing) = get::<GroupRecord>(&*self.store, key).await? {
+                if !existing.value.deleting {
                     return Err(CatalogError::GroupExists);
                 }
-                self.remove_group(scope, &existing.name, kv.mod_revision)
+                // A deletion was interrupted: finish it, then create afresh (the create
+                // compares the key's absence, so a group created meanwhile makes it
+                // conflict and the next attempt sees that one).
+                self.remove_group(scope, &existing.value.name, existing.revision)
                     .await?;
-                continue;
             }
-            let txn = Txn::new()
-                .when(Compare::absent(&key))
-                .then(Op::put(&key, encode(&record)));
-            if self.commit(txn).await? {
-                return Ok(record);
-            }
-        }
-        Err(CatalogError::Contention(format!(
-            "log group {}",
-            record.name
-        )))
+            let txn = Txn::new().when(Compare::absent(key)).then(put(key, record));
+            Ok(Step::Commit(txn, record.clone()))
+        })
+        .await
     }
 
     /// A group, when it exists.
@@ -221,8 +241,8 @@ impl Catalog {
             .page(&format!("{all}{prefix}"), start.as_deref(), limit)
             .await?;
         let mut items = Vec::new();
-        for kv in &page.kvs {
-            let record: GroupRecord = decode(kv)?;
+        for kv in page.kvs {
+            let record = decode::<GroupRecord>(kv)?.value;
             if !record.deleting {
                 items.push(record);
             }
@@ -238,20 +258,26 @@ impl Catalog {
         &self,
         scope: &Scope,
         group: &str,
-        mut change: impl FnMut(&mut GroupRecord) -> Result<(), E>,
+        change: impl FnMut(&mut GroupRecord) -> Result<(), E>,
     ) -> Result<GroupRecord, E> {
-        let key = group_key(scope, group);
-        for _ in 0..MAX_ATTEMPTS {
+        let key = &group_key(scope, group);
+        // The attempt's future borrows `change`; a lock (never held across an await)
+        // lets each attempt call it mutably.
+        let change = &Mutex::new(change);
+        // A refusal of `change` ends the loop as its answer, so the loop's own errors
+        // stay `CatalogError`.
+        self.update(&format!("log group {group}"), || async move {
             let (mut record, revision) = self.live_group(scope, group).await?;
-            change(&mut record)?;
-            let txn = Txn::new()
-                .when(Compare::unchanged(&key, revision))
-                .then(Op::put(&key, encode(&record)));
-            if self.commit(txn).await? {
-                return Ok(record);
+            let changed = (change.lock().expect("change lock"))(&mut record);
+            if let Err(refused) = changed {
+                return Ok(Step::Done(Err(refused)));
             }
-        }
-        Err(CatalogError::Contention(format!("log group {group}")).into())
+            let txn = Txn::new()
+                .when(Compare::unchanged(key, revision))
+                .then(put(key, &record));
+            Ok(Step::Commit(txn, Ok(record)))
+        })
+        .await?
     }
 
     /// Deletes a group and its streams; returns the streams it had, whose stored events
@@ -261,20 +287,18 @@ impl Catalog {
         scope: &Scope,
         group: &str,
     ) -> Result<Vec<StreamRecord>, CatalogError> {
-        let key = group_key(scope, group);
-        for _ in 0..MAX_ATTEMPTS {
+        let key = &group_key(scope, group);
+        self.update(&format!("log group {group}"), || async move {
             let (mut record, revision) = self.live_group(scope, group).await?;
             record.deleting = true;
             let txn = Txn::new()
-                .when(Compare::unchanged(&key, revision))
-                .then(Op::put(&key, encode(&record)));
-            if !self.commit(txn).await? {
-                continue;
-            }
-            let marked = self.store.get(&key).await?.map_or(0, |kv| kv.mod_revision);
-            return self.remove_group(scope, group, marked).await;
-        }
-        Err(CatalogError::Contention(format!("log group {group}")))
+                .when(Compare::unchanged(key, revision))
+                .then(put(key, &record));
+            Ok(Step::Commit(txn, ()))
+        })
+        .await?;
+        let marked = self.store.get(key).await?.map_or(0, |kv| kv.mod_revision);
+        self.remove_group(scope, group, marked).await
     }
 
     /// Removes the streams of a group marked `deleting` (at `marked`), then the group.
@@ -291,9 +315,10 @@ impl Catalog {
             let page = self.store.page(&prefix, None, DELETE_BATCH).await?;
             let last = page.kvs.is_empty();
             let mut txn = Txn::new().when(Compare::unchanged(&key, marked));
-            for kv in &page.kvs {
-                removed.push(decode::<StreamRecord>(kv)?);
-                txn = txn.then(Op::delete(&kv.key));
+            for kv in page.kvs {
+                let stream = decode::<StreamRecord>(kv)?;
+                txn = txn.then(Op::delete(&stream.key));
+                removed.push(stream.value);
             }
             if last {
                 txn = txn.then(Op::delete(&key));
@@ -315,24 +340,20 @@ impl Catalog {
         group: &str,
         record: StreamRecord,
     ) -> Result<StreamRecord, CatalogError> {
-        let key = stream_key(scope, group, &record.name);
-        for _ in 0..MAX_ATTEMPTS {
+        let key = &stream_key(scope, group, &record.name);
+        let record = &record;
+        self.update(&format!("log stream {}", record.name), || async move {
             let (_, revision) = self.live_group(scope, group).await?;
-            if self.store.get(&key).await?.is_some() {
+            if self.store.get(key).await?.is_some() {
                 return Err(CatalogError::StreamExists);
             }
             let txn = Txn::new()
                 .when(Compare::unchanged(group_key(scope, group), revision))
-                .when(Compare::absent(&key))
-                .then(Op::put(&key, encode(&record)));
-            if self.commit(txn).await? {
-                return Ok(record);
-            }
-        }
-        Err(CatalogError::Contention(format!(
-            "log stream {}",
-            record.name
-        )))
+                .when(Compare::absent(key))
+                .then(put(key, record));
+            Ok(Step::Commit(txn, record.clone()))
+        })
+        .await
     }
 
     /// A stream of a group.
@@ -342,14 +363,16 @@ impl Catalog {
         group: &str,
         stream: &str,
     ) -> Result<StreamRecord, CatalogError> {
-        let found = self
+        let mut found = self
             .store
             .get_many(&[group_key(scope, group), stream_key(scope, group, stream)])
-            .await?;
-        match (&found[0], &found[1]) {
-            (Some(g), _) if decode::<GroupRecord>(g)?.deleting => Err(CatalogError::GroupNotFound),
+            .await?
+            .into_iter();
+        let (group, stream) = (found.next().flatten(), found.next().flatten());
+        match (group.map(decode::<GroupRecord>).transpose()?, stream) {
+            (Some(g), _) if g.value.deleting => Err(CatalogError::GroupNotFound),
             (None, _) => Err(CatalogError::GroupNotFound),
-            (_, Some(s)) => decode(s),
+            (_, Some(s)) => Ok(decode(s)?.value),
             (_, None) => Err(CatalogError::StreamNotFound),
         }
     }
@@ -371,7 +394,11 @@ impl Catalog {
             .store
             .page(&format!("{all}{prefix}"), start.as_deref(), limit)
             .await?;
-        let items = page.kvs.iter().map(decode).collect::<Result<_, _>>()?;
+        let items = page
+            .kvs
+            .into_iter()
+            .map(|kv| decode(kv).map(|r| r.value))
+            .collect::<Result<_, _>>()?;
         Ok(Page {
             items,
             more: page.more,
@@ -385,21 +412,18 @@ impl Catalog {
         group: &str,
         stream: &str,
     ) -> Result<StreamRecord, CatalogError> {
-        let key = stream_key(scope, group, stream);
-        for _ in 0..MAX_ATTEMPTS {
+        let key = &stream_key(scope, group, stream);
+        self.update(&format!("log stream {stream}"), || async move {
             self.live_group(scope, group).await?;
-            let Some(kv) = self.store.get(&key).await? else {
+            let Some(r) = get::<StreamRecord>(&*self.store, key).await? else {
                 return Err(CatalogError::StreamNotFound);
             };
-            let record: StreamRecord = decode(&kv)?;
             let txn = Txn::new()
-                .when(Compare::unchanged(&key, kv.mod_revision))
-                .then(Op::delete(&key));
-            if self.commit(txn).await? {
-                return Ok(record);
-            }
-        }
-        Err(CatalogError::Contention(format!("log stream {stream}")))
+                .when(Compare::unchanged(key, r.revision))
+                .then(Op::delete(key));
+            Ok(Step::Commit(txn, r.value))
+        })
+        .await
     }
 
     /// Every group of every scope (for the retention loop).
@@ -407,27 +431,19 @@ impl Catalog {
         let mut found = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.page("/logs/", after.as_deref(), 1000).await?;
-            for kv in &page.kvs {
-                let parts: Vec<&str> = kv.key.splitn(5, '/').collect();
-                if let ["", "logs", account, region, rest] = parts[..] {
-                    if rest.starts_with("groups/") {
-                        let record: GroupRecord = decode(kv)?;
-                        if !record.deleting {
-                            let unescape = |s: &str| s.replace("%2F", "/").replace("%25", "%");
-                            found.push((
-                                Scope {
-                                    account: unescape(account),
-                                    region: unescape(region),
-                                },
-                                record,
-                            ));
-                        }
-                    }
+            let page = self.store.page(ROOT, after.as_deref(), 1000).await?;
+            let last = page.kvs.last().map(|kv| kv.key.clone());
+            for kv in page.kvs {
+                let Some(scope) = group_scope(&kv.key) else {
+                    continue;
+                };
+                let record = decode::<GroupRecord>(kv)?.value;
+                if !record.deleting {
+                    found.push((scope, record));
                 }
             }
-            match (page.more, page.kvs.last()) {
-                (true, Some(last)) => after = Some(last.key.clone()),
+            match (page.more, last) {
+                (true, Some(last)) => after = Some(last),
                 _ => return Ok(found),
             }
         }
@@ -545,6 +561,15 @@ mod tests {
         c.create_group(&s, group("/ecs/web")).await.unwrap();
         let empty = c.list_streams(&s, "/ecs/web", "", None, 0).await.unwrap();
         assert!(empty.items.is_empty());
+    }
+
+    #[test]
+    fn group_keys_are_told_from_stream_keys() {
+        let s = scope();
+        assert!(is_group_key(&group_key(&s, "a/b")));
+        assert_eq!(group_scope(&group_key(&s, "a/b")), Some(s.clone()));
+        assert!(!is_group_key(&stream_key(&s, "a/b", "groups/x")));
+        assert!(!is_group_key("/logsx/a/r/groups/g"));
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! Berth's internal model of ECS: clusters, task definitions, tasks and container
 //! instances as stored records, the rules that decide what is valid, and the conversions
-//! to the wire shapes AWS returns. No I/O.
+//! to the wire shapes AWS returns, and how each is laid out as stored bytes. No I/O.
 
 pub mod cluster;
 pub mod container_instance;
@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod names;
 pub mod service;
 pub mod status;
+pub mod stored;
 pub mod tags;
 pub mod task;
 pub mod task_definition;

@@ -1,5 +1,5 @@
-//! Tasks: the stored record, how agent reports move it through ECS's lifecycle, how a
-//! stop request changes it, and its DescribeTasks shape.
+//! Tasks: the stored record, how a new one is made ([`new`]), how agent reports move it
+//! through ECS's lifecycle, how a stop request changes it, and its DescribeTasks shape.
 
 use berth_api::agent::TaskStateReport;
 use berth_api::ecs::{
@@ -12,6 +12,9 @@ use crate::cluster::tags_to_wire;
 use crate::container_instance::Reservation;
 use crate::status::{DesiredStatus, TaskStatus};
 use crate::tags::Tags;
+
+pub mod new;
+pub use new::NewTask;
 
 /// Where a task was placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,11 +44,7 @@ pub use names::{Reference, RepoName, Tag};
 
 /// The account and region a request acts in (a registry per account and region, as in
 /// ECR).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope {
-    pub account: String,
-    pub region: String,
-}
+pub use berth_api::Scope;
 
 /// A registry: its blob store, its records and who may use it.
 pub struct Registry {

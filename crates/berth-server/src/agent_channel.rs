@@ -19,16 +19,15 @@ use berth_model::cluster::ClusterRecord;
 use berth_model::container_instance::{InstanceRecord, Resources};
 use berth_model::task::TaskRecord;
 use berth_model::task_definition::TaskDefinitionRecord;
-use berth_store::{Compare, Revision, Txn, TxnOutcome};
+use berth_store::{Compare, Revision, Txn};
 use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::ecs::{container_instances::attributes_with_defaults, is_valid_id, new_id};
+use crate::keys::EcsKeys;
 use crate::keys::Scope;
 use crate::protocol::error_response;
-use crate::records::{
-    self, commit, decode, put, store_error, too_much_contention, Record, MAX_ATTEMPTS,
-};
+use crate::records::{self, decode, put, store_error, Record, Step};
 use crate::App;
 
 /// The longest an assignments long poll waits.
@@ -152,28 +151,30 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
         .iter()
         .map(|a| (a.name.clone(), a.value.clone()))
         .collect();
-    for _ in 0..MAX_ATTEMPTS {
+    let (scope, key, id, arn, cluster) = (&scope, &key, &id, &arn, &cluster);
+    let (registered, attributes, req) = (&registered, &attributes, &req);
+    records::update(store, "The container instance", || async move {
         let now = app.clock.now();
         // EC2 capacity joins a live cluster: compare its revision so a concurrent
         // DeleteCluster either sees this instance or makes this registration retry.
         let cluster_guard = if fargate {
             None
         } else {
-            let revision = ensure_cluster(app, &scope, &cluster).await?;
-            Some(Compare::unchanged(scope.cluster(&cluster), revision))
+            let revision = ensure_cluster(app, scope, cluster).await?;
+            Some(Compare::unchanged(scope.cluster(cluster), revision))
         };
-        let existing = records::get::<InstanceRecord>(store, &key).await?;
+        let existing = records::get::<InstanceRecord>(store, key).await?;
         // What tasks still hold comes out of the new registration.
         let tasks_prefix = if fargate {
             scope.all_tasks()
         } else {
-            scope.tasks(&cluster)
+            scope.tasks(cluster)
         };
         let tasks: Vec<Record<TaskRecord>> = records::list(store, &tasks_prefix).await?;
         let mut remaining = registered.clone();
         for t in tasks
             .iter()
-            .filter(|t| t.value.placement.instance_arn == arn && t.value.holds_resources())
+            .filter(|t| t.value.placement.instance_arn == *arn && t.value.holds_resources())
         {
             remaining.take(&t.value.reserved);
         }
@@ -187,7 +188,7 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
                 .map_or(ContainerInstanceStatus::Active, |e| e.value.status),
             registered: registered.clone(),
             remaining,
-            attributes: attributes_with_defaults(&attributes, &scope.region),
+            attributes: attributes_with_defaults(attributes, &scope.region),
             version_info: req.version_info.clone(),
             registered_at: existing.as_ref().map_or(now, |e| e.value.registered_at),
             last_heartbeat: Some(now),
@@ -199,19 +200,18 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
             fargate_pool: fargate,
         };
         let mut txn = Txn::new()
-            .when(Compare::unchanged(&key, existing.map_or(0, |e| e.revision)))
-            .then(put(&key, &record));
+            .when(Compare::unchanged(key, existing.map_or(0, |e| e.revision)))
+            .then(put(key, &record));
         if let Some(guard) = cluster_guard {
             txn = txn.when(guard);
         }
-        if commit(store, txn).await?.is_committed() {
-            tracing::info!(%arn, fargate, "agent registered");
-            return Ok(RegisterResponse {
-                container_instance_arn: arn,
-            });
-        }
-    }
-    Err(too_much_contention("The container instance"))
+        Ok(Step::Commit(txn, ()))
+    })
+    .await?;
+    tracing::info!(%arn, fargate, "agent registered");
+    Ok(RegisterResponse {
+        container_instance_arn: arn.clone(),
+    })
 }
 
 /// The `default` cluster comes into being when an agent joins it, as in ECS; any other
@@ -221,26 +221,18 @@ pub(crate) async fn ensure_cluster(
     scope: &Scope,
     name: &str,
 ) -> Result<Revision, ApiError> {
-    let key = scope.cluster(name);
-    for _ in 0..MAX_ATTEMPTS {
-        let existing = records::get::<ClusterRecord>(&*app.store, &key).await?;
+    let key = &scope.cluster(name);
+    let (revision, created) = records::update_at(&*app.store, "The cluster", || async move {
+        let existing = records::get::<ClusterRecord>(&*app.store, key).await?;
         match existing {
-            Some(r) if r.value.active => return Ok(r.revision),
-            _ if name != crate::ecs::DEFAULT_CLUSTER => {
-                return Err(ApiError::ClusterNotFound(format!(
-                    "Cluster not found: {name}. Create it first."
-                )))
-            }
+            Some(r) if r.value.active => Ok(Step::Done(r.revision)),
+            _ if name != crate::ecs::DEFAULT_CLUSTER => Err(ApiError::ClusterNotFound(format!(
+                "Cluster not found: {name}. Create it first."
+            ))),
             existing => {
                 let record = ClusterRecord {
                     name: name.into(),
-                    arn: Arn::new(
-                        "ecs",
-                        &scope.region,
-                        &scope.account,
-                        format!("cluster/{name}"),
-                    )
-                    .to_string(),
+                    arn: scope.arn("ecs", format!("cluster/{name}")),
                     active: true,
                     tags: Default::default(),
                     settings: vec![],
@@ -250,15 +242,14 @@ pub(crate) async fn ensure_cluster(
                     service_connect_defaults: None,
                 };
                 let txn = Txn::new()
-                    .when(Compare::unchanged(&key, existing.map_or(0, |e| e.revision)))
-                    .then(put(&key, &record));
-                if let TxnOutcome::Committed { revision } = commit(&*app.store, txn).await? {
-                    return Ok(revision);
-                }
+                    .when(Compare::unchanged(key, existing.map_or(0, |e| e.revision)))
+                    .then(put(key, &record));
+                Ok(Step::Commit(txn, 0))
             }
         }
-    }
-    Err(too_much_contention("The cluster"))
+    })
+    .await?;
+    Ok(created.unwrap_or(revision))
 }
 
 async fn heartbeat(
@@ -270,24 +261,23 @@ async fn heartbeat(
         async {
             authorize(&app, &headers)?;
             let key = instance_key(&app.home_scope(), &req.container_instance_arn)?;
-            for _ in 0..MAX_ATTEMPTS {
-                let r = records::get::<InstanceRecord>(&*app.store, &key)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::InvalidParameter(
-                            "This container instance is not registered; register again.".into(),
-                        )
-                    })?;
-                let mut updated = r.value.clone();
-                updated.last_heartbeat = Some(app.clock.now());
-                let txn = Txn::new()
-                    .when(Compare::unchanged(&key, r.revision))
-                    .then(put(&key, &updated));
-                if commit(&*app.store, txn).await?.is_committed() {
-                    return Ok(serde_json::json!({}));
-                }
-            }
-            Err(too_much_contention("The container instance"))
+            let now = app.clock.now();
+            records::modify(
+                &*app.store,
+                &key,
+                "The container instance",
+                || {
+                    ApiError::InvalidParameter(
+                        "This container instance is not registered; register again.".into(),
+                    )
+                },
+                |i: &mut InstanceRecord| {
+                    i.last_heartbeat = Some(now);
+                    Ok(())
+                },
+            )
+            .await?;
+            Ok(serde_json::json!({}))
         }
         .await,
     )
@@ -370,7 +360,7 @@ async fn wait_for_change(app: &App, prefix: &str, after: u64, arn: &str, wait: D
         while let Some(event) = stream.next().await {
             match event {
                 Ok(berth_store::WatchEvent::Put(kv)) => {
-                    let ours = <TaskRecord as crate::records::Stored>::decode(&kv.value)
+                    let ours = <TaskRecord as records::Stored>::decode(&kv.value)
                         .is_ok_and(|t| t.placement.instance_arn == arn);
                     if ours {
                         return;
@@ -473,7 +463,7 @@ async fn task_state(
     reply(
         async {
             authorize(&app, &headers)?;
-            let task = crate::ecs::tasks::apply_report(
+            let task = crate::launch::apply_report(
                 &app,
                 &app.home_scope(),
                 &report,

@@ -1,14 +1,17 @@
 //! Background upkeep: STOPPED tasks stay describable for an hour, as in ECS, then are
-//! purged. Level-triggered: each pass lists and acts, so a missed pass loses nothing.
+//! purged. A [`Sweep`] run by the controller runtime: each pass lists and acts, so a
+//! missed pass loses nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use berth_api::ecs::Timestamp;
+use berth_api::error::ApiError;
 use berth_model::task::TaskRecord;
 use berth_store::{Compare, Op, Txn};
-use tokio::sync::watch;
 
+use crate::controller::Sweep;
 use crate::records::{self, Record};
 use crate::App;
 
@@ -25,27 +28,24 @@ pub fn is_expired(task: &TaskRecord, now: Timestamp) -> bool {
             .is_some_and(|t| now.as_secs_f64() - t.as_secs_f64() >= STOPPED_TASK_RETENTION_SECS)
 }
 
-/// Runs passes until shutdown.
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(PASS_INTERVAL);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if let Err(e) = pass(&app, app.clock.now()).await {
-                    tracing::warn!(error = %e, "janitor pass failed; will retry");
-                }
-            }
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    return;
-                }
-            }
-        }
+/// The janitor as a [`Sweep`]: a pass every [`PASS_INTERVAL`].
+pub struct Janitor(pub Arc<App>);
+
+#[async_trait]
+impl Sweep for Janitor {
+    fn name(&self) -> &'static str {
+        "janitor"
+    }
+    fn interval(&self) -> Duration {
+        PASS_INTERVAL
+    }
+    async fn pass(&self) -> Result<(), ApiError> {
+        pass(&self.0, self.0.clock.now()).await.map(|_| ())
     }
 }
 
 /// One pass as of `now`: purges every expired task. Returns how many it purged.
-pub async fn pass(app: &App, now: Timestamp) -> Result<usize, berth_api::error::ApiError> {
+pub async fn pass(app: &App, now: Timestamp) -> Result<usize, ApiError> {
     let mut purged = 0;
     for prefix in records::scope_prefixes(&*app.store, "tasks").await? {
         let tasks: Vec<Record<TaskRecord>> = records::list(&*app.store, &prefix).await?;

@@ -1,15 +1,17 @@
 //! The control plane: the HTTP front door (AWS JSON 1.1 with SigV4), one handler module
-//! per ECS resource, the agent channel, and the background loops that keep the store
-//! tidy. Everything it knows lives in the [`berth_store::Store`]; restarting it loses
-//! nothing.
+//! per AWS service, the launch engine ([`launch`]), the agent channel, and the
+//! controllers ([`controller`]: services, the janitor, registry upkeep, log retention).
+//! Everything it knows lives in the [`berth_store::Store`]; restarting it loses nothing.
 
 pub mod agent_channel;
 pub mod auth;
+pub mod controller;
 pub mod ecr;
 pub mod ecs;
 pub mod identity;
 pub mod janitor;
 pub mod keys;
+pub mod launch;
 pub mod logs;
 pub mod pagination;
 pub mod protocol;
@@ -17,7 +19,6 @@ pub mod records;
 pub mod registry_token;
 pub mod service_controller;
 pub mod task_credentials;
-pub mod task_store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use berth_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::controller::Swept;
 use crate::identity::Identity;
 use crate::keys::Scope;
 
@@ -72,14 +74,10 @@ pub struct App {
     pub log_catalog: berth_logs::catalog::Catalog,
     /// CloudWatch Logs' events, under the data directory.
     pub log_store: berth_logs::LogStore,
-    /// The log retention loop's doorbell.
-    pub log_retention: logs::retention::Retention,
     /// Turns of conditional appends of agents' log batches, per stream.
     pub log_appends: logs::ingest::AppendLocks,
     /// ELBv2: its Query API and the data plane serving its listeners.
     pub elb: Arc<berth_lb::Elb>,
-    /// Signalled when a service changes, so the service controller steps at once.
-    pub services_changed: tokio::sync::Notify,
 }
 
 impl App {
@@ -185,10 +183,8 @@ impl Server {
         })?;
         let app = Arc::new(App {
             elb: Arc::new(berth_lb::Elb::new(store.clone(), config.load_balancers)),
-            services_changed: Default::default(),
             log_catalog: berth_logs::catalog::Catalog::new(store.clone()),
             log_store,
-            log_retention: Default::default(),
             log_appends: Default::default(),
             store,
             verifier: auth::Verifier::new(&config.identity),
@@ -215,10 +211,27 @@ impl Server {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
-        let janitor = tokio::spawn(janitor::run(app.clone(), shutdown.subscribe()));
-        let upkeep = tokio::spawn(ecr::maintenance::run(app.clone(), shutdown.subscribe()));
-        let retention = tokio::spawn(logs::retention::run(app.clone(), shutdown.subscribe()));
-        let services = tokio::spawn(service_controller::run(app.clone(), shutdown.subscribe()));
+        let store = app.store.clone();
+        let janitor = tokio::spawn(controller::run(
+            Arc::new(Swept(janitor::Janitor(app.clone()))),
+            store.clone(),
+            shutdown.subscribe(),
+        ));
+        let upkeep = tokio::spawn(controller::run(
+            Arc::new(Swept(ecr::maintenance::RegistrySweep::new(app.clone()))),
+            store.clone(),
+            shutdown.subscribe(),
+        ));
+        let retention = tokio::spawn(controller::run(
+            Arc::new(Swept(logs::retention::RetentionSweep::new(app.clone()))),
+            store.clone(),
+            shutdown.subscribe(),
+        ));
+        let services = tokio::spawn(controller::run(
+            Arc::new(service_controller::Services::new(app.clone())),
+            store,
+            shutdown.subscribe(),
+        ));
         let load_balancers = tokio::spawn(app.elb.clone().serve(shutdown.subscribe()));
         tracing::info!(%local_addr, "control plane listening");
         Ok(Server {

@@ -7,7 +7,9 @@ use base64::Engine;
 use berth_api::error::ApiError;
 use berth_store::Store;
 
-use crate::records::{decode, store_error, Record, Stored};
+use berth_store::records::Stored;
+
+use crate::records::{decode, store_error, Record};
 
 /// The page size when `maxResults` is absent, and its upper bound, for ECS's lists.
 pub const DEFAULT_MAX_RESULTS: usize = 100;

@@ -1,103 +1,47 @@
-//! Typed access to the store: records live under the keys of [`crate::keys`], laid out as
-//! their [`Stored`] implementation says, and are read with the revision they were read at
-//! so writes can compare-and-swap on it.
+//! The server's use of the records layer ([`berth_store::records`], re-exported here):
+//! records live under the keys of [`crate::keys`], laid out as their
+//! [`Stored`](berth_store::records::Stored) implementation in `berth-model` says. Also a
+//! cache that decodes each version of a hot record once, and the scopes that hold
+//! records of a kind.
 
 use berth_api::error::ApiError;
-use berth_model::cluster::ClusterRecord;
-use berth_model::container_instance::InstanceRecord;
-use berth_model::task_definition::TaskDefinitionRecord;
-use berth_store::{KeyValue, Op, Revision, Store, StoreError, Txn, TxnOutcome};
+use berth_store::{Revision, Store};
 
-/// How a record type is laid out in the store.
-pub trait Stored: Sized {
-    /// The bytes stored for this record.
-    fn encode(&self) -> Vec<u8>;
-    /// The record back from its stored bytes; the error says what was wrong.
-    fn decode(bytes: &[u8]) -> Result<Self, String>;
+pub use berth_store::records::{decode, get, get_many, list, modify, put, Record, Step, Stored};
+
+/// [`berth_store::records::update`], answering with the API's errors.
+pub async fn update<T, F, Fut>(store: &dyn Store, what: &str, attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Step<T>, ApiError>>,
+{
+    berth_store::records::update(store, what, attempt).await
 }
 
-/// Implements [`Stored`] as plain JSON of the record.
-macro_rules! stored_as_json {
-    ($($record:ty),* $(,)?) => {$(
-        impl $crate::records::Stored for $record {
-            fn encode(&self) -> Vec<u8> {
-                serde_json::to_vec(self).expect("records serialize")
-            }
-            fn decode(bytes: &[u8]) -> Result<Self, String> {
-                serde_json::from_slice(bytes).map_err(|e| e.to_string())
-            }
-        }
-    )*};
-}
-pub(crate) use stored_as_json;
-
-stored_as_json!(
-    ClusterRecord,
-    InstanceRecord,
-    TaskDefinitionRecord,
-    berth_model::service::ServiceRecord
-);
-
-/// A record read from the store, with the revision that last changed it.
-#[derive(Debug, Clone)]
-pub struct Record<T> {
-    pub key: String,
-    pub value: T,
-    pub revision: Revision,
+/// [`berth_store::records::update_at`], answering with the API's errors.
+pub async fn update_at<T, F, Fut>(
+    store: &dyn Store,
+    what: &str,
+    attempt: F,
+) -> Result<(T, Option<Revision>), ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Step<T>, ApiError>>,
+{
+    berth_store::records::update_at(store, what, attempt).await
 }
 
-/// A store failure as the caller sees it: a server error that may be retried.
-pub fn store_error(e: StoreError) -> ApiError {
-    ApiError::Server(format!(
-        "The store failed: {e}. The request may be retried."
-    ))
-}
-
-/// Decodes one stored record.
-pub fn decode<T: Stored>(kv: KeyValue) -> Result<Record<T>, ApiError> {
-    let value = T::decode(&kv.value)
-        .map_err(|e| ApiError::Server(format!("stored record {} cannot be read: {e}", kv.key)))?;
-    Ok(Record {
-        key: kv.key,
-        value,
-        revision: kv.mod_revision,
-    })
-}
-
-/// Reads and decodes one record.
-pub async fn get<T: Stored>(store: &dyn Store, key: &str) -> Result<Option<Record<T>>, ApiError> {
-    store
-        .get(key)
-        .await
-        .map_err(store_error)?
-        .map(decode)
-        .transpose()
-}
-
-/// Reads and decodes every record under a prefix, in key order.
-pub async fn list<T: Stored>(store: &dyn Store, prefix: &str) -> Result<Vec<Record<T>>, ApiError> {
-    let page = store.page(prefix, None, 0).await.map_err(store_error)?;
-    page.kvs.into_iter().map(decode).collect()
-}
-
-/// A put of a record.
-pub fn put<T: Stored>(key: impl Into<String>, value: &T) -> Op {
-    Op::put(key, value.encode())
-}
-
-/// Commits a transaction, mapping store failures to API errors.
-pub async fn commit(store: &dyn Store, txn: Txn) -> Result<TxnOutcome, ApiError> {
+/// Commits one transaction outside an [`update`] loop (an undo, a one-shot write).
+pub async fn commit(
+    store: &dyn Store,
+    txn: berth_store::Txn,
+) -> Result<berth_store::TxnOutcome, ApiError> {
     store.txn(txn).await.map_err(store_error)
 }
 
-/// How many times an optimistic read-decide-commit loop tries before giving up.
-pub const MAX_ATTEMPTS: usize = 64;
-
-/// The error when a record kept changing under an optimistic loop.
-pub fn too_much_contention(what: &str) -> ApiError {
-    ApiError::Server(format!(
-        "{what} was changed concurrently too many times; retry the request."
-    ))
+/// The error for a store failure met outside the records layer.
+pub fn store_error(e: berth_store::StoreError) -> ApiError {
+    berth_store::records::RecordError::from(e).into()
 }
 
 /// Decoded records kept by key and revision, so hot paths that read many records (every

@@ -21,7 +21,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use crate::records::{commit, store_error};
+use crate::records::{self, store_error, Step};
 
 /// How long a token is good for.
 pub const LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -67,19 +67,18 @@ pub struct TokenScope {
 impl TokenKey {
     /// Reads the key from the store, creating it if no replica has yet.
     pub async fn load_or_create(store: &dyn Store) -> Result<TokenKey, ApiError> {
-        loop {
+        records::update(store, "The registry's token key", || async move {
             if let Some(kv) = store.get(KEY).await.map_err(store_error)? {
-                return Ok(TokenKey(kv.value.to_vec()));
+                return Ok(Step::Done(TokenKey(kv.value.to_vec())));
             }
             let mut key = vec![0u8; 32];
             rand::thread_rng().fill_bytes(&mut key);
             let txn = Txn::new()
-                .when(Compare::unchanged(KEY, 0))
+                .when(Compare::absent(KEY))
                 .then(berth_store::Op::put(KEY, key.clone()));
-            if commit(store, txn).await?.is_committed() {
-                return Ok(TokenKey(key));
-            }
-        }
+            Ok(Step::Commit(txn, TokenKey(key)))
+        })
+        .await
     }
 
     fn mac(&self, payload: &str) -> Vec<u8> {

@@ -18,8 +18,9 @@ use berth_sigv4::Identity as KeyIdentity;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::ecs::tasks::parse_task_arn;
+use crate::keys::EcsKeys;
 use crate::keys::Scope;
+use crate::launch::parse_task_arn;
 use crate::records;
 use crate::App;
 
@@ -39,7 +40,7 @@ pub struct Session {
     pub expires: f64,
 }
 
-records::stored_as_json!(Session);
+berth_store::stored_as_json!(Session);
 
 fn session_key(access_key_id: &str) -> String {
     format!("/sessions/{access_key_id}")

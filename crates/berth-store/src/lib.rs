@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub mod embedded;
+pub mod records;
 
 /// A store-wide, strictly increasing write counter. Revision 0 means "never written".
 pub type Revision = u64;

@@ -4,27 +4,27 @@
 //! CreateListener binds the port before it commits, so a port something else holds
 //! fails the call with the operating system's reason instead of leaving a listener
 //! that never listens; the bound socket is handed to the data plane, which serves it
-//! once it sees the listener. Ports are claimed in the store (`/elb-ports/PORT`), since
-//! every load balancer listens on the same host.
+//! once it sees the listener (and takes it back, closing it, when the commit does not
+//! hold). Ports are claimed in the store (`/elb-ports/PORT`), since every load balancer
+//! listens on the same host.
 
-use std::time::Duration;
-
+use berth_store::records::{self, put, Step};
 use berth_store::{Compare, Op};
+use tokio::net::TcpListener;
 
 use super::paging::Paging;
 use super::{parse_tags, render, Ctx};
 use crate::actions::Action;
 use crate::arn::ListenerArn;
-use crate::config::{put, Plan, ScopeConfig};
+use crate::config::{Plan, ScopeConfig, CONTENDED};
 use crate::error::ElbError;
-use crate::keys::port_claim;
+use crate::keys::{port_claim, ElbKeys};
 use crate::model::{new_id, ListenerRecord, LoadBalancerRecord, LoadBalancerType, Protocol};
 use crate::query::Params;
+use crate::Elb;
 
 /// The most listeners one load balancer has.
 pub const MAX_LISTENERS: usize = 50;
-/// How many times CreateListener replans after a conflicting change.
-const MAX_ATTEMPTS: usize = 16;
 
 /// Checks actions against the configuration: their target groups exist, speak the load
 /// balancer's protocol, and serve no other load balancer.
@@ -170,42 +170,72 @@ fn plan_create(
     }))
 }
 
+/// A socket handed to the data plane for a listener about to be committed. Dropped
+/// before [`HandedOver::keep`] (its commit conflicted or failed), it is taken back, and
+/// so closed: the next attempt can bind the port again.
+struct HandedOver<'a> {
+    elb: &'a Elb,
+    arn: Option<String>,
+}
+
+impl<'a> HandedOver<'a> {
+    fn new(elb: &'a Elb, arn: &str, socket: TcpListener) -> Self {
+        elb.hand_over(arn, socket);
+        HandedOver {
+            elb,
+            arn: Some(arn.to_string()),
+        }
+    }
+
+    /// The listener is committed: the data plane keeps the socket.
+    fn keep(mut self) {
+        self.arn = None;
+    }
+}
+
+impl Drop for HandedOver<'_> {
+    fn drop(&mut self) {
+        if let Some(arn) = self.arn.take() {
+            self.elb.take_back(&arn);
+        }
+    }
+}
+
 /// CreateListener.
 pub async fn create(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
-    let input = parse_create(ctx, p)?;
+    let input = &parse_create(ctx, p)?;
     let store = ctx.elb.store();
-    for _ in 0..MAX_ATTEMPTS {
-        let config = ScopeConfig::load(store, &ctx.scope).await?;
-        let claim_key = port_claim(input.port);
-        let claimed_by = store
-            .get(&claim_key)
-            .await
-            .map_err(ElbError::store)?
-            .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
-        let listener = match plan_create(&config, &input, claimed_by)? {
-            Decision::Existing(l) => return Ok(respond(ctx, &[l], None)),
-            Decision::New(l) => l,
-        };
-        let socket = ctx.elb.bind_listener_port(input.port).await?;
-        let lb_id = ListenerArn::parse(&listener.arn)?.load_balancer.id;
-        let plan = Plan {
-            output: (),
-            ops: vec![
-                put(config.scope.listener(&lb_id, &listener.id), &listener),
-                Op::put(claim_key.clone(), listener.arn.clone()),
-            ],
-            compares: vec![Compare::absent(claim_key)],
-        };
-        ctx.elb.hand_over(&listener.arn, socket);
-        if config.commit(store, &plan).await? {
-            return Ok(respond(ctx, &[listener], None));
-        }
-        ctx.elb.take_back(&listener.arn);
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let (listener, handed_over) =
+        records::update::<_, ElbError, _, _>(store, CONTENDED, || async move {
+            let config = ScopeConfig::load(store, &ctx.scope).await?;
+            let claim_key = port_claim(input.port);
+            let claimed_by = store
+                .get(&claim_key)
+                .await
+                .map_err(ElbError::store)?
+                .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
+            let listener = match plan_create(&config, input, claimed_by)? {
+                Decision::Existing(l) => return Ok(Step::Done((l, None))),
+                Decision::New(l) => l,
+            };
+            let socket = ctx.elb.bind_listener_port(input.port).await?;
+            let lb_id = ListenerArn::parse(&listener.arn)?.load_balancer.id;
+            let (txn, ()) = config.txn(Plan {
+                output: (),
+                ops: vec![
+                    put(config.scope.listener(&lb_id, &listener.id), &listener),
+                    Op::put(claim_key.clone(), listener.arn.clone()),
+                ],
+                compares: vec![Compare::absent(claim_key)],
+            });
+            let handed_over = HandedOver::new(ctx.elb, &listener.arn, socket);
+            Ok(Step::Commit(txn, (listener, Some(handed_over))))
+        })
+        .await?;
+    if let Some(handed_over) = handed_over {
+        handed_over.keep();
     }
-    Err(ElbError::Throttling(
-        "Too many concurrent changes to this account's load balancers; retry the request".into(),
-    ))
+    Ok(respond(ctx, &[listener], None))
 }
 
 fn respond(ctx: &Ctx, listeners: &[ListenerRecord], next: Option<String>) -> String {

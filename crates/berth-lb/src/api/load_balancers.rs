@@ -4,13 +4,15 @@
 //! ([`crate::ElbConfig`]), which is the `DNSName` each reports; their ports tell them
 //! apart. Berth has no VPCs: subnets and security groups are kept and echoed.
 
+use berth_store::records::put;
 use berth_store::Op;
 
 use super::paging::Paging;
 use super::{parse_tags, render, Ctx};
 use crate::arn::LoadBalancerArn;
-use crate::config::{mutate, put, Plan, ScopeConfig};
+use crate::config::{mutate, Plan, ScopeConfig};
 use crate::error::ElbError;
+use crate::keys::ElbKeys;
 use crate::model::{new_id, now_ms, IpAddressType, LoadBalancerRecord, LoadBalancerType, Scheme};
 use crate::names::check_load_balancer_name;
 use crate::query::Params;

@@ -1,14 +1,16 @@
 //! CreateRule, DescribeRules and DeleteRule: path-pattern and host-header rules of HTTP
 //! listeners, by priority, with each listener's default rule listed last.
 
+use berth_store::records::put;
 use berth_store::Op;
 
 use super::paging::Paging;
 use super::{parse_tags, render, Ctx};
 use crate::actions::{Action, Condition};
 use crate::arn::{ListenerArn, RuleArn};
-use crate::config::{mutate, put, Plan, ScopeConfig};
+use crate::config::{mutate, Plan, ScopeConfig};
 use crate::error::ElbError;
+use crate::keys::ElbKeys;
 use crate::model::{new_id, ListenerRecord, Protocol, RuleRecord};
 use crate::query::Params;
 

@@ -2,14 +2,16 @@
 //! the target group attributes (of which `deregistration_delay.timeout_seconds` can be
 //! changed; the rest report what Berth does).
 
+use berth_store::records::put;
 use berth_store::Op;
 
 use super::paging::Paging;
 use super::{parse_tags, render, Ctx};
 use crate::arn::TargetGroupArn;
-use crate::config::{mutate, put, Plan, ScopeConfig};
+use crate::config::{mutate, Plan, ScopeConfig};
 use crate::error::ElbError;
 use crate::health_check::{HealthCheck, HealthCheckInput};
+use crate::keys::ElbKeys;
 use crate::model::{new_id, Protocol, TargetGroupRecord, TargetType};
 use crate::names::check_target_group_name;
 use crate::query::Params;

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_store::records::{self, put};
 use berth_store::{Compare, Store, Txn};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -18,7 +19,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::MissedTickBehavior;
 
-use crate::config::put;
 use crate::error::ElbError;
 use crate::health_check::HealthCheck;
 use crate::health_state::{HealthMachine, Probe, TargetHealth};
@@ -121,17 +121,17 @@ pub async fn write_report(store: &dyn Store, report: &Report) -> Result<(), ElbE
     else {
         return Ok(());
     };
-    let Ok(target) = serde_json::from_slice::<TargetRecord>(&kv.value) else {
+    let Ok(target) = records::decode::<TargetRecord>(kv) else {
         return Ok(());
     };
-    if target.registration != report.registration || target.draining.is_some() {
+    if target.value.registration != report.registration || target.value.draining.is_some() {
         return Ok(());
     }
     let record = health_record(&report.status, report.registration, now_ms());
     let txn = Txn::new()
         .when(Compare::unchanged(
             report.target_key.clone(),
-            kv.mod_revision,
+            target.revision,
         ))
         .then(put(report.health_key.clone(), &record));
     store.txn(txn).await.map_err(ElbError::store)?;

@@ -265,6 +265,7 @@ impl Supervisor {
         }
         for (_, t) in self.targets.drain() {
             t.checker.abort();
+            let _ = t.checker.await;
         }
     }
 }
@@ -459,5 +460,8 @@ pub async fn run(elb: Arc<Elb>, prober: Arc<dyn Prober>, mut shutdown: watch::Re
         }
     }
     supervisor.stop_all().await;
+    // Wait for the aborted writer to be dropped: it holds the store, which the caller
+    // may close (and reopen) as soon as this returns.
     writer.abort();
+    let _ = writer.await;
 }

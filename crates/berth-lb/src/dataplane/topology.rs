@@ -10,6 +10,7 @@ use crate::actions::{Action, Condition};
 use crate::config::ScopeConfig;
 use crate::health_check::HealthCheck;
 use crate::health_state::TargetHealth;
+use crate::keys::ElbKeys;
 use crate::model::{ListenerRecord, Protocol, TargetType};
 
 /// One registration of one target in one group.

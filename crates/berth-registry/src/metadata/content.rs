@@ -4,12 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use berth_store::records::{decode, get, list, put, Step};
 use berth_store::{Compare, Op, Txn};
 
 use super::records::now_millis;
 use super::{
-    decode, encode, keys, BlobLink, ManifestRecord, Metadata, MetadataError, Referrer,
-    RepositoryRecord, TagMutability, TagRecord, MAX_ATTEMPTS,
+    keys, BlobLink, ManifestRecord, Metadata, MetadataError, Referrer, RepositoryRecord,
+    TagMutability, TagRecord,
 };
 use crate::digest::Digest;
 use crate::names::{Reference, RepoName, Tag};
@@ -42,20 +43,18 @@ impl Metadata {
         digest: &Digest,
         size: u64,
     ) -> Result<(), MetadataError> {
-        let link = BlobLink {
+        let link = &BlobLink {
             size,
             linked_at: now_millis(),
         };
-        for _ in 0..MAX_ATTEMPTS {
+        self.update(&format!("repository {name}"), || async move {
             let repo = self.live_repo(scope, name).await?;
             let txn = Txn::new()
                 .when(Compare::unchanged(keys::repo(scope, name), repo.revision))
-                .then(Op::put(keys::blob_link(scope, name, digest), encode(&link)));
-            if self.commit(txn).await?.is_some() {
-                return Ok(());
-            }
-        }
-        Err(MetadataError::Contention(format!("repository {name}")))
+                .then(put(keys::blob_link(scope, name, digest), link));
+            Ok(Step::Commit(txn, ()))
+        })
+        .await
     }
 
     /// The repository's link to a blob, when it has one.
@@ -75,11 +74,11 @@ impl Metadata {
             .await?
             .into_iter();
         let (repo, link) = (found.next().flatten(), found.next().flatten());
-        match repo.as_ref().map(decode::<RepositoryRecord>).transpose()? {
-            Some(repo) if !repo.deleting => {}
+        match repo.map(decode::<RepositoryRecord>).transpose()? {
+            Some(repo) if !repo.value.deleting => {}
             _ => return Err(super::not_found(scope, name)),
         }
-        link.as_ref().map(decode).transpose()
+        Ok(link.map(decode).transpose()?.map(|link| link.value))
     }
 
     /// Removes the repository's link to a blob; `false` when it had none.
@@ -90,19 +89,17 @@ impl Metadata {
         digest: &Digest,
     ) -> Result<bool, MetadataError> {
         self.live_repo(scope, name).await?;
-        let key = keys::blob_link(scope, name, digest);
-        for _ in 0..MAX_ATTEMPTS {
-            let Some(link) = self.get::<BlobLink>(&key).await? else {
-                return Ok(false);
+        let key = &keys::blob_link(scope, name, digest);
+        self.update(&format!("blob {digest}"), || async move {
+            let Some(link) = get::<BlobLink>(&*self.store, key).await? else {
+                return Ok(Step::Done(false));
             };
             let txn = Txn::new()
-                .when(Compare::unchanged(&key, link.revision))
-                .then(Op::delete(&key));
-            if self.commit(txn).await?.is_some() {
-                return Ok(true);
-            }
-        }
-        Err(MetadataError::Contention(format!("blob {digest}")))
+                .when(Compare::unchanged(key, link.revision))
+                .then(Op::delete(key));
+            Ok(Step::Commit(txn, true))
+        })
+        .await
     }
 
     /// Records manifest `digest` (already in the blob store) and points `tags` at it.
@@ -113,7 +110,7 @@ impl Metadata {
         scope: &Scope,
         name: &RepoName,
         digest: &Digest,
-        mut record: ManifestRecord,
+        record: ManifestRecord,
         referrer: Option<&Referrer>,
         tags: &[Tag],
     ) -> Result<(), MetadataError> {
@@ -132,12 +129,14 @@ impl Metadata {
         let tag_keys: Vec<String> = tags.iter().map(|t| keys::tag(scope, name, t)).collect();
         let mut own_keys = vec![manifest_key.clone()];
         own_keys.extend(tag_keys.iter().cloned());
-        for _ in 0..MAX_ATTEMPTS {
+        let (ref_keys, ref_digests, manifest_key) = (&ref_keys, &ref_digests, &manifest_key);
+        let (tag_keys, own_keys, record) = (&tag_keys, &own_keys, &record);
+        self.update(&format!("manifest {digest}"), || async move {
             let repo = self.live_repo(scope, name).await?;
-            let found = self.store.get_many(&ref_keys).await?;
+            let found = self.store.get_many(ref_keys).await?;
             let missing: Vec<Digest> = found
                 .iter()
-                .zip(&ref_digests)
+                .zip(ref_digests)
                 .filter(|(kv, _)| kv.is_none())
                 .map(|(_, d)| d.clone())
                 .collect();
@@ -147,43 +146,48 @@ impl Metadata {
                     missing,
                 });
             }
-            let own = self.store.get_many(&own_keys).await?;
+            let mut own = self.store.get_many(own_keys).await?.into_iter();
             let mut txn =
                 Txn::new().when(Compare::unchanged(keys::repo(scope, name), repo.revision));
             let links = keys::blob_links(scope, name);
             let now = now_millis();
-            for (key, kv) in ref_keys.iter().zip(&found) {
+            for (key, kv) in ref_keys.iter().zip(found) {
                 let Some(kv) = kv else { continue };
                 txn = txn.when(Compare::unchanged(key, kv.mod_revision));
                 if key.starts_with(&links) {
                     // Rewriting the link makes a concurrent unlink of it fail its compare,
                     // and its new time keeps garbage collection off it.
-                    let mut link: BlobLink = decode(kv)?;
+                    let mut link = decode::<BlobLink>(kv)?.value;
                     link.linked_at = now;
-                    txn = txn.then(Op::put(key, encode(&link)));
+                    txn = txn.then(put(key, &link));
                 }
             }
-            let existing = own[0].as_ref();
-            if let Some(kv) = existing {
+            let mut record = record.clone();
+            let existing = own
+                .next()
+                .flatten()
+                .map(decode::<ManifestRecord>)
+                .transpose()?;
+            if let Some(existing) = &existing {
                 // A re-push keeps the time of the first push.
-                record.pushed_at = decode::<ManifestRecord>(kv)?.pushed_at;
+                record.pushed_at = existing.value.pushed_at;
             }
             txn = txn
                 .when(Compare::unchanged(
-                    &manifest_key,
-                    existing.map_or(0, |kv| kv.mod_revision),
+                    manifest_key,
+                    existing.map_or(0, |r| r.revision),
                 ))
-                .then(Op::put(&manifest_key, encode(&record)));
+                .then(put(manifest_key, &record));
             let tag_record = TagRecord {
                 digest: digest.clone(),
                 updated_at: now_millis(),
             };
-            for ((key, kv), tag) in tag_keys.iter().zip(&own[1..]).zip(tags) {
-                if let Some(kv) = kv {
-                    let current: TagRecord = decode(kv)?;
+            for ((key, kv), tag) in tag_keys.iter().zip(own).zip(tags) {
+                let current = kv.map(decode::<TagRecord>).transpose()?;
+                if let Some(current) = &current {
                     let immutable =
                         repo.value.settings.image_tag_mutability == TagMutability::Immutable;
-                    if immutable && current.digest != *digest {
+                    if immutable && current.value.digest != *digest {
                         return Err(MetadataError::TagImmutable {
                             tag: tag.to_string(),
                             name: name.to_string(),
@@ -191,21 +195,16 @@ impl Metadata {
                     }
                 }
                 txn = txn
-                    .when(Compare::unchanged(
-                        key,
-                        kv.as_ref().map_or(0, |kv| kv.mod_revision),
-                    ))
-                    .then(Op::put(key, encode(&tag_record)));
+                    .when(Compare::unchanged(key, current.map_or(0, |r| r.revision)))
+                    .then(put(key, &tag_record));
             }
             if let (Some(subject), Some(referrer)) = (&record.subject, referrer) {
                 let key = keys::referrer(scope, name, subject, digest);
-                txn = txn.then(Op::put(key, encode(referrer)));
+                txn = txn.then(put(key, referrer));
             }
-            if self.commit(txn).await?.is_some() {
-                return Ok(());
-            }
-        }
-        Err(MetadataError::Contention(format!("manifest {digest}")))
+            Ok(Step::Commit(txn, ()))
+        })
+        .await
     }
 
     /// A manifest of the repository, when it holds it.
@@ -216,7 +215,7 @@ impl Metadata {
         digest: &Digest,
     ) -> Result<Option<ManifestRecord>, MetadataError> {
         self.live_repo(scope, name).await?;
-        let record = self.get(&keys::manifest(scope, name, digest)).await?;
+        let record = get(&*self.store, &keys::manifest(scope, name, digest)).await?;
         Ok(record.map(|r| r.value))
     }
 
@@ -231,7 +230,7 @@ impl Metadata {
             Reference::Digest(digest) => digest.clone(),
             Reference::Tag(tag) => {
                 self.live_repo(scope, name).await?;
-                match self.get::<TagRecord>(&keys::tag(scope, name, tag)).await? {
+                match get::<TagRecord>(&*self.store, &keys::tag(scope, name, tag)).await? {
                     Some(tag) => tag.value.digest,
                     None => return Ok(None),
                 }
@@ -275,19 +274,17 @@ impl Metadata {
         tag: &Tag,
     ) -> Result<bool, MetadataError> {
         self.live_repo(scope, name).await?;
-        let key = keys::tag(scope, name, tag);
-        for _ in 0..MAX_ATTEMPTS {
-            let Some(current) = self.get::<TagRecord>(&key).await? else {
-                return Ok(false);
+        let key = &keys::tag(scope, name, tag);
+        self.update(&format!("tag {tag}"), || async move {
+            let Some(current) = get::<TagRecord>(&*self.store, key).await? else {
+                return Ok(Step::Done(false));
             };
             let txn = Txn::new()
-                .when(Compare::unchanged(&key, current.revision))
-                .then(Op::delete(&key));
-            if self.commit(txn).await?.is_some() {
-                return Ok(true);
-            }
-        }
-        Err(MetadataError::Contention(format!("tag {tag}")))
+                .when(Compare::unchanged(key, current.revision))
+                .then(Op::delete(key));
+            Ok(Step::Commit(txn, true))
+        })
+        .await
     }
 
     /// Removes a manifest, every tag pointing at it and its referrers entry, and returns
@@ -299,31 +296,29 @@ impl Metadata {
         name: &RepoName,
         digest: &Digest,
     ) -> Result<Option<ManifestRecord>, MetadataError> {
-        let key = keys::manifest(scope, name, digest);
-        for _ in 0..MAX_ATTEMPTS {
+        let key = &keys::manifest(scope, name, digest);
+        self.update(&format!("manifest {digest}"), || async move {
             self.live_repo(scope, name).await?;
-            let Some(manifest) = self.get::<ManifestRecord>(&key).await? else {
-                return Ok(None);
+            let Some(manifest) = get::<ManifestRecord>(&*self.store, key).await? else {
+                return Ok(Step::Done(None));
             };
-            let tags = self.store.page(&keys::tags(scope, name), None, 0).await?;
+            let tags = list::<TagRecord>(&*self.store, &keys::tags(scope, name)).await?;
             let mut txn = Txn::new()
-                .when(Compare::unchanged(&key, manifest.revision))
-                .then(Op::delete(&key));
-            for kv in &tags.kvs {
-                if decode::<TagRecord>(kv)?.digest == *digest {
+                .when(Compare::unchanged(key, manifest.revision))
+                .then(Op::delete(key));
+            for tag in &tags {
+                if tag.value.digest == *digest {
                     txn = txn
-                        .when(Compare::unchanged(&kv.key, kv.mod_revision))
-                        .then(Op::delete(&kv.key));
+                        .when(Compare::unchanged(&tag.key, tag.revision))
+                        .then(Op::delete(&tag.key));
                 }
             }
             if let Some(subject) = &manifest.value.subject {
                 txn = txn.then(Op::delete(keys::referrer(scope, name, subject, digest)));
             }
-            if self.commit(txn).await?.is_some() {
-                return Ok(Some(manifest.value));
-            }
-        }
-        Err(MetadataError::Contention(format!("manifest {digest}")))
+            Ok(Step::Commit(txn, Some(manifest.value)))
+        })
+        .await
     }
 
     /// Removes the repository's links to blobs that none of its manifests names, when the
@@ -346,27 +341,28 @@ impl Metadata {
             .store
             .snapshot(&[manifests.clone(), links.clone()])
             .await?;
-        let mut referenced = BTreeSet::new();
-        for kv in snapshot
+        let (manifest_kvs, link_kvs): (Vec<_>, Vec<_>) = snapshot
             .kvs
-            .iter()
-            .filter(|kv| kv.key.starts_with(&manifests))
-        {
-            referenced.extend(decode::<ManifestRecord>(kv)?.blobs);
+            .into_iter()
+            .partition(|kv| kv.key.starts_with(&manifests));
+        let mut referenced = BTreeSet::new();
+        for kv in manifest_kvs {
+            referenced.extend(decode::<ManifestRecord>(kv)?.value.blobs);
         }
         let mut unlinked = Vec::new();
-        for kv in snapshot.kvs.iter().filter(|kv| kv.key.starts_with(&links)) {
+        for kv in link_kvs.into_iter().filter(|kv| kv.key.starts_with(&links)) {
             let Some(Ok(digest)) = kv.key.strip_prefix(&links).map(str::parse::<Digest>) else {
                 continue;
             };
-            let link: BlobLink = decode(kv)?;
-            let expired = released.contains(&digest) || link.linked_at < linked_before;
+            let link = decode::<BlobLink>(kv)?;
+            let expired = released.contains(&digest) || link.value.linked_at < linked_before;
             if referenced.contains(&digest) || !expired {
                 continue;
             }
+            // One try: a link rewritten meanwhile is in use again and stays.
             let txn = Txn::new()
-                .when(Compare::unchanged(&kv.key, kv.mod_revision))
-                .then(Op::delete(&kv.key));
+                .when(Compare::unchanged(&link.key, link.revision))
+                .then(Op::delete(&link.key));
             if self.commit(txn).await?.is_some() {
                 unlinked.push(digest);
             }
@@ -382,11 +378,8 @@ impl Metadata {
         subject: &Digest,
     ) -> Result<Vec<Referrer>, MetadataError> {
         self.live_repo(scope, name).await?;
-        let page = self
-            .store
-            .page(&keys::referrers(scope, name, subject), None, 0)
-            .await?;
-        page.kvs.iter().map(decode).collect()
+        let referrers = list(&*self.store, &keys::referrers(scope, name, subject)).await?;
+        Ok(referrers.into_iter().map(|r| r.value).collect())
     }
 
     /// Every manifest of the repository with its tags, in digest order (for the ECR
@@ -404,13 +397,10 @@ impl Metadata {
             .await?;
         let mut tags_of: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
         let mut images = Vec::new();
-        for kv in &snapshot.kvs {
-            if let Some(tag) = kv.key.strip_prefix(&tags) {
-                let record: TagRecord = decode(kv)?;
-                tags_of
-                    .entry(record.digest)
-                    .or_default()
-                    .push(tag.to_owned());
+        for kv in snapshot.kvs {
+            if let Some(tag) = kv.key.strip_prefix(&tags).map(str::to_owned) {
+                let record = decode::<TagRecord>(kv)?.value;
+                tags_of.entry(record.digest).or_default().push(tag);
             } else if let Some(digest) = kv.key.strip_prefix(&manifests) {
                 let digest = digest.parse().map_err(|e: crate::digest::DigestError| {
                     MetadataError::Corrupt {
@@ -420,7 +410,7 @@ impl Metadata {
                 })?;
                 images.push(Image {
                     digest,
-                    manifest: decode(kv)?,
+                    manifest: decode(kv)?.value,
                     tags: Vec::new(),
                 });
             }

@@ -3,9 +3,10 @@
 //! every server replica and consistent under concurrent pushes. Key layout:
 //! [`keys`]; record shapes: [`records`].
 //!
-//! Every write is an optimistic compare-and-swap transaction: read, decide, commit only
-//! if what was read is unchanged, else read again (at most [`MAX_ATTEMPTS`] times). The
-//! invariants this keeps:
+//! Records are laid out as JSON ([`berth_store::records::Stored`]), and every write is
+//! an optimistic compare-and-swap transaction made through the records layer's one loop
+//! ([`berth_store::records::update`]): read, decide, commit only if what was read is
+//! unchanged, else back off and read again. The invariants this keeps:
 //!
 //! - Nothing is written to a repository that does not exist: each write compares the
 //!   repository record it read. Deleting a repository first marks its record
@@ -27,12 +28,11 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::sync::Arc;
 
-use berth_store::{KeyValue, Revision, Store, StoreError, Txn, TxnOutcome};
-use bytes::Bytes;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use berth_store::records::{self as stored, Record, RecordError, Step};
+use berth_store::{Revision, Store, StoreError, Txn, TxnOutcome};
 
 use crate::digest::Digest;
 use crate::names::RepoName;
@@ -43,9 +43,6 @@ pub use records::{
     RepositorySettings, TagMutability, TagRecord,
 };
 pub use repos::RepositoryPage;
-
-/// How many times an optimistic read-decide-commit loop tries before giving up.
-pub const MAX_ATTEMPTS: usize = 64;
 
 /// Why a metadata call failed. Repository messages are ECR's, word for word.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +78,16 @@ pub enum MetadataError {
     Corrupt { key: String, reason: String },
 }
 
+impl From<RecordError> for MetadataError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::Store(e) => MetadataError::Store(e),
+            RecordError::Corrupt { key, reason } => MetadataError::Corrupt { key, reason },
+            RecordError::Contention { what } => MetadataError::Contention(what),
+        }
+    }
+}
+
 fn list(digests: &[Digest]) -> String {
     let names: Vec<String> = digests.iter().map(Digest::to_string).collect();
     names.join(", ")
@@ -92,23 +99,38 @@ pub struct Metadata {
     store: Arc<dyn Store>,
 }
 
-/// A record read with the revision that last changed it.
-struct Read<T> {
-    value: T,
-    revision: Revision,
-}
-
 impl Metadata {
     /// Keeps the registry's records in `store`.
     pub fn new(store: Arc<dyn Store>) -> Metadata {
         Metadata { store }
     }
 
-    async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Read<T>>, MetadataError> {
-        self.store.get(key).await?.map(read).transpose()
+    /// [`berth_store::records::update`] over the registry's store, answering with its
+    /// errors; `what` names the contended thing.
+    async fn update<T, F, Fut>(&self, what: &str, attempt: F) -> Result<T, MetadataError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Step<T>, MetadataError>>,
+    {
+        stored::update(&*self.store, what, attempt).await
     }
 
-    /// Commits `txn`: the revision its writes got, or `None` when a compare failed.
+    /// [`berth_store::records::update_at`] over the registry's store, answering with
+    /// its errors.
+    async fn update_at<T, F, Fut>(
+        &self,
+        what: &str,
+        attempt: F,
+    ) -> Result<(T, Option<Revision>), MetadataError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Step<T>, MetadataError>>,
+    {
+        stored::update_at(&*self.store, what, attempt).await
+    }
+
+    /// Commits `txn` once, outside an update loop: the revision its writes got, or `None`
+    /// when a compare failed.
     async fn commit(&self, txn: Txn) -> Result<Option<Revision>, MetadataError> {
         match self.store.txn(txn).await? {
             TxnOutcome::Committed { revision } => Ok(Some(revision)),
@@ -121,11 +143,8 @@ impl Metadata {
         &self,
         scope: &Scope,
         name: &RepoName,
-    ) -> Result<Read<RepositoryRecord>, MetadataError> {
-        match self
-            .get::<RepositoryRecord>(&keys::repo(scope, name))
-            .await?
-        {
+    ) -> Result<Record<RepositoryRecord>, MetadataError> {
+        match stored::get::<RepositoryRecord>(&*self.store, &keys::repo(scope, name)).await? {
             Some(repo) if !repo.value.deleting => Ok(repo),
             _ => Err(not_found(scope, name)),
         }
@@ -137,23 +156,4 @@ fn not_found(scope: &Scope, name: &RepoName) -> MetadataError {
         name: name.to_string(),
         registry_id: scope.account.clone(),
     }
-}
-
-fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, MetadataError> {
-    serde_json::from_slice(&kv.value).map_err(|e| MetadataError::Corrupt {
-        key: kv.key.clone(),
-        reason: e.to_string(),
-    })
-}
-
-fn read<T: DeserializeOwned>(kv: KeyValue) -> Result<Read<T>, MetadataError> {
-    Ok(Read {
-        value: decode(&kv)?,
-        revision: kv.mod_revision,
-    })
-}
-
-fn encode<T: Serialize>(value: &T) -> Bytes {
-    // The records are plain structs with string-keyed maps: serializing cannot fail.
-    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }

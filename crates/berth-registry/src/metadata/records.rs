@@ -1,5 +1,6 @@
-//! The records stored under [`super::keys`], as JSON with camelCase fields. New fields
-//! get `#[serde(default)]` so records written by older versions still read.
+//! The records stored under [`super::keys`], as JSON with camelCase fields (their
+//! [`berth_store::records::Stored`] layout). New fields get `#[serde(default)]` so
+//! records written by older versions still read.
 
 use std::collections::BTreeMap;
 
@@ -129,6 +130,14 @@ pub struct Referrer {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }
+
+berth_store::stored_as_json!(
+    RepositoryRecord,
+    BlobLink,
+    ManifestRecord,
+    TagRecord,
+    Referrer
+);
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_millis() -> u64 {

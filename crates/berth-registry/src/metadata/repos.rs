@@ -1,13 +1,13 @@
 //! Repositories: create, read, list (the catalog), delete. The ECR API creates and
 //! deletes them; the distribution API only pushes into repositories that exist.
 
+use std::sync::Mutex;
+
+use berth_store::records::{decode, get, put, Step};
 use berth_store::{Compare, Op, Txn};
 
 use super::records::now_millis;
-use super::{
-    encode, keys, read, Metadata, MetadataError, Read, RepositoryRecord, RepositorySettings,
-    MAX_ATTEMPTS,
-};
+use super::{keys, Metadata, MetadataError, RepositoryRecord, RepositorySettings};
 use crate::names::RepoName;
 use crate::Scope;
 
@@ -32,20 +32,20 @@ impl Metadata {
         name: &RepoName,
         settings: impl Into<RepositorySettings>,
     ) -> Result<RepositoryRecord, MetadataError> {
-        let settings = settings.into();
-        let key = keys::repo(scope, name);
-        for _ in 0..MAX_ATTEMPTS {
-            let existing = self.get::<RepositoryRecord>(&key).await?;
-            if let Some(existing) = existing {
+        let settings = &settings.into();
+        let key = &keys::repo(scope, name);
+        self.update(&format!("repository {name}"), || async move {
+            if let Some(existing) = get::<RepositoryRecord>(&*self.store, key).await? {
                 if !existing.value.deleting {
                     return Err(MetadataError::RepositoryAlreadyExists {
                         name: name.to_string(),
                         registry_id: scope.account.clone(),
                     });
                 }
-                // A deletion was interrupted: finish it, then create afresh.
+                // A deletion was interrupted: finish it, then create afresh (the create
+                // compares the key's absence, so a repository created meanwhile makes it
+                // conflict and the next attempt sees that one).
                 self.remove_content(scope, name, existing.revision).await?;
-                continue;
             }
             let record = RepositoryRecord {
                 name: name.to_string(),
@@ -54,13 +54,11 @@ impl Metadata {
                 deleting: false,
             };
             let txn = Txn::new()
-                .when(Compare::absent(&key))
-                .then(Op::put(&key, encode(&record)));
-            if self.commit(txn).await?.is_some() {
-                return Ok(record);
-            }
-        }
-        Err(MetadataError::Contention(format!("repository {name}")))
+                .when(Compare::absent(key))
+                .then(put(key, &record));
+            Ok(Step::Commit(txn, record))
+        })
+        .await
     }
 
     /// Changes a repository's settings with `change`, which sees the current ones and
@@ -70,24 +68,30 @@ impl Metadata {
         &self,
         scope: &Scope,
         name: &RepoName,
-        mut change: impl FnMut(&mut RepositorySettings) -> Result<(), E>,
+        change: impl FnMut(&mut RepositorySettings) -> Result<(), E>,
     ) -> Result<RepositoryRecord, E>
     where
         E: From<MetadataError>,
     {
-        let key = keys::repo(scope, name);
-        for _ in 0..MAX_ATTEMPTS {
+        let key = &keys::repo(scope, name);
+        // The attempt's future borrows `change`; a lock (never held across an await)
+        // lets each attempt call it mutably.
+        let change = &Mutex::new(change);
+        // A refusal of `change` ends the loop as its answer, so the loop's own errors
+        // stay `MetadataError`.
+        self.update(&format!("repository {name}"), || async move {
             let repo = self.live_repo(scope, name).await?;
             let mut record = repo.value;
-            change(&mut record.settings)?;
-            let txn = Txn::new()
-                .when(Compare::unchanged(&key, repo.revision))
-                .then(Op::put(&key, encode(&record)));
-            if self.commit(txn).await?.is_some() {
-                return Ok(record);
+            let changed = (change.lock().expect("change lock"))(&mut record.settings);
+            if let Err(refused) = changed {
+                return Ok(Step::Done(Err(refused)));
             }
-        }
-        Err(MetadataError::Contention(format!("repository {name}")).into())
+            let txn = Txn::new()
+                .when(Compare::unchanged(key, repo.revision))
+                .then(put(key, &record));
+            Ok(Step::Commit(txn, Ok(record)))
+        })
+        .await?
     }
 
     /// A repository, when it exists.
@@ -119,7 +123,7 @@ impl Metadata {
             .await?;
         let mut repositories = Vec::with_capacity(page.kvs.len());
         for kv in page.kvs {
-            let repo: Read<RepositoryRecord> = read(kv)?;
+            let repo = decode::<RepositoryRecord>(kv)?;
             if !repo.value.deleting {
                 repositories.push(repo.value);
             }
@@ -139,31 +143,32 @@ impl Metadata {
         name: &RepoName,
         force: bool,
     ) -> Result<RepositoryRecord, MetadataError> {
-        let key = keys::repo(scope, name);
-        for _ in 0..MAX_ATTEMPTS {
-            let repo = self.live_repo(scope, name).await?;
-            let mut marked = repo.value.clone();
-            marked.deleting = true;
-            let txn = Txn::new()
-                .when(Compare::unchanged(&key, repo.revision))
-                .then(Op::put(&key, encode(&marked)));
-            let Some(marked_at) = self.commit(txn).await? else {
-                continue;
-            };
-            if !force && self.holds_manifests(scope, name).await? {
-                let restore = Txn::new()
-                    .when(Compare::unchanged(&key, marked_at))
-                    .then(Op::put(&key, encode(&repo.value)));
-                self.commit(restore).await?;
-                return Err(MetadataError::RepositoryNotEmpty {
-                    name: name.to_string(),
-                    registry_id: scope.account.clone(),
-                });
-            }
-            self.remove_content(scope, name, marked_at).await?;
-            return Ok(repo.value);
+        let key = &keys::repo(scope, name);
+        let (repo, marked_at) = self
+            .update_at(&format!("repository {name}"), || async move {
+                let repo = self.live_repo(scope, name).await?;
+                let mut marked = repo.value.clone();
+                marked.deleting = true;
+                let txn = Txn::new()
+                    .when(Compare::unchanged(key, repo.revision))
+                    .then(put(key, &marked));
+                Ok(Step::Commit(txn, repo.value))
+            })
+            .await?;
+        // The mark is a write, so its commit has a revision.
+        let marked_at = marked_at.unwrap_or_default();
+        if !force && self.holds_manifests(scope, name).await? {
+            let restore = Txn::new()
+                .when(Compare::unchanged(key, marked_at))
+                .then(put(key, &repo));
+            self.commit(restore).await?;
+            return Err(MetadataError::RepositoryNotEmpty {
+                name: name.to_string(),
+                registry_id: scope.account.clone(),
+            });
         }
-        Err(MetadataError::Contention(format!("repository {name}")))
+        self.remove_content(scope, name, marked_at).await?;
+        Ok(repo)
     }
 
     async fn holds_manifests(&self, scope: &Scope, name: &RepoName) -> Result<bool, MetadataError> {
@@ -200,7 +205,7 @@ impl Metadata {
             };
             if self.commit(txn).await?.is_none() {
                 // Only another removal changes a marked record: it finished first.
-                return match self.get::<RepositoryRecord>(&key).await? {
+                return match get::<RepositoryRecord>(&*self.store, &key).await? {
                     None => Ok(()),
                     Some(_) => Err(MetadataError::Contention(format!("repository {name}"))),
                 };

@@ -5,10 +5,11 @@
 
 use std::collections::HashSet;
 
+use berth_store::records::decode;
 use berth_store::KeyValue;
 
 use super::keys::{self, KeyKind};
-use super::{decode, Metadata, MetadataError, RepositoryRecord};
+use super::{Metadata, MetadataError, RepositoryRecord};
 use crate::digest::Digest;
 use crate::names::RepoName;
 use crate::Scope;
@@ -17,16 +18,17 @@ use crate::Scope;
 const SCAN_PAGE: usize = 1000;
 
 impl Metadata {
-    async fn scan(&self, mut visit: impl FnMut(&KeyValue)) -> Result<(), MetadataError> {
+    async fn scan(&self, mut visit: impl FnMut(KeyValue)) -> Result<(), MetadataError> {
         let mut after: Option<String> = None;
         loop {
             let page = self
                 .store
                 .page(keys::ROOT, after.as_deref(), SCAN_PAGE)
                 .await?;
-            page.kvs.iter().for_each(&mut visit);
-            match (page.more, page.kvs.last()) {
-                (true, Some(last)) => after = Some(last.key.clone()),
+            let last = page.kvs.last().map(|kv| kv.key.clone());
+            page.kvs.into_iter().for_each(&mut visit);
+            match (page.more, last) {
+                (true, Some(last)) => after = Some(last),
                 _ => return Ok(()),
             }
         }
@@ -37,17 +39,17 @@ impl Metadata {
         &self,
     ) -> Result<Vec<(Scope, RepoName, RepositoryRecord)>, MetadataError> {
         let mut found = Vec::new();
-        let mut failure = None;
+        let mut failure: Option<MetadataError> = None;
         self.scan(|kv| {
             if let KeyKind::Repository(scope) = keys::classify(&kv.key) {
-                match decode::<RepositoryRecord>(kv) {
+                match decode::<RepositoryRecord>(kv).map(|r| r.value) {
                     Ok(record) if !record.deleting => {
                         if let Ok(name) = RepoName::parse(&record.name) {
                             found.push((scope, name, record));
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => failure = Some(e),
+                    Err(e) => failure = Some(e.into()),
                 }
             }
         })

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use berth_store::embedded::EmbeddedStore;
-use berth_store::{Op, Store, Txn};
+use berth_store::{Store, Txn};
 
 use super::records::now_millis;
 use super::*;
@@ -429,7 +429,7 @@ async fn non_empty_repositories_need_force_and_interrupted_deletes_finish() {
     let mut marked: RepositoryRecord = m.repository(&scope(), &name("app")).await.unwrap().unwrap();
     marked.deleting = true;
     store
-        .txn(Txn::new().then(Op::put(&key, encode(&marked))))
+        .txn(Txn::new().then(berth_store::records::put(&key, &marked)))
         .await
         .unwrap();
     assert!(m

@@ -260,9 +260,6 @@ pub async fn batch_delete(
             image_tag: id.image_tag.clone(),
         });
     }
-    if !deleted.is_empty() {
-        ctx.app.upkeep.wake();
-    }
     Ok(BatchDeleteImageResponse {
         image_ids: Some(deleted),
         failures: Some(failures),

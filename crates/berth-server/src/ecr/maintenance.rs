@@ -1,19 +1,25 @@
 //! The registry's upkeep in the background: each pass applies every repository's
 //! lifecycle policy, then collects garbage ([`berth_registry::gc`]). Passes run every
 //! [`RegistryUpkeep::interval`], and soon after something frees space (an image deleted,
-//! a lifecycle policy put), when [`Upkeep::wake`] is called. Level-triggered: a pass
-//! reads everything afresh, so a missed or failed pass loses nothing, and replicas
-//! running passes at once only repeat each other's work.
+//! a lifecycle policy put), as the store's watch shows ([`RegistrySweep`]).
+//! Level-triggered: a pass reads everything afresh, so a missed or failed pass loses
+//! nothing, and replicas running passes at once only repeat each other's work.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
+use berth_api::error::ApiError;
 use berth_registry::gc::Collection;
+use berth_registry::metadata::keys::{self, KeyKind};
+use berth_registry::metadata::records::RepositoryRecord;
 use berth_registry::metadata::MetadataError;
 use berth_registry::{Digest, RepoName, Scope};
-use tokio::sync::{watch, Notify};
+use berth_store::WatchEvent;
 
 use super::lifecycle::Policy;
+use crate::controller::Sweep;
 use crate::App;
 
 /// How the registry's upkeep runs.
@@ -34,24 +40,15 @@ impl Default for RegistryUpkeep {
     }
 }
 
-/// The upkeep's settings and its doorbell.
+/// The upkeep's settings.
 #[derive(Debug, Default)]
 pub struct Upkeep {
     pub settings: RegistryUpkeep,
-    wake: Notify,
 }
 
 impl Upkeep {
     pub fn new(settings: RegistryUpkeep) -> Upkeep {
-        Upkeep {
-            settings,
-            wake: Notify::new(),
-        }
-    }
-
-    /// Asks for a pass soon (space may have been freed).
-    pub fn wake(&self) {
-        self.wake.notify_one();
+        Upkeep { settings }
     }
 }
 
@@ -62,33 +59,65 @@ pub struct PassReport {
     pub collected: berth_registry::gc::Collected,
 }
 
-/// Runs passes until shutdown.
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(app.upkeep.settings.interval) => {}
-            _ = app.upkeep.wake.notified() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    return;
-                }
-            }
+/// The upkeep as a [`Sweep`]: a pass every [`RegistryUpkeep::interval`], and soon after
+/// an image's manifest is deleted or a repository's lifecycle policy changes (seen in
+/// the store, so through any replica).
+pub struct RegistrySweep {
+    app: Arc<App>,
+    /// Each repository record's lifecycle policy text as last seen: a pass rewrites the
+    /// record (its last evaluation time), which must not call for another pass.
+    policies: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl RegistrySweep {
+    pub fn new(app: Arc<App>) -> RegistrySweep {
+        RegistrySweep {
+            app,
+            policies: Mutex::new(HashMap::new()),
         }
-        match pass(&app).await {
-            Ok(report) if report != PassReport::default() => {
-                let c = report.collected;
-                tracing::info!(
-                    expired_images = report.expired_images,
-                    blobs = c.blobs,
-                    bytes = c.bytes,
-                    abandoned_links = c.abandoned_links,
-                    uploads = c.uploads,
-                    "registry upkeep reclaimed space"
-                );
+    }
+}
+
+#[async_trait]
+impl Sweep for RegistrySweep {
+    fn name(&self) -> &'static str {
+        "registry upkeep"
+    }
+    fn interval(&self) -> Duration {
+        self.app.upkeep.settings.interval
+    }
+    fn watched(&self) -> Vec<String> {
+        vec![keys::ROOT.into()]
+    }
+    fn wakes(&self, event: &WatchEvent) -> bool {
+        match (event, keys::classify(event.key())) {
+            (WatchEvent::Delete { key, .. }, KeyKind::Content(_)) => key.contains("/manifests/"),
+            (WatchEvent::Put(kv), KeyKind::Repository(_)) => {
+                let policy = serde_json::from_slice::<RepositoryRecord>(&kv.value)
+                    .ok()
+                    .and_then(|r| r.settings.lifecycle_policy.map(|p| p.text));
+                let mut seen = self.policies.lock().expect("policies lock");
+                seen.insert(kv.key.clone(), policy.clone()) != Some(policy)
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "registry upkeep pass failed; will retry"),
+            _ => false,
         }
+    }
+    async fn pass(&self) -> Result<(), ApiError> {
+        let report = pass(&self.app)
+            .await
+            .map_err(|e| ApiError::Server(format!("registry upkeep failed: {e}")))?;
+        if report != PassReport::default() {
+            let c = report.collected;
+            tracing::info!(
+                expired_images = report.expired_images,
+                blobs = c.blobs,
+                bytes = c.bytes,
+                abandoned_links = c.abandoned_links,
+                uploads = c.uploads,
+                "registry upkeep reclaimed space"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -276,7 +276,6 @@ async fn delete(
         .delete_repository(&scope(ctx), &name, req.force.unwrap_or(false))
         .await
         .map_err(metadata_error)?;
-    ctx.app.upkeep.wake();
     Ok(DeleteRepositoryResponse {
         repository: Some(wire(ctx, &record)),
     })

@@ -106,7 +106,6 @@ pub async fn put_lifecycle_policy(
         Ok(())
     })
     .await?;
-    ctx.app.upkeep.wake();
     Ok(PutLifecyclePolicyResponse {
         registry_id: Some(ctx.caller.account.clone()),
         repository_name: Some(record.name),

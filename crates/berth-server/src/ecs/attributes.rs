@@ -6,6 +6,7 @@ use berth_model::container_instance::InstanceRecord;
 
 use super::active_cluster;
 use super::container_instances::{change, find};
+use crate::keys::EcsKeys;
 use crate::pagination::{self, filtered_page};
 use crate::protocol::Ctx;
 

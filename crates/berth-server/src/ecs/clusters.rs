@@ -9,12 +9,13 @@ use berth_model::names::is_valid_name;
 use berth_model::tags::{self, Tags};
 use berth_model::task::TaskRecord;
 use berth_model::task_definition::tag_pairs;
-use berth_store::{Compare, Txn, TxnOutcome};
+use berth_store::{Compare, Txn};
 
 use super::{active_cluster, cluster_name, DEFAULT_CLUSTER};
+use crate::keys::EcsKeys;
 use crate::pagination::{self, filtered_page};
 use crate::protocol::Ctx;
-use crate::records::{self, commit, put, too_much_contention, Record, MAX_ATTEMPTS};
+use crate::records::{self, commit, put, Record, Step};
 
 const ALL_FIELDS: [ClusterField; 4] = [
     ClusterField::Settings,
@@ -44,19 +45,24 @@ pub async fn create(
         &mut record_tags,
         tag_pairs(req.tags.as_deref().unwrap_or_default())?,
     )?;
-    let settings = validate_settings(req.settings.unwrap_or_default())?;
-    let providers = req.capacity_providers.unwrap_or_default();
-    let strategy = req.default_capacity_provider_strategy.unwrap_or_default();
+    let settings = validate_settings(req.settings.clone().unwrap_or_default())?;
+    let providers = req.capacity_providers.clone().unwrap_or_default();
+    let strategy = req
+        .default_capacity_provider_strategy
+        .clone()
+        .unwrap_or_default();
     validate_providers(&providers, &strategy)?;
-    let key = ctx.scope().cluster(&name);
-    for _ in 0..MAX_ATTEMPTS {
-        let existing = records::get::<ClusterRecord>(&*ctx.app.store, &key).await?;
+    let key = &ctx.scope().cluster(&name);
+    let (name, record_tags, settings) = (&name, &record_tags, &settings);
+    let (providers, strategy, req) = (&providers, &strategy, &req);
+    records::update(&*ctx.app.store, "The cluster", || async move {
+        let existing = records::get::<ClusterRecord>(&*ctx.app.store, key).await?;
         if let Some(r) = &existing {
             if r.value.active {
-                let stats = stats(ctx, &name).await?;
-                return Ok(CreateClusterResponse {
+                let stats = stats(ctx, name).await?;
+                return Ok(Step::Done(CreateClusterResponse {
                     cluster: Some(r.value.to_wire(&stats, &ALL_FIELDS[..3])),
-                });
+                }));
             }
         }
         let record = ClusterRecord {
@@ -75,15 +81,16 @@ pub async fn create(
             }),
         };
         let txn = Txn::new()
-            .when(Compare::unchanged(&key, existing.map_or(0, |r| r.revision)))
-            .then(put(&key, &record));
-        if commit(&*ctx.app.store, txn).await?.is_committed() {
-            return Ok(CreateClusterResponse {
+            .when(Compare::unchanged(key, existing.map_or(0, |r| r.revision)))
+            .then(put(key, &record));
+        Ok(Step::Commit(
+            txn,
+            CreateClusterResponse {
                 cluster: Some(record.to_wire(&ClusterStats::default(), &ALL_FIELDS[..3])),
-            });
-        }
-    }
-    Err(too_much_contention("The cluster"))
+            },
+        ))
+    })
+    .await
 }
 
 /// DeleteCluster: refused while instances or unstopped tasks remain.
@@ -98,30 +105,30 @@ pub async fn delete(
 ) -> Result<DeleteClusterResponse, ApiError> {
     let name = cluster_name(Some(&req.cluster))?;
     let store = &*ctx.app.store;
-    for _ in 0..MAX_ATTEMPTS {
-        let r = active_cluster(ctx, Some(&name)).await?;
-        refuse_if_in_use(&stats(ctx, &name).await?)?;
+    let name = &name;
+    let (r, inactive, revision) = records::update_at(store, "The cluster", || async move {
+        let r = active_cluster(ctx, Some(name)).await?;
+        refuse_if_in_use(&stats(ctx, name).await?)?;
         let mut inactive = r.value.clone();
         inactive.active = false;
         let mark = Txn::new()
             .when(Compare::unchanged(&r.key, r.revision))
             .then(put(&r.key, &inactive));
-        let TxnOutcome::Committed { revision } = commit(store, mark).await? else {
-            continue;
-        };
-        let s = stats(ctx, &name).await?;
-        if let Err(e) = refuse_if_in_use(&s) {
-            let undo = Txn::new()
-                .when(Compare::unchanged(&r.key, revision))
-                .then(put(&r.key, &r.value));
-            commit(store, undo).await?;
-            return Err(e);
-        }
-        return Ok(DeleteClusterResponse {
-            cluster: Some(inactive.to_wire(&s, &[])),
-        });
+        Ok(Step::Commit(mark, (r, inactive)))
+    })
+    .await
+    .map(|((r, inactive), revision)| (r, inactive, revision.unwrap_or_default()))?;
+    let s = stats(ctx, name).await?;
+    if let Err(e) = refuse_if_in_use(&s) {
+        let undo = Txn::new()
+            .when(Compare::unchanged(&r.key, revision))
+            .then(put(&r.key, &r.value));
+        commit(store, undo).await?;
+        return Err(e);
     }
-    Err(too_much_contention("The cluster"))
+    Ok(DeleteClusterResponse {
+        cluster: Some(inactive.to_wire(&s, &[])),
+    })
 }
 
 fn refuse_if_in_use(s: &ClusterStats) -> Result<(), ApiError> {
@@ -267,19 +274,19 @@ async fn modify(
     given: &str,
     change: impl Fn(&mut ClusterRecord) -> Result<(), ApiError>,
 ) -> Result<Cluster, ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
+    let change = &change;
+    let record = records::update(&*ctx.app.store, "The cluster", || async move {
         let r = active_cluster(ctx, Some(given)).await?;
         let mut record = r.value.clone();
         change(&mut record)?;
         let txn = Txn::new()
             .when(Compare::unchanged(&r.key, r.revision))
             .then(put(&r.key, &record));
-        if let TxnOutcome::Committed { .. } = commit(&*ctx.app.store, txn).await? {
-            let s = stats(ctx, &record.name).await?;
-            return Ok(record.to_wire(&s, &ALL_FIELDS[..3]));
-        }
-    }
-    Err(too_much_contention("The cluster"))
+        Ok(Step::Commit(txn, record))
+    })
+    .await?;
+    let s = stats(ctx, &record.name).await?;
+    Ok(record.to_wire(&s, &ALL_FIELDS[..3]))
 }
 
 fn validate_settings(settings: Vec<ClusterSetting>) -> Result<Vec<ClusterSetting>, ApiError> {

@@ -12,12 +12,13 @@ use berth_model::task_definition::tag_pairs;
 use berth_scheduler::Expression;
 use berth_store::{Compare, Txn};
 
-use super::placement::{self, Occupancy};
-use super::tasks::release;
 use super::{active_cluster, id_from, is_valid_id, new_id};
+use crate::keys::EcsKeys;
+use crate::launch::placement::{self, Occupancy};
+use crate::launch::release;
 use crate::pagination::{self, filtered_page};
 use crate::protocol::Ctx;
-use crate::records::{self, commit, put, too_much_contention, Record, MAX_ATTEMPTS};
+use crate::records::{self, commit, put, Record, Step};
 
 /// RegisterContainerInstance, the call the ECS agent makes when it joins a cluster.
 pub async fn register(
@@ -55,11 +56,13 @@ pub async fn register(
         None => new_id(),
     };
     let now = ctx.now();
-    let key = ctx.scope().instance(&cluster.value.name, &id);
-    for _ in 0..MAX_ATTEMPTS {
+    let key = &ctx.scope().instance(&cluster.value.name, &id);
+    let (id, req, resources, attributes, record_tags) =
+        (&id, &req, &resources, &attributes, &record_tags);
+    records::update(&*ctx.app.store, "The container instance", || async move {
         // Read again each attempt: a concurrent DeleteCluster must win or lose cleanly.
         let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
-        let existing = records::get::<InstanceRecord>(&*ctx.app.store, &key).await?;
+        let existing = records::get::<InstanceRecord>(&*ctx.app.store, key).await?;
         let record = InstanceRecord {
             arn: ctx.arn(format!("container-instance/{}/{id}", cluster.value.name)),
             id: id.clone(),
@@ -74,7 +77,7 @@ pub async fn register(
                 .as_ref()
                 .map_or_else(|| resources.clone(), |e| e.value.remaining.clone()),
             registered: resources.clone(),
-            attributes: attributes_with_defaults(&attributes, &ctx.caller.region),
+            attributes: attributes_with_defaults(attributes, &ctx.caller.region),
             version_info: req.version_info.clone(),
             registered_at: existing.as_ref().map_or(now, |e| e.value.registered_at),
             // Registering through the API is not an agent connection: as in ECS, the
@@ -86,15 +89,16 @@ pub async fn register(
         };
         let txn = Txn::new()
             .when(Compare::unchanged(&cluster.key, cluster.revision))
-            .when(Compare::unchanged(&key, existing.map_or(0, |e| e.revision)))
-            .then(put(&key, &record));
-        if commit(&*ctx.app.store, txn).await?.is_committed() {
-            return Ok(RegisterContainerInstanceResponse {
+            .when(Compare::unchanged(key, existing.map_or(0, |e| e.revision)))
+            .then(put(key, &record));
+        Ok(Step::Commit(
+            txn,
+            RegisterContainerInstanceResponse {
                 container_instance: Some(record.to_wire(InstanceTaskCounts::default(), now, true)),
-            });
-        }
-    }
-    Err(too_much_contention("The container instance"))
+            },
+        ))
+    })
+    .await
 }
 
 /// The `instanceId` of an EC2 instance identity document, if one was given.
@@ -154,7 +158,11 @@ pub async fn deregister(
     }
     txn = txn.then(berth_store::Op::delete(&inst.key));
     if !commit(store, txn).await?.is_committed() {
-        return Err(too_much_contention("The container instance"));
+        return Err(ApiError::Server(
+            "The container instance or its tasks changed during deregistration; retry the \
+             request."
+                .into(),
+        ));
     }
     let _ = release; // reservations vanish with the instance record
     let mut wire = inst
@@ -319,21 +327,20 @@ pub async fn change(
     given: &str,
     f: impl Fn(&mut InstanceRecord) -> Result<(), ApiError>,
 ) -> Result<InstanceRecord, ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
+    let f = &f;
+    records::update(&*ctx.app.store, "The container instance", || async move {
         let r = find(ctx, cluster, given).await?;
         let mut updated = r.value.clone();
         f(&mut updated)?;
         if updated == r.value {
-            return Ok(updated);
+            return Ok(Step::Done(updated));
         }
         let txn = Txn::new()
             .when(Compare::unchanged(&r.key, r.revision))
             .then(put(&r.key, &updated));
-        if commit(&*ctx.app.store, txn).await?.is_committed() {
-            return Ok(updated);
-        }
-    }
-    Err(too_much_contention("The container instance"))
+        Ok(Step::Commit(txn, updated))
+    })
+    .await
 }
 
 /// Running and pending task counts per instance ARN of a cluster.

@@ -5,7 +5,6 @@
 pub mod attributes;
 pub mod clusters;
 pub mod container_instances;
-pub mod placement;
 pub mod service_deployments;
 pub mod services;
 pub mod tags;
@@ -18,6 +17,7 @@ use berth_api::error::ApiError;
 use berth_model::cluster::ClusterRecord;
 use berth_model::names::is_valid_name;
 
+use crate::keys::EcsKeys;
 use crate::keys::Scope;
 use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
 use crate::records::{self, Record};

@@ -14,10 +14,12 @@ use berth_model::task_definition::tag_pairs;
 use berth_store::{Compare, Txn};
 use rand::Rng;
 
-use super::{active_cluster, id_from, tasks};
+use super::{active_cluster, id_from};
+use crate::keys::EcsKeys;
+use crate::launch::{self, LaunchSpec};
 use crate::pagination::{self, filtered_page};
 use crate::protocol::Ctx;
-use crate::records::{self, commit, put, too_much_contention, Record, MAX_ATTEMPTS};
+use crate::records::{self, commit, put, Record, Step};
 
 /// A fresh deployment id: `ecs-svc/` and 19 digits, as ECS mints them.
 pub fn new_deployment_id() -> String {
@@ -91,7 +93,7 @@ pub async fn create(
             "A task definition is required for services with the ECS deployment controller.".into(),
         )
     })?;
-    let (launch_type, capacity_provider) = tasks::choose_launch(
+    let (launch_type, capacity_provider) = launch::choose_launch(
         &cluster.value,
         req.launch_type,
         req.capacity_provider_strategy.as_deref(),
@@ -105,19 +107,21 @@ pub async fn create(
     let grace = grace_period(req.health_check_grace_period_seconds)?;
     // The same checks RunTask makes: an ACTIVE revision that supports the launch type,
     // and a network configuration that fits its network mode.
-    let launch = tasks::prepare(
+    let launch = launch::prepare(
         ctx,
-        cluster.clone(),
-        task_definition,
-        launch_type,
-        capacity_provider.clone(),
-        None,
-        req.network_configuration.as_ref(),
-        Some(task_group(&req.service_name)),
-        None,
-        None,
-        None,
-        req.enable_execute_command.unwrap_or(false),
+        LaunchSpec {
+            cluster: cluster.clone(),
+            task_definition,
+            launch_type,
+            capacity_provider: capacity_provider.clone(),
+            overrides: None,
+            network: req.network_configuration.as_ref(),
+            group: Some(task_group(&req.service_name)),
+            started_by: None,
+            tags: None,
+            propagate_tags: None,
+            enable_execute_command: req.enable_execute_command.unwrap_or(false),
+        },
     )
     .await?;
     let load_balancers = req.load_balancers.clone().unwrap_or_default();
@@ -190,7 +194,6 @@ pub async fn create(
             "Creation of service was not idempotent.".into(),
         ));
     }
-    ctx.app.services_changed.notify_one();
     Ok(CreateServiceResponse {
         service: Some(record.to_wire(true)),
     })
@@ -206,7 +209,8 @@ pub async fn update(
         .health_check_grace_period_seconds
         .map(|g| grace_period(Some(g)))
         .transpose()?;
-    for _ in 0..MAX_ATTEMPTS {
+    let (req, cluster, grace) = (&req, &cluster, &grace);
+    let service = records::update(&*ctx.app.store, "The service", || async move {
         let r = load_active(ctx, &cluster.value.name, &req.service).await?;
         let mut s = r.value.clone();
         let primary = s.primary().clone();
@@ -226,7 +230,7 @@ pub async fn update(
             s.scheduling_strategy,
             Some(s.rolling),
         )?;
-        if let Some(g) = grace {
+        if let Some(g) = *grace {
             s.health_check_grace_period_seconds = g;
         }
         if let Some(p) = req.propagate_tags {
@@ -247,23 +251,25 @@ pub async fn update(
             req.capacity_provider_strategy.as_deref(),
             &primary.capacity_provider_strategy,
         ) {
-            (Some(given), _) => tasks::choose_launch(&cluster.value, None, Some(given))?,
-            (None, Some(current)) => tasks::choose_launch(&cluster.value, None, Some(current))?,
+            (Some(given), _) => launch::choose_launch(&cluster.value, None, Some(given))?,
+            (None, Some(current)) => launch::choose_launch(&cluster.value, None, Some(current))?,
             (None, None) => (primary.launch_type.unwrap_or(LaunchType::Ec2), None),
         };
-        let launch = tasks::prepare(
+        let launch = launch::prepare(
             ctx,
-            cluster.clone(),
-            &task_definition,
-            launch_type,
-            capacity_provider.clone(),
-            None,
-            network.as_ref(),
-            Some(task_group(&s.name)),
-            None,
-            None,
-            None,
-            s.enable_execute_command,
+            LaunchSpec {
+                cluster: (*cluster).clone(),
+                task_definition: &task_definition,
+                launch_type,
+                capacity_provider: capacity_provider.clone(),
+                overrides: None,
+                network: network.as_ref(),
+                group: Some(task_group(&s.name)),
+                started_by: None,
+                tags: None,
+                propagate_tags: None,
+                enable_execute_command: s.enable_execute_command,
+            },
         )
         .await?;
         if let Some(lbs) = &req.load_balancers {
@@ -304,14 +310,12 @@ pub async fn update(
         let txn = Txn::new()
             .when(Compare::unchanged(&r.key, r.revision))
             .then(put(&r.key, &s));
-        if commit(&*ctx.app.store, txn).await?.is_committed() {
-            ctx.app.services_changed.notify_one();
-            return Ok(UpdateServiceResponse {
-                service: Some(s.to_wire(false)),
-            });
-        }
-    }
-    Err(too_much_contention("The service"))
+        Ok(Step::Commit(txn, s))
+    })
+    .await?;
+    Ok(UpdateServiceResponse {
+        service: Some(service.to_wire(false)),
+    })
 }
 
 /// DeleteService: a service with tasks must be scaled to zero first, unless `force`;
@@ -321,7 +325,8 @@ pub async fn delete(
     req: DeleteServiceRequest,
 ) -> Result<DeleteServiceResponse, ApiError> {
     let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
-    for _ in 0..MAX_ATTEMPTS {
+    let (req, cluster) = (&req, &cluster);
+    let service = records::update(&*ctx.app.store, "The service", || async move {
         let r = load_active(ctx, &cluster.value.name, &req.service).await?;
         let mut s = r.value.clone();
         if s.scheduling_strategy == SchedulingStrategy::Replica
@@ -338,14 +343,12 @@ pub async fn delete(
         let txn = Txn::new()
             .when(Compare::unchanged(&r.key, r.revision))
             .then(put(&r.key, &s));
-        if commit(&*ctx.app.store, txn).await?.is_committed() {
-            ctx.app.services_changed.notify_one();
-            return Ok(DeleteServiceResponse {
-                service: Some(s.to_wire(false)),
-            });
-        }
-    }
-    Err(too_much_contention("The service"))
+        Ok(Step::Commit(txn, s))
+    })
+    .await?;
+    Ok(DeleteServiceResponse {
+        service: Some(service.to_wire(false)),
+    })
 }
 
 /// DescribeServices: up to 10 services by name or ARN; unknown ones are MISSING.
@@ -419,7 +422,7 @@ pub async fn load(
     if !is_valid_name(name) {
         return Ok(None);
     }
-    records::get(&*ctx.app.store, &ctx.scope().service(cluster, name)).await
+    Ok(records::get(&*ctx.app.store, &ctx.scope().service(cluster, name)).await?)
 }
 
 /// The service `given` names, which must be ACTIVE.

@@ -9,11 +9,11 @@ use berth_model::container_instance::InstanceRecord;
 use berth_model::tags::{self, Tags};
 use berth_model::task::TaskRecord;
 use berth_model::task_definition::{tag_pairs, TaskDefinitionRecord};
-use berth_store::{Compare, Txn};
 
 use super::{cluster_name, is_valid_id, task_definitions};
+use crate::keys::EcsKeys;
 use crate::protocol::Ctx;
-use crate::records::{self, commit, put, too_much_contention, Stored, MAX_ATTEMPTS};
+use crate::records::{self, Stored};
 
 /// TagResource: adds or replaces tags.
 pub async fn tag(ctx: &Ctx, req: TagResourceRequest) -> Result<TagResourceResponse, ApiError> {
@@ -131,23 +131,9 @@ async fn change_record<T: Stored + Clone + PartialEq>(
     ctx: &Ctx,
     arn: &str,
     key: &str,
-    mut f: impl FnMut(&mut T) -> Result<(), ApiError>,
+    f: impl FnMut(&mut T) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
-    for _ in 0..MAX_ATTEMPTS {
-        let r = records::get::<T>(&*ctx.app.store, key)
-            .await?
-            .ok_or_else(|| not_found(arn))?;
-        let mut value = r.value.clone();
-        f(&mut value)?;
-        if value == r.value {
-            return Ok(());
-        }
-        let txn = Txn::new()
-            .when(Compare::unchanged(key, r.revision))
-            .then(put(key, &value));
-        if commit(&*ctx.app.store, txn).await?.is_committed() {
-            return Ok(());
-        }
-    }
-    Err(too_much_contention("The resource"))
+    records::modify(&*ctx.app.store, key, "The resource", || not_found(arn), f)
+        .await
+        .map(|_: T| ())
 }

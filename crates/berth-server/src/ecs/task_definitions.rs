@@ -15,9 +15,10 @@ use berth_model::task_definition::{self, Registration, TaskDefinitionRecord};
 use berth_store::{Compare, Txn};
 use serde::{Deserialize, Serialize};
 
+use crate::keys::EcsKeys;
 use crate::pagination::{self, decode_token, encode_token};
 use crate::protocol::Ctx;
-use crate::records::{self, commit, put, too_much_contention, Record, MAX_ATTEMPTS};
+use crate::records::{self, put, Record, Step};
 
 /// The per-family counter of revisions.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -25,7 +26,7 @@ struct FamilyHead {
     latest_revision: i32,
 }
 
-records::stored_as_json!(FamilyHead);
+berth_store::stored_as_json!(FamilyHead);
 
 /// RegisterTaskDefinition: validates, numbers the revision, stores it.
 pub async fn register(
@@ -37,34 +38,34 @@ pub async fn register(
     if !is_valid_name(&family) {
         return Err(task_definition::invalid_family());
     }
-    let head_key = scope.family(&family);
-    for _ in 0..MAX_ATTEMPTS {
-        let head = records::get::<FamilyHead>(&*ctx.app.store, &head_key).await?;
-        let revision = head.as_ref().map_or(0, |h| h.value.latest_revision) + 1;
-        let record = task_definition::register(req.clone(), registration(ctx, &family, revision))?;
-        let txn = Txn::new()
-            .when(Compare::unchanged(
-                &head_key,
-                head.map_or(0, |h| h.revision),
-            ))
-            .then(put(
-                &head_key,
-                &FamilyHead {
-                    latest_revision: revision,
+    let (head_key, scope, family, req) = (&scope.family(&family), &scope, &family, &req);
+    records::update(
+        &*ctx.app.store,
+        "The task definition family",
+        || async move {
+            let head = records::get::<FamilyHead>(&*ctx.app.store, head_key).await?;
+            let revision = head.as_ref().map_or(0, |h| h.value.latest_revision) + 1;
+            let record =
+                task_definition::register(req.clone(), registration(ctx, family, revision))?;
+            let txn = Txn::new()
+                .when(Compare::unchanged(head_key, head.map_or(0, |h| h.revision)))
+                .then(put(
+                    head_key,
+                    &FamilyHead {
+                        latest_revision: revision,
+                    },
+                ))
+                .then(put(scope.task_definition(family, revision as u32), &record));
+            Ok(Step::Commit(
+                txn,
+                RegisterTaskDefinitionResponse {
+                    tags: Some(tags_to_wire(&record.tags)),
+                    task_definition: Some(record.definition),
                 },
             ))
-            .then(put(
-                scope.task_definition(&family, revision as u32),
-                &record,
-            ));
-        if commit(&*ctx.app.store, txn).await?.is_committed() {
-            return Ok(RegisterTaskDefinitionResponse {
-                tags: Some(tags_to_wire(&record.tags)),
-                task_definition: Some(record.definition),
-            });
-        }
-    }
-    Err(too_much_contention("The task definition family"))
+        },
+    )
+    .await
 }
 
 fn registration<'a>(ctx: &'a Ctx, family: &str, revision: i32) -> Registration<'a> {
@@ -269,7 +270,7 @@ pub async fn resolve(
             if !is_valid_name(family) {
                 return Err(bad_reference(given));
             }
-            records::get(store, &scope.task_definition(family, revision)).await
+            Ok(records::get(store, &scope.task_definition(family, revision)).await?)
         }
         None => {
             if !is_valid_name(reference) {
@@ -319,28 +320,17 @@ async fn change_revision(
     ctx: &Ctx,
     family: &str,
     revision: u32,
-    mut change: impl FnMut(&mut TaskDefinitionRecord) -> Result<(), ApiError>,
+    change: impl FnMut(&mut TaskDefinitionRecord) -> Result<(), ApiError>,
 ) -> Result<TaskDefinitionRecord, ApiError> {
     let key = ctx.scope().task_definition(family, revision);
-    for _ in 0..MAX_ATTEMPTS {
-        let r = records::get::<TaskDefinitionRecord>(&*ctx.app.store, &key)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Client("The specified task definition does not exist.".into())
-            })?;
-        let mut record = r.value.clone();
-        change(&mut record)?;
-        if record == r.value {
-            return Ok(record);
-        }
-        let txn = Txn::new()
-            .when(Compare::unchanged(&key, r.revision))
-            .then(put(&key, &record));
-        if commit(&*ctx.app.store, txn).await?.is_committed() {
-            return Ok(record);
-        }
-    }
-    Err(too_much_contention("The task definition"))
+    records::modify(
+        &*ctx.app.store,
+        &key,
+        "The task definition",
+        || ApiError::Client("The specified task definition does not exist.".into()),
+        change,
+    )
+    .await
 }
 
 /// Applies a change to a revision's tags (TagResource / UntagResource).

@@ -206,7 +206,6 @@ pub async fn put_retention(
         Ok(())
     })
     .await?;
-    ctx.app.log_retention.wake();
     Ok(PutRetentionPolicyResponse {})
 }
 

@@ -1,50 +1,74 @@
-//! Retention in the background: every [`PASS_INTERVAL`], and soon after a retention
-//! policy is put, each group with a retention period has its streams' events older than
+//! Retention in the background ([`RetentionSweep`]): every [`PASS_INTERVAL`], and soon
+//! after a retention policy is put, each group with a retention period has its streams' events older than
 //! that removed, a whole segment at a time (so an event may outlive its period by up to
 //! one segment's span, as CloudWatch also deletes lazily). Level-triggered: a pass reads
 //! the catalog afresh, so a missed pass loses nothing.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_logs::catalog::now_millis;
-use tokio::sync::{watch, Notify};
+use async_trait::async_trait;
+use berth_api::error::ApiError;
+use berth_logs::catalog::{self, now_millis, GroupRecord};
+use berth_store::WatchEvent;
 
+use crate::controller::Sweep;
 use crate::App;
 
 /// Time between passes.
 pub const PASS_INTERVAL: Duration = Duration::from_secs(600);
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
-/// The retention loop's doorbell.
-#[derive(Debug, Default)]
-pub struct Retention {
-    wake: Notify,
+/// Retention as a [`Sweep`]: a pass every [`PASS_INTERVAL`], and soon after a log group's
+/// retention period changes (seen in the store, so through any replica).
+pub struct RetentionSweep {
+    app: Arc<App>,
+    /// Each group record's retention as last seen.
+    periods: Mutex<HashMap<String, Option<i32>>>,
 }
 
-impl Retention {
-    /// Asks for a pass soon (a retention policy changed).
-    pub fn wake(&self) {
-        self.wake.notify_one();
+impl RetentionSweep {
+    pub fn new(app: Arc<App>) -> RetentionSweep {
+        RetentionSweep {
+            app,
+            periods: Mutex::new(HashMap::new()),
+        }
     }
 }
 
-/// Runs passes until shutdown.
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(PASS_INTERVAL) => {}
-            _ = app.log_retention.wake.notified() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    return;
-                }
-            }
+#[async_trait]
+impl Sweep for RetentionSweep {
+    fn name(&self) -> &'static str {
+        "log retention"
+    }
+    fn interval(&self) -> Duration {
+        PASS_INTERVAL
+    }
+    fn watched(&self) -> Vec<String> {
+        vec![catalog::ROOT.into()]
+    }
+    fn wakes(&self, event: &WatchEvent) -> bool {
+        let WatchEvent::Put(kv) = event else {
+            return false;
+        };
+        if !catalog::is_group_key(&kv.key) {
+            return false;
         }
-        match pass(&app).await {
-            Ok(0) => {}
-            Ok(segments) => tracing::info!(segments, "log retention removed expired events"),
-            Err(e) => tracing::warn!(error = %e, "log retention pass failed; will retry"),
+        let period = serde_json::from_slice::<GroupRecord>(&kv.value)
+            .ok()
+            .and_then(|g| g.retention_days);
+        let mut seen = self.periods.lock().expect("periods lock");
+        seen.insert(kv.key.clone(), period) != Some(period) && period.is_some()
+    }
+    async fn pass(&self) -> Result<(), ApiError> {
+        match pass(&self.app).await {
+            Ok(0) => Ok(()),
+            Ok(segments) => {
+                tracing::info!(segments, "log retention removed expired events");
+                Ok(())
+            }
+            Err(e) => Err(ApiError::Server(format!("log retention failed: {e}"))),
         }
     }
 }

@@ -1,15 +1,17 @@
-//! The service controller: a level-triggered loop that makes each service's tasks match
-//! what it asks for. Every pass (each second, and at once when a service changes) it
-//! reads each service and its tasks from the store, observes them (counts per
+//! The service controller: a [`Reconciler`] that makes each service's tasks match what it
+//! asks for. Each step of a service (when the service, its tasks or its cluster's
+//! instances change, every second while it is not steady, and every few seconds when it
+//! is) reads the service and its tasks from the store, observes them (counts per
 //! deployment, health, failed tasks), trips the circuit breaker, asks the pure rollout
 //! diff ([`berth_model::service::rollout`]) what to start and stop, applies that through
-//! the same placement and StopTask paths the API uses, and writes the service back with
-//! compare-and-swap. A lost race or a crash only means the next pass decides again.
+//! the launch engine ([`crate::launch`]), and writes the service back with
+//! compare-and-swap. A lost race or a crash only means the next step decides again.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use berth_api::ecs::{
     ContainerInstanceStatus, HealthStatus, SchedulingStrategy, TaskStopCode, Timestamp,
 };
@@ -20,12 +22,15 @@ use berth_model::service::rollout::{self, Limits, Phase, StopReason, TaskState};
 use berth_model::service::{task_group, DeploymentStatus, Rollout, ServiceRecord, ServiceStatus};
 use berth_model::status::{DesiredStatus, TaskStatus};
 use berth_model::task::TaskRecord;
+use berth_store::WatchEvent;
 use berth_store::{Compare, Txn};
-use tokio::sync::watch;
 
 use crate::auth::Caller;
-use crate::ecs::{services, tasks};
+use crate::controller::{Action, Reconciler};
+use crate::ecs::services;
+use crate::keys::EcsKeys;
 use crate::keys::Scope;
+use crate::launch::{self, LaunchSpec, Target};
 use crate::protocol::Ctx;
 use crate::records::{self, commit, put, Record};
 use crate::App;
@@ -34,42 +39,168 @@ mod targets;
 
 use targets::{in_grace, Targets, TaskInTargets};
 
-/// The longest a pass waits when nothing signals a change.
-pub const PASS_INTERVAL: Duration = Duration::from_secs(1);
+/// How soon a service that is not steady (a rollout, a drain, a grace period, health
+/// checks) is looked at again.
+pub const BUSY_REQUEUE: Duration = Duration::from_secs(1);
+/// How soon a steady service is looked at again when nothing it watches changes (its
+/// tasks' agents may go quiet without a write).
+pub const STEADY_REQUEUE: Duration = Duration::from_secs(10);
 
-/// Runs passes until shutdown.
-pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(PASS_INTERVAL) => {}
-            _ = app.services_changed.notified() => {}
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    return;
+/// One service, as the controller names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub scope: Scope,
+    pub cluster: String,
+    pub name: String,
+}
+
+/// The service controller as a [`Reconciler`]: woken by changes to a service, to the
+/// tasks of its group, and to its cluster's container instances (a status change, a
+/// join or a departure: heartbeats alone do not wake it).
+pub struct Services {
+    app: Arc<App>,
+    /// Each container instance's last seen status, so heartbeats are told apart from
+    /// changes that matter to services.
+    instances: Mutex<HashMap<String, ContainerInstanceStatus>>,
+}
+
+impl Services {
+    pub fn new(app: Arc<App>) -> Services {
+        Services {
+            app,
+            instances: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn services_of(&self, scope: &Scope, cluster: &str) -> Vec<ServiceKey> {
+        let services: Vec<Record<ServiceRecord>> =
+            match records::list(&*self.app.store, &scope.services(cluster)).await {
+                Ok(services) => services,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list a cluster's services");
+                    return vec![];
                 }
-            }
-        }
-        if let Err(e) = pass(&app).await {
-            tracing::warn!(error = %e, "service controller pass failed; will retry");
-        }
+            };
+        services
+            .into_iter()
+            .filter(|s| s.value.status != ServiceStatus::Inactive)
+            .map(|s| ServiceKey {
+                scope: scope.clone(),
+                cluster: cluster.to_string(),
+                name: s.value.name,
+            })
+            .collect()
     }
 }
 
-/// One pass over every service of every account and region.
-pub async fn pass(app: &Arc<App>) -> Result<(), ApiError> {
-    for prefix in records::scope_prefixes(&*app.store, "services").await? {
-        let services: Vec<Record<ServiceRecord>> = records::list(&*app.store, &prefix).await?;
-        for s in services {
-            if s.value.status == ServiceStatus::Inactive {
-                continue;
+/// `/ecs/ACCOUNT/REGION/KIND/CLUSTER/NAME` split into its scope, kind, cluster and name.
+fn ecs_key(key: &str) -> Option<(Scope, &str, &str, &str)> {
+    let mut parts = key.strip_prefix("/ecs/")?.splitn(5, '/');
+    let (account, region) = (parts.next()?, parts.next()?);
+    let (kind, cluster, name) = (parts.next()?, parts.next()?, parts.next()?);
+    Some((Scope::new(account, region), kind, cluster, name))
+}
+
+#[async_trait]
+impl Reconciler for Services {
+    type Key = ServiceKey;
+
+    fn name(&self) -> &'static str {
+        "services"
+    }
+
+    fn watched(&self) -> Vec<String> {
+        vec!["/ecs/".into()]
+    }
+
+    async fn affected(&self, event: &WatchEvent) -> Vec<ServiceKey> {
+        let Some((scope, kind, cluster, name)) = ecs_key(event.key()) else {
+            return vec![];
+        };
+        match (kind, event) {
+            ("services", _) => vec![ServiceKey {
+                scope,
+                cluster: cluster.to_string(),
+                name: name.to_string(),
+            }],
+            ("tasks", WatchEvent::Put(kv)) => {
+                let group = <TaskRecord as records::Stored>::decode(&kv.value)
+                    .ok()
+                    .and_then(|t| t.group);
+                match group.as_deref().and_then(|g| g.strip_prefix("service:")) {
+                    Some(service) => vec![ServiceKey {
+                        scope,
+                        cluster: cluster.to_string(),
+                        name: service.to_string(),
+                    }],
+                    None => vec![],
+                }
             }
-            let name = s.value.arn.clone();
-            if let Err(e) = step_service(app, s).await {
-                tracing::warn!(service = %name, error = %e, "service step failed; will retry");
+            ("instances", event) => {
+                let status = match event {
+                    WatchEvent::Put(kv) => <InstanceRecord as records::Stored>::decode(&kv.value)
+                        .ok()
+                        .map(|i| i.status),
+                    WatchEvent::Delete { .. } => None,
+                };
+                let before = {
+                    let mut seen = self.instances.lock().expect("instances lock");
+                    match status {
+                        Some(status) => seen.insert(event.key().to_string(), status),
+                        None => seen.remove(event.key()),
+                    }
+                };
+                if before.is_some() && before == status {
+                    return vec![];
+                }
+                self.services_of(&scope, cluster).await
             }
+            _ => vec![],
         }
     }
-    Ok(())
+
+    async fn list(&self) -> Result<Vec<ServiceKey>, ApiError> {
+        let mut keys = Vec::new();
+        for prefix in records::scope_prefixes(&*self.app.store, "services").await? {
+            let services: Vec<Record<ServiceRecord>> =
+                records::list(&*self.app.store, &prefix).await?;
+            for s in services {
+                let Some((scope, _, cluster, name)) = ecs_key(&s.key) else {
+                    continue;
+                };
+                if s.value.status != ServiceStatus::Inactive {
+                    keys.push(ServiceKey {
+                        scope,
+                        cluster: cluster.to_string(),
+                        name: name.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn reconcile(&self, key: &ServiceKey) -> Result<Action, ApiError> {
+        let record: Option<Record<ServiceRecord>> = records::get(
+            &*self.app.store,
+            &key.scope.service(&key.cluster, &key.name),
+        )
+        .await?;
+        let Some(record) = record.filter(|r| r.value.status != ServiceStatus::Inactive) else {
+            return Ok(Action::AwaitChange);
+        };
+        let steady = step_service(&self.app, record).await?;
+        Ok(Action::Requeue(if steady {
+            STEADY_REQUEUE
+        } else {
+            BUSY_REQUEUE
+        }))
+    }
+
+    fn error_policy(&self, key: &ServiceKey, error: &ApiError) -> Action {
+        tracing::warn!(service = %key.name, cluster = %key.cluster, error = %error, "service step failed; will retry");
+        Action::Requeue(BUSY_REQUEUE)
+    }
 }
 
 /// The controller acts as the service's creator, in the service's account and region.
@@ -106,6 +237,9 @@ struct Observed {
     targets: Option<Targets>,
     /// Where each live task stands in them.
     in_targets: HashMap<String, TaskInTargets>,
+    /// Tasks not yet STOPPED, stopping ones included: a deleted service stays DRAINING
+    /// until there are none.
+    unstopped: usize,
 }
 
 async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed, ApiError> {
@@ -143,9 +277,13 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
     let mut in_targets = HashMap::new();
     let mut counts: HashMap<String, (u32, u32, u32)> = HashMap::new();
     let mut live = Vec::new();
+    let mut unstopped = 0;
     for t in tasks.iter().map(|r| &r.value) {
         if t.group.as_deref() != Some(group.as_str()) {
             continue;
+        }
+        if t.last_status != TaskStatus::Stopped {
+            unstopped += 1;
         }
         let deployment = t.started_by.clone().unwrap_or_default();
         let entry = counts.entry(deployment.clone()).or_default();
@@ -213,17 +351,18 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
         instances: instance_map,
         targets,
         in_targets,
+        unstopped,
     })
 }
 
-/// One step of one service.
-async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), ApiError> {
+/// One step of one service; true when it has reached a steady state.
+async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<bool, ApiError> {
     let ctx = context(app, &r.value);
     let scope = ctx.scope();
     let Some(cluster) =
         records::get::<ClusterRecord>(&*app.store, &scope.cluster(&r.value.cluster)).await?
     else {
-        return Ok(());
+        return Ok(true);
     };
     let mut s = r.value.clone();
     let now = ctx.now();
@@ -305,7 +444,7 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
             ),
         };
         let id = crate::ecs::id_from(arn).to_string();
-        tasks::stop_task(
+        launch::stop_task(
             &ctx,
             &s.cluster,
             &id,
@@ -363,7 +502,7 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
         );
     }
 
-    settle(&mut s, &seen.live, step.is_empty(), now);
+    let steady = settle(&mut s, &seen, step.is_empty(), now);
     if s != r.value {
         let txn = Txn::new()
             .when(Compare::unchanged(&r.key, r.revision))
@@ -371,7 +510,7 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<(), Ap
         // A lost race is decided again on the next pass.
         commit(&*app.store, txn).await?;
     }
-    Ok(())
+    Ok(steady)
 }
 
 /// Registers the service's RUNNING tasks that are staying in its target groups.
@@ -425,7 +564,7 @@ async fn start_tasks(
         return Ok(Vec::new());
     }
     let primary = s.primary().clone();
-    let (launch_type, capacity_provider) = tasks::choose_launch(
+    let (launch_type, capacity_provider) = launch::choose_launch(
         &cluster.value,
         primary.launch_type,
         primary.capacity_provider_strategy.as_deref(),
@@ -442,40 +581,39 @@ async fn start_tasks(
         } else {
             Vec::new()
         };
-    let mut launch = tasks::prepare(
+    let mut request = launch::prepare(
         ctx,
-        cluster.clone(),
-        &primary.task_definition,
-        launch_type,
-        capacity_provider,
-        None,
-        primary.network_configuration.as_ref(),
-        Some(task_group(&s.name)),
-        Some(primary.id.clone()),
-        Some(&service_tags),
-        s.propagate_tags,
-        s.enable_execute_command,
+        LaunchSpec {
+            cluster: cluster.clone(),
+            task_definition: &primary.task_definition,
+            launch_type,
+            capacity_provider,
+            overrides: None,
+            network: primary.network_configuration.as_ref(),
+            group: Some(task_group(&s.name)),
+            started_by: Some(primary.id.clone()),
+            tags: Some(&service_tags),
+            propagate_tags: s.propagate_tags,
+            enable_execute_command: s.enable_execute_command,
+        },
     )
     .await?;
     if s.enable_ecs_managed_tags {
-        launch.add_managed_tags(Some(&s.name));
+        request.add_managed_tags(Some(&s.name));
     }
     let mut started = Vec::new();
     let mut failures = Vec::new();
     let place = |count: u32, on: Option<String>| {
-        let launch = &launch;
+        let request = &request;
         let s = &*s;
         async move {
-            let only = on.as_deref().map(crate::ecs::id_from);
-            tasks::place_and_commit(
-                ctx,
-                launch,
+            let target = Target {
                 count,
-                only,
-                &s.placement_strategy,
-                &s.placement_constraints,
-            )
-            .await
+                only_instance: on.as_deref().map(crate::ecs::id_from),
+                strategies: &s.placement_strategy,
+                constraints: &s.placement_constraints,
+            };
+            launch::launch(ctx, request, target).await
         }
     };
     if step.start > 0 {
@@ -587,7 +725,8 @@ fn trip_circuit_breaker(s: &mut ServiceRecord, now: Timestamp) {
 
 /// Bookkeeping once the step is applied: retires deployments with no tasks left,
 /// completes the primary one at a steady state, and retires a deleted service.
-fn settle(s: &mut ServiceRecord, live: &[TaskState], step_was_empty: bool, now: Timestamp) {
+fn settle(s: &mut ServiceRecord, seen: &Observed, step_was_empty: bool, now: Timestamp) -> bool {
+    let live = &seen.live;
     let has_tasks = |id: &str| live.iter().any(|t| t.deployment == id);
     let mut retired = Vec::new();
     let mut i = 1;
@@ -612,7 +751,7 @@ fn settle(s: &mut ServiceRecord, live: &[TaskState], step_was_empty: bool, now: 
             _ => rollout::is_steady(s.desired_count, &primary_id, live),
         };
     if !steady {
-        return;
+        return false;
     }
     if s.deployments[0].rollout == Rollout::InProgress {
         s.deployments[0].rollout = Rollout::Completed;
@@ -631,9 +770,13 @@ fn settle(s: &mut ServiceRecord, live: &[TaskState], step_was_empty: bool, now: 
     if s.events.first().map(|e| &e.message) != Some(&steady_message) {
         s.push_event(event_id(), now, steady_message);
     }
-    if s.status == ServiceStatus::Draining && live.is_empty() {
+    if s.status == ServiceStatus::Draining {
+        if seen.unstopped > 0 {
+            return false;
+        }
         s.status = ServiceStatus::Inactive;
     }
+    true
 }
 
 fn listed(ids: &[String]) -> String {

@@ -1,14 +1,26 @@
-//! How a task is laid out in the store: its record, its DescribeTasks shape (without
-//! tags) rendered when the task is written, and its tags in wire shape. Tasks are read
-//! far more often than written, so DescribeTasks copies the rendered bytes into its
-//! response instead of decoding, converting and encoding every task again.
+//! How records are laid out in the store ([`Stored`]). Most are plain JSON. A task is
+//! its record, its DescribeTasks shape (without tags) rendered when the task is written,
+//! and its tags in wire shape: tasks are read far more often than written, so
+//! DescribeTasks copies the rendered bytes into its response instead of decoding,
+//! converting and encoding every task again.
 //!
-//! Layout: `u32 LE length | record JSON | u32 LE length | wire JSON | tags JSON`.
+//! A task's layout: `u32 LE length | record JSON | u32 LE length | wire JSON | tags JSON`.
 
-use berth_model::cluster::tags_to_wire;
-use berth_model::task::TaskRecord;
+use berth_store::records::Stored;
+use berth_store::stored_as_json;
 
-use crate::records::Stored;
+use crate::cluster::{tags_to_wire, ClusterRecord};
+use crate::container_instance::InstanceRecord;
+use crate::service::ServiceRecord;
+use crate::task::TaskRecord;
+use crate::task_definition::TaskDefinitionRecord;
+
+stored_as_json!(
+    ClusterRecord,
+    InstanceRecord,
+    TaskDefinitionRecord,
+    ServiceRecord
+);
 
 impl Stored for TaskRecord {
     fn encode(&self) -> Vec<u8> {
@@ -75,7 +87,7 @@ mod tests {
     use super::*;
 
     fn task() -> TaskRecord {
-        let mut t = berth_model::fixtures::task_record();
+        let mut t = crate::fixtures::task_record();
         t.tags = [("team".to_string(), "a\"b".to_string())].into();
         t
     }

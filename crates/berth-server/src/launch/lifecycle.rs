@@ -1,0 +1,127 @@
+//! A task after its launch: a stop request ([`stop_task`]), an agent's report moving it
+//! through ECS's lifecycle ([`apply_report`]), and the return of what it held to its
+//! instance when it stops ([`release`]), in the same transaction as the report.
+
+use berth_api::agent::TaskStateReport;
+use berth_api::arn::Arn;
+use berth_api::ecs::TaskStopCode;
+use berth_api::error::ApiError;
+use berth_model::container_instance::InstanceRecord;
+use berth_model::task::TaskRecord;
+use berth_store::{Compare, Txn};
+
+use crate::ecs::is_valid_id;
+use crate::keys::{EcsKeys, Scope};
+use crate::protocol::Ctx;
+use crate::records::{self, put, Step};
+use crate::App;
+
+/// Asks a task of `cluster` to stop with `code` and `reason`; returns the task as it now
+/// is (unchanged when it was already stopping).
+pub async fn stop_task(
+    ctx: &Ctx,
+    cluster: &str,
+    id: &str,
+    code: TaskStopCode,
+    reason: &str,
+) -> Result<TaskRecord, ApiError> {
+    let not_found = || ApiError::InvalidParameter("The referenced task was not found.".into());
+    if !is_valid_id(id) {
+        return Err(not_found());
+    }
+    let key = &ctx.scope().task(cluster, id);
+    let not_found = &not_found;
+    records::update(&*ctx.app.store, "The task", || async move {
+        let t = records::get::<TaskRecord>(&*ctx.app.store, key)
+            .await?
+            .ok_or_else(not_found)?;
+        let mut task = t.value;
+        if !task.request_stop(code, reason, ctx.now()) {
+            return Ok(Step::Done(task));
+        }
+        let txn = Txn::new()
+            .when(Compare::unchanged(key, t.revision))
+            .then(put(key, &task));
+        Ok(Step::Commit(txn, task))
+    })
+    .await
+}
+
+/// The cluster and id a task ARN names (`task/CLUSTER/ID`).
+pub fn parse_task_arn(arn: &str) -> Result<(String, String), ApiError> {
+    let bad = || ApiError::InvalidParameter(format!("'{arn}' is not a task ARN."));
+    let parsed = Arn::parse(arn).map_err(|_| bad())?;
+    if parsed.resource_type() != "task" {
+        return Err(bad());
+    }
+    let (cluster, id) = parsed.resource_path().split_once('/').ok_or_else(bad)?;
+    if !berth_model::names::is_valid_name(cluster) || !is_valid_id(id) {
+        return Err(bad());
+    }
+    Ok((cluster.to_string(), id.to_string()))
+}
+
+/// Applies a state report to a task; when it reaches STOPPED, its reservation goes back
+/// to its instance in the same transaction. `from_instance`, when given, must be the
+/// instance the task was placed on (an agent may only report its own tasks).
+pub async fn apply_report(
+    app: &App,
+    scope: &Scope,
+    report: &TaskStateReport,
+    from_instance: Option<&str>,
+) -> Result<TaskRecord, ApiError> {
+    let (cluster, id) = parse_task_arn(&report.task_arn)?;
+    let key = &scope.task(&cluster, &id);
+    let store = &*app.store;
+    records::update(store, "The task", || async move {
+        let t = records::get::<TaskRecord>(store, key)
+            .await?
+            .ok_or_else(|| {
+                ApiError::InvalidParameter("The referenced task was not found.".into())
+            })?;
+        if from_instance.is_some_and(|arn| arn != t.value.placement.instance_arn) {
+            return Err(ApiError::AccessDenied(
+                "This agent may only report tasks placed on its own container instance.".into(),
+            ));
+        }
+        let mut task = t.value.clone();
+        let effect = task.apply_report(report, app.clock.now());
+        if !effect.changed {
+            return Ok(Step::Done(task));
+        }
+        let mut txn = Txn::new()
+            .when(Compare::unchanged(key, t.revision))
+            .then(put(key, &task));
+        if effect.stopped_now {
+            txn = release(store, scope, &task, txn).await?;
+        }
+        Ok(Step::Commit(txn, task))
+    })
+    .await
+}
+
+/// Adds to `txn` the return of a stopped task's reservation to its instance.
+pub async fn release(
+    store: &dyn berth_store::Store,
+    scope: &Scope,
+    task: &TaskRecord,
+    txn: Txn,
+) -> Result<Txn, ApiError> {
+    let p = &task.placement;
+    let key = if p.fargate_pool {
+        scope.fargate_pool_member(&p.instance_id)
+    } else {
+        scope.instance(&p.instance_cluster, &p.instance_id)
+    };
+    let Some(inst) = records::get::<InstanceRecord>(store, &key).await? else {
+        return Ok(txn);
+    };
+    let mut updated = inst.value.clone();
+    updated
+        .remaining
+        .give_back(&task.reserved, &inst.value.registered);
+    updated.version += 1;
+    Ok(txn
+        .when(Compare::unchanged(&key, inst.revision))
+        .then(put(&key, &updated)))
+}

@@ -1,0 +1,214 @@
+//! A launch request: what RunTask, StartTask or a service asks to launch, validated and
+//! with its task definition resolved ([`prepare`]), and the launch type a call's
+//! capacity provider strategy stands for ([`choose_launch`]).
+
+use berth_api::ecs::{
+    CapacityProviderStrategyItem, Compatibility, LaunchType, NetworkConfiguration, NetworkMode,
+    PropagateTags, Tag, TaskOverride,
+};
+use berth_api::error::ApiError;
+use berth_model::cluster::ClusterRecord;
+use berth_model::fargate;
+use berth_model::tags::{self, Tags};
+use berth_model::task_definition::{tag_pairs, TaskDefinitionRecord};
+
+use super::LaunchRequest;
+use crate::ecs::task_definitions;
+use crate::protocol::Ctx;
+use crate::records::Record;
+
+/// What a call asks to launch, before it is validated.
+pub struct LaunchSpec<'a> {
+    /// The cluster, as read (its revision guards the launch's commit).
+    pub cluster: Record<ClusterRecord>,
+    /// The task definition as the call names it (family, family:revision or ARN).
+    pub task_definition: &'a str,
+    pub launch_type: LaunchType,
+    /// The capacity provider the launch type came from, if any.
+    pub capacity_provider: Option<String>,
+    pub overrides: Option<TaskOverride>,
+    pub network: Option<&'a NetworkConfiguration>,
+    /// The task group; `family:FAMILY` when absent.
+    pub group: Option<String>,
+    pub started_by: Option<String>,
+    pub tags: Option<&'a [Tag]>,
+    pub propagate_tags: Option<PropagateTags>,
+    pub enable_execute_command: bool,
+}
+
+/// The launch type a call asks for, directly or through a capacity provider strategy
+/// (its own, else the cluster's default), with the capacity provider it names.
+pub fn choose_launch(
+    cluster: &berth_model::cluster::ClusterRecord,
+    launch_type: Option<LaunchType>,
+    strategy: Option<&[CapacityProviderStrategyItem]>,
+) -> Result<(LaunchType, Option<String>), ApiError> {
+    if launch_type.is_some() && strategy.is_some() {
+        return Err(ApiError::InvalidParameter(
+            "Specifying both a launchType and capacityProviderStrategy is not supported.".into(),
+        ));
+    }
+    let default = &cluster.default_capacity_provider_strategy;
+    let strategy = strategy
+        .or_else(|| (launch_type.is_none() && !default.is_empty()).then_some(default.as_slice()))
+        .unwrap_or_default();
+    Ok(match (launch_type, strategy.first()) {
+        (Some(lt), _) => (lt, None),
+        (None, Some(item)) => {
+            if !berth_model::cluster::FARGATE_PROVIDERS.contains(&item.capacity_provider.as_str()) {
+                return Err(ApiError::InvalidParameter(format!(
+                    "The specified capacity provider '{}' does not exist.",
+                    item.capacity_provider
+                )));
+            }
+            (LaunchType::Fargate, Some(item.capacity_provider.clone()))
+        }
+        (None, None) => (LaunchType::Ec2, None),
+    })
+}
+
+/// Validates what a call asks to launch and resolves its task definition: the launch
+/// type against the definition's compatibilities, the network configuration against its
+/// network mode, the overrides against its containers and Fargate's sizes, and the tags.
+pub async fn prepare(ctx: &Ctx, spec: LaunchSpec<'_>) -> Result<LaunchRequest, ApiError> {
+    let LaunchSpec {
+        cluster,
+        task_definition,
+        launch_type,
+        capacity_provider,
+        overrides,
+        network,
+        group,
+        started_by,
+        tags: request_tags,
+        propagate_tags: propagate,
+        enable_execute_command,
+    } = spec;
+    let def = task_definitions::resolve(ctx, task_definition)
+        .await?
+        .ok_or_else(|| ApiError::Client("TaskDefinition not found.".into()))?;
+    if !def.value.is_active() {
+        return Err(ApiError::Client(format!(
+            "TaskDefinition is inactive: {} can no longer start tasks; register a new revision.",
+            def.value
+                .definition
+                .task_definition_arn
+                .as_deref()
+                .unwrap_or(task_definition)
+        )));
+    }
+    let compat = match launch_type {
+        LaunchType::Fargate => Compatibility::Fargate,
+        LaunchType::Ec2 => Compatibility::Ec2,
+        other => {
+            return Err(ApiError::UnsupportedFeature(format!(
+                "Launch type {} is not supported by Berth; use EC2 or FARGATE.",
+                other.as_str()
+            )))
+        }
+    };
+    if !def.value.supports(compat) {
+        return Err(ApiError::InvalidParameter(format!(
+            "Task definition does not support launch_type {}.",
+            launch_type.as_str()
+        )));
+    }
+    let network =
+        match (def.value.network_mode(), network) {
+            (
+                NetworkMode::Awsvpc,
+                Some(NetworkConfiguration {
+                    awsvpc_configuration: Some(c),
+                }),
+            ) => {
+                if c.subnets.is_empty() {
+                    return Err(ApiError::InvalidParameter(
+                        "subnets can not be empty.".into(),
+                    ));
+                }
+                Some(c.clone())
+            }
+            (NetworkMode::Awsvpc, _) => return Err(ApiError::InvalidParameter(
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+                    .into(),
+            )),
+            (_, Some(_)) => {
+                return Err(ApiError::InvalidParameter(
+                    "Network Configuration is not valid for the given networkMode of this task \
+                 definition."
+                        .into(),
+                ))
+            }
+            (_, None) => None,
+        };
+    let overrides = overrides.unwrap_or_default();
+    validate_overrides(&def.value, &overrides, launch_type)?;
+    if let Some(s) = &started_by {
+        if s.len() > 128 {
+            return Err(ApiError::InvalidParameter(
+                "startedBy may be at most 128 characters.".into(),
+            ));
+        }
+    }
+    let mut tags = Tags::new();
+    if propagate == Some(PropagateTags::TaskDefinition) {
+        tags::merge(&mut tags, def.value.tags.clone())?;
+    }
+    tags::merge(&mut tags, tag_pairs(request_tags.unwrap_or_default())?)?;
+    let group = group.unwrap_or_else(|| format!("family:{}", def.value.family()));
+    Ok(LaunchRequest {
+        cluster,
+        def,
+        launch_type,
+        capacity_provider,
+        overrides,
+        network,
+        group,
+        started_by,
+        tags,
+        enable_execute_command,
+    })
+}
+
+fn validate_overrides(
+    def: &TaskDefinitionRecord,
+    overrides: &TaskOverride,
+    launch_type: LaunchType,
+) -> Result<(), ApiError> {
+    let containers = def
+        .definition
+        .container_definitions
+        .as_deref()
+        .unwrap_or_default();
+    for o in overrides.container_overrides.iter().flatten() {
+        let name = o.name.as_deref().unwrap_or_default();
+        if !containers.iter().any(|c| c.name.as_deref() == Some(name)) {
+            return Err(ApiError::InvalidParameter(format!(
+                "Override for container named {name} is not a container in the TaskDefinition."
+            )));
+        }
+    }
+    let cpu = match &overrides.cpu {
+        Some(s) => Some(fargate::parse_cpu_units(s).ok_or_else(|| {
+            ApiError::InvalidParameter(format!("Invalid 'cpu' override: '{s}'."))
+        })?),
+        None => def.cpu_units(),
+    };
+    let memory = match &overrides.memory {
+        Some(s) => Some(fargate::parse_memory_mib(s).ok_or_else(|| {
+            ApiError::InvalidParameter(format!("Invalid 'memory' override: '{s}'."))
+        })?),
+        None => def.memory_mib(),
+    };
+    if launch_type == LaunchType::Fargate && (overrides.cpu.is_some() || overrides.memory.is_some())
+    {
+        if let (Some(c), Some(m)) = (cpu, memory) {
+            if !fargate::is_valid_size(c, m) {
+                return Err(ApiError::InvalidParameter(format!(
+                    "No Fargate configuration exists for given values: {c} CPU, {m} memory."
+                )));
+            }
+        }
+    }
+    Ok(())
+}
