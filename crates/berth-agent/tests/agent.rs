@@ -383,7 +383,7 @@ async fn a_task_reads_its_own_metadata_and_role_credentials_and_nobody_elses() {
 async fn images_of_the_control_planes_registry_are_pulled_with_the_agents_own_login() {
     let (c, runtime) = setup().await;
     let app = c.server.as_ref().unwrap().app().clone();
-    let ours = format!("{}/team/app:v1", app.registry_host);
+    let ours = format!("{}/team/app:v1", app.front.ecr.host);
     let def = json!({"family": "ours", "containerDefinitions": [
         {"name": "app", "image": ours, "memory": 64},
         {"name": "side", "image": "busybox", "memory": 64, "essential": false}]});
@@ -403,14 +403,16 @@ async fn images_of_the_control_planes_registry_are_pulled_with_the_agents_own_lo
         .find(|(image, _)| *image == ours)
         .expect("the app image was pulled");
     let auth = auth.as_ref().expect("pulled with a login");
-    assert_eq!(auth.server, app.registry_host);
+    assert_eq!(auth.server, app.front.ecr.host);
     assert_eq!(auth.username, "AWS");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
     let scope = app
-        .registry_key
+        .front
+        .ecr
+        .key
         .verify(&auth.password, now)
         .expect("the registry accepts the agent's login");
     assert_eq!(scope.account, app.identity.account_id);
@@ -425,11 +427,9 @@ async fn images_of_the_control_planes_registry_are_pulled_with_the_agents_own_lo
 /// Every event of a log stream, oldest first, as the control plane stores them.
 async fn stream_messages(c: &TestCluster, group: &str, stream: &str) -> Vec<String> {
     let app = c.server.as_ref().unwrap().app();
-    let scope = berth_logs::catalog::Scope {
-        account: app.identity.account_id.clone(),
-        region: app.region.clone(),
-    };
-    let Ok(record) = app.log_catalog.stream(&scope, group, stream).await else {
+    let scope = app.core.home_scope();
+    let logs = &app.front.logs;
+    let Ok(record) = logs.catalog.stream(&scope, group, stream).await else {
         return Vec::new();
     };
     let query = berth_logs::ReadQuery {
@@ -438,7 +438,7 @@ async fn stream_messages(c: &TestCluster, group: &str, stream: &str) -> Vec<Stri
         from: berth_logs::Cursor::Oldest,
         limit: 100_000,
     };
-    let page = app.log_store.read(&record.storage_id, query).await.unwrap();
+    let page = logs.events.read(&record.storage_id, query).await.unwrap();
     page.events.into_iter().map(|e| e.message).collect()
 }
 

@@ -315,20 +315,21 @@ async fn the_agent_ships_an_awslogs_tasks_whole_output() {
     let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     wait_for(&c.client, &arn, "STOPPED").await;
     let app = c.server.as_ref().unwrap().app();
-    let scope = berth_logs::catalog::Scope {
-        account: app.identity.account_id.clone(),
-        region: app.region.clone(),
-    };
+    let scope = app.core.home_scope();
     let stream_name = format!("ecs/main/{}", arn.rsplit('/').next().unwrap());
     let mut next = 0;
     for _ in 0..100 {
         if let Ok(stream) = app
-            .log_catalog
+            .front
+            .logs
+            .catalog
             .stream(&scope, "/test/chatty", &stream_name)
             .await
         {
             next = app
-                .log_store
+                .front
+                .logs
+                .events
                 .summary(&stream.storage_id)
                 .await
                 .unwrap()

@@ -253,6 +253,35 @@ impl InstanceRecord {
     }
 }
 
+/// Checks an attribute's name and value against ECS's rules.
+pub fn validate_attribute(a: &Attribute) -> Result<(), ApiError> {
+    let ok_name = !a.name.is_empty()
+        && a.name.len() <= 128
+        && a.name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./@".contains(&b));
+    if !ok_name {
+        return Err(ApiError::InvalidParameter(format!(
+            "Attribute name '{}' is invalid: up to 128 letters, numbers, hyphens, underscores, \
+             periods, at signs and slashes.",
+            a.name
+        )));
+    }
+    if let Some(v) = &a.value {
+        let ok_value = !v.is_empty()
+            && v.len() <= 128
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./@:+ ".contains(c));
+        if !ok_value {
+            return Err(ApiError::InvalidParameter(format!(
+                "Attribute value '{v}' of '{}' is invalid.",
+                a.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

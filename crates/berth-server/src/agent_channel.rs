@@ -18,17 +18,31 @@ use berth_api::error::ApiError;
 use berth_model::cluster::ClusterRecord;
 use berth_model::container_instance::{InstanceRecord, Resources};
 use berth_model::task::TaskRecord;
-use berth_model::task_definition::TaskDefinitionRecord;
 use berth_store::{Compare, Revision, Txn};
 use futures::StreamExt;
 use serde::Deserialize;
 
+use crate::auth::Verifier;
+use crate::context::Core;
+use crate::ecr::Ecr;
+use crate::ecs::task_definitions;
 use crate::ecs::{container_instances::attributes_with_defaults, is_valid_id, new_id};
+use crate::json::error_response;
 use crate::keys::EcsKeys;
 use crate::keys::Scope;
-use crate::protocol::error_response;
+use crate::logs::Logs;
 use crate::records::{self, decode, put, store_error, Record, Step};
-use crate::App;
+
+/// What the agent channel serves from: the shared core, the token agents present, and
+/// the services agents use (ECR for their pull logins, Logs for their containers'
+/// output, the verifier for task role sessions).
+pub struct Agents {
+    pub core: Arc<Core>,
+    pub token: String,
+    pub ecr: Arc<Ecr>,
+    pub logs: Arc<Logs>,
+    pub verifier: Arc<Verifier>,
+}
 
 /// The longest an assignments long poll waits.
 const MAX_WAIT_SECS: u64 = 30;
@@ -36,7 +50,7 @@ const MAX_WAIT_SECS: u64 = 30;
 const POOL: &str = "fargate-pool";
 
 /// The channel's routes, mounted under `/agent/v1`.
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes() -> Router<Arc<Agents>> {
     Router::new()
         .route("/register", post(register))
         .route("/heartbeat", post(heartbeat))
@@ -54,13 +68,13 @@ fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
     }
 }
 
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+fn authorize(app: &Agents, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let expected = app.agent_token.as_bytes();
+    let expected = app.token.as_bytes();
     let same = given.len() == expected.len()
         && given
             .bytes()
@@ -95,7 +109,7 @@ fn instance_key(scope: &Scope, arn: &str) -> Result<String, ApiError> {
 }
 
 async fn register(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Agents>>,
     headers: HeaderMap,
     Json(req): Json<RegisterRequest>,
 ) -> Response {
@@ -108,9 +122,9 @@ async fn register(
     )
 }
 
-async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse, ApiError> {
-    let scope = app.home_scope();
-    let store = &*app.store;
+async fn do_register(app: &Agents, req: RegisterRequest) -> Result<RegisterResponse, ApiError> {
+    let scope = app.core.home_scope();
+    let store = &*app.core.store;
     let fargate = req.kind == CapacityKind::Fargate;
     let cluster = if fargate {
         String::new()
@@ -154,13 +168,13 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
     let (scope, key, id, arn, cluster) = (&scope, &key, &id, &arn, &cluster);
     let (registered, attributes, req) = (&registered, &attributes, &req);
     records::update(store, "The container instance", || async move {
-        let now = app.clock.now();
+        let now = app.core.clock.now();
         // EC2 capacity joins a live cluster: compare its revision so a concurrent
         // DeleteCluster either sees this instance or makes this registration retry.
         let cluster_guard = if fargate {
             None
         } else {
-            let revision = ensure_cluster(app, scope, cluster).await?;
+            let revision = ensure_cluster(&app.core, scope, cluster).await?;
             Some(Compare::unchanged(scope.cluster(cluster), revision))
         };
         let existing = records::get::<InstanceRecord>(store, key).await?;
@@ -217,13 +231,13 @@ async fn do_register(app: &App, req: RegisterRequest) -> Result<RegisterResponse
 /// The `default` cluster comes into being when an agent joins it, as in ECS; any other
 /// cluster must exist. Returns the active cluster's revision, for the caller to compare.
 pub(crate) async fn ensure_cluster(
-    app: &App,
+    core: &Core,
     scope: &Scope,
     name: &str,
 ) -> Result<Revision, ApiError> {
     let key = &scope.cluster(name);
-    let (revision, created) = records::update_at(&*app.store, "The cluster", || async move {
-        let existing = records::get::<ClusterRecord>(&*app.store, key).await?;
+    let (revision, created) = records::update_at(&*core.store, "The cluster", || async move {
+        let existing = records::get::<ClusterRecord>(&*core.store, key).await?;
         match existing {
             Some(r) if r.value.active => Ok(Step::Done(r.revision)),
             _ if name != crate::ecs::DEFAULT_CLUSTER => Err(ApiError::ClusterNotFound(format!(
@@ -253,17 +267,17 @@ pub(crate) async fn ensure_cluster(
 }
 
 async fn heartbeat(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Agents>>,
     headers: HeaderMap,
     Json(req): Json<HeartbeatRequest>,
 ) -> Response {
     reply(
         async {
             authorize(&app, &headers)?;
-            let key = instance_key(&app.home_scope(), &req.container_instance_arn)?;
-            let now = app.clock.now();
+            let key = instance_key(&app.core.home_scope(), &req.container_instance_arn)?;
+            let now = app.core.clock.now();
             records::modify(
-                &*app.store,
+                &*app.core.store,
                 &key,
                 "The container instance",
                 || {
@@ -295,7 +309,7 @@ struct AssignmentsQuery {
 }
 
 async fn assignments(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Agents>>,
     headers: HeaderMap,
     Query(q): Query<AssignmentsQuery>,
 ) -> Response {
@@ -308,10 +322,10 @@ async fn assignments(
     )
 }
 
-async fn do_assignments(app: &App, q: AssignmentsQuery) -> Result<Assignments, ApiError> {
-    let scope = app.home_scope();
+async fn do_assignments(app: &Agents, q: AssignmentsQuery) -> Result<Assignments, ApiError> {
+    let scope = app.core.home_scope();
     let key = instance_key(&scope, &q.container_instance_arn)?;
-    let instance = records::get::<InstanceRecord>(&*app.store, &key)
+    let instance = records::get::<InstanceRecord>(&*app.core.store, &key)
         .await?
         .ok_or_else(|| {
             ApiError::InvalidParameter(
@@ -328,7 +342,12 @@ async fn do_assignments(app: &App, q: AssignmentsQuery) -> Result<Assignments, A
         let wait = Duration::from_secs(q.wait_seconds.unwrap_or(20).min(MAX_WAIT_SECS));
         wait_for_change(app, &prefix, after, &arn, wait).await;
     }
-    let snap = app.store.snapshot(&[prefix]).await.map_err(store_error)?;
+    let snap = app
+        .core
+        .store
+        .snapshot(&[prefix])
+        .await
+        .map_err(store_error)?;
     let mut tasks = Vec::new();
     let mut definitions: BTreeMap<String, TaskDefinition> = BTreeMap::new();
     for kv in snap.kvs {
@@ -337,7 +356,9 @@ async fn do_assignments(app: &App, q: AssignmentsQuery) -> Result<Assignments, A
             continue;
         }
         if !definitions.contains_key(&t.task_definition_arn) {
-            let def = load_definition(app, &scope, &t.task_definition_arn).await?;
+            let def =
+                task_definitions::load_by_arn(&*app.core.store, &scope, &t.task_definition_arn)
+                    .await?;
             definitions.insert(t.task_definition_arn.clone(), def);
         }
         tasks.push(Assignment {
@@ -352,8 +373,8 @@ async fn do_assignments(app: &App, q: AssignmentsQuery) -> Result<Assignments, A
 }
 
 /// Waits until a task placed on `arn` changes after `after`, or `wait` passes.
-async fn wait_for_change(app: &App, prefix: &str, after: u64, arn: &str, wait: Duration) {
-    let Ok(mut stream) = app.store.watch(prefix, after).await else {
+async fn wait_for_change(app: &Agents, prefix: &str, after: u64, arn: &str, wait: Duration) {
+    let Ok(mut stream) = app.core.store.watch(prefix, after).await else {
         return;
     };
     let _ = tokio::time::timeout(wait, async {
@@ -375,14 +396,14 @@ async fn wait_for_change(app: &App, prefix: &str, after: u64, arn: &str, wait: D
 }
 
 async fn task_credentials(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Agents>>,
     headers: HeaderMap,
     Json(req): Json<TaskCredentialsRequest>,
 ) -> Response {
     reply(
         async {
             authorize(&app, &headers)?;
-            crate::task_credentials::mint(&app, &req).await
+            crate::task_credentials::mint(&app.core, &req).await
         }
         .await,
     )
@@ -391,21 +412,19 @@ async fn task_credentials(
 /// A login to this control plane's registry for an agent's own pulls (the images of
 /// the server's account and region), good for [`crate::registry_token::LIFETIME`].
 async fn registry_credentials(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Agents>>,
     headers: HeaderMap,
     Json(_req): Json<RegistryCredentialsRequest>,
 ) -> Response {
     reply((|| {
         authorize(&app, &headers)?;
-        let scope = app.home_scope();
-        let now = app.clock.now().as_secs_f64() as i64;
+        let scope = app.core.home_scope();
+        let now = app.core.clock.now().as_secs_f64() as i64;
         let expires_at = now + crate::registry_token::LIFETIME.as_secs() as i64;
         Ok(RegistryCredentials {
-            registry: app.registry_host.clone(),
+            registry: app.ecr.host.clone(),
             username: "AWS".into(),
-            password: app
-                .registry_key
-                .mint(&scope.account, &scope.region, expires_at),
+            password: app.ecr.key.mint(&scope.account, &scope.region, expires_at),
             expires_at,
         })
     })())
@@ -413,38 +432,17 @@ async fn registry_credentials(
 
 /// A batch of a container's output, for its log stream.
 async fn log_batch(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Agents>>,
     headers: HeaderMap,
     Json(batch): Json<LogBatch>,
 ) -> Response {
     reply(
         async {
             authorize(&app, &headers)?;
-            crate::logs::ingest::agent_batch(&app, batch).await
+            crate::logs::ingest::agent_batch(&app.logs, &app.core.home_scope(), batch).await
         }
         .await,
     )
-}
-
-/// The task definition a task ARN-style definition reference names.
-pub(crate) async fn load_definition(
-    app: &App,
-    scope: &Scope,
-    arn: &str,
-) -> Result<TaskDefinition, ApiError> {
-    let parsed = Arn::parse(arn).map_err(|e| ApiError::Server(e.to_string()))?;
-    let (family, rev) = parsed
-        .resource_path()
-        .split_once(':')
-        .ok_or_else(|| ApiError::Server(format!("task definition ARN {arn} has no revision")))?;
-    let rev: u32 = rev
-        .parse()
-        .map_err(|_| ApiError::Server(format!("bad revision in {arn}")))?;
-    let record =
-        records::get::<TaskDefinitionRecord>(&*app.store, &scope.task_definition(family, rev))
-            .await?
-            .ok_or_else(|| ApiError::Server(format!("task definition {arn} is missing")))?;
-    Ok(record.value.definition)
 }
 
 /// Query of `POST /task-state`.
@@ -455,7 +453,7 @@ struct ReporterQuery {
 }
 
 async fn task_state(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Agents>>,
     headers: HeaderMap,
     Query(q): Query<ReporterQuery>,
     Json(report): Json<TaskStateReport>,
@@ -464,8 +462,8 @@ async fn task_state(
         async {
             authorize(&app, &headers)?;
             let task = crate::launch::apply_report(
-                &app,
-                &app.home_scope(),
+                &app.core,
+                &app.core.home_scope(),
                 &report,
                 Some(&q.container_instance_arn),
             )

@@ -9,25 +9,15 @@ use berth_api::error::ApiError;
 use berth_sigv4::{AuthError, Identity as KeyIdentity, Request};
 use http::request::Parts;
 
+use crate::context::{Caller, Core};
 use crate::identity::Identity;
-use crate::App;
-
-/// A verified caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub account: String,
-    pub region: String,
-    pub access_key_id: String,
-    /// The IAM principal ECS records (`registeredBy`).
-    pub principal_arn: String,
-}
 
 /// The keys Berth accepts, and a SigV4 verifier that caches derived signing keys.
 pub struct Verifier {
     sigv4: berth_sigv4::Verifier,
     keys: RwLock<HashMap<String, KeyIdentity>>,
     /// Task role sessions seen so far, with when they expire
-    /// ([`crate::task_credentials`]).
+    /// (task role credentials).
     sessions: RwLock<HashMap<String, (KeyIdentity, Timestamp)>>,
 }
 
@@ -56,30 +46,36 @@ impl Verifier {
         sessions.get(id).is_some_and(|(_, expires)| *expires > now)
     }
 
-    /// Accepts the temporary key `id` until `expires`; expired sessions are dropped.
-    pub fn add_session(&self, id: String, identity: KeyIdentity, expires: Timestamp) {
+    /// Accepts the temporary key `id` until `expires`; sessions expired at `now` are
+    /// dropped.
+    pub fn add_session(
+        &self,
+        id: String,
+        identity: KeyIdentity,
+        expires: Timestamp,
+        now: Timestamp,
+    ) {
         let mut sessions = self.sessions.write().expect("session table lock");
-        // Sessions last LIFETIME, so one minted now tells roughly what "now" is.
-        let minted = expires.as_secs_f64() - crate::task_credentials::LIFETIME.as_secs_f64();
-        sessions.retain(|_, (_, e)| e.as_secs_f64() > minted);
+        sessions.retain(|_, (_, e)| *e > now);
         sessions.insert(id, (identity, expires));
     }
 }
 
 /// Verifies a request's signature; `service` is the signing name it must be scoped to.
 pub fn authenticate(
-    app: &App,
+    core: &Core,
+    verifier: &Verifier,
     parts: &Parts,
     body: &[u8],
     service: Option<&str>,
 ) -> Result<Caller, ApiError> {
     let now = time::OffsetDateTime::from_unix_timestamp_nanos(
-        (app.clock.now().as_secs_f64() * 1e9) as i128,
+        (core.clock.now().as_secs_f64() * 1e9) as i128,
     )
     .map_err(|e| ApiError::Server(format!("clock out of range: {e}")))?;
-    let keys = app.verifier.keys.read().expect("key table lock");
-    let sessions = app.verifier.sessions.read().expect("session table lock");
-    let now_ts = app.clock.now();
+    let keys = verifier.keys.read().expect("key table lock");
+    let sessions = verifier.sessions.read().expect("session table lock");
+    let now_ts = core.clock.now();
     let lookup = |id: &str| {
         keys.get(id).cloned().or_else(|| {
             sessions
@@ -88,8 +84,7 @@ pub fn authenticate(
                 .map(|(identity, _)| identity.clone())
         })
     };
-    let verified = app
-        .verifier
+    let verified = verifier
         .sigv4
         .verify(&Request::from_parts(parts, body), &lookup, now, service)
         .map_err(auth_error)?;

@@ -11,9 +11,9 @@ use berth_api::error::ApiError;
 use berth_model::task::TaskRecord;
 use berth_store::{Compare, Op, Txn};
 
+use crate::context::Core;
 use crate::controller::Sweep;
 use crate::records::{self, Record};
-use crate::App;
 
 /// How long a STOPPED task stays describable.
 pub const STOPPED_TASK_RETENTION_SECS: f64 = 3600.0;
@@ -29,7 +29,7 @@ pub fn is_expired(task: &TaskRecord, now: Timestamp) -> bool {
 }
 
 /// The janitor as a [`Sweep`]: a pass every [`PASS_INTERVAL`].
-pub struct Janitor(pub Arc<App>);
+pub struct Janitor(pub Arc<Core>);
 
 #[async_trait]
 impl Sweep for Janitor {
@@ -45,15 +45,15 @@ impl Sweep for Janitor {
 }
 
 /// One pass as of `now`: purges every expired task. Returns how many it purged.
-pub async fn pass(app: &App, now: Timestamp) -> Result<usize, ApiError> {
+pub async fn pass(core: &Core, now: Timestamp) -> Result<usize, ApiError> {
     let mut purged = 0;
-    for prefix in records::scope_prefixes(&*app.store, "tasks").await? {
-        let tasks: Vec<Record<TaskRecord>> = records::list(&*app.store, &prefix).await?;
+    for prefix in records::scope_prefixes(&*core.store, "tasks").await? {
+        let tasks: Vec<Record<TaskRecord>> = records::list(&*core.store, &prefix).await?;
         for t in tasks.into_iter().filter(|t| is_expired(&t.value, now)) {
             let txn = Txn::new()
                 .when(Compare::unchanged(&t.key, t.revision))
                 .then(Op::delete(&t.key));
-            if records::commit(&*app.store, txn).await?.is_committed() {
+            if records::commit(&*core.store, txn).await?.is_committed() {
                 purged += 1;
             }
         }

@@ -5,11 +5,13 @@
 
 pub mod agent_channel;
 pub mod auth;
+pub mod context;
 pub mod controller;
 pub mod ecr;
 pub mod ecs;
 pub mod identity;
 pub mod janitor;
+pub mod json;
 pub mod keys;
 pub mod launch;
 pub mod logs;
@@ -26,15 +28,14 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
-use berth_api::ecs::Timestamp;
 use berth_store::embedded::EmbeddedStore;
 use berth_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::context::{Clock, Core};
 use crate::controller::Swept;
 use crate::identity::Identity;
-use crate::keys::Scope;
 
 /// How to run a control plane.
 #[derive(Clone, Debug)]
@@ -51,54 +52,15 @@ pub struct ServerConfig {
     pub load_balancers: berth_lb::ElbConfig,
 }
 
-/// Shared state of every handler and loop.
+/// The running control plane's state, assembled from each part's own: the shared core
+/// and the services built on it.
 pub struct App {
-    pub store: Arc<dyn Store>,
+    pub core: Arc<Core>,
     pub identity: Identity,
-    pub region: String,
     pub agent_token: String,
-    pub verifier: auth::Verifier,
-    /// The wall clock.
-    pub clock: Clock,
-    /// Decoded container instance records (RunTask reads every instance of a cluster).
-    pub instance_cache: records::DecodedCache<berth_model::container_instance::InstanceRecord>,
-    /// The OCI registry behind ECR, served on the API's port under `/v2/`.
-    pub registry: Arc<berth_registry::Registry>,
-    /// `HOST:PORT` of the registry as clients name it in image references.
-    pub registry_host: String,
-    /// Signs and checks `docker login` tokens and layer download grants.
-    pub registry_key: registry_token::TokenKey,
-    /// The registry's background upkeep (lifecycle policies, garbage collection).
-    pub upkeep: ecr::maintenance::Upkeep,
-    /// CloudWatch Logs' groups and streams.
-    pub log_catalog: berth_logs::catalog::Catalog,
-    /// CloudWatch Logs' events, under the data directory.
-    pub log_store: berth_logs::LogStore,
-    /// Turns of conditional appends of agents' log batches, per stream.
-    pub log_appends: logs::ingest::AppendLocks,
-    /// ELBv2: its Query API and the data plane serving its listeners.
-    pub elb: Arc<berth_lb::Elb>,
-}
-
-impl App {
-    /// The scope agents act in: the server's account and region.
-    pub fn home_scope(&self) -> Scope {
-        Scope {
-            account: self.identity.account_id.clone(),
-            region: self.region.clone(),
-        }
-    }
-}
-
-/// Where "now" comes from: the system clock, read in one place.
-#[derive(Clone, Debug, Default)]
-pub struct Clock;
-
-impl Clock {
-    /// The current time.
-    pub fn now(&self) -> Timestamp {
-        Timestamp::from(std::time::SystemTime::now())
-    }
+    /// The front door's state (every AWS API) and the agent channel's.
+    pub front: Arc<protocol::FrontDoor>,
+    pub agents: Arc<agent_channel::Agents>,
 }
 
 /// A running control plane.
@@ -181,22 +143,47 @@ impl Server {
             path: logs_root.clone(),
             reason: e.to_string(),
         })?;
-        let app = Arc::new(App {
-            elb: Arc::new(berth_lb::Elb::new(store.clone(), config.load_balancers)),
-            log_catalog: berth_logs::catalog::Catalog::new(store.clone()),
-            log_store,
-            log_appends: Default::default(),
+        let core = Arc::new(Core {
             store,
-            verifier: auth::Verifier::new(&config.identity),
-            identity: config.identity,
-            region: config.region,
-            agent_token,
             clock: Clock,
+            account: config.identity.account_id.clone(),
+            region: config.region,
             instance_cache: Default::default(),
+        });
+        let verifier = Arc::new(auth::Verifier::new(&config.identity));
+        let ecr = Arc::new(ecr::Ecr {
             registry: Arc::new(registry),
-            registry_host: ecr::registry_host(local_addr),
-            registry_key,
+            host: ecr::registry_host(local_addr),
+            key: registry_key,
             upkeep: ecr::maintenance::Upkeep::new(config.registry_upkeep),
+        });
+        let logs = Arc::new(logs::Logs {
+            catalog: berth_logs::catalog::Catalog::new(core.store.clone()),
+            events: log_store,
+            appends: Default::default(),
+        });
+        let elb = Arc::new(berth_lb::Elb::new(
+            core.store.clone(),
+            config.load_balancers,
+        ));
+        let app = Arc::new(App {
+            front: Arc::new(protocol::FrontDoor {
+                core: core.clone(),
+                verifier: verifier.clone(),
+                ecr: ecr.clone(),
+                logs: logs.clone(),
+                elb: elb.clone(),
+            }),
+            agents: Arc::new(agent_channel::Agents {
+                core: core.clone(),
+                token: agent_token.clone(),
+                ecr: ecr.clone(),
+                logs: logs.clone(),
+                verifier,
+            }),
+            core: core.clone(),
+            identity: config.identity,
+            agent_token,
         });
         let (shutdown, mut on_shutdown) = watch::channel(false);
         let router = router(app.clone());
@@ -211,28 +198,28 @@ impl Server {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
-        let store = app.store.clone();
+        let store = core.store.clone();
         let janitor = tokio::spawn(controller::run(
-            Arc::new(Swept(janitor::Janitor(app.clone()))),
+            Arc::new(Swept(janitor::Janitor(core.clone()))),
             store.clone(),
             shutdown.subscribe(),
         ));
         let upkeep = tokio::spawn(controller::run(
-            Arc::new(Swept(ecr::maintenance::RegistrySweep::new(app.clone()))),
+            Arc::new(Swept(ecr::maintenance::RegistrySweep::new(ecr.clone()))),
             store.clone(),
             shutdown.subscribe(),
         ));
         let retention = tokio::spawn(controller::run(
-            Arc::new(Swept(logs::retention::RetentionSweep::new(app.clone()))),
+            Arc::new(Swept(logs::retention::RetentionSweep::new(logs))),
             store.clone(),
             shutdown.subscribe(),
         ));
         let services = tokio::spawn(controller::run(
-            Arc::new(service_controller::Services::new(app.clone())),
+            Arc::new(service_controller::Services::new(core)),
             store,
             shutdown.subscribe(),
         ));
-        let load_balancers = tokio::spawn(app.elb.clone().serve(shutdown.subscribe()));
+        let load_balancers = tokio::spawn(elb.serve(shutdown.subscribe()));
         tracing::info!(%local_addr, "control plane listening");
         Ok(Server {
             app,
@@ -261,9 +248,13 @@ impl Server {
     /// Creates the `default` cluster in the server's account and region if it is missing,
     /// as ECS does when its first agent joins.
     pub async fn ensure_default_cluster(&self) -> Result<(), berth_api::error::ApiError> {
-        agent_channel::ensure_cluster(&self.app, &self.app.home_scope(), ecs::DEFAULT_CLUSTER)
-            .await
-            .map(|_| ())
+        agent_channel::ensure_cluster(
+            &self.app.core,
+            &self.app.core.home_scope(),
+            ecs::DEFAULT_CLUSTER,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Stops serving and waits for in-flight requests.
@@ -277,12 +268,18 @@ impl Server {
 
 /// Every route the control plane serves.
 pub fn router(app: Arc<App>) -> Router {
-    let registry = app.registry.router();
+    let registry = app.front.ecr.registry.router();
+    let downloads = Router::new()
+        .route(ecr::download::ROUTE, get(ecr::download::layer))
+        .with_state(app.front.ecr.clone());
     Router::new()
         .route("/", post(protocol::aws_json))
+        .with_state(app.front.clone())
         .route("/health", get(|| async { "ok\n" }))
-        .nest("/agent/v1", agent_channel::routes())
-        .route(ecr::download::ROUTE, get(ecr::download::layer))
-        .with_state(app)
+        .nest(
+            "/agent/v1",
+            agent_channel::routes().with_state(app.agents.clone()),
+        )
+        .merge(downloads)
         .merge(registry)
 }

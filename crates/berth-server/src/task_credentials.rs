@@ -18,11 +18,12 @@ use berth_sigv4::Identity as KeyIdentity;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Verifier;
+use crate::context::Core;
 use crate::keys::EcsKeys;
 use crate::keys::Scope;
 use crate::launch::parse_task_arn;
 use crate::records;
-use crate::App;
 
 /// How long task credentials last (ECS's are good for about six hours).
 pub const LIFETIME: Duration = Duration::from_secs(6 * 3600);
@@ -68,10 +69,10 @@ fn rfc3339(secs: f64) -> String {
 
 /// Mints credentials for the role of the task in `req`, which must run on the
 /// requesting agent's container instance and not have stopped.
-pub async fn mint(app: &App, req: &TaskCredentialsRequest) -> Result<TaskCredentials, ApiError> {
-    let scope: Scope = app.home_scope();
+pub async fn mint(core: &Core, req: &TaskCredentialsRequest) -> Result<TaskCredentials, ApiError> {
+    let scope: Scope = core.home_scope();
     let (cluster, id) = parse_task_arn(&req.task_arn)?;
-    let task = records::get::<TaskRecord>(&*app.store, &scope.task(&cluster, &id))
+    let task = records::get::<TaskRecord>(&*core.store, &scope.task(&cluster, &id))
         .await?
         .ok_or_else(|| ApiError::InvalidParameter(format!("Task {} not found.", req.task_arn)))?
         .value;
@@ -87,12 +88,16 @@ pub async fn mint(app: &App, req: &TaskCredentialsRequest) -> Result<TaskCredent
     }
     let role = match task.overrides.task_role_arn.clone() {
         Some(role) => role,
-        None => crate::agent_channel::load_definition(app, &scope, &task.task_definition_arn)
-            .await?
-            .task_role_arn
-            .ok_or_else(|| ApiError::InvalidParameter("The task has no taskRoleArn.".into()))?,
+        None => crate::ecs::task_definitions::load_by_arn(
+            &*core.store,
+            &scope,
+            &task.task_definition_arn,
+        )
+        .await?
+        .task_role_arn
+        .ok_or_else(|| ApiError::InvalidParameter("The task has no taskRoleArn.".into()))?,
     };
-    let now = app.clock.now().as_secs_f64();
+    let now = core.clock.now().as_secs_f64();
     let session = Session {
         secret_access_key: random(SECRET, 40),
         session_token: random(SECRET, 160),
@@ -103,7 +108,7 @@ pub async fn mint(app: &App, req: &TaskCredentialsRequest) -> Result<TaskCredent
     };
     let access_key_id = format!("ASIA{}", random(UPPER, 16));
     let txn = berth_store::Txn::new().then(records::put(session_key(&access_key_id), &session));
-    records::commit(&*app.store, txn).await?;
+    records::commit(&*core.store, txn).await?;
     Ok(TaskCredentials {
         role_arn: session.role_arn,
         access_key_id,
@@ -133,19 +138,23 @@ fn access_key_id(parts: &http::request::Parts) -> Option<String> {
 
 /// Makes the session a request is signed with known to the verifier, if it is a task
 /// session this server has not seen yet. Expired sessions are not loaded.
-pub async fn load_for(app: &App, parts: &http::request::Parts) -> Result<(), ApiError> {
+pub async fn load_for(
+    core: &Core,
+    verifier: &Verifier,
+    parts: &http::request::Parts,
+) -> Result<(), ApiError> {
     let Some(id) = access_key_id(parts).filter(|id| id.starts_with("ASIA")) else {
         return Ok(());
     };
-    if app.verifier.has_session(&id, app.clock.now()) {
+    if verifier.has_session(&id, core.clock.now()) {
         return Ok(());
     }
-    let Some(session) = records::get::<Session>(&*app.store, &session_key(&id)).await? else {
+    let Some(session) = records::get::<Session>(&*core.store, &session_key(&id)).await? else {
         return Ok(());
     };
     let expires =
         Timestamp::try_from_secs_f64(session.value.expires).unwrap_or(Timestamp::UNIX_EPOCH);
-    app.verifier.add_session(
+    verifier.add_session(
         id,
         KeyIdentity {
             secret_access_key: session.value.secret_access_key,
@@ -153,6 +162,7 @@ pub async fn load_for(app: &App, parts: &http::request::Parts) -> Result<(), Api
             session_token: Some(session.value.session_token),
         },
         expires,
+        core.clock.now(),
     );
     Ok(())
 }

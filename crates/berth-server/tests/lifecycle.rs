@@ -364,14 +364,15 @@ async fn stopped_tasks_stay_describable_for_an_hour_then_are_purged() {
     c.client.ok("StopTask", json!({"task": arns[0]})).await;
     wait_for_status(&c.client, "default", &arns, "STOPPED").await;
     let app = c.server.as_ref().unwrap().app().clone();
-    let later =
-        |secs: f64| Timestamp::try_from_secs_f64(app.clock.now().as_secs_f64() + secs).unwrap();
-    let purged = berth_server::janitor::pass(&app, later(3500.0))
+    let later = |secs: f64| {
+        Timestamp::try_from_secs_f64(app.core.clock.now().as_secs_f64() + secs).unwrap()
+    };
+    let purged = berth_server::janitor::pass(&app.core, later(3500.0))
         .await
         .unwrap();
     assert_eq!(purged, 0, "kept within the hour");
     wait_for_status(&c.client, "default", &arns, "STOPPED").await;
-    let purged = berth_server::janitor::pass(&app, later(3700.0))
+    let purged = berth_server::janitor::pass(&app.core, later(3700.0))
         .await
         .unwrap();
     assert_eq!(purged, 1, "purged after the hour");

@@ -14,24 +14,25 @@ use berth_registry::{Digest, RepoName, Scope};
 use http::header::RANGE;
 use http::StatusCode;
 
-use crate::App;
+use super::Ecr;
+use crate::context::Clock;
 
 /// Where download URLs point, under the API's own address.
 pub const ROUTE: &str = "/ecr/layers/{token}";
 
 /// The URL of a grant's token.
-pub fn url(app: &App, token: &str) -> String {
-    format!("http://{}/ecr/layers/{token}", app.registry_host)
+pub fn url(ecr: &Ecr, token: &str) -> String {
+    format!("http://{}/ecr/layers/{token}", ecr.host)
 }
 
 /// `GET /ecr/layers/TOKEN`.
 pub async fn layer(
-    State(app): State<Arc<App>>,
+    State(ecr): State<Arc<Ecr>>,
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let now = app.clock.now().as_secs_f64() as i64;
-    let grant = match app.registry_key.verify_download(&token, now) {
+    let now = Clock.now().as_secs_f64() as i64;
+    let grant = match ecr.key.verify_download(&token, now) {
         Ok(grant) => grant,
         Err(e) => return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response(),
     };
@@ -46,5 +47,5 @@ pub async fn layer(
         region: grant.region,
     };
     let range = headers.get(RANGE).and_then(|v| v.to_str().ok());
-    berth_registry::http::serve_blob(&app.registry, &scope, &name, &digest, range).await
+    berth_registry::http::serve_blob(&ecr.registry, &scope, &name, &digest, range).await
 }

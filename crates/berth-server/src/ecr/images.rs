@@ -18,12 +18,12 @@ use berth_registry::metadata::{Image as Stored, MetadataError};
 use berth_registry::push::PushError;
 use berth_registry::{Digest, RepoName, Tag};
 
+use super::Call;
 use super::{check_registry, max_results, metadata_error, repo_name, scope};
 use crate::pagination;
-use crate::protocol::Ctx;
 
-async fn images(ctx: &Ctx, name: &RepoName) -> Result<Vec<Stored>, ApiError> {
-    ctx.app
+async fn images(ctx: &Call<'_>, name: &RepoName) -> Result<Vec<Stored>, ApiError> {
+    ctx.ecr
         .registry
         .metadata()
         .images(&scope(ctx), name)
@@ -55,7 +55,7 @@ fn wanted(tag_status: Option<TagStatus>, image: &Stored) -> bool {
     }
 }
 
-pub async fn list(ctx: &Ctx, req: ListImagesRequest) -> Result<ListImagesResponse, ApiError> {
+pub async fn list(ctx: &Call<'_>, req: ListImagesRequest) -> Result<ListImagesResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
     let name = repo_name(&req.repository_name)?;
     let status = req.filter.as_ref().and_then(|f| f.tag_status);
@@ -87,7 +87,7 @@ pub async fn list(ctx: &Ctx, req: ListImagesRequest) -> Result<ListImagesRespons
     })
 }
 
-fn detail(ctx: &Ctx, name: &RepoName, image: &Stored) -> ImageDetail {
+fn detail(ctx: &Call<'_>, name: &RepoName, image: &Stored) -> ImageDetail {
     ImageDetail {
         registry_id: Some(ctx.caller.account.clone()),
         repository_name: Some(name.to_string()),
@@ -141,7 +141,7 @@ fn find<'a>(all: &'a [Stored], id: &ImageIdentifier) -> Result<&'a Stored, Image
 }
 
 pub async fn describe(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: DescribeImagesRequest,
 ) -> Result<DescribeImagesResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
@@ -182,7 +182,7 @@ pub async fn describe(
 }
 
 pub async fn batch_get(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: BatchGetImageRequest,
 ) -> Result<BatchGetImageResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
@@ -193,7 +193,7 @@ pub async fn batch_get(
         match find(&all, id) {
             Ok(image) => {
                 let bytes = ctx
-                    .app
+                    .ecr
                     .registry
                     .blobs
                     .read_small(&image.digest)
@@ -220,12 +220,12 @@ pub async fn batch_get(
 }
 
 pub async fn batch_delete(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: BatchDeleteImageRequest,
 ) -> Result<BatchDeleteImageResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
     let name = repo_name(&req.repository_name)?;
-    let registry = &ctx.app.registry;
+    let registry = &ctx.ecr.registry;
     let scope = scope(ctx);
     let all = images(ctx, &name).await?;
     let (mut deleted, mut failures) = (Vec::new(), Vec::new());
@@ -268,12 +268,12 @@ pub async fn batch_delete(
 
 /// Whether the repository holds each layer (a blob pushed or mounted into it).
 pub async fn check_layers(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: BatchCheckLayerAvailabilityRequest,
 ) -> Result<BatchCheckLayerAvailabilityResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
     let name = repo_name(&req.repository_name)?;
-    let metadata = ctx.app.registry.metadata();
+    let metadata = ctx.ecr.registry.metadata();
     let scope = scope(ctx);
     let (mut layers, mut failures) = (Vec::new(), Vec::new());
     for text in &req.layer_digests {
@@ -312,7 +312,7 @@ pub async fn check_layers(
 /// PutImage: stores a manifest whose layers are already in the repository (pushed with
 /// `docker push`, or another image's), under an optional tag — the way to retag an
 /// image without pulling it.
-pub async fn put(ctx: &Ctx, req: PutImageRequest) -> Result<PutImageResponse, ApiError> {
+pub async fn put(ctx: &Call<'_>, req: PutImageRequest) -> Result<PutImageResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
     let name = repo_name(&req.repository_name)?;
     let scope = scope(ctx);
@@ -352,7 +352,7 @@ pub async fn put(ctx: &Ctx, req: PutImageRequest) -> Result<PutImageResponse, Ap
     }
     let tags: Vec<Tag> = tag.iter().cloned().collect();
     let pushed = ctx
-        .app
+        .ecr
         .registry
         .push_manifest(
             &scope,
@@ -402,7 +402,7 @@ fn push_error(e: PushError, name: &RepoName) -> ApiError {
 /// GetDownloadUrlForLayer: a URL anyone holding it may fetch the layer from, for an
 /// hour (see [`super::download`]).
 pub async fn download_url(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: GetDownloadUrlForLayerRequest,
 ) -> Result<GetDownloadUrlForLayerResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
@@ -414,7 +414,7 @@ pub async fn download_url(
     })?;
     let scope = scope(ctx);
     let linked = ctx
-        .app
+        .ecr
         .registry
         .metadata()
         .blob_link(&scope, &name, &digest)
@@ -427,7 +427,7 @@ pub async fn download_url(
             ctx.caller.account
         )));
     }
-    let now = ctx.app.clock.now().as_secs_f64() as i64;
+    let now = ctx.core.clock.now().as_secs_f64() as i64;
     let grant = crate::registry_token::DownloadGrant {
         account: scope.account,
         region: scope.region,
@@ -435,9 +435,9 @@ pub async fn download_url(
         digest: digest.to_string(),
         expires: now + crate::registry_token::DOWNLOAD_LIFETIME.as_secs() as i64,
     };
-    let token = ctx.app.registry_key.sign_download(&grant);
+    let token = ctx.ecr.key.sign_download(&grant);
     Ok(GetDownloadUrlForLayerResponse {
-        download_url: Some(super::download::url(&ctx.app, &token)),
+        download_url: Some(super::download::url(ctx.ecr, &token)),
         layer_digest: Some(digest.to_string()),
     })
 }

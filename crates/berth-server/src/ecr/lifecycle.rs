@@ -1,5 +1,5 @@
 //! ECR lifecycle policies: parsing and validating the policy text, and deciding which
-//! images a policy expires. Pure: the maintenance loop ([`super::maintenance`]) reads the
+//! images a policy expires. Pure: the registry's upkeep reads the
 //! images and deletes what [`Policy::expired`] names.
 //!
 //! How rules combine, as ECR documents it:

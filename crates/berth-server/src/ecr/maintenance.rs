@@ -19,8 +19,8 @@ use berth_registry::{Digest, RepoName, Scope};
 use berth_store::WatchEvent;
 
 use super::lifecycle::Policy;
+use super::Ecr;
 use crate::controller::Sweep;
-use crate::App;
 
 /// How the registry's upkeep runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,16 +63,16 @@ pub struct PassReport {
 /// an image's manifest is deleted or a repository's lifecycle policy changes (seen in
 /// the store, so through any replica).
 pub struct RegistrySweep {
-    app: Arc<App>,
+    ecr: Arc<Ecr>,
     /// Each repository record's lifecycle policy text as last seen: a pass rewrites the
     /// record (its last evaluation time), which must not call for another pass.
     policies: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl RegistrySweep {
-    pub fn new(app: Arc<App>) -> RegistrySweep {
+    pub fn new(ecr: Arc<Ecr>) -> RegistrySweep {
         RegistrySweep {
-            app,
+            ecr,
             policies: Mutex::new(HashMap::new()),
         }
     }
@@ -84,7 +84,7 @@ impl Sweep for RegistrySweep {
         "registry upkeep"
     }
     fn interval(&self) -> Duration {
-        self.app.upkeep.settings.interval
+        self.ecr.upkeep.settings.interval
     }
     fn watched(&self) -> Vec<String> {
         vec![keys::ROOT.into()]
@@ -103,7 +103,7 @@ impl Sweep for RegistrySweep {
         }
     }
     async fn pass(&self) -> Result<(), ApiError> {
-        let report = pass(&self.app)
+        let report = pass(&self.ecr)
             .await
             .map_err(|e| ApiError::Server(format!("registry upkeep failed: {e}")))?;
         if report != PassReport::default() {
@@ -122,9 +122,9 @@ impl Sweep for RegistrySweep {
 }
 
 /// One pass: lifecycle policies, then garbage collection.
-pub async fn pass(app: &App) -> Result<PassReport, berth_registry::gc::GcError> {
+pub async fn pass(ecr: &Ecr) -> Result<PassReport, berth_registry::gc::GcError> {
     let mut report = PassReport::default();
-    for (scope, name, record) in app.registry.metadata.all_repositories().await? {
+    for (scope, name, record) in ecr.registry.metadata.all_repositories().await? {
         let Some(policy) = record.settings.lifecycle_policy else {
             continue;
         };
@@ -133,15 +133,15 @@ pub async fn pass(app: &App) -> Result<PassReport, berth_registry::gc::GcError> 
             tracing::warn!(repository = %name, "stored lifecycle policy does not parse");
             continue;
         };
-        match apply(app, &scope, &name, &policy).await {
+        match apply(ecr, &scope, &name, &policy).await {
             Ok(expired) => report.expired_images += expired.len(),
             Err(MetadataError::RepositoryNotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    report.collected = app
+    report.collected = ecr
         .registry
-        .collect_garbage(app.upkeep.settings.collection)
+        .collect_garbage(ecr.upkeep.settings.collection)
         .await?;
     Ok(report)
 }
@@ -149,17 +149,17 @@ pub async fn pass(app: &App) -> Result<PassReport, berth_registry::gc::GcError> 
 /// Applies `policy` to one repository now: deletes the images it expires and records
 /// when it ran. Returns the expired digests.
 pub async fn apply(
-    app: &App,
+    ecr: &Ecr,
     scope: &Scope,
     name: &RepoName,
     policy: &Policy,
 ) -> Result<Vec<Digest>, MetadataError> {
-    let metadata = &app.registry.metadata;
+    let metadata = &ecr.registry.metadata;
     let now = berth_registry::metadata::records::now_millis();
     let images = metadata.images(scope, name).await?;
     let expired = policy.expired(&images, now);
     for digest in &expired {
-        app.registry.delete_image(scope, name, digest).await?;
+        ecr.registry.delete_image(scope, name, digest).await?;
         tracing::info!(repository = %name, %digest, "lifecycle policy expired an image");
     }
     metadata

@@ -13,6 +13,7 @@
 //! 127.0.0.1 when it listens on every address.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -30,8 +31,9 @@ use berth_registry::metadata::{
 };
 use berth_registry::{Action, AuthError, Authorizer, RepoName, Scope};
 
+use crate::context::Ctx;
+use crate::json::{parse, respond, unknown_operation, ApiResult};
 use crate::pagination;
-use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
 use crate::registry_token::{TokenKey, LIFETIME};
 
 pub mod download;
@@ -49,8 +51,33 @@ pub fn registry_host(addr: SocketAddr) -> String {
     }
 }
 
+/// ECR's state: the registry behind it, the address clients name it by, the key its
+/// login tokens and download grants are signed with, and its upkeep's settings.
+pub struct Ecr {
+    pub registry: Arc<berth_registry::Registry>,
+    /// `HOST:PORT` of the registry as clients name it in image references.
+    pub host: String,
+    pub key: TokenKey,
+    pub upkeep: maintenance::Upkeep,
+}
+
+/// One ECR call: the request's context and ECR's state (the context's methods are the
+/// call's).
+pub struct Call<'a> {
+    pub ctx: &'a Ctx,
+    pub ecr: &'a Ecr,
+}
+
+impl std::ops::Deref for Call<'_> {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        self.ctx
+    }
+}
+
 /// Runs one ECR operation.
-pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
+pub async fn dispatch(ctx: &Ctx, ecr: &Ecr, action: &str, body: &[u8]) -> ApiResult {
+    let ctx = &Call { ctx, ecr };
     let Ok(op) = action.parse::<Operation>() else {
         return Err(unknown_operation(&format!("{TARGET_PREFIX}.{action}")));
     };
@@ -116,10 +143,13 @@ pub(crate) fn repo_name(name: &str) -> Result<RepoName, ApiError> {
 }
 
 /// A repository of the caller's, or RepositoryNotFoundException.
-pub(crate) async fn repository(ctx: &Ctx, name: &RepoName) -> Result<RepositoryRecord, ApiError> {
+pub(crate) async fn repository(
+    ctx: &Call<'_>,
+    name: &RepoName,
+) -> Result<RepositoryRecord, ApiError> {
     let scope = scope(ctx);
     match ctx
-        .app
+        .ecr
         .registry
         .metadata()
         .repository(&scope, name)
@@ -157,7 +187,7 @@ pub(crate) fn max_results(max: Option<i32>) -> Result<usize, ApiError> {
     }
 }
 
-fn wire(ctx: &Ctx, r: &RepositoryRecord) -> Repository {
+fn wire(ctx: &Call<'_>, r: &RepositoryRecord) -> Repository {
     Repository {
         repository_arn: Some(
             Arn::new(
@@ -170,7 +200,7 @@ fn wire(ctx: &Ctx, r: &RepositoryRecord) -> Repository {
         ),
         registry_id: Some(ctx.caller.account.clone()),
         repository_name: Some(r.name.clone()),
-        repository_uri: Some(format!("{}/{}", ctx.app.registry_host, r.name)),
+        repository_uri: Some(format!("{}/{}", ctx.ecr.host, r.name)),
         created_at: Some(Timestamp::from_millis(r.created_at as i64)),
         image_tag_mutability: Some(match r.settings.image_tag_mutability {
             TagMutability::Mutable => ImageTagMutability::Mutable,
@@ -188,7 +218,7 @@ fn wire(ctx: &Ctx, r: &RepositoryRecord) -> Repository {
 }
 
 async fn create(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: CreateRepositoryRequest,
 ) -> Result<CreateRepositoryResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
@@ -219,7 +249,7 @@ async fn create(
         lifecycle_policy: None,
     };
     let record = ctx
-        .app
+        .ecr
         .registry
         .metadata()
         .create_repository(&scope(ctx), &name, settings)
@@ -231,11 +261,11 @@ async fn create(
 }
 
 async fn describe(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: DescribeRepositoriesRequest,
 ) -> Result<DescribeRepositoriesResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
-    let metadata = ctx.app.registry.metadata();
+    let metadata = ctx.ecr.registry.metadata();
     let scope = scope(ctx);
     if let Some(names) = req.repository_names.filter(|n| !n.is_empty()) {
         let mut out = Vec::new();
@@ -264,13 +294,13 @@ async fn describe(
 }
 
 async fn delete(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: DeleteRepositoryRequest,
 ) -> Result<DeleteRepositoryResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
     let name = repo_name(&req.repository_name)?;
     let record = ctx
-        .app
+        .ecr
         .registry
         .metadata()
         .delete_repository(&scope(ctx), &name, req.force.unwrap_or(false))
@@ -282,24 +312,24 @@ async fn delete(
 }
 
 fn token(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: GetAuthorizationTokenRequest,
 ) -> Result<GetAuthorizationTokenResponse, ApiError> {
     for id in req.registry_ids.iter().flatten() {
         check_registry(ctx, Some(id))?;
     }
-    let now = ctx.app.clock.now().as_secs_f64() as i64;
+    let now = ctx.core.clock.now().as_secs_f64() as i64;
     let expires = now + LIFETIME.as_secs() as i64;
     let password = ctx
-        .app
-        .registry_key
+        .ecr
+        .key
         .mint(&ctx.caller.account, &ctx.caller.region, expires);
     let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
     Ok(GetAuthorizationTokenResponse {
         authorization_data: Some(vec![AuthorizationData {
             authorization_token: Some(token),
             expires_at: Some(Timestamp::from_secs(expires)),
-            proxy_endpoint: Some(format!("http://{}", ctx.app.registry_host)),
+            proxy_endpoint: Some(format!("http://{}", ctx.ecr.host)),
         }]),
     })
 }

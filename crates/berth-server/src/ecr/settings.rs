@@ -20,16 +20,16 @@ use berth_registry::metadata::{LifecyclePolicyRecord, RepositoryRecord, TagMutab
 use berth_registry::RepoName;
 
 use super::lifecycle::Policy;
+use super::Call;
 use super::{check_registry, metadata_error, repo_name, scope};
-use crate::protocol::Ctx;
 
 /// Changes a repository's settings; `change` may refuse with an API error.
 async fn update(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     name: &RepoName,
     change: impl FnMut(&mut berth_registry::metadata::RepositorySettings) -> Result<(), Refusal>,
 ) -> Result<RepositoryRecord, ApiError> {
-    ctx.app
+    ctx.ecr
         .registry
         .metadata()
         .update_repository(&scope(ctx), name, change)
@@ -71,7 +71,7 @@ pub(super) fn tag_mutability(m: ImageTagMutability) -> Result<TagMutability, Api
 }
 
 pub async fn put_tag_mutability(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: PutImageTagMutabilityRequest,
 ) -> Result<PutImageTagMutabilityResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
@@ -91,7 +91,7 @@ pub async fn put_tag_mutability(
 }
 
 pub async fn put_lifecycle_policy(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: PutLifecyclePolicyRequest,
 ) -> Result<PutLifecyclePolicyResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
@@ -113,7 +113,7 @@ pub async fn put_lifecycle_policy(
     })
 }
 
-fn no_policy(ctx: &Ctx, name: &RepoName) -> ApiError {
+fn no_policy(ctx: &Call<'_>, name: &RepoName) -> ApiError {
     ApiError::LifecyclePolicyNotFound(format!(
         "Lifecycle policy does not exist for the repository with name '{name}' in the \
          registry with id '{}'",
@@ -122,7 +122,7 @@ fn no_policy(ctx: &Ctx, name: &RepoName) -> ApiError {
 }
 
 pub async fn get_lifecycle_policy(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: GetLifecyclePolicyRequest,
 ) -> Result<GetLifecyclePolicyResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
@@ -143,7 +143,7 @@ pub async fn get_lifecycle_policy(
 }
 
 pub async fn delete_lifecycle_policy(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: DeleteLifecyclePolicyRequest,
 ) -> Result<DeleteLifecyclePolicyResponse, ApiError> {
     check_registry(ctx, req.registry_id.as_deref())?;
@@ -191,7 +191,7 @@ pub(super) fn wire_tags(tags: &tags::Tags) -> Vec<Tag> {
 }
 
 /// The repository a resource ARN names; it must be one of the caller's.
-fn repository_of(ctx: &Ctx, arn: &str) -> Result<RepoName, ApiError> {
+fn repository_of(ctx: &Call<'_>, arn: &str) -> Result<RepoName, ApiError> {
     let invalid = || {
         ApiError::InvalidParameter(format!(
             "Invalid parameter at 'resourceArn' failed to satisfy constraint: '{arn}' is not \
@@ -211,7 +211,7 @@ fn repository_of(ctx: &Ctx, arn: &str) -> Result<RepoName, ApiError> {
 }
 
 pub async fn tag_resource(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: TagResourceRequest,
 ) -> Result<TagResourceResponse, ApiError> {
     let name = repository_of(ctx, &req.resource_arn)?;
@@ -224,7 +224,7 @@ pub async fn tag_resource(
 }
 
 pub async fn untag_resource(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: UntagResourceRequest,
 ) -> Result<UntagResourceResponse, ApiError> {
     let name = repository_of(ctx, &req.resource_arn)?;
@@ -248,7 +248,7 @@ pub async fn untag_resource(
 }
 
 pub async fn list_tags(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: ListTagsForResourceRequest,
 ) -> Result<ListTagsForResourceResponse, ApiError> {
     let name = repository_of(ctx, &req.resource_arn)?;

@@ -6,43 +6,15 @@ use berth_model::container_instance::InstanceRecord;
 
 use super::active_cluster;
 use super::container_instances::{change, find};
+use crate::context::Ctx;
 use crate::keys::EcsKeys;
 use crate::pagination::{self, filtered_page};
-use crate::protocol::Ctx;
+use berth_model::container_instance::validate_attribute;
 
 /// The most attributes one call may name.
 const MAX_PER_CALL: usize = 10;
 /// The most custom attributes one instance may carry.
 const MAX_PER_INSTANCE: usize = 10;
-
-/// Checks an attribute's name and value against ECS's rules.
-pub fn validate_attribute(a: &Attribute) -> Result<(), ApiError> {
-    let ok_name = !a.name.is_empty()
-        && a.name.len() <= 128
-        && a.name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./@".contains(&b));
-    if !ok_name {
-        return Err(ApiError::InvalidParameter(format!(
-            "Attribute name '{}' is invalid: up to 128 letters, numbers, hyphens, underscores, \
-             periods, at signs and slashes.",
-            a.name
-        )));
-    }
-    if let Some(v) = &a.value {
-        let ok_value = !v.is_empty()
-            && v.len() <= 128
-            && v.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./@:+ ".contains(c));
-        if !ok_value {
-            return Err(ApiError::InvalidParameter(format!(
-                "Attribute value '{v}' of '{}' is invalid.",
-                a.name
-            )));
-        }
-    }
-    Ok(())
-}
 
 fn target(a: &Attribute) -> Result<&str, ApiError> {
     if a.target_type
@@ -142,7 +114,7 @@ pub async fn list(
                 .is_none_or(|want| v.as_ref() == Some(want))
     };
     let (page, next) = filtered_page::<InstanceRecord, _>(
-        &*ctx.app.store,
+        &*ctx.core.store,
         &ctx.scope().instances(&cluster.value.name),
         req.next_token.as_deref(),
         max,

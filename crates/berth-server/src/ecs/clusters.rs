@@ -12,9 +12,9 @@ use berth_model::task_definition::tag_pairs;
 use berth_store::{Compare, Txn};
 
 use super::{active_cluster, cluster_name, DEFAULT_CLUSTER};
+use crate::context::Ctx;
 use crate::keys::EcsKeys;
 use crate::pagination::{self, filtered_page};
-use crate::protocol::Ctx;
 use crate::records::{self, commit, put, Record, Step};
 
 const ALL_FIELDS: [ClusterField; 4] = [
@@ -55,8 +55,8 @@ pub async fn create(
     let key = &ctx.scope().cluster(&name);
     let (name, record_tags, settings) = (&name, &record_tags, &settings);
     let (providers, strategy, req) = (&providers, &strategy, &req);
-    records::update(&*ctx.app.store, "The cluster", || async move {
-        let existing = records::get::<ClusterRecord>(&*ctx.app.store, key).await?;
+    records::update(&*ctx.core.store, "The cluster", || async move {
+        let existing = records::get::<ClusterRecord>(&*ctx.core.store, key).await?;
         if let Some(r) = &existing {
             if r.value.active {
                 let stats = stats(ctx, name).await?;
@@ -104,7 +104,7 @@ pub async fn delete(
     req: DeleteClusterRequest,
 ) -> Result<DeleteClusterResponse, ApiError> {
     let name = cluster_name(Some(&req.cluster))?;
-    let store = &*ctx.app.store;
+    let store = &*ctx.core.store;
     let name = &name;
     let (r, inactive, revision) = records::update_at(store, "The cluster", || async move {
         let r = active_cluster(ctx, Some(name)).await?;
@@ -162,9 +162,11 @@ pub async fn describe(
     let mut failures = Vec::new();
     for given in wanted {
         let found = match cluster_name(Some(&given)) {
-            Ok(name) => records::get::<ClusterRecord>(&*ctx.app.store, &ctx.scope().cluster(&name))
-                .await?
-                .map(|r| (name, r)),
+            Ok(name) => {
+                records::get::<ClusterRecord>(&*ctx.core.store, &ctx.scope().cluster(&name))
+                    .await?
+                    .map(|r| (name, r))
+            }
             Err(_) => None,
         };
         match found {
@@ -193,7 +195,7 @@ pub async fn describe(
 pub async fn list(ctx: &Ctx, req: ListClustersRequest) -> Result<ListClustersResponse, ApiError> {
     let max = pagination::max_results(req.max_results, pagination::DEFAULT_MAX_RESULTS)?;
     let (page, next) = filtered_page::<ClusterRecord, _>(
-        &*ctx.app.store,
+        &*ctx.core.store,
         &ctx.scope().clusters(),
         req.next_token.as_deref(),
         max,
@@ -275,7 +277,7 @@ async fn modify(
     change: impl Fn(&mut ClusterRecord) -> Result<(), ApiError>,
 ) -> Result<Cluster, ApiError> {
     let change = &change;
-    let record = records::update(&*ctx.app.store, "The cluster", || async move {
+    let record = records::update(&*ctx.core.store, "The cluster", || async move {
         let r = active_cluster(ctx, Some(given)).await?;
         let mut record = r.value.clone();
         change(&mut record)?;
@@ -339,7 +341,7 @@ fn validate_providers(
 /// Task and instance counts of one cluster.
 pub async fn stats(ctx: &Ctx, name: &str) -> Result<ClusterStats, ApiError> {
     let scope = ctx.scope();
-    let store = &*ctx.app.store;
+    let store = &*ctx.core.store;
     let mut s = ClusterStats::default();
     let tasks: Vec<Record<TaskRecord>> = records::list(store, &scope.tasks(name)).await?;
     for t in &tasks {

@@ -13,11 +13,11 @@ use berth_scheduler::Expression;
 use berth_store::{Compare, Txn};
 
 use super::{active_cluster, id_from, is_valid_id, new_id};
+use crate::context::Ctx;
 use crate::keys::EcsKeys;
 use crate::launch::placement::{self, Occupancy};
 use crate::launch::release;
 use crate::pagination::{self, filtered_page};
-use crate::protocol::Ctx;
 use crate::records::{self, commit, put, Record, Step};
 
 /// RegisterContainerInstance, the call the ECS agent makes when it joins a cluster.
@@ -39,7 +39,7 @@ pub async fn register(
         .iter()
         .flatten()
         .map(|a| {
-            super::attributes::validate_attribute(a)?;
+            berth_model::container_instance::validate_attribute(a)?;
             Ok((a.name.clone(), a.value.clone()))
         })
         .collect::<Result<_, ApiError>>()?;
@@ -59,10 +59,10 @@ pub async fn register(
     let key = &ctx.scope().instance(&cluster.value.name, &id);
     let (id, req, resources, attributes, record_tags) =
         (&id, &req, &resources, &attributes, &record_tags);
-    records::update(&*ctx.app.store, "The container instance", || async move {
+    records::update(&*ctx.core.store, "The container instance", || async move {
         // Read again each attempt: a concurrent DeleteCluster must win or lose cleanly.
         let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
-        let existing = records::get::<InstanceRecord>(&*ctx.app.store, key).await?;
+        let existing = records::get::<InstanceRecord>(&*ctx.core.store, key).await?;
         let record = InstanceRecord {
             arn: ctx.arn(format!("container-instance/{}/{id}", cluster.value.name)),
             id: id.clone(),
@@ -128,7 +128,7 @@ pub async fn deregister(
 ) -> Result<DeregisterContainerInstanceResponse, ApiError> {
     let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
     let scope = ctx.scope();
-    let store = &*ctx.app.store;
+    let store = &*ctx.core.store;
     let inst = find(ctx, &cluster.value.name, &req.container_instance).await?;
     let tasks: Vec<Record<TaskRecord>> =
         records::list(store, &scope.tasks(&cluster.value.name)).await?;
@@ -229,14 +229,14 @@ pub async fn list(
         .map_err(|e| ApiError::InvalidParameter(format!("Invalid filter: {e}")))?;
     let occupancy = if filter.as_ref().is_some_and(Expression::depends_on_tasks) {
         let tasks: Vec<Record<TaskRecord>> =
-            records::list(&*ctx.app.store, &ctx.scope().tasks(&cluster.value.name)).await?;
+            records::list(&*ctx.core.store, &ctx.scope().tasks(&cluster.value.name)).await?;
         Occupancy::of(&tasks)
     } else {
         Occupancy::default()
     };
     let now = ctx.now();
     let (page, next) = filtered_page::<InstanceRecord, _>(
-        &*ctx.app.store,
+        &*ctx.core.store,
         &ctx.scope().instances(&cluster.value.name),
         req.next_token.as_deref(),
         max,
@@ -315,7 +315,7 @@ pub async fn find(
     if !is_valid_id(id) {
         return Err(missing());
     }
-    records::get(&*ctx.app.store, &ctx.scope().instance(cluster, id))
+    records::get(&*ctx.core.store, &ctx.scope().instance(cluster, id))
         .await?
         .ok_or_else(missing)
 }
@@ -328,7 +328,7 @@ pub async fn change(
     f: impl Fn(&mut InstanceRecord) -> Result<(), ApiError>,
 ) -> Result<InstanceRecord, ApiError> {
     let f = &f;
-    records::update(&*ctx.app.store, "The container instance", || async move {
+    records::update(&*ctx.core.store, "The container instance", || async move {
         let r = find(ctx, cluster, given).await?;
         let mut updated = r.value.clone();
         f(&mut updated)?;
@@ -349,7 +349,7 @@ async fn task_counts(
     cluster: &str,
 ) -> Result<std::collections::HashMap<String, InstanceTaskCounts>, ApiError> {
     let tasks: Vec<Record<TaskRecord>> =
-        records::list(&*ctx.app.store, &ctx.scope().tasks(cluster)).await?;
+        records::list(&*ctx.core.store, &ctx.scope().tasks(cluster)).await?;
     let mut out: std::collections::HashMap<String, InstanceTaskCounts> = Default::default();
     for t in tasks {
         let c = out

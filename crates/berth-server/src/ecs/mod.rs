@@ -1,5 +1,5 @@
 //! The ECS API: one module per resource, dispatched on the operation named in
-//! `X-Amz-Target`. Handlers parse with [`crate::protocol::parse`], let the model decide,
+//! `X-Amz-Target`. Handlers parse with [`crate::json::parse`], let the model decide,
 //! and commit through the store with compare-and-swap.
 
 pub mod attributes;
@@ -12,14 +12,14 @@ pub mod task_definitions;
 pub mod tasks;
 
 use berth_api::arn::Arn;
-use berth_api::ecs::{Operation, Timestamp};
+use berth_api::ecs::Operation;
 use berth_api::error::ApiError;
 use berth_model::cluster::ClusterRecord;
 use berth_model::names::is_valid_name;
 
+use crate::context::Ctx;
+use crate::json::{parse, respond, unknown_operation, ApiResult};
 use crate::keys::EcsKeys;
-use crate::keys::Scope;
-use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
 use crate::records::{self, Record};
 
 pub use berth_api::ecs::TARGET_PREFIX;
@@ -81,26 +81,6 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
     }
 }
 
-impl Ctx {
-    /// The account and region this call acts in.
-    pub fn scope(&self) -> Scope {
-        Scope {
-            account: self.caller.account.clone(),
-            region: self.caller.region.clone(),
-        }
-    }
-
-    /// An ECS ARN in the caller's account and region.
-    pub fn arn(&self, resource: impl Into<String>) -> String {
-        Arn::new("ecs", &self.caller.region, &self.caller.account, resource).to_string()
-    }
-
-    /// The current time.
-    pub fn now(&self) -> Timestamp {
-        self.app.clock.now()
-    }
-}
-
 /// The cluster name a `cluster` member names (a name or an ARN; `default` when absent).
 pub fn cluster_name(given: Option<&str>) -> Result<String, ApiError> {
     let given = given.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_CLUSTER);
@@ -127,7 +107,7 @@ pub async fn active_cluster(
     given: Option<&str>,
 ) -> Result<Record<ClusterRecord>, ApiError> {
     let name = cluster_name(given)?;
-    match records::get::<ClusterRecord>(&*ctx.app.store, &ctx.scope().cluster(&name)).await? {
+    match records::get::<ClusterRecord>(&*ctx.core.store, &ctx.scope().cluster(&name)).await? {
         Some(r) if r.value.active => Ok(r),
         _ => Err(ApiError::ClusterNotFound("Cluster not found.".into())),
     }

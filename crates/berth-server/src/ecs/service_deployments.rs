@@ -10,8 +10,8 @@ use berth_model::service::{DeploymentRecord, Rollout, ServiceRecord};
 
 use super::services::load;
 use super::{active_cluster, cluster_name};
+use crate::context::Ctx;
 use crate::pagination::{self, decode_token, encode_token};
-use crate::protocol::Ctx;
 
 /// The service deployment ARN of one deployment of `s`.
 fn arn_of(ctx: &Ctx, s: &ServiceRecord, d: &DeploymentRecord) -> String {

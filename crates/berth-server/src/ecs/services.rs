@@ -15,10 +15,10 @@ use berth_store::{Compare, Txn};
 use rand::Rng;
 
 use super::{active_cluster, id_from};
+use crate::context::Ctx;
 use crate::keys::EcsKeys;
 use crate::launch::{self, LaunchSpec};
 use crate::pagination::{self, filtered_page};
-use crate::protocol::Ctx;
 use crate::records::{self, commit, put, Record, Step};
 
 /// A fresh deployment id: `ecs-svc/` and 19 digits, as ECS mints them.
@@ -173,7 +173,7 @@ pub async fn create(
         past_deployments: Vec::new(),
     };
     let key = ctx.scope().service(&cluster.value.name, &req.service_name);
-    let existing: Option<Record<ServiceRecord>> = records::get(&*ctx.app.store, &key).await?;
+    let existing: Option<Record<ServiceRecord>> = records::get(&*ctx.core.store, &key).await?;
     let guard = match &existing {
         Some(r) if r.value.status != ServiceStatus::Inactive => {
             return Err(ApiError::InvalidParameter(
@@ -184,7 +184,7 @@ pub async fn create(
         None => Compare::absent(&key),
     };
     if !commit(
-        &*ctx.app.store,
+        &*ctx.core.store,
         Txn::new().when(guard).then(put(&key, &record)),
     )
     .await?
@@ -210,7 +210,7 @@ pub async fn update(
         .map(|g| grace_period(Some(g)))
         .transpose()?;
     let (req, cluster, grace) = (&req, &cluster, &grace);
-    let service = records::update(&*ctx.app.store, "The service", || async move {
+    let service = records::update(&*ctx.core.store, "The service", || async move {
         let r = load_active(ctx, &cluster.value.name, &req.service).await?;
         let mut s = r.value.clone();
         let primary = s.primary().clone();
@@ -326,7 +326,7 @@ pub async fn delete(
 ) -> Result<DeleteServiceResponse, ApiError> {
     let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
     let (req, cluster) = (&req, &cluster);
-    let service = records::update(&*ctx.app.store, "The service", || async move {
+    let service = records::update(&*ctx.core.store, "The service", || async move {
         let r = load_active(ctx, &cluster.value.name, &req.service).await?;
         let mut s = r.value.clone();
         if s.scheduling_strategy == SchedulingStrategy::Replica
@@ -390,7 +390,7 @@ pub async fn list(ctx: &Ctx, req: ListServicesRequest) -> Result<ListServicesRes
     let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
     let max = pagination::max_results(req.max_results, 100)?;
     let (page, next) = filtered_page::<ServiceRecord, _>(
-        &*ctx.app.store,
+        &*ctx.core.store,
         &ctx.scope().services(&cluster.value.name),
         req.next_token.as_deref(),
         max,
@@ -422,7 +422,7 @@ pub async fn load(
     if !is_valid_name(name) {
         return Ok(None);
     }
-    Ok(records::get(&*ctx.app.store, &ctx.scope().service(cluster, name)).await?)
+    Ok(records::get(&*ctx.core.store, &ctx.scope().service(cluster, name)).await?)
 }
 
 /// The service `given` names, which must be ACTIVE.
@@ -472,7 +472,7 @@ async fn validate_load_balancers(
                 "Target group ARN must be specified for each load balancer.".into(),
             ));
         };
-        let tg = berth_lb::targets::target_group(&*ctx.app.store, tg_arn)
+        let tg = berth_lb::targets::target_group(&*ctx.core.store, tg_arn)
             .await
             .map_err(|e| {
                 ApiError::InvalidParameter(format!("The target group {tg_arn} cannot be used: {e}"))

@@ -11,8 +11,8 @@ use berth_model::task::TaskRecord;
 use berth_model::task_definition::{tag_pairs, TaskDefinitionRecord};
 
 use super::{cluster_name, is_valid_id, task_definitions};
+use crate::context::Ctx;
 use crate::keys::EcsKeys;
-use crate::protocol::Ctx;
 use crate::records::{self, Stored};
 
 /// TagResource: adds or replaces tags.
@@ -133,7 +133,7 @@ async fn change_record<T: Stored + Clone + PartialEq>(
     key: &str,
     f: impl FnMut(&mut T) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
-    records::modify(&*ctx.app.store, key, "The resource", || not_found(arn), f)
+    records::modify(&*ctx.core.store, key, "The resource", || not_found(arn), f)
         .await
         .map(|_: T| ())
 }

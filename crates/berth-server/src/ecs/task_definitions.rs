@@ -15,9 +15,9 @@ use berth_model::task_definition::{self, Registration, TaskDefinitionRecord};
 use berth_store::{Compare, Txn};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::EcsKeys;
+use crate::context::Ctx;
+use crate::keys::{EcsKeys, Scope};
 use crate::pagination::{self, decode_token, encode_token};
-use crate::protocol::Ctx;
 use crate::records::{self, put, Record, Step};
 
 /// The per-family counter of revisions.
@@ -40,10 +40,10 @@ pub async fn register(
     }
     let (head_key, scope, family, req) = (&scope.family(&family), &scope, &family, &req);
     records::update(
-        &*ctx.app.store,
+        &*ctx.core.store,
         "The task definition family",
         || async move {
-            let head = records::get::<FamilyHead>(&*ctx.app.store, head_key).await?;
+            let head = records::get::<FamilyHead>(&*ctx.core.store, head_key).await?;
             let revision = head.as_ref().map_or(0, |h| h.value.latest_revision) + 1;
             let record =
                 task_definition::register(req.clone(), registration(ctx, family, revision))?;
@@ -66,6 +66,27 @@ pub async fn register(
         },
     )
     .await
+}
+
+/// The task definition a full task definition ARN names (`task-definition/FAMILY:REV`),
+/// for the control plane's own use: its absence is the server's error.
+pub(crate) async fn load_by_arn(
+    store: &dyn berth_store::Store,
+    scope: &Scope,
+    arn: &str,
+) -> Result<TaskDefinition, ApiError> {
+    let parsed = Arn::parse(arn).map_err(|e| ApiError::Server(e.to_string()))?;
+    let (family, rev) = parsed
+        .resource_path()
+        .split_once(':')
+        .ok_or_else(|| ApiError::Server(format!("task definition ARN {arn} has no revision")))?;
+    let rev: u32 = rev
+        .parse()
+        .map_err(|_| ApiError::Server(format!("bad revision in {arn}")))?;
+    let record = records::get::<TaskDefinitionRecord>(store, &scope.task_definition(family, rev))
+        .await?
+        .ok_or_else(|| ApiError::Server(format!("task definition {arn} is missing")))?;
+    Ok(record.value.definition)
 }
 
 fn registration<'a>(ctx: &'a Ctx, family: &str, revision: i32) -> Registration<'a> {
@@ -181,7 +202,7 @@ pub async fn list(
         Some(p) => format!("{base}{p}"),
         None => base.clone(),
     };
-    let all: Vec<Record<TaskDefinitionRecord>> = records::list(&*ctx.app.store, &prefix).await?;
+    let all: Vec<Record<TaskDefinitionRecord>> = records::list(&*ctx.core.store, &prefix).await?;
     let mut keyed: Vec<(String, String)> = all
         .into_iter()
         .filter(|r| r.value.definition.status == Some(status))
@@ -212,7 +233,7 @@ pub async fn list_families(
     let status = req.status.unwrap_or(TaskDefinitionFamilyStatus::Active);
     let base = ctx.scope().task_definitions();
     let prefix = format!("{base}{}", req.family_prefix.as_deref().unwrap_or(""));
-    let all: Vec<Record<TaskDefinitionRecord>> = records::list(&*ctx.app.store, &prefix).await?;
+    let all: Vec<Record<TaskDefinitionRecord>> = records::list(&*ctx.core.store, &prefix).await?;
     let mut families: BTreeMap<String, bool> = BTreeMap::new();
     for r in &all {
         *families.entry(r.value.family().to_string()).or_default() |= r.value.is_active();
@@ -262,7 +283,7 @@ pub async fn resolve(
     given: &str,
 ) -> Result<Option<Record<TaskDefinitionRecord>>, ApiError> {
     let scope = ctx.scope();
-    let store = &*ctx.app.store;
+    let store = &*ctx.core.store;
     let reference = strip_arn(given)?;
     match reference.split_once(':') {
         Some((family, rev)) => {
@@ -324,7 +345,7 @@ async fn change_revision(
 ) -> Result<TaskDefinitionRecord, ApiError> {
     let key = ctx.scope().task_definition(family, revision);
     records::modify(
-        &*ctx.app.store,
+        &*ctx.core.store,
         &key,
         "The task definition",
         || ApiError::Client("The specified task definition does not exist.".into()),

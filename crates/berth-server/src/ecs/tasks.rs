@@ -9,10 +9,11 @@ use berth_model::status::DesiredStatus;
 use berth_model::task::TaskRecord;
 
 use super::{active_cluster, cluster_name, id_from, is_valid_id};
+use crate::context::Ctx;
+use crate::json::ApiResult;
 use crate::keys::EcsKeys;
 use crate::launch::{self, LaunchSpec, Target};
 use crate::pagination::{self, filtered_page};
-use crate::protocol::{ApiResult, Ctx};
 use crate::records;
 
 /// RunTask.
@@ -169,7 +170,7 @@ pub async fn describe(ctx: &Ctx, req: DescribeTasksRequest) -> ApiResult {
         .collect();
     let wanted: Vec<String> = keys.iter().flatten().cloned().collect();
     let mut found = ctx
-        .app
+        .core
         .store
         .get_many(&wanted)
         .await
@@ -228,7 +229,7 @@ pub async fn list(ctx: &Ctx, req: ListTasksRequest) -> Result<ListTasksResponse,
         .as_ref()
         .map(|s| format!("service:{}", id_from(s)));
     let (page, next) = filtered_page::<TaskRecord, _>(
-        &*ctx.app.store,
+        &*ctx.core.store,
         &ctx.scope().tasks(&cluster.value.name),
         req.next_token.as_deref(),
         max,
@@ -299,7 +300,7 @@ pub async fn submit_state_change(
             .collect(),
         ..Default::default()
     };
-    launch::apply_report(&ctx.app, &ctx.scope(), &report, None).await?;
+    launch::apply_report(&ctx.core, &ctx.scope(), &report, None).await?;
     Ok(SubmitTaskStateChangeResponse {
         acknowledgment: Some("ACK".into()),
     })
@@ -329,7 +330,7 @@ pub async fn submit_container_state_change(
         }],
         ..Default::default()
     };
-    launch::apply_report(&ctx.app, &ctx.scope(), &report, None).await?;
+    launch::apply_report(&ctx.core, &ctx.scope(), &report, None).await?;
     Ok(SubmitContainerStateChangeResponse {
         acknowledgment: Some("ACK".into()),
     })

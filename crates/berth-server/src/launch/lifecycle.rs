@@ -10,11 +10,10 @@ use berth_model::container_instance::InstanceRecord;
 use berth_model::task::TaskRecord;
 use berth_store::{Compare, Txn};
 
+use crate::context::{Core, Ctx};
 use crate::ecs::is_valid_id;
 use crate::keys::{EcsKeys, Scope};
-use crate::protocol::Ctx;
 use crate::records::{self, put, Step};
-use crate::App;
 
 /// Asks a task of `cluster` to stop with `code` and `reason`; returns the task as it now
 /// is (unchanged when it was already stopping).
@@ -31,8 +30,8 @@ pub async fn stop_task(
     }
     let key = &ctx.scope().task(cluster, id);
     let not_found = &not_found;
-    records::update(&*ctx.app.store, "The task", || async move {
-        let t = records::get::<TaskRecord>(&*ctx.app.store, key)
+    records::update(&*ctx.core.store, "The task", || async move {
+        let t = records::get::<TaskRecord>(&*ctx.core.store, key)
             .await?
             .ok_or_else(not_found)?;
         let mut task = t.value;
@@ -65,14 +64,14 @@ pub fn parse_task_arn(arn: &str) -> Result<(String, String), ApiError> {
 /// to its instance in the same transaction. `from_instance`, when given, must be the
 /// instance the task was placed on (an agent may only report its own tasks).
 pub async fn apply_report(
-    app: &App,
+    core: &Core,
     scope: &Scope,
     report: &TaskStateReport,
     from_instance: Option<&str>,
 ) -> Result<TaskRecord, ApiError> {
     let (cluster, id) = parse_task_arn(&report.task_arn)?;
     let key = &scope.task(&cluster, &id);
-    let store = &*app.store;
+    let store = &*core.store;
     records::update(store, "The task", || async move {
         let t = records::get::<TaskRecord>(store, key)
             .await?
@@ -85,7 +84,7 @@ pub async fn apply_report(
             ));
         }
         let mut task = t.value.clone();
-        let effect = task.apply_report(report, app.clock.now());
+        let effect = task.apply_report(report, core.clock.now());
         if !effect.changed {
             return Ok(Step::Done(task));
         }

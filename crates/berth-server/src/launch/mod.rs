@@ -44,9 +44,9 @@ pub use lifecycle::{apply_report, parse_task_arn, release, stop_task};
 pub use plan::{plan, Minted, Planned, Snapshot};
 pub use request::{choose_launch, prepare, LaunchSpec};
 
+use crate::context::Ctx;
 use crate::ecs::{active_cluster, new_id};
 use crate::keys::EcsKeys;
-use crate::protocol::Ctx;
 use crate::records::{self, Record, Step};
 
 /// A validated launch: everything RunTask, StartTask and the service controller share
@@ -103,7 +103,7 @@ pub async fn launch(
     target: Target<'_>,
 ) -> Result<(Vec<Task>, Vec<Failure>), ApiError> {
     let scope = &ctx.scope();
-    let store = &*ctx.app.store;
+    let store = &*ctx.core.store;
     let fargate = launch.launch_type == LaunchType::Fargate;
     let reservation = &placement::reservation(&launch.def.value, &launch.overrides);
     let request = &placement::request(
@@ -128,7 +128,7 @@ pub async fn launch(
             }
         };
         let cluster = &launch.cluster.value.name;
-        let instances = &ctx.app.instance_cache;
+        let instances = &ctx.core.instance_cache;
         let candidates: Vec<Record<Arc<InstanceRecord>>> = match (fargate, target.only_instance) {
             (true, _) => instances.list(store, &scope.fargate_pool()).await?,
             (false, Some(id)) => match records::get(store, &scope.instance(cluster, id)).await? {

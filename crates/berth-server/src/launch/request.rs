@@ -13,8 +13,8 @@ use berth_model::tags::{self, Tags};
 use berth_model::task_definition::{tag_pairs, TaskDefinitionRecord};
 
 use super::LaunchRequest;
+use crate::context::Ctx;
 use crate::ecs::task_definitions;
-use crate::protocol::Ctx;
 use crate::records::Record;
 
 /// What a call asks to launch, before it is validated.

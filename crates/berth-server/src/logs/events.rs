@@ -18,10 +18,10 @@ use berth_logs::filter::FilterPattern;
 use berth_logs::search::{self, Key, Search, Searched};
 use berth_logs::{Cursor, Direction, NewEvent, Position, ReadQuery};
 
+use super::Call;
 use super::{
     catalog_error, check_group_name, check_stream_name, group_named, scope, storage_error,
 };
-use crate::protocol::Ctx;
 
 /// Most events one GetLogEvents or FilterLogEvents call returns, and the default.
 const MAX_EVENTS_PAGE: i32 = 10_000;
@@ -37,10 +37,13 @@ fn page_limit(limit: Option<i32>) -> Result<usize, ApiError> {
     }
 }
 
-pub async fn put(ctx: &Ctx, req: PutLogEventsRequest) -> Result<PutLogEventsResponse, ApiError> {
+pub async fn put(
+    ctx: &Call<'_>,
+    req: PutLogEventsRequest,
+) -> Result<PutLogEventsResponse, ApiError> {
     check_group_name(&req.log_group_name)?;
     check_stream_name(&req.log_stream_name)?;
-    let catalog = &ctx.app.log_catalog;
+    let catalog = &ctx.logs.catalog;
     let scope = scope(ctx);
     let group = catalog
         .group(&scope, &req.log_group_name)
@@ -70,15 +73,15 @@ pub async fn put(ctx: &Ctx, req: PutLogEventsRequest) -> Result<PutLogEventsResp
         })
         .collect();
     let next_seq = if accepted.is_empty() {
-        ctx.app
-            .log_store
+        ctx.logs
+            .events
             .summary(&stream.storage_id)
             .await
             .map_err(storage_error)?
             .map_or(1, |s| s.next_seq)
     } else {
-        ctx.app
-            .log_store
+        ctx.logs
+            .events
             .append(&stream.storage_id, accepted, now)
             .await
             .map_err(storage_error)?
@@ -129,7 +132,10 @@ fn cursor_of(token: &str) -> Result<Cursor, ApiError> {
     }
 }
 
-pub async fn get(ctx: &Ctx, req: GetLogEventsRequest) -> Result<GetLogEventsResponse, ApiError> {
+pub async fn get(
+    ctx: &Call<'_>,
+    req: GetLogEventsRequest,
+) -> Result<GetLogEventsResponse, ApiError> {
     let group = group_named(
         ctx,
         req.log_group_name.as_deref(),
@@ -138,8 +144,8 @@ pub async fn get(ctx: &Ctx, req: GetLogEventsRequest) -> Result<GetLogEventsResp
     check_stream_name(&req.log_stream_name)?;
     let limit = page_limit(req.limit)?;
     let stream = ctx
-        .app
-        .log_catalog
+        .logs
+        .catalog
         .stream(&scope(ctx), &group, &req.log_stream_name)
         .await
         .map_err(catalog_error)?;
@@ -149,8 +155,8 @@ pub async fn get(ctx: &Ctx, req: GetLogEventsRequest) -> Result<GetLogEventsResp
         None => Cursor::Newest,
     };
     let page = ctx
-        .app
-        .log_store
+        .logs
+        .events
         .read(
             &stream.storage_id,
             ReadQuery {
@@ -204,7 +210,7 @@ pub async fn get(ctx: &Ctx, req: GetLogEventsRequest) -> Result<GetLogEventsResp
 }
 
 pub async fn filter(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: FilterLogEventsRequest,
 ) -> Result<FilterLogEventsResponse, ApiError> {
     let group = group_named(
@@ -228,8 +234,8 @@ pub async fn filter(
     };
     let prefix = req.log_stream_name_prefix.as_deref().unwrap_or("");
     let listed = ctx
-        .app
-        .log_catalog
+        .logs
+        .catalog
         .list_streams(&scope(ctx), &group, prefix, None, 0)
         .await
         .map_err(catalog_error)?;
@@ -247,7 +253,7 @@ pub async fn filter(
         })
         .collect();
     let page = search::search(
-        &ctx.app.log_store,
+        &ctx.logs.events,
         &streams,
         Search {
             pattern: &pattern,

@@ -17,9 +17,9 @@ use berth_api::logs::{
 use berth_logs::catalog::{now_millis, CatalogError, GroupRecord};
 use berth_model::tags;
 
+use super::Call;
 use super::{catalog_error, check_group_name, group_arn, group_named, group_of_arn, scope};
 use crate::pagination;
-use crate::protocol::Ctx;
 
 /// The retention periods CloudWatch Logs accepts, in days.
 pub const RETENTION_DAYS: [i32; 22] = [
@@ -43,7 +43,7 @@ fn checked_tags(
 }
 
 pub async fn create(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: CreateLogGroupRequest,
 ) -> Result<CreateLogGroupResponse, ApiError> {
     check_group_name(&req.log_group_name)?;
@@ -63,8 +63,8 @@ pub async fn create(
         kms_key_id: req.kms_key_id,
         deleting: false,
     };
-    ctx.app
-        .log_catalog
+    ctx.logs
+        .catalog
         .create_group(&scope(ctx), record)
         .await
         .map_err(catalog_error)?;
@@ -72,27 +72,27 @@ pub async fn create(
 }
 
 pub async fn delete(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: DeleteLogGroupRequest,
 ) -> Result<DeleteLogGroupResponse, ApiError> {
     check_group_name(&req.log_group_name)?;
     let streams = ctx
-        .app
-        .log_catalog
+        .logs
+        .catalog
         .delete_group(&scope(ctx), &req.log_group_name)
         .await
         .map_err(catalog_error)?;
     for stream in streams {
         // The catalog no longer names them; a failure here leaves files the retention
         // loop's sweep removes later.
-        if let Err(e) = ctx.app.log_store.delete_stream(&stream.storage_id).await {
+        if let Err(e) = ctx.logs.events.delete_stream(&stream.storage_id).await {
             tracing::warn!(error = %e, stream = %stream.name, "could not delete a stream's events");
         }
     }
     Ok(DeleteLogGroupResponse {})
 }
 
-async fn wire(ctx: &Ctx, record: &GroupRecord) -> Result<LogGroup, ApiError> {
+async fn wire(ctx: &Call<'_>, record: &GroupRecord) -> Result<LogGroup, ApiError> {
     let stored_bytes = super::streams::stored_bytes(ctx, &record.name).await?;
     let arn = group_arn(ctx, &record.name);
     Ok(LogGroup {
@@ -110,7 +110,7 @@ async fn wire(ctx: &Ctx, record: &GroupRecord) -> Result<LogGroup, ApiError> {
 }
 
 pub async fn describe(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: DescribeLogGroupsRequest,
 ) -> Result<DescribeLogGroupsResponse, ApiError> {
     let limit = match req.limit {
@@ -131,7 +131,7 @@ pub async fn describe(
     let mut after = pagination::decode_token(req.next_token.as_deref(), "")?;
     let prefix = req.log_group_name_prefix.as_deref().unwrap_or("");
     let pattern = req.log_group_name_pattern.as_deref();
-    let (catalog, scope, limit) = (&ctx.app.log_catalog, scope(ctx), limit as usize);
+    let (catalog, scope, limit) = (&ctx.logs.catalog, scope(ctx), limit as usize);
     let mut groups = Vec::new();
     // A pattern filters the listing, so a page may take several reads; the token is the
     // last group looked at, matching or not.
@@ -166,7 +166,7 @@ pub async fn describe(
 
 /// Applies `change` to the named group's record.
 async fn update(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     group: &str,
     mut change: impl FnMut(&mut GroupRecord) -> Result<(), ApiError>,
 ) -> Result<GroupRecord, ApiError> {
@@ -179,8 +179,8 @@ async fn update(
             Refusal::Catalog(e)
         }
     }
-    ctx.app
-        .log_catalog
+    ctx.logs
+        .catalog
         .update_group(&scope(ctx), group, |g| change(g).map_err(Refusal::Api))
         .await
         .map_err(|e| match e {
@@ -190,7 +190,7 @@ async fn update(
 }
 
 pub async fn put_retention(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: PutRetentionPolicyRequest,
 ) -> Result<PutRetentionPolicyResponse, ApiError> {
     check_group_name(&req.log_group_name)?;
@@ -210,7 +210,7 @@ pub async fn put_retention(
 }
 
 pub async fn delete_retention(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: DeleteRetentionPolicyRequest,
 ) -> Result<DeleteRetentionPolicyResponse, ApiError> {
     check_group_name(&req.log_group_name)?;
@@ -222,7 +222,11 @@ pub async fn delete_retention(
     Ok(DeleteRetentionPolicyResponse {})
 }
 
-async fn add_tags(ctx: &Ctx, group: &str, given: BTreeMap<String, String>) -> Result<(), ApiError> {
+async fn add_tags(
+    ctx: &Call<'_>,
+    group: &str,
+    given: BTreeMap<String, String>,
+) -> Result<(), ApiError> {
     update(ctx, group, |g| {
         g.tags = checked_tags(given.clone(), &g.tags)?;
         Ok(())
@@ -231,7 +235,7 @@ async fn add_tags(ctx: &Ctx, group: &str, given: BTreeMap<String, String>) -> Re
     .map(|_| ())
 }
 
-async fn remove_tags(ctx: &Ctx, group: &str, keys: &[String]) -> Result<(), ApiError> {
+async fn remove_tags(ctx: &Call<'_>, group: &str, keys: &[String]) -> Result<(), ApiError> {
     update(ctx, group, |g| {
         for key in keys {
             g.tags.remove(key);
@@ -242,10 +246,10 @@ async fn remove_tags(ctx: &Ctx, group: &str, keys: &[String]) -> Result<(), ApiE
     .map(|_| ())
 }
 
-async fn tags_of(ctx: &Ctx, group: &str) -> Result<BTreeMap<String, String>, ApiError> {
+async fn tags_of(ctx: &Call<'_>, group: &str) -> Result<BTreeMap<String, String>, ApiError> {
     let record = ctx
-        .app
-        .log_catalog
+        .logs
+        .catalog
         .group(&scope(ctx), group)
         .await
         .map_err(catalog_error)?;
@@ -253,7 +257,7 @@ async fn tags_of(ctx: &Ctx, group: &str) -> Result<BTreeMap<String, String>, Api
 }
 
 pub async fn tag_resource(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: TagResourceRequest,
 ) -> Result<TagResourceResponse, ApiError> {
     add_tags(ctx, &group_of_arn(ctx, &req.resource_arn)?, req.tags).await?;
@@ -261,7 +265,7 @@ pub async fn tag_resource(
 }
 
 pub async fn untag_resource(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: UntagResourceRequest,
 ) -> Result<UntagResourceResponse, ApiError> {
     remove_tags(ctx, &group_of_arn(ctx, &req.resource_arn)?, &req.tag_keys).await?;
@@ -269,7 +273,7 @@ pub async fn untag_resource(
 }
 
 pub async fn list_tags(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: ListTagsForResourceRequest,
 ) -> Result<ListTagsForResourceResponse, ApiError> {
     let tags = tags_of(ctx, &group_of_arn(ctx, &req.resource_arn)?).await?;
@@ -277,7 +281,7 @@ pub async fn list_tags(
 }
 
 pub async fn tag_group(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: TagLogGroupRequest,
 ) -> Result<TagLogGroupResponse, ApiError> {
     let group = group_named(ctx, Some(&req.log_group_name), None)?;
@@ -286,7 +290,7 @@ pub async fn tag_group(
 }
 
 pub async fn untag_group(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: UntagLogGroupRequest,
 ) -> Result<UntagLogGroupResponse, ApiError> {
     let group = group_named(ctx, Some(&req.log_group_name), None)?;
@@ -295,7 +299,7 @@ pub async fn untag_group(
 }
 
 pub async fn list_group_tags(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: ListTagsLogGroupRequest,
 ) -> Result<ListTagsLogGroupResponse, ApiError> {
     let group = group_named(ctx, Some(&req.log_group_name), None)?;

@@ -14,8 +14,8 @@ use berth_api::error::ApiError;
 use berth_logs::catalog::{now_millis, CatalogError, GroupRecord, Scope, StreamRecord};
 use berth_logs::NewEvent;
 
+use super::Logs;
 use super::{catalog_error, check_group_name, check_stream_name, storage_error};
-use crate::App;
 
 /// One lock per stream storage id for conditional appends, guarding the newest
 /// producer generation the stream has seen.
@@ -36,8 +36,12 @@ impl AppendLocks {
 }
 
 /// The stream a batch goes to, made if missing.
-async fn stream_for(app: &App, scope: &Scope, batch: &LogBatch) -> Result<StreamRecord, ApiError> {
-    let catalog = &app.log_catalog;
+async fn stream_for(
+    logs: &Logs,
+    scope: &Scope,
+    batch: &LogBatch,
+) -> Result<StreamRecord, ApiError> {
+    let catalog = &logs.catalog;
     let (group, stream) = (&batch.log_group_name, &batch.log_stream_name);
     match catalog.stream(scope, group, stream).await {
         Ok(record) => return Ok(record),
@@ -75,20 +79,19 @@ async fn stream_for(app: &App, scope: &Scope, batch: &LogBatch) -> Result<Stream
 }
 
 /// Appends one agent batch (see the module doc).
-pub async fn agent_batch(app: &App, batch: LogBatch) -> Result<LogBatchAnswer, ApiError> {
+pub async fn agent_batch(
+    logs: &Logs,
+    scope: &Scope,
+    batch: LogBatch,
+) -> Result<LogBatchAnswer, ApiError> {
     check_group_name(&batch.log_group_name)?;
     check_stream_name(&batch.log_stream_name)?;
-    let scope = app.home_scope();
-    let scope = Scope {
-        account: scope.account,
-        region: scope.region,
-    };
-    let stream = stream_for(app, &scope, &batch).await?;
-    let lock = app.log_appends.of(&stream.storage_id);
+    let stream = stream_for(logs, scope, &batch).await?;
+    let lock = logs.appends.of(&stream.storage_id);
     let mut newest_producer = lock.lock().await;
     let superseded = batch.producer < *newest_producer;
     *newest_producer = (*newest_producer).max(batch.producer);
-    let store = &app.log_store;
+    let store = &logs.events;
     let current = store
         .summary(&stream.storage_id)
         .await

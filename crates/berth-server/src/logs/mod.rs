@@ -10,7 +10,8 @@ use berth_api::error::ApiError;
 use berth_api::logs::{Operation, TARGET_PREFIX};
 use berth_logs::catalog::{CatalogError, Scope};
 
-use crate::protocol::{parse, respond, unknown_operation, ApiResult, Ctx};
+use crate::context::Ctx;
+use crate::json::{parse, respond, unknown_operation, ApiResult};
 
 mod events;
 mod groups;
@@ -18,8 +19,31 @@ pub mod ingest;
 pub mod retention;
 mod streams;
 
+/// CloudWatch Logs' state: the catalog of groups and streams (in the store), their
+/// events (in the log store), and the turns agents' appends take per stream.
+pub struct Logs {
+    pub catalog: berth_logs::catalog::Catalog,
+    pub events: berth_logs::LogStore,
+    pub appends: ingest::AppendLocks,
+}
+
+/// One Logs call: the request's context and the service's state (the context's methods
+/// are the call's).
+pub struct Call<'a> {
+    pub ctx: &'a Ctx,
+    pub logs: &'a Logs,
+}
+
+impl std::ops::Deref for Call<'_> {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        self.ctx
+    }
+}
+
 /// Runs one Logs operation.
-pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
+pub async fn dispatch(ctx: &Ctx, logs: &Logs, action: &str, body: &[u8]) -> ApiResult {
+    let ctx = &Call { ctx, logs };
     let Ok(op) = action.parse::<Operation>() else {
         return Err(unknown_operation(&format!("{TARGET_PREFIX}.{action}")));
     };

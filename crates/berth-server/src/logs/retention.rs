@@ -13,8 +13,8 @@ use berth_api::error::ApiError;
 use berth_logs::catalog::{self, now_millis, GroupRecord};
 use berth_store::WatchEvent;
 
+use super::Logs;
 use crate::controller::Sweep;
-use crate::App;
 
 /// Time between passes.
 pub const PASS_INTERVAL: Duration = Duration::from_secs(600);
@@ -23,15 +23,15 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Retention as a [`Sweep`]: a pass every [`PASS_INTERVAL`], and soon after a log group's
 /// retention period changes (seen in the store, so through any replica).
 pub struct RetentionSweep {
-    app: Arc<App>,
+    logs: Arc<Logs>,
     /// Each group record's retention as last seen.
     periods: Mutex<HashMap<String, Option<i32>>>,
 }
 
 impl RetentionSweep {
-    pub fn new(app: Arc<App>) -> RetentionSweep {
+    pub fn new(logs: Arc<Logs>) -> RetentionSweep {
         RetentionSweep {
-            app,
+            logs,
             periods: Mutex::new(HashMap::new()),
         }
     }
@@ -62,7 +62,7 @@ impl Sweep for RetentionSweep {
         seen.insert(kv.key.clone(), period) != Some(period) && period.is_some()
     }
     async fn pass(&self) -> Result<(), ApiError> {
-        match pass(&self.app).await {
+        match pass(&self.logs).await {
             Ok(0) => Ok(()),
             Ok(segments) => {
                 tracing::info!(segments, "log retention removed expired events");
@@ -74,8 +74,8 @@ impl Sweep for RetentionSweep {
 }
 
 /// One pass; returns how many segments it removed.
-pub async fn pass(app: &App) -> Result<usize, String> {
-    let catalog = &app.log_catalog;
+pub async fn pass(logs: &Logs) -> Result<usize, String> {
+    let catalog = &logs.catalog;
     let mut removed = 0;
     for (scope, group) in catalog.all_groups().await.map_err(|e| e.to_string())? {
         let Some(days) = group.retention_days else {
@@ -89,8 +89,8 @@ pub async fn pass(app: &App) -> Result<usize, String> {
             Err(e) => return Err(e.to_string()),
         };
         for stream in streams {
-            removed += app
-                .log_store
+            removed += logs
+                .events
                 .expire(&stream.storage_id, before)
                 .await
                 .map_err(|e| e.to_string())?;

@@ -10,18 +10,18 @@ use berth_api::logs::{
 use berth_logs::catalog::{now_millis, StreamRecord};
 use berth_logs::StreamSummary;
 
+use super::Call;
 use super::{
     catalog_error, check_group_name, check_stream_name, group_arn, group_named, scope,
     storage_error,
 };
 use crate::pagination;
-use crate::protocol::Ctx;
 
 /// Streams per DescribeLogStreams page, at most and by default.
 const MAX_STREAMS_PAGE: i32 = 50;
 
 pub async fn create(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: CreateLogStreamRequest,
 ) -> Result<CreateLogStreamResponse, ApiError> {
     check_group_name(&req.log_group_name)?;
@@ -31,8 +31,8 @@ pub async fn create(
         created_at: now_millis(),
         storage_id: uuid::Uuid::new_v4().simple().to_string(),
     };
-    ctx.app
-        .log_catalog
+    ctx.logs
+        .catalog
         .create_stream(&scope(ctx), &req.log_group_name, record)
         .await
         .map_err(catalog_error)?;
@@ -40,19 +40,19 @@ pub async fn create(
 }
 
 pub async fn delete(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: DeleteLogStreamRequest,
 ) -> Result<DeleteLogStreamResponse, ApiError> {
     check_group_name(&req.log_group_name)?;
     check_stream_name(&req.log_stream_name)?;
     let record = ctx
-        .app
-        .log_catalog
+        .logs
+        .catalog
         .delete_stream(&scope(ctx), &req.log_group_name, &req.log_stream_name)
         .await
         .map_err(catalog_error)?;
-    ctx.app
-        .log_store
+    ctx.logs
+        .events
         .delete_stream(&record.storage_id)
         .await
         .map_err(storage_error)?;
@@ -61,21 +61,21 @@ pub async fn delete(
 
 /// Every stream of a group with what its events look like.
 async fn streams_with_summaries(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     group: &str,
     prefix: &str,
 ) -> Result<Vec<(StreamRecord, Option<StreamSummary>)>, ApiError> {
     let page = ctx
-        .app
-        .log_catalog
+        .logs
+        .catalog
         .list_streams(&scope(ctx), group, prefix, None, 0)
         .await
         .map_err(catalog_error)?;
     let mut out = Vec::with_capacity(page.items.len());
     for record in page.items {
         let summary = ctx
-            .app
-            .log_store
+            .logs
+            .events
             .summary(&record.storage_id)
             .await
             .map_err(storage_error)?;
@@ -85,7 +85,7 @@ async fn streams_with_summaries(
 }
 
 /// The bytes a group's events take on disk.
-pub(super) async fn stored_bytes(ctx: &Ctx, group: &str) -> Result<u64, ApiError> {
+pub(super) async fn stored_bytes(ctx: &Call<'_>, group: &str) -> Result<u64, ApiError> {
     Ok(streams_with_summaries(ctx, group, "")
         .await?
         .iter()
@@ -94,7 +94,7 @@ pub(super) async fn stored_bytes(ctx: &Ctx, group: &str) -> Result<u64, ApiError
 }
 
 fn wire(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     group: &str,
     record: &StreamRecord,
     summary: Option<StreamSummary>,
@@ -123,7 +123,7 @@ fn wire(
 }
 
 pub async fn describe(
-    ctx: &Ctx,
+    ctx: &Call<'_>,
     req: DescribeLogStreamsRequest,
 ) -> Result<DescribeLogStreamsResponse, ApiError> {
     let group = group_named(

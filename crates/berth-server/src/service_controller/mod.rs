@@ -25,15 +25,13 @@ use berth_model::task::TaskRecord;
 use berth_store::WatchEvent;
 use berth_store::{Compare, Txn};
 
-use crate::auth::Caller;
+use crate::context::{Caller, Core, Ctx};
 use crate::controller::{Action, Reconciler};
 use crate::ecs::services;
 use crate::keys::EcsKeys;
 use crate::keys::Scope;
 use crate::launch::{self, LaunchSpec, Target};
-use crate::protocol::Ctx;
 use crate::records::{self, commit, put, Record};
-use crate::App;
 
 mod targets;
 
@@ -58,23 +56,23 @@ pub struct ServiceKey {
 /// tasks of its group, and to its cluster's container instances (a status change, a
 /// join or a departure: heartbeats alone do not wake it).
 pub struct Services {
-    app: Arc<App>,
+    core: Arc<Core>,
     /// Each container instance's last seen status, so heartbeats are told apart from
     /// changes that matter to services.
     instances: Mutex<HashMap<String, ContainerInstanceStatus>>,
 }
 
 impl Services {
-    pub fn new(app: Arc<App>) -> Services {
+    pub fn new(core: Arc<Core>) -> Services {
         Services {
-            app,
+            core,
             instances: Mutex::new(HashMap::new()),
         }
     }
 
     async fn services_of(&self, scope: &Scope, cluster: &str) -> Vec<ServiceKey> {
         let services: Vec<Record<ServiceRecord>> =
-            match records::list(&*self.app.store, &scope.services(cluster)).await {
+            match records::list(&*self.core.store, &scope.services(cluster)).await {
                 Ok(services) => services,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot list a cluster's services");
@@ -161,9 +159,9 @@ impl Reconciler for Services {
 
     async fn list(&self) -> Result<Vec<ServiceKey>, ApiError> {
         let mut keys = Vec::new();
-        for prefix in records::scope_prefixes(&*self.app.store, "services").await? {
+        for prefix in records::scope_prefixes(&*self.core.store, "services").await? {
             let services: Vec<Record<ServiceRecord>> =
-                records::list(&*self.app.store, &prefix).await?;
+                records::list(&*self.core.store, &prefix).await?;
             for s in services {
                 let Some((scope, _, cluster, name)) = ecs_key(&s.key) else {
                     continue;
@@ -182,14 +180,14 @@ impl Reconciler for Services {
 
     async fn reconcile(&self, key: &ServiceKey) -> Result<Action, ApiError> {
         let record: Option<Record<ServiceRecord>> = records::get(
-            &*self.app.store,
+            &*self.core.store,
             &key.scope.service(&key.cluster, &key.name),
         )
         .await?;
         let Some(record) = record.filter(|r| r.value.status != ServiceStatus::Inactive) else {
             return Ok(Action::AwaitChange);
         };
-        let steady = step_service(&self.app, record).await?;
+        let steady = step_service(&self.core, record).await?;
         Ok(Action::Requeue(if steady {
             STEADY_REQUEUE
         } else {
@@ -204,14 +202,14 @@ impl Reconciler for Services {
 }
 
 /// The controller acts as the service's creator, in the service's account and region.
-fn context(app: &Arc<App>, service: &ServiceRecord) -> Ctx {
+fn context(core: &Arc<Core>, service: &ServiceRecord) -> Ctx {
     let mut arn = service.arn.split(':');
     let (region, account) = (
         arn.nth(3).unwrap_or_default(),
         arn.next().unwrap_or_default(),
     );
     Ctx {
-        app: app.clone(),
+        core: core.clone(),
         caller: Caller {
             account: account.to_string(),
             region: region.to_string(),
@@ -243,7 +241,7 @@ struct Observed {
 }
 
 async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed, ApiError> {
-    let store = &*ctx.app.store;
+    let store = &*ctx.core.store;
     let now = ctx.now();
     let group = task_group(&s.name);
     let tasks: Vec<Record<TaskRecord>> = records::list(store, &scope.tasks(&s.cluster)).await?;
@@ -356,11 +354,11 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
 }
 
 /// One step of one service; true when it has reached a steady state.
-async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<bool, ApiError> {
-    let ctx = context(app, &r.value);
+async fn step_service(core: &Arc<Core>, r: Record<ServiceRecord>) -> Result<bool, ApiError> {
+    let ctx = context(core, &r.value);
     let scope = ctx.scope();
     let Some(cluster) =
-        records::get::<ClusterRecord>(&*app.store, &scope.cluster(&r.value.cluster)).await?
+        records::get::<ClusterRecord>(&*core.store, &scope.cluster(&r.value.cluster)).await?
     else {
         return Ok(true);
     };
@@ -416,7 +414,7 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<bool, 
                 (&seen.targets, seen.records.get(arn), lb.draining)
             {
                 targets
-                    .deregister(&*app.store, record, &seen.instances)
+                    .deregister(&*core.store, record, &seen.instances)
                     .await
                     .map_err(ApiError::Server)?;
                 draining += 1;
@@ -487,7 +485,7 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<bool, 
         );
     }
 
-    register_targets(app, &mut s, &seen, &step, now).await?;
+    register_targets(core, &mut s, &seen, &step, now).await?;
     let started = start_tasks(&ctx, &cluster, &mut s, &step, now).await?;
     if !started.is_empty() {
         s.push_event(
@@ -508,14 +506,14 @@ async fn step_service(app: &Arc<App>, r: Record<ServiceRecord>) -> Result<bool, 
             .when(Compare::unchanged(&r.key, r.revision))
             .then(put(&r.key, &s));
         // A lost race is decided again on the next pass.
-        commit(&*app.store, txn).await?;
+        commit(&*core.store, txn).await?;
     }
     Ok(steady)
 }
 
 /// Registers the service's RUNNING tasks that are staying in its target groups.
 async fn register_targets(
-    app: &Arc<App>,
+    core: &Arc<Core>,
     s: &mut ServiceRecord,
     seen: &Observed,
     step: &rollout::Step,
@@ -534,7 +532,7 @@ async fn register_targets(
             continue;
         }
         for group in targets
-            .register(&*app.store, record, &seen.instances)
+            .register(&*core.store, record, &seen.instances)
             .await
             .map_err(ApiError::Server)?
         {

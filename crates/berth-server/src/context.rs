@@ -1,0 +1,82 @@
+//! What every handler, the launch engine and every controller work with, at the bottom of
+//! the crate: the [`Core`] every service shares (the store, the clock, the server's own
+//! account and region) and, for one API call, the verified [`Caller`] ([`Ctx`]). Each
+//! service keeps its own state beside it (`ecr::Ecr`, `logs::Logs`, the load
+//! balancers' `Elb`); nothing here knows them.
+
+use std::sync::Arc;
+
+use berth_api::arn::Arn;
+use berth_api::ecs::Timestamp;
+use berth_model::container_instance::InstanceRecord;
+use berth_store::Store;
+
+use crate::keys::Scope;
+use crate::records::DecodedCache;
+
+/// Where "now" comes from: the system clock, read in one place.
+#[derive(Clone, Debug, Default)]
+pub struct Clock;
+
+impl Clock {
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from(std::time::SystemTime::now())
+    }
+}
+
+/// The state every service shares.
+pub struct Core {
+    pub store: Arc<dyn Store>,
+    pub clock: Clock,
+    /// The account `berth up` created, and the region agents register in.
+    pub account: String,
+    pub region: String,
+    /// Decoded container instance records (every RunTask reads all of a cluster's).
+    pub instance_cache: DecodedCache<InstanceRecord>,
+}
+
+impl Core {
+    /// The scope agents act in: the server's account and region.
+    pub fn home_scope(&self) -> Scope {
+        Scope::new(&self.account, &self.region)
+    }
+}
+
+/// A verified caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    pub region: String,
+    pub access_key_id: String,
+    /// The IAM principal ECS records (`registeredBy`).
+    pub principal_arn: String,
+}
+
+/// Everything a handler knows about the call it serves.
+pub struct Ctx {
+    pub core: Arc<Core>,
+    pub caller: Caller,
+}
+
+impl Ctx {
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        &*self.core.store
+    }
+
+    /// The account and region this call acts in.
+    pub fn scope(&self) -> Scope {
+        Scope::new(&self.caller.account, &self.caller.region)
+    }
+
+    /// An ECS ARN in the caller's account and region.
+    pub fn arn(&self, resource: impl Into<String>) -> String {
+        Arn::new("ecs", &self.caller.region, &self.caller.account, resource).to_string()
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        self.core.clock.now()
+    }
+}
