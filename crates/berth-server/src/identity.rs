@@ -116,6 +116,89 @@ pub fn load_or_create_agent_token(data_dir: &Path) -> Result<(String, PathBuf), 
     Ok((token, path))
 }
 
+/// The store key of the account's key pair, shared by every replica.
+const STORE_IDENTITY: &str = "/identity/keys";
+/// The store key of the agent token, shared by every replica.
+const STORE_AGENT_TOKEN: &str = "/identity/agent-token";
+
+/// The identity and agent token every replica of a control plane shares, kept in the
+/// store: the first replica to start publishes its own (from its data directory), later
+/// ones adopt what is there; keys an operator gives (`given`) replace the stored ones.
+/// The data directory's copies are rewritten to match, for the tools that read them.
+pub async fn settle_in_store(
+    store: &dyn berth_store::Store,
+    data_dir: &Path,
+    local: Identity,
+    given: bool,
+    local_token: String,
+) -> Result<(Identity, String), String> {
+    let identity = settle(store, STORE_IDENTITY, local, given, |bytes| {
+        serde_json::from_slice::<Identity>(bytes).map_err(|e| e.to_string())
+    })
+    .await?;
+    let token = settle(store, STORE_AGENT_TOKEN, local_token, false, |bytes| {
+        String::from_utf8(bytes.to_vec()).map_err(|e| e.to_string())
+    })
+    .await?;
+    let json = serde_json::to_vec_pretty(&identity).expect("identity serializes");
+    write_private(&data_dir.join(IDENTITY_FILE), &json).map_err(|e| e.to_string())?;
+    write_private(&data_dir.join(AGENT_TOKEN_FILE), token.as_bytes()).map_err(|e| e.to_string())?;
+    Ok((identity, token))
+}
+
+/// The value at `key`: the stored one, or `local` when there is none or `replace` says
+/// so (written with compare-and-swap, so racing replicas agree).
+async fn settle<T: serde::Serialize + StoredBytes>(
+    store: &dyn berth_store::Store,
+    key: &str,
+    local: T,
+    replace: bool,
+    parse: impl Fn(&[u8]) -> Result<T, String>,
+) -> Result<T, String> {
+    use berth_store::records::{self, RecordError, Step};
+    use berth_store::{Compare, Op, Txn};
+    let (local, parse) = (&local, &parse);
+    records::update(store, key, || async move {
+        let existing = store.get(key).await.map_err(RecordError::from)?;
+        if let (Some(kv), false) = (&existing, replace) {
+            let value = parse(&kv.value).map_err(|reason| RecordError::Corrupt {
+                key: key.to_string(),
+                reason,
+            })?;
+            return Ok(Step::Done(value));
+        }
+        let txn = Txn::new()
+            .when(Compare::unchanged(
+                key,
+                existing.map_or(0, |kv| kv.mod_revision),
+            ))
+            .then(Op::put(key, local.bytes()));
+        Ok::<_, RecordError>(Step::Commit(
+            txn,
+            parse(&local.bytes()).expect("own value parses"),
+        ))
+    })
+    .await
+    .map_err(|e| format!("cannot share {key} through the store: {e}"))
+}
+
+/// How a shared value is written to the store.
+trait StoredBytes {
+    fn bytes(&self) -> Vec<u8>;
+}
+
+impl StoredBytes for Identity {
+    fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("identity serializes")
+    }
+}
+
+impl StoredBytes for String {
+    fn bytes(&self) -> Vec<u8> {
+        self.as_bytes().to_vec()
+    }
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
     let io = |source| IdentityError::Io {
         path: path.to_path_buf(),
@@ -163,6 +246,38 @@ mod tests {
     fn rejects_a_bad_account_id() {
         let dir = tempfile::tempdir().unwrap();
         assert!(Identity::load_or_create(dir.path(), "12", None).is_err());
+    }
+
+    #[tokio::test]
+    async fn replicas_share_the_first_ones_keys_and_token_and_given_keys_replace_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = berth_store::embedded::EmbeddedStore::open(&dir.path().join("s")).unwrap();
+        let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a_dir).unwrap();
+        std::fs::create_dir_all(&b_dir).unwrap();
+        let a = Identity::generate("000000000000");
+        let (first, token) = settle_in_store(&store, &a_dir, a.clone(), false, "tok-a".into())
+            .await
+            .unwrap();
+        assert_eq!((first.clone(), token.as_str()), (a.clone(), "tok-a"));
+        let b = Identity::generate("000000000000");
+        let (second, token) = settle_in_store(&store, &b_dir, b.clone(), false, "tok-b".into())
+            .await
+            .unwrap();
+        assert_eq!(
+            (second, token.as_str()),
+            (a.clone(), "tok-a"),
+            "the second adopts the first's"
+        );
+        assert_eq!(
+            Identity::load_or_create(&b_dir, "000000000000", None).unwrap(),
+            a,
+            "and its data directory says so"
+        );
+        let (given, _) = settle_in_store(&store, &b_dir, b.clone(), true, "tok-b".into())
+            .await
+            .unwrap();
+        assert_eq!(given, b, "keys an operator gives replace the stored ones");
     }
 
     #[test]

@@ -25,10 +25,12 @@ pub mod task_credentials;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
 use berth_store::embedded::EmbeddedStore;
+use berth_store::leader::{Elector, FencedStore, Solo};
 use berth_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -45,6 +47,8 @@ pub struct ServerConfig {
     /// The region agents register in and `berth up`'s profile names.
     pub region: String,
     pub identity: Identity,
+    /// Whether the operator gave the keys (they then replace the ones replicas share).
+    pub keys_given: bool,
     /// How often the registry applies lifecycle policies and collects garbage, and how
     /// it treats recent content.
     pub registry_upkeep: ecr::maintenance::RegistryUpkeep,
@@ -86,6 +90,8 @@ pub enum StartError {
     Registry { path: PathBuf, reason: String },
     #[error("cannot open the log store in {path}: {reason}")]
     Logs { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Shared(String),
     #[error("cannot read the registry's token key from the store: {0}")]
     RegistryKey(String),
     #[error(
@@ -98,23 +104,40 @@ pub enum StartError {
 }
 
 impl Server {
-    /// Opens the embedded store in the data directory and starts serving.
+    /// Opens the embedded store in the data directory and starts serving, as the only
+    /// replica.
     pub async fn start(config: ServerConfig) -> Result<Server, StartError> {
         let path = config.data_dir.join("store");
         let store = EmbeddedStore::open(&path).map_err(|source| StartError::Store {
             path: path.clone(),
             source,
         })?;
-        Self::start_with_store(config, Arc::new(store)).await
+        Self::start_with_store(config, Arc::new(store), Arc::new(Solo)).await
     }
 
-    /// Starts serving over the given store.
+    /// Starts serving over the given store; controllers act while `elector` says this
+    /// replica leads.
     pub async fn start_with_store(
         config: ServerConfig,
         store: Arc<dyn Store>,
+        elector: Arc<dyn Elector>,
     ) -> Result<Server, StartError> {
-        let (agent_token, agent_token_path) =
+        let (local_token, agent_token_path) =
             identity::load_or_create_agent_token(&config.data_dir)?;
+        // Replicas share one identity and agent token through the store.
+        let (shared_identity, agent_token) = identity::settle_in_store(
+            &*store,
+            &config.data_dir,
+            config.identity.clone(),
+            config.keys_given,
+            local_token,
+        )
+        .await
+        .map_err(StartError::Shared)?;
+        let config = ServerConfig {
+            identity: shared_identity,
+            ..config
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -198,27 +221,7 @@ impl Server {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
-        let store = core.store.clone();
-        let janitor = tokio::spawn(controller::run(
-            Arc::new(Swept(janitor::Janitor(core.clone()))),
-            store.clone(),
-            shutdown.subscribe(),
-        ));
-        let upkeep = tokio::spawn(controller::run(
-            Arc::new(Swept(ecr::maintenance::RegistrySweep::new(ecr.clone()))),
-            store.clone(),
-            shutdown.subscribe(),
-        ));
-        let retention = tokio::spawn(controller::run(
-            Arc::new(Swept(logs::retention::RetentionSweep::new(logs))),
-            store.clone(),
-            shutdown.subscribe(),
-        ));
-        let services = tokio::spawn(controller::run(
-            Arc::new(service_controller::Services::new(core)),
-            store,
-            shutdown.subscribe(),
-        ));
+        let controllers = tokio::spawn(lead(core, ecr, logs, elector, shutdown.subscribe()));
         let load_balancers = tokio::spawn(elb.serve(shutdown.subscribe()));
         tracing::info!(%local_addr, "control plane listening");
         Ok(Server {
@@ -226,7 +229,7 @@ impl Server {
             local_addr,
             agent_token_path,
             shutdown,
-            tasks: vec![serve, janitor, upkeep, retention, load_balancers, services],
+            tasks: vec![serve, controllers, load_balancers],
         })
     }
 
@@ -263,6 +266,82 @@ impl Server {
         for t in self.tasks {
             let _ = t.await;
         }
+    }
+}
+
+/// Runs the controllers while this replica leads: campaigns, runs them over a store
+/// fenced by the term (so nothing they write lands after a successor starts), stops
+/// them when the term ends, and campaigns again; until shutdown, when it resigns.
+async fn lead(
+    core: Arc<Core>,
+    ecr: Arc<ecr::Ecr>,
+    logs: Arc<logs::Logs>,
+    elector: Arc<dyn Elector>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let leadership = tokio::select! {
+            l = elector.campaign() => l,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let mut leadership = match leadership {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot campaign for leadership; will retry");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+            }
+        };
+        tracing::info!(term = ?leadership.term, "leading: controllers start");
+        let fenced: Arc<dyn Store> = Arc::new(FencedStore::new(
+            core.store.clone(),
+            leadership.term.clone(),
+        ));
+        let leader = Arc::new(Core {
+            store: fenced.clone(),
+            clock: core.clock.clone(),
+            account: core.account.clone(),
+            region: core.region.clone(),
+            instance_cache: Default::default(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let running = vec![
+            tokio::spawn(controller::run(
+                Arc::new(Swept(janitor::Janitor(leader.clone()))),
+                fenced.clone(),
+                stopped.clone(),
+            )),
+            tokio::spawn(controller::run(
+                Arc::new(Swept(ecr::maintenance::RegistrySweep::new(ecr.clone()))),
+                fenced.clone(),
+                stopped.clone(),
+            )),
+            tokio::spawn(controller::run(
+                Arc::new(Swept(logs::retention::RetentionSweep::new(logs.clone()))),
+                fenced.clone(),
+                stopped.clone(),
+            )),
+            tokio::spawn(controller::run(
+                Arc::new(service_controller::Services::new(leader)),
+                fenced,
+                stopped,
+            )),
+        ];
+        let shutting_down = tokio::select! {
+            _ = leadership.lost.wait_for(|l| *l) => false,
+            _ = shutdown.wait_for(|s| *s) => true,
+        };
+        let _ = stop.send(true);
+        for task in running {
+            let _ = task.await;
+        }
+        if shutting_down {
+            leadership.resign();
+            return;
+        }
+        tracing::warn!("no longer leading: controllers stopped; campaigning again");
     }
 }
 

@@ -17,6 +17,8 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub mod embedded;
+pub mod etcd;
+pub mod leader;
 pub mod records;
 
 /// A store-wide, strictly increasing write counter. Revision 0 means "never written".
@@ -179,6 +181,9 @@ pub enum StoreError {
     /// The store was closed.
     #[error("store is closed")]
     Closed,
+    /// A write of a leader whose term is over ([`leader::FencedStore`]).
+    #[error("this replica is no longer the leader; its write was not made")]
+    NotLeader,
 }
 
 /// The revisioned key-value store every Berth component shares.

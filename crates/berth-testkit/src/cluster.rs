@@ -35,6 +35,7 @@ impl TestCluster {
             data_dir: data_dir.clone(),
             region: "us-east-1".into(),
             identity: identity.clone(),
+            keys_given: false,
             registry_upkeep: Default::default(),
             load_balancers: Default::default(),
         })

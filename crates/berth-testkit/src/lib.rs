@@ -6,9 +6,11 @@
 pub mod bench;
 pub mod client;
 pub mod cluster;
+pub mod etcd;
 pub mod fake_agent;
 pub mod fixtures;
 
 pub use client::{CallError, EcsClient};
 pub use cluster::TestCluster;
+pub use etcd::EtcdCluster;
 pub use fake_agent::{FakeAgent, FakeAgentConfig};

@@ -6,6 +6,7 @@ mod profile;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -132,6 +133,20 @@ struct ServerFlags {
     /// The name load balancers report as DNSName instead of --lb-host's address.
     #[arg(long, env = "BERTH_LB_DNS_NAME")]
     lb_dns_name: Option<String>,
+    /// Where the control plane keeps its state: `embedded` (a file in the data
+    /// directory) or `etcd://HOST:PORT[,HOST:PORT...][/NAMESPACE]`, an etcd v3 cluster
+    /// several `berth server` replicas share.
+    #[arg(long, env = "BERTH_STORE", default_value = "embedded")]
+    store: String,
+    /// PEM file of the CA that signed the etcd members' certificates (TLS to etcd).
+    #[arg(long, env = "BERTH_ETCD_CACERT")]
+    etcd_cacert: Option<PathBuf>,
+    /// PEM file of this replica's client certificate for etcd (with --etcd-key).
+    #[arg(long, env = "BERTH_ETCD_CERT", requires = "etcd_key")]
+    etcd_cert: Option<PathBuf>,
+    /// PEM file of the key of --etcd-cert.
+    #[arg(long, env = "BERTH_ETCD_KEY", requires = "etcd_cert")]
+    etcd_key: Option<PathBuf>,
 }
 
 impl ServerFlags {
@@ -295,6 +310,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
         _ => None,
     };
+    let given_keys = given.is_some();
     let identity =
         berth_server::identity::Identity::load_or_create(&data_dir, &flags.account_id, given)
             .context("cannot load or create the access keys")?;
@@ -303,6 +319,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         region: flags.region.clone(),
         identity: identity.clone(),
+        keys_given: given_keys,
         registry_upkeep: RegistryUpkeep {
             interval: Duration::from_secs(flags.registry_upkeep_interval.max(1)),
             collection: Collection {
@@ -316,7 +333,25 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
             ..Default::default()
         },
     };
-    let server = berth_server::Server::start(config).await?;
+    let server = match flags.store.as_str() {
+        "embedded" => berth_server::Server::start(config).await?,
+        url => {
+            let store = connect_etcd(url, &flags).await?;
+            println!("berth: state in etcd at {url}; controllers run on the elected leader");
+            let elector = berth_store::etcd::election::EtcdElector::new(
+                store.clone(),
+                berth_store::etcd::election::ElectionOptions {
+                    key: "/leader/controllers".into(),
+                    candidate: format!("{} ({})", hostname(), flags.listen),
+                    ttl: LEADER_LEASE,
+                },
+            );
+            berth_server::Server::start_with_store(config, Arc::new(store), Arc::new(elector))
+                .await?
+        }
+    };
+    // Replicas share one key pair; the server says which.
+    let identity = server.app().identity.clone();
     if is_up {
         server
             .ensure_default_cluster()
@@ -382,6 +417,43 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
     }
     server.shutdown().await;
     Ok(())
+}
+
+/// The leader's lease on etcd: a replica that dies is replaced as leader this long after
+/// its last renewal, at most.
+const LEADER_LEASE: Duration = Duration::from_secs(3);
+
+/// This host's name, for telling replicas apart in the leader key.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown-host".into())
+}
+
+/// Connects to the etcd cluster `url` names, with TLS when a CA is given.
+async fn connect_etcd(
+    url: &str,
+    flags: &ServerFlags,
+) -> anyhow::Result<berth_store::etcd::EtcdStore> {
+    let mut options = berth_store::etcd::EtcdOptions::parse(url).map_err(anyhow::Error::msg)?;
+    if let Some(ca) = &flags.etcd_cacert {
+        let ca = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+        let identity = match (&flags.etcd_cert, &flags.etcd_key) {
+            (Some(cert), Some(key)) => {
+                let mut pem = std::fs::read(cert)
+                    .with_context(|| format!("cannot read {}", cert.display()))?;
+                pem.extend(
+                    std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?,
+                );
+                Some(pem)
+            }
+            _ => None,
+        };
+        options = options.with_tls(ca, identity);
+    }
+    berth_store::etcd::EtcdStore::connect(options)
+        .await
+        .with_context(|| format!("cannot reach etcd at {url}"))
 }
 
 async fn shutdown_signal() {
