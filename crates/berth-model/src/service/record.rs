@@ -166,7 +166,17 @@ pub struct DeploymentRecord {
     /// For a deployment the circuit breaker started: the failed deployment it rolls back.
     #[serde(default)]
     pub rollback_of: Option<String>,
+    /// Since when the deployment's tasks have stood at its desired count, all healthy,
+    /// uninterrupted; it completes once that has lasted [`STEADY_CONFIRMATION_SECS`].
+    #[serde(default)]
+    pub steady_since: Option<Timestamp>,
 }
+
+/// How long a deployment's tasks must stand at its desired count, healthy, before it
+/// completes: tasks that start and soon exit (or crash-loop) must not complete a
+/// deployment before the circuit breaker can see them fail, however quickly the
+/// controller looks.
+pub const STEADY_CONFIRMATION_SECS: f64 = 3.0;
 
 impl DeploymentRecord {
     /// Its status as a service deployment (ListServiceDeployments): in progress,

@@ -96,8 +96,11 @@ impl Sweep for RegistrySweep {
                 let policy = serde_json::from_slice::<RepositoryRecord>(&kv.value)
                     .ok()
                     .and_then(|r| r.settings.lifecycle_policy.map(|p| p.text));
+                // A new policy (not a repository without one, nor a pass's own rewrite
+                // of the record) calls for a pass.
                 let mut seen = self.policies.lock().expect("policies lock");
-                seen.insert(kv.key.clone(), policy.clone()) != Some(policy)
+                let before = seen.insert(kv.key.clone(), policy.clone());
+                policy.is_some() && before != Some(policy)
             }
             _ => false,
         }

@@ -60,6 +60,7 @@ pub fn new_deployment(
         created_at: now,
         updated_at: now,
         rollback_of: None,
+        steady_since: None,
     }
 }
 

@@ -18,6 +18,7 @@ use berth_api::ecs::{
 use berth_api::error::ApiError;
 use berth_model::cluster::ClusterRecord;
 use berth_model::container_instance::InstanceRecord;
+use berth_model::service::record::STEADY_CONFIRMATION_SECS;
 use berth_model::service::rollout::{self, Limits, Phase, StopReason, TaskState};
 use berth_model::service::{task_group, DeploymentStatus, Rollout, ServiceRecord, ServiceStatus};
 use berth_model::status::{DesiredStatus, TaskStatus};
@@ -749,9 +750,15 @@ fn settle(s: &mut ServiceRecord, seen: &Observed, step_was_empty: bool, now: Tim
             _ => rollout::is_steady(s.desired_count, &primary_id, live),
         };
     if !steady {
+        s.deployments[0].steady_since = None;
         return false;
     }
     if s.deployments[0].rollout == Rollout::InProgress {
+        // A rollout completes only once its steady state has lasted.
+        let since = *s.deployments[0].steady_since.get_or_insert(now);
+        if now.as_secs_f64() - since.as_secs_f64() < STEADY_CONFIRMATION_SECS {
+            return false;
+        }
         s.deployments[0].rollout = Rollout::Completed;
         s.deployments[0].rollout_reason = format!("ECS deployment {primary_id} completed.");
         s.deployments[0].updated_at = now;
