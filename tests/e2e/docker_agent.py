@@ -60,18 +60,21 @@ class AgentProcess:
     """One `berth agent` process on the test dockerd, restartable on the same data dir."""
 
     def __init__(
-        self, berth: Berth, cluster: str, root: Path, extra_args: list[str] | None = None, extra_env: dict[str, str] | None = None
+        self, berth: Berth, cluster: str, root: Path, extra_args: list[str] | None = None, extra_env: dict[str, str] | None = None,
+        server: str | None = None,
     ) -> None:
         self.berth, self.cluster, self.root = berth, cluster, root
         self.extra_args = list(extra_args or [])
         self.extra_env = dict(extra_env or {})
+        # The control plane URL(s) it joins: `berth`'s own unless given (replicas: several).
+        self.server = server or berth.endpoint
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         env = self.berth.child_env()
         env.update({"ECS_CLUSTER": self.cluster, **agent_env(), **self.extra_env})
         argv = [
-            str(berth_bin()), "agent", "--server", self.berth.endpoint,
+            str(berth_bin()), "agent", "--server", self.server,
             "--token-file", str(self.berth.data_dir / "agent-token"),
             "--docker-host", docker_host(), "--data-dir", str(self.root / "agent"), *self.extra_args,
         ]

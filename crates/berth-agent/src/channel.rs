@@ -1,5 +1,10 @@
 //! The agent's side of the agent channel (`berth_api::agent`): HTTP calls to the
-//! control plane with the agent token.
+//! control plane with the agent token. With several control plane replicas given, a call
+//! goes to the one that answered last, and to the next one when it cannot be reached, so
+//! the loss of a replica costs the agent one failed connection.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use berth_api::agent::{
     Assignments, HeartbeatRequest, LogBatch, LogBatchAnswer, RegisterRequest, RegisterResponse,
@@ -18,33 +23,60 @@ pub enum ChannelError {
     Refused { status: u16, message: String },
 }
 
-/// A client of one control plane.
+/// A client of a control plane (one or more replicas).
 #[derive(Clone)]
 pub struct Channel {
     http: reqwest::Client,
-    base: String,
+    /// `SERVER/agent/v1` of each replica.
+    bases: Arc<Vec<String>>,
+    /// The replica that answered last.
+    current: Arc<AtomicUsize>,
     token: String,
 }
 
 impl Channel {
-    /// A client for the control plane at `server` (e.g. `http://127.0.0.1:7430`).
+    /// A client for the control plane at `server` (e.g. `http://127.0.0.1:7430`), or at
+    /// any of several replicas (`http://a:7430,http://b:7430`).
     pub fn new(server: &str, token: &str) -> Channel {
+        let bases = server
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("{}/agent/v1", s.trim_end_matches('/')))
+            .collect();
         Channel {
             http: reqwest::Client::new(),
-            base: format!("{}/agent/v1", server.trim_end_matches('/')),
+            bases: Arc::new(bases),
+            current: Arc::new(AtomicUsize::new(0)),
             token: token.trim().to_string(),
         }
     }
 
+    /// Sends the request `build` makes for a replica's base URL, to the replica that
+    /// answered last or, when it cannot be reached, the next ones in turn.
     async fn send<T: serde::de::DeserializeOwned>(
         &self,
-        request: reqwest::RequestBuilder,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> Result<T, ChannelError> {
-        let resp = request
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| ChannelError::Unreachable(e.to_string()))?;
+        let first = self.current.load(Ordering::Relaxed);
+        let mut failures = Vec::new();
+        let mut resp = None;
+        for step in 0..self.bases.len().max(1) {
+            let at = (first + step) % self.bases.len().max(1);
+            let Some(base) = self.bases.get(at) else { break };
+            match build(&self.http, base).bearer_auth(&self.token).send().await {
+                Ok(r) => {
+                    self.current.store(at, Ordering::Relaxed);
+                    resp = Some(r);
+                    break;
+                }
+                // A request that may have reached its replica is not sent again
+                // elsewhere: the caller's retry decides.
+                Err(e) if !e.is_connect() => return Err(ChannelError::Unreachable(e.to_string())),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        let resp = resp.ok_or_else(|| ChannelError::Unreachable(failures.join("; ")))?;
         let status = resp.status().as_u16();
         let body = resp
             .bytes()
@@ -65,7 +97,7 @@ impl Channel {
 
     /// Registers capacity; returns the container instance ARN.
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ChannelError> {
-        self.send(self.http.post(format!("{}/register", self.base)).json(req))
+        self.send(|http, base| http.post(format!("{base}/register")).json(req))
             .await
     }
 
@@ -74,11 +106,9 @@ impl Channel {
         let req = HeartbeatRequest {
             container_instance_arn: arn.to_string(),
         };
-        self.send::<serde_json::Value>(
-            self.http
-                .post(format!("{}/heartbeat", self.base))
-                .json(&req),
-        )
+        self.send::<serde_json::Value>(|http, base| {
+            http.post(format!("{base}/heartbeat")).json(&req)
+        })
         .await
         .map(|_| ())
     }
@@ -91,13 +121,13 @@ impl Channel {
         after: Option<u64>,
         wait: std::time::Duration,
     ) -> Result<Assignments, ChannelError> {
-        let url = format!("{}/assignments", self.base);
         let mut query = vec![("containerInstanceArn", arn.to_string())];
         if let Some(after) = after {
             query.push(("afterRevision", after.to_string()));
             query.push(("waitSeconds", wait.as_secs().max(1).to_string()));
         }
-        self.send(self.http.get(url).query(&query)).await
+        self.send(|http, base| http.get(format!("{base}/assignments")).query(&query))
+            .await
     }
 
     /// Short-lived credentials for the role of task `task_arn`, which runs on `arn`.
@@ -110,12 +140,8 @@ impl Channel {
             container_instance_arn: arn.to_string(),
             task_arn: task_arn.to_string(),
         };
-        self.send(
-            self.http
-                .post(format!("{}/task-credentials", self.base))
-                .json(&req),
-        )
-        .await
+        self.send(|http, base| http.post(format!("{base}/task-credentials")).json(&req))
+            .await
     }
 
     /// A login to the control plane's registry, for the agent behind `arn`'s own pulls.
@@ -126,28 +152,27 @@ impl Channel {
         let req = RegistryCredentialsRequest {
             container_instance_arn: arn.to_string(),
         };
-        self.send(
-            self.http
-                .post(format!("{}/registry-credentials", self.base))
-                .json(&req),
-        )
+        self.send(|http, base| {
+            http.post(format!("{base}/registry-credentials"))
+                .json(&req)
+        })
         .await
     }
 
     /// Ships a batch of a container's output to its log stream.
     pub async fn ship_logs(&self, batch: &LogBatch) -> Result<LogBatchAnswer, ChannelError> {
-        self.send(self.http.post(format!("{}/logs", self.base)).json(batch))
+        self.send(|http, base| http.post(format!("{base}/logs")).json(batch))
             .await
     }
 
     /// Reports a task's state, as the agent behind `arn`.
     pub async fn report(&self, arn: &str, report: &TaskStateReport) -> Result<(), ChannelError> {
-        let url = format!("{}/task-state", self.base);
-        let req = self
-            .http
-            .post(url)
-            .query(&[("containerInstanceArn", arn)])
-            .json(report);
-        self.send::<serde_json::Value>(req).await.map(|_| ())
+        self.send::<serde_json::Value>(|http, base| {
+            http.post(format!("{base}/task-state"))
+                .query(&[("containerInstanceArn", arn)])
+                .json(report)
+        })
+        .await
+        .map(|_| ())
     }
 }

@@ -16,23 +16,32 @@ const RENEW_BEFORE: i64 = 600;
 
 /// The control plane's registry login, fetched on first need.
 pub struct RegistryLogin {
-    /// `HOST:PORT` the agent reaches the control plane at: the registry answers there
-    /// too, whatever name the control plane gives itself.
-    server_host: String,
+    /// `HOST:PORT` of each replica the agent reaches the control plane at: the registry
+    /// answers there too, whatever name the control plane gives itself (replicas share
+    /// the key logins are signed with, so one login works on every one).
+    server_hosts: Vec<String>,
     cached: Mutex<Option<RegistryCredentials>>,
 }
 
 impl RegistryLogin {
-    /// For an agent talking to the control plane at `server` (`http://HOST:PORT`).
+    /// For an agent talking to the control plane at `server` (`http://HOST:PORT`, or
+    /// several such, comma-separated).
     pub fn new(server: &str) -> RegistryLogin {
-        let host = server
-            .trim_start_matches("http://")
-            .trim_start_matches("https://")
-            .split('/')
-            .next()
-            .unwrap_or_default();
+        let server_hosts = server
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .split('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .filter(|h| !h.is_empty())
+            .collect();
         RegistryLogin {
-            server_host: host.to_string(),
+            server_hosts,
             cached: Mutex::new(None),
         }
     }
@@ -57,7 +66,7 @@ impl RegistryLogin {
             // The registry's name is only known from a login, so one is asked for when
             // the image could be there (our server's host) or none is held yet.
             if cached.is_none()
-                || registry == self.server_host
+                || self.server_hosts.iter().any(|h| h == registry)
                 || self.names(cached.as_ref(), registry)
             {
                 match channel.registry_credentials(instance).await {
@@ -80,6 +89,7 @@ impl RegistryLogin {
     /// Whether `registry` is the control plane's: the host the agent reaches it at, or
     /// the name the control plane gives its registry.
     fn names(&self, login: Option<&RegistryCredentials>, registry: &str) -> bool {
-        registry == self.server_host || login.is_some_and(|l| l.registry == registry)
+        self.server_hosts.iter().any(|h| h == registry)
+            || login.is_some_and(|l| l.registry == registry)
     }
 }

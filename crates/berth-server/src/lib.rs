@@ -49,6 +49,9 @@ pub struct ServerConfig {
     pub identity: Identity,
     /// Whether the operator gave the keys (they then replace the ones replicas share).
     pub keys_given: bool,
+    /// A directory every replica reaches (a shared filesystem), for registry blobs and
+    /// uploads in progress; the data directory when absent.
+    pub shared_dir: Option<PathBuf>,
     /// How often the registry applies lifecycle policies and collects garbage, and how
     /// it treats recent content.
     pub registry_upkeep: ecr::maintenance::RegistryUpkeep,
@@ -151,7 +154,12 @@ impl Server {
         let registry_key = registry_token::TokenKey::load_or_create(&*store)
             .await
             .map_err(|e| StartError::RegistryKey(e.message().to_string()))?;
-        let registry_root = config.data_dir.join("registry");
+        // Blobs and uploads in progress live where every replica reaches them.
+        let registry_root = config
+            .shared_dir
+            .as_ref()
+            .unwrap_or(&config.data_dir)
+            .join("registry");
         let registry = berth_registry::Registry::open(
             &registry_root,
             store.clone(),

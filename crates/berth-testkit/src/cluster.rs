@@ -36,6 +36,7 @@ impl TestCluster {
             region: "us-east-1".into(),
             identity: identity.clone(),
             keys_given: false,
+            shared_dir: None,
             registry_upkeep: Default::default(),
             load_balancers: Default::default(),
         })

@@ -62,7 +62,8 @@ struct LogsFlags {
 
 #[derive(Args, Clone)]
 struct AgentFlags {
-    /// The control plane's URL, e.g. http://10.0.0.5:7430.
+    /// The control plane's URL, e.g. http://10.0.0.5:7430; for replicas, several,
+    /// comma-separated (calls go to the next when one cannot be reached).
     #[arg(long)]
     server: String,
     /// The agent token (the server prints where it keeps it).
@@ -138,6 +139,11 @@ struct ServerFlags {
     /// several `berth server` replicas share.
     #[arg(long, env = "BERTH_STORE", default_value = "embedded")]
     store: String,
+    /// A directory every replica reaches (a shared filesystem such as NFS), for registry
+    /// blobs and uploads in progress; the data directory when absent. Replicas over
+    /// etcd need it to serve each other's images.
+    #[arg(long, env = "BERTH_SHARED_DIR")]
+    shared_dir: Option<PathBuf>,
     /// PEM file of the CA that signed the etcd members' certificates (TLS to etcd).
     #[arg(long, env = "BERTH_ETCD_CACERT")]
     etcd_cacert: Option<PathBuf>,
@@ -320,6 +326,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         region: flags.region.clone(),
         identity: identity.clone(),
         keys_given: given_keys,
+        shared_dir: flags.shared_dir.clone(),
         registry_upkeep: RegistryUpkeep {
             interval: Duration::from_secs(flags.registry_upkeep_interval.max(1)),
             collection: Collection {
