@@ -63,8 +63,14 @@ impl Channel {
         let mut resp = None;
         for step in 0..self.bases.len().max(1) {
             let at = (first + step) % self.bases.len().max(1);
-            let Some(base) = self.bases.get(at) else { break };
-            match build(&self.http, base).bearer_auth(&self.token).send().await {
+            let Some(base) = self.bases.get(at) else {
+                break;
+            };
+            match build(&self.http, base)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+            {
                 Ok(r) => {
                     self.current.store(at, Ordering::Relaxed);
                     resp = Some(r);
@@ -152,11 +158,8 @@ impl Channel {
         let req = RegistryCredentialsRequest {
             container_instance_arn: arn.to_string(),
         };
-        self.send(|http, base| {
-            http.post(format!("{base}/registry-credentials"))
-                .json(&req)
-        })
-        .await
+        self.send(|http, base| http.post(format!("{base}/registry-credentials")).json(&req))
+            .await
     }
 
     /// Ships a batch of a container's output to its log stream.
