@@ -60,8 +60,8 @@ pub struct PassReport {
 }
 
 /// The upkeep as a [`Sweep`]: a pass every [`RegistryUpkeep::interval`], and soon after
-/// an image's manifest is deleted or a repository's lifecycle policy changes (seen in
-/// the store, so through any replica).
+/// an image's manifest or a layer's link is deleted or a repository gets a new lifecycle
+/// policy (seen in the store, so through any replica).
 pub struct RegistrySweep {
     ecr: Arc<Ecr>,
     /// Each repository record's lifecycle policy text as last seen: a pass rewrites the
@@ -91,7 +91,8 @@ impl Sweep for RegistrySweep {
     }
     fn wakes(&self, event: &WatchEvent) -> bool {
         match (event, keys::classify(event.key())) {
-            (WatchEvent::Delete { key, .. }, KeyKind::Content(_)) => key.contains("/manifests/"),
+            // A manifest or a layer's link gone: its blob may be nobody's now.
+            (WatchEvent::Delete { .. }, KeyKind::Content(_)) => true,
             (WatchEvent::Put(kv), KeyKind::Repository(_)) => {
                 let policy = serde_json::from_slice::<RepositoryRecord>(&kv.value)
                     .ok()
