@@ -4,13 +4,17 @@
 //!
 //! Run: `cargo build --release -p berth && cargo bench -p berth-server --bench api`.
 //! `BERTH_BIN` overrides the binary (default target/release/berth).
+//!
+//! The same scenario runs on the embedded store and then, in the same run, on a
+//! three-member etcd cluster on loopback (`berth server --store etcd://...`, the
+//! cluster started by the bench); `BERTH_BENCH_STORES=embedded` (or `etcd`) runs one.
 #![allow(clippy::disallowed_types)] // wall-clock timing of a benchmark, not library code
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use berth_testkit::bench::{release_binary, rss_mib, start_server};
+use berth_testkit::bench::{release_binary, rss_mib, start_server_with};
 use berth_testkit::EcsClient;
 use serde_json::json;
 
@@ -139,8 +143,28 @@ fn wrk_field(report: &str, label: &str) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let stores = std::env::var("BERTH_BENCH_STORES").unwrap_or_else(|_| "embedded,etcd".into());
+    for store in stores.split(',') {
+        match store {
+            "embedded" => scenario("embedded", None).await,
+            "etcd" => {
+                let etcd = berth_testkit::EtcdCluster::start(3).await;
+                scenario("etcd (3 members)", Some(etcd.url())).await;
+            }
+            other => panic!("unknown store {other}: embedded or etcd"),
+        }
+    }
+}
+
+async fn scenario(label: &str, store: Option<String>) {
+    println!("== store: {label}");
     let dir = tempfile::tempdir().unwrap();
-    let (server, endpoint) = start_server(&release_binary(), dir.path(), KEY, SECRET).await;
+    let extra: Vec<String> = match &store {
+        Some(url) => vec!["--store".into(), url.clone()],
+        None => vec![],
+    };
+    let (server, endpoint) =
+        start_server_with(&release_binary(), dir.path(), KEY, SECRET, &extra).await;
     let port: u16 = endpoint
         .rsplit(':')
         .next()
@@ -242,18 +266,20 @@ async fn main() {
         wrk_field(&report, "99%"),
     );
 
-    run_tasks_until(
-        &client,
-        stored.clone(),
-        150_000,
-        Arc::new(Mutex::new(Vec::new())),
-    )
-    .await;
-    println!(
-        "server RSS with {} tasks stored: {:.0} MiB",
-        stored.load(Ordering::Relaxed),
-        rss_mib(server.id())
-    );
+    if store.is_none() {
+        run_tasks_until(
+            &client,
+            stored.clone(),
+            150_000,
+            Arc::new(Mutex::new(Vec::new())),
+        )
+        .await;
+        println!(
+            "server RSS with {} tasks stored: {:.0} MiB",
+            stored.load(Ordering::Relaxed),
+            rss_mib(server.id())
+        );
+    }
     heartbeats.abort();
     drop(server);
 }

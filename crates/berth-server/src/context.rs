@@ -9,7 +9,8 @@ use std::sync::Arc;
 use berth_api::arn::Arn;
 use berth_api::ecs::Timestamp;
 use berth_model::container_instance::InstanceRecord;
-use berth_store::Store;
+use berth_store::cache::{WatchCache, WriteTracking};
+use berth_store::{KeyValue, Store, StoreError};
 
 use crate::keys::Scope;
 use crate::records::DecodedCache;
@@ -25,9 +26,20 @@ impl Clock {
     }
 }
 
+/// A watch-fed copy of the ECS records in memory, for reads that would otherwise be a
+/// round trip to a remote store each (replicas over etcd), with the tracker of this
+/// replica's own writes, which such a read waits to see.
+pub struct ReadCache {
+    pub ecs: Arc<WatchCache>,
+    pub writes: Arc<WriteTracking>,
+}
+
 /// The state every service shares.
 pub struct Core {
     pub store: Arc<dyn Store>,
+    /// Set when the store is remote: eventually consistent reads (Describe calls) come
+    /// from memory.
+    pub read_cache: Option<ReadCache>,
     pub clock: Clock,
     /// The account `berth up` created, and the region agents register in.
     pub account: String,
@@ -78,5 +90,15 @@ impl Ctx {
     /// The current time.
     pub fn now(&self) -> Timestamp {
         self.core.clock.now()
+    }
+
+    /// Several keys for an eventually consistent read (a Describe call): from the read
+    /// cache when there is one (having seen at least this replica's own writes), else
+    /// from the store. Never for a read whose revision a write compares against.
+    pub async fn read_many(&self, keys: &[String]) -> Result<Vec<Option<KeyValue>>, StoreError> {
+        match &self.core.read_cache {
+            Some(cache) => cache.ecs.get_many(keys, cache.writes.last_write()).await,
+            None => self.core.store.get_many(keys).await,
+        }
     }
 }

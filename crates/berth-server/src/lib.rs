@@ -29,13 +29,14 @@ use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
+use berth_store::cache::{WatchCache, WriteTracking};
 use berth_store::embedded::EmbeddedStore;
 use berth_store::leader::{Elector, FencedStore, Solo};
 use berth_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::context::{Clock, Core};
+use crate::context::{Clock, Core, ReadCache};
 use crate::controller::Swept;
 use crate::identity::Identity;
 
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     /// A directory every replica reaches (a shared filesystem), for registry blobs and
     /// uploads in progress; the data directory when absent.
     pub shared_dir: Option<PathBuf>,
+    /// Serve eventually consistent reads (DescribeTasks) from a watch-fed copy of the
+    /// ECS records in memory instead of a store round trip each: for remote stores.
+    pub watch_cache: bool,
     /// How often the registry applies lifecycle policies and collects garbage, and how
     /// it treats recent content.
     pub registry_upkeep: ecr::maintenance::RegistryUpkeep,
@@ -174,8 +178,22 @@ impl Server {
             path: logs_root.clone(),
             reason: e.to_string(),
         })?;
+        // A remote store's reads for Describe calls come from a watch-fed copy; writes
+        // are tracked so a replica reads its own.
+        let (shutdown, mut on_shutdown) = watch::channel(false);
+        let (store, read_cache) = if config.watch_cache {
+            let writes = Arc::new(WriteTracking::new(store));
+            let ecs = WatchCache::start(writes.clone(), "/ecs/", shutdown.subscribe());
+            (
+                writes.clone() as Arc<dyn Store>,
+                Some(ReadCache { ecs, writes }),
+            )
+        } else {
+            (store, None)
+        };
         let core = Arc::new(Core {
             store,
+            read_cache,
             clock: Clock,
             account: config.identity.account_id.clone(),
             region: config.region,
@@ -216,7 +234,6 @@ impl Server {
             identity: config.identity,
             agent_token,
         });
-        let (shutdown, mut on_shutdown) = watch::channel(false);
         let router = router(app.clone());
         let serve = tokio::spawn(async move {
             let stop = async move {
@@ -309,6 +326,7 @@ async fn lead(
         ));
         let leader = Arc::new(Core {
             store: fenced.clone(),
+            read_cache: None,
             clock: core.clock.clone(),
             account: core.account.clone(),
             region: core.region.clone(),

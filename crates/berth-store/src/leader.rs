@@ -13,9 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::{
-    Compare, KeyValue, Page, Revision, Snapshot, Store, StoreError, Txn, TxnOutcome, WatchStream,
-};
+use crate::{Compare, Revision, Store, StoreError, TxnOutcome};
 
 /// One term of leadership.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,55 +83,26 @@ impl FencedStore {
     }
 }
 
-#[async_trait]
-impl Store for FencedStore {
-    async fn revision(&self) -> Result<Revision, StoreError> {
-        self.inner.revision().await
+crate::wrapping_store!(FencedStore, |self, txn| {
+    let mut txn = txn;
+    let Some((key, revision)) = &self.term.fence else {
+        return self.inner.txn(txn).await;
+    };
+    if txn.ops.is_empty() {
+        return self.inner.txn(txn).await;
     }
-    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        self.inner.get(key).await
+    txn.compares.insert(0, Compare::unchanged(key, *revision));
+    match self.inner.txn(txn).await? {
+        TxnOutcome::Conflict { key: failed } if failed == *key => Err(StoreError::NotLeader),
+        outcome => Ok(outcome),
     }
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<KeyValue>>, StoreError> {
-        self.inner.get_many(keys).await
-    }
-    async fn page(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        self.inner.page(prefix, start_after, limit).await
-    }
-    async fn snapshot(&self, prefixes: &[String]) -> Result<Snapshot, StoreError> {
-        self.inner.snapshot(prefixes).await
-    }
-    async fn txn(&self, mut txn: Txn) -> Result<TxnOutcome, StoreError> {
-        let Some((key, revision)) = &self.term.fence else {
-            return self.inner.txn(txn).await;
-        };
-        if txn.ops.is_empty() {
-            return self.inner.txn(txn).await;
-        }
-        txn.compares.insert(0, Compare::unchanged(key, *revision));
-        match self.inner.txn(txn).await? {
-            TxnOutcome::Conflict { key: failed } if failed == *key => Err(StoreError::NotLeader),
-            outcome => Ok(outcome),
-        }
-    }
-    async fn watch(
-        &self,
-        prefix: &str,
-        after_revision: Revision,
-    ) -> Result<WatchStream, StoreError> {
-        self.inner.watch(prefix, after_revision).await
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::embedded::EmbeddedStore;
-    use crate::Op;
+    use crate::{Op, Txn};
 
     #[tokio::test]
     async fn a_fenced_write_holds_only_while_the_term_is_current() {

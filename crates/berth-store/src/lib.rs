@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::Stream;
 
+pub mod cache;
 pub mod embedded;
 pub mod etcd;
 pub mod leader;
@@ -185,6 +186,57 @@ pub enum StoreError {
     #[error("this replica is no longer the leader; its write was not made")]
     NotLeader,
 }
+
+/// Implements [`Store`] for a wrapper of another store (its field `inner`): reads and
+/// watches are forwarded, `txn` is the body given (with `$self` and `$txn` bound).
+macro_rules! wrapping_store {
+    ($wrapper:ty, |$self:ident, $txn:ident| $body:block) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $wrapper {
+            async fn revision(&self) -> Result<$crate::Revision, $crate::StoreError> {
+                self.inner.revision().await
+            }
+            async fn get(
+                &self,
+                key: &str,
+            ) -> Result<Option<$crate::KeyValue>, $crate::StoreError> {
+                self.inner.get(key).await
+            }
+            async fn get_many(
+                &self,
+                keys: &[String],
+            ) -> Result<Vec<Option<$crate::KeyValue>>, $crate::StoreError> {
+                self.inner.get_many(keys).await
+            }
+            async fn page(
+                &self,
+                prefix: &str,
+                start_after: Option<&str>,
+                limit: usize,
+            ) -> Result<$crate::Page, $crate::StoreError> {
+                self.inner.page(prefix, start_after, limit).await
+            }
+            async fn snapshot(
+                &self,
+                prefixes: &[String],
+            ) -> Result<$crate::Snapshot, $crate::StoreError> {
+                self.inner.snapshot(prefixes).await
+            }
+            async fn watch(
+                &self,
+                prefix: &str,
+                after_revision: $crate::Revision,
+            ) -> Result<$crate::WatchStream, $crate::StoreError> {
+                self.inner.watch(prefix, after_revision).await
+            }
+            async fn txn(
+                &$self,
+                $txn: $crate::Txn,
+            ) -> Result<$crate::TxnOutcome, $crate::StoreError> $body
+        }
+    };
+}
+pub(crate) use wrapping_store;
 
 /// The revisioned key-value store every Berth component shares.
 #[async_trait]

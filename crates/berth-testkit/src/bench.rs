@@ -48,6 +48,17 @@ pub async fn start_server(
     key: &str,
     secret: &str,
 ) -> (ChildGuard, String) {
+    start_server_with(bin, data_dir, key, secret, &[]).await
+}
+
+/// [`start_server`] with more `berth server` flags (`--store etcd://...`).
+pub async fn start_server_with(
+    bin: &Path,
+    data_dir: &Path,
+    key: &str,
+    secret: &str,
+    extra: &[String],
+) -> (ChildGuard, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -58,6 +69,7 @@ pub async fn start_server(
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--access-key-id", key, "--secret-access-key", secret])
+        .args(extra)
         .env("BERTH_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

@@ -37,6 +37,7 @@ impl TestCluster {
             identity: identity.clone(),
             keys_given: false,
             shared_dir: None,
+            watch_cache: false,
             registry_upkeep: Default::default(),
             load_balancers: Default::default(),
         })

@@ -113,6 +113,10 @@ impl EtcdCluster {
                 "50",
                 "--election-timeout",
                 "500",
+                // Benchmarks store 100,000 tasks and keep their history: more than etcd's
+                // default 2 GiB quota allows before compaction.
+                "--quota-backend-bytes",
+                "8589934592",
             ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("etcd log"))

@@ -327,6 +327,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         identity: identity.clone(),
         keys_given: given_keys,
         shared_dir: flags.shared_dir.clone(),
+        watch_cache: flags.store != "embedded",
         registry_upkeep: RegistryUpkeep {
             interval: Duration::from_secs(flags.registry_upkeep_interval.max(1)),
             collection: Collection {

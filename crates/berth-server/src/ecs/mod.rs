@@ -113,6 +113,28 @@ pub async fn active_cluster(
     }
 }
 
+/// [`active_cluster`] for an eventually consistent read: through the read cache when
+/// there is one. Its revision must not guard a write.
+pub async fn active_cluster_to_read(
+    ctx: &Ctx,
+    given: Option<&str>,
+) -> Result<Record<ClusterRecord>, ApiError> {
+    let name = cluster_name(given)?;
+    let key = ctx.scope().cluster(&name);
+    let found = ctx
+        .read_many(std::slice::from_ref(&key))
+        .await
+        .map_err(records::store_error)?
+        .pop()
+        .flatten()
+        .map(records::decode::<ClusterRecord>)
+        .transpose()?;
+    match found {
+        Some(r) if r.value.active => Ok(r),
+        _ => Err(ApiError::ClusterNotFound("Cluster not found.".into())),
+    }
+}
+
 /// The last path segment of an identifier that may be an ARN or a bare id
 /// (`task/CLUSTER/ID`, `container-instance/CLUSTER/ID`, or `ID`).
 pub fn id_from(identifier: &str) -> &str {

@@ -8,7 +8,7 @@ use berth_api::error::ApiError;
 use berth_model::status::DesiredStatus;
 use berth_model::task::TaskRecord;
 
-use super::{active_cluster, cluster_name, id_from, is_valid_id};
+use super::{active_cluster, active_cluster_to_read, cluster_name, id_from, is_valid_id};
 use crate::context::Ctx;
 use crate::json::ApiResult;
 use crate::keys::EcsKeys;
@@ -157,7 +157,7 @@ pub async fn describe(ctx: &Ctx, req: DescribeTasksRequest) -> ApiResult {
             "tasks must name between 1 and 100 tasks.".into(),
         ));
     }
-    let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
+    let cluster = active_cluster_to_read(ctx, req.cluster.as_deref()).await?;
     let with_tags = req.include.unwrap_or_default().contains(&TaskField::Tags);
     let scope = ctx.scope();
     let keys: Vec<Option<String>> = req
@@ -170,9 +170,7 @@ pub async fn describe(ctx: &Ctx, req: DescribeTasksRequest) -> ApiResult {
         .collect();
     let wanted: Vec<String> = keys.iter().flatten().cloned().collect();
     let mut found = ctx
-        .core
-        .store
-        .get_many(&wanted)
+        .read_many(&wanted)
         .await
         .map_err(records::store_error)?
         .into_iter();

@@ -1,0 +1,283 @@
+//! A watch-fed copy of one prefix of a store in memory, for reads that would otherwise
+//! cost a network round trip each (the etcd backend): the prefix is listed once, then
+//! every change comes through a watch. Reads wait until the copy has seen a given
+//! revision (the reader's own last write, so a client sees what it just did), then come
+//! from memory; a key the copy does not hold is read from the store, so a key written
+//! through another replica a moment ago is never reported missing. A value may lag a
+//! write made through another replica by the watch's delay: the eventual consistency
+//! ECS documents for its Describe calls.
+//!
+//! Listing pages are read at their own revisions while the watch starts from the
+//! revision read before the first page; an event is applied only when it is newer than
+//! the copy's value of its key, so the two meet without regressing anything.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::{KeyValue, Revision, Store, StoreError, WatchEvent};
+
+/// How many keys one listing page reads.
+const PAGE: usize = 1000;
+/// How long a read waits for the copy to reach the revision it needs before it reads
+/// the store instead.
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+struct Copy {
+    /// The value of each key, and for deleted keys the revision they were deleted at
+    /// (`None`), so an older event cannot bring them back.
+    kvs: HashMap<String, (Revision, Option<KeyValue>)>,
+}
+
+/// A watch-fed copy of every key under a prefix.
+pub struct WatchCache {
+    store: Arc<dyn Store>,
+    prefix: String,
+    copy: RwLock<Copy>,
+    /// The revision the copy has seen everything up to (0 until the first listing).
+    seen: watch::Sender<Revision>,
+}
+
+impl WatchCache {
+    /// Starts copying `prefix` of `store`; the copy follows the store until `stop` turns
+    /// true (or the cache is dropped).
+    pub fn start(
+        store: Arc<dyn Store>,
+        prefix: &str,
+        mut stop: watch::Receiver<bool>,
+    ) -> Arc<WatchCache> {
+        let cache = Arc::new(WatchCache {
+            store,
+            prefix: prefix.to_string(),
+            copy: RwLock::new(Copy::default()),
+            seen: watch::channel(0).0,
+        });
+        let weak = Arc::downgrade(&cache);
+        tokio::spawn(async move {
+            loop {
+                let Some(cache) = weak.upgrade() else { return };
+                let follow = cache.follow();
+                tokio::select! {
+                    result = follow => {
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, prefix = %cache.prefix, "watch cache relists");
+                        }
+                    }
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                drop(cache);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        cache
+    }
+
+    /// Lists the prefix afresh, then applies its watch until the watch breaks.
+    async fn follow(&self) -> Result<(), StoreError> {
+        // Anything may have changed while the watch was broken: start over.
+        *self.copy.write().expect("cache lock") = Copy::default();
+        self.seen.send_replace(0);
+        let from = self.store.revision().await?;
+        let mut events = self.store.watch(&self.prefix, from).await?;
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .page(&self.prefix, after.as_deref(), PAGE)
+                .await?;
+            after = page.kvs.last().map(|kv| kv.key.clone());
+            {
+                let mut copy = self.copy.write().expect("cache lock");
+                for kv in page.kvs {
+                    apply(&mut copy, kv.key.clone(), kv.mod_revision, Some(kv));
+                }
+            }
+            if !page.more {
+                self.seen.send_replace(page.revision.max(from));
+                break;
+            }
+        }
+        while let Some(event) = events.next().await {
+            let event = event?;
+            let revision = event.revision();
+            {
+                let mut copy = self.copy.write().expect("cache lock");
+                match event {
+                    WatchEvent::Put(kv) => apply(&mut copy, kv.key.clone(), revision, Some(kv)),
+                    WatchEvent::Delete { key, .. } => apply(&mut copy, key, revision, None),
+                }
+            }
+            self.seen.send_if_modified(|seen| {
+                let newer = revision > *seen;
+                if newer {
+                    *seen = revision;
+                }
+                newer
+            });
+        }
+        Err(StoreError::Backend("the watch ended".into()))
+    }
+
+    /// The revision the copy has seen everything up to.
+    pub fn revision(&self) -> Revision {
+        *self.seen.borrow()
+    }
+
+    /// The values of `keys` (all under the prefix), in order, as of at least revision
+    /// `at_least`. Keys the copy lacks are read from the store.
+    pub async fn get_many(
+        &self,
+        keys: &[String],
+        at_least: Revision,
+    ) -> Result<Vec<Option<KeyValue>>, StoreError> {
+        let mut seen = self.seen.subscribe();
+        let caught_up = matches!(
+            tokio::time::timeout(CATCH_UP, seen.wait_for(|r| *r >= at_least.max(1))).await,
+            Ok(Ok(_))
+        );
+        if !caught_up {
+            return self.store.get_many(keys).await;
+        }
+        let mut out: Vec<Option<KeyValue>> = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        {
+            let copy = self.copy.read().expect("cache lock");
+            for (i, key) in keys.iter().enumerate() {
+                match copy.kvs.get(key) {
+                    Some((_, Some(kv))) => out.push(Some(kv.clone())),
+                    _ => {
+                        out.push(None);
+                        missing.push(i);
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let wanted: Vec<String> = missing.iter().map(|i| keys[*i].clone()).collect();
+            for (i, kv) in missing.into_iter().zip(self.store.get_many(&wanted).await?) {
+                out[i] = kv;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A store that remembers the newest revision its own transactions committed: the
+/// revision a reader of a [`WatchCache`] waits for to read its own writes.
+pub struct WriteTracking {
+    inner: Arc<dyn Store>,
+    last: AtomicU64,
+}
+
+impl WriteTracking {
+    pub fn new(inner: Arc<dyn Store>) -> WriteTracking {
+        WriteTracking {
+            inner,
+            last: AtomicU64::new(0),
+        }
+    }
+
+    /// The newest revision a write through this store committed at.
+    pub fn last_write(&self) -> Revision {
+        self.last.load(Ordering::Acquire)
+    }
+}
+
+crate::wrapping_store!(WriteTracking, |self, txn| {
+    let writes = !txn.ops.is_empty();
+    let outcome = self.inner.txn(txn).await?;
+    if let (true, crate::TxnOutcome::Committed { revision }) = (writes, &outcome) {
+        self.last.fetch_max(*revision, Ordering::AcqRel);
+    }
+    Ok(outcome)
+});
+
+/// Records `value` (a put, or `None` for a delete) at `revision` unless the copy holds
+/// something newer for the key.
+fn apply(copy: &mut Copy, key: String, revision: Revision, value: Option<KeyValue>) {
+    match copy.kvs.get(&key) {
+        Some((held, _)) if *held >= revision => {}
+        _ => {
+            copy.kvs.insert(key, (revision, value));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::EmbeddedStore;
+    use crate::{Op, Txn, TxnOutcome};
+
+    async fn put(store: &dyn Store, key: &str, value: &str) -> Revision {
+        match store
+            .txn(Txn::new().then(Op::put(key, value.to_string())))
+            .await
+            .unwrap()
+        {
+            TxnOutcome::Committed { revision } => revision,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_follow_writes_and_never_miss_a_key_the_store_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        for i in 0..2500 {
+            put(&*store, &format!("/t/{i:05}"), "old").await;
+        }
+        let (_stop, stopped) = watch::channel(false);
+        let cache = WatchCache::start(store.clone(), "/t/", stopped);
+        let keys: Vec<String> = ["/t/00001", "/t/02499", "/t/none"]
+            .map(String::from)
+            .to_vec();
+        let got = cache.get_many(&keys, 1).await.unwrap();
+        assert_eq!(
+            got.iter().map(Option::is_some).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+
+        // What this reader just wrote is what it reads.
+        let written = put(&*store, "/t/00001", "new").await;
+        let got = cache.get_many(&keys[..1], written).await.unwrap();
+        assert_eq!(&got[0].as_ref().unwrap().value[..], b"new");
+        assert!(cache.revision() >= written);
+
+        // A key the copy has not seen yet is read from the store.
+        let fresh = ["/t/fresh".to_string()];
+        put(&*store, "/t/fresh", "v").await;
+        assert!(cache.get_many(&fresh, 1).await.unwrap()[0].is_some());
+
+        // Deletes come through, and an older put cannot undo them.
+        let deleted = match store
+            .txn(Txn::new().then(Op::delete("/t/02499")))
+            .await
+            .unwrap()
+        {
+            TxnOutcome::Committed { revision } => revision,
+            other => panic!("{other:?}"),
+        };
+        let got = cache.get_many(&keys[1..2], deleted).await.unwrap();
+        assert!(got[0].is_none());
+        let mut copy = Copy::default();
+        apply(&mut copy, "k".into(), 5, None);
+        apply(
+            &mut copy,
+            "k".into(),
+            4,
+            Some(got.first().cloned().flatten().unwrap_or_else(|| KeyValue {
+                key: "k".into(),
+                value: Default::default(),
+                create_revision: 4,
+                mod_revision: 4,
+            })),
+        );
+        assert!(matches!(copy.kvs.get("k"), Some((5, None))));
+    }
+}
