@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use berth_api::arn::Arn;
 use berth_api::ecs::Timestamp;
+use berth_api::error::ApiError;
 use berth_model::container_instance::InstanceRecord;
 use berth_store::cache::{WatchCache, WriteTracking};
 use berth_store::{KeyValue, Store, StoreError};
 
 use crate::keys::Scope;
-use crate::records::DecodedCache;
+use crate::records::{DecodedCache, Record, Stored};
 
 /// Where "now" comes from: the system clock, read in one place.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +30,7 @@ impl Clock {
 /// A watch-fed copy of the ECS records in memory, for reads that would otherwise be a
 /// round trip to a remote store each (replicas over etcd), with the tracker of this
 /// replica's own writes, which such a read waits to see.
+#[derive(Clone)]
 pub struct ReadCache {
     pub ecs: Arc<WatchCache>,
     pub writes: Arc<WriteTracking>,
@@ -46,9 +48,51 @@ pub struct Core {
     pub region: String,
     /// Decoded container instance records (every RunTask reads all of a cluster's).
     pub instance_cache: DecodedCache<InstanceRecord>,
+    /// Launches onto the same capacity take turns on this replica when set (a remote
+    /// store, whose commits take long enough that concurrent launches would mostly
+    /// conflict and read again).
+    pub launch_turns: Option<Turns>,
+}
+
+/// One lock per name, made on first use.
+#[derive(Default)]
+pub struct Turns {
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Turns {
+    /// Waits for the turn of `name`.
+    pub async fn take(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .locks
+            .lock()
+            .expect("turns lock")
+            .entry(name.to_string())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
 }
 
 impl Core {
+    /// See [`Ctx::list_prefix`].
+    pub async fn list_prefix(&self, prefix: &str) -> Result<Vec<KeyValue>, StoreError> {
+        match &self.read_cache {
+            Some(cache) => cache.ecs.list(prefix, cache.writes.last_write()).await,
+            None => Ok(self.store.page(prefix, None, 0).await?.kvs),
+        }
+    }
+
+    /// [`Core::list_prefix`], decoded.
+    pub async fn list_records<T: Stored>(&self, prefix: &str) -> Result<Vec<Record<T>>, ApiError> {
+        self.list_prefix(prefix)
+            .await
+            .map_err(crate::records::store_error)?
+            .into_iter()
+            .map(|kv| Ok(crate::records::decode(kv)?))
+            .collect()
+    }
+
     /// The scope agents act in: the server's account and region.
     pub fn home_scope(&self) -> Scope {
         Scope::new(&self.account, &self.region)
@@ -90,6 +134,14 @@ impl Ctx {
     /// The current time.
     pub fn now(&self) -> Timestamp {
         self.core.clock.now()
+    }
+
+    /// Every record under `prefix`, for a read-decide-commit that compares their
+    /// revisions (launches) or a controller's view: from the read cache when there is
+    /// one (having seen this replica's own writes; a stale revision only makes the
+    /// commit conflict and read again), else from the store.
+    pub async fn list_prefix(&self, prefix: &str) -> Result<Vec<KeyValue>, StoreError> {
+        self.core.list_prefix(prefix).await
     }
 
     /// Several keys for an eventually consistent read (a Describe call): from the read

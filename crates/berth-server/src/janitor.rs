@@ -17,6 +17,8 @@ use crate::records::{self, Record};
 
 /// How long a STOPPED task stays describable.
 pub const STOPPED_TASK_RETENTION_SECS: f64 = 3600.0;
+/// How many tasks a pass reads at once.
+const PAGE: usize = 1000;
 /// How often the janitor looks.
 pub const PASS_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -46,15 +48,31 @@ impl Sweep for Janitor {
 
 /// One pass as of `now`: purges every expired task. Returns how many it purged.
 pub async fn pass(core: &Core, now: Timestamp) -> Result<usize, ApiError> {
+    let store = &*core.store;
     let mut purged = 0;
-    for prefix in records::scope_prefixes(&*core.store, "tasks").await? {
-        let tasks: Vec<Record<TaskRecord>> = records::list(&*core.store, &prefix).await?;
-        for t in tasks.into_iter().filter(|t| is_expired(&t.value, now)) {
-            let txn = Txn::new()
-                .when(Compare::unchanged(&t.key, t.revision))
-                .then(Op::delete(&t.key));
-            if records::commit(&*core.store, txn).await?.is_committed() {
-                purged += 1;
+    for prefix in records::scope_prefixes(store, "tasks").await? {
+        // A page at a time: a scope can hold many thousands of tasks.
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .page(&prefix, after.as_deref(), PAGE)
+                .await
+                .map_err(records::store_error)?;
+            after = page.kvs.last().map(|kv| kv.key.clone());
+            for kv in page.kvs {
+                let t: Record<TaskRecord> = records::decode(kv)?;
+                if !is_expired(&t.value, now) {
+                    continue;
+                }
+                let txn = Txn::new()
+                    .when(Compare::unchanged(&t.key, t.revision))
+                    .then(Op::delete(&t.key));
+                if records::commit(store, txn).await?.is_committed() {
+                    purged += 1;
+                }
+            }
+            if !page.more {
+                break;
             }
         }
     }

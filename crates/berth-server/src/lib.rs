@@ -192,6 +192,7 @@ impl Server {
             (store, None)
         };
         let core = Arc::new(Core {
+            launch_turns: read_cache.as_ref().map(|_| Default::default()),
             store,
             read_cache,
             clock: Clock,
@@ -326,7 +327,8 @@ async fn lead(
         ));
         let leader = Arc::new(Core {
             store: fenced.clone(),
-            read_cache: None,
+            read_cache: core.read_cache.clone(),
+            launch_turns: core.read_cache.as_ref().map(|_| Default::default()),
             clock: core.clock.clone(),
             account: core.account.clone(),
             region: core.region.clone(),

@@ -65,19 +65,16 @@ impl<T: Stored> Default for DecodedCache<T> {
 }
 
 impl<T: Stored> DecodedCache<T> {
-    /// Every record under `prefix`, in key order, decoded at most once per revision.
-    pub async fn list(
+    /// `kvs` decoded, each version of a record at most once.
+    pub fn decode_all(
         &self,
-        store: &dyn Store,
-        prefix: &str,
+        kvs: Vec<berth_store::KeyValue>,
     ) -> Result<Vec<Record<std::sync::Arc<T>>>, ApiError> {
-        let page = store.page(prefix, None, 0).await.map_err(store_error)?;
         let mut entries = self.entries.lock().expect("decoded cache lock");
         if entries.len() > DECODED_CACHE_LIMIT {
             entries.clear();
         }
-        page.kvs
-            .into_iter()
+        kvs.into_iter()
             .map(|kv| {
                 let value = match entries.get(&kv.key) {
                     Some((revision, value)) if *revision == kv.mod_revision => value.clone(),
@@ -103,18 +100,34 @@ impl<T: Stored> DecodedCache<T> {
 }
 
 /// Every account and region's prefix of one kind of ECS record that holds any
-/// (`/ecs/ACCOUNT/REGION/KIND/`), for loops that visit every scope.
+/// (`/ecs/ACCOUNT/REGION/KIND/`), for loops that visit every scope. Skips from scope to
+/// scope (two small reads each), however many records each holds.
 pub async fn scope_prefixes(store: &dyn Store, kind: &str) -> Result<Vec<String>, ApiError> {
-    let page = store.page("/ecs/", None, 0).await.map_err(store_error)?;
-    let mut prefixes: Vec<String> = page
-        .kvs
-        .iter()
-        .filter_map(|kv| {
-            let parts: Vec<&str> = kv.key.splitn(6, '/').collect();
-            (parts.len() >= 5 && parts[4] == kind)
-                .then(|| format!("/ecs/{}/{}/{kind}/", parts[2], parts[3]))
-        })
-        .collect();
-    prefixes.dedup();
+    let mut prefixes = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .page("/ecs/", after.as_deref(), 1)
+            .await
+            .map_err(store_error)?;
+        let Some(kv) = page.kvs.first() else { break };
+        let parts: Vec<&str> = kv.key.splitn(5, '/').collect();
+        let [_, _, account, region, ..] = parts[..] else {
+            break;
+        };
+        let scope = format!("/ecs/{account}/{region}/");
+        let of_kind = format!("{scope}{kind}/");
+        if !store
+            .page(&of_kind, None, 1)
+            .await
+            .map_err(store_error)?
+            .kvs
+            .is_empty()
+        {
+            prefixes.push(of_kind);
+        }
+        // Past every key of this scope: names and ids in keys are ASCII below 0x7f.
+        after = Some(format!("{scope}\u{7f}"));
+    }
     Ok(prefixes)
 }

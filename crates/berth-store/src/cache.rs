@@ -11,7 +11,7 @@
 //! revision read before the first page; an event is applied only when it is newer than
 //! the copy's value of its key, so the two meet without regressing anything.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -31,7 +31,7 @@ const CATCH_UP: Duration = Duration::from_secs(2);
 struct Copy {
     /// The value of each key, and for deleted keys the revision they were deleted at
     /// (`None`), so an older event cannot bring them back.
-    kvs: HashMap<String, (Revision, Option<KeyValue>)>,
+    kvs: BTreeMap<String, (Revision, Option<KeyValue>)>,
 }
 
 /// A watch-fed copy of every key under a prefix.
@@ -128,6 +128,33 @@ impl WatchCache {
         *self.seen.borrow()
     }
 
+    /// Waits until the copy has seen revision `at_least` (and its first listing);
+    /// false when it has not within [`CATCH_UP`].
+    async fn caught_up(&self, at_least: Revision) -> bool {
+        let mut seen = self.seen.subscribe();
+        let waited = tokio::time::timeout(CATCH_UP, seen.wait_for(|r| *r >= at_least.max(1))).await;
+        matches!(waited, Ok(Ok(_)))
+    }
+
+    /// Every key under `prefix` (within the cached prefix), sorted, as of at least
+    /// revision `at_least`; from the store when the copy lags.
+    pub async fn list(
+        &self,
+        prefix: &str,
+        at_least: Revision,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        if !prefix.starts_with(&self.prefix) || !self.caught_up(at_least).await {
+            return Ok(self.store.page(prefix, None, 0).await?.kvs);
+        }
+        let copy = self.copy.read().expect("cache lock");
+        Ok(copy
+            .kvs
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(_, (_, kv))| kv.clone())
+            .collect())
+    }
+
     /// The values of `keys` (all under the prefix), in order, as of at least revision
     /// `at_least`. Keys the copy lacks are read from the store.
     pub async fn get_many(
@@ -135,12 +162,7 @@ impl WatchCache {
         keys: &[String],
         at_least: Revision,
     ) -> Result<Vec<Option<KeyValue>>, StoreError> {
-        let mut seen = self.seen.subscribe();
-        let caught_up = matches!(
-            tokio::time::timeout(CATCH_UP, seen.wait_for(|r| *r >= at_least.max(1))).await,
-            Ok(Ok(_))
-        );
-        if !caught_up {
+        if !self.caught_up(at_least).await {
             return self.store.get_many(keys).await;
         }
         let mut out: Vec<Option<KeyValue>> = Vec::with_capacity(keys.len());
@@ -248,6 +270,13 @@ mod tests {
         let got = cache.get_many(&keys[..1], written).await.unwrap();
         assert_eq!(&got[0].as_ref().unwrap().value[..], b"new");
         assert!(cache.revision() >= written);
+        let listed = cache.list("/t/0000", written).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|kv| kv.key.as_str()).collect::<Vec<_>>(),
+            (0..10).map(|i| format!("/t/{i:05}")).collect::<Vec<_>>(),
+            "a prefix's keys, sorted"
+        );
+        assert_eq!(&listed[1].value[..], b"new");
 
         // A key the copy has not seen yet is read from the store.
         let fresh = ["/t/fresh".to_string()];

@@ -63,6 +63,18 @@ pub async fn start_server_with(
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
+    start_server_on(bin, data_dir, key, secret, extra, port).await
+}
+
+/// [`start_server_with`] on a given port (a replica restarted where it was).
+pub async fn start_server_on(
+    bin: &Path,
+    data_dir: &Path,
+    key: &str,
+    secret: &str,
+    extra: &[String],
+    port: u16,
+) -> (ChildGuard, String) {
     let child = Command::new(bin)
         .args(["server", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--no-profile")

@@ -199,5 +199,10 @@ impl Drop for EtcdCluster {
         for i in 0..self.members.len() {
             self.kill(i);
         }
+        // BERTH_KEEP_ETCD keeps the members' data and logs for a look afterwards.
+        if std::env::var_os("BERTH_KEEP_ETCD").is_some() {
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            eprintln!("etcd data and logs kept in {}", kept.keep().display());
+        }
     }
 }

@@ -64,19 +64,44 @@ pub struct FakeAgent {
 
 struct Channel {
     http: reqwest::Client,
-    base: String,
+    /// Every replica given (`endpoint` may list several, comma-separated); calls go to
+    /// the current one and move on when it cannot be reached.
+    bases: Vec<String>,
+    current: std::sync::atomic::AtomicUsize,
     token: String,
     arn: String,
 }
 
 impl Channel {
+    fn base(&self) -> &str {
+        &self.bases[self.current.load(std::sync::atomic::Ordering::Relaxed) % self.bases.len()]
+    }
+
+    fn next_replica(&self) {
+        self.current
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     async fn post<T: serde::Serialize>(
         &self,
         path: &str,
         body: &T,
     ) -> reqwest::Result<reqwest::Response> {
+        for _ in 0..self.bases.len() {
+            let sent = self
+                .http
+                .post(format!("{}/agent/v1/{path}", self.base()))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await;
+            match sent {
+                Err(e) if e.is_connect() => self.next_replica(),
+                other => return other,
+            }
+        }
         self.http
-            .post(format!("{}/agent/v1/{path}", self.base))
+            .post(format!("{}/agent/v1/{path}", self.base()))
             .bearer_auth(&self.token)
             .json(body)
             .send()
@@ -122,7 +147,11 @@ impl FakeAgent {
         };
         let mut channel = Channel {
             http: reqwest::Client::new(),
-            base: endpoint.trim_end_matches('/').to_string(),
+            bases: endpoint
+                .split(',')
+                .map(|e| e.trim().trim_end_matches('/').to_string())
+                .collect(),
+            current: Default::default(),
             token: token.to_string(),
             arn: String::new(),
         };
@@ -185,7 +214,7 @@ async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::
         };
         let mut url = format!(
             "{}/agent/v1/assignments?containerInstanceArn={}&waitSeconds={wait}",
-            channel.base,
+            channel.base(),
             urlencode(&channel.arn)
         );
         if let Some(a) = after {
@@ -197,6 +226,7 @@ async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::
             _ = stopped.changed() => return,
         };
         let Ok(resp) = resp else {
+            channel.next_replica();
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         };

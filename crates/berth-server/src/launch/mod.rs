@@ -115,6 +115,15 @@ pub async fn launch(
         target.constraints,
     )?;
     let needs_occupancy = !request.constraints.is_empty() || !request.strategies.is_empty();
+    let capacity = if fargate {
+        scope.fargate_pool()
+    } else {
+        scope.instances(&launch.cluster.value.name)
+    };
+    let _turn = match &ctx.core.launch_turns {
+        Some(turns) => Some(turns.take(&capacity).await),
+        None => None,
+    };
     let attempts = &AtomicU32::new(0);
     records::update(store, "The cluster's container instances", || async move {
         // The first attempt compares the cluster as prepared; a later one reads it again
@@ -128,9 +137,16 @@ pub async fn launch(
             }
         };
         let cluster = &launch.cluster.value.name;
-        let instances = &ctx.core.instance_cache;
+        let decoded = &ctx.core.instance_cache;
+        let listed = |prefix: String| async move {
+            let kvs = ctx
+                .list_prefix(&prefix)
+                .await
+                .map_err(records::store_error)?;
+            decoded.decode_all(kvs)
+        };
         let candidates: Vec<Record<Arc<InstanceRecord>>> = match (fargate, target.only_instance) {
-            (true, _) => instances.list(store, &scope.fargate_pool()).await?,
+            (true, _) => listed(scope.fargate_pool()).await?,
             (false, Some(id)) => match records::get(store, &scope.instance(cluster, id)).await? {
                 Some(r) => vec![Record {
                     key: r.key,
@@ -139,7 +155,7 @@ pub async fn launch(
                 }],
                 None => return Ok(Step::Done((vec![], vec![missing(id)]))),
             },
-            (false, None) => instances.list(store, &scope.instances(cluster)).await?,
+            (false, None) => listed(scope.instances(cluster)).await?,
         };
         let occupancy = if needs_occupancy {
             let tasks: Vec<Record<TaskRecord>> =

@@ -245,9 +245,10 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
     let store = &*ctx.core.store;
     let now = ctx.now();
     let group = task_group(&s.name);
-    let tasks: Vec<Record<TaskRecord>> = records::list(store, &scope.tasks(&s.cluster)).await?;
+    // The controller's view: from the read cache on replicas over a remote store.
+    let tasks: Vec<Record<TaskRecord>> = ctx.core.list_records(&scope.tasks(&s.cluster)).await?;
     let instances: Vec<Record<InstanceRecord>> =
-        records::list(store, &scope.instances(&s.cluster)).await?;
+        ctx.core.list_records(&scope.instances(&s.cluster)).await?;
     let draining: BTreeSet<&str> = instances
         .iter()
         .filter(|i| i.value.status != ContainerInstanceStatus::Active)

@@ -30,6 +30,18 @@ pub enum CallError {
     Garbled(String),
 }
 
+/// An error with its causes, for messages that say what actually failed.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// The gRPC status code etcd gives a request for a compacted revision.
 pub const OUT_OF_RANGE: i32 = 11;
 
@@ -152,9 +164,9 @@ impl Client {
                     });
                 }
                 Err(e) if writes && !e.is_connect() => {
-                    return Err(CallError::Unknown(format!("{url}: {e}")));
+                    return Err(CallError::Unknown(format!("{url}: {}", chain(&e))));
                 }
-                Err(e) => failures.push(format!("{url}: {e}")),
+                Err(e) => failures.push(format!("{url}: {}", chain(&e))),
             }
         }
         failures.reverse();
