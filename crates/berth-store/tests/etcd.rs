@@ -176,3 +176,33 @@ async fn one_leader_at_a_time_and_a_deposed_one_cannot_write() {
     );
     assert!(!*second.lost.borrow(), "b's term goes on");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_client_certificate_and_nothing_without_one() {
+    let cluster = EtcdCluster::start_tls(1).await;
+    let tls = cluster.tls().unwrap();
+    let options = EtcdOptions::parse(&cluster.url()).unwrap();
+    let store = EtcdStore::connect(
+        options
+            .clone()
+            .with_tls(tls.ca_pem.clone(), Some(tls.client_identity_pem.clone())),
+    )
+    .await
+    .expect("connect over TLS with a client certificate");
+    assert!(store
+        .txn(Txn::new().then(Op::put("/tls", "v")))
+        .await
+        .unwrap()
+        .is_committed());
+    assert_eq!(&store.get("/tls").await.unwrap().unwrap().value[..], b"v");
+    // The member requires a client certificate; plain HTTP is not spoken at all.
+    let no_identity = EtcdStore::connect(options.clone().with_tls(tls.ca_pem.clone(), None)).await;
+    assert!(
+        no_identity.is_err(),
+        "a client without a certificate is refused"
+    );
+    assert!(
+        EtcdStore::connect(options).await.is_err(),
+        "plain HTTP is refused"
+    );
+}

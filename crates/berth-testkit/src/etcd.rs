@@ -26,6 +26,47 @@ pub struct EtcdCluster {
     members: Vec<Member>,
     token: String,
     dir: tempfile::TempDir,
+    tls: Option<Tls>,
+}
+
+/// PEM files of a cluster that speaks TLS to its clients and requires their
+/// certificates: a CA, the members' certificate (for 127.0.0.1), and a client's.
+pub struct Tls {
+    pub ca_pem: Vec<u8>,
+    /// The client's certificate followed by its key.
+    pub client_identity_pem: Vec<u8>,
+}
+
+fn generate_tls(dir: &Path) -> Tls {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, SanType};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(vec![]).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let signed = |san: Vec<SanType>| {
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(vec![]).expect("params");
+        params.subject_alt_names = san;
+        let cert = params.signed_by(&key, &ca, &ca_key).expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = signed(vec![SanType::IpAddress(std::net::IpAddr::V4(
+        std::net::Ipv4Addr::LOCALHOST,
+    ))]);
+    let (client_cert, client_key) = signed(vec![SanType::DnsName(
+        "berth-client".try_into().expect("a DNS name"),
+    )]);
+    for (name, pem) in [
+        ("ca.pem", ca.pem()),
+        ("server.pem", server_cert),
+        ("server-key.pem", server_key),
+    ] {
+        std::fs::write(dir.join(name), pem).expect("write a PEM file");
+    }
+    Tls {
+        ca_pem: ca.pem().into_bytes(),
+        client_identity_pem: format!("{client_cert}{client_key}").into_bytes(),
+    }
 }
 
 fn free_port() -> u16 {
@@ -56,7 +97,18 @@ fn etcd_binary() -> PathBuf {
 impl EtcdCluster {
     /// Starts `n` members and waits until every one is healthy.
     pub async fn start(n: usize) -> EtcdCluster {
+        Self::start_with(n, false).await
+    }
+
+    /// Starts `n` members that speak TLS to clients and require a client certificate
+    /// ([`EtcdCluster::tls`] has the PEM files to connect with).
+    pub async fn start_tls(n: usize) -> EtcdCluster {
+        Self::start_with(n, true).await
+    }
+
+    async fn start_with(n: usize, tls: bool) -> EtcdCluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
+        let tls = tls.then(|| generate_tls(dir.path()));
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
                 name: format!("m{i}"),
@@ -69,6 +121,7 @@ impl EtcdCluster {
             members,
             token: format!("berth-test-{}", std::process::id()),
             dir,
+            tls,
         };
         for i in 0..n {
             cluster.spawn(i, "new");
@@ -85,9 +138,36 @@ impl EtcdCluster {
             .join(",")
     }
 
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The PEM files of a TLS cluster.
+    pub fn tls(&self) -> Option<&Tls> {
+        self.tls.as_ref()
+    }
+
     fn spawn(&mut self, i: usize, state: &str) {
         let initial = self.initial_cluster();
         let root = self.dir.path().to_path_buf();
+        let scheme = self.scheme();
+        let tls_args: Vec<String> = if self.tls.is_some() {
+            [
+                ("--cert-file", "server.pem"),
+                ("--key-file", "server-key.pem"),
+                ("--trusted-ca-file", "ca.pem"),
+            ]
+            .iter()
+            .flat_map(|(flag, file)| [flag.to_string(), root.join(file).display().to_string()])
+            .chain(["--client-cert-auth".to_string()])
+            .collect()
+        } else {
+            vec![]
+        };
         let m = &mut self.members[i];
         let log = std::fs::File::create(root.join(format!("{}.log", m.name))).expect("etcd log");
         let child = Command::new(etcd_binary())
@@ -96,9 +176,9 @@ impl EtcdCluster {
             .arg(root.join(&m.name))
             .args([
                 "--listen-client-urls",
-                &format!("http://127.0.0.1:{}", m.client_port),
+                &format!("{scheme}://127.0.0.1:{}", m.client_port),
                 "--advertise-client-urls",
-                &format!("http://127.0.0.1:{}", m.client_port),
+                &format!("{scheme}://127.0.0.1:{}", m.client_port),
                 "--listen-peer-urls",
                 &format!("http://127.0.0.1:{}", m.peer_port),
                 "--initial-advertise-peer-urls",
@@ -118,6 +198,7 @@ impl EtcdCluster {
                 "--quota-backend-bytes",
                 "8589934592",
             ])
+            .args(&tls_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("etcd log"))
             .stderr(log)
@@ -128,10 +209,17 @@ impl EtcdCluster {
 
     /// Waits until every running member answers `/health` with `true`.
     pub async fn wait_healthy(&self) {
-        let http = reqwest::Client::new();
+        let mut http = reqwest::Client::builder();
+        if let Some(tls) = &self.tls {
+            http = http
+                .add_root_certificate(reqwest::Certificate::from_pem(&tls.ca_pem).expect("CA"))
+                .identity(reqwest::Identity::from_pem(&tls.client_identity_pem).expect("client"));
+        }
+        let http = http.build().expect("an HTTP client");
+        let scheme = self.scheme();
         let deadline = Instant::now() + Duration::from_secs(60);
         for m in self.members.iter().filter(|m| m.child.is_some()) {
-            let url = format!("http://127.0.0.1:{}/health", m.client_port);
+            let url = format!("{scheme}://127.0.0.1:{}/health", m.client_port);
             loop {
                 let healthy = match http.get(&url).send().await {
                     Ok(r) => r.text().await.unwrap_or_default().contains("\"true\""),
@@ -164,7 +252,7 @@ impl EtcdCluster {
     pub fn endpoints(&self) -> Vec<String> {
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .map(|m| format!("{}://127.0.0.1:{}", self.scheme(), m.client_port))
             .collect()
     }
 
