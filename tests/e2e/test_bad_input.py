@@ -198,3 +198,36 @@ def test_every_error_has_request_id(live_berth: Berth) -> None:
     resp.assert_aws_error(400, "ClusterNotFoundException")
     ids = {live_berth.raw("ListClusters", {}).header("x-amzn-RequestId") for _ in range(3)}
     assert len(ids) == 3, "request ids must be unique per request"
+
+
+# A service per protocol AWS uses: Query (IAM, STS, CloudFormation, Auto Scaling), EC2's,
+# JSON 1.0/1.1 with a target Berth does not know (DynamoDB), REST-JSON (Lambda) and
+# REST-XML (S3).
+@pytest.mark.parametrize(("service", "command"), [
+    ("iam", ["iam", "create-role", "--role-name", "r", "--assume-role-policy-document", "{}"]),
+    ("sts", ["sts", "get-caller-identity"]),
+    ("cloudformation", ["cloudformation", "list-stacks"]),
+    ("autoscaling", ["autoscaling", "describe-auto-scaling-groups"]),
+    ("ec2", ["ec2", "describe-instances"]),
+    ("dynamodb", ["dynamodb", "list-tables"]),
+    ("lambda", ["lambda", "list-functions"]),
+    ("s3", ["s3api", "list-buckets"]),
+])
+def test_a_service_berth_does_not_serve_is_named_not_a_bad_signature(
+    live_berth: Berth, service: str, command: list[str]
+) -> None:
+    result = live_berth.aws_error(*command)
+    assert result.error_code == "NotImplemented", result.describe()
+    assert f"does not serve the AWS service '{service}'" in result.error_message, result.describe()
+    assert "ECS (ecs)" in result.error_message, "and says what Berth serves"
+    assert live_berth.alive()
+
+
+def test_a_bad_signature_for_an_unserved_service_is_still_a_bad_signature(live_berth: Berth) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+    iam = boto3.client("iam", endpoint_url=live_berth.endpoint, region_name=REGION,
+                       aws_access_key_id=live_berth.credentials()[0], aws_secret_access_key="wrong" * 8)
+    with pytest.raises(ClientError) as caught:
+        iam.list_roles()
+    assert caught.value.response["Error"]["Code"] == "SignatureDoesNotMatch", caught.value.response

@@ -78,6 +78,9 @@ api_errors! {
     Throttling => ("ThrottlingException", 400),
     /// The server failed; the request may be retried.
     Server => ("ServerException", 500),
+    /// The request is for an AWS service Berth does not serve (its signature's credential
+    /// scope names it); the message says which, and which Berth serves.
+    NotServed => ("NotImplemented", 501),
     /// ECR: a repository of that name exists already.
     RepositoryAlreadyExists => ("RepositoryAlreadyExistsException", 400),
     /// ECR: the named repository does not exist.

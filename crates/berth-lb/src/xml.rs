@@ -63,6 +63,13 @@ impl Xml {
     }
 }
 
+/// `text` with `& < > " '` escaped, for XML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text);
+    out
+}
+
 /// Appends `text` with `& < > " '` escaped.
 fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {

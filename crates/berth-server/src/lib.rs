@@ -380,7 +380,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(ecr::download::ROUTE, get(ecr::download::layer))
         .with_state(app.front.ecr.clone());
     Router::new()
-        .route("/", post(protocol::aws_json))
+        .route("/", post(protocol::aws_json).fallback(protocol::unrouted))
         .with_state(app.front.clone())
         .route("/health", get(|| async { "ok\n" }))
         .nest(
@@ -389,4 +389,9 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .merge(downloads)
         .merge(registry)
+        .fallback_service(
+            Router::new()
+                .fallback(protocol::unrouted)
+                .with_state(app.front.clone()),
+        )
 }

@@ -87,7 +87,10 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         _ => {
             // Authenticate first so an unsigned probe learns nothing about targets.
             auth::authenticate(&app.core, &app.verifier, &parts, &body, None)?;
-            return Err(unknown_operation(&target));
+            return Err(match signed_for(&parts, &body) {
+                Some(other) if !SERVED.iter().any(|(s, _)| *s == other) => not_served(&other),
+                _ => unknown_operation(&target),
+            });
         }
     };
     let caller = auth::authenticate(
@@ -152,6 +155,12 @@ async fn serve_query(
             ))
         })?;
     crate::task_credentials::load_for(&app.core, &app.verifier, &parts).await?;
+    // IAM, STS, CloudFormation, EC2 and Auto Scaling speak this protocol too: a request
+    // signed for one of them is told Berth does not serve it (once its signature holds).
+    if let Some(other) = signed_for(&parts, &body).filter(|s| s != "elasticloadbalancing") {
+        auth::authenticate(&app.core, &app.verifier, &parts, &body, Some(&other))?;
+        return Err(not_served(&other));
+    }
     let caller = auth::authenticate(
         &app.core,
         &app.verifier,
@@ -164,6 +173,70 @@ async fn serve_query(
         region: caller.region,
     };
     Ok(app.elb.handle(scope, &body).await)
+}
+
+/// Any request no route takes: one signed for an AWS service Berth does not serve (a
+/// REST API such as Lambda's or S3's) is told so, in the error shape its protocol
+/// reads, once its signature holds; anything else is a plain 404.
+pub async fn unrouted(State(app): State<Arc<FrontDoor>>, req: Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return error_response(&ApiError::RequestEntityTooLarge(format!(
+            "Request body exceeds the maximum of {MAX_BODY_BYTES} bytes."
+        )));
+    };
+    let Some(service) = signed_for(&parts, &body) else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let error = match auth::authenticate(&app.core, &app.verifier, &parts, &body, None) {
+        Err(e) => e,
+        Ok(_) if SERVED.iter().any(|(s, _)| *s == service) => ApiError::UnknownOperation(format!(
+            "No {service} operation is at {} {}.",
+            parts.method,
+            parts.uri.path()
+        )),
+        Ok(_) => not_served(&service),
+    };
+    // REST-XML services read `<Error><Code>`; the rest read the JSON error shape.
+    if ["s3", "cloudfront", "route53"].contains(&service.as_str()) {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
+            error.code(),
+            berth_lb::xml::escape(error.message())
+        );
+        let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut r = (status, xml).into_response();
+        r.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/xml"));
+        return r;
+    }
+    error_response(&error)
+}
+
+/// The services Berth serves, by signing name, with the names people know them by.
+pub const SERVED: &[(&str, &str)] = &[
+    ("ecs", "ECS"),
+    ("ecr", "ECR"),
+    ("logs", "CloudWatch Logs"),
+    ("elasticloadbalancing", "Elastic Load Balancing (v2)"),
+];
+
+/// The signing service a request's credential scope names, if it has one.
+fn signed_for(parts: &http::request::Parts, body: &[u8]) -> Option<String> {
+    berth_sigv4::signing_service(&berth_sigv4::Request::from_parts(parts, body))
+}
+
+/// The error for a request signed for an AWS service Berth does not serve.
+pub fn not_served(service: &str) -> ApiError {
+    let served: Vec<String> = SERVED
+        .iter()
+        .map(|(signing, name)| format!("{name} ({signing})"))
+        .collect();
+    ApiError::NotServed(format!(
+        "Berth does not serve the AWS service '{service}' that this request is signed for. It \
+         serves {}; send calls for '{service}' to AWS or another endpoint.",
+        served.join(", ")
+    ))
 }
 
 /// A front-door error with the code the Query protocol uses for it.

@@ -46,7 +46,9 @@ mod suite_tests;
 pub use error::{AuthError, SignError, SignatureMismatch};
 pub use request::{Payload, Request};
 pub use sign::{sign, sign_request, Credentials, Signed, SigningParams};
-pub use verify::{verify, Identity, SecretLookup, Verified, Verifier, MAX_CLOCK_SKEW};
+pub use verify::{
+    signing_service, verify, Identity, SecretLookup, Verified, Verifier, MAX_CLOCK_SKEW,
+};
 
 /// The only signing algorithm Berth accepts and produces.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

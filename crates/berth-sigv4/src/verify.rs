@@ -165,6 +165,18 @@ fn header_str<'h>(req: &Request<'h>, name: &HeaderName) -> Option<Cow<'h, str>> 
     req.headers.get(name).map(text)
 }
 
+/// The service a request's credential scope names (`…/REGION/SERVICE/aws4_request`),
+/// read without verifying anything, so a front door can tell a request for a service
+/// it does not serve from one with a bad signature. `None` when the request carries no
+/// readable SigV4 Authorization header.
+pub fn signing_service(req: &Request<'_>) -> Option<String> {
+    let raw = req.headers.get(AUTHORIZATION)?;
+    let auth = text(raw);
+    let header = auth_header::parse(&auth).ok()?;
+    let credential = auth_header::parse_credential(header.credential?).ok()?;
+    Some(credential.service.to_string())
+}
+
 fn check<L: SecretLookup + ?Sized>(
     req: &Request<'_>,
     lookup: &L,
@@ -436,4 +448,29 @@ fn check_clock_skew(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod signing_service_tests {
+    use super::*;
+
+    #[test]
+    fn names_the_scopes_service_without_verifying() {
+        let req = http::Request::post("http://h/")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/iam/aws4_request, \
+                 SignedHeaders=host, Signature=00",
+            )
+            .body(Vec::<u8>::new())
+            .unwrap();
+        assert_eq!(
+            signing_service(&Request::from_http(&req)).as_deref(),
+            Some("iam")
+        );
+        let unsigned = http::Request::post("http://h/")
+            .body(Vec::<u8>::new())
+            .unwrap();
+        assert_eq!(signing_service(&Request::from_http(&unsigned)), None);
+    }
 }
