@@ -148,13 +148,16 @@ def test_pushed_images_are_listed_described_fetched_and_deleted(registry_node: A
     assert [i["imageTag"] for i in gone["imageIds"]] == ["v2"]
     assert gone["failures"][0]["failureCode"] == "ImageNotFound"
     assert [i["imageTag"] for i in berth.aws("ecr", "list-images", "--repository-name", name)["imageIds"]] == ["v1"]
-    berth.aws("ecr", "batch-delete-image", "--repository-name", name, "--image-ids", f"imageDigest={digest}")
+    # Removing an image's last tag deletes the image, as ECR does.
+    last = berth.aws("ecr", "batch-delete-image", "--repository-name", name, "--image-ids", "imageTag=v1")
+    assert last["imageIds"] == [{"imageDigest": digest, "imageTag": "v1"}], last
     assert berth.aws("ecr", "list-images", "--repository-name", name)["imageIds"] == []
     docker_cli(env, "rmi", f"{uri}:v1", f"{uri}:v2")
     out = subprocess.run(["docker", "pull", f"{uri}:v1"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "not found" in out.stderr.lower(), out.stderr
     missing = berth.aws_error("ecr", "describe-images", "--repository-name", name, "--image-ids", "imageTag=v1")
     assert missing.error_code == "ImageNotFoundException", missing.describe()
+    berth.aws("ecr", "delete-repository", "--repository-name", name)  # empty: no --force needed
 
 
 def test_immutable_tags_refuse_a_second_push_and_layers_report_availability(registry_node: Any) -> None:

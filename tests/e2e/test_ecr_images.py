@@ -236,7 +236,8 @@ def test_layers_shared_with_a_kept_image_survive_its_neighbours_expiry(collectin
     second = layout.blob(json.dumps(second_manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
     layout.tag("second", second)
     registry.skopeo("copy", f"oci:{layout.root}:second", registry.ref(repo, "second"))
-    b.aws("ecr", "batch-delete-image", "--repository-name", repo, "--image-ids", "imageTag=first")  # untags only
+    # Moving the tag `first` onto the second image leaves the first untagged.
+    registry.skopeo("copy", f"oci:{layout.root}:second", registry.ref(repo, "first"))
     b.aws("ecr", "put-lifecycle-policy", "--repository-name", repo, "--lifecycle-policy-text", json.dumps({"rules": [{
         "rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
                                          "countUnit": "days", "countNumber": 1},

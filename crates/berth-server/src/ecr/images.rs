@@ -229,6 +229,9 @@ pub async fn batch_delete(
     let scope = scope(ctx);
     let all = images(ctx, &name).await?;
     let (mut deleted, mut failures) = (Vec::new(), Vec::new());
+    // Per image, the tags this call has removed so far.
+    let mut untagged: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
     for id in &req.image_ids {
         let image = match find(&all, id) {
             Ok(image) => image,
@@ -238,14 +241,24 @@ pub async fn batch_delete(
             }
         };
         match (&id.image_tag, &id.image_digest) {
-            // A tag alone: the tag goes; the manifest stays (untagged), as in ECR.
+            // A tag alone: the tag goes; when it was the image's last, the image goes
+            // with it, as in ECR.
             (Some(tag), None) => {
-                let tag = Tag::parse(tag).map_err(|e| ApiError::InvalidParameter(e.to_string()))?;
+                let parsed =
+                    Tag::parse(tag).map_err(|e| ApiError::InvalidParameter(e.to_string()))?;
                 registry
                     .metadata
-                    .delete_tag(&scope, &name, &tag)
+                    .delete_tag(&scope, &name, &parsed)
                     .await
                     .map_err(metadata_error)?;
+                let gone = untagged.entry(image.digest.to_string()).or_default();
+                gone.insert(tag.clone());
+                if image.tags.iter().all(|t| gone.contains(t)) {
+                    registry
+                        .delete_image(&scope, &name, &image.digest)
+                        .await
+                        .map_err(metadata_error)?;
+                }
             }
             // A digest: the manifest and every tag on it go.
             _ => {
