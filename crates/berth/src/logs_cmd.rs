@@ -128,6 +128,25 @@ struct Followed {
     token: Option<String>,
 }
 
+/// The cluster to look for `task` in: the one its ARN names (`task/CLUSTER/ID`), the
+/// one given, or `default`; an ARN and a `--cluster` that disagree are an error.
+pub fn cluster_of(task: &str, given: Option<&str>) -> anyhow::Result<String> {
+    let from_arn = task
+        .strip_prefix("arn:")
+        .and_then(|_| task.split(':').nth(5))
+        .and_then(|resource| resource.strip_prefix("task/"))
+        .and_then(|path| path.split_once('/'))
+        .map(|(cluster, _)| cluster.to_string());
+    match (from_arn, given) {
+        (Some(arn), Some(given)) if arn != given => {
+            bail!("the task's ARN names cluster {arn}, not {given}; drop --cluster or fix it")
+        }
+        (Some(arn), _) => Ok(arn),
+        (None, Some(given)) => Ok(given.to_string()),
+        (None, None) => Ok("default".to_string()),
+    }
+}
+
 /// Prints the task's container output; follows it with `follow`.
 pub async fn run(client: &Client, cluster: &str, task: &str, follow: bool) -> anyhow::Result<()> {
     let described = client
@@ -240,6 +259,17 @@ async fn poll(client: &Client, s: &mut Followed, labelled: bool) -> anyhow::Resu
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_cluster_comes_from_the_arn_else_the_flag_else_default() {
+        let arn = "arn:aws:ecs:us-east-1:000000000000:task/prod/0123abcd";
+        assert_eq!(super::cluster_of(arn, None).unwrap(), "prod");
+        assert_eq!(super::cluster_of(arn, Some("prod")).unwrap(), "prod");
+        assert!(super::cluster_of(arn, Some("dev")).is_err());
+        assert_eq!(super::cluster_of("0123abcd", Some("dev")).unwrap(), "dev");
+        assert_eq!(super::cluster_of("0123abcd", None).unwrap(), "default");
+    }
+
     use super::*;
 
     #[test]

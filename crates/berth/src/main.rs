@@ -49,9 +49,9 @@ enum Command {
 struct LogsFlags {
     /// The task's ARN or id.
     task: String,
-    /// The task's cluster.
-    #[arg(long, default_value = "default")]
-    cluster: String,
+    /// The task's cluster: the one its ARN names, else `default`.
+    #[arg(long)]
+    cluster: Option<String>,
     /// Keep printing new lines until the task has stopped.
     #[arg(short, long)]
     follow: bool,
@@ -209,7 +209,8 @@ fn main() -> anyhow::Result<()> {
         Command::Agent(flags) => runtime.block_on(agent(flags)),
         Command::Logs(flags) => runtime.block_on(async {
             let client = logs_cmd::Client::from_profile(&flags.profile)?;
-            logs_cmd::run(&client, &flags.cluster, &flags.task, flags.follow).await
+            let cluster = logs_cmd::cluster_of(&flags.task, flags.cluster.as_deref())?;
+            logs_cmd::run(&client, &cluster, &flags.task, flags.follow).await
         }),
     }
 }
