@@ -142,7 +142,8 @@ impl Agent {
                     tracing::warn!(
                         "task metadata and credentials endpoints are off: {e}; tasks get no \
                          ECS_CONTAINER_METADATA_URI_V4 (run the agent as root, or set \
-                         BERTH_ENDPOINT_ADDRESS to an address this host has)"
+                         BERTH_ENDPOINT_ADDRESS to an address this host has and \
+                         BERTH_ENDPOINT_PORT to a free port)"
                     );
                     None
                 }

@@ -152,17 +152,7 @@ impl Endpoint {
         channel: Channel,
         task_roles: bool,
     ) -> Result<Endpoint, String> {
-        let at = SocketAddr::new(address, port);
-        let listener = match tokio::net::TcpListener::bind(at).await {
-            Ok(l) => l,
-            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
-                claim(address).await?;
-                tokio::net::TcpListener::bind(at)
-                    .await
-                    .map_err(|e| format!("cannot listen on {at}: {e}"))?
-            }
-            Err(e) => return Err(format!("cannot listen on {at}: {e}")),
-        };
+        let listener = listen(address, port).await?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
         let ctx = Ctx {
             view,
@@ -193,6 +183,29 @@ impl Endpoint {
     pub fn url(&self) -> &str {
         &self.url
     }
+}
+
+/// Listens at `address:port`, adding `address` to `lo` first when the host lacks it;
+/// a port in use is an error that says how to give each agent its own.
+async fn listen(address: IpAddr, port: u16) -> Result<tokio::net::TcpListener, String> {
+    let at = SocketAddr::new(address, port);
+    let listener = match tokio::net::TcpListener::bind(at).await {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
+            claim(address).await?;
+            tokio::net::TcpListener::bind(at)
+                .await
+                .map_err(|e| format!("cannot listen on {at}: {e}"))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(format!(
+                "cannot listen on {at}: it is in use (another agent on this host?); give \
+                 each agent its own port with BERTH_ENDPOINT_PORT (0 picks a free one)"
+            ))
+        }
+        Err(e) => return Err(format!("cannot listen on {at}: {e}")),
+    };
+    Ok(listener)
 }
 
 /// Adds `address` to the loopback interface (needs CAP_NET_ADMIN).
@@ -544,5 +557,21 @@ async fn serve_credentials(ctx: Ctx, token: String) -> Response {
             "CredentialsUnavailable",
             &format!("CredentialsV2Request: {e}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod listen_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_port_in_use_says_how_to_give_each_agent_its_own() {
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let e = listen(IpAddr::from([127, 0, 0, 1]), port)
+            .await
+            .unwrap_err();
+        assert!(e.contains("BERTH_ENDPOINT_PORT"), "{e}");
+        assert!(listen(IpAddr::from([127, 0, 0, 1]), 0).await.is_ok());
     }
 }
