@@ -9,6 +9,7 @@ the task until STOPPED, read the container's exit code; and the agent's registra
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -57,6 +58,26 @@ def test_the_agent_registers_the_hosts_resources(live_berth: Berth, docker_clust
     ports = next(r for r in instance["registeredResources"] if r["name"] == "PORTS")
     assert {"22", "2375", "2376", "51678", "51679"} <= set(ports["stringSetValue"])
     assert instance["versionInfo"]["agentVersion"].startswith("berth-agent")
+
+
+def test_agent_connected_turns_false_soon_after_the_agent_is_killed_and_true_when_it_is_back(
+    live_berth: Berth, agent: AgentProcess
+) -> None:
+    ecs = live_berth.client()
+    cluster = agent.cluster
+
+    def connected() -> bool:
+        arns = ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
+        return ecs.describe_container_instances(cluster=cluster, containerInstances=arns)[
+            "containerInstances"][0]["agentConnected"]
+    assert connected()
+    agent.kill9()
+    killed = time.monotonic()
+    # Heartbeats every 5 s; four missed and the agent counts as gone (README).
+    eventually(lambda: not connected(), timeout=40, interval=0.5, what="agentConnected to turn false")
+    assert time.monotonic() - killed <= 30, "within a few heartbeat intervals"
+    agent.start()
+    eventually(connected, timeout=30, what="agentConnected to turn true again")
 
 
 def test_boto3_run_task_with_overrides_reports_the_exit_code(live_berth: Berth, docker_cluster: str) -> None:

@@ -2,7 +2,15 @@
 //! (register, heartbeat, list + watch assignments, report task state). JSON over HTTP,
 //! authenticated with the agent token; field names follow ECS where ECS has them.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+/// How often an agent says it is alive.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// How many heartbeat intervals may pass without one before an instance's
+/// `agentConnected` turns false.
+pub const MISSED_HEARTBEATS: u32 = 4;
 
 use crate::ecs::{
     Attribute, HealthStatus, NetworkBinding, Task, TaskDefinition, TaskStopCode, Timestamp,

@@ -19,7 +19,8 @@ use crate::tags::Tags;
 pub const DEFAULT_RESERVED_PORTS: [u16; 5] = [22, 2375, 2376, 51678, 51679];
 
 /// How long an agent may go without a heartbeat before it counts as disconnected.
-pub const AGENT_TIMEOUT_SECS: f64 = 60.0;
+pub const AGENT_TIMEOUT_SECS: f64 =
+    berth_api::agent::HEARTBEAT_INTERVAL.as_secs_f64() * berth_api::agent::MISSED_HEARTBEATS as f64;
 
 /// What a host offers or has left: CPU units, MiB, ports taken, GPUs free.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

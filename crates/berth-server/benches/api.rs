@@ -207,7 +207,7 @@ async fn scenario(label: &str, store: Option<String>) {
         let (http, endpoint, token) = (http.clone(), endpoint.clone(), token.trim().to_string());
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(20)).await;
+                tokio::time::sleep(berth_api::agent::HEARTBEAT_INTERVAL).await;
                 for arn in &arns_of_instances {
                     let _ = http
                         .post(format!("{endpoint}/agent/v1/heartbeat"))

@@ -37,7 +37,7 @@ impl FakeAgentConfig {
             cpu: 4096,
             memory: 8192,
             attributes: vec![],
-            heartbeat_every: Duration::from_secs(10),
+            heartbeat_every: berth_api::agent::HEARTBEAT_INTERVAL,
         }
     }
 
@@ -50,7 +50,7 @@ impl FakeAgentConfig {
             cpu: 2048,
             memory: 2048,
             attributes: vec![],
-            heartbeat_every: Duration::from_secs(10),
+            heartbeat_every: berth_api::agent::HEARTBEAT_INTERVAL,
         }
     }
 }

@@ -302,7 +302,7 @@ async fn join(
         fargate: offer.fargate,
         // Events and long polls drive the agent; this is only the resync period.
         poll_interval: std::time::Duration::from_secs(5),
-        heartbeat_interval: std::time::Duration::from_secs(10),
+        heartbeat_interval: berth_api::agent::HEARTBEAT_INTERVAL,
         config,
     };
     let agent = Agent::start(options, std::sync::Arc::new(runtime)).await?;
