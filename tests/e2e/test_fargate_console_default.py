@@ -121,6 +121,8 @@ def test_the_console_default_fargate_task_definition_runs_and_its_logs_are_reada
         return t if t["lastStatus"] == "RUNNING" else None
     task = eventually(running, timeout=120, what=f"{arn} to run")
     assert task["launchType"] == "FARGATE" and task["cpu"] == "1024" and task["memory"] == "3072", task
+    pushed = berth.aws("ecr", "describe-images", "--repository-name", repo["repositoryName"])["imageDetails"]
+    assert task["containers"][0]["imageDigest"] == pushed[0]["imageDigest"], "the digest the agent pulled"
     ip = task["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
     body = eventually(lambda: urllib.request.urlopen(f"http://{ip}:80/", timeout=5).read(), timeout=30,
                       what=f"the task to serve on {ip}:80")

@@ -50,6 +50,9 @@ pub struct DockerRuntime {
     /// The engine's data root (`DockerRootDir`), once asked; `None` when it cannot be
     /// read from here (then container output comes through the logs API).
     root_dir: tokio::sync::OnceCell<Option<PathBuf>>,
+    /// The manifest digest each image (by id and the reference a container names it by)
+    /// was pulled by, once known.
+    repo_digests: std::sync::Mutex<HashMap<String, String>>,
 }
 
 fn unavailable(e: bollard::errors::Error) -> RuntimeError {
@@ -71,7 +74,38 @@ impl DockerRuntime {
             events: Arc::new(Notify::new()),
             watching: AtomicBool::new(false),
             root_dir: tokio::sync::OnceCell::new(),
+            repo_digests: Default::default(),
         })
+    }
+
+    /// The manifest digest `image` (as the container names it) was pulled by, from the
+    /// image's `RepoDigests`; the image id when no registry gave one (an imported or
+    /// locally built image).
+    async fn image_digest(&self, image: &str, image_id: &str) -> String {
+        let key = format!("{image_id} {image}");
+        if let Some(d) = self
+            .repo_digests
+            .lock()
+            .expect("repo digests lock")
+            .get(&key)
+        {
+            return d.clone();
+        }
+        let Ok(inspected) = self.docker.inspect_image(image_id).await else {
+            return image_id.to_string();
+        };
+        match repo_digest(image, &inspected.repo_digests.unwrap_or_default()) {
+            // A repository's digest for an image id never changes: keep it. (Without
+            // one, ask again next time: a pull of this image may add it.)
+            Some(d) => {
+                self.repo_digests
+                    .lock()
+                    .expect("repo digests lock")
+                    .insert(key, d.clone());
+                d
+            }
+            None => image_id.to_string(),
+        }
     }
 
     /// The engine's version (also a check that it answers).
@@ -392,6 +426,7 @@ fn state_of(id: String, inspected: ContainerInspectResponse) -> ContainerState {
                 .to_string(),
             image: config.image.unwrap_or_default(),
             image_id: inspected.image.unwrap_or_default(),
+            image_digest: String::new(),
             created_at: time(inspected.created.map(|c| c.to_string())),
             started_at: time(state.started_at),
             finished_at: time(state.finished_at),
@@ -400,6 +435,23 @@ fn state_of(id: String, inspected: ContainerInspectResponse) -> ContainerState {
             ports,
         },
     }
+}
+
+/// Of an image's `RepoDigests` (`REPOSITORY@sha256:...`), the digest of the one whose
+/// repository `image` names (`REPOSITORY[:TAG]` or `REPOSITORY@DIGEST`).
+fn repo_digest(image: &str, repo_digests: &[String]) -> Option<String> {
+    let repository = match image.split_once('@') {
+        Some((repo, _)) => repo,
+        // A `:` after the last `/` starts the tag (one before it is a registry's port).
+        None => match image.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => repo,
+            _ => image,
+        },
+    };
+    repo_digests.iter().find_map(|d| {
+        let (repo, digest) = d.split_once('@')?;
+        (repo == repository).then(|| digest.to_string())
+    })
 }
 
 #[async_trait]
@@ -527,7 +579,10 @@ impl Runtime for DockerRuntime {
                 .inspect_container(&id, None::<InspectContainerOptions>)
                 .await;
             // Removed between list and inspect: it is gone.
-            inspected.ok().map(|i| state_of(id, i))
+            let mut state = state_of(id, inspected.ok()?);
+            let details = &mut state.details;
+            details.image_digest = self.image_digest(&details.image, &details.image_id).await;
+            Some(state)
         });
         Ok(futures::future::join_all(inspections)
             .await
@@ -732,5 +787,29 @@ async fn watch_events(docker: Docker, notify: Arc<Notify>) {
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_digest_is_the_one_of_the_repository_the_image_names() {
+        let digests = vec![
+            "127.0.0.1:7430/team/web@sha256:aaa".to_string(),
+            "mirror/web@sha256:bbb".to_string(),
+        ];
+        let d = |image| super::repo_digest(image, &digests);
+        assert_eq!(
+            d("127.0.0.1:7430/team/web:v1").as_deref(),
+            Some("sha256:aaa")
+        );
+        assert_eq!(d("127.0.0.1:7430/team/web").as_deref(), Some("sha256:aaa"));
+        assert_eq!(d("mirror/web@sha256:bbb").as_deref(), Some("sha256:bbb"));
+        assert_eq!(
+            d("other:latest"),
+            None,
+            "another repository's digest is not this one's"
+        );
+        assert_eq!(super::repo_digest("x", &[]), None);
     }
 }

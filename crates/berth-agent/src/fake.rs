@@ -205,6 +205,7 @@ impl Runtime for FakeRuntime {
                 runtime_name: spec.runtime_name.clone(),
                 image: spec.image.clone(),
                 image_id: format!("sha256:{:064x}", n),
+                image_digest: format!("sha256:{:064x}", n),
                 network,
                 ipv4,
                 ports,

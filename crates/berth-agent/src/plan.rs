@@ -357,6 +357,9 @@ fn report(
                     name: name(c).to_string(),
                     status: container_status(s).to_string(),
                     runtime_id: s.map(|s| s.id.clone()),
+                    image_digest: s
+                        .map(|s| s.details.image_digest.clone())
+                        .filter(|d| !d.is_empty()),
                     exit_code: s.and_then(|s| match s.phase {
                         Phase::Exited { code } => Some(code),
                         _ => None,

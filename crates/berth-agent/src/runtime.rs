@@ -211,6 +211,9 @@ pub struct ContainerDetails {
     pub image: String,
     /// The image's id (`sha256:...`).
     pub image_id: String,
+    /// The digest of the manifest the image was pulled by (what ECS reports as a
+    /// container's `imageDigest`), or the image's id for an image no registry gave.
+    pub image_digest: String,
     /// RFC 3339 times; empty when it has not happened.
     pub created_at: String,
     pub started_at: String,
