@@ -9,6 +9,7 @@ the task until STOPPED, read the container's exit code; and the agent's registra
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -144,6 +145,27 @@ def test_berth_up_runs_tasks_on_its_local_docker_agent(berth_factory: Any) -> No
         what=f"{arn} to stop",
     )
     assert task["containers"][0]["exitCode"] == 7, task
+
+
+def test_berth_up_without_a_running_engine_says_what_to_run(berth_factory: Any) -> None:
+    """`berth up` where no engine answers at the default socket: with `--docker-setup
+    tell` it prints the exact commands for this machine (dockerd is installed here, so
+    only a start) and serves the control plane anyway."""
+    default_socket_answers = subprocess.run(
+        ["docker", "-H", "unix:///var/run/docker.sock", "version"], capture_output=True
+    ).returncode == 0
+    b = berth_factory(fake_agent=False, local_agent=True, extra_args=["--docker-setup", "tell"])
+    out = b.output()
+    if default_socket_answers:
+        # A machine with a system engine running: berth up simply joins it.
+        assert "local agent on Docker" in out, out
+        return
+    assert "no Docker Engine answers at /var/run/docker.sock" in out, out
+    assert "berth: to run tasks on this machine, run:" in out, out
+    starts = ("systemctl start docker", "dockerd > /var/log/dockerd.log 2>&1 &")
+    assert any(s in out for s in starts), out
+    assert "apt-get install" not in out, "dockerd is installed here: nothing to install"
+    assert b.aws("ecs", "list-clusters")["clusterArns"], "the control plane serves regardless"
 
 
 def test_an_agent_killed_with_9_re_adopts_its_running_containers(live_berth: Berth, agent: AgentProcess) -> None:

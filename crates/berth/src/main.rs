@@ -1,6 +1,7 @@
 //! The `berth` binary: `berth up` runs the platform on this machine, `berth server` runs
 //! the control plane alone. This file only parses flags and wires libraries together.
 
+mod docker_setup;
 mod logs_cmd;
 mod profile;
 
@@ -119,6 +120,10 @@ struct ServerFlags {
     /// `berth up` only: run no local agent, even when a Docker Engine is reachable.
     #[arg(long)]
     no_agent: bool,
+    /// `berth up` only, when no Docker Engine answers: `auto` installs (`apt-get install
+    /// docker.io`, as root on Debian) and starts it; `tell` prints the commands instead.
+    #[arg(long, value_enum, default_value = "auto", env = "BERTH_DOCKER_SETUP")]
+    docker_setup: DockerSetup,
     /// Seconds between the registry's upkeep passes (lifecycle policies, garbage
     /// collection); deleting images or putting a policy also starts one.
     #[arg(long, env = "BERTH_REGISTRY_UPKEEP_INTERVAL", default_value_t = 600)]
@@ -378,6 +383,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
     if is_up && flags.no_agent {
         println!("berth: --no-agent given; tasks wait until an agent joins");
     } else if is_up {
+        ensure_engine(&data_dir, flags.docker_setup).await;
         let token = server.app().agent_token.clone();
         let both = Offer {
             ec2: true,
@@ -426,6 +432,59 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
     }
     server.shutdown().await;
     Ok(())
+}
+
+/// When no Docker Engine answers (and DOCKER_HOST names none), gets one running on
+/// this machine where it can (`berth up` as root on Debian), showing what it runs, or
+/// prints the exact commands to run. The control plane serves either way.
+async fn ensure_engine(data_dir: &std::path::Path, setup: DockerSetup) {
+    use docker_setup::{carry_out, plan, wait_for_engine, Machine, Plan};
+    if std::env::var_os("DOCKER_HOST").is_some() {
+        return;
+    }
+    let answers = berth_agent::docker::DockerRuntime::connect(
+        None,
+        berth_agent::config::PullBehavior::Default,
+    );
+    if let Ok(runtime) = answers {
+        if runtime.version().await.is_ok() {
+            return;
+        }
+    }
+    println!("berth: no Docker Engine answers at /var/run/docker.sock");
+    let plan = plan(&Machine::this(), setup == DockerSetup::Auto);
+    match plan {
+        Plan::Do(steps) => {
+            println!(
+                "berth: setting it up ({} step(s)); this can take a few minutes",
+                steps.len()
+            );
+            let done = async {
+                carry_out(&steps, data_dir).await?;
+                wait_for_engine(Duration::from_secs(60)).await
+            };
+            match done.await {
+                Ok(()) => println!("berth: the Docker Engine is running"),
+                Err(e) => println!("berth: could not set up the Docker Engine: {e:#}"),
+            }
+        }
+        Plan::Tell(commands) => {
+            println!("berth: to run tasks on this machine, run:");
+            for c in commands {
+                println!("  {c}");
+            }
+            println!("berth: then start `berth up` again (or run `berth agent` against it)");
+        }
+    }
+}
+
+/// Whether `berth up` may install and start the Docker Engine itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DockerSetup {
+    /// Install (as root on Debian) and start it when it is missing.
+    Auto,
+    /// Only print the commands that would.
+    Tell,
 }
 
 /// The leader's lease on etcd: a replica that dies is replaced as leader this long after
