@@ -4,7 +4,9 @@ Docker Engine that knows all three. Every replica answers every API the same; a 
 RunTask calls spread over the replicas while the leader is killed with `kill -9` leaves
 every acknowledged task existing once, placed once and run once; a service keeps its
 desired count across the leader's death; an image pushed through one replica pulls
-through another; and a leader paused (SIGSTOP) stops acting before another leads."""
+through another; a task's log lines survive the replica that took them and read the
+same through every replica; and a leader paused (SIGSTOP) stops acting before another
+leads."""
 
 from __future__ import annotations
 
@@ -210,6 +212,76 @@ def test_an_image_pushed_through_one_replica_pulls_through_another(replicas: Rep
     for layer in [manifest["config"], *manifest["layers"]]:
         blob = copied / layer["digest"].split(":", 1)[1]
         assert blob.stat().st_size == layer["size"], layer
+
+
+def lane_holder(r: Replicas, lane_dir: Path) -> Berth:
+    """The replica that writes a log lane: the process holding the lane's lock file."""
+    lock = r.shared / "logs" / "lanes" / f"{lane_dir.name}.lock"
+
+    def holds(s: Berth) -> bool:
+        fds = Path(f"/proc/{s.proc.pid}/fd")
+        return any(os.path.realpath(fd) == str(lock) for fd in fds.iterdir())
+    holders = [s for s in r.servers if s.alive() and holds(s)]
+    assert len(holders) == 1, f"{lock} is held by {len(holders)} replicas"
+    return holders[0]
+
+
+def log_messages(logs: Any, group: str, stream: str) -> list[str]:
+    """Every message of a stream, oldest first, paging with GetLogEvents' tokens."""
+    messages: list[str] = []
+    token = None
+    while True:
+        kwargs = {"nextToken": token} if token else {}
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, startFromHead=True, limit=25,
+                                   **kwargs)
+        messages += [e["message"] for e in page["events"]]
+        if page["nextForwardToken"] == token:
+            return messages
+        token = page["nextForwardToken"]
+
+
+def test_log_lines_survive_the_replica_that_took_them_and_read_the_same_everywhere(replicas: Replicas) -> None:
+    """A task logs with awslogs while the replica its agent ships to is killed with
+    `kill -9`: the agent moves to another replica, and every line, those acknowledged by
+    the killed replica included, reads exactly once and in order through every replica
+    (the killed one too, once restarted)."""
+    ensure_running(replicas)
+    ecs = replicas.servers[0].client()
+    family, group = unique("logger"), f"/berth/{unique('replicated-logs')}"
+    lines = 150
+    script = f"i=0; while [ $i -lt {lines} ]; do i=$((i+1)); echo line $i; sleep 0.1; done"
+    ecs.register_task_definition(family=family, containerDefinitions=[{
+        "name": "main", "image": IMAGE, "memory": 16, "command": ["sh", "-c", script],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": group, "awslogs-region": "us-east-1", "awslogs-stream-prefix": "app",
+            "awslogs-create-group": "true"}}}])
+    streams_dir = replicas.shared / "logs" / "streams"
+    before = set(streams_dir.iterdir()) if streams_dir.exists() else set()
+    task = ecs.run_task(cluster=CLUSTER, taskDefinition=family)["tasks"][0]["taskArn"]
+    stream = f"app/main/{task.rsplit('/', 1)[1]}"
+    logs = replicas.servers[1].client("logs")
+
+    def shipped() -> int:
+        try:
+            return len(log_messages(logs, group, stream))
+        except logs.exceptions.ResourceNotFoundException:
+            return 0  # the group or stream is made with the first batch
+    eventually(lambda: shipped() >= 5, timeout=60, what="the first lines")
+    [stream_dir] = [d for d in streams_dir.iterdir() if d not in before]
+    [lane] = list(stream_dir.iterdir())
+    taker = lane_holder(replicas, lane)
+    taker.kill()
+    survivor = replicas.others(taker)[0].client()
+    eventually(lambda: survivor.describe_tasks(cluster=CLUSTER, tasks=[task])["tasks"][0]["lastStatus"] == "STOPPED",
+               timeout=120, what="the task to finish logging")
+    expected = [f"line {i}" for i in range(1, lines + 1)]
+    for s in replicas.others(taker):
+        assert log_messages(s.client("logs"), group, stream) == expected, f"through {s.endpoint}"
+    assert len(list(stream_dir.iterdir())) == 2, "the agent moved to another replica, which wrote a lane"
+    taker.start()
+    assert log_messages(taker.client("logs"), group, stream) == expected, "through the restarted replica"
+    events = taker.client("logs").filter_log_events(logGroupName=group, logStreamNames=[stream])["events"]
+    assert [e["message"] for e in events] == expected
 
 
 def test_a_paused_leader_stops_acting_before_another_leads(replicas: Replicas) -> None:

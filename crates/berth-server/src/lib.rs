@@ -173,9 +173,20 @@ impl Server {
             path: registry_root.clone(),
             reason: e.to_string(),
         })?;
-        let logs_root = config.data_dir.join("logs");
-        let log_store = berth_logs::LogStore::open(&logs_root).map_err(|e| StartError::Logs {
-            path: logs_root.clone(),
+        // Log events too: on the shared directory each replica writes a lane of its
+        // own and reads every replica's.
+        let log_store = match &config.shared_dir {
+            Some(shared) => {
+                let root = shared.join("logs");
+                berth_logs::LogStore::open_shared(&root, Default::default()).map_err(|e| (root, e))
+            }
+            None => {
+                let root = config.data_dir.join("logs");
+                berth_logs::LogStore::open(&root).map_err(|e| (root, e))
+            }
+        }
+        .map_err(|(path, e)| StartError::Logs {
+            path,
             reason: e.to_string(),
         })?;
         // A remote store's reads for Describe calls come from a watch-fed copy; writes
@@ -247,7 +258,14 @@ impl Server {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
-        let controllers = tokio::spawn(lead(core, ecr, logs, elector, shutdown.subscribe()));
+        // Retention removes only files: every replica runs it for the log events it
+        // writes (and for lanes of replicas gone), leader or not.
+        let retention = tokio::spawn(controller::run(
+            Arc::new(Swept(logs::retention::RetentionSweep::new(logs.clone()))),
+            core.store.clone(),
+            shutdown.subscribe(),
+        ));
+        let controllers = tokio::spawn(lead(core, ecr, elector, shutdown.subscribe()));
         let load_balancers = tokio::spawn(elb.serve(shutdown.subscribe()));
         tracing::info!(%local_addr, "control plane listening");
         Ok(Server {
@@ -255,7 +273,7 @@ impl Server {
             local_addr,
             agent_token_path,
             shutdown,
-            tasks: vec![serve, controllers, load_balancers],
+            tasks: vec![serve, controllers, retention, load_balancers],
         })
     }
 
@@ -301,7 +319,6 @@ impl Server {
 async fn lead(
     core: Arc<Core>,
     ecr: Arc<ecr::Ecr>,
-    logs: Arc<logs::Logs>,
     elector: Arc<dyn Elector>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -343,11 +360,6 @@ async fn lead(
             )),
             tokio::spawn(controller::run(
                 Arc::new(Swept(ecr::maintenance::RegistrySweep::new(ecr.clone()))),
-                fenced.clone(),
-                stopped.clone(),
-            )),
-            tokio::spawn(controller::run(
-                Arc::new(Swept(logs::retention::RetentionSweep::new(logs.clone()))),
                 fenced.clone(),
                 stopped.clone(),
             )),

@@ -145,8 +145,8 @@ struct ServerFlags {
     #[arg(long, env = "BERTH_STORE", default_value = "embedded")]
     store: String,
     /// A directory every replica reaches (a shared filesystem such as NFS), for registry
-    /// blobs and uploads in progress; the data directory when absent. Replicas over
-    /// etcd need it to serve each other's images.
+    /// blobs, uploads in progress and log events; the data directory when absent.
+    /// Replicas over etcd need it to serve each other's images and logs.
     #[arg(long, env = "BERTH_SHARED_DIR")]
     shared_dir: Option<PathBuf>,
     /// PEM file of the CA that signed the etcd members' certificates (TLS to etcd).

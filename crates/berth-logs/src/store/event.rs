@@ -146,7 +146,7 @@ pub struct ReadPage {
     pub more: bool,
 }
 
-/// The seqs one append was given.
+/// The seqs one append was given (in a shared store, seqs of the writer's lane).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
     /// The seq of the first event (the earliest timestamp of the batch).
@@ -166,7 +166,10 @@ pub struct StreamSummary {
     pub last_ingestion_time: Option<i64>,
     /// Bytes of segment files on disk.
     pub stored_bytes: u64,
-    /// The seq the next appended event will get.
+    /// One more than the number of events ever appended to the stream, by every writer
+    /// of a shared store; in a store with one writer, the seq the next event gets.
+    /// Appending `n` events moves it on by `n`, so a producer can tell whether its
+    /// batch landed (the agent's conditional appends compare it).
     pub next_seq: u64,
 }
 

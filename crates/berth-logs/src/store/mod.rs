@@ -41,9 +41,12 @@
 
 mod event;
 mod index;
+mod lanes;
 mod read;
 mod record;
 mod segment;
+#[cfg(test)]
+mod shared_tests;
 mod stream;
 #[cfg(test)]
 mod tests;
@@ -58,7 +61,7 @@ pub use event::{
     StreamSummary,
 };
 pub use record::MAX_MESSAGE_BYTES;
-use stream::Stream;
+use stream::{Access, Stream};
 
 /// Why a log store call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -100,6 +103,13 @@ pub enum LogError {
         #[source]
         source: Arc<io::Error>,
     },
+}
+
+impl LogError {
+    /// Whether the error is a file or directory that is not there (removed meanwhile).
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, LogError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
 }
 
 /// Wraps an I/O error with what was being done.
@@ -153,22 +163,42 @@ pub struct LogStore {
     inner: Arc<Inner>,
 }
 
+/// Streams loaded once each: the ones this store writes, or followed lanes.
+type Loaded<K> = Mutex<HashMap<K, Arc<tokio::sync::OnceCell<Arc<Stream>>>>>;
+
 struct Inner {
+    root: PathBuf,
     streams_dir: PathBuf,
     options: LogStoreOptions,
-    /// Streams used since the store opened, loaded once each.
-    streams: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Arc<Stream>>>>>,
+    /// The lane this store writes, when it shares its directory (see `lanes`).
+    lane: Option<lanes::Lane>,
+    /// The streams (lanes of streams, when shared) this store writes.
+    streams: Loaded<String>,
+    /// Other writers' lanes of streams, as read.
+    followed: Loaded<(String, u16)>,
 }
 
 impl LogStore {
     /// Opens (creating its directory if needed) the store under `root` with default
-    /// options. Blocking: call at startup. Streams are loaded on first use.
+    /// options, as the directory's only writer. Blocking: call at startup. Streams are
+    /// loaded on first use.
     pub fn open(root: &Path) -> Result<LogStore, LogError> {
         LogStore::open_with(root, LogStoreOptions::default())
     }
 
-    /// Opens the store with these options.
+    /// Opens the store with these options, as the directory's only writer.
     pub fn open_with(root: &Path, options: LogStoreOptions) -> Result<LogStore, LogError> {
+        LogStore::open_as(root, options, false)
+    }
+
+    /// Opens a store that shares `root` with other processes (on a filesystem they all
+    /// reach): it claims a lane of its own to write, and reads every lane (see the
+    /// `lanes` module). Blocking: call at startup.
+    pub fn open_shared(root: &Path, options: LogStoreOptions) -> Result<LogStore, LogError> {
+        LogStore::open_as(root, options, true)
+    }
+
+    fn open_as(root: &Path, options: LogStoreOptions, shared: bool) -> Result<LogStore, LogError> {
         if options.segment_bytes == 0 {
             return Err(LogError::InvalidOptions("segment_bytes must be at least 1"));
         }
@@ -180,13 +210,26 @@ impl LogStore {
         let streams_dir = root.join("streams");
         std::fs::create_dir_all(&streams_dir)
             .map_err(io_error(format!("creating {}", streams_dir.display())))?;
+        let lane = if shared {
+            Some(lanes::claim(root)?)
+        } else {
+            None
+        };
         Ok(LogStore {
             inner: Arc::new(Inner {
+                root: root.to_owned(),
                 streams_dir,
                 options,
+                lane,
                 streams: Mutex::new(HashMap::new()),
+                followed: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The lane this store writes when it shares its directory.
+    pub fn lane(&self) -> Option<u16> {
+        self.inner.lane.as_ref().map(|l| l.number)
     }
 
     /// Appends events to a stream (created on first append): sorted by timestamp,
@@ -215,58 +258,128 @@ impl LogStore {
 
     /// Reads one page of a stream; a stream without events reads as empty.
     pub async fn read(&self, stream: &str, query: ReadQuery) -> Result<ReadPage, LogError> {
-        match self.stream(stream, false).await? {
-            Some(stream) => stream.read(query).await,
-            None => Ok(read::empty_page(&query)),
+        let own = self.stream(stream, false).await?;
+        if self.inner.lane.is_none() {
+            return match own {
+                Some(own) => own.read(query).await,
+                None => Ok(read::empty_page(&query)),
+            };
         }
+        let mut pages = Vec::new();
+        for lane in own.into_iter().chain(self.others(stream).await?) {
+            pages.push(lane.read(query).await?);
+        }
+        Ok(lanes::merge_pages(pages, &query))
     }
 
     /// What DescribeLogStreams shows of a stream; `None` when nothing was ever
     /// appended to it (or it was deleted).
     pub async fn summary(&self, stream: &str) -> Result<Option<StreamSummary>, LogError> {
-        Ok(self.stream(stream, false).await?.map(|s| s.summary()))
+        let own = self.stream(stream, false).await?;
+        if self.inner.lane.is_none() {
+            return Ok(own.map(|s| s.summary()));
+        }
+        let others = self.others(stream).await?;
+        Ok(lanes::merge_summaries(
+            own.iter().chain(&others).map(|s| s.summary()),
+        ))
     }
 
     /// Removes the stream's whole segments whose newest event is older than
-    /// `before_timestamp` (milliseconds since the epoch); returns how many.
+    /// `before_timestamp` (milliseconds since the epoch); returns how many. A shared
+    /// store does this for its own lane and for lanes whose writer is gone.
     pub async fn expire(&self, stream: &str, before_timestamp: i64) -> Result<usize, LogError> {
-        match self.stream(stream, false).await? {
-            Some(stream) => stream.expire(before_timestamp).await,
-            None => Ok(0),
-        }
-    }
-
-    /// Deletes a stream and all its events; `false` when there was nothing to delete.
-    /// A later append starts the stream afresh, from seq 1.
-    pub async fn delete_stream(&self, stream: &str) -> Result<bool, LogError> {
-        let Some(loaded) = self.stream(stream, false).await? else {
-            return Ok(false);
+        let mut removed = match self.stream(stream, false).await? {
+            Some(stream) => stream.expire(before_timestamp).await?,
+            None => 0,
         };
-        let result = loaded.delete().await;
-        // Forget it even if removing files failed: the next use reloads what is left.
-        let mut streams = self.lock_streams();
-        if streams
-            .get(stream)
-            .and_then(|slot| slot.get())
-            .is_some_and(|current| Arc::ptr_eq(current, &loaded))
-        {
-            streams.remove(stream);
+        let Some(own) = &self.inner.lane else {
+            return Ok(removed);
+        };
+        let stream_dir = self.inner.streams_dir.join(stream);
+        let root = self.inner.root.clone();
+        let listed = blocking("listing a log stream's lanes", {
+            let stream_dir = stream_dir.clone();
+            move || lanes::of_stream(&stream_dir)
+        })
+        .await?;
+        for lane in listed.into_iter().filter(|&l| l != own.number) {
+            let root = root.clone();
+            let Some(held) =
+                blocking("locking a log lane", move || lanes::try_lock(&root, lane)).await?
+            else {
+                continue;
+            };
+            let (id, dir, options) = (
+                stream.to_owned(),
+                lanes::dir(&stream_dir, lane),
+                self.inner.options,
+            );
+            let orphan = blocking("loading a log stream", move || {
+                Stream::load(&id, dir, options, lanes::first_seq(lane), Access::Write)
+            })
+            .await?;
+            removed += Arc::new(orphan).expire(before_timestamp).await?;
+            drop(held);
         }
-        result.map(|()| true)
+        Ok(removed)
     }
 
-    /// The loaded stream, loading it first if needed; `None` when `create` is false and
-    /// the stream has no directory.
+    /// Deletes a stream and all its events (every lane's, in a shared store); `false`
+    /// when there was nothing to delete. A later append starts the stream afresh.
+    pub async fn delete_stream(&self, stream: &str) -> Result<bool, LogError> {
+        let loaded = self.stream(stream, false).await?;
+        let mut existed = loaded.is_some();
+        if let Some(loaded) = loaded {
+            let result = loaded.delete().await;
+            // Forget it even if removing files failed: the next use reloads what is left.
+            let mut streams = lock(&self.inner.streams);
+            if streams
+                .get(stream)
+                .and_then(|slot| slot.get())
+                .is_some_and(|current| Arc::ptr_eq(current, &loaded))
+            {
+                streams.remove(stream);
+            }
+            result?;
+        }
+        if self.inner.lane.is_some() {
+            lock(&self.inner.followed).retain(|(id, _), _| id != stream);
+            let stream_dir = self.inner.streams_dir.join(stream);
+            existed |= blocking("deleting a log stream", move || {
+                match std::fs::remove_dir_all(&stream_dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => {
+                        return Err(io_error(format!("removing {}", stream_dir.display()))(e))
+                    }
+                }
+                segment::sync_dir(stream_dir.parent().unwrap_or(Path::new(".")))?;
+                Ok(true)
+            })
+            .await?;
+        }
+        Ok(existed)
+    }
+
+    /// The loaded stream (this store's lane of it, when shared), loading it first if
+    /// needed; `None` when `create` is false and the stream has no directory.
     async fn stream(&self, id: &str, create: bool) -> Result<Option<Arc<Stream>>, LogError> {
         validate_stream_id(id)?;
-        let dir = self.inner.streams_dir.join(id);
-        let known = self.lock_streams().get(id).cloned();
+        let stream_dir = self.inner.streams_dir.join(id);
+        let (dir, first_seq) = match &self.inner.lane {
+            Some(lane) => (
+                lanes::dir(&stream_dir, lane.number),
+                lanes::first_seq(lane.number),
+            ),
+            None => (stream_dir, 1),
+        };
+        let known = lock(&self.inner.streams).get(id).cloned();
         let slot = match known {
             Some(slot) => slot,
             // A stat of a local directory: cheaper in place than a blocking-pool hop.
             None if !create && !dir.is_dir() => return Ok(None),
-            None => self
-                .lock_streams()
+            None => lock(&self.inner.streams)
                 .entry(id.to_owned())
                 .or_default()
                 .clone(),
@@ -276,21 +389,61 @@ impl LogStore {
         let stream = slot
             .get_or_try_init(|| {
                 blocking("loading a log stream", move || {
-                    Stream::load(&id, dir, options).map(Arc::new)
+                    Stream::load(&id, dir, options, first_seq, Access::Write).map(Arc::new)
                 })
             })
             .await?;
         Ok(Some(Arc::clone(stream)))
     }
 
-    fn lock_streams(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, Arc<tokio::sync::OnceCell<Arc<Stream>>>>> {
-        self.inner
-            .streams
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The stream's lanes other writers append to, each brought up to date with its
+    /// files (a shared store only).
+    async fn others(&self, id: &str) -> Result<Vec<Arc<Stream>>, LogError> {
+        let Some(own) = &self.inner.lane else {
+            return Ok(Vec::new());
+        };
+        let stream_dir = self.inner.streams_dir.join(id);
+        let listed = blocking("listing a log stream's lanes", {
+            let stream_dir = stream_dir.clone();
+            move || lanes::of_stream(&stream_dir)
+        })
+        .await?;
+        let mut followed = Vec::new();
+        for lane in listed.into_iter().filter(|&l| l != own.number) {
+            let slot = lock(&self.inner.followed)
+                .entry((id.to_owned(), lane))
+                .or_default()
+                .clone();
+            let mut loaded_now = false;
+            let (name, dir, options) = (
+                id.to_owned(),
+                lanes::dir(&stream_dir, lane),
+                self.inner.options,
+            );
+            let stream = slot
+                .get_or_try_init(|| {
+                    loaded_now = true;
+                    blocking("loading a log stream", move || {
+                        Stream::load(&name, dir, options, lanes::first_seq(lane), Access::Follow)
+                            .map(Arc::new)
+                    })
+                })
+                .await?
+                .clone();
+            if !loaded_now {
+                let refreshing = Arc::clone(&stream);
+                blocking("reading a log stream", move || refreshing.refresh()).await?;
+            }
+            followed.push(stream);
+        }
+        Ok(followed)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Checks a stream id: 1 to 64 of `A-Z a-z 0-9 _ -`.

@@ -8,7 +8,7 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::index::{RecordInfo, SegmentIndex};
@@ -137,11 +137,13 @@ pub(crate) fn load_active(
 }
 
 /// Loads the index of a sealed segment, from its sidecar when that is intact, else by a
-/// scan (which then writes the sidecar).
+/// scan (which then writes the sidecar when `repair`, that is when this process writes
+/// the segment's lane).
 pub(crate) fn load_sealed(
     dir: &Path,
     first_seq: u64,
     block_bytes: u32,
+    repair: bool,
 ) -> Result<SegmentIndex, LogError> {
     let path = log_path(dir, first_seq);
     let file_len = fs::metadata(&path)
@@ -163,7 +165,8 @@ pub(crate) fn load_sealed(
             file_bytes = scanned.file_len,
             "a sealed log segment is damaged; only events before the damage are read: {why}"
         ),
-        None => write_sidecar(dir, &scanned.index),
+        None if repair => write_sidecar(dir, &scanned.index),
+        None => {}
     }
     Ok(scanned.index)
 }
@@ -213,17 +216,52 @@ pub(crate) fn scan(path: &Path, first_seq: u64, block_bytes: u32) -> Result<Scan
             detail: "its header is wrong",
         });
     }
-    let index = &mut scanned.index;
+    scanned.stopped_at =
+        index_records(&mut file, &mut scanned.index, block_bytes).map_err(io_error(context()))?;
+    Ok(scanned)
+}
+
+/// Indexes the records another process appended to a segment since `index` was taken
+/// (a lane this store follows): reads from `index.len` to the end of the file and adds
+/// every whole append, leaving an append still being written for the next call.
+/// Returns the file's length, which is less than `index.len` when the writer cut its
+/// tail back (the caller then indexes the segment afresh).
+pub(crate) fn index_more(
+    path: &Path,
+    index: &mut SegmentIndex,
+    block_bytes: u32,
+) -> Result<u64, LogError> {
+    let context = || format!("reading log segment {}", path.display());
+    let mut file = File::open(path).map_err(io_error(context()))?;
+    let file_len = file.metadata().map_err(io_error(context()))?.len();
+    if file_len > index.len {
+        file.seek(SeekFrom::Start(index.len))
+            .map_err(io_error(context()))?;
+        index_records(&mut file, index, block_bytes).map_err(io_error(context()))?;
+    }
+    Ok(file_len)
+}
+
+/// Indexes the records read from `file` (positioned at `index.len`) until the end of
+/// the file or the first one that is torn, damaged or out of sequence; records of an
+/// append whose last record is missing are left out. Returns why it stopped before the
+/// end, if it did.
+fn index_records(
+    file: &mut File,
+    index: &mut SegmentIndex,
+    block_bytes: u32,
+) -> io::Result<Option<&'static str>> {
     // Records of the append being read; indexed once its last record is read.
     let mut unfinished: Vec<RecordInfo> = Vec::new();
     let mut offset = index.len;
     let mut buf = Vec::with_capacity(SCAN_CHUNK as usize);
     let mut at = 0;
+    let mut stopped_at = None;
     loop {
         match record::decode(&buf[at..]) {
             Decoded::Record(record, len) => {
                 if record.seq != index.next_seq() + unfinished.len() as u64 {
-                    scanned.stopped_at = Some("a record out of sequence");
+                    stopped_at = Some("a record out of sequence");
                     break;
                 }
                 unfinished.push(RecordInfo {
@@ -244,27 +282,24 @@ pub(crate) fn scan(path: &Path, first_seq: u64, block_bytes: u32) -> Result<Scan
             Decoded::Incomplete => {
                 buf.drain(..at);
                 at = 0;
-                let read = (&mut file)
-                    .take(SCAN_CHUNK)
-                    .read_to_end(&mut buf)
-                    .map_err(io_error(context()))?;
+                let read = (&mut *file).take(SCAN_CHUNK).read_to_end(&mut buf)?;
                 if read == 0 {
                     if !buf.is_empty() {
-                        scanned.stopped_at = Some("the last record is cut short");
+                        stopped_at = Some("the last record is cut short");
                     }
                     break;
                 }
             }
             Decoded::Corrupt(why) => {
-                scanned.stopped_at = Some(why);
+                stopped_at = Some(why);
                 break;
             }
         }
     }
-    if !unfinished.is_empty() && scanned.stopped_at.is_none() {
-        scanned.stopped_at = Some("the last append is incomplete");
+    if !unfinished.is_empty() && stopped_at.is_none() {
+        stopped_at = Some("the last append is incomplete");
     }
-    Ok(scanned)
+    Ok(stopped_at)
 }
 
 #[cfg(test)]

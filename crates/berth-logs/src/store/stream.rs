@@ -30,12 +30,26 @@ use super::record::{self, RecordRef, SEGMENT_HEADER_BYTES};
 use super::segment::{self, FileKind};
 use super::{blocking, io_error, LogError, LogStoreOptions};
 
-/// One stream of the store.
+/// Whether this process writes a stream's files or follows what another process
+/// writes (a lane of a shared store, see `lanes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Appends, rolls, expires and repairs torn tails.
+    Write,
+    /// Only reads, and picks up the writer's appends with [`Stream::refresh`]; never
+    /// changes a file, and ignores an append still being written.
+    Follow,
+}
+
+/// One stream of the store (one lane of it, in a shared store).
 pub(crate) struct Stream {
     id: String,
     dir: PathBuf,
     options: LogStoreOptions,
+    access: Access,
     index: Mutex<StreamIndex>,
+    /// Serialises [`Stream::refresh`] calls of a followed stream.
+    refreshing: Mutex<()>,
     pending: Mutex<Vec<PendingAppend>>,
     next_ticket: AtomicU64,
     writer: Arc<tokio::sync::Mutex<Writer>>,
@@ -43,14 +57,18 @@ pub(crate) struct Stream {
 
 /// The in-memory index of a stream: its segments, oldest first, the last one taking
 /// appends.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StreamIndex {
     pub segments: Vec<SegmentIndex>,
+    /// The seq of the first event ever appended (1, or the lane's first seq).
+    pub first_seq: u64,
 }
 
 impl StreamIndex {
     fn next_seq(&self) -> u64 {
-        self.segments.last().map_or(1, SegmentIndex::next_seq)
+        self.segments
+            .last()
+            .map_or(self.first_seq, SegmentIndex::next_seq)
     }
 
     fn summary(&self) -> StreamSummary {
@@ -64,7 +82,7 @@ impl StreamIndex {
                 .filter_map(SegmentIndex::last_ingestion_time)
                 .max(),
             stored_bytes: self.segments.iter().map(|s| s.len).sum(),
-            next_seq: self.next_seq(),
+            next_seq: self.next_seq() - self.first_seq + 1,
         }
     }
 
@@ -113,44 +131,92 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Stream {
-    /// Loads a stream from its directory (an absent directory is an empty stream).
-    /// Blocking: scans the last segment, cutting off a torn tail.
-    pub fn load(id: &str, dir: PathBuf, options: LogStoreOptions) -> Result<Stream, LogError> {
-        let mut first_seqs = Vec::new();
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => Some(entries),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_error(format!("listing {}", dir.display()))(e)),
-        };
-        for entry in entries.into_iter().flatten() {
-            let entry = entry.map_err(io_error(format!("listing {}", dir.display())))?;
-            match entry.file_name().to_str().and_then(segment::parse_name) {
-                Some((first_seq, FileKind::Log)) => first_seqs.push(first_seq),
-                Some((_, FileKind::Temporary)) => {
-                    let _ = fs::remove_file(entry.path());
-                }
-                Some((_, FileKind::Sidecar)) | None => {}
-            }
-        }
-        first_seqs.sort_unstable();
+    /// Loads a stream from its directory (an absent directory is an empty stream) whose
+    /// first event gets `first_seq`. Blocking: scans the last segment, cutting off a torn
+    /// tail when this process writes the stream.
+    pub fn load(
+        id: &str,
+        dir: PathBuf,
+        options: LogStoreOptions,
+        first_seq: u64,
+        access: Access,
+    ) -> Result<Stream, LogError> {
+        let first_seqs = list_segments(&dir, access)?;
         let block_bytes = options.index_interval_bytes;
         let mut segments = Vec::with_capacity(first_seqs.len());
-        for (i, &first_seq) in first_seqs.iter().enumerate() {
-            segments.push(if i + 1 == first_seqs.len() {
-                segment::load_active(&dir, first_seq, block_bytes)?
-            } else {
-                segment::load_sealed(&dir, first_seq, block_bytes)?
+        for (i, &first) in first_seqs.iter().enumerate() {
+            let last = i + 1 == first_seqs.len();
+            segments.push(match access {
+                Access::Write if last => segment::load_active(&dir, first, block_bytes)?,
+                Access::Follow if last => {
+                    segment::scan(&segment::log_path(&dir, first), first, block_bytes)?.index
+                }
+                _ => segment::load_sealed(&dir, first, block_bytes, access == Access::Write)?,
             });
         }
         Ok(Stream {
             id: id.to_owned(),
             dir,
             options,
-            index: Mutex::new(StreamIndex { segments }),
+            access,
+            index: Mutex::new(StreamIndex {
+                segments,
+                first_seq,
+            }),
+            refreshing: Mutex::new(()),
             pending: Mutex::new(Vec::new()),
             next_ticket: AtomicU64::new(0),
             writer: Arc::default(),
         })
+    }
+
+    /// Brings a followed stream up to what its writer has appended since it was
+    /// loaded or last refreshed: new records of the segment that was taking appends,
+    /// segments begun since, and segments removed since (expired, or the stream
+    /// deleted). Blocking. Only whole appends are indexed, so a read never sees part
+    /// of one.
+    pub fn refresh(&self) -> Result<(), LogError> {
+        debug_assert_eq!(self.access, Access::Follow);
+        let _turn = lock(&self.refreshing);
+        let listed = list_segments(&self.dir, Access::Follow)?;
+        let known = self.index().segments.clone();
+        let was_active = known.last().map(|s| s.first_seq);
+        let block_bytes = self.options.index_interval_bytes;
+        let mut fresh = Vec::with_capacity(listed.len());
+        for (i, &first_seq) in listed.iter().enumerate() {
+            let last = i + 1 == listed.len();
+            let path = segment::log_path(&self.dir, first_seq);
+            let found = match known.iter().find(|s| s.first_seq == first_seq) {
+                // Sealed when it was last seen: it cannot have changed.
+                Some(sealed) if was_active != Some(first_seq) => Ok(sealed.clone()),
+                Some(active) => {
+                    let mut grown = active.clone();
+                    match segment::index_more(&path, &mut grown, block_bytes) {
+                        // The writer cut its tail back (a failed write): index afresh.
+                        Ok(file_len) if file_len < grown.len => {
+                            segment::scan(&path, first_seq, block_bytes).map(|s| s.index)
+                        }
+                        Ok(_) => Ok(grown),
+                        Err(e) => Err(e),
+                    }
+                }
+                None if last => segment::scan(&path, first_seq, block_bytes).map(|s| s.index),
+                None => segment::load_sealed(&self.dir, first_seq, block_bytes, false),
+            };
+            match found {
+                Ok(mut segment) => {
+                    if !last {
+                        segment.seal();
+                    }
+                    fresh.push(segment);
+                }
+                // Removed since it was listed: expired, or the stream deleted.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.index().segments = fresh;
+        Ok(())
     }
 
     /// The stream's index, for a look (tests, summaries).
@@ -168,6 +234,11 @@ impl Stream {
         events: Vec<NewEvent>,
         ingestion_time: i64,
     ) -> Result<Appended, LogError> {
+        debug_assert_eq!(
+            self.access,
+            Access::Write,
+            "a followed stream takes no appends"
+        );
         let (reply, mut replied) = oneshot::channel();
         let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
         lock(&self.pending).push(PendingAppend {
@@ -359,11 +430,14 @@ impl Stream {
         Ok(())
     }
 
-    /// Creates the stream's directory durably (its entry in `streams/` synced).
+    /// Creates the stream's directory durably: its entry and its parent's synced (in a
+    /// shared store the directory is a lane's, inside the stream's own directory).
     fn create_dir(&self) -> Result<(), LogError> {
         fs::create_dir_all(&self.dir)
             .map_err(io_error(format!("creating {}", self.dir.display())))?;
-        segment::sync_dir(self.dir.parent().unwrap_or(Path::new(".")))
+        let parent = self.dir.parent().unwrap_or(Path::new("."));
+        segment::sync_dir(parent)?;
+        segment::sync_dir(parent.parent().unwrap_or(Path::new(".")))
     }
 
     /// Writes `bytes` at the end of the active segment and syncs them.
@@ -471,6 +545,29 @@ impl Stream {
         })
         .await
     }
+}
+
+/// The first seqs of a stream directory's segment files, oldest first (none when the
+/// directory is absent). A writer also removes sidecars left half-written.
+fn list_segments(dir: &Path, access: Access) -> Result<Vec<u64>, LogError> {
+    let mut first_seqs = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(first_seqs),
+        Err(e) => return Err(io_error(format!("listing {}", dir.display()))(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_error(format!("listing {}", dir.display())))?;
+        match entry.file_name().to_str().and_then(segment::parse_name) {
+            Some((first_seq, FileKind::Log)) => first_seqs.push(first_seq),
+            Some((_, FileKind::Temporary)) if access == Access::Write => {
+                let _ = fs::remove_file(entry.path());
+            }
+            _ => {}
+        }
+    }
+    first_seqs.sort_unstable();
+    Ok(first_seqs)
 }
 
 /// The reply to an append; a dropped sender means the commit thread died.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 
 /// Tiny segments and blocks, so a few thousand events cross many of both.
-const TINY: LogStoreOptions = LogStoreOptions {
+pub(super) const TINY: LogStoreOptions = LogStoreOptions {
     segment_bytes: 2048,
     index_interval_bytes: 256,
     segment_span_ms: i64::MAX,
@@ -16,7 +16,7 @@ fn open(root: &Path, options: LogStoreOptions) -> LogStore {
     LogStore::open_with(root, options).unwrap()
 }
 
-fn event(timestamp: i64, message: impl Into<String>) -> NewEvent {
+pub(super) fn event(timestamp: i64, message: impl Into<String>) -> NewEvent {
     NewEvent {
         timestamp,
         message: message.into(),
@@ -45,7 +45,7 @@ fn query(from: Cursor, limit: usize) -> ReadQuery {
 }
 
 /// Every event of a stream, in read order, by one large forward page.
-async fn all(store: &LogStore, stream: &str) -> Vec<StoredEvent> {
+pub(super) async fn all(store: &LogStore, stream: &str) -> Vec<StoredEvent> {
     let page = store
         .read(stream, query(Cursor::Oldest, usize::MAX))
         .await
@@ -56,7 +56,7 @@ async fn all(store: &LogStore, stream: &str) -> Vec<StoredEvent> {
 
 /// Pages through a window from `from` with pages of `limit`, checking that `more` says
 /// truly whether another page has events; all events seen, in the order walked.
-async fn page_through(
+pub(super) async fn page_through(
     store: &LogStore,
     stream: &str,
     window: (Option<i64>, Option<i64>),
@@ -103,7 +103,7 @@ async fn page_through(
     }
 }
 
-fn positions(events: &[StoredEvent]) -> Vec<(i64, u64)> {
+pub(super) fn positions(events: &[StoredEvent]) -> Vec<(i64, u64)> {
     events.iter().map(|e| (e.timestamp, e.seq)).collect()
 }
 

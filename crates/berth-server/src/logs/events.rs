@@ -72,22 +72,20 @@ pub async fn put(
             message: e.message,
         })
         .collect();
-    let next_seq = if accepted.is_empty() {
-        ctx.logs
-            .events
-            .summary(&stream.storage_id)
-            .await
-            .map_err(storage_error)?
-            .map_or(1, |s| s.next_seq)
-    } else {
+    if !accepted.is_empty() {
         ctx.logs
             .events
             .append(&stream.storage_id, accepted, now)
             .await
-            .map_err(storage_error)?
-            .last_seq
-            + 1
-    };
+            .map_err(storage_error)?;
+    }
+    let next_seq = ctx
+        .logs
+        .events
+        .summary(&stream.storage_id)
+        .await
+        .map_err(storage_error)?
+        .map_or(1, |s| s.next_seq);
     let rejected = [
         verdict.too_new_start,
         verdict.too_old_end,

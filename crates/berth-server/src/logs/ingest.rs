@@ -5,6 +5,12 @@
 //! stored once, and never from a shipment older than one the stream has already heard
 //! from (a request of an agent that restarted can still be in flight). Appends to one
 //! stream take turns, so the check and the append are one step.
+//!
+//! With replicas sharing the log store (see `berth_logs::LogStore::open_shared`), the
+//! stream's position counts what every replica appended, so an agent that moves to
+//! another replica after a batch landed is told so, and does not send it twice. Turns
+//! are per replica: a replica frozen mid-append that resumes after its agent moved on
+//! can store that one batch twice (never lose it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -103,6 +109,7 @@ pub async fn agent_batch(
             next_seq: current,
         });
     }
+    let count = batch.events.len() as u64;
     let events = batch
         .events
         .into_iter()
@@ -111,12 +118,12 @@ pub async fn agent_batch(
             message: e.message,
         })
         .collect();
-    let appended = store
+    store
         .append(&stream.storage_id, events, now_millis())
         .await
         .map_err(storage_error)?;
     Ok(LogBatchAnswer {
         appended: true,
-        next_seq: appended.last_seq + 1,
+        next_seq: current + count,
     })
 }
