@@ -19,7 +19,7 @@ use berth_store::{Compare, KeyValue, Op, Revision, Store, Txn};
 use crate::arn::{ListenerArn, LoadBalancerArn, RuleArn, TargetGroupArn};
 use crate::error::ElbError;
 use crate::keys::{self, ElbKeys, Kind, Scope};
-use crate::model::{
+use crate::resources::{
     HealthRecord, ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord, TargetRecord,
 };
 

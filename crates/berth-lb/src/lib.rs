@@ -16,13 +16,13 @@
 //! The ECS service controller registers its tasks in-process through [`targets`]
 //! (see its module documentation for the contract).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use berth_store::Store;
 use tokio::sync::watch;
+
+use listener_sockets::ListenerSockets;
 
 pub mod actions;
 pub mod api;
@@ -33,10 +33,12 @@ pub mod error;
 pub mod health_check;
 pub mod health_state;
 pub mod keys;
+pub mod listener_sockets;
 pub mod model;
 pub mod names;
 pub mod pattern;
 pub mod query;
+pub mod resources;
 pub mod targets;
 pub mod xml;
 
@@ -83,8 +85,8 @@ pub struct Elb {
     store: Arc<dyn Store>,
     config: ElbConfig,
     dns_name: String,
-    /// Sockets CreateListener bound, waiting for the data plane to serve them.
-    prebound: Mutex<HashMap<String, tokio::net::TcpListener>>,
+    /// The sockets CreateListener bound, waiting for the data plane to serve them.
+    sockets: Arc<ListenerSockets>,
 }
 
 impl Elb {
@@ -98,10 +100,10 @@ impl Elb {
             }
         });
         Elb {
+            sockets: Arc::new(ListenerSockets::new(config.host)),
             store,
             config,
             dns_name,
-            prebound: Mutex::new(HashMap::new()),
         }
     }
 
@@ -129,7 +131,16 @@ impl Elb {
     /// for `scope`.
     pub async fn handle(&self, scope: Scope, body: &[u8]) -> QueryResponse {
         let request_id = uuid::Uuid::new_v4().to_string();
-        match api::dispatch(self, scope, request_id.clone(), body).await {
+        let dispatched = api::dispatch(
+            &*self.store,
+            &self.dns_name,
+            &self.sockets,
+            scope,
+            request_id.clone(),
+            body,
+        )
+        .await;
+        match dispatched {
             Ok(body) => QueryResponse {
                 status: 200,
                 body,
@@ -153,51 +164,13 @@ impl Elb {
 
     /// Runs the data plane until `shutdown` turns true.
     pub async fn serve(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
-        dataplane::supervisor::run(self, Arc::new(dataplane::health::NetProber), shutdown).await
-    }
-
-    /// Binds a listener's port on the load balancers' host. A port just freed by a
-    /// listener being closed is waited for briefly.
-    pub(crate) async fn bind_listener_port(
-        &self,
-        port: u16,
-    ) -> Result<tokio::net::TcpListener, ElbError> {
-        let addr = SocketAddr::new(self.config.host, port);
-        let mut waited = Duration::ZERO;
-        loop {
-            match dataplane::bind(addr) {
-                Ok(socket) => return Ok(socket),
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::AddrInUse
-                        && waited < Duration::from_secs(1) =>
-                {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    waited += Duration::from_millis(50);
-                }
-                Err(e) => {
-                    return Err(ElbError::InvalidConfigurationRequest(format!(
-                        "Cannot listen on {addr}: {e}. Choose another port for the listener."
-                    )))
-                }
-            }
-        }
-    }
-
-    /// Leaves a bound socket for the data plane to serve as listener `arn`.
-    pub(crate) fn hand_over(&self, arn: &str, socket: tokio::net::TcpListener) {
-        self.prebound
-            .lock()
-            .expect("prebound lock")
-            .insert(arn.to_string(), socket);
-    }
-
-    /// Takes back (and so closes) a socket whose listener was not created.
-    pub(crate) fn take_back(&self, arn: &str) {
-        self.take_prebound(arn);
-    }
-
-    /// The socket CreateListener bound for listener `arn`, if any.
-    pub(crate) fn take_prebound(&self, arn: &str) -> Option<tokio::net::TcpListener> {
-        self.prebound.lock().expect("prebound lock").remove(arn)
+        dataplane::supervisor::run(
+            self.store.clone(),
+            self.sockets.clone(),
+            self.config.instance_host,
+            Arc::new(dataplane::health::NetProber),
+            shutdown,
+        )
+        .await
     }
 }

@@ -12,16 +12,18 @@ use berth_store::records::{self, put, Step};
 use berth_store::{Compare, Op};
 use tokio::net::TcpListener;
 
+use super::context::Ctx;
 use super::paging::Paging;
-use super::{parse_tags, render, Ctx};
+use super::render;
 use crate::actions::Action;
 use crate::arn::ListenerArn;
 use crate::config::{Plan, ScopeConfig, CONTENDED};
 use crate::error::ElbError;
 use crate::keys::{port_claim, ElbKeys};
-use crate::model::{new_id, ListenerRecord, LoadBalancerRecord, LoadBalancerType, Protocol};
+use crate::listener_sockets::ListenerSockets;
+use crate::model::{new_id, LoadBalancerType, Protocol, Tag};
 use crate::query::Params;
-use crate::Elb;
+use crate::resources::{ListenerRecord, LoadBalancerRecord};
 
 /// The most listeners one load balancer has.
 pub const MAX_LISTENERS: usize = 50;
@@ -101,7 +103,7 @@ fn parse_create(ctx: &Ctx, p: &Params) -> Result<CreateInput, ElbError> {
         .ok_or_else(|| ElbError::Validation("A listener port must be specified".into()))?
         as u16;
     let actions = Action::parse_list(p, "DefaultActions")?;
-    parse_tags(p)?;
+    Tag::parse_list(p)?;
     p.finish(&ctx.action)?;
     Ok(CreateInput {
         lb_arn,
@@ -174,15 +176,15 @@ fn plan_create(
 /// before [`HandedOver::keep`] (its commit conflicted or failed), it is taken back, and
 /// so closed: the next attempt can bind the port again.
 struct HandedOver<'a> {
-    elb: &'a Elb,
+    sockets: &'a ListenerSockets,
     arn: Option<String>,
 }
 
 impl<'a> HandedOver<'a> {
-    fn new(elb: &'a Elb, arn: &str, socket: TcpListener) -> Self {
-        elb.hand_over(arn, socket);
+    fn new(sockets: &'a ListenerSockets, arn: &str, socket: TcpListener) -> Self {
+        sockets.hand_over(arn, socket);
         HandedOver {
-            elb,
+            sockets,
             arn: Some(arn.to_string()),
         }
     }
@@ -196,7 +198,7 @@ impl<'a> HandedOver<'a> {
 impl Drop for HandedOver<'_> {
     fn drop(&mut self) {
         if let Some(arn) = self.arn.take() {
-            self.elb.take_back(&arn);
+            self.sockets.take_back(&arn);
         }
     }
 }
@@ -204,7 +206,7 @@ impl Drop for HandedOver<'_> {
 /// CreateListener.
 pub async fn create(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let input = &parse_create(ctx, p)?;
-    let store = ctx.elb.store();
+    let store = ctx.store;
     let (listener, handed_over) =
         records::update::<_, ElbError, _, _>(store, CONTENDED, || async move {
             let config = ScopeConfig::load(store, &ctx.scope).await?;
@@ -218,7 +220,7 @@ pub async fn create(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
                 Decision::Existing(l) => return Ok(Step::Done((l, None))),
                 Decision::New(l) => l,
             };
-            let socket = ctx.elb.bind_listener_port(input.port).await?;
+            let socket = ctx.sockets.bind_listener_port(input.port).await?;
             let lb_id = ListenerArn::parse(&listener.arn)?.load_balancer.id;
             let (txn, ()) = config.txn(Plan {
                 output: (),
@@ -228,7 +230,7 @@ pub async fn create(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
                 ],
                 compares: vec![Compare::absent(claim_key)],
             });
-            let handed_over = HandedOver::new(ctx.elb, &listener.arn, socket);
+            let handed_over = HandedOver::new(ctx.sockets, &listener.arn, socket);
             Ok(Step::Commit(txn, (listener, Some(handed_over))))
         })
         .await?;
@@ -251,7 +253,7 @@ pub async fn describe(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arns = p.strings("ListenerArns")?;
     let paging = Paging::parse(p)?;
     p.finish(&ctx.action)?;
-    let config = ScopeConfig::load(ctx.elb.store(), &ctx.scope).await?;
+    let config = ScopeConfig::load(ctx.store, &ctx.scope).await?;
     let listeners: Vec<ListenerRecord> = match (lb_arn, arns) {
         (Some(lb), None) => {
             let lb = config.load_balancer(&lb)?;
@@ -275,7 +277,7 @@ pub async fn describe(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
 pub async fn delete(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arn = p.required("ListenerArn")?;
     p.finish(&ctx.action)?;
-    crate::config::mutate(ctx.elb.store(), &ctx.scope, |config| {
+    crate::config::mutate(ctx.store, &ctx.scope, |config| {
         let listener = config.listener(&arn)?;
         Ok(Plan {
             output: (),

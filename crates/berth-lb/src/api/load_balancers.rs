@@ -7,15 +7,17 @@
 use berth_store::records::put;
 use berth_store::Op;
 
+use super::context::Ctx;
 use super::paging::Paging;
-use super::{parse_tags, render, Ctx};
+use super::render;
 use crate::arn::LoadBalancerArn;
 use crate::config::{mutate, Plan, ScopeConfig};
 use crate::error::ElbError;
 use crate::keys::ElbKeys;
-use crate::model::{new_id, now_ms, IpAddressType, LoadBalancerRecord, LoadBalancerType, Scheme};
+use crate::model::{new_id, now_ms, IpAddressType, LoadBalancerType, Scheme, Tag};
 use crate::names::check_load_balancer_name;
 use crate::query::Params;
+use crate::resources::LoadBalancerRecord;
 
 fn parse_create(ctx: &Ctx, p: &Params) -> Result<LoadBalancerRecord, ElbError> {
     let name = p.required("Name")?;
@@ -48,7 +50,7 @@ fn parse_create(ctx: &Ctx, p: &Params) -> Result<LoadBalancerRecord, ElbError> {
         subnets.push(mapping.required("SubnetId")?);
     }
     let security_groups = p.strings("SecurityGroups")?.unwrap_or_default();
-    let tags = parse_tags(p)?;
+    let tags = Tag::parse_list(p)?;
     p.finish(&ctx.action)?;
     let id = new_id();
     let arn = LoadBalancerArn {
@@ -93,7 +95,7 @@ fn same_settings(a: &LoadBalancerRecord, b: &LoadBalancerRecord) -> bool {
 /// CreateLoadBalancer.
 pub async fn create(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let wanted = parse_create(ctx, p)?;
-    let lb = mutate(ctx.elb.store(), &ctx.scope, |config| {
+    let lb = mutate(ctx.store, &ctx.scope, |config| {
         match config.load_balancers.get(&wanted.name) {
             Some(existing) if same_settings(existing, &wanted) => {
                 Ok(Plan::read_only(existing.clone()))
@@ -112,7 +114,7 @@ pub async fn create(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     .await?;
     Ok(ctx.respond(|x| {
         x.list("LoadBalancers", &[lb], |x, lb| {
-            render::load_balancer(x, lb, ctx.elb.dns_name(), &ctx.scope.region)
+            render::load_balancer(x, lb, ctx.dns_name, &ctx.scope.region)
         })
     }))
 }
@@ -123,7 +125,7 @@ pub async fn describe(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let names = p.strings("Names")?;
     let paging = Paging::parse(p)?;
     p.finish(&ctx.action)?;
-    let config = ScopeConfig::load(ctx.elb.store(), &ctx.scope).await?;
+    let config = ScopeConfig::load(ctx.store, &ctx.scope).await?;
     let found: Vec<LoadBalancerRecord> =
         match (arns, names) {
             (Some(_), Some(_)) => return Err(ElbError::Validation(
@@ -159,7 +161,7 @@ pub async fn describe(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let (page, next) = paging.page(found, |lb| lb.name.clone());
     Ok(ctx.respond(|x| {
         x.list("LoadBalancers", &page, |x, lb| {
-            render::load_balancer(x, lb, ctx.elb.dns_name(), &ctx.scope.region)
+            render::load_balancer(x, lb, ctx.dns_name, &ctx.scope.region)
         });
         x.opt("NextMarker", next);
     }))
@@ -181,7 +183,7 @@ pub async fn delete(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arn = p.required("LoadBalancerArn")?;
     LoadBalancerArn::parse(&arn)?;
     p.finish(&ctx.action)?;
-    mutate(ctx.elb.store(), &ctx.scope, |config| {
+    mutate(ctx.store, &ctx.scope, |config| {
         Ok(match config.load_balancer(&arn) {
             Ok(lb) => Plan {
                 output: (),

@@ -1,13 +1,18 @@
 //! The ELBv2 Query API (`Version=2015-12-01`): reads `Action`, runs the operation's
 //! handler, and renders its result or error as XML. One module per resource:
-//! [`load_balancers`], [`target_groups`], [`listeners`], [`rules`], [`targets`]; the
-//! shapes they write are in [`render`] and `Marker` paging in [`paging`].
+//! [`load_balancers`], [`target_groups`], [`listeners`], [`rules`], [`targets`]; what
+//! each handler is given is in [`context`], the shapes they write are in [`render`] and
+//! `Marker` paging in [`paging`].
+
+use berth_store::Store;
 
 use crate::error::ElbError;
 use crate::keys::Scope;
+use crate::listener_sockets::ListenerSockets;
 use crate::query::Params;
-use crate::{xml, Elb};
+use context::Ctx;
 
+pub mod context;
 pub mod listeners;
 pub mod load_balancers;
 pub mod paging;
@@ -19,25 +24,13 @@ pub mod targets;
 /// The API version Berth serves.
 pub const VERSION: &str = "2015-12-01";
 
-/// Everything a handler knows about the call it serves.
-pub struct Ctx<'a> {
-    pub elb: &'a Elb,
-    /// The caller's account and region.
-    pub scope: Scope,
-    pub action: String,
-    pub request_id: String,
-}
-
-impl Ctx<'_> {
-    /// The response document for this call, with the result `result` writes.
-    pub fn respond(&self, result: impl FnOnce(&mut xml::Xml)) -> String {
-        xml::response(&self.action, &self.request_id, result)
-    }
-}
-
-/// Runs one request already authenticated for `scope`; returns the XML document.
+/// Runs one request already authenticated for `scope` against the configuration in
+/// `store` (listeners binding on `sockets`, load balancers named `dns_name`); returns
+/// the XML document.
 pub async fn dispatch(
-    elb: &Elb,
+    store: &dyn Store,
+    dns_name: &str,
+    sockets: &ListenerSockets,
     scope: Scope,
     request_id: String,
     body: &[u8],
@@ -56,7 +49,9 @@ pub async fn dispatch(
         _ => {}
     }
     let ctx = Ctx {
-        elb,
+        store,
+        dns_name,
+        sockets,
         scope,
         action: action.clone(),
         request_id,
@@ -85,30 +80,4 @@ pub async fn dispatch(
              Elastic Load Balancing v2)"
         ))),
     }
-}
-
-/// Reads `Tags` (Key required, Value optional): at most 50, keys unique.
-pub fn parse_tags(p: &Params) -> Result<Vec<crate::model::Tag>, ElbError> {
-    let mut tags: Vec<crate::model::Tag> = Vec::new();
-    for t in p.structs("Tags")?.unwrap_or_default() {
-        let key = t.required("Key")?;
-        let value = t.string("Value");
-        if key.is_empty() || key.len() > 128 || value.as_ref().is_some_and(|v| v.len() > 256) {
-            return Err(ElbError::Validation(format!(
-                "Tag '{key}': keys are 1 to 128 characters, values at most 256"
-            )));
-        }
-        if tags.iter().any(|seen| seen.key == key) {
-            return Err(ElbError::Validation(format!(
-                "Tag key '{key}' is given more than once"
-            )));
-        }
-        tags.push(crate::model::Tag { key, value });
-    }
-    if tags.len() > 50 {
-        return Err(ElbError::Validation(
-            "A resource can have at most 50 tags".into(),
-        ));
-    }
-    Ok(tags)
 }

@@ -2,7 +2,8 @@
 //! RuleCondition and TargetHealthDescription, with AWS's member names.
 
 use crate::actions::{Action, Condition};
-use crate::model::{iso8601, ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord};
+use crate::model::iso8601;
+use crate::resources::{ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord};
 use crate::targets::TargetHealthDescription;
 use crate::xml::Xml;
 

@@ -4,15 +4,17 @@
 use berth_store::records::put;
 use berth_store::Op;
 
+use super::context::Ctx;
 use super::paging::Paging;
-use super::{parse_tags, render, Ctx};
+use super::render;
 use crate::actions::{Action, Condition};
 use crate::arn::{ListenerArn, RuleArn};
 use crate::config::{mutate, Plan, ScopeConfig};
 use crate::error::ElbError;
 use crate::keys::ElbKeys;
-use crate::model::{new_id, ListenerRecord, Protocol, RuleRecord};
+use crate::model::{new_id, Protocol, Tag};
 use crate::query::Params;
+use crate::resources::{ListenerRecord, RuleRecord};
 
 /// The most rules (besides the default) one listener has.
 pub const MAX_RULES: usize = 100;
@@ -39,9 +41,9 @@ pub async fn create(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
         .int_in("Priority", 1, 50_000)?
         .ok_or_else(|| ElbError::missing("Priority"))? as u32;
     let actions = Action::parse_list(p, "Actions")?;
-    parse_tags(p)?;
+    Tag::parse_list(p)?;
     p.finish(&ctx.action)?;
-    let rule = mutate(ctx.elb.store(), &ctx.scope, |config| {
+    let rule = mutate(ctx.store, &ctx.scope, |config| {
         let listener = config.listener(&listener_arn)?;
         if listener.protocol != Protocol::Http {
             return Err(ElbError::InvalidConfigurationRequest(
@@ -90,7 +92,7 @@ pub async fn describe(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arns = p.strings("RuleArns")?;
     let paging = Paging::parse(p)?;
     p.finish(&ctx.action)?;
-    let config = ScopeConfig::load(ctx.elb.store(), &ctx.scope).await?;
+    let config = ScopeConfig::load(ctx.store, &ctx.scope).await?;
     let listed: Vec<Listed> = match (listener_arn, arns) {
         (Some(arn), None) => {
             let listener = config.listener(&arn)?;
@@ -134,17 +136,15 @@ pub async fn describe(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
 pub async fn delete(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arn = p.required("RuleArn")?;
     p.finish(&ctx.action)?;
-    mutate(ctx.elb.store(), &ctx.scope, |config| {
-        match config.rule(&arn)? {
-            (_, None) => Err(ElbError::OperationNotPermitted(format!(
-                "Default rule '{arn}' cannot be deleted"
-            ))),
-            (listener, Some(rule)) => Ok(Plan {
-                output: (),
-                ops: vec![Op::delete(config.scope.rule(&listener.id, &rule.id))],
-                compares: Vec::new(),
-            }),
-        }
+    mutate(ctx.store, &ctx.scope, |config| match config.rule(&arn)? {
+        (_, None) => Err(ElbError::OperationNotPermitted(format!(
+            "Default rule '{arn}' cannot be deleted"
+        ))),
+        (listener, Some(rule)) => Ok(Plan {
+            output: (),
+            ops: vec![Op::delete(config.scope.rule(&listener.id, &rule.id))],
+            compares: Vec::new(),
+        }),
     })
     .await?;
     Ok(ctx.respond(|_| {}))

@@ -5,16 +5,18 @@
 use berth_store::records::put;
 use berth_store::Op;
 
+use super::context::Ctx;
 use super::paging::Paging;
-use super::{parse_tags, render, Ctx};
+use super::render;
 use crate::arn::TargetGroupArn;
 use crate::config::{mutate, Plan, ScopeConfig};
 use crate::error::ElbError;
 use crate::health_check::{HealthCheck, HealthCheckInput};
 use crate::keys::ElbKeys;
-use crate::model::{new_id, Protocol, TargetGroupRecord, TargetType};
+use crate::model::{new_id, Protocol, Tag, TargetType};
 use crate::names::check_target_group_name;
 use crate::query::Params;
+use crate::resources::TargetGroupRecord;
 
 /// The deregistration delay when none is set, in seconds.
 pub const DEFAULT_DEREGISTRATION_DELAY_SECS: u32 = 300;
@@ -75,7 +77,7 @@ fn parse_create(ctx: &Ctx, p: &Params) -> Result<TargetGroupRecord, ElbError> {
             "IP address type '{t}' is not supported by Berth; target groups are ipv4"
         )));
     }
-    let tags = parse_tags(p)?;
+    let tags = Tag::parse_list(p)?;
     p.finish(&ctx.action)?;
     let health_check = HealthCheck::for_new_group(protocol, &checks)?;
     let id = new_id();
@@ -135,7 +137,7 @@ fn respond_groups(
 /// CreateTargetGroup. Creating one that exists with the same settings returns it.
 pub async fn create(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let wanted = parse_create(ctx, p)?;
-    let tg = mutate(ctx.elb.store(), &ctx.scope, |config| {
+    let tg = mutate(ctx.store, &ctx.scope, |config| {
         match config.target_groups.get(&wanted.name) {
             Some(existing) if same_settings(existing, &wanted) => {
                 Ok(Plan::read_only(existing.clone()))
@@ -152,7 +154,7 @@ pub async fn create(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
         }
     })
     .await?;
-    let config = ScopeConfig::load(ctx.elb.store(), &ctx.scope).await?;
+    let config = ScopeConfig::load(ctx.store, &ctx.scope).await?;
     Ok(respond_groups(ctx, &config, &[tg], None))
 }
 
@@ -169,7 +171,7 @@ pub async fn describe(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
             "Specify only one of LoadBalancerArn, TargetGroupArns and Names".into(),
         ));
     }
-    let config = ScopeConfig::load(ctx.elb.store(), &ctx.scope).await?;
+    let config = ScopeConfig::load(ctx.store, &ctx.scope).await?;
     let not_found = || ElbError::TargetGroupNotFound("One or more target groups not found".into());
     let groups: Vec<TargetGroupRecord> = if let Some(lb_arn) = lb_arn {
         let lb = config.load_balancer(&lb_arn)?;
@@ -207,7 +209,7 @@ pub async fn modify(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arn = p.required("TargetGroupArn")?;
     let checks = HealthCheckInput::parse(p)?;
     p.finish(&ctx.action)?;
-    let tg = mutate(ctx.elb.store(), &ctx.scope, |config| {
+    let tg = mutate(ctx.store, &ctx.scope, |config| {
         let mut tg = config.target_group(&arn)?.clone();
         refuse_disabled_checks(&checks, tg.target_type)?;
         tg.health_check = tg.health_check.modified(tg.protocol, &checks)?;
@@ -218,7 +220,7 @@ pub async fn modify(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
         })
     })
     .await?;
-    let config = ScopeConfig::load(ctx.elb.store(), &ctx.scope).await?;
+    let config = ScopeConfig::load(ctx.store, &ctx.scope).await?;
     Ok(respond_groups(ctx, &config, &[tg], None))
 }
 
@@ -228,7 +230,7 @@ pub async fn delete(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arn = p.required("TargetGroupArn")?;
     TargetGroupArn::parse(&arn)?;
     p.finish(&ctx.action)?;
-    mutate(ctx.elb.store(), &ctx.scope, |config| {
+    mutate(ctx.store, &ctx.scope, |config| {
         let Ok(tg) = config.target_group(&arn) else {
             return Ok(Plan::read_only(()));
         };
@@ -319,7 +321,7 @@ fn respond_attributes(ctx: &Ctx, tg: &TargetGroupRecord) -> String {
 pub async fn describe_attributes(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arn = p.required("TargetGroupArn")?;
     p.finish(&ctx.action)?;
-    let config = ScopeConfig::load(ctx.elb.store(), &ctx.scope).await?;
+    let config = ScopeConfig::load(ctx.store, &ctx.scope).await?;
     let tg = config.target_group(&arn)?;
     Ok(respond_attributes(ctx, tg))
 }
@@ -334,7 +336,7 @@ pub async fn modify_attributes(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbE
         .map(|a| Ok((a.required("Key")?, a.string("Value").unwrap_or_default())))
         .collect::<Result<_, ElbError>>()?;
     p.finish(&ctx.action)?;
-    let tg = mutate(ctx.elb.store(), &ctx.scope, |config| {
+    let tg = mutate(ctx.store, &ctx.scope, |config| {
         let mut tg = config.target_group(&arn)?.clone();
         for (key, value) in &changes {
             set_attribute(&mut tg, key, value)?;

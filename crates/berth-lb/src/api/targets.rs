@@ -1,7 +1,8 @@
 //! RegisterTargets, DeregisterTargets and DescribeTargetHealth over the Query API; the
 //! work is [`crate::targets`]', shared with in-process callers.
 
-use super::{render, Ctx};
+use super::context::Ctx;
+use super::render;
 use crate::config::{mutate, ScopeConfig};
 use crate::error::ElbError;
 use crate::model::now_ms;
@@ -13,7 +14,7 @@ pub async fn register(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arn = p.required("TargetGroupArn")?;
     let list = TargetDescription::parse_list(p, true)?.unwrap_or_default();
     p.finish(&ctx.action)?;
-    mutate(ctx.elb.store(), &ctx.scope, |c| {
+    mutate(ctx.store, &ctx.scope, |c| {
         targets::plan_register(c, &arn, &list, now_ms())
     })
     .await?;
@@ -25,7 +26,7 @@ pub async fn deregister(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
     let arn = p.required("TargetGroupArn")?;
     let list = TargetDescription::parse_list(p, true)?.unwrap_or_default();
     p.finish(&ctx.action)?;
-    mutate(ctx.elb.store(), &ctx.scope, |c| {
+    mutate(ctx.store, &ctx.scope, |c| {
         targets::plan_deregister(c, &arn, &list, now_ms())
     })
     .await?;
@@ -47,7 +48,7 @@ pub async fn describe_health(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbErr
         }
     }
     p.finish(&ctx.action)?;
-    let config = ScopeConfig::load(ctx.elb.store(), &ctx.scope).await?;
+    let config = ScopeConfig::load(ctx.store, &ctx.scope).await?;
     let rows = targets::describe(&config, &arn, list.as_deref())?;
     Ok(ctx.respond(|x| x.list("TargetHealthDescriptions", &rows, render::target_health)))
 }

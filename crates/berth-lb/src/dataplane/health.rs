@@ -22,7 +22,8 @@ use tokio::time::MissedTickBehavior;
 use crate::error::ElbError;
 use crate::health_check::HealthCheck;
 use crate::health_state::{HealthMachine, Probe, TargetHealth};
-use crate::model::{now_ms, Protocol, TargetRecord};
+use crate::model::{now_ms, Protocol};
+use crate::resources::TargetRecord;
 use crate::targets::health_record;
 
 /// Probes a target once.

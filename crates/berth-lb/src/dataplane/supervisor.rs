@@ -5,7 +5,7 @@
 //! periodic resync comes round; and list again. Missing a watch event loses nothing.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,9 +25,9 @@ use super::topology::{self, ActionSpec, Desired, ListenerSpec, TargetId, TargetS
 use crate::config::{mutate, ScopeConfig};
 use crate::health_state::{HealthMachine, Reason, TargetHealth, TargetHealthState};
 use crate::keys::{self, Kind};
+use crate::listener_sockets::{bind, ListenerSockets};
 use crate::model::{now_ms, Protocol};
 use crate::targets::{next_drain_end, plan_reap};
-use crate::Elb;
 
 /// How often everything is listed again even without events.
 const RESYNC: Duration = Duration::from_secs(30);
@@ -52,7 +52,7 @@ struct RunningTarget {
 
 /// The running listeners and health checkers of one Berth process.
 pub struct Supervisor {
-    elb: Arc<Elb>,
+    sockets: Arc<ListenerSockets>,
     prober: Arc<dyn Prober>,
     reports: mpsc::UnboundedSender<Report>,
     listeners: HashMap<String, RunningListener>,
@@ -85,14 +85,15 @@ impl Turns {
 }
 
 impl Supervisor {
-    /// A supervisor running nothing yet; health reports go to `reports`.
+    /// A supervisor running nothing yet, serving listeners on `sockets`; health reports
+    /// go to `reports`.
     pub fn new(
-        elb: Arc<Elb>,
+        sockets: Arc<ListenerSockets>,
         prober: Arc<dyn Prober>,
         reports: mpsc::UnboundedSender<Report>,
     ) -> Supervisor {
         Supervisor {
-            elb,
+            sockets,
             prober,
             reports,
             listeners: HashMap::new(),
@@ -226,10 +227,10 @@ impl Supervisor {
         spec: &ListenerSpec,
         routes: Arc<Routes>,
     ) -> std::io::Result<RunningListener> {
-        let addr = SocketAddr::new(self.elb.config().host, spec.port);
-        let socket = match self.elb.take_prebound(arn) {
+        let addr = SocketAddr::new(self.sockets.host(), spec.port);
+        let socket = match self.sockets.take_prebound(arn) {
             Some(socket) => socket,
-            None => super::bind(addr)?,
+            None => bind(addr)?,
         };
         let (routes_tx, routes_rx) = watch::channel(routes);
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -404,12 +405,18 @@ async fn reap(store: &dyn Store, configs: &[ScopeConfig]) -> bool {
     any
 }
 
-/// Runs the data plane until `shutdown` turns true, with probes from `prober`.
-pub async fn run(elb: Arc<Elb>, prober: Arc<dyn Prober>, mut shutdown: watch::Receiver<bool>) {
+/// Runs the data plane over `store` until `shutdown` turns true: listeners on
+/// `sockets`, `instance` targets reached at `instance_host`, probes from `prober`.
+pub async fn run(
+    store: Arc<dyn Store>,
+    sockets: Arc<ListenerSockets>,
+    instance_host: IpAddr,
+    prober: Arc<dyn Prober>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_reports(elb.store_handle(), reports_rx));
-    let mut supervisor = Supervisor::new(elb.clone(), prober, reports_tx);
-    let store = elb.store_handle();
+    let writer = tokio::spawn(write_reports(store.clone(), reports_rx));
+    let mut supervisor = Supervisor::new(sockets, prober, reports_tx);
     let mut stopped = false;
     while !stopped && !*shutdown.borrow() {
         let (revision, configs) = match ScopeConfig::load_all(&*store).await {
@@ -424,7 +431,7 @@ pub async fn run(elb: Arc<Elb>, prober: Arc<dyn Prober>, mut shutdown: watch::Re
             continue;
         }
         supervisor
-            .reconcile(&topology::desired(&configs, elb.config().instance_host))
+            .reconcile(&topology::desired(&configs, instance_host))
             .await;
         let mut wait = if supervisor.has_unbound() {
             BIND_RETRY

@@ -11,7 +11,8 @@ use crate::config::ScopeConfig;
 use crate::health_check::HealthCheck;
 use crate::health_state::TargetHealth;
 use crate::keys::ElbKeys;
-use crate::model::{ListenerRecord, Protocol, TargetType};
+use crate::model::{Protocol, TargetType};
+use crate::resources::ListenerRecord;
 
 /// One registration of one target in one group.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,7 +31,7 @@ pub struct TargetSpec {
     /// Where health checks go.
     pub check_addr: SocketAddr,
     pub check: HealthCheck,
-    /// The registration's id ([`crate::model::TargetRecord::registration`]).
+    /// The registration's id ([`crate::resources::TargetRecord::registration`]).
     pub registration: u64,
     /// The registration's store key.
     pub target_key: String,
