@@ -61,9 +61,11 @@ class AgentProcess:
 
     def __init__(
         self, berth: Berth, cluster: str, root: Path, extra_args: list[str] | None = None, extra_env: dict[str, str] | None = None,
-        server: str | None = None,
+        server: str | None = None, token: str | None = None,
     ) -> None:
         self.berth, self.cluster, self.root = berth, cluster, root
+        # A join token; the operator's token file when none is given.
+        self.token = token
         self.extra_args = list(extra_args or [])
         self.extra_env = dict(extra_env or {})
         # The control plane URL(s) it joins: `berth`'s own unless given (replicas: several).
@@ -75,7 +77,7 @@ class AgentProcess:
         env.update({"ECS_CLUSTER": self.cluster, **agent_env(), **self.extra_env})
         argv = [
             str(berth_bin()), "agent", "--server", self.server,
-            "--token-file", str(self.berth.data_dir / "agent-token"),
+            *(["--token", self.token] if self.token else ["--token-file", str(self.berth.data_dir / "agent-token")]),
             "--docker-host", docker_host(), "--data-dir", str(self.root / "agent"), *self.extra_args,
         ]
         with open(self.root / "agent.log", "ab") as log:

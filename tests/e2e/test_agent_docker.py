@@ -213,11 +213,13 @@ def test_an_agent_killed_with_9_re_adopts_its_running_containers(live_berth: Ber
 def test_a_task_that_ends_while_its_agent_is_down_is_reported_after_the_restart(
     live_berth: Berth, agent: AgentProcess
 ) -> None:
+    """Down for less than the lost-host timeout (10 s): the task is not given up on, and
+    the exit the agent finds on its return is reported."""
     ecs = live_berth.client()
     family = unique("ended")
     ecs.register_task_definition(
         family=family,
-        containerDefinitions=[{"name": "main", "image": IMAGE, "memory": 32, "command": ["sh", "-c", "sleep 10; exit 4"]}],
+        containerDefinitions=[{"name": "main", "image": IMAGE, "memory": 32, "command": ["sh", "-c", "sleep 3; exit 4"]}],
     )
     arn = ecs.run_task(cluster=agent.cluster, taskDefinition=family)["tasks"][0]["taskArn"]
     eventually(
@@ -226,7 +228,7 @@ def test_a_task_that_ends_while_its_agent_is_down_is_reported_after_the_restart(
         what=f"{arn} to run",
     )
     agent.kill9()
-    eventually(lambda: docker_ps(arn) == [], timeout=45, what="the container to exit while its agent is down")
+    eventually(lambda: docker_ps(arn) == [], timeout=8, interval=0.1, what="the container to exit while its agent is down")
     assert ecs.describe_tasks(cluster=agent.cluster, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING", "nobody told"
     agent.start()
     task = eventually(

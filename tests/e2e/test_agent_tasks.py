@@ -321,7 +321,17 @@ fi
 """
 
 
+def instance_remaining(ecs: Any) -> tuple[int, int]:
+    """The CPU and memory the agent's container instance has left."""
+    [arn] = ecs.list_container_instances(cluster=CLUSTER)["containerInstanceArns"]
+    inst = ecs.describe_container_instances(cluster=CLUSTER, containerInstances=[arn])["containerInstances"][0]
+    left = {r["name"]: r.get("integerValue") for r in inst["remainingResources"]}
+    return left["CPU"], left["MEMORY"]
+
+
 def test_fargate_cpu_and_memory_are_limits_inside_the_container(node: Any) -> None:
+    """Also: the host offers both kinds of capacity, so a Fargate task's CPU and memory
+    are gone from its container instance's remaining resources while it runs."""
     berth, _ = node
     ecs = berth.client()
     family = unique("limits")
@@ -329,8 +339,10 @@ def test_fargate_cpu_and_memory_are_limits_inside_the_container(node: Any) -> No
         family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="512", memory="1024",
         containerDefinitions=[{"name": "main", "image": IMAGE, "command": ["sleep", "300"], "stopTimeout": 2}],
     )
+    cpu_before, memory_before = instance_remaining(ecs)
     arn = run(ecs, family, launchType="FARGATE", networkConfiguration=awsvpc_api())
     task = wait_status(ecs, arn, "RUNNING")
+    assert instance_remaining(ecs) == (cpu_before - 512, memory_before - 1024)
     out = docker("exec", container(task, "main")["runtimeId"], "sh", "-c", CGROUP_LIMITS)
     lines = dict(line.split(" ", 1) for line in out.strip().splitlines())
     assert lines["memory"] == str(1024 * 1024 * 1024), out
@@ -338,6 +350,7 @@ def test_fargate_cpu_and_memory_are_limits_inside_the_container(node: Any) -> No
     assert quota / period == 0.5, f"512 CPU units are half a core: {out}"
     stop(ecs, arn)
     wait_status(ecs, arn, "STOPPED")
+    assert instance_remaining(ecs) == (cpu_before, memory_before)
 
 
 def test_the_metadata_endpoint_and_task_role_credentials(node: Any) -> None:

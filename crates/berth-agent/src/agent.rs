@@ -53,11 +53,14 @@ pub struct AgentOptions {
     pub heartbeat_interval: Duration,
 }
 
-/// The ARNs this agent registered as, kept so a restarted agent takes them up again.
+/// The ARNs this agent registered as and its own credential, kept so a restarted agent
+/// takes them up again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Registrations {
     ec2: Option<String>,
     fargate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    credential: Option<String>,
 }
 
 /// Why the agent could not start.
@@ -92,7 +95,7 @@ impl Agent {
         if !options.ec2 && !options.fargate {
             return Err(AgentError::NothingOffered);
         }
-        let channel = Channel::new(&options.server, &options.token);
+        let joining = Channel::new(&options.server, &options.token);
         let mut saved = load_state(options.state_file.as_ref())?;
         let mut arns = Vec::new();
         for (kind, offered) in [
@@ -102,16 +105,46 @@ impl Agent {
             if !offered {
                 continue;
             }
-            let slot = match kind {
-                CapacityKind::Ec2 => &mut saved.ec2,
-                CapacityKind::Fargate => &mut saved.fargate,
+            let previous = match kind {
+                CapacityKind::Ec2 => saved.ec2.clone(),
+                CapacityKind::Fargate => saved.fargate.clone(),
             };
-            let registered = channel
-                .register(&register_request(&options, kind, slot.clone()))
-                .await?;
-            *slot = Some(registered.container_instance_arn.clone());
+            let mut request = register_request(&options, kind, previous);
+            request.agent_credential = saved.credential.clone();
+            // Fargate capacity on a host that is also a container instance shares the
+            // host's CPU and memory with it rather than counting them twice.
+            if kind == CapacityKind::Fargate {
+                request.same_host_as = arns.first().cloned();
+            }
+            let registered = match joining.register(&request).await {
+                Ok(r) => r,
+                // The join token may be revoked or expired by now: a restarted agent takes
+                // up its own instances with its own credential.
+                Err(ChannelError::Refused { status: 403, .. })
+                    if saved.credential.is_some() && request.container_instance_arn.is_some() =>
+                {
+                    let own = joining.with_token(saved.credential.as_deref().unwrap_or_default());
+                    own.register(&request).await?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(credential) = registered.agent_credential {
+                saved.credential = Some(credential);
+            }
+            match kind {
+                CapacityKind::Ec2 => saved.ec2 = Some(registered.container_instance_arn.clone()),
+                CapacityKind::Fargate => {
+                    saved.fargate = Some(registered.container_instance_arn.clone())
+                }
+            }
             arns.push(registered.container_instance_arn);
         }
+        // Every later call acts with the agent's own credential (the operator's token
+        // and old servers give none: the agent then goes on with the token it has).
+        let channel = match &saved.credential {
+            Some(credential) => joining.with_token(credential),
+            None => joining,
+        };
         save_state(options.state_file.as_ref(), &saved)?;
         let config = &options.config;
         runtime
@@ -235,6 +268,8 @@ fn register_request(
         kind,
         cluster: (kind == CapacityKind::Ec2).then(|| config.cluster.clone()),
         container_instance_arn: previous,
+        agent_credential: None,
+        same_host_as: None,
         ec2_instance_id: None,
         cpu: options.cpu,
         memory: (options.memory_mib - config.reserved_memory_mib as i64).max(0),
@@ -272,8 +307,20 @@ fn load_state(path: Option<&PathBuf>) -> Result<Registrations, AgentError> {
 
 fn save_state(path: Option<&PathBuf>, state: &Registrations) -> Result<(), AgentError> {
     let Some(path) = path else { return Ok(()) };
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(state).expect("state serializes"))
+    // It holds the agent's credential: readable by its owner only.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(&serde_json::to_vec(state).expect("state serializes"))?;
+            f.sync_all()
+        })
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| AgentError::State {
             path: path.clone(),

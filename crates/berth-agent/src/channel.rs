@@ -1,5 +1,6 @@
 //! The agent's side of the agent channel (`berth_api::agent`): HTTP calls to the
-//! control plane with the agent token. With several control plane replicas given, a call
+//! control plane with a bearer token (the join token to register, then the agent's own
+//! credential). With several control plane replicas given, a call
 //! goes to the one that answered last, and to the next one when it cannot be reached, so
 //! the loss of a replica costs the agent one failed connection.
 
@@ -49,6 +50,15 @@ impl Channel {
             bases: Arc::new(bases),
             current: Arc::new(AtomicUsize::new(0)),
             token: token.trim().to_string(),
+        }
+    }
+
+    /// The same control plane, called with another token (the agent credential a
+    /// registration returned).
+    pub fn with_token(&self, token: &str) -> Channel {
+        Channel {
+            token: token.trim().to_string(),
+            ..self.clone()
         }
     }
 

@@ -1,16 +1,17 @@
 //! The agent channel: Berth's own protocol between the control plane and its agents
 //! (register, heartbeat, list + watch assignments, report task state). JSON over HTTP,
-//! authenticated with the agent token; field names follow ECS where ECS has them.
+//! authenticated with a join token to register and with the agent credential the
+//! registration returns after that; field names follow ECS where ECS has them.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 /// How often an agent says it is alive.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
 /// How many heartbeat intervals may pass without one before an instance's
-/// `agentConnected` turns false.
-pub const MISSED_HEARTBEATS: u32 = 4;
+/// `agentConnected` turns false and the control plane counts its host lost (10 s).
+pub const MISSED_HEARTBEATS: u32 = 5;
 
 use crate::ecs::{
     Attribute, HealthStatus, NetworkBinding, Task, TaskDefinition, TaskStopCode, Timestamp,
@@ -38,6 +39,15 @@ pub struct RegisterRequest {
     /// The ARN this agent registered as before, to take it up again after a restart.
     #[serde(default)]
     pub container_instance_arn: Option<String>,
+    /// The agent credential this agent already holds (from an earlier registration),
+    /// when it registers with a join token: the new instance joins that credential, and
+    /// `containerInstanceArn` may name one of its instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_credential: Option<String>,
+    /// The ARN of this host's other registration (its container instance, when it now
+    /// offers Fargate capacity too): the two share the host's CPU and memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_host_as: Option<String>,
     #[serde(default)]
     pub ec2_instance_id: Option<String>,
     pub cpu: i64,
@@ -59,6 +69,10 @@ pub struct RegisterRequest {
 #[serde(rename_all = "camelCase")]
 pub struct RegisterResponse {
     pub container_instance_arn: String,
+    /// A new agent credential, for every later call (shown once); absent when the
+    /// registration joined the credential the agent presented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_credential: Option<String>,
 }
 
 /// `POST /agent/v1/heartbeat`.

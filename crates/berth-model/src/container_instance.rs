@@ -45,6 +45,39 @@ pub struct Reservation {
     pub gpus: Vec<String>,
 }
 
+/// What a registration has left: `registered` less what the tasks on it hold, and less
+/// the CPU and memory that tasks on its twin (the same host's other registration, when
+/// there is one) hold. `held` lists each unstopped task's instance ARN and reservation.
+pub fn remaining_of(
+    registered: &Resources,
+    own_arn: &str,
+    twin_arn: Option<&str>,
+    held: &[(&str, &Reservation)],
+) -> Resources {
+    let mut remaining = registered.clone();
+    for (arn, r) in held {
+        if *arn == own_arn {
+            remaining.take(r);
+        } else if Some(*arn) == twin_arn {
+            remaining.take(&r.compute());
+        }
+    }
+    remaining
+}
+
+impl Reservation {
+    /// The part of a reservation that a host's other registration shares: CPU and
+    /// memory. (Host ports and GPUs are EC2 tasks' alone: Fargate tasks have their own
+    /// network namespace and no GPUs.)
+    pub fn compute(&self) -> Reservation {
+        Reservation {
+            cpu: self.cpu,
+            memory: self.memory,
+            ..Default::default()
+        }
+    }
+}
+
 impl Resources {
     /// Takes a task's reservation out of what is left.
     pub fn take(&mut self, r: &Reservation) {
@@ -180,6 +213,15 @@ pub struct InstanceRecord {
     pub version: i64,
     /// A member of the Fargate pool rather than of a cluster.
     pub fargate_pool: bool,
+    /// When the control plane gave up on its agent and stopped its tasks (see the
+    /// server's `lost_hosts`); cleared by the next heartbeat.
+    #[serde(default)]
+    pub lost_at: Option<Timestamp>,
+    /// The store key of the same host's other registration (its Fargate pool member,
+    /// or its container instance), when it offers both: the two share the host's CPU and
+    /// memory, so what a task takes on one is gone from the other's remaining too.
+    #[serde(default)]
+    pub twin: Option<String>,
 }
 
 /// Task counts DescribeContainerInstances reports.
@@ -294,6 +336,47 @@ mod tests {
             ports_tcp: ports.iter().copied().collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_registration_loses_only_cpu_and_memory_to_its_twins_tasks() {
+        let registered = res(4096, 8192, &[22]);
+        let ec2_task = Reservation {
+            cpu: 1024,
+            memory: 2048,
+            ports_tcp: vec![8080],
+            gpus: vec!["GPU-1".into()],
+            ..Default::default()
+        };
+        let fargate_task = Reservation {
+            cpu: 512,
+            memory: 1024,
+            ..Default::default()
+        };
+        let elsewhere = Reservation {
+            cpu: 2048,
+            memory: 2048,
+            ..Default::default()
+        };
+        let held = [
+            ("ec2", &ec2_task),
+            ("fargate", &fargate_task),
+            ("other-host", &elsewhere),
+        ];
+        let ec2 = remaining_of(&registered, "ec2", Some("fargate"), &held);
+        assert_eq!(
+            (ec2.cpu, ec2.memory),
+            (4096 - 1024 - 512, 8192 - 2048 - 1024)
+        );
+        assert!(ec2.ports_tcp.contains(&8080));
+        let member = remaining_of(&registered, "fargate", Some("ec2"), &held);
+        assert_eq!((member.cpu, member.memory), (ec2.cpu, ec2.memory));
+        assert!(
+            !member.ports_tcp.contains(&8080),
+            "an EC2 task's host port is no Fargate task's concern"
+        );
+        let alone = remaining_of(&registered, "ec2", None, &held);
+        assert_eq!((alone.cpu, alone.memory), (4096 - 1024, 8192 - 2048));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Berth's internal model of ECS: clusters, task definitions, tasks and container
 //! instances as stored records, the rules that decide what is valid, and the conversions
-//! to the wire shapes AWS returns, and how each is laid out as stored bytes. No I/O.
+//! to the wire shapes AWS returns, and how each is laid out as stored bytes; and who may
+//! join as an agent ([`agent_access`]). No I/O.
 
+pub mod agent_access;
 pub mod cluster;
 pub mod container_instance;
 pub mod fargate;

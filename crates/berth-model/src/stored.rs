@@ -9,6 +9,7 @@
 use berth_store::records::Stored;
 use berth_store::stored_as_json;
 
+use crate::agent_access::{AgentCredentialRecord, JoinTokenRecord};
 use crate::cluster::{tags_to_wire, ClusterRecord};
 use crate::container_instance::InstanceRecord;
 use crate::service::ServiceRecord;
@@ -19,7 +20,9 @@ stored_as_json!(
     ClusterRecord,
     InstanceRecord,
     TaskDefinitionRecord,
-    ServiceRecord
+    ServiceRecord,
+    JoinTokenRecord,
+    AgentCredentialRecord
 );
 
 impl Stored for TaskRecord {

@@ -1,6 +1,8 @@
 //! The agent channel (see `berth_api::agent`): agents register their capacity, heartbeat,
-//! long-poll their assignments and report task state. Authenticated with the agent token
-//! (`Authorization: Bearer TOKEN`); agents act in the server's own account and region.
+//! long-poll their assignments and report task state. Authenticated by
+//! `Authorization: Bearer` with a join token, an agent credential or the operator's token
+//! ([`crate::agent_access`]): an agent acts only for its own container instances, in the
+//! server's own account and region.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,12 +18,13 @@ use berth_api::arn::Arn;
 use berth_api::ecs::{ContainerInstanceStatus, TaskDefinition};
 use berth_api::error::ApiError;
 use berth_model::cluster::ClusterRecord;
-use berth_model::container_instance::{InstanceRecord, Resources};
+use berth_model::container_instance::{remaining_of, InstanceRecord, Reservation, Resources};
 use berth_model::task::TaskRecord;
 use berth_store::{Compare, Revision, Txn};
 use futures::StreamExt;
 use serde::Deserialize;
 
+use crate::agent_access::AgentPrincipal;
 use crate::auth::Verifier;
 use crate::context::Core;
 use crate::ecr::Ecr;
@@ -68,27 +71,14 @@ fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
     }
 }
 
-fn authorize(app: &Agents, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let expected = app.token.as_bytes();
-    let same = given.len() == expected.len()
-        && given
-            .bytes()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(ApiError::UnrecognizedClient(
-            "The agent token is missing or wrong; use the token in the server's data directory."
-                .into(),
-        ))
-    }
+/// Who is calling (see [`crate::agent_access`]).
+async fn caller(app: &Agents, headers: &HeaderMap) -> Result<AgentPrincipal, ApiError> {
+    crate::agent_access::authenticate(&app.core, &app.token, headers).await
+}
+
+/// Authenticates the caller and checks that it may act for instance `arn`.
+async fn acting_for(app: &Agents, headers: &HeaderMap, arn: &str) -> Result<(), ApiError> {
+    caller(app, headers).await?.may_act_for(arn)
 }
 
 /// Where an instance ARN's record lives.
@@ -115,14 +105,18 @@ async fn register(
 ) -> Response {
     reply(
         async {
-            authorize(&app, &headers)?;
-            do_register(&app, req).await
+            let principal = caller(&app, &headers).await?;
+            do_register(&app, &principal, req).await
         }
         .await,
     )
 }
 
-async fn do_register(app: &Agents, req: RegisterRequest) -> Result<RegisterResponse, ApiError> {
+async fn do_register(
+    app: &Agents,
+    principal: &AgentPrincipal,
+    req: RegisterRequest,
+) -> Result<RegisterResponse, ApiError> {
     let scope = app.core.home_scope();
     let store = &*app.core.store;
     let fargate = req.kind == CapacityKind::Fargate;
@@ -131,9 +125,72 @@ async fn do_register(app: &Agents, req: RegisterRequest) -> Result<RegisterRespo
     } else {
         crate::ecs::cluster_name(req.cluster.as_deref())?
     };
-    let id = match &req.container_instance_arn {
+    // Which instance this registration may take up again: any for the operator, its own
+    // for an agent credential (presented as the caller or beside a join token); a join
+    // token alone only joins as a new instance.
+    let presented = match &req.agent_credential {
+        Some(given) => crate::agent_access::verified_credential(&app.core, given).await?,
+        None => None,
+    };
+    let holds = |arn: &str| {
+        presented
+            .as_ref()
+            .is_some_and(|c| c.value.instance_arns.contains(arn))
+    };
+    let previous = match (principal, &req.container_instance_arn) {
+        (_, None) => None,
+        (AgentPrincipal::Operator, Some(arn)) => Some(arn.clone()),
+        (AgentPrincipal::Agent(_), Some(arn)) => {
+            principal.may_act_for(arn)?;
+            Some(arn.clone())
+        }
+        (AgentPrincipal::Joining(_), Some(arn)) if holds(arn) => Some(arn.clone()),
+        (AgentPrincipal::Joining(_), Some(arn)) => {
+            tracing::warn!(%arn, "a join token without that instance's credential registers a new instance");
+            None
+        }
+    };
+    match principal {
+        AgentPrincipal::Joining(token) if !token.admits((!fargate).then_some(cluster.as_str())) => {
+            return Err(ApiError::AccessDenied(match &token.cluster {
+                Some(c) if fargate => format!(
+                    "This join token joins cluster {c} only; Fargate pool capacity needs a token \
+                     for every cluster."
+                ),
+                Some(c) => format!("This join token joins cluster {c}, not {cluster}."),
+                None => "This join token does not admit this capacity.".into(),
+            }));
+        }
+        AgentPrincipal::Agent(_) if previous.is_none() => {
+            return Err(ApiError::AccessDenied(
+                "An agent credential only re-registers its own container instances; join with \
+                 a join token to offer new capacity."
+                    .into(),
+            ));
+        }
+        _ => {}
+    }
+    let id = match &previous {
         Some(arn) => crate::ecs::id_from(arn).to_string(),
         None => new_id(),
+    };
+    // The same host's other registration, which this one shares CPU and memory with:
+    // only an instance the caller itself acts for.
+    let twin_key = match &req.same_host_as {
+        Some(other) => {
+            let allowed = match principal {
+                AgentPrincipal::Joining(_) => holds(other),
+                _ => principal.may_act_for(other).is_ok(),
+            };
+            if !allowed {
+                return Err(ApiError::AccessDenied(format!(
+                    "sameHostAs names container instance {other}, which this caller does not \
+                     act for."
+                )));
+            }
+            Some(instance_key(&scope, other)?)
+        }
+        None => None,
     };
     if !is_valid_id(&id) {
         return Err(ApiError::InvalidParameter(
@@ -165,7 +222,7 @@ async fn do_register(app: &Agents, req: RegisterRequest) -> Result<RegisterRespo
         .iter()
         .map(|a| (a.name.clone(), a.value.clone()))
         .collect();
-    let (scope, key, id, arn, cluster) = (&scope, &key, &id, &arn, &cluster);
+    let (scope, key, id, arn, cluster, twin_key) = (&scope, &key, &id, &arn, &cluster, &twin_key);
     let (registered, attributes, req) = (&registered, &attributes, &req);
     records::update(store, "The container instance", || async move {
         let now = app.core.clock.now();
@@ -178,20 +235,30 @@ async fn do_register(app: &Agents, req: RegisterRequest) -> Result<RegisterRespo
             Some(Compare::unchanged(scope.cluster(cluster), revision))
         };
         let existing = records::get::<InstanceRecord>(store, key).await?;
-        // What tasks still hold comes out of the new registration.
-        let tasks_prefix = if fargate {
+        let twin_key = twin_key
+            .clone()
+            .or_else(|| existing.as_ref().and_then(|e| e.value.twin.clone()));
+        let twin = match &twin_key {
+            Some(k) => records::get::<InstanceRecord>(store, k)
+                .await?
+                .filter(|t| t.value.fargate_pool != fargate),
+            None => None,
+        };
+        // What tasks still hold comes out of the new registration; on a host that also
+        // offers the other kind of capacity, its twin's tasks' CPU and memory too.
+        let tasks_prefix = if fargate || twin.is_some() {
             scope.all_tasks()
         } else {
             scope.tasks(cluster)
         };
         let tasks: Vec<Record<TaskRecord>> = records::list(store, &tasks_prefix).await?;
-        let mut remaining = registered.clone();
-        for t in tasks
+        let held: Vec<(&str, &Reservation)> = tasks
             .iter()
-            .filter(|t| t.value.placement.instance_arn == *arn && t.value.holds_resources())
-        {
-            remaining.take(&t.value.reserved);
-        }
+            .filter(|t| t.value.holds_resources())
+            .map(|t| (t.value.placement.instance_arn.as_str(), &t.value.reserved))
+            .collect();
+        let twin_arn = twin.as_ref().map(|t| t.value.arn.as_str());
+        let remaining = remaining_of(registered, arn, twin_arn, &held);
         let record = InstanceRecord {
             id: id.clone(),
             arn: arn.clone(),
@@ -212,10 +279,21 @@ async fn do_register(app: &Agents, req: RegisterRequest) -> Result<RegisterRespo
                 .unwrap_or_default(),
             version: existing.as_ref().map_or(1, |e| e.value.version + 1),
             fargate_pool: fargate,
+            lost_at: None,
+            twin: twin.as_ref().map(|t| t.key.clone()),
         };
         let mut txn = Txn::new()
             .when(Compare::unchanged(key, existing.map_or(0, |e| e.revision)))
             .then(put(key, &record));
+        if let Some(t) = &twin {
+            let mut other = t.value.clone();
+            other.twin = Some(key.clone());
+            other.remaining = remaining_of(&other.registered, &other.arn, Some(arn), &held);
+            other.version += 1;
+            txn = txn
+                .when(Compare::unchanged(&t.key, t.revision))
+                .then(put(&t.key, &other));
+        }
         if let Some(guard) = cluster_guard {
             txn = txn.when(guard);
         }
@@ -223,8 +301,24 @@ async fn do_register(app: &Agents, req: RegisterRequest) -> Result<RegisterRespo
     })
     .await?;
     tracing::info!(%arn, fargate, "agent registered");
+    let agent_credential = match principal {
+        AgentPrincipal::Agent(_) => None,
+        AgentPrincipal::Operator => {
+            crate::agent_access::bind(&app.core, req.agent_credential.as_deref(), None, arn).await?
+        }
+        AgentPrincipal::Joining(token) => {
+            crate::agent_access::bind(
+                &app.core,
+                req.agent_credential.as_deref(),
+                Some(token.id.clone()),
+                arn,
+            )
+            .await?
+        }
+    };
     Ok(RegisterResponse {
         container_instance_arn: arn.clone(),
+        agent_credential,
     })
 }
 
@@ -273,7 +367,7 @@ async fn heartbeat(
 ) -> Response {
     reply(
         async {
-            authorize(&app, &headers)?;
+            acting_for(&app, &headers, &req.container_instance_arn).await?;
             let key = instance_key(&app.core.home_scope(), &req.container_instance_arn)?;
             let now = app.core.clock.now();
             records::modify(
@@ -287,6 +381,9 @@ async fn heartbeat(
                 },
                 |i: &mut InstanceRecord| {
                     i.last_heartbeat = Some(now);
+                    // A lost host that is back takes tasks again; what it ran meanwhile
+                    // stays stopped (its agent removes those containers).
+                    i.lost_at = None;
                     Ok(())
                 },
             )
@@ -315,7 +412,7 @@ async fn assignments(
 ) -> Response {
     reply(
         async {
-            authorize(&app, &headers)?;
+            acting_for(&app, &headers, &q.container_instance_arn).await?;
             do_assignments(&app, q).await
         }
         .await,
@@ -402,7 +499,7 @@ async fn task_credentials(
 ) -> Response {
     reply(
         async {
-            authorize(&app, &headers)?;
+            acting_for(&app, &headers, &req.container_instance_arn).await?;
             crate::task_credentials::mint(&app.core, &req).await
         }
         .await,
@@ -414,20 +511,23 @@ async fn task_credentials(
 async fn registry_credentials(
     State(app): State<Arc<Agents>>,
     headers: HeaderMap,
-    Json(_req): Json<RegistryCredentialsRequest>,
+    Json(req): Json<RegistryCredentialsRequest>,
 ) -> Response {
-    reply((|| {
-        authorize(&app, &headers)?;
-        let scope = app.core.home_scope();
-        let now = app.core.clock.now().as_secs_f64() as i64;
-        let expires_at = now + crate::registry_token::LIFETIME.as_secs() as i64;
-        Ok(RegistryCredentials {
-            registry: app.ecr.host.clone(),
-            username: "AWS".into(),
-            password: app.ecr.key.mint(&scope.account, &scope.region, expires_at),
-            expires_at,
-        })
-    })())
+    reply(
+        async {
+            acting_for(&app, &headers, &req.container_instance_arn).await?;
+            let scope = app.core.home_scope();
+            let now = app.core.clock.now().as_secs_f64() as i64;
+            let expires_at = now + crate::registry_token::LIFETIME.as_secs() as i64;
+            Ok(RegistryCredentials {
+                registry: app.ecr.host.clone(),
+                username: "AWS".into(),
+                password: app.ecr.key.mint(&scope.account, &scope.region, expires_at),
+                expires_at,
+            })
+        }
+        .await,
+    )
 }
 
 /// A batch of a container's output, for its log stream.
@@ -438,7 +538,7 @@ async fn log_batch(
 ) -> Response {
     reply(
         async {
-            authorize(&app, &headers)?;
+            acting_for(&app, &headers, &batch.container_instance_arn).await?;
             crate::logs::ingest::agent_batch(&app.logs, &app.core.home_scope(), batch).await
         }
         .await,
@@ -460,7 +560,7 @@ async fn task_state(
 ) -> Response {
     reply(
         async {
-            authorize(&app, &headers)?;
+            acting_for(&app, &headers, &q.container_instance_arn).await?;
             let task = crate::launch::apply_report(
                 &app.core,
                 &app.core.home_scope(),

@@ -3,6 +3,7 @@
 //! controllers ([`controller`]: services, the janitor, registry upkeep, log retention).
 //! Everything it knows lives in the [`berth_store::Store`]; restarting it loses nothing.
 
+pub mod agent_access;
 pub mod agent_channel;
 pub mod auth;
 pub mod context;
@@ -15,6 +16,7 @@ pub mod json;
 pub mod keys;
 pub mod launch;
 pub mod logs;
+pub mod lost_hosts;
 pub mod pagination;
 pub mod protocol;
 pub mod records;
@@ -360,6 +362,11 @@ async fn lead(
             )),
             tokio::spawn(controller::run(
                 Arc::new(Swept(ecr::maintenance::RegistrySweep::new(ecr.clone()))),
+                fenced.clone(),
+                stopped.clone(),
+            )),
+            tokio::spawn(controller::run(
+                Arc::new(Swept(lost_hosts::LostHosts::new(leader.clone()))),
                 fenced.clone(),
                 stopped.clone(),
             )),

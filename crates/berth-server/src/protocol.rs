@@ -84,6 +84,7 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         crate::ecs::TARGET_PREFIX => "ecs",
         berth_api::ecr::TARGET_PREFIX => "ecr",
         berth_api::logs::TARGET_PREFIX => "logs",
+        crate::agent_access::TARGET_PREFIX => "berth",
         _ => {
             // Authenticate first so an unsigned probe learns nothing about targets.
             auth::authenticate(&app.core, &app.verifier, &parts, &body, None)?;
@@ -107,6 +108,7 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
     match signing_service {
         "ecr" => crate::ecr::dispatch(&ctx, &app.ecr, action, &body).await,
         "logs" => crate::logs::dispatch(&ctx, &app.logs, action, &body).await,
+        "berth" => crate::agent_access::dispatch(&ctx, action, &body).await,
         _ => crate::ecs::dispatch(&ctx, action, &body).await,
     }
 }
@@ -219,6 +221,7 @@ pub const SERVED: &[(&str, &str)] = &[
     ("ecr", "ECR"),
     ("logs", "CloudWatch Logs"),
     ("elasticloadbalancing", "Elastic Load Balancing (v2)"),
+    ("berth", "Berth's own join tokens"),
 ];
 
 /// The signing service a request's credential scope names, if it has one.

@@ -593,3 +593,176 @@ async fn a_missing_capability_is_named_in_run_task_and_service_events() {
     agent.stop().await;
     c.shutdown().await;
 }
+
+/// Polls DescribeTasks every 100 ms for up to `secs` until `done` holds for them all.
+async fn wait_for_tasks(
+    client: &EcsClient,
+    cluster: &str,
+    arns: &[String],
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let d = client
+            .ok("DescribeTasks", json!({"cluster": cluster, "tasks": arns}))
+            .await;
+        let tasks = d["tasks"].as_array().unwrap().clone();
+        if tasks.len() == arns.len() && tasks.iter().all(&done) {
+            return tasks;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tasks never got there: {tasks:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The ARNs of a cluster's tasks that are meant to run.
+async fn running_tasks(client: &EcsClient, cluster: &str) -> Vec<Value> {
+    let list = client
+        .ok(
+            "ListTasks",
+            json!({"cluster": cluster, "desiredStatus": "RUNNING"}),
+        )
+        .await;
+    let arns: Vec<String> = list["taskArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    if arns.is_empty() {
+        return vec![];
+    }
+    client
+        .ok("DescribeTasks", json!({"cluster": cluster, "tasks": arns}))
+        .await["tasks"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_hosts_tasks_stop_and_its_service_runs_again_on_a_connected_host() {
+    let c = TestCluster::start().await;
+    c.client
+        .ok("CreateCluster", json!({"clusterName": "prod"}))
+        .await;
+    let lost = c.agent(FakeAgentConfig::ec2("prod")).await;
+    c.client
+        .ok("RegisterTaskDefinition", ec2_task_definition("web", 0))
+        .await;
+    c.client
+        .ok(
+            "CreateService",
+            json!({"cluster": "prod", "serviceName": "web", "taskDefinition": "web",
+                   "desiredCount": 2, "launchType": "EC2"}),
+        )
+        .await;
+    let run = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"cluster": "prod", "taskDefinition": "web", "launchType": "EC2"}),
+        )
+        .await;
+    let one_off = arns(&run);
+    wait_for_tasks(&c.client, "prod", &one_off, 10, |t| {
+        t["lastStatus"] == "RUNNING"
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let before = loop {
+        let tasks = running_tasks(&c.client, "prod").await;
+        if tasks.len() == 3 && tasks.iter().all(|t| t["lastStatus"] == "RUNNING") {
+            break tasks;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{tasks:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let on_lost: Vec<String> = before
+        .iter()
+        .map(|t| t["taskArn"].as_str().unwrap().to_string())
+        .collect();
+    assert!(before
+        .iter()
+        .all(|t| t["containerInstanceArn"] == lost.container_instance_arn.as_str()));
+
+    // A second host joins; the first goes silent (its containers, if any, would run on).
+    let kept = c.agent(FakeAgentConfig::ec2("prod")).await;
+    let lost_arn = lost.container_instance_arn.clone();
+    let cut = tokio::time::Instant::now();
+    lost.stop().await;
+
+    let stopped = wait_for_tasks(&c.client, "prod", &on_lost, 20, |t| {
+        t["lastStatus"] == "STOPPED"
+    })
+    .await;
+    let took = cut.elapsed();
+    assert!(
+        took >= Duration::from_secs(9),
+        "not lost before the timeout: {took:?}"
+    );
+    for t in &stopped {
+        assert_eq!(t["stopCode"], "TerminationNotice", "{t}");
+        let reason = t["stoppedReason"].as_str().unwrap();
+        assert!(reason.starts_with("Host lost"), "{reason}");
+        assert!(
+            reason.contains(lost_arn.rsplit('/').next().unwrap()),
+            "{reason}"
+        );
+    }
+
+    // The service runs its two tasks again, on the host that is still there; the
+    // RunTask task is not restarted.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let tasks = running_tasks(&c.client, "prod").await;
+        if tasks.len() == 2 && tasks.iter().all(|t| t["lastStatus"] == "RUNNING") {
+            break tasks;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{tasks:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for t in &after {
+        assert_eq!(
+            t["containerInstanceArn"],
+            kept.container_instance_arn.as_str()
+        );
+        assert_eq!(
+            t["group"], "service:web",
+            "only the service's tasks come back"
+        );
+    }
+
+    // The lost instance shows disconnected with its reservations given back.
+    let d = c
+        .client
+        .ok(
+            "DescribeContainerInstances",
+            json!({"cluster": "prod", "containerInstances": [lost_arn]}),
+        )
+        .await;
+    let inst = &d["containerInstances"][0];
+    assert_eq!(inst["agentConnected"], false, "{inst}");
+    let cpu = |which: &str| {
+        inst[which]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "CPU")
+            .unwrap()["integerValue"]
+            .clone()
+    };
+    assert_eq!(
+        cpu("remainingResources"),
+        cpu("registeredResources"),
+        "{inst}"
+    );
+    assert_eq!(inst["runningTasksCount"], 0, "{inst}");
+
+    kept.stop().await;
+    c.shutdown().await;
+}

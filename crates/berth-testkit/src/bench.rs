@@ -99,13 +99,16 @@ pub async fn start_server_on(
 }
 
 /// Starts `berth agent` for cluster `cluster` of the server at `endpoint` (whose data
-/// directory `data_dir` holds the agent token), on the Docker Engine `docker_host`,
-/// with `env` added, and waits until it has joined.
+/// directory `data_dir` holds the agent token; the agent keeps its own state in
+/// `data_dir/agent_dir`), on the Docker Engine `docker_host`, with `env` added, and
+/// waits until it has joined.
+#[allow(clippy::too_many_arguments)]
 pub async fn start_agent(
     bin: &Path,
     client: &crate::EcsClient,
     endpoint: &str,
     data_dir: &Path,
+    agent_dir: &str,
     docker_host: &str,
     cluster: &str,
     env: &[(&str, &str)],
@@ -115,7 +118,7 @@ pub async fn start_agent(
         .arg("--token-file")
         .arg(data_dir.join("agent-token"))
         .arg("--data-dir")
-        .arg(data_dir.join("agent"))
+        .arg(data_dir.join(agent_dir))
         .env("ECS_CLUSTER", cluster)
         .env("ECS_IMAGE_PULL_BEHAVIOR", "prefer-cached")
         .env("BERTH_ENDPOINT_PORT", "0")
@@ -125,23 +128,26 @@ pub async fn start_agent(
         .spawn()
         .expect("start berth agent");
     let guard = ChildGuard(child);
+    let before = instances(client, cluster).await;
     for _ in 0..300 {
-        let listed = client
-            .call(
-                "ListContainerInstances",
-                serde_json::json!({"cluster": cluster}),
-            )
-            .await;
-        if listed.is_ok_and(|l| {
-            l["containerInstanceArns"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty())
-        }) {
+        if instances(client, cluster).await > before {
             return guard;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("berth agent did not join {cluster} within 30 s");
+}
+
+async fn instances(client: &crate::EcsClient, cluster: &str) -> usize {
+    client
+        .call(
+            "ListContainerInstances",
+            serde_json::json!({"cluster": cluster}),
+        )
+        .await
+        .ok()
+        .and_then(|l| l["containerInstanceArns"].as_array().map(Vec::len))
+        .unwrap_or(0)
 }
 
 /// A `/proc/PID/status` memory field (`VmRSS:`, `RssAnon:`, ...), in MiB.
@@ -219,11 +225,18 @@ impl BenchCluster {
 
     /// Starts a `berth agent` on the engine in cluster `bench`, with `env` added.
     pub async fn start_agent(&self, env: &[(&str, &str)]) -> ChildGuard {
+        self.start_agent_named("agent", env).await
+    }
+
+    /// Starts one of several `berth agent`s on the engine in cluster `bench`, each its
+    /// own container instance: `name` is its data directory's, under the server's.
+    pub async fn start_agent_named(&self, name: &str, env: &[(&str, &str)]) -> ChildGuard {
         start_agent(
             &self.bin,
             &self.client,
             &self.endpoint,
             self.dir.path(),
+            name,
             &self.docker_host,
             "bench",
             env,

@@ -89,6 +89,13 @@ impl EcsClient {
         self.call_service("ecr", &target, body).await
     }
 
+    /// Calls Berth's join-token API, `Berth_20261207.<action>`, with `body`.
+    pub async fn berth(&self, action: &str, body: Value) -> Result<Value, CallError> {
+        let target = format!("Berth_20261207.{action}");
+        let body = serde_json::to_vec(&body).expect("json");
+        self.call_service("berth", &target, body).await
+    }
+
     /// Calls `target` of the JSON 1.1 service signed as `service`.
     async fn call_service(
         &self,

@@ -58,6 +58,8 @@ impl FakeAgentConfig {
 /// A running fake agent.
 pub struct FakeAgent {
     pub container_instance_arn: String,
+    /// The agent credential its registration returned (none with an old server).
+    pub agent_credential: Option<String>,
     stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
 }
@@ -124,6 +126,8 @@ impl FakeAgent {
             kind: config.kind,
             cluster: config.cluster.clone(),
             container_instance_arn: None,
+            agent_credential: None,
+            same_host_as: None,
             ec2_instance_id: None,
             cpu: config.cpu,
             memory: config.memory,
@@ -166,10 +170,15 @@ impl FakeAgent {
         );
         let registered: RegisterResponse = resp.json().await.expect("register response");
         channel.arn = registered.container_instance_arn.clone();
+        // As a real agent does: every later call with its own credential.
+        if let Some(credential) = &registered.agent_credential {
+            channel.token = credential.clone();
+        }
         let (stop, stopped) = watch::channel(false);
         let handle = tokio::spawn(drive(channel, config.heartbeat_every, stopped));
         FakeAgent {
             container_instance_arn: registered.container_instance_arn,
+            agent_credential: registered.agent_credential,
             stop,
             handle,
         }

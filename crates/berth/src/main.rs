@@ -1,9 +1,11 @@
 //! The `berth` binary: `berth up` runs the platform on this machine, `berth server` runs
 //! the control plane alone. This file only parses flags and wires libraries together.
 
+mod client;
 mod docker_setup;
 mod logs_cmd;
 mod profile;
+mod token_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +46,17 @@ enum Command {
     Agent(AgentFlags),
     /// Print a task's container output (its awslogs streams); -f follows it.
     Logs(LogsFlags),
+    /// Create, list and revoke the join tokens hosts use to join as agents.
+    Token(TokenFlags),
+}
+
+#[derive(Args, Clone)]
+struct TokenFlags {
+    #[command(subcommand)]
+    command: token_cmd::TokenCommand,
+    /// The AWS CLI profile naming the Berth to ask.
+    #[arg(long, env = "AWS_PROFILE", default_value = "berth", global = true)]
+    profile: String,
 }
 
 #[derive(Args, Clone)]
@@ -67,10 +80,11 @@ struct AgentFlags {
     /// comma-separated (calls go to the next when one cannot be reached).
     #[arg(long)]
     server: String,
-    /// The agent token (the server prints where it keeps it).
+    /// A join token (`berth token create` on the control plane), or the operator's
+    /// token from the server's data directory.
     #[arg(long, env = "BERTH_AGENT_TOKEN", conflicts_with = "token_file")]
     token: Option<String>,
-    /// A file holding the agent token.
+    /// A file holding the join token.
     #[arg(long)]
     token_file: Option<PathBuf>,
     /// The ECS agent configuration file (default /etc/ecs/ecs.config when present).
@@ -213,9 +227,13 @@ fn main() -> anyhow::Result<()> {
         Command::Server(flags) => runtime.block_on(run(flags, false)),
         Command::Agent(flags) => runtime.block_on(agent(flags)),
         Command::Logs(flags) => runtime.block_on(async {
-            let client = logs_cmd::Client::from_profile(&flags.profile)?;
+            let client = client::Client::from_profile(&flags.profile)?;
             let cluster = logs_cmd::cluster_of(&flags.task, flags.cluster.as_deref())?;
             logs_cmd::run(&client, &cluster, &flags.task, flags.follow).await
+        }),
+        Command::Token(flags) => runtime.block_on(async {
+            let client = client::Client::from_profile(&flags.profile)?;
+            token_cmd::run(&client, flags.command).await
         }),
     }
 }
@@ -226,7 +244,10 @@ async fn agent(flags: AgentFlags) -> anyhow::Result<()> {
         (None, Some(f)) => std::fs::read_to_string(f)
             .with_context(|| format!("cannot read the agent token from {}", f.display()))?,
         (None, None) => {
-            anyhow::bail!("give the agent token with --token, --token-file or BERTH_AGENT_TOKEN")
+            anyhow::bail!(
+                "give a join token (`berth token create` on the control plane) with --token, \
+                 --token-file or BERTH_AGENT_TOKEN"
+            )
         }
     };
     let offer = Offer {
@@ -420,7 +441,8 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         println!("  aws --profile berth ecs list-clusters");
     }
     println!(
-        "berth: agents join with token file {}",
+        "berth: other hosts join with a join token: `berth token create --cluster NAME`, then \
+         `berth agent --server URL --token TOKEN` there (the operator's own token is in {})",
         server.agent_token_path().display()
     );
     println!("berth: ready");

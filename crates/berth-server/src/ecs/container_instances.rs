@@ -86,6 +86,8 @@ pub async fn register(
             tags: record_tags.clone(),
             version: existing.as_ref().map_or(1, |e| e.value.version + 1),
             fargate_pool: false,
+            lost_at: None,
+            twin: None,
         };
         let txn = Txn::new()
             .when(Compare::unchanged(&cluster.key, cluster.revision))

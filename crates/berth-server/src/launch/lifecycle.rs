@@ -1,6 +1,7 @@
 //! A task after its launch: a stop request ([`stop_task`]), an agent's report moving it
 //! through ECS's lifecycle ([`apply_report`]), and the return of what it held to its
-//! instance when it stops ([`release`]), in the same transaction as the report.
+//! instance (and the CPU and memory to the instance's twin on the same host) when it
+//! stops ([`release`]), in the same transaction as the report.
 
 use berth_api::agent::TaskStateReport;
 use berth_api::arn::Arn;
@@ -120,7 +121,21 @@ pub async fn release(
         .remaining
         .give_back(&task.reserved, &inst.value.registered);
     updated.version += 1;
-    Ok(txn
+    let mut txn = txn
         .when(Compare::unchanged(&key, inst.revision))
-        .then(put(&key, &updated)))
+        .then(put(&key, &updated));
+    // The same host's other registration gets the CPU and memory back too.
+    if let Some(twin_key) = &inst.value.twin {
+        if let Some(twin) = records::get::<InstanceRecord>(store, twin_key).await? {
+            let mut other = twin.value.clone();
+            other
+                .remaining
+                .give_back(&task.reserved.compute(), &twin.value.registered);
+            other.version += 1;
+            txn = txn
+                .when(Compare::unchanged(twin_key, twin.revision))
+                .then(put(twin_key, &other));
+        }
+    }
+    Ok(txn)
 }

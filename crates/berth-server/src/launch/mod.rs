@@ -164,8 +164,25 @@ pub async fn launch(
         } else {
             placement::Occupancy::default()
         };
+        // Hosts that offer both kinds of capacity: their other registration loses the
+        // CPU and memory a task takes here, in the same transaction.
+        let twin_keys: Vec<String> = candidates
+            .iter()
+            .filter_map(|c| c.value.twin.clone())
+            .collect();
+        let twins = if twin_keys.is_empty() {
+            Default::default()
+        } else {
+            records::get_many::<InstanceRecord>(store, &twin_keys)
+                .await?
+                .into_iter()
+                .flatten()
+                .map(|r| (r.key.clone(), r))
+                .collect()
+        };
         let snapshot = Snapshot {
             candidates,
+            twins,
             occupancy,
             now: ctx.now(),
         };

@@ -19,9 +19,11 @@ use crate::keys::{EcsKeys, Scope};
 use crate::records::{put, Record};
 
 /// What the plan reads: the candidate instances (the cluster's, or the Fargate pool's) at
-/// the revisions read, how their tasks occupy them, and the time.
+/// the revisions read, their twins, how their tasks occupy them, and the time.
 pub struct Snapshot {
     pub candidates: Vec<Record<Arc<InstanceRecord>>>,
+    /// The candidates' twins (the same hosts' other registrations), by key.
+    pub twins: BTreeMap<String, Record<InstanceRecord>>,
     pub occupancy: Occupancy,
     pub now: Timestamp,
 }
@@ -140,6 +142,15 @@ pub fn plan(
         held.gpus = p.gpu_ids.clone();
         instance.remaining.take(&held);
         instance.version += 1;
+        let twin_key = instance.twin.clone();
+        if let Some(twin) = twin_key.and_then(|k| snapshot.twins.get(&k)) {
+            let (_, other) = instances
+                .entry(twin.key.clone())
+                .or_insert_with(|| (twin.revision, twin.value.clone()));
+            other.remaining.take(&held.compute());
+            other.version += 1;
+        }
+        let instance = &instances[&original.key].1;
         let ids = mint();
         tasks.push(TaskRecord::new(NewTask {
             id: ids.id,
@@ -261,6 +272,8 @@ mod tests {
                 tags: Default::default(),
                 version: 1,
                 fargate_pool: false,
+                lost_at: None,
+                twin: None,
             }),
         }
     }
@@ -293,6 +306,7 @@ mod tests {
         let request =
             placement::request(&l.def.value, &reservation, &l.group, count, &[], &[]).unwrap();
         let snapshot = Snapshot {
+            twins: Default::default(),
             candidates,
             occupancy: Occupancy::default(),
             now: Timestamp::from_secs(110),
@@ -305,6 +319,55 @@ mod tests {
             &mut minter(),
             "us-east-1",
         )
+    }
+
+    #[test]
+    fn a_task_on_a_host_that_also_offers_fargate_takes_cpu_and_memory_from_both() {
+        let l = launch(web(), LaunchType::Ec2);
+        let twin_key = scope().fargate_pool_member("f1");
+        let mut ec2 = instance("i1", 1024, 800, 11);
+        Arc::make_mut(&mut ec2.value).twin = Some(twin_key.clone());
+        let mut member = (*instance("f1", 1024, 800, 12).value).clone();
+        member.fargate_pool = true;
+        member.twin = Some(ec2.key.clone());
+        let reservation = placement::reservation(&l.def.value, &l.overrides);
+        let request =
+            placement::request(&l.def.value, &reservation, &l.group, 1, &[], &[]).unwrap();
+        let snapshot = Snapshot {
+            twins: BTreeMap::from([(
+                twin_key.clone(),
+                Record {
+                    key: twin_key.clone(),
+                    value: member,
+                    revision: 12,
+                },
+            )]),
+            candidates: vec![ec2],
+            occupancy: Occupancy::default(),
+            now: Timestamp::from_secs(110),
+        };
+        let Planned::Place(p) = plan(
+            &snapshot,
+            &l,
+            &request,
+            &reservation,
+            &mut minter(),
+            "us-east-1",
+        )
+        .unwrap() else {
+            panic!("nothing placed")
+        };
+        let (revision, twin) = &p.instances[&twin_key];
+        assert_eq!(*revision, 12);
+        assert_eq!((twin.remaining.cpu, twin.remaining.memory), (512, 416));
+        let ec2 = &p.instances[&scope().instance("prod", "i1")].1;
+        assert_eq!((ec2.remaining.cpu, ec2.remaining.memory), (512, 416));
+        let txn = p.txn(&scope(), &l.cluster.key, 7);
+        assert!(
+            txn.compares
+                .contains(&Compare::unchanged(twin_key.clone(), 12)),
+            "the twin's revision guards the commit"
+        );
     }
 
     #[test]
