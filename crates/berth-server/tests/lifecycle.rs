@@ -701,8 +701,9 @@ async fn a_lost_hosts_tasks_stop_and_its_service_runs_again_on_a_connected_host(
     })
     .await;
     let took = cut.elapsed();
+    // 10 s after the last heartbeat, which came up to 2 s before the cut.
     assert!(
-        took >= Duration::from_secs(9),
+        took >= Duration::from_millis(7500),
         "not lost before the timeout: {took:?}"
     );
     for t in &stopped {
