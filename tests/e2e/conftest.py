@@ -30,6 +30,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -404,6 +405,9 @@ class Berth:
     # engine); otherwise it gets --no-agent, so results never depend on the host's Docker.
     local_agent: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    # `--tls`: HTTPS with the CA Berth makes in DATA/tls (the profile names it).
+    tls: bool = False
+    listen_host: str = "127.0.0.1"
     starts: int = 0
     _clients: dict[str, Any] = field(default_factory=dict)
 
@@ -411,7 +415,15 @@ class Berth:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.data_dir / "tls" / "ca.pem"
+
+    def _health(self, timeout: float) -> Any:
+        context = ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else None
+        return urllib.request.urlopen(f"{self.endpoint}/health", timeout=timeout, context=context)
 
     @property
     def config_file(self) -> Path:
@@ -445,7 +457,8 @@ class Berth:
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
-        argv = [str(berth_bin()), self.command, "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir), *self.extra_args]
+        argv = [str(berth_bin()), self.command, "--listen", f"{self.listen_host}:{self.port}", "--data-dir", str(self.data_dir),
+                *(["--tls"] if self.tls else []), *self.extra_args]
         if self.command == "up" and not self.local_agent:
             argv.append("--no-agent")
         with open(self.log_path("stdout"), "wb") as out, open(self.log_path("stderr"), "wb") as err:
@@ -485,7 +498,7 @@ class Berth:
             if code is not None:
                 pytest.fail(f"`{' '.join(argv)}` exited with {code} before it was ready.\n{self.output()[-6000:]}")
             try:
-                with urllib.request.urlopen(f"{self.endpoint}/health", timeout=2) as resp:
+                with self._health(timeout=2) as resp:
                     # `berth up` is ready once it says so: the profile is written and its
                     # local agent has joined (or said why not) by then.
                     said_ready = self.command != "up" or "berth: ready" in self.output()
@@ -527,7 +540,7 @@ class Berth:
 
     def alive(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.endpoint}/health", timeout=5) as resp:
+            with self._health(timeout=5) as resp:
                 return resp.status == 200
         except OSError:
             return False
@@ -638,6 +651,8 @@ class BerthFactory:
         fake_agent: bool = True,
         local_agent: bool = False,
         extra_env: dict[str, str] | None = None,
+        tls: bool = False,
+        listen_host: str = "127.0.0.1",
     ) -> Berth:
         root = self.tmp_factory.mktemp("berth")
         home = root / "home"
@@ -658,6 +673,8 @@ class BerthFactory:
             fake_agent=fake_agent,
             local_agent=local_agent,
             extra_env=dict(extra_env or {}),
+            tls=tls,
+            listen_host=listen_host,
         )
         self.instances.append(instance)
         if start:

@@ -168,7 +168,13 @@ def test_berth_up_without_a_running_engine_says_what_to_run(berth_factory: Any) 
     assert b.aws("ecs", "list-clusters")["clusterArns"], "the control plane serves regardless"
 
 
-def test_an_agent_killed_with_9_re_adopts_its_running_containers(live_berth: Berth, agent: AgentProcess) -> None:
+@pytest.mark.parametrize("how", ["kill -9", "SIGTERM"])
+def test_an_agent_killed_with_9_or_stopped_with_sigterm_leaves_its_containers_and_re_adopts_them(
+    live_berth: Berth, agent: AgentProcess, how: str
+) -> None:
+    """As the ECS agent: stopping the agent (SIGTERM, as `systemctl stop` does) or
+    losing it (kill -9) leaves its tasks' containers running; started again, it takes
+    them up without a restart or a duplicate."""
     ecs = live_berth.client()
     family = unique("adopt")
     ecs.register_task_definition(
@@ -185,7 +191,11 @@ def test_an_agent_killed_with_9_re_adopts_its_running_containers(live_berth: Ber
     container_id = before["containers"][0]["runtimeId"]
     assert docker_ps(arn) == [container_id]
 
-    agent.kill9()
+    if how == "SIGTERM":
+        agent.stop()
+        assert agent.proc is not None and agent.proc.returncode == 0, agent.log()[-2000:]
+    else:
+        agent.kill9()
     assert docker_ps(arn) == [container_id], "the container outlives its agent"
     agent.start()
     # A second task running proves the restarted agent has made passes, and each pass

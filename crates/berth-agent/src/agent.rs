@@ -27,6 +27,7 @@ use crate::endpoint::{Endpoint, View};
 use crate::logship::{awslogs_of, stream_name, Shipment, Shippers};
 use crate::plan::{plan, Action, Settings};
 use crate::registry_login::RegistryLogin;
+use crate::registry_trust::RegistryTrust;
 use crate::runtime::{ContainerState, Phase, Runtime, LABEL_CONTAINER_INSTANCE};
 
 /// How to run an agent.
@@ -51,6 +52,10 @@ pub struct AgentOptions {
     /// How often the agent resyncs when nothing signals a change.
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
+    /// The control plane's CA (PEM), when it serves HTTPS with a certificate of its own:
+    /// trusted for the agent channel, and installed for Docker's pulls from its registry
+    /// (in `config.docker_certs_dir`).
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// The ARNs this agent registered as and its own credential, kept so a restarted agent
@@ -95,7 +100,10 @@ impl Agent {
         if !options.ec2 && !options.fargate {
             return Err(AgentError::NothingOffered);
         }
-        let joining = Channel::new(&options.server, &options.token);
+        let joining = match &options.ca_pem {
+            Some(ca) => Channel::trusting(&options.server, &options.token, ca)?,
+            None => Channel::new(&options.server, &options.token),
+        };
         let mut saved = load_state(options.state_file.as_ref())?;
         let mut arns = Vec::new();
         for (kind, offered) in [
@@ -192,7 +200,13 @@ impl Agent {
             .map(|d| d.join("log-checkpoints"));
         let looper = Loop {
             worker: Arc::new(Worker {
-                registry_login: RegistryLogin::new(&options.server),
+                registry_login: RegistryLogin::new(
+                    &options.server,
+                    options.ca_pem.as_ref().map(|ca| RegistryTrust {
+                        ca_pem: ca.clone(),
+                        certs_dir: options.config.docker_certs_dir.clone(),
+                    }),
+                ),
                 channel,
                 runtime,
                 memory: Default::default(),

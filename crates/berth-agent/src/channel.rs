@@ -39,6 +39,28 @@ impl Channel {
     /// A client for the control plane at `server` (e.g. `http://127.0.0.1:7430`), or at
     /// any of several replicas (`http://a:7430,http://b:7430`).
     pub fn new(server: &str, token: &str) -> Channel {
+        Channel::with_http(server, token, reqwest::Client::new())
+    }
+
+    /// The same over HTTPS with a server certificate issued by the CA in `ca_pem` (PEM)
+    /// trusted besides the system's.
+    pub fn trusting(server: &str, token: &str, ca_pem: &[u8]) -> Result<Channel, ChannelError> {
+        let bad = |e: reqwest::Error| ChannelError::Refused {
+            status: 0,
+            message: format!("cannot use the CA file: {e}"),
+        };
+        let mut http = reqwest::Client::builder();
+        for cert in reqwest::Certificate::from_pem_bundle(ca_pem).map_err(bad)? {
+            http = http.add_root_certificate(cert);
+        }
+        Ok(Channel::with_http(
+            server,
+            token,
+            http.build().map_err(bad)?,
+        ))
+    }
+
+    fn with_http(server: &str, token: &str, http: reqwest::Client) -> Channel {
         let bases = server
             .split(',')
             .map(str::trim)
@@ -46,7 +68,7 @@ impl Channel {
             .map(|s| format!("{}/agent/v1", s.trim_end_matches('/')))
             .collect();
         Channel {
-            http: reqwest::Client::new(),
+            http,
             bases: Arc::new(bases),
             current: Arc::new(AtomicUsize::new(0)),
             token: token.trim().to_string(),

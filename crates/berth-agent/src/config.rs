@@ -67,6 +67,9 @@ pub struct AgentConfig {
     pub task_subnet: Option<String>,
     /// `BERTH_TASK_BRIDGE`: the Linux bridge name when Berth creates it.
     pub task_bridge: Option<String>,
+    /// `BERTH_DOCKER_CERTS_DIR` (default `/etc/docker/certs.d`): where the Docker Engine
+    /// reads registry certificates, and the agent installs the control plane's CA.
+    pub docker_certs_dir: std::path::PathBuf,
     /// `BERTH_ENDPOINT_ADDRESS` (default `169.254.170.2`, as ECS) and
     /// `BERTH_ENDPOINT_PORT` (default 51679; 0 picks a free one): where the task
     /// metadata and credentials endpoints listen. `BERTH_ENDPOINT_ADDRESS=off` turns
@@ -92,6 +95,7 @@ impl Default for AgentConfig {
             task_network: "berth-awsvpc".into(),
             task_subnet: None,
             task_bridge: None,
+            docker_certs_dir: "/etc/docker/certs.d".into(),
             endpoint_address: Some(std::net::IpAddr::from([169, 254, 170, 2])),
             endpoint_port: 51679,
         }
@@ -219,6 +223,7 @@ impl AgentConfig {
                 "BERTH_TASK_NETWORK" if !v.is_empty() => c.task_network = v.into(),
                 "BERTH_TASK_SUBNET" if !v.is_empty() => c.task_subnet = Some(v.into()),
                 "BERTH_TASK_BRIDGE" if !v.is_empty() => c.task_bridge = Some(v.into()),
+                "BERTH_DOCKER_CERTS_DIR" if !v.is_empty() => c.docker_certs_dir = v.into(),
                 "BERTH_ENDPOINT_ADDRESS" => {
                     c.endpoint_address = match v {
                         "off" => None,
@@ -350,6 +355,7 @@ mod tests {
             ("BERTH_TASK_NETWORK", "tasks"),
             ("BERTH_TASK_SUBNET", "10.9.0.0/24"),
             ("BERTH_TASK_BRIDGE", "btasks0"),
+            ("BERTH_DOCKER_CERTS_DIR", "/srv/certs.d"),
             ("BERTH_ENDPOINT_ADDRESS", "127.0.0.1"),
             ("BERTH_ENDPOINT_PORT", "0"),
         ]))
@@ -370,6 +376,7 @@ mod tests {
             ("tasks", Some("10.9.0.0/24"))
         );
         assert_eq!(c.task_bridge.as_deref(), Some("btasks0"));
+        assert_eq!(c.docker_certs_dir, std::path::PathBuf::from("/srv/certs.d"));
         assert_eq!(c.endpoint_address, Some([127, 0, 0, 1].into()));
         assert_eq!(c.endpoint_port, 0);
         let off = AgentConfig::from_settings(&settings(&[("BERTH_ENDPOINT_ADDRESS", "off")]));

@@ -689,13 +689,23 @@ impl Runtime for DockerRuntime {
             ..Default::default()
         };
         if let Err(e) = self.docker.create_network(request).await {
-            // Another agent on this engine may have created it at the same moment.
-            if self
-                .docker
-                .inspect_network(name, None::<InspectNetworkOptions>)
-                .await
-                .is_err()
-            {
+            // Another agent on this engine may be creating it at the same moment: the
+            // engine reserves the address pool (so ours fails with "Pool overlaps")
+            // before the network can be inspected; give it a moment to appear.
+            let mut appeared = false;
+            for _ in 0..30 {
+                if self
+                    .docker
+                    .inspect_network(name, None::<InspectNetworkOptions>)
+                    .await
+                    .is_ok()
+                {
+                    appeared = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            if !appeared {
                 return Err(RuntimeError::Create(format!("network {name}: {e}")));
             }
         }

@@ -22,4 +22,5 @@ pub mod pause;
 pub mod plan;
 pub mod registry_auth;
 pub mod registry_login;
+pub mod registry_trust;
 pub mod runtime;

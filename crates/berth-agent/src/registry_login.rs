@@ -8,6 +8,7 @@ use tokio::sync::Mutex;
 
 use crate::channel::Channel;
 use crate::registry_auth::registry_of;
+use crate::registry_trust::RegistryTrust;
 use crate::runtime::PullAuth;
 use berth_api::agent::RegistryCredentials;
 
@@ -21,12 +22,14 @@ pub struct RegistryLogin {
     /// the key logins are signed with, so one login works on every one).
     server_hosts: Vec<String>,
     cached: Mutex<Option<RegistryCredentials>>,
+    /// The control plane's CA, installed for Docker under each name its registry has.
+    trust: Option<RegistryTrust>,
 }
 
 impl RegistryLogin {
     /// For an agent talking to the control plane at `server` (`http://HOST:PORT`, or
     /// several such, comma-separated).
-    pub fn new(server: &str) -> RegistryLogin {
+    pub fn new(server: &str, trust: Option<RegistryTrust>) -> RegistryLogin {
         let server_hosts = server
             .split(',')
             .map(|s| {
@@ -40,9 +43,16 @@ impl RegistryLogin {
             })
             .filter(|h| !h.is_empty())
             .collect();
+        let server_hosts: Vec<String> = server_hosts;
+        if let Some(t) = &trust {
+            for host in &server_hosts {
+                t.install(host);
+            }
+        }
         RegistryLogin {
             server_hosts,
             cached: Mutex::new(None),
+            trust,
         }
     }
 
@@ -70,7 +80,12 @@ impl RegistryLogin {
                 || self.names(cached.as_ref(), registry)
             {
                 match channel.registry_credentials(instance).await {
-                    Ok(login) => *cached = Some(login),
+                    Ok(login) => {
+                        if let Some(t) = &self.trust {
+                            t.install(&login.registry);
+                        }
+                        *cached = Some(login)
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "no registry login from the control plane");
                         *cached = None;

@@ -33,6 +33,7 @@ fn options(c: &TestCluster, state_file: Option<PathBuf>) -> AgentOptions {
         state_file,
         poll_interval: Duration::from_millis(50),
         heartbeat_interval: Duration::from_secs(10),
+        ca_pem: None,
     }
 }
 

@@ -149,6 +149,7 @@ fn agent_options(c: &TestCluster, state_file: Option<std::path::PathBuf>) -> Age
         state_file,
         poll_interval: Duration::from_millis(100),
         heartbeat_interval: Duration::from_secs(10),
+        ca_pem: None,
     }
 }
 

@@ -23,6 +23,7 @@ pub mod records;
 pub mod registry_token;
 pub mod service_controller;
 pub mod task_credentials;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,12 @@ pub struct ServerConfig {
     pub registry_upkeep: ecr::maintenance::RegistryUpkeep,
     /// Where load balancers' listeners listen (and the `DNSName` they report).
     pub load_balancers: berth_lb::ElbConfig,
+    /// Serve HTTPS with this certificate instead of HTTP.
+    pub tls: Option<tls::TlsFiles>,
+    /// The host name (or address) other hosts reach this server by: the registry's
+    /// `HOST:PORT` in repository URIs. The listen address when absent (127.0.0.1 for
+    /// an unspecified one).
+    pub advertise_host: Option<String>,
 }
 
 /// The running control plane's state, assembled from each part's own: the shared core
@@ -110,6 +117,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(tls::TlsError),
 }
 
 impl Server {
@@ -147,6 +156,12 @@ impl Server {
             identity: shared_identity,
             ..config
         };
+        let tls_acceptor = config
+            .tls
+            .as_ref()
+            .map(tls::acceptor)
+            .transpose()
+            .map_err(StartError::Tls)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -216,7 +231,8 @@ impl Server {
         let verifier = Arc::new(auth::Verifier::new(&config.identity));
         let ecr = Arc::new(ecr::Ecr {
             registry: Arc::new(registry),
-            host: ecr::registry_host(local_addr),
+            host: ecr::registry_host(local_addr, config.advertise_host.as_deref()),
+            https: config.tls.is_some(),
             key: registry_key,
             upkeep: ecr::maintenance::Upkeep::new(config.registry_upkeep),
         });
@@ -249,17 +265,20 @@ impl Server {
             agent_token,
         });
         let router = router(app.clone());
-        let serve = tokio::spawn(async move {
-            let stop = async move {
-                let _ = on_shutdown.wait_for(|s| *s).await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(stop)
-                .await
-            {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
+        let serve = match tls_acceptor {
+            Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, router, on_shutdown)),
+            None => tokio::spawn(async move {
+                let stop = async move {
+                    let _ = on_shutdown.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            }),
+        };
         // Retention removes only files: every replica runs it for the log events it
         // writes (and for lanes of replicas gone), leader or not.
         let retention = tokio::spawn(controller::run(

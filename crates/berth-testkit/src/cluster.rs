@@ -40,6 +40,8 @@ impl TestCluster {
             watch_cache: false,
             registry_upkeep: Default::default(),
             load_balancers: Default::default(),
+            tls: None,
+            advertise_host: None,
         })
         .await
         .expect("server starts");

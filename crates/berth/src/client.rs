@@ -1,6 +1,6 @@
 //! A signed client of one Berth, from an AWS CLI profile (what `berth up` writes): the
-//! endpoint, region and key pair of `[profile NAME]`, and AWS JSON 1.1 calls signed with
-//! SigV4. Used by `berth logs` and `berth token`.
+//! endpoint, region, key pair and CA bundle of `[profile NAME]`, and AWS JSON 1.1 calls
+//! signed with SigV4. Used by `berth logs` and `berth token`.
 
 use std::path::PathBuf;
 
@@ -62,8 +62,19 @@ impl Client {
         let missing = |what: &str, path: &PathBuf| {
             anyhow::anyhow!("profile {profile} has no {what} in {}", path.display())
         };
+        // A Berth serving HTTPS with its own CA names it in the profile's ca_bundle.
+        let mut http = reqwest::Client::builder();
+        if let Some(bundle) = ini_value(&config, &section, "ca_bundle") {
+            let pem = std::fs::read(&bundle)
+                .with_context(|| format!("cannot read the profile's ca_bundle {bundle}"))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("{bundle} holds no PEM certificates"))?
+            {
+                http = http.add_root_certificate(cert);
+            }
+        }
         Ok(Client {
-            http: reqwest::Client::new(),
+            http: http.build().context("cannot make an HTTPS client")?,
             endpoint: ini_value(&config, &section, "endpoint_url")
                 .ok_or_else(|| missing("endpoint_url", &config_path))?,
             region: ini_value(&config, &section, "region").unwrap_or_else(|| "us-east-1".into()),

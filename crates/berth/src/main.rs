@@ -5,6 +5,7 @@ mod client;
 mod docker_setup;
 mod logs_cmd;
 mod profile;
+mod tls_setup;
 mod token_cmd;
 
 use std::net::SocketAddr;
@@ -87,6 +88,12 @@ struct AgentFlags {
     /// A file holding the join token.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// The CA the control plane's HTTPS certificate is issued by (its `DATA/tls/ca.pem`,
+    /// or the operator's): trusted for the agent channel, and installed for Docker in
+    /// BERTH_DOCKER_CERTS_DIR (default /etc/docker/certs.d) so pulls from its registry
+    /// need no insecure-registries.
+    #[arg(long, env = "BERTH_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// The ECS agent configuration file (default /etc/ecs/ecs.config when present).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -116,6 +123,23 @@ struct ServerFlags {
     /// Where the store, keys and tokens live.
     #[arg(long, env = "BERTH_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Serve HTTPS (API, agent channel, registry) with a CA of this Berth's own, made in
+    /// DATA/tls on first start, and a certificate it signs for this host's names.
+    #[arg(long)]
+    tls: bool,
+    /// Serve HTTPS with this certificate chain (PEM) instead, with --tls-key.
+    #[arg(long, requires = "tls_key", conflicts_with = "tls")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// The CA that issued --tls-cert, for the profile's ca_bundle and the local agent.
+    #[arg(long, requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
+    /// The name or address other hosts reach this server by: registry URIs name it, and
+    /// the generated certificate covers it.
+    #[arg(long)]
+    advertise_host: Option<String>,
     /// The AWS region this Berth answers as.
     #[arg(long, default_value = "us-east-1")]
     region: String,
@@ -254,9 +278,17 @@ async fn agent(flags: AgentFlags) -> anyhow::Result<()> {
         ec2: !flags.fargate_only,
         fargate: flags.fargate || flags.fargate_only,
     };
+    let ca_pem = flags
+        .ca_file
+        .as_ref()
+        .map(|f| {
+            std::fs::read(f).with_context(|| format!("cannot read the CA file {}", f.display()))
+        })
+        .transpose()?;
     let (agent, cluster, version) = join(
         &flags.server,
         &token,
+        ca_pem,
         flags.config.as_deref(),
         flags.docker_host.as_deref(),
         &flags.data_dir,
@@ -290,6 +322,7 @@ struct Offer {
 async fn join(
     server: &str,
     token: &str,
+    ca_pem: Option<Vec<u8>>,
     config_file: Option<&std::path::Path>,
     docker_host: Option<&str>,
     data_dir: &std::path::Path,
@@ -329,6 +362,7 @@ async fn join(
         // Events and long polls drive the agent; this is only the resync period.
         poll_interval: std::time::Duration::from_secs(5),
         heartbeat_interval: berth_api::agent::HEARTBEAT_INTERVAL,
+        ca_pem,
         config,
     };
     let agent = Agent::start(options, std::sync::Arc::new(runtime)).await?;
@@ -347,6 +381,15 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
     let identity =
         berth_server::identity::Identity::load_or_create(&data_dir, &flags.account_id, given)
             .context("cannot load or create the access keys")?;
+    let tls = match (&flags.tls_cert, &flags.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_setup::given(cert, key, flags.tls_ca.as_deref())?),
+        _ if flags.tls => Some(tls_setup::generated(
+            &data_dir.join("tls"),
+            &tls_setup::names(flags.listen, flags.advertise_host.as_deref()),
+        )?),
+        _ => None,
+    };
+    let ca_file = tls.as_ref().and_then(|t| t.ca_file.clone());
     let config = berth_server::ServerConfig {
         listen: flags.listen,
         data_dir: data_dir.clone(),
@@ -367,6 +410,8 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
             dns_name: flags.lb_dns_name.clone(),
             ..Default::default()
         },
+        tls: tls.as_ref().map(|t| t.files.clone()),
+        advertise_host: flags.advertise_host.clone(),
     };
     let server = match flags.store.as_str() {
         "embedded" => berth_server::Server::start(config).await?,
@@ -394,7 +439,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot create the default cluster: {e}"))?;
     }
     let addr = server.local_addr();
-    let endpoint = profile::endpoint_url(addr);
+    let endpoint = profile::endpoint_url(addr, tls.is_some());
 
     println!(
         "berth: control plane listening on {endpoint} (data in {})",
@@ -410,7 +455,18 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
             ec2: true,
             fargate: true,
         };
-        match join(&endpoint, &token, None, None, &data_dir.join("agent"), both).await {
+        let ca_pem = ca_file.as_ref().and_then(|f| std::fs::read(f).ok());
+        match join(
+            &endpoint,
+            &token,
+            ca_pem,
+            None,
+            None,
+            &data_dir.join("agent"),
+            both,
+        )
+        .await
+        {
             Ok((agent, cluster, version)) => {
                 println!(
                     "berth: local agent on Docker {version} joined cluster '{cluster}' \
@@ -434,6 +490,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
             &flags.region,
             &identity.access_key_id,
             &identity.secret_access_key,
+            ca_file.as_deref(),
         )?;
         println!("berth: wrote profile 'berth' to {}", written.display());
         println!("berth: next, try:");
@@ -442,7 +499,11 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
     }
     println!(
         "berth: other hosts join with a join token: `berth token create --cluster NAME`, then \
-         `berth agent --server URL --token TOKEN` there (the operator's own token is in {})",
+         `berth agent --server URL --token TOKEN{}` there (the operator's own token is in {})",
+        ca_file
+            .as_ref()
+            .map(|f| format!(" --ca-file {} (copied there)", f.display()))
+            .unwrap_or_default(),
         server.agent_token_path().display()
     );
     println!("berth: ready");

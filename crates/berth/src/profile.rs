@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 /// The URL clients use to reach a server listening on `addr` (a wildcard address is
-/// reached through loopback).
-pub fn endpoint_url(addr: SocketAddr) -> String {
+/// reached through loopback), over HTTPS when `https`.
+pub fn endpoint_url(addr: SocketAddr, https: bool) -> String {
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else if addr.is_ipv6() {
@@ -17,7 +17,8 @@ pub fn endpoint_url(addr: SocketAddr) -> String {
     } else {
         addr.ip().to_string()
     };
-    format!("http://{host}:{}", addr.port())
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{host}:{}", addr.port())
 }
 
 /// Writes the profile and returns the directory written to. Honours the AWS CLI's
@@ -28,6 +29,7 @@ pub fn write_profile(
     region: &str,
     access_key_id: &str,
     secret_access_key: &str,
+    ca_bundle: Option<&Path>,
 ) -> anyhow::Result<PathBuf> {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -39,16 +41,16 @@ pub fn write_profile(
     let credentials = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
         .map(PathBuf::from)
         .unwrap_or_else(|| aws_dir.join("credentials"));
-    update_file(
-        &config,
-        &format!("profile {name}"),
-        &[
-            ("region", region),
-            ("endpoint_url", endpoint),
-            ("output", "json"),
-        ],
-        0o644,
-    )?;
+    let ca_bundle = ca_bundle.map(|p| p.display().to_string());
+    let mut entries = vec![
+        ("region", region),
+        ("endpoint_url", endpoint),
+        ("output", "json"),
+    ];
+    if let Some(ca) = &ca_bundle {
+        entries.push(("ca_bundle", ca));
+    }
+    update_file(&config, &format!("profile {name}"), &entries, 0o644)?;
     update_file(
         &credentials,
         name,
@@ -163,12 +165,12 @@ mod tests {
     #[test]
     fn endpoint_of_wildcard_is_loopback() {
         assert_eq!(
-            endpoint_url("0.0.0.0:7430".parse().unwrap()),
+            endpoint_url("0.0.0.0:7430".parse().unwrap(), false),
             "http://127.0.0.1:7430"
         );
         assert_eq!(
-            endpoint_url("127.0.0.1:9".parse().unwrap()),
-            "http://127.0.0.1:9"
+            endpoint_url("127.0.0.1:9".parse().unwrap(), true),
+            "https://127.0.0.1:9"
         );
     }
 }

@@ -29,6 +29,7 @@ fn options(config: AgentConfig) -> AgentOptions {
         state_file: None,
         poll_interval: Duration::from_secs(5),
         heartbeat_interval: Duration::from_secs(10),
+        ca_pem: None,
     }
 }
 

@@ -42,12 +42,17 @@ pub mod lifecycle;
 pub mod maintenance;
 mod settings;
 
-/// `HOST:PORT` of the registry for a server listening on `addr`.
-pub fn registry_host(addr: SocketAddr) -> String {
-    if addr.ip().is_unspecified() {
-        format!("127.0.0.1:{}", addr.port())
-    } else {
-        addr.to_string()
+/// `HOST:PORT` of the registry for a server listening on `addr`: the advertised host
+/// when there is one (what other hosts reach it by), else the listen address
+/// (127.0.0.1 for an unspecified one).
+pub fn registry_host(addr: SocketAddr, advertise: Option<&str>) -> String {
+    match advertise {
+        Some(host) if host.contains(':') && !host.starts_with('[') => {
+            format!("[{host}]:{}", addr.port())
+        }
+        Some(host) => format!("{host}:{}", addr.port()),
+        None if addr.ip().is_unspecified() => format!("127.0.0.1:{}", addr.port()),
+        None => addr.to_string(),
     }
 }
 
@@ -57,6 +62,8 @@ pub struct Ecr {
     pub registry: Arc<berth_registry::Registry>,
     /// `HOST:PORT` of the registry as clients name it in image references.
     pub host: String,
+    /// Served over HTTPS (the proxy endpoint logins name says so).
+    pub https: bool,
     pub key: TokenKey,
     pub upkeep: maintenance::Upkeep,
 }
@@ -329,7 +336,11 @@ fn token(
         authorization_data: Some(vec![AuthorizationData {
             authorization_token: Some(token),
             expires_at: Some(Timestamp::from_secs(expires)),
-            proxy_endpoint: Some(format!("http://{}", ctx.ecr.host)),
+            proxy_endpoint: Some(format!(
+                "{}://{}",
+                if ctx.ecr.https { "https" } else { "http" },
+                ctx.ecr.host
+            )),
         }]),
     })
 }
