@@ -408,6 +408,8 @@ class Berth:
     # `--tls`: HTTPS with the CA Berth makes in DATA/tls (the profile names it).
     tls: bool = False
     listen_host: str = "127.0.0.1"
+    # Runs inside this network namespace (nsenter --net), for multi-host tests.
+    netns: str | None = None
     starts: int = 0
     _clients: dict[str, Any] = field(default_factory=dict)
 
@@ -415,7 +417,8 @@ class Berth:
 
     @property
     def endpoint(self) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+        host = "127.0.0.1" if self.listen_host == "0.0.0.0" else self.listen_host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def ca_file(self) -> Path:
@@ -457,7 +460,8 @@ class Berth:
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
-        argv = [str(berth_bin()), self.command, "--listen", f"{self.listen_host}:{self.port}", "--data-dir", str(self.data_dir),
+        argv = [*(["nsenter", f"--net=/var/run/netns/{self.netns}"] if self.netns else []),
+                str(berth_bin()), self.command, "--listen", f"{self.listen_host}:{self.port}", "--data-dir", str(self.data_dir),
                 *(["--tls"] if self.tls else []), *self.extra_args]
         if self.command == "up" and not self.local_agent:
             argv.append("--no-agent")
@@ -653,6 +657,7 @@ class BerthFactory:
         extra_env: dict[str, str] | None = None,
         tls: bool = False,
         listen_host: str = "127.0.0.1",
+        netns: str | None = None,
     ) -> Berth:
         root = self.tmp_factory.mktemp("berth")
         home = root / "home"
@@ -675,6 +680,7 @@ class BerthFactory:
             extra_env=dict(extra_env or {}),
             tls=tls,
             listen_host=listen_host,
+            netns=netns,
         )
         self.instances.append(instance)
         if start:

@@ -19,6 +19,7 @@ import pytest
 
 from conftest import awsvpc_api, awsvpc_cli, eventually, free_port, unique
 from docker_agent import IMAGE, AgentProcess, docker, docker_ps
+from workloads import PRESTO
 
 CLUSTER = "default"
 
@@ -73,26 +74,6 @@ def stop(ecs: Any, arn: str) -> None:
     ecs.stop_task(cluster=CLUSTER, task=arn, reason="test done")
 
 
-# The Presto stand-in: MODE=COORDINATOR serves a registration URL and records each
-# worker that calls it; MODE=WORKER calls the coordinator at COORDINATOR_HOST_PORT.
-PRESTO = r"""
-if [ "$MODE" = COORDINATOR ]; then
-  mkdir -p /www/cgi-bin
-  cat > /www/cgi-bin/register <<'EOF'
-#!/bin/sh
-echo "$QUERY_STRING" >> /www/workers
-printf 'Content-Type: text/plain\r\n\r\nregistered\n'
-EOF
-  chmod +x /www/cgi-bin/register
-  exec httpd -f -p 8080 -h /www
-fi
-# Announce to the coordinator, retrying while it comes up, as Presto's workers do.
-for attempt in 1 2 3 4 5 6 7 8 9 10; do
-  wget -qO- "http://$COORDINATOR_HOST_PORT/cgi-bin/register?worker=$WORKER_ID&mode=$MODE" && exec sleep 300
-  sleep 1
-done
-exit 9
-"""
 
 
 def test_the_presto_seed_workers_reach_the_coordinator_by_its_private_ip(node: Any) -> None:

@@ -13,8 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::agent::{Assignment, Assignments, CapacityKind, RegisterRequest};
+use berth_api::agent::{
+    Assignment, Assignments, CapacityKind, NetworkAssignment, NetworkRequest, RegisterRequest,
+};
 use berth_api::capability::{self, AgentFeatures};
+use berth_api::cidr::Cidr;
 use berth_api::ecs::{Attribute, TaskDefinition, Timestamp, VersionInfo};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -155,10 +158,15 @@ impl Agent {
         };
         save_state(options.state_file.as_ref(), &saved)?;
         let config = &options.config;
+        let assigned = task_subnet(&channel, &*runtime, &options, &arns).await?;
+        let task_subnet = assigned
+            .as_ref()
+            .map(|a| a.subnet.clone())
+            .or_else(|| config.task_subnet.clone());
         runtime
             .ensure_network(
                 &config.task_network,
-                config.task_subnet.as_deref(),
+                task_subnet.as_deref(),
                 config.task_bridge.as_deref(),
             )
             .await
@@ -219,6 +227,11 @@ impl Agent {
             view,
             busy: HashMap::new(),
             orphaned_since: HashMap::new(),
+            task_subnet: task_subnet.as_deref().and_then(|s| Cidr::parse(s).ok()),
+            task_range: assigned
+                .as_ref()
+                .and_then(|a| a.range.as_deref())
+                .and_then(|r| Cidr::parse(r).ok()),
             shippers: Shippers::new(checkpoints),
         };
         let handle = tokio::spawn(async move {
@@ -237,6 +250,56 @@ impl Agent {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.handle.await;
+    }
+}
+
+/// This host's task subnet, as the control plane records it: the one its task network
+/// already has (or BERTH_TASK_SUBNET asks for), else a free one of the cluster's task
+/// range; with the address other hosts route it via (BERTH_HOST_ADDRESS, else this
+/// host's address towards the control plane). An older control plane without task
+/// subnets leaves the settings as they are.
+async fn task_subnet(
+    channel: &Channel,
+    runtime: &dyn Runtime,
+    options: &AgentOptions,
+    arns: &[String],
+) -> Result<Option<NetworkAssignment>, AgentError> {
+    let config = &options.config;
+    let wanted = match runtime.network_subnet(&config.task_network).await {
+        Some(existing) => Some(existing),
+        None => config.task_subnet.clone(),
+    };
+    let Some(primary) = arns.first() else {
+        return Ok(None);
+    };
+    let request = NetworkRequest {
+        container_instance_arn: primary.clone(),
+        subnet: wanted.clone(),
+        address: config
+            .host_address
+            .clone()
+            .or_else(|| crate::routes::address_towards(&options.server)),
+    };
+    match channel.network(&request).await {
+        Ok(assigned) => {
+            if let Some(warning) = &assigned.warning {
+                tracing::warn!("{warning}");
+            }
+            tracing::info!(subnet = %assigned.subnet, address = ?request.address, "task subnet");
+            Ok(Some(assigned))
+        }
+        Err(ChannelError::Refused { status: 404, .. }) => {
+            Ok(wanted.map(|subnet| NetworkAssignment {
+                subnet,
+                range: None,
+                routable: false,
+                warning: None,
+            }))
+        }
+        Err(e) => Err(AgentError::Network {
+            network: config.task_network.clone(),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -416,6 +479,10 @@ struct Loop {
     busy: HashMap<String, JoinHandle<()>>,
     /// When a container was first seen without an assigned task, by container id.
     orphaned_since: HashMap<String, Instant>,
+    /// This host's task subnet: other hosts route it here, and no route leads into it.
+    task_subnet: Option<Cidr>,
+    /// The cluster's task range, for the firewall rules (see [`crate::firewall`]).
+    task_range: Option<Cidr>,
     /// Output shipments of the containers that log to CloudWatch (`awslogs`).
     shippers: Shippers,
 }
@@ -483,6 +550,14 @@ impl Loop {
             self.arns.clone(),
             self.options.heartbeat_interval,
         ))];
+        if self.options.config.task_routes {
+            background.push(tokio::spawn(crate::routes::follow(
+                self.worker.channel.clone(),
+                self.arns.first().cloned(),
+                self.task_subnet.zip(self.task_range),
+                stopped.clone(),
+            )));
+        }
         let mut latest = Vec::new();
         for arn in &self.arns {
             let (tx, rx) = watch::channel(None);

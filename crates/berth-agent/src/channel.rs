@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use berth_api::agent::{
-    Assignments, HeartbeatRequest, LogBatch, LogBatchAnswer, RegisterRequest, RegisterResponse,
-    RegistryCredentials, RegistryCredentialsRequest, TaskCredentials, TaskCredentialsRequest,
-    TaskStateReport,
+    Assignments, HeartbeatRequest, LogBatch, LogBatchAnswer, NetworkAssignment, NetworkRequest,
+    RegisterRequest, RegisterResponse, RegistryCredentials, RegistryCredentialsRequest,
+    TaskCredentials, TaskCredentialsRequest, TaskRoutes, TaskStateReport,
 };
 
 /// Why a call to the control plane failed.
@@ -137,6 +137,35 @@ impl Channel {
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ChannelError> {
         self.send(|http, base| http.post(format!("{base}/register")).json(req))
             .await
+    }
+
+    /// Records this host's task subnet and address; answers the subnet to use.
+    pub async fn network(&self, req: &NetworkRequest) -> Result<NetworkAssignment, ChannelError> {
+        self.send(|http, base| http.post(format!("{base}/network")).json(req))
+            .await
+    }
+
+    /// The other hosts' task subnets and addresses: at once when `after` is `None`, else
+    /// once they change after `after` or `wait` has gone by (a long poll).
+    pub async fn routes(
+        &self,
+        arn: Option<&str>,
+        after: Option<u64>,
+        wait: std::time::Duration,
+    ) -> Result<TaskRoutes, ChannelError> {
+        let mut query: Vec<(&str, String)> = vec![("waitSeconds", wait.as_secs().to_string())];
+        if let Some(arn) = arn {
+            query.push(("containerInstanceArn", arn.to_string()));
+        }
+        if let Some(after) = after {
+            query.push(("afterRevision", after.to_string()));
+        }
+        self.send(|http, base| {
+            http.get(format!("{base}/routes"))
+                .query(&query)
+                .timeout(wait + std::time::Duration::from_secs(10))
+        })
+        .await
     }
 
     /// Says the agent behind `arn` is alive.

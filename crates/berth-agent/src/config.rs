@@ -70,6 +70,11 @@ pub struct AgentConfig {
     /// `BERTH_DOCKER_CERTS_DIR` (default `/etc/docker/certs.d`): where the Docker Engine
     /// reads registry certificates, and the agent installs the control plane's CA.
     pub docker_certs_dir: std::path::PathBuf,
+    /// `BERTH_HOST_ADDRESS`: the address other hosts route this host's task subnet via
+    /// (default: this host's address towards the control plane).
+    pub host_address: Option<String>,
+    /// `BERTH_TASK_ROUTES` (default true): keep routes to the other hosts' task subnets.
+    pub task_routes: bool,
     /// `BERTH_ENDPOINT_ADDRESS` (default `169.254.170.2`, as ECS) and
     /// `BERTH_ENDPOINT_PORT` (default 51679; 0 picks a free one): where the task
     /// metadata and credentials endpoints listen. `BERTH_ENDPOINT_ADDRESS=off` turns
@@ -96,6 +101,8 @@ impl Default for AgentConfig {
             task_subnet: None,
             task_bridge: None,
             docker_certs_dir: "/etc/docker/certs.d".into(),
+            host_address: None,
+            task_routes: true,
             endpoint_address: Some(std::net::IpAddr::from([169, 254, 170, 2])),
             endpoint_port: 51679,
         }
@@ -224,6 +231,14 @@ impl AgentConfig {
                 "BERTH_TASK_SUBNET" if !v.is_empty() => c.task_subnet = Some(v.into()),
                 "BERTH_TASK_BRIDGE" if !v.is_empty() => c.task_bridge = Some(v.into()),
                 "BERTH_DOCKER_CERTS_DIR" if !v.is_empty() => c.docker_certs_dir = v.into(),
+                "BERTH_HOST_ADDRESS" if !v.is_empty() => c.host_address = Some(v.into()),
+                "BERTH_TASK_ROUTES" => {
+                    c.task_routes = match v {
+                        "true" | "" => true,
+                        "false" => false,
+                        _ => return Err(bad(key, v, "true or false")),
+                    }
+                }
                 "BERTH_ENDPOINT_ADDRESS" => {
                     c.endpoint_address = match v {
                         "off" => None,
@@ -356,6 +371,8 @@ mod tests {
             ("BERTH_TASK_SUBNET", "10.9.0.0/24"),
             ("BERTH_TASK_BRIDGE", "btasks0"),
             ("BERTH_DOCKER_CERTS_DIR", "/srv/certs.d"),
+            ("BERTH_HOST_ADDRESS", "192.0.2.7"),
+            ("BERTH_TASK_ROUTES", "false"),
             ("BERTH_ENDPOINT_ADDRESS", "127.0.0.1"),
             ("BERTH_ENDPOINT_PORT", "0"),
         ]))
@@ -377,6 +394,8 @@ mod tests {
         );
         assert_eq!(c.task_bridge.as_deref(), Some("btasks0"));
         assert_eq!(c.docker_certs_dir, std::path::PathBuf::from("/srv/certs.d"));
+        assert_eq!(c.host_address.as_deref(), Some("192.0.2.7"));
+        assert!(!c.task_routes);
         assert_eq!(c.endpoint_address, Some([127, 0, 0, 1].into()));
         assert_eq!(c.endpoint_port, 0);
         let off = AgentConfig::from_settings(&settings(&[("BERTH_ENDPOINT_ADDRESS", "off")]));

@@ -717,6 +717,15 @@ impl Runtime for DockerRuntime {
         Ok(gateway(n))
     }
 
+    async fn network_subnet(&self, name: &str) -> Option<String> {
+        let n = self
+            .docker
+            .inspect_network(name, None::<InspectNetworkOptions>)
+            .await
+            .ok()?;
+        n.ipam?.config?.into_iter().find_map(|c| c.subnet)
+    }
+
     async fn changed(&self) {
         if !self.watching.swap(true, Ordering::SeqCst) {
             tokio::spawn(watch_events(self.docker.clone(), self.events.clone()));

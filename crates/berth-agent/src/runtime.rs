@@ -308,6 +308,11 @@ pub trait Runtime: Send + Sync {
         subnet: Option<&str>,
         bridge_name: Option<&str>,
     ) -> Result<Option<String>, RuntimeError>;
+    /// The subnet of the named network, when it exists and has one (the task network a
+    /// host already has keeps its subnet).
+    async fn network_subnet(&self, _name: &str) -> Option<String> {
+        None
+    }
     /// Resolves when something about containers may have changed (an event stream),
     /// or at once when the runtime cannot tell; the agent then plans again.
     async fn changed(&self);

@@ -236,3 +236,49 @@ pub struct TaskCredentials {
     #[serde(rename = "Expiration")]
     pub expiration: String,
 }
+
+/// `POST /agent/v1/network`: the host's task subnet. The agent says which subnet its
+/// task network has (or is configured with), if any, and the address other hosts reach
+/// it by; the control plane records it, or hands out a free one of the cluster's range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkRequest {
+    pub container_instance_arn: String,
+    #[serde(default)]
+    pub subnet: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// The host's task subnet, as the control plane records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkAssignment {
+    pub subnet: String,
+    /// The cluster's task range every host's subnet is part of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<String>,
+    /// Whether other hosts route to it (false when it overlaps another host's).
+    pub routable: bool,
+    /// Why it is not routable, for the agent to say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// `GET /agent/v1/routes?containerInstanceArn=..&afterRevision=..&waitSeconds=..`: the
+/// other hosts' task subnets and the addresses to route them via (a long poll, as
+/// assignments).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRoutes {
+    pub revision: u64,
+    pub routes: Vec<TaskRoute>,
+}
+
+/// One host's task subnet and its address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRoute {
+    pub subnet: String,
+    pub via: String,
+}

@@ -10,6 +10,7 @@ mod wire_enum;
 pub mod agent;
 pub mod arn;
 pub mod capability;
+pub mod cidr;
 pub mod ecr;
 pub mod ecs;
 pub mod error;

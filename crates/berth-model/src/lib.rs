@@ -9,6 +9,7 @@ pub mod container_instance;
 pub mod fargate;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod host_network;
 pub mod names;
 pub mod service;
 pub mod status;

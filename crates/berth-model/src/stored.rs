@@ -12,6 +12,7 @@ use berth_store::stored_as_json;
 use crate::agent_access::{AgentCredentialRecord, JoinTokenRecord};
 use crate::cluster::{tags_to_wire, ClusterRecord};
 use crate::container_instance::InstanceRecord;
+use crate::host_network::HostNetworkRecord;
 use crate::service::ServiceRecord;
 use crate::task::TaskRecord;
 use crate::task_definition::TaskDefinitionRecord;
@@ -22,7 +23,8 @@ stored_as_json!(
     TaskDefinitionRecord,
     ServiceRecord,
     JoinTokenRecord,
-    AgentCredentialRecord
+    AgentCredentialRecord,
+    HostNetworkRecord
 );
 
 impl Stored for TaskRecord {

@@ -19,6 +19,7 @@ use berth_api::ecs::{ContainerInstanceStatus, TaskDefinition};
 use berth_api::error::ApiError;
 use berth_model::cluster::ClusterRecord;
 use berth_model::container_instance::{remaining_of, InstanceRecord, Reservation, Resources};
+use berth_model::host_network::Cidr;
 use berth_model::task::TaskRecord;
 use berth_store::{Compare, Revision, Txn};
 use futures::StreamExt;
@@ -45,6 +46,8 @@ pub struct Agents {
     pub ecr: Arc<Ecr>,
     pub logs: Arc<Logs>,
     pub verifier: Arc<Verifier>,
+    /// The cluster's task range, out of which each host gets a /24.
+    pub task_cidr: Cidr,
 }
 
 /// The longest an assignments long poll waits.
@@ -62,6 +65,8 @@ pub fn routes() -> Router<Arc<Agents>> {
         .route("/task-credentials", post(task_credentials))
         .route("/registry-credentials", post(registry_credentials))
         .route("/logs", post(log_batch))
+        .route("/network", post(network))
+        .route("/routes", get(task_routes))
 }
 
 fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
@@ -540,6 +545,61 @@ async fn log_batch(
         async {
             acting_for(&app, &headers, &batch.container_instance_arn).await?;
             crate::logs::ingest::agent_batch(&app.logs, &app.core.home_scope(), batch).await
+        }
+        .await,
+    )
+}
+
+/// A host's task subnet and address (see [`crate::task_network`]).
+async fn network(
+    State(app): State<Arc<Agents>>,
+    headers: HeaderMap,
+    Json(req): Json<NetworkRequest>,
+) -> Response {
+    reply(
+        async {
+            acting_for(&app, &headers, &req.container_instance_arn).await?;
+            crate::task_network::assign(&app.core, &app.task_cidr, &req).await
+        }
+        .await,
+    )
+}
+
+/// Query of `GET /routes`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoutesQuery {
+    /// The caller's host (its first instance); only the operator may ask without one.
+    #[serde(default)]
+    container_instance_arn: Option<String>,
+    #[serde(default)]
+    after_revision: Option<u64>,
+    #[serde(default)]
+    wait_seconds: Option<u64>,
+}
+
+async fn task_routes(
+    State(app): State<Arc<Agents>>,
+    headers: HeaderMap,
+    Query(q): Query<RoutesQuery>,
+) -> Response {
+    reply(
+        async {
+            let principal = caller(&app, &headers).await?;
+            let own = match &q.container_instance_arn {
+                Some(arn) => {
+                    principal.may_act_for(arn)?;
+                    Some(crate::ecs::id_from(arn).to_string())
+                }
+                None if matches!(principal, AgentPrincipal::Operator) => None,
+                None => {
+                    return Err(ApiError::InvalidParameter(
+                        "containerInstanceArn is required.".into(),
+                    ))
+                }
+            };
+            let wait = Duration::from_secs(q.wait_seconds.unwrap_or(20));
+            crate::task_network::routes(&app.core, own.as_deref(), q.after_revision, wait).await
         }
         .await,
     )

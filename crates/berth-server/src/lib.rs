@@ -23,6 +23,7 @@ pub mod records;
 pub mod registry_token;
 pub mod service_controller;
 pub mod task_credentials;
+pub mod task_network;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -66,6 +67,9 @@ pub struct ServerConfig {
     pub load_balancers: berth_lb::ElbConfig,
     /// Serve HTTPS with this certificate instead of HTTP.
     pub tls: Option<tls::TlsFiles>,
+    /// The cluster's task range, out of which each host gets a /24 for its awsvpc tasks
+    /// ([`berth_model::host_network::DEFAULT_TASK_CIDR`] when absent).
+    pub task_cidr: Option<berth_model::host_network::Cidr>,
     /// The host name (or address) other hosts reach this server by: the registry's
     /// `HOST:PORT` in repository URIs. The listen address when absent (127.0.0.1 for
     /// an unspecified one).
@@ -259,6 +263,12 @@ impl Server {
                 ecr: ecr.clone(),
                 logs: logs.clone(),
                 verifier,
+                task_cidr: config.task_cidr.unwrap_or_else(|| {
+                    berth_model::host_network::Cidr::parse(
+                        berth_model::host_network::DEFAULT_TASK_CIDR,
+                    )
+                    .expect("the default task range parses")
+                }),
             }),
             core: core.clone(),
             identity: config.identity,

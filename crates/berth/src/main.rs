@@ -140,6 +140,16 @@ struct ServerFlags {
     /// the generated certificate covers it.
     #[arg(long)]
     advertise_host: Option<String>,
+    /// The cluster's task range: each agent host gets a /24 of it for its awsvpc tasks,
+    /// and every host routes the others' (host-gw).
+    #[arg(long, default_value = berth_api::cidr::DEFAULT_TASK_CIDR,
+          value_parser = berth_api::cidr::Cidr::parse)]
+    task_cidr: berth_api::cidr::Cidr,
+    /// Keep routes on this (control plane) host to every agent host's task subnet, so
+    /// it reaches their tasks by private IP; needs root. `berth up`'s local agent does
+    /// this itself.
+    #[arg(long)]
+    task_routes: bool,
     /// The AWS region this Berth answers as.
     #[arg(long, default_value = "us-east-1")]
     region: String,
@@ -412,6 +422,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         },
         tls: tls.as_ref().map(|t| t.files.clone()),
         advertise_host: flags.advertise_host.clone(),
+        task_cidr: Some(flags.task_cidr),
     };
     let server = match flags.store.as_str() {
         "embedded" => berth_server::Server::start(config).await?,
@@ -506,9 +517,26 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
             .unwrap_or_default(),
         server.agent_token_path().display()
     );
+    let (stop_routes, routes_stopped) = tokio::sync::watch::channel(false);
+    if flags.task_routes && local_agent.is_none() {
+        let token = server.app().agent_token.clone();
+        let ca_pem = ca_file.as_ref().and_then(|f| std::fs::read(f).ok());
+        let channel = match &ca_pem {
+            Some(ca) => berth_agent::channel::Channel::trusting(&endpoint, &token, ca)?,
+            None => berth_agent::channel::Channel::new(&endpoint, &token),
+        };
+        tokio::spawn(berth_agent::routes::follow(
+            channel,
+            None,
+            None,
+            routes_stopped,
+        ));
+        println!("berth: keeping routes on this host to every agent host's task subnet");
+    }
     println!("berth: ready");
 
     shutdown_signal().await;
+    let _ = stop_routes.send(true);
     println!("berth: stopping");
     if let Some(agent) = local_agent {
         agent.stop().await;
