@@ -182,7 +182,8 @@ def start(berth_factory: Any, root: Path, cluster: str, count: int = 3) -> Hosts
         world.plug(world.cp_ns, world.cp_veth, world.cp_address)
         world.berth = berth_factory(fake_agent=False, command="server", netns=world.cp_ns,
                                     listen_host=world.cp_address, tls=True,
-                                    extra_args=["--task-cidr", TASK_CIDR, "--task-routes"])
+                                    extra_args=["--task-cidr", TASK_CIDR, "--task-routes",
+                                                "--lb-host", world.cp_address])
         world.berth.aws("ecs", "create-cluster", "--cluster-name", cluster)
         token = subprocess.run([str(berth_bin()), "token", "create", "--cluster", cluster], env=world.berth.child_env(),
                                capture_output=True, text=True, timeout=60, check=True).stdout.strip()

@@ -4,8 +4,10 @@ iptables managed by Docker, as on a real host) and
 --tls --task-routes`) in a namespace of its own (see hosts_kit). Each host gets its own /24
 of the task range and routes the others' (host-gw): seed 000's workers on two hosts
 register with the coordinator on the third by its private IP, and the control plane's
-host reaches the coordinator too. A host cut off (link down) has its service tasks
-replaced on the others; back, it leaves no stale container and no duplicate."""
+host reaches the coordinator too. A service behind a listener on the control plane's
+host reaches its tasks on every host; a host cut off (link down) has its task replaced
+on the others and the listener stops sending to it; back, it leaves no stale container
+and no duplicate."""
 
 from __future__ import annotations
 
@@ -16,9 +18,10 @@ from typing import Any, Iterator
 import pytest
 
 import hosts_kit
-from conftest import eventually, unique
+from conftest import eventually, free_port, unique
 from docker_agent import IMAGE
-from workloads import PRESTO
+from elb_kit import get
+from workloads import PRESTO, WEB_ADDRESS
 
 
 @pytest.fixture(scope="module")
@@ -119,16 +122,43 @@ def test_seed_000_workers_on_other_hosts_register_with_the_coordinator_by_its_pr
         ecs.stop_task(cluster=world.cluster, task=arn)
 
 
+def answers(host: str, port: int, n: int) -> list[str]:
+    """What n requests through the listener were answered with (each must be a 200)."""
+    out = []
+    for _ in range(n):
+        status, body = get(host, port)
+        assert status == 200, (status, body)
+        out.append(str(body).strip())
+    return out
+
+
 def test_a_host_cut_off_has_its_service_tasks_replaced_and_back_leaves_no_duplicates(world: hosts_kit.Hosts) -> None:
+    """A service of three awsvpc tasks, one per host, behind a listener on the control
+    plane's host (an `ip` target group): the listener reaches each task wherever it
+    runs; cut one host off and its task runs elsewhere and the listener stops sending
+    requests to it; bring it back and nothing runs twice."""
     assert world.berth is not None
-    ecs = world.berth.client()
+    ecs, elbv2 = world.berth.client(), world.berth.client("elbv2")
     family = unique("svc")
     ecs.register_task_definition(family=family, networkMode="awsvpc", requiresCompatibilities=["EC2"],
                                  containerDefinitions=[{"name": "app", "image": IMAGE, "memory": 32, "stopTimeout": 1,
-                                                        "command": ["sleep", "3600"]}])
+                                                        "command": ["sh", "-c", WEB_ADDRESS],
+                                                        "portMappings": [{"containerPort": 8080}]}])
+    lb = elbv2.create_load_balancer(Name=unique("lb"), Subnets=["subnet-0abc"], Type="application")["LoadBalancers"][0]
+    tg = elbv2.create_target_group(Name=unique("tg"), Protocol="HTTP", Port=8080, VpcId="vpc-0123456789abcdef0",
+                                   TargetType="ip", HealthCheckPath="/", HealthCheckIntervalSeconds=5,
+                                   HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+                                   UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "2"}])
+    port = free_port()
+    elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                          DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    assert lb["DNSName"] == world.cp_address, lb["DNSName"]
     service = unique("svc")
     ecs.create_service(cluster=world.cluster, serviceName=service, taskDefinition=family, desiredCount=3,
                        launchType="EC2", networkConfiguration=network_configuration(),
+                       loadBalancers=[{"targetGroupArn": tg, "containerName": "app", "containerPort": 8080}],
                        placementStrategy=[{"type": "spread", "field": "attribute:ecs.availability-zone"}])
 
     def service_tasks() -> list[dict]:
@@ -138,11 +168,19 @@ def test_a_host_cut_off_has_its_service_tasks_replaced_and_back_leaves_no_duplic
     def settled(n: int) -> list[dict] | None:
         tasks = service_tasks()
         return tasks if len(tasks) == n and all(t["lastStatus"] == "RUNNING" for t in tasks) else None
+
+    def healthy() -> set[str]:
+        rows = elbv2.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+        return {r["Target"]["Id"] for r in rows if r["TargetHealth"]["State"] == "healthy"}
     before = eventually(lambda: settled(3), timeout=90, what="three service tasks")
+    addresses = {private_ip(t) for t in before}
+    eventually(lambda: healthy() == addresses, timeout=60, what="three healthy targets")
+    assert set(answers(world.cp_address, port, 30)) == addresses, "the listener reaches a task on every host"
     cut_host = world.hosts[2]
     cut_arn = world.instance_of(cut_host)["containerInstanceArn"]
-    on_cut = [t["taskArn"] for t in before if t["containerInstanceArn"] == cut_arn]
+    on_cut = [t for t in before if t["containerInstanceArn"] == cut_arn]
     assert len(on_cut) == 1, "spread puts one task on each host"
+    cut_ip = private_ip(on_cut[0])
 
     cut_host.cut()
     cut = time.monotonic()
@@ -150,19 +188,25 @@ def test_a_host_cut_off_has_its_service_tasks_replaced_and_back_leaves_no_duplic
         def replaced() -> list[dict] | None:
             tasks = settled(3)
             return tasks if tasks and all(t["containerInstanceArn"] != cut_arn for t in tasks) else None
-        eventually(replaced, timeout=40, interval=0.2, what="the cut host's task to run elsewhere")
+        now = eventually(replaced, timeout=40, interval=0.2, what="the cut host's task to run elsewhere")
         took = time.monotonic() - cut
-        gone = ecs.describe_tasks(cluster=world.cluster, tasks=on_cut)["tasks"][0]
+        gone = ecs.describe_tasks(cluster=world.cluster, tasks=[on_cut[0]["taskArn"]])["tasks"][0]
         assert gone["lastStatus"] == "STOPPED" and gone["stoppedReason"].startswith("Host lost"), gone
         assert took <= 15 + 10, took
+        # The listener no longer sends anything to the lost task; every request succeeds.
+        new_addresses = {private_ip(t) for t in now}
+        eventually(lambda: healthy() == new_addresses, timeout=60, what="the replacement to be healthy")
+        served = answers(world.cp_address, port, 30)
+        assert cut_ip not in served and set(served) == new_addresses, served
         # Cut off, the host still runs its container: nothing could tell it.
-        assert cut_host.docker("ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={on_cut[0]}").strip()
+        assert cut_host.docker("ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={on_cut[0]['taskArn']}").strip()
     finally:
         cut_host.reconnect()
 
     # Back: its stale container goes, and the service has exactly its three tasks.
     eventually(lambda: world.instance_of(cut_host)["agentConnected"], timeout=30, what="the host to be back")
-    eventually(lambda: not cut_host.docker("ps", "-aq", "--filter", f"label=com.amazonaws.ecs.task-arn={on_cut[0]}").strip(),
+    eventually(lambda: not cut_host.docker("ps", "-aq", "--filter",
+                                           f"label=com.amazonaws.ecs.task-arn={on_cut[0]['taskArn']}").strip(),
                timeout=60, what="the stale container to be removed")
     final = settled(3)
     assert final is not None and len({t["taskArn"] for t in final}) == 3

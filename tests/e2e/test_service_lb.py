@@ -20,12 +20,11 @@ import pytest
 from conftest import Berth, awsvpc_cli, eventually, free_port, unique
 from docker_agent import IMAGE, AgentProcess, agent_node
 from elb_kit import FAST_CHECKS, create_lb, forward, get, wait_listening
+from workloads import WEB_ADDRESS
 
 CLUSTER = "default"
 WEB = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"
 # In awsvpc mode the task answers with its own address (its interface's IPv4).
-WEB_ADDRESS = ("mkdir -p /www && ip -4 -o addr | grep -v ' lo ' | sed 's/.* inet \\([0-9.]*\\).*/\\1/' > /www/index.html"
-               " && exec httpd -f -p 8080 -h /www")
 
 
 @pytest.fixture(scope="module")

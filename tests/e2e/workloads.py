@@ -21,3 +21,8 @@ for attempt in 1 2 3 4 5 6 7 8 9 10; do
 done
 exit 9
 """
+
+
+# A web task that answers with its own IPv4 address (its awsvpc private IP), on 8080.
+WEB_ADDRESS = ("mkdir -p /www && ip -4 -o addr | grep -v ' lo ' | sed 's/.* inet \\([0-9.]*\\).*/\\1/' > /www/index.html"
+               " && exec httpd -f -p 8080 -h /www")
