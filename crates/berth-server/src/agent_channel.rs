@@ -22,10 +22,10 @@ use berth_model::container_instance::{remaining_of, InstanceRecord, Reservation,
 use berth_model::host_network::Cidr;
 use berth_model::task::TaskRecord;
 use berth_store::{Compare, Revision, Txn};
-use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::agent_access::AgentPrincipal;
+use crate::assignment_index::AssignmentIndex;
 use crate::auth::Verifier;
 use crate::context::Core;
 use crate::ecr::Ecr;
@@ -35,7 +35,7 @@ use crate::json::error_response;
 use crate::keys::EcsKeys;
 use crate::keys::Scope;
 use crate::logs::Logs;
-use crate::records::{self, decode, put, store_error, Record, Step};
+use crate::records::{self, put, Record, Step};
 
 /// What the agent channel serves from: the shared core, the token agents present, and
 /// the services agents use (ECR for their pull logins, Logs for their containers'
@@ -48,6 +48,8 @@ pub struct Agents {
     pub verifier: Arc<Verifier>,
     /// The cluster's task range, out of which each host gets a /24.
     pub task_cidr: Cidr,
+    /// Each instance's assigned tasks, for assignments and their long polls.
+    pub index: Arc<AssignmentIndex>,
 }
 
 /// The longest an assignments long poll waits.
@@ -434,29 +436,19 @@ async fn do_assignments(app: &Agents, q: AssignmentsQuery) -> Result<Assignments
                 "This container instance is not registered; register again.".into(),
             )
         })?;
-    let prefix = if instance.value.fargate_pool {
-        scope.all_tasks()
-    } else {
-        scope.tasks(&instance.value.cluster)
-    };
-    let arn = instance.value.arn.clone();
-    if let Some(after) = q.after_revision {
-        let wait = Duration::from_secs(q.wait_seconds.unwrap_or(20).min(MAX_WAIT_SECS));
-        wait_for_change(app, &prefix, after, &arn, wait).await;
-    }
-    let snap = app
-        .core
-        .store
-        .snapshot(&[prefix])
-        .await
-        .map_err(store_error)?;
-    let mut tasks = Vec::new();
-    let mut definitions: BTreeMap<String, TaskDefinition> = BTreeMap::new();
-    for kv in snap.kvs {
-        let t = decode::<TaskRecord>(kv)?.value;
-        if t.placement.instance_arn != arn || t.last_status.is_stopped() {
-            continue;
+    let arn = &instance.value.arn;
+    match q.after_revision {
+        Some(after) => {
+            let wait = Duration::from_secs(q.wait_seconds.unwrap_or(20).min(MAX_WAIT_SECS));
+            app.index.wait_for_change(arn, after, wait).await;
         }
+        // A first read sees every task committed before it.
+        None => app.index.caught_up().await,
+    }
+    let (revision, assigned) = app.index.assigned(arn);
+    let mut tasks = Vec::with_capacity(assigned.len());
+    let mut definitions: BTreeMap<String, TaskDefinition> = BTreeMap::new();
+    for t in assigned {
         if !definitions.contains_key(&t.task_definition_arn) {
             let def =
                 task_definitions::load_by_arn(&*app.core.store, &scope, &t.task_definition_arn)
@@ -468,33 +460,7 @@ async fn do_assignments(app: &Agents, q: AssignmentsQuery) -> Result<Assignments
             task: t.to_wire(false),
         });
     }
-    Ok(Assignments {
-        revision: snap.revision,
-        tasks,
-    })
-}
-
-/// Waits until a task placed on `arn` changes after `after`, or `wait` passes.
-async fn wait_for_change(app: &Agents, prefix: &str, after: u64, arn: &str, wait: Duration) {
-    let Ok(mut stream) = app.core.store.watch(prefix, after).await else {
-        return;
-    };
-    let _ = tokio::time::timeout(wait, async {
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(berth_store::WatchEvent::Put(kv)) => {
-                    let ours = <TaskRecord as records::Stored>::decode(&kv.value)
-                        .is_ok_and(|t| t.placement.instance_arn == arn);
-                    if ours {
-                        return;
-                    }
-                }
-                Ok(berth_store::WatchEvent::Delete { .. }) => {}
-                Err(_) => return,
-            }
-        }
-    })
-    .await;
+    Ok(Assignments { revision, tasks })
 }
 
 async fn task_credentials(

@@ -5,6 +5,7 @@
 
 pub mod agent_access;
 pub mod agent_channel;
+pub mod assignment_index;
 pub mod auth;
 pub mod context;
 pub mod controller;
@@ -263,6 +264,11 @@ impl Server {
                 ecr: ecr.clone(),
                 logs: logs.clone(),
                 verifier,
+                index: assignment_index::AssignmentIndex::start(
+                    core.store.clone(),
+                    &keys::EcsKeys::all_tasks(&core.home_scope()),
+                    shutdown.subscribe(),
+                ),
                 task_cidr: config.task_cidr.unwrap_or_else(|| {
                     berth_model::host_network::Cidr::parse(
                         berth_model::host_network::DEFAULT_TASK_CIDR,

@@ -49,7 +49,7 @@ impl WatchCache {
     pub fn start(
         store: Arc<dyn Store>,
         prefix: &str,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> Arc<WatchCache> {
         let cache = Arc::new(WatchCache {
             store,
@@ -57,70 +57,13 @@ impl WatchCache {
             copy: RwLock::new(Copy::default()),
             seen: watch::channel(0).0,
         });
-        let weak = Arc::downgrade(&cache);
-        tokio::spawn(async move {
-            loop {
-                let Some(cache) = weak.upgrade() else { return };
-                let follow = cache.follow();
-                tokio::select! {
-                    result = follow => {
-                        if let Err(e) = result {
-                            tracing::debug!(error = %e, prefix = %cache.prefix, "watch cache relists");
-                        }
-                    }
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-                drop(cache);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
+        keep_mirrored(
+            cache.store.clone(),
+            prefix.to_string(),
+            Arc::downgrade(&cache),
+            stop,
+        );
         cache
-    }
-
-    /// Lists the prefix afresh, then applies its watch until the watch breaks.
-    async fn follow(&self) -> Result<(), StoreError> {
-        // Anything may have changed while the watch was broken: start over.
-        *self.copy.write().expect("cache lock") = Copy::default();
-        self.seen.send_replace(0);
-        let from = self.store.revision().await?;
-        let mut events = self.store.watch(&self.prefix, from).await?;
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .page(&self.prefix, after.as_deref(), PAGE)
-                .await?;
-            after = page.kvs.last().map(|kv| kv.key.clone());
-            {
-                let mut copy = self.copy.write().expect("cache lock");
-                for kv in page.kvs {
-                    apply(&mut copy, kv.key.clone(), kv.mod_revision, Some(kv));
-                }
-            }
-            if !page.more {
-                self.seen.send_replace(page.revision.max(from));
-                break;
-            }
-        }
-        while let Some(event) = events.next().await {
-            let event = event?;
-            let revision = event.revision();
-            {
-                let mut copy = self.copy.write().expect("cache lock");
-                match event {
-                    WatchEvent::Put(kv) => apply(&mut copy, kv.key.clone(), revision, Some(kv)),
-                    WatchEvent::Delete { key, .. } => apply(&mut copy, key, revision, None),
-                }
-            }
-            self.seen.send_if_modified(|seen| {
-                let newer = revision > *seen;
-                if newer {
-                    *seen = revision;
-                }
-                newer
-            });
-        }
-        Err(StoreError::Backend("the watch ended".into()))
     }
 
     /// The revision the copy has seen everything up to.
@@ -186,6 +129,98 @@ impl WatchCache {
             }
         }
         Ok(out)
+    }
+}
+
+/// What a watch-fed copy of a prefix does with what [`mirror`] reads.
+pub trait Mirror: Send + Sync {
+    /// Forget everything: a fresh listing follows.
+    fn reset(&self);
+    /// A key's value as of `revision` (`None`: deleted then). Listings and the watch may
+    /// both deliver a key; an older revision than the one held must change nothing.
+    fn apply(&self, key: String, revision: Revision, value: Option<KeyValue>);
+    /// Everything up to `revision` has been applied.
+    fn seen(&self, revision: Revision);
+}
+
+/// Keeps `copy` a mirror of `prefix` of `store` on a task of its own: [`mirror`] again
+/// after each break, until `stop` turns true or the copy is dropped.
+pub fn keep_mirrored<M: Mirror + 'static>(
+    store: Arc<dyn Store>,
+    prefix: String,
+    copy: std::sync::Weak<M>,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let Some(held) = copy.upgrade() else { return };
+            tokio::select! {
+                result = mirror(&*store, &prefix, &*held) => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, %prefix, "mirror relists");
+                    }
+                }
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            drop(held);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
+
+/// Lists `prefix` of `store` into `copy` a page at a time (after [`Mirror::reset`]),
+/// then applies its watch from the revision read before the listing, until the watch
+/// breaks (a compaction, a lost connection): the caller then calls it again.
+pub async fn mirror(store: &dyn Store, prefix: &str, copy: &dyn Mirror) -> Result<(), StoreError> {
+    // Anything may have changed while the watch was broken: start over.
+    copy.reset();
+    let from = store.revision().await?;
+    let mut events = store.watch(prefix, from).await?;
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.page(prefix, after.as_deref(), PAGE).await?;
+        after = page.kvs.last().map(|kv| kv.key.clone());
+        for kv in page.kvs {
+            copy.apply(kv.key.clone(), kv.mod_revision, Some(kv));
+        }
+        if !page.more {
+            copy.seen(page.revision.max(from));
+            break;
+        }
+    }
+    while let Some(event) = events.next().await {
+        let event = event?;
+        let revision = event.revision();
+        match event {
+            WatchEvent::Put(kv) => copy.apply(kv.key.clone(), revision, Some(kv)),
+            WatchEvent::Delete { key, .. } => copy.apply(key, revision, None),
+        }
+        copy.seen(revision);
+    }
+    Err(StoreError::Backend("the watch ended".into()))
+}
+
+impl Mirror for WatchCache {
+    fn reset(&self) {
+        *self.copy.write().expect("cache lock") = Copy::default();
+        self.seen.send_replace(0);
+    }
+    fn apply(&self, key: String, revision: Revision, value: Option<KeyValue>) {
+        apply(
+            &mut self.copy.write().expect("cache lock"),
+            key,
+            revision,
+            value,
+        );
+    }
+    fn seen(&self, revision: Revision) {
+        self.seen.send_if_modified(|seen| {
+            let newer = revision > *seen;
+            if newer {
+                *seen = revision;
+            }
+            newer
+        });
     }
 }
 

@@ -1,0 +1,270 @@
+//! Every container instance's assigned tasks, in memory: a watch-fed mirror of the
+//! server's task records ([`berth_store::cache::mirror`]) grouped by the instance they
+//! are placed on, so an agent's assignments read the few tasks of its own instance
+//! instead of scanning every task of its cluster (or, for a Fargate pool member, of the
+//! account), and a long poll wakes only for a change to its own instance's tasks.
+//!
+//! Each replica keeps its own, from the store's watch: a task placed through any replica
+//! wakes its agent's long poll wherever that poll waits. A read first waits for the
+//! mirror to reach the store's current revision, so an agent sees every task committed
+//! before it asked.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use berth_model::task::TaskRecord;
+use berth_store::cache::{keep_mirrored, Mirror};
+use berth_store::{KeyValue, Revision, Store};
+use tokio::sync::{watch, Notify};
+
+use crate::records::Stored;
+
+/// How long a read waits for the mirror to catch up before it answers anyway.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct Instance {
+    /// Its tasks that are not stopped, by store key.
+    tasks: BTreeMap<String, Arc<TaskRecord>>,
+    /// The revision of the last change to its tasks (placed, changed, stopped, gone).
+    changed: Revision,
+    notify: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct Index {
+    /// Each task key's revision, and the instance it is indexed under (if unstopped).
+    keys: HashMap<String, (Revision, Option<String>)>,
+    by_instance: HashMap<String, Instance>,
+}
+
+/// The assigned tasks of every container instance of one scope.
+pub struct AssignmentIndex {
+    store: Arc<dyn Store>,
+    index: RwLock<Index>,
+    seen: watch::Sender<Revision>,
+}
+
+impl AssignmentIndex {
+    /// Starts mirroring the tasks under `prefix` of `store` until `stop` turns true.
+    pub fn start(
+        store: Arc<dyn Store>,
+        prefix: &str,
+        stop: watch::Receiver<bool>,
+    ) -> Arc<AssignmentIndex> {
+        let index = Arc::new(AssignmentIndex {
+            store: store.clone(),
+            index: RwLock::new(Index::default()),
+            seen: watch::channel(0).0,
+        });
+        keep_mirrored(store, prefix.to_string(), Arc::downgrade(&index), stop);
+        index
+    }
+
+    /// Waits until the mirror holds every change up to the store's current revision
+    /// (or [`CATCH_UP`] passes).
+    pub async fn caught_up(&self) {
+        let Ok(now) = self.store.revision().await else {
+            return;
+        };
+        let mut seen = self.seen.subscribe();
+        let _ = tokio::time::timeout(CATCH_UP, seen.wait_for(|r| *r >= now.max(1))).await;
+    }
+
+    /// Waits until a task of `instance_arn` changes after revision `after`, or `wait`
+    /// passes.
+    pub async fn wait_for_change(&self, instance_arn: &str, after: Revision, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notify = {
+                let mut index = self.index.write().expect("index lock");
+                let entry = index
+                    .by_instance
+                    .entry(instance_arn.to_string())
+                    .or_default();
+                if entry.changed > after {
+                    return;
+                }
+                entry.notify.clone()
+            };
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // A change applied between the check and enabling the waiter is seen here.
+            if self.changed(instance_arn) > after {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn changed(&self, instance_arn: &str) -> Revision {
+        let index = self.index.read().expect("index lock");
+        index.by_instance.get(instance_arn).map_or(0, |i| i.changed)
+    }
+
+    /// The tasks assigned to `instance_arn`, and the revision they are as of.
+    pub fn assigned(&self, instance_arn: &str) -> (Revision, Vec<Arc<TaskRecord>>) {
+        let revision = *self.seen.borrow();
+        let index = self.index.read().expect("index lock");
+        let tasks = index
+            .by_instance
+            .get(instance_arn)
+            .map(|i| i.tasks.values().cloned().collect())
+            .unwrap_or_default();
+        (revision, tasks)
+    }
+}
+
+impl Mirror for AssignmentIndex {
+    fn reset(&self) {
+        let mut index = self.index.write().expect("index lock");
+        // Waiters keep their instance's notify: a relist wakes them all, as anything
+        // may have changed.
+        index.keys.clear();
+        for instance in index.by_instance.values_mut() {
+            instance.tasks.clear();
+            instance.notify.notify_waiters();
+        }
+        self.seen.send_replace(0);
+    }
+
+    fn apply(&self, key: String, revision: Revision, value: Option<KeyValue>) {
+        let task = value.and_then(|kv| TaskRecord::decode(&kv.value).ok());
+        let mut index = self.index.write().expect("index lock");
+        let previous = match index.keys.get(&key) {
+            Some((held, _)) if *held >= revision => return,
+            Some((_, instance)) => instance.clone(),
+            None => None,
+        };
+        let placed_on = task
+            .as_ref()
+            .filter(|t| !t.last_status.is_stopped())
+            .map(|t| t.placement.instance_arn.clone());
+        index
+            .keys
+            .insert(key.clone(), (revision, placed_on.clone()));
+        if let Some(old) = previous.filter(|old| Some(old) != placed_on.as_ref()) {
+            if let Some(i) = index.by_instance.get_mut(&old) {
+                i.tasks.remove(&key);
+                i.changed = revision;
+                i.notify.notify_waiters();
+            }
+        }
+        let stopped_on = task
+            .as_ref()
+            .filter(|t| t.last_status.is_stopped())
+            .map(|t| t.placement.instance_arn.clone());
+        if let (Some(arn), Some(t)) = (&placed_on, task) {
+            let i = index.by_instance.entry(arn.clone()).or_default();
+            i.tasks.insert(key, Arc::new(t));
+            i.changed = revision;
+            i.notify.notify_waiters();
+        } else if let Some(arn) = stopped_on {
+            // Stopped: its instance's agent learns it left the assignments.
+            let i = index.by_instance.entry(arn).or_default();
+            i.changed = revision;
+            i.notify.notify_waiters();
+        }
+    }
+
+    fn seen(&self, revision: Revision) {
+        self.seen.send_if_modified(|seen| {
+            let newer = revision > *seen;
+            if newer {
+                *seen = revision;
+            }
+            newer
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::fixtures::task_record;
+    use berth_model::status::TaskStatus;
+
+    fn index() -> (tempfile::TempDir, AssignmentIndex) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = berth_store::embedded::EmbeddedStore::open(dir.path()).unwrap();
+        let index = AssignmentIndex {
+            store: Arc::new(store),
+            index: RwLock::new(Index::default()),
+            seen: watch::channel(0).0,
+        };
+        (dir, index)
+    }
+
+    fn kv(key: &str, t: &TaskRecord, revision: Revision) -> Option<KeyValue> {
+        Some(KeyValue {
+            key: key.into(),
+            value: t.encode().into(),
+            create_revision: revision,
+            mod_revision: revision,
+        })
+    }
+
+    fn on(instance: &str) -> TaskRecord {
+        let mut t = task_record();
+        t.placement.instance_arn = instance.into();
+        t
+    }
+
+    #[tokio::test]
+    async fn tasks_are_found_under_their_instance_until_they_stop_or_move() {
+        let (_dir, index) = index();
+        index.apply("k1".into(), 5, kv("k1", &on("a"), 5));
+        index.apply("k2".into(), 6, kv("k2", &on("b"), 6));
+        index.seen(6);
+        assert_eq!(index.assigned("a").1.len(), 1);
+        assert_eq!(index.assigned("b").1.len(), 1);
+        assert_eq!(index.assigned("a").0, 6);
+
+        // An older event (a listing page that raced the watch) changes nothing.
+        index.apply("k1".into(), 4, kv("k1", &on("b"), 4));
+        assert_eq!(index.assigned("a").1.len(), 1);
+
+        // Stopped: gone from the instance, which is marked changed.
+        let mut stopped = on("a");
+        stopped.last_status = TaskStatus::Stopped;
+        index.apply("k1".into(), 7, kv("k1", &stopped, 7));
+        assert!(index.assigned("a").1.is_empty());
+        assert_eq!(index.changed("a"), 7);
+        // Deleted (purged): gone too.
+        index.apply("k2".into(), 8, None);
+        assert!(index.assigned("b").1.is_empty());
+        assert_eq!(index.changed("b"), 8);
+    }
+
+    #[tokio::test]
+    async fn a_long_poll_wakes_for_its_own_instance_only() {
+        let (_dir, index) = index();
+        let index = Arc::new(index);
+        let waiter = {
+            let index = index.clone();
+            tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                index.wait_for_change("a", 0, Duration::from_secs(10)).await;
+                started.elapsed()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        index.apply("k9".into(), 3, kv("k9", &on("b"), 3));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !waiter.is_finished(),
+            "another instance's task does not wake it"
+        );
+        index.apply("k1".into(), 4, kv("k1", &on("a"), 4));
+        let took = waiter.await.unwrap();
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        // Already past: answers at once.
+        let started = tokio::time::Instant::now();
+        index.wait_for_change("a", 3, Duration::from_secs(10)).await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+}
