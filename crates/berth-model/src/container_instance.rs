@@ -232,15 +232,28 @@ pub struct InstanceTaskCounts {
 }
 
 impl InstanceRecord {
-    /// Whether its agent has been heard from recently.
-    pub fn agent_connected(&self, now: Timestamp) -> bool {
-        self.last_heartbeat
-            .is_some_and(|t| now.as_secs_f64() - t.as_secs_f64() <= AGENT_TIMEOUT_SECS)
+    /// When its agent was last heard from: the later of the record's own time (its
+    /// registration) and `heartbeat`, the last heartbeat kept apart from the record (so
+    /// heartbeats do not rewrite it; see the server's `liveness`).
+    pub fn heard(&self, heartbeat: Option<Timestamp>) -> Option<Timestamp> {
+        match (self.last_heartbeat, heartbeat) {
+            (Some(a), Some(b)) => Some(if a.as_secs_f64() >= b.as_secs_f64() {
+                a
+            } else {
+                b
+            }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether its agent has been heard from recently (`heard`: see [`Self::heard`]).
+    pub fn agent_connected(&self, heard: Option<Timestamp>, now: Timestamp) -> bool {
+        heard.is_some_and(|t| now.as_secs_f64() - t.as_secs_f64() <= AGENT_TIMEOUT_SECS)
     }
 
     /// Whether new tasks may be placed on it.
-    pub fn accepts_tasks(&self, now: Timestamp) -> bool {
-        self.status == ContainerInstanceStatus::Active && self.agent_connected(now)
+    pub fn accepts_tasks(&self, heard: Option<Timestamp>, now: Timestamp) -> bool {
+        self.status == ContainerInstanceStatus::Active && self.agent_connected(heard, now)
     }
 
     /// The attributes in the wire shape.
@@ -260,6 +273,7 @@ impl InstanceRecord {
     pub fn to_wire(
         &self,
         counts: InstanceTaskCounts,
+        heard: Option<Timestamp>,
         now: Timestamp,
         with_tags: bool,
     ) -> ContainerInstance {
@@ -273,7 +287,7 @@ impl InstanceRecord {
             registered_resources: Some(self.registered.to_wire()),
             status: Some(self.status.as_str().to_string()),
             status_reason: None,
-            agent_connected: self.agent_connected(now),
+            agent_connected: self.agent_connected(heard, now),
             running_tasks_count: counts.running,
             pending_tasks_count: counts.pending,
             agent_update_status: None,

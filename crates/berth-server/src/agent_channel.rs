@@ -375,26 +375,43 @@ async fn heartbeat(
     reply(
         async {
             acting_for(&app, &headers, &req.container_instance_arn).await?;
-            let key = instance_key(&app.core.home_scope(), &req.container_instance_arn)?;
-            let now = app.core.clock.now();
-            records::modify(
-                &*app.core.store,
-                &key,
-                "The container instance",
-                || {
-                    ApiError::InvalidParameter(
-                        "This container instance is not registered; register again.".into(),
-                    )
-                },
-                |i: &mut InstanceRecord| {
-                    i.last_heartbeat = Some(now);
-                    // A lost host that is back takes tasks again; what it ran meanwhile
-                    // stays stopped (its agent removes those containers).
-                    i.lost_at = None;
-                    Ok(())
-                },
-            )
-            .await?;
+            let core = &app.core;
+            let key = instance_key(&core.home_scope(), &req.container_instance_arn)?;
+            let now = core.clock.now();
+            let not_registered = || {
+                ApiError::InvalidParameter(
+                    "This container instance is not registered; register again.".into(),
+                )
+            };
+            let kv = core
+                .store
+                .get(&key)
+                .await
+                .map_err(records::store_error)?
+                .ok_or_else(not_registered)?;
+            let instance = core
+                .instance_cache
+                .decode_all(vec![kv])?
+                .pop()
+                .ok_or_else(not_registered)?;
+            if instance.value.lost_at.is_some() {
+                // A lost host that is back takes tasks again; what it ran meanwhile
+                // stays stopped (its agent removes those containers).
+                records::modify(
+                    &*core.store,
+                    &key,
+                    "The container instance",
+                    not_registered,
+                    |i: &mut InstanceRecord| {
+                        i.lost_at = None;
+                        i.last_heartbeat = Some(now);
+                        Ok(())
+                    },
+                )
+                .await?;
+            }
+            // The heartbeat itself stays out of the instance record (see `liveness`).
+            core.liveness.beat(&instance.value.id, now).await?;
             Ok(serde_json::json!({}))
         }
         .await,

@@ -48,6 +48,8 @@ pub struct Core {
     pub region: String,
     /// Decoded container instance records (every RunTask reads all of a cluster's).
     pub instance_cache: DecodedCache<InstanceRecord>,
+    /// Agents' last heartbeats, mirrored in memory.
+    pub liveness: Arc<crate::liveness::Liveness>,
     /// Launches onto the same capacity take turns on this replica when set (a remote
     /// store, whose commits take long enough that concurrent launches would mostly
     /// conflict and read again).

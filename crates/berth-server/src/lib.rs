@@ -16,6 +16,7 @@ pub mod janitor;
 pub mod json;
 pub mod keys;
 pub mod launch;
+pub mod liveness;
 pub mod logs;
 pub mod lost_hosts;
 pub mod pagination;
@@ -224,12 +225,18 @@ impl Server {
         } else {
             (store, None)
         };
+        let liveness = liveness::Liveness::start(
+            store.clone(),
+            &keys::Scope::new(&config.identity.account_id, &config.region),
+            shutdown.subscribe(),
+        );
         let core = Arc::new(Core {
             launch_turns: read_cache.as_ref().map(|_| Default::default()),
             store,
             read_cache,
             clock: Clock,
             account: config.identity.account_id.clone(),
+            liveness,
             region: config.region,
             instance_cache: Default::default(),
         });
@@ -387,6 +394,7 @@ async fn lead(
             account: core.account.clone(),
             region: core.region.clone(),
             instance_cache: Default::default(),
+            liveness: core.liveness.clone(),
         });
         let (stop, stopped) = watch::channel(false);
         let running = vec![

@@ -64,10 +64,15 @@ impl Sweep for LostHosts {
     }
 }
 
-/// Whether an instance counts as lost at `now` for a term that began at `since`.
-pub fn is_lost(instance: &InstanceRecord, since: Timestamp, now: Timestamp) -> bool {
-    let heard = instance
-        .last_heartbeat
+/// Whether an instance last heard from at `heard` counts as lost at `now` for a term
+/// that began at `since`.
+pub fn is_lost(
+    instance: &InstanceRecord,
+    heard: Option<Timestamp>,
+    since: Timestamp,
+    now: Timestamp,
+) -> bool {
+    let heard = heard
         .unwrap_or(instance.registered_at)
         .as_secs_f64()
         .max(since.as_secs_f64());
@@ -77,6 +82,11 @@ pub fn is_lost(instance: &InstanceRecord, since: Timestamp, now: Timestamp) -> b
 /// One pass as of `now`: every newly lost instance's tasks are stopped. Returns how many
 /// tasks it stopped.
 pub async fn pass(core: &Core, since: Timestamp, now: Timestamp) -> Result<usize, ApiError> {
+    // Silence is judged from the mirrored heartbeats: never from a mirror that is behind.
+    if !core.liveness.caught_up(Duration::from_secs(1)).await {
+        tracing::warn!("heartbeats not caught up; no host is judged lost this pass");
+        return Ok(0);
+    }
     let scope = core.home_scope();
     let store = &*core.store;
     let mut instances: Vec<Record<InstanceRecord>> =
@@ -84,7 +94,7 @@ pub async fn pass(core: &Core, since: Timestamp, now: Timestamp) -> Result<usize
     instances.extend(records::list(store, &scope.fargate_pool()).await?);
     let mut stopped = 0;
     for inst in instances {
-        if is_lost(&inst.value, since, now) {
+        if is_lost(&inst.value, core.liveness.heard(&inst.value), since, now) {
             stopped += give_up(core, &inst.key, since, now).await?;
         }
     }
@@ -109,7 +119,7 @@ async fn give_up(
             let Some(inst) = records::get::<InstanceRecord>(store, key).await? else {
                 return Ok(Step::Done(None));
             };
-            if !is_lost(&inst.value, since, now) {
+            if !is_lost(&inst.value, core.liveness.heard(&inst.value), since, now) {
                 return Ok(Step::Done(None));
             }
             let prefix = if inst.value.fargate_pool {
@@ -213,26 +223,48 @@ mod tests {
     #[test]
     fn lost_once_silent_for_longer_than_the_timeout() {
         let since = at(0.0);
-        let i = instance(Some(2000.0));
-        assert!(!is_lost(&i, since, at(2000.0 + AGENT_TIMEOUT_SECS)));
-        assert!(is_lost(&i, since, at(2000.0 + AGENT_TIMEOUT_SECS + 0.5)));
+        let i = instance(None);
+        let heard = Some(at(2000.0));
+        assert!(!is_lost(&i, heard, since, at(2000.0 + AGENT_TIMEOUT_SECS)));
+        assert!(is_lost(
+            &i,
+            heard,
+            since,
+            at(2000.0 + AGENT_TIMEOUT_SECS + 0.5)
+        ));
     }
 
     #[test]
     fn a_new_term_gives_every_host_a_full_timeout() {
         // Silent for an hour, but the leader only started at 5000.
-        let i = instance(Some(1400.0));
+        let i = instance(None);
+        let heard = Some(at(1400.0));
         let since = at(5000.0);
-        assert!(!is_lost(&i, since, at(5000.0 + AGENT_TIMEOUT_SECS - 1.0)));
-        assert!(is_lost(&i, since, at(5000.0 + AGENT_TIMEOUT_SECS + 1.0)));
+        assert!(!is_lost(
+            &i,
+            heard,
+            since,
+            at(5000.0 + AGENT_TIMEOUT_SECS - 1.0)
+        ));
+        assert!(is_lost(
+            &i,
+            heard,
+            since,
+            at(5000.0 + AGENT_TIMEOUT_SECS + 1.0)
+        ));
     }
 
     #[test]
     fn a_host_never_heard_from_counts_from_its_registration_and_is_given_up_once() {
         let mut i = instance(None);
         let since = at(0.0);
-        assert!(is_lost(&i, since, at(1000.0 + AGENT_TIMEOUT_SECS + 1.0)));
+        assert!(is_lost(
+            &i,
+            None,
+            since,
+            at(1000.0 + AGENT_TIMEOUT_SECS + 1.0)
+        ));
         i.lost_at = Some(at(1011.0));
-        assert!(!is_lost(&i, since, at(9000.0)), "already given up on");
+        assert!(!is_lost(&i, None, since, at(9000.0)), "already given up on");
     }
 }

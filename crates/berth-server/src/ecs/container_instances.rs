@@ -96,7 +96,12 @@ pub async fn register(
         Ok(Step::Commit(
             txn,
             RegisterContainerInstanceResponse {
-                container_instance: Some(record.to_wire(InstanceTaskCounts::default(), now, true)),
+                container_instance: Some(record.to_wire(
+                    InstanceTaskCounts::default(),
+                    ctx.core.liveness.heard(&record),
+                    now,
+                    true,
+                )),
             },
         ))
     })
@@ -158,7 +163,9 @@ pub async fn deregister(
             .when(Compare::unchanged(&t.key, t.revision))
             .then(put(&t.key, &task));
     }
-    txn = txn.then(berth_store::Op::delete(&inst.key));
+    txn = txn
+        .then(berth_store::Op::delete(&inst.key))
+        .then(ctx.core.liveness.forget_op(&inst.value.id));
     if !commit(store, txn).await?.is_committed() {
         return Err(ApiError::Server(
             "The container instance or its tasks changed during deregistration; retry the \
@@ -169,7 +176,7 @@ pub async fn deregister(
     let _ = release; // reservations vanish with the instance record
     let mut wire = inst
         .value
-        .to_wire(InstanceTaskCounts::default(), now, false);
+        .to_wire(InstanceTaskCounts::default(), None, now, false);
     wire.status = Some("INACTIVE".into());
     wire.agent_connected = false;
     Ok(DeregisterContainerInstanceResponse {
@@ -200,7 +207,8 @@ pub async fn describe(
         match find(ctx, &cluster.value.name, given).await {
             Ok(r) => {
                 let c = counts.get(&r.value.arn).copied().unwrap_or_default();
-                out.push(r.value.to_wire(c, now, with_tags));
+                let heard = ctx.core.liveness.heard(&r.value);
+                out.push(r.value.to_wire(c, heard, now, with_tags));
             }
             Err(ApiError::InvalidParameter(_)) => failures.push(Failure {
                 arn: Some(given.clone()),
@@ -244,9 +252,14 @@ pub async fn list(
         max,
         |r| {
             req.status.is_none_or(|s| r.value.status == s)
-                && filter
-                    .as_ref()
-                    .is_none_or(|f| f.matches(&placement::to_scheduler(&r.value, now, &occupancy)))
+                && filter.as_ref().is_none_or(|f| {
+                    f.matches(&placement::to_scheduler(
+                        &r.value,
+                        ctx.core.liveness.heard(&r.value),
+                        now,
+                        &occupancy,
+                    ))
+                })
         },
     )
     .await?;
@@ -286,7 +299,8 @@ pub async fn update_state(
         match updated {
             Ok(i) => {
                 let c = counts.get(&i.arn).copied().unwrap_or_default();
-                out.push(i.to_wire(c, now, false));
+                let heard = ctx.core.liveness.heard(&i);
+                out.push(i.to_wire(c, heard, now, false));
             }
             Err(ApiError::InvalidParameter(_)) => failures.push(Failure {
                 arn: Some(given.clone()),

@@ -180,7 +180,12 @@ pub async fn launch(
                 .map(|r| (r.key.clone(), r))
                 .collect()
         };
+        let heard = candidates
+            .iter()
+            .map(|c| (c.value.id.clone(), ctx.core.liveness.heard(&c.value)))
+            .collect();
         let snapshot = Snapshot {
+            heard,
             candidates,
             twins,
             occupancy,

@@ -46,9 +46,10 @@ impl Occupancy {
     }
 }
 
-/// The scheduler's view of one instance.
+/// The scheduler's view of one instance, last heard from at `heard`.
 pub fn to_scheduler(
     rec: &InstanceRecord,
+    heard: Option<Timestamp>,
     now: Timestamp,
     occ: &Occupancy,
 ) -> sched::ContainerInstance {
@@ -65,7 +66,7 @@ pub fn to_scheduler(
                 sched::InstanceStatus::RegistrationFailed
             }
         },
-        agent_connected: rec.agent_connected(now),
+        agent_connected: rec.agent_connected(heard, now),
         agent_version: rec
             .version_info
             .as_ref()

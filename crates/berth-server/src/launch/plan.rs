@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub candidates: Vec<Record<Arc<InstanceRecord>>>,
     /// The candidates' twins (the same hosts' other registrations), by key.
     pub twins: BTreeMap<String, Record<InstanceRecord>>,
+    /// When each candidate's agent was last heard from, by instance id.
+    pub heard: BTreeMap<String, Option<Timestamp>>,
     pub occupancy: Occupancy,
     pub now: Timestamp,
 }
@@ -101,12 +103,10 @@ pub fn plan(
             "No Container Instances were found in your cluster.".into(),
         ));
     }
-    let view = View::new(
-        snapshot
-            .candidates
-            .iter()
-            .map(|c| placement::to_scheduler(&c.value, snapshot.now, &snapshot.occupancy)),
-    )
+    let view = View::new(snapshot.candidates.iter().map(|c| {
+        let heard = snapshot.heard.get(&c.value.id).copied().flatten();
+        placement::to_scheduler(&c.value, heard, snapshot.now, &snapshot.occupancy)
+    }))
     .map_err(|e| ApiError::Server(format!("cannot build the placement view: {e}")))?;
     let placed = view
         .place(request)
@@ -306,6 +306,10 @@ mod tests {
         let request =
             placement::request(&l.def.value, &reservation, &l.group, count, &[], &[]).unwrap();
         let snapshot = Snapshot {
+            heard: candidates
+                .iter()
+                .map(|c| (c.value.id.clone(), c.value.last_heartbeat))
+                .collect(),
             twins: Default::default(),
             candidates,
             occupancy: Occupancy::default(),
@@ -334,6 +338,7 @@ mod tests {
         let request =
             placement::request(&l.def.value, &reservation, &l.group, 1, &[], &[]).unwrap();
         let snapshot = Snapshot {
+            heard: BTreeMap::from([("i1".to_string(), Some(Timestamp::from_secs(100)))]),
             twins: BTreeMap::from([(
                 twin_key.clone(),
                 Record {

@@ -256,7 +256,10 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
         .collect();
     let usable = instances
         .iter()
-        .filter(|i| i.value.accepts_tasks(now))
+        .filter(|i| {
+            i.value
+                .accepts_tasks(ctx.core.liveness.heard(&i.value), now)
+        })
         .map(|i| i.value.arn.clone())
         .collect();
     let grace = s.health_check_grace_period_seconds.unwrap_or(0);
