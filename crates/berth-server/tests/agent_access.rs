@@ -6,17 +6,10 @@ use berth_testkit::fixtures::{awsvpc, task_definition};
 use berth_testkit::{FakeAgent, FakeAgentConfig, TestCluster};
 use serde_json::{json, Value};
 
-/// A raw agent-channel call with `token`; the HTTP status and the answer.
+/// A raw agent-channel POST with `token`; the HTTP status and the answer.
 async fn channel(c: &TestCluster, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/agent/v1/{path}", c.endpoint()))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
+    c.agent_call(token, reqwest::Method::POST, path, &[], Some(body))
         .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 /// A raw agent-channel call that names its instance in the query string.
@@ -28,16 +21,14 @@ async fn query_call(
     instance: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{}/agent/v1/{path}", c.endpoint()))
-        .query(&[("containerInstanceArn", instance)])
-        .bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    c.agent_call(
+        token,
+        method,
+        path,
+        &[("containerInstanceArn", instance)],
+        body,
+    )
+    .await
 }
 
 fn register_body(kind: &str, cluster: Option<&str>) -> Value {

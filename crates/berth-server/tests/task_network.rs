@@ -12,36 +12,16 @@ struct Host {
     credential: String,
 }
 
-async fn call(
-    c: &TestCluster,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    query: &[(&str, &str)],
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{}/agent/v1/{path}", c.endpoint()))
-        .query(query)
-        .bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 async fn host(c: &TestCluster) -> Host {
-    let (status, out) = call(
-        c,
-        &c.agent_token(),
-        reqwest::Method::POST,
-        "register",
-        &[],
-        Some(json!({"kind": "FARGATE", "cpu": 1024, "memory": 1024})),
-    )
-    .await;
+    let (status, out) = c
+        .agent_call(
+            &c.agent_token(),
+            reqwest::Method::POST,
+            "register",
+            &[],
+            Some(json!({"kind": "FARGATE", "cpu": 1024, "memory": 1024})),
+        )
+        .await;
     assert_eq!(status, 200, "{out}");
     Host {
         arn: out["containerInstanceArn"].as_str().unwrap().into(),
@@ -50,8 +30,7 @@ async fn host(c: &TestCluster) -> Host {
 }
 
 async fn network(c: &TestCluster, h: &Host, subnet: Option<&str>, address: &str) -> (u16, Value) {
-    call(
-        c,
+    c.agent_call(
         &h.credential,
         reqwest::Method::POST,
         "network",
@@ -75,7 +54,8 @@ async fn routes(
     if let Some(after) = &after {
         query.push(("afterRevision", after.as_str()));
     }
-    call(c, token, reqwest::Method::GET, "routes", &query, None).await
+    c.agent_call(token, reqwest::Method::GET, "routes", &query, None)
+        .await
 }
 
 fn pairs(routes: &Value) -> Vec<(String, String)> {
@@ -162,15 +142,15 @@ async fn every_host_gets_its_own_subnet_and_routes_to_the_others() {
     assert!(!pairs(&ra).iter().any(|(s, _)| s == "10.42.1.0/25"), "{ra}");
 
     // Nobody records another host's network, or reads routes without saying who it is.
-    let (status, out) = call(
-        &c,
-        &a.credential,
-        reqwest::Method::POST,
-        "network",
-        &[],
-        Some(json!({"containerInstanceArn": b.arn, "address": "192.0.2.99"})),
-    )
-    .await;
+    let (status, out) = c
+        .agent_call(
+            &a.credential,
+            reqwest::Method::POST,
+            "network",
+            &[],
+            Some(json!({"containerInstanceArn": b.arn, "address": "192.0.2.99"})),
+        )
+        .await;
     assert_eq!(
         (status, out["__type"].as_str()),
         (400, Some("AccessDeniedException")),

@@ -79,6 +79,28 @@ impl TestCluster {
             .clone()
     }
 
+    /// One raw agent-channel call (`/agent/v1/PATH`) with bearer `token`: the HTTP status
+    /// and the JSON answer (null when there is none).
+    pub async fn agent_call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}/agent/v1/{path}", self.endpoint()))
+            .query(query)
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("the agent channel answers");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// Starts a fake agent against this control plane.
     pub async fn agent(&self, config: FakeAgentConfig) -> FakeAgent {
         FakeAgent::start(&self.endpoint(), &self.agent_token(), config).await
