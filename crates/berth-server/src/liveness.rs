@@ -9,15 +9,13 @@
 //! DescribeContainerInstances) reads memory, and a heartbeat taken by any replica counts
 //! everywhere.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
 use berth_api::ecs::Timestamp;
 use berth_api::error::ApiError;
 use berth_model::container_instance::InstanceRecord;
 use berth_store::cache::{keep_mirrored, Mirror};
 use berth_store::{KeyValue, Op, Revision, Store, Txn};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
 use crate::keys::Scope;
@@ -81,18 +79,35 @@ impl Liveness {
         Op::delete(format!("{}{id}", self.prefix))
     }
 
-    /// Whether the mirror holds every heartbeat up to the store's current revision
-    /// (waiting up to `wait` for it to get there): a sweep that judges silence must not
-    /// judge from a mirror that is behind.
-    pub async fn caught_up(&self, wait: Duration) -> bool {
-        let Ok(now) = self.store.revision().await else {
-            return false;
-        };
-        let mut seen = self.seen.subscribe();
-        let reached = tokio::time::timeout(wait, seen.wait_for(|r| *r >= now.max(1)))
+    /// Instance `id`'s last heartbeat, read from the store itself.
+    pub async fn read(&self, id: &str) -> Result<Option<Timestamp>, ApiError> {
+        let kv = self
+            .store
+            .get(&format!("{}{id}", self.prefix))
             .await
-            .is_ok_and(|r| r.is_ok());
-        reached
+            .map_err(records::store_error)?;
+        Ok(kv
+            .and_then(|kv| serde_json::from_slice::<f64>(&kv.value).ok())
+            .and_then(Timestamp::try_from_secs_f64))
+    }
+
+    /// Every instance's last heartbeat read from the store itself, by instance id: for
+    /// judging silence, which must never be judged from a mirror that is behind.
+    pub async fn read_all(&self) -> Result<HashMap<String, Timestamp>, ApiError> {
+        let snap = self
+            .store
+            .snapshot(std::slice::from_ref(&self.prefix))
+            .await
+            .map_err(records::store_error)?;
+        Ok(snap
+            .kvs
+            .into_iter()
+            .filter_map(|kv| {
+                let id = kv.key.strip_prefix(&self.prefix)?.to_string();
+                let at = serde_json::from_slice::<f64>(&kv.value).ok()?;
+                Some((id, Timestamp::try_from_secs_f64(at)?))
+            })
+            .collect())
     }
 }
 

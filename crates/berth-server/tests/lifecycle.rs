@@ -767,3 +767,40 @@ async fn a_lost_hosts_tasks_stop_and_its_service_runs_again_on_a_connected_host(
     kept.stop().await;
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_only_host_going_silent_is_lost_too() {
+    // No other agent heartbeats meanwhile: silence is judged from what is stored, not
+    // from anything that waits for a next heartbeat.
+    let c = TestCluster::start().await;
+    c.client
+        .ok("CreateCluster", json!({"clusterName": "solo"}))
+        .await;
+    let only = c.agent(FakeAgentConfig::ec2("solo")).await;
+    c.client
+        .ok("RegisterTaskDefinition", ec2_task_definition("web", 0))
+        .await;
+    let run = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"cluster": "solo", "taskDefinition": "web", "launchType": "EC2"}),
+        )
+        .await;
+    let arns = arns(&run);
+    wait_for_tasks(&c.client, "solo", &arns, 10, |t| {
+        t["lastStatus"] == "RUNNING"
+    })
+    .await;
+    only.stop().await;
+    let stopped = wait_for_tasks(&c.client, "solo", &arns, 20, |t| {
+        t["lastStatus"] == "STOPPED"
+    })
+    .await;
+    assert_eq!(
+        stopped[0]["stopCode"], "TerminationNotice",
+        "{}",
+        stopped[0]
+    );
+    c.shutdown().await;
+}
