@@ -1,12 +1,16 @@
 //! The agent's control loop: register the capacity this host offers (a container
-//! instance of a cluster, a Fargate pool member, or both), then run a pass whenever
+//! instance of a cluster, a Fargate pool member, or both) with a join token, keeping the
+//! agent credential the registration returns for every later call; learn this host's
+//! task subnet and make the task network with it (routes to the other hosts' subnets
+//! follow, see [`crate::routes`]); then run a pass whenever
 //! something may have changed: the control plane's assignments (a long poll per
 //! container instance), the runtime's containers (its event stream), or a periodic
 //! resync. A pass reads the assignments and the runtime's containers, plans each task
 //! ([`crate::plan`]) and applies the actions. Level-triggered: each pass starts from
 //! what the control plane and the runtime say now, so a missed event, an unreachable
 //! control plane or an agent restart (containers are re-adopted by their labels, the
-//! container instance ARNs are kept in a state file) loses nothing.
+//! container instance ARNs and the credential are kept in a state file, mode 0600)
+//! loses nothing.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
