@@ -454,15 +454,15 @@ async fn do_assignments(app: &Agents, q: AssignmentsQuery) -> Result<Assignments
             )
         })?;
     let arn = &instance.value.arn;
-    match q.after_revision {
-        Some(after) => {
-            let wait = Duration::from_secs(q.wait_seconds.unwrap_or(20).min(MAX_WAIT_SECS));
-            app.index.wait_for_change(arn, after, wait).await;
-        }
-        // A first read sees every task committed before it.
-        None => app.index.caught_up().await,
+    if let Some(after) = q.after_revision {
+        let wait = Duration::from_secs(q.wait_seconds.unwrap_or(20).min(MAX_WAIT_SECS));
+        app.index.wait_for_change(arn, after, wait).await;
     }
-    let (revision, assigned) = app.index.assigned(arn);
+    // Never a partial answer: an agent stops the containers of tasks it is not told of.
+    let (revision, assigned) =
+        app.index.assigned_when_complete(arn).await.ok_or_else(|| {
+            ApiError::Server("The assignments are being rebuilt; try again.".into())
+        })?;
     let mut tasks = Vec::with_capacity(assigned.len());
     let mut definitions: BTreeMap<String, TaskDefinition> = BTreeMap::new();
     for t in assigned {

@@ -5,9 +5,11 @@
 //! account), and a long poll wakes only for a change to its own instance's tasks.
 //!
 //! Each replica keeps its own, from the store's watch: a task placed through any replica
-//! wakes its agent's long poll wherever that poll waits. A read first waits for the
-//! mirror to reach the store's current revision, so an agent sees every task committed
-//! before it asked.
+//! wakes its agent's long poll wherever that poll waits. A read is answered only from a
+//! complete index: while the mirror lists afresh (at start, or after its watch broke) an
+//! agent would otherwise be told that tasks it runs are not its own, and stop them. A
+//! task committed just before a read and not yet mirrored wakes the agent's next long
+//! poll, whose revision is the index's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -20,8 +22,8 @@ use tokio::sync::{watch, Notify};
 
 use crate::records::Stored;
 
-/// How long a read waits for the mirror to catch up before it answers anyway.
-const CATCH_UP: Duration = Duration::from_secs(5);
+/// How long a read waits for a listing in progress to complete before it gives up.
+const COMPLETE_WITHIN: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Instance {
@@ -34,6 +36,8 @@ struct Instance {
 
 #[derive(Default)]
 struct Index {
+    /// A listing has been applied whole since the last reset.
+    complete: bool,
     /// Each task key's revision, and the instance it is indexed under (if unstopped).
     keys: HashMap<String, (Revision, Option<String>)>,
     by_instance: HashMap<String, Instance>,
@@ -41,7 +45,6 @@ struct Index {
 
 /// The assigned tasks of every container instance of one scope.
 pub struct AssignmentIndex {
-    store: Arc<dyn Store>,
     index: RwLock<Index>,
     seen: watch::Sender<Revision>,
 }
@@ -54,22 +57,11 @@ impl AssignmentIndex {
         stop: watch::Receiver<bool>,
     ) -> Arc<AssignmentIndex> {
         let index = Arc::new(AssignmentIndex {
-            store: store.clone(),
             index: RwLock::new(Index::default()),
             seen: watch::channel(0).0,
         });
         keep_mirrored(store, prefix.to_string(), Arc::downgrade(&index), stop);
         index
-    }
-
-    /// Waits until the mirror holds every change up to the store's current revision
-    /// (or [`CATCH_UP`] passes).
-    pub async fn caught_up(&self) {
-        let Ok(now) = self.store.revision().await else {
-            return;
-        };
-        let mut seen = self.seen.subscribe();
-        let _ = tokio::time::timeout(CATCH_UP, seen.wait_for(|r| *r >= now.max(1))).await;
     }
 
     /// Waits until a task of `instance_arn` changes after revision `after`, or `wait`
@@ -106,16 +98,40 @@ impl AssignmentIndex {
         index.by_instance.get(instance_arn).map_or(0, |i| i.changed)
     }
 
-    /// The tasks assigned to `instance_arn`, and the revision they are as of.
-    pub fn assigned(&self, instance_arn: &str) -> (Revision, Vec<Arc<TaskRecord>>) {
-        let revision = *self.seen.borrow();
+    /// The tasks assigned to `instance_arn`, and the revision they are as of; `None`
+    /// while a listing is in progress.
+    pub fn assigned(&self, instance_arn: &str) -> Option<(Revision, Vec<Arc<TaskRecord>>)> {
         let index = self.index.read().expect("index lock");
+        if !index.complete {
+            return None;
+        }
+        let revision = *self.seen.borrow();
         let tasks = index
             .by_instance
             .get(instance_arn)
             .map(|i| i.tasks.values().cloned().collect())
             .unwrap_or_default();
-        (revision, tasks)
+        Some((revision, tasks))
+    }
+
+    /// [`Self::assigned`], waiting up to [`COMPLETE_WITHIN`] for a listing in progress.
+    pub async fn assigned_when_complete(
+        &self,
+        instance_arn: &str,
+    ) -> Option<(Revision, Vec<Arc<TaskRecord>>)> {
+        let mut seen = self.seen.subscribe();
+        let deadline = tokio::time::Instant::now() + COMPLETE_WITHIN;
+        loop {
+            if let Some(answer) = self.assigned(instance_arn) {
+                return Some(answer);
+            }
+            if tokio::time::timeout_at(deadline, seen.changed())
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
     }
 }
 
@@ -125,6 +141,7 @@ impl Mirror for AssignmentIndex {
         // Waiters keep their instance's notify: a relist wakes them all, as anything
         // may have changed.
         index.keys.clear();
+        index.complete = false;
         for instance in index.by_instance.values_mut() {
             instance.tasks.clear();
             instance.notify.notify_waiters();
@@ -172,6 +189,8 @@ impl Mirror for AssignmentIndex {
     }
 
     fn seen(&self, revision: Revision) {
+        // Called once a listing is applied whole, and after each event since.
+        self.index.write().expect("index lock").complete = true;
         self.seen.send_if_modified(|seen| {
             let newer = revision > *seen;
             if newer {
@@ -188,15 +207,11 @@ mod tests {
     use berth_model::fixtures::task_record;
     use berth_model::status::TaskStatus;
 
-    fn index() -> (tempfile::TempDir, AssignmentIndex) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = berth_store::embedded::EmbeddedStore::open(dir.path()).unwrap();
-        let index = AssignmentIndex {
-            store: Arc::new(store),
+    fn index() -> AssignmentIndex {
+        AssignmentIndex {
             index: RwLock::new(Index::default()),
             seen: watch::channel(0).0,
-        };
-        (dir, index)
+        }
     }
 
     fn kv(key: &str, t: &TaskRecord, revision: Revision) -> Option<KeyValue> {
@@ -216,33 +231,45 @@ mod tests {
 
     #[tokio::test]
     async fn tasks_are_found_under_their_instance_until_they_stop_or_move() {
-        let (_dir, index) = index();
+        let index = index();
         index.apply("k1".into(), 5, kv("k1", &on("a"), 5));
         index.apply("k2".into(), 6, kv("k2", &on("b"), 6));
+        assert!(
+            index.assigned("a").is_none(),
+            "no answer before a whole listing"
+        );
         index.seen(6);
-        assert_eq!(index.assigned("a").1.len(), 1);
-        assert_eq!(index.assigned("b").1.len(), 1);
-        assert_eq!(index.assigned("a").0, 6);
+        assert_eq!(index.assigned("a").unwrap().1.len(), 1);
+        assert_eq!(index.assigned("b").unwrap().1.len(), 1);
+        assert_eq!(index.assigned("a").unwrap().0, 6);
 
         // An older event (a listing page that raced the watch) changes nothing.
         index.apply("k1".into(), 4, kv("k1", &on("b"), 4));
-        assert_eq!(index.assigned("a").1.len(), 1);
+        assert_eq!(index.assigned("a").unwrap().1.len(), 1);
 
         // Stopped: gone from the instance, which is marked changed.
         let mut stopped = on("a");
         stopped.last_status = TaskStatus::Stopped;
         index.apply("k1".into(), 7, kv("k1", &stopped, 7));
-        assert!(index.assigned("a").1.is_empty());
+        assert!(index.assigned("a").unwrap().1.is_empty());
         assert_eq!(index.changed("a"), 7);
         // Deleted (purged): gone too.
         index.apply("k2".into(), 8, None);
-        assert!(index.assigned("b").1.is_empty());
+        assert!(index.assigned("b").unwrap().1.is_empty());
         assert_eq!(index.changed("b"), 8);
+
+        // A relist (the watch broke): no answer until the new listing is whole, so an
+        // agent is never told that a task it runs is not its own.
+        index.reset();
+        index.apply("k3".into(), 9, kv("k3", &on("a"), 9));
+        assert!(index.assigned("a").is_none());
+        index.seen(9);
+        assert_eq!(index.assigned("a").unwrap().1.len(), 1);
     }
 
     #[tokio::test]
     async fn a_long_poll_wakes_for_its_own_instance_only() {
-        let (_dir, index) = index();
+        let index = index();
         let index = Arc::new(index);
         let waiter = {
             let index = index.clone();
