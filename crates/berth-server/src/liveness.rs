@@ -9,13 +9,14 @@
 //! DescribeContainerInstances) reads memory, and a heartbeat taken by any replica counts
 //! everywhere.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use berth_api::ecs::Timestamp;
 use berth_api::error::ApiError;
 use berth_model::container_instance::InstanceRecord;
 use berth_store::cache::{keep_mirrored, Mirror};
 use berth_store::{KeyValue, Op, Revision, Store, Txn};
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 use tokio::sync::watch;
 
 use crate::keys::Scope;
@@ -26,7 +27,6 @@ pub struct Liveness {
     store: Arc<dyn Store>,
     prefix: String,
     heard: RwLock<HashMap<String, (Revision, Timestamp)>>,
-    seen: watch::Sender<Revision>,
 }
 
 /// Where the heartbeats of `scope` live.
@@ -45,7 +45,6 @@ impl Liveness {
             store: store.clone(),
             prefix: prefix(scope),
             heard: RwLock::new(HashMap::new()),
-            seen: watch::channel(0).0,
         });
         keep_mirrored(
             store,
@@ -115,7 +114,6 @@ impl Mirror for Liveness {
     fn reset(&self) {
         // Heartbeats only move forward: what is held stays right until the listing
         // brings newer ones.
-        self.seen.send_replace(0);
     }
 
     fn apply(&self, key: String, revision: Revision, value: Option<KeyValue>) {
@@ -139,13 +137,7 @@ impl Mirror for Liveness {
         }
     }
 
-    fn seen(&self, revision: Revision) {
-        self.seen.send_if_modified(|seen| {
-            let newer = revision > *seen;
-            if newer {
-                *seen = revision;
-            }
-            newer
-        });
+    fn seen(&self, _revision: Revision) {
+        // Nobody waits on this mirror: silence is judged from the store (`read_all`).
     }
 }
