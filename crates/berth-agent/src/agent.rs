@@ -514,7 +514,7 @@ async fn follow_assignments(
         {
             Ok(a) => {
                 backoff = Duration::from_millis(100);
-                let changed = after != Some(a.revision);
+                let changed = !a.unchanged && after != Some(a.revision);
                 after = Some(a.revision);
                 if changed && out.send(Some(a)).is_err() {
                     return;

@@ -92,6 +92,21 @@ pub struct Assignments {
     /// Pass back as `afterRevision` to wait for the next change.
     pub revision: u64,
     pub tasks: Vec<Assignment>,
+    /// A long poll that waited out its time with nothing of the instance's changed:
+    /// `tasks` is empty and the agent keeps the assignments it has.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
+}
+
+impl Assignments {
+    /// The answer to a long poll after `revision` that saw no change.
+    pub fn unchanged(revision: u64) -> Assignments {
+        Assignments {
+            revision,
+            tasks: Vec::new(),
+            unchanged: true,
+        }
+    }
 }
 
 /// One task an agent is to run or stop.

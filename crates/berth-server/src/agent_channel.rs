@@ -411,7 +411,7 @@ async fn heartbeat(
                 .await?;
             }
             // The heartbeat itself stays out of the instance record (see `liveness`).
-            core.liveness.beat(&instance.value.id, now).await?;
+            core.liveness.beat(&instance.value.id, now);
             Ok(serde_json::json!({}))
         }
         .await,
@@ -457,6 +457,10 @@ async fn do_assignments(app: &Agents, q: AssignmentsQuery) -> Result<Assignments
     if let Some(after) = q.after_revision {
         let wait = Duration::from_secs(q.wait_seconds.unwrap_or(20).min(MAX_WAIT_SECS));
         app.index.wait_for_change(arn, after, wait).await;
+        if app.index.changed(arn) <= after && app.index.assigned(arn).is_some() {
+            // Nothing of this instance's changed: the agent keeps what it has.
+            return Ok(Assignments::unchanged(after));
+        }
     }
     // Never a partial answer: an agent stops the containers of tasks it is not told of.
     let (revision, assigned) =
@@ -477,7 +481,11 @@ async fn do_assignments(app: &Agents, q: AssignmentsQuery) -> Result<Assignments
             task: t.to_wire(false),
         });
     }
-    Ok(Assignments { revision, tasks })
+    Ok(Assignments {
+        revision,
+        tasks,
+        unchanged: false,
+    })
 }
 
 async fn task_credentials(

@@ -38,6 +38,9 @@ struct Instance {
 struct Index {
     /// A listing has been applied whole since the last reset.
     complete: bool,
+    /// The revision of the last whole listing after a reset: a listing may have missed
+    /// deletions, so it counts as a change to every instance.
+    relisted_at: Revision,
     /// Each task key's revision, and the instance it is indexed under (if unstopped).
     keys: HashMap<String, (Revision, Option<String>)>,
     by_instance: HashMap<String, Instance>,
@@ -71,11 +74,12 @@ impl AssignmentIndex {
         loop {
             let notify = {
                 let mut index = self.index.write().expect("index lock");
+                let relisted_at = index.relisted_at;
                 let entry = index
                     .by_instance
                     .entry(instance_arn.to_string())
                     .or_default();
-                if entry.changed > after {
+                if entry.changed.max(relisted_at) > after {
                     return;
                 }
                 entry.notify.clone()
@@ -93,9 +97,14 @@ impl AssignmentIndex {
         }
     }
 
-    fn changed(&self, instance_arn: &str) -> Revision {
+    /// The revision of the last change to `instance_arn`'s tasks (a relisting counts).
+    pub fn changed(&self, instance_arn: &str) -> Revision {
         let index = self.index.read().expect("index lock");
-        index.by_instance.get(instance_arn).map_or(0, |i| i.changed)
+        index
+            .by_instance
+            .get(instance_arn)
+            .map_or(0, |i| i.changed)
+            .max(index.relisted_at)
     }
 
     /// The tasks assigned to `instance_arn`, and the revision they are as of; `None`
@@ -190,7 +199,12 @@ impl Mirror for AssignmentIndex {
 
     fn seen(&self, revision: Revision) {
         // Called once a listing is applied whole, and after each event since.
-        self.index.write().expect("index lock").complete = true;
+        let mut index = self.index.write().expect("index lock");
+        if !index.complete {
+            index.complete = true;
+            index.relisted_at = revision;
+        }
+        drop(index);
         self.seen.send_if_modified(|seen| {
             let newer = revision > *seen;
             if newer {

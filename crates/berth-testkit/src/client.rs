@@ -96,19 +96,43 @@ impl EcsClient {
         self.call_service("berth", &target, body).await
     }
 
-    /// Calls `target` of the JSON 1.1 service signed as `service`.
-    async fn call_service(
+    /// Calls a Query protocol service (IAM, STS, ELBv2) signed as `service` with form
+    /// members `pairs`: the HTTP status and the XML answer.
+    pub async fn query(&self, service: &str, pairs: &[(&str, &str)]) -> (u16, String) {
+        let body: String = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let content_type = (
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8",
+        );
+        match self
+            .send_signed(service, &[content_type], body.into_bytes())
+            .await
+        {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                (status, resp.text().await.unwrap_or_default())
+            }
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
+    /// POSTs `body` with `headers` to `/`, signed for `service`.
+    async fn send_signed(
         &self,
         service: &str,
-        target: &str,
+        headers: &[(&str, &str)],
         body: Vec<u8>,
-    ) -> Result<Value, CallError> {
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let uri = format!("{}/", self.endpoint);
-        let mut req = http::Request::post(&uri)
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", target)
-            .body(body)
-            .expect("request");
+        let mut req = http::Request::post(&uri);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let mut req = req.body(body).expect("request");
         let params = SigningParams {
             credentials: &self.credentials,
             region: &self.region,
@@ -118,12 +142,27 @@ impl EcsClient {
         };
         berth_sigv4::sign_request(&mut req, &params).expect("sign");
         let (parts, body) = req.into_parts();
-        let resp = self
-            .http
+        self.http
             .post(&uri)
             .headers(parts.headers)
             .body(body)
             .send()
+            .await
+    }
+
+    /// Calls `target` of the JSON 1.1 service signed as `service`.
+    async fn call_service(
+        &self,
+        service: &str,
+        target: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, CallError> {
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target),
+        ];
+        let resp = self
+            .send_signed(service, &headers, body)
             .await
             .map_err(|e| CallError {
                 status: 0,
@@ -143,4 +182,16 @@ impl EcsClient {
             })
         }
     }
+}
+
+/// A form or URL component: unreserved characters as they are, the rest percent-encoded.
+pub fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

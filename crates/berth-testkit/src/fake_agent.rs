@@ -200,6 +200,9 @@ struct Tracked {
 async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::Receiver<bool>) {
     let mut after: Option<u64> = None;
     let mut tracked: HashMap<String, Tracked> = HashMap::new();
+    // The assignments as last answered in full (a long poll that saw no change answers
+    // `unchanged`, and the tasks timed here still need stepping).
+    let mut current: Vec<Assignment> = Vec::new();
     let mut last_heartbeat = Instant::now();
     loop {
         if *stopped.borrow() {
@@ -224,7 +227,7 @@ async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::
         let mut url = format!(
             "{}/agent/v1/assignments?containerInstanceArn={}&waitSeconds={wait}",
             channel.base(),
-            urlencode(&channel.arn)
+            crate::client::form_encode(&channel.arn)
         );
         if let Some(a) = after {
             url.push_str(&format!("&afterRevision={a}"));
@@ -244,11 +247,14 @@ async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::
             continue;
         };
         after = Some(assignments.revision);
-        for a in &assignments.tasks {
+        if !assignments.unchanged {
+            current = assignments.tasks;
+        }
+        for a in &current {
             if let Some(report) = step(&a.task, &a.task_definition, &mut tracked) {
                 let path = format!(
                     "task-state?containerInstanceArn={}",
-                    urlencode(&channel.arn)
+                    crate::client::form_encode(&channel.arn)
                 );
                 let _ = channel.post(&path, &report).await;
             }
@@ -257,17 +263,6 @@ async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The env value a container sees for `name` (override first).
