@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ElbError;
 use crate::model::wire_enum;
-use crate::query::Params;
+use berth_query::Params;
 
 wire_enum! {
     /// `ActionTypeEnum`.
@@ -287,7 +287,7 @@ impl Condition {
                         "Berth does not support regular expression conditions".into(),
                     ));
                 }
-                c.strings("Values")
+                Ok(c.strings("Values")?)
             })
             .transpose()?
             .flatten();

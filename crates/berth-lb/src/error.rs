@@ -1,7 +1,8 @@
 //! ELBv2's errors: one variant per error code the Query API returns, with its HTTP
-//! status. Handlers return `Err(ElbError::TargetGroupNotFound(..))`; [`crate::xml`]
+//! status. Handlers return `Err(ElbError::TargetGroupNotFound(..))`; [`crate::Elb::error_response`]
 //! turns any of them into an `<ErrorResponse>` in one place.
 
+use berth_query::QueryError;
 use berth_store::records::RecordError;
 use berth_store::StoreError;
 
@@ -110,19 +111,21 @@ impl ElbError {
 
     /// A `ValidationError` in AWS's words for one member that breaks a constraint.
     pub fn constraint(value: impl std::fmt::Display, member: &str, constraint: &str) -> ElbError {
-        ElbError::Validation(format!(
-            "1 validation error detected: Value '{value}' at '{member}' failed to satisfy \
-             constraint: {constraint}"
-        ))
+        QueryError::constraint(value, member, constraint).into()
     }
 
     /// A required member is absent.
     pub fn missing(member: &str) -> ElbError {
-        ElbError::Validation(format!(
-            "1 validation error detected: Value null at '{}' failed to satisfy constraint: \
-             Member must not be null",
-            lower_first(member)
-        ))
+        QueryError::missing(member).into()
+    }
+}
+
+/// A request that does not fit its action is a `ValidationError`.
+impl From<QueryError> for ElbError {
+    fn from(e: QueryError) -> Self {
+        match e {
+            QueryError::Validation(m) => ElbError::Validation(m),
+        }
     }
 }
 
@@ -143,15 +146,7 @@ impl From<RecordError> for ElbError {
     }
 }
 
-/// `HealthCheckIntervalSeconds` → `healthCheckIntervalSeconds`, as AWS names members in
-/// validation messages.
-pub fn lower_first(member: &str) -> String {
-    let mut chars = member.chars();
-    match chars.next() {
-        Some(c) => c.to_ascii_lowercase().to_string() + chars.as_str(),
-        None => String::new(),
-    }
-}
+pub use berth_query::error::lower_first;
 
 #[cfg(test)]
 mod tests {

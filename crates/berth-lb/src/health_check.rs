@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ElbError;
 use crate::model::Protocol;
-use crate::query::Params;
+use berth_query::Params;
 
 /// How targets of a group are checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

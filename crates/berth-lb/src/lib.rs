@@ -37,16 +37,17 @@ pub mod listener_sockets;
 pub mod model;
 pub mod names;
 pub mod pattern;
-pub mod query;
 pub mod resources;
 pub mod targets;
-pub mod xml;
 
 pub use error::ElbError;
 pub use keys::Scope;
 
 /// The content type of every Query API response.
 pub const CONTENT_TYPE: &str = "text/xml";
+
+/// ELBv2's XML namespace.
+pub const NAMESPACE: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
 
 /// Where load balancers listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +158,13 @@ impl Elb {
         }
         QueryResponse {
             status: e.status(),
-            body: xml::error_response(e, &request_id),
+            body: berth_query::xml::error_response(
+                NAMESPACE,
+                e.status(),
+                e.code(),
+                e.message(),
+                &request_id,
+            ),
             request_id,
         }
     }

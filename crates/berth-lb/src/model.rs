@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ElbError;
-use crate::query::Params;
+use berth_query::Params;
 
 /// Defines a string enum of the ELBv2 model with its wire spellings, `as_str` and a
 /// parser whose error is AWS's enum constraint message.

@@ -26,8 +26,8 @@ use crate::error::ElbError;
 use crate::health_state::{Reason, TargetHealth, TargetHealthState};
 use crate::keys::ElbKeys;
 use crate::model::{now_ms, Protocol, TargetType};
-use crate::query::Params;
 use crate::resources::{target_key, Draining, HealthRecord, TargetGroupRecord, TargetRecord};
+use berth_query::Params;
 
 /// The most targets one target group holds.
 pub const MAX_TARGETS_PER_GROUP: usize = 1000;

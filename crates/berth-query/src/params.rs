@@ -1,4 +1,4 @@
-//! The Query protocol's request side: an `application/x-www-form-urlencoded` body of
+//! The request side: an `application/x-www-form-urlencoded` body of
 //! flattened members (`Name=web`, `Targets.member.1.Id=10.0.0.1`,
 //! `Matcher.HttpCode=200`) read back as named members, lists and nested structures.
 //!
@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{lower_first, ElbError};
+use crate::error::{lower_first, QueryError};
 
 /// The members of one request, or of one structure inside it.
 #[derive(Clone, Debug)]
@@ -26,9 +26,9 @@ struct Inner {
 
 impl Params {
     /// Decodes a form-encoded body. Later occurrences of a key win.
-    pub fn parse(body: &[u8]) -> Result<Params, ElbError> {
+    pub fn parse(body: &[u8]) -> Result<Params, QueryError> {
         let text = std::str::from_utf8(body)
-            .map_err(|_| ElbError::Validation("The request body is not UTF-8.".into()))?;
+            .map_err(|_| QueryError::Validation("The request body is not UTF-8.".into()))?;
         let mut values = BTreeMap::new();
         for pair in text.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -88,18 +88,24 @@ impl Params {
         value
     }
 
+    /// A member by its full flattened name (`Tags.member.1.Key`), without counting it
+    /// as read: for a look at a request before its handler reads it.
+    pub fn peek(&self, flattened: &str) -> Option<String> {
+        self.inner.values.get(&self.key(flattened)).cloned()
+    }
+
     /// A string member that must be present.
-    pub fn required(&self, name: &str) -> Result<String, ElbError> {
+    pub fn required(&self, name: &str) -> Result<String, QueryError> {
         self.string(name)
-            .ok_or_else(|| ElbError::missing(&self.path(name)))
+            .ok_or_else(|| QueryError::missing(&self.path(name)))
     }
 
     /// An integer member.
-    pub fn int(&self, name: &str) -> Result<Option<i64>, ElbError> {
+    pub fn int(&self, name: &str) -> Result<Option<i64>, QueryError> {
         match self.string(name) {
             None => Ok(None),
             Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| {
-                ElbError::Validation(format!(
+                QueryError::Validation(format!(
                     "Value '{text}' at '{}' is not a valid integer",
                     self.path(name)
                 ))
@@ -108,18 +114,18 @@ impl Params {
     }
 
     /// An integer member within `min..=max` (AWS's model constraints).
-    pub fn int_in(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ElbError> {
+    pub fn int_in(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, QueryError> {
         let value = self.int(name)?;
         if let Some(v) = value {
             if v < min {
-                return Err(ElbError::constraint(
+                return Err(QueryError::constraint(
                     v,
                     &self.path(name),
                     &format!("Member must have value greater than or equal to {min}"),
                 ));
             }
             if v > max {
-                return Err(ElbError::constraint(
+                return Err(QueryError::constraint(
                     v,
                     &self.path(name),
                     &format!("Member must have value less than or equal to {max}"),
@@ -130,12 +136,12 @@ impl Params {
     }
 
     /// A boolean member (`true` / `false`).
-    pub fn bool(&self, name: &str) -> Result<Option<bool>, ElbError> {
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, QueryError> {
         match self.string(name).as_deref() {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            Some(other) => Err(ElbError::Validation(format!(
+            Some(other) => Err(QueryError::Validation(format!(
                 "Value '{other}' at '{}' is not a valid boolean",
                 self.path(name)
             ))),
@@ -144,7 +150,7 @@ impl Params {
 
     /// The member indexes of list `name` (`name.member.N...`), in numeric order, and
     /// whether the list was given at all (`name=` is an empty list).
-    fn indexes(&self, name: &str) -> Result<Option<Vec<u32>>, ElbError> {
+    fn indexes(&self, name: &str) -> Result<Option<Vec<u32>>, QueryError> {
         let key = self.key(name);
         let member = format!("{key}.member.");
         let mut found = BTreeSet::new();
@@ -158,7 +164,7 @@ impl Params {
                     found.insert(n);
                 }
                 _ => {
-                    return Err(ElbError::Validation(format!(
+                    return Err(QueryError::Validation(format!(
                         "'{k}' is not a valid list member: members are numbered from 1"
                     )))
                 }
@@ -177,7 +183,7 @@ impl Params {
     }
 
     /// A list of strings, `None` when absent.
-    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, ElbError> {
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, QueryError> {
         let Some(indexes) = self.indexes(name)? else {
             return Ok(None);
         };
@@ -189,7 +195,7 @@ impl Params {
     }
 
     /// A list of structures, `None` when absent.
-    pub fn structs(&self, name: &str) -> Result<Option<Vec<Params>>, ElbError> {
+    pub fn structs(&self, name: &str) -> Result<Option<Vec<Params>>, QueryError> {
         Ok(self.indexes(name)?.map(|indexes| {
             indexes
                 .into_iter()
@@ -218,7 +224,7 @@ impl Params {
     }
 
     /// Refuses members no handler read: Berth does not pretend to honour them.
-    pub fn finish(&self, action: &str) -> Result<(), ElbError> {
+    pub fn finish(&self, action: &str) -> Result<(), QueryError> {
         let read = self.inner.read.lock().expect("read-set lock");
         let unread: Vec<&str> = self
             .inner
@@ -230,7 +236,7 @@ impl Params {
         if unread.is_empty() {
             return Ok(());
         }
-        Err(ElbError::Validation(format!(
+        Err(QueryError::Validation(format!(
             "{action} does not take the parameter(s) {}, or Berth does not support them",
             unread.join(", ")
         )))
@@ -238,12 +244,12 @@ impl Params {
 }
 
 /// One form component: `+` is a space, `%XX` a byte; the bytes must be UTF-8.
-fn decode_component(text: &str) -> Result<String, ElbError> {
+fn decode_component(text: &str) -> Result<String, QueryError> {
     let spaced = text.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| ElbError::Validation(format!("'{text}' does not decode to UTF-8 text")))
+        .map_err(|_| QueryError::Validation(format!("'{text}' does not decode to UTF-8 text")))
 }
 
 #[cfg(test)]

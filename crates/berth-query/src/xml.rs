@@ -1,17 +1,12 @@
-//! The Query protocol's response side: `<{Action}Response>` documents with the result
-//! wrapped in `<{Action}Result>` and lists as `<member>` elements, and the one place
-//! errors become `<ErrorResponse>` documents.
+//! The response side: `<{Action}Response>` documents with the result wrapped in
+//! `<{Action}Result>` and lists as `<member>` elements, and `<ErrorResponse>` documents,
+//! each in its service's XML namespace.
 //!
 //! A writer of our own rather than a crate: the documents are small and fixed in
 //! shape (elements and escaped text, no attributes but the namespace, nothing to
 //! read back), so forty lines with an escaping test are simpler than a dependency.
 
 use std::fmt::Display;
-
-use crate::error::ElbError;
-
-/// ELBv2's XML namespace.
-pub const NAMESPACE: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
 
 /// Builds one XML document.
 #[derive(Default)]
@@ -84,35 +79,41 @@ fn escape_into(out: &mut String, text: &str) {
     }
 }
 
-/// A successful response: the result that `result` writes, wrapped for `action`.
-pub fn response(action: &str, request_id: &str, result: impl FnOnce(&mut Xml)) -> String {
+/// A successful response of the service whose XML namespace is `namespace`: the result
+/// that `result` writes, wrapped for `action`.
+pub fn response(
+    namespace: &str,
+    action: &str,
+    request_id: &str,
+    result: impl FnOnce(&mut Xml),
+) -> String {
     let mut x = Xml::default();
     x.out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     x.out
-        .push_str(&format!(r#"<{action}Response xmlns="{NAMESPACE}">"#));
+        .push_str(&format!(r#"<{action}Response xmlns="{namespace}">"#));
     x.elem(&format!("{action}Result"), result);
     x.elem("ResponseMetadata", |x| x.text("RequestId", request_id));
     x.out.push_str(&format!("</{action}Response>"));
     x.finish()
 }
 
-/// The error document for `e`.
-pub fn error_response(e: &ElbError, request_id: &str) -> String {
+/// The error document for an error with `code` and `message` answered with HTTP
+/// `status` (5xx errors are the `Receiver`'s, the rest the `Sender`'s).
+pub fn error_response(
+    namespace: &str,
+    status: u16,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> String {
     let mut x = Xml::default();
     x.out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     x.out
-        .push_str(&format!(r#"<ErrorResponse xmlns="{NAMESPACE}">"#));
+        .push_str(&format!(r#"<ErrorResponse xmlns="{namespace}">"#));
     x.elem("Error", |x| {
-        x.text(
-            "Type",
-            if e.status() >= 500 {
-                "Receiver"
-            } else {
-                "Sender"
-            },
-        );
-        x.text("Code", e.code());
-        x.text("Message", e.message());
+        x.text("Type", if status >= 500 { "Receiver" } else { "Sender" });
+        x.text("Code", code);
+        x.text("Message", message);
     });
     x.text("RequestId", request_id);
     x.out.push_str("</ErrorResponse>");
@@ -122,6 +123,8 @@ pub fn error_response(e: &ElbError, request_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NAMESPACE: &str = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/";
 
     #[test]
     fn text_is_escaped() {
@@ -135,7 +138,7 @@ mod tests {
 
     #[test]
     fn responses_wrap_results_and_lists_use_members() {
-        let doc = response("DescribeListeners", "req-1", |x| {
+        let doc = response(NAMESPACE, "DescribeListeners", "req-1", |x| {
             x.list("Listeners", &[80, 443], |x, port| x.text("Port", port));
             x.opt("NextMarker", None::<&str>);
         });
@@ -145,7 +148,7 @@ mod tests {
                 r#"<?xml version="1.0" encoding="UTF-8"?><DescribeListenersResponse xmlns="{NAMESPACE}"><DescribeListenersResult><Listeners><member><Port>80</Port></member><member><Port>443</Port></member></Listeners></DescribeListenersResult><ResponseMetadata><RequestId>req-1</RequestId></ResponseMetadata></DescribeListenersResponse>"#
             )
         );
-        let empty = response("DeleteRule", "r", |_| {});
+        let empty = response(NAMESPACE, "DeleteRule", "r", |_| {});
         assert!(
             empty.contains("<DeleteRuleResult></DeleteRuleResult>"),
             "{empty}"
@@ -155,11 +158,14 @@ mod tests {
     #[test]
     fn errors_are_error_responses() {
         let doc = error_response(
-            &ElbError::RuleNotFound("One or more rules not found".into()),
+            NAMESPACE,
+            400,
+            "RuleNotFound",
+            "One or more rules not found",
             "r2",
         );
         assert!(doc.contains("<Error><Type>Sender</Type><Code>RuleNotFound</Code><Message>One or more rules not found</Message></Error><RequestId>r2</RequestId></ErrorResponse>"), "{doc}");
-        let doc = error_response(&ElbError::Internal("x".into()), "r3");
+        let doc = error_response(NAMESPACE, 500, "InternalFailure", "x", "r3");
         assert!(doc.contains("<Type>Receiver</Type>"), "{doc}");
     }
 }

@@ -6,7 +6,7 @@ use berth_store::Store;
 
 use crate::keys::Scope;
 use crate::listener_sockets::ListenerSockets;
-use crate::xml;
+use berth_query::xml;
 
 /// Everything a handler knows about the call it serves.
 pub struct Ctx<'a> {
@@ -25,6 +25,6 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The response document for this call, with the result `result` writes.
     pub fn respond(&self, result: impl FnOnce(&mut xml::Xml)) -> String {
-        xml::response(&self.action, &self.request_id, result)
+        xml::response(crate::NAMESPACE, &self.action, &self.request_id, result)
     }
 }

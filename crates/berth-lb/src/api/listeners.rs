@@ -22,8 +22,8 @@ use crate::error::ElbError;
 use crate::keys::{port_claim, ElbKeys};
 use crate::listener_sockets::ListenerSockets;
 use crate::model::{new_id, LoadBalancerType, Protocol, Tag};
-use crate::query::Params;
 use crate::resources::{ListenerRecord, LoadBalancerRecord};
+use berth_query::Params;
 
 /// The most listeners one load balancer has.
 pub const MAX_LISTENERS: usize = 50;

@@ -16,8 +16,8 @@ use crate::error::ElbError;
 use crate::keys::ElbKeys;
 use crate::model::{new_id, now_ms, IpAddressType, LoadBalancerType, Scheme, Tag};
 use crate::names::check_load_balancer_name;
-use crate::query::Params;
 use crate::resources::LoadBalancerRecord;
+use berth_query::Params;
 
 fn parse_create(ctx: &Ctx, p: &Params) -> Result<LoadBalancerRecord, ElbError> {
     let name = p.required("Name")?;

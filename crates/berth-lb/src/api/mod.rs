@@ -9,7 +9,7 @@ use berth_store::Store;
 use crate::error::ElbError;
 use crate::keys::Scope;
 use crate::listener_sockets::ListenerSockets;
-use crate::query::Params;
+use berth_query::Params;
 use context::Ctx;
 
 pub mod context;

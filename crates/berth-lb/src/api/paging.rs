@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::error::ElbError;
-use crate::query::Params;
+use berth_query::Params;
 
 /// The largest `PageSize`, and the page size when none is given.
 pub const MAX_PAGE_SIZE: usize = 400;

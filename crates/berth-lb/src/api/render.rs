@@ -5,7 +5,7 @@ use crate::actions::{Action, Condition};
 use crate::model::iso8601;
 use crate::resources::{ListenerRecord, LoadBalancerRecord, RuleRecord, TargetGroupRecord};
 use crate::targets::TargetHealthDescription;
-use crate::xml::Xml;
+use berth_query::xml::Xml;
 
 /// A `LoadBalancer`; `dns_name` is where its listeners listen.
 pub fn load_balancer(x: &mut Xml, lb: &LoadBalancerRecord, dns_name: &str, region: &str) {

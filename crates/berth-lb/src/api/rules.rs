@@ -13,8 +13,8 @@ use crate::config::{mutate, Plan, ScopeConfig};
 use crate::error::ElbError;
 use crate::keys::ElbKeys;
 use crate::model::{new_id, Protocol, Tag};
-use crate::query::Params;
 use crate::resources::{ListenerRecord, RuleRecord};
+use berth_query::Params;
 
 /// The most rules (besides the default) one listener has.
 pub const MAX_RULES: usize = 100;

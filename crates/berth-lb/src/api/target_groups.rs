@@ -15,8 +15,8 @@ use crate::health_check::{HealthCheck, HealthCheckInput};
 use crate::keys::ElbKeys;
 use crate::model::{new_id, Protocol, Tag, TargetType};
 use crate::names::check_target_group_name;
-use crate::query::Params;
 use crate::resources::TargetGroupRecord;
+use berth_query::Params;
 
 /// The deregistration delay when none is set, in seconds.
 pub const DEFAULT_DEREGISTRATION_DELAY_SECS: u32 = 300;

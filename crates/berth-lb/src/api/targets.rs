@@ -6,8 +6,8 @@ use super::render;
 use crate::config::{mutate, ScopeConfig};
 use crate::error::ElbError;
 use crate::model::now_ms;
-use crate::query::Params;
 use crate::targets::{self, TargetDescription};
+use berth_query::Params;
 
 /// RegisterTargets.
 pub async fn register(ctx: &Ctx<'_>, p: &Params) -> Result<String, ElbError> {
