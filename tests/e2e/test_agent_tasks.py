@@ -15,6 +15,8 @@ import urllib.request
 from typing import Any, Iterator
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
 import pytest
 
 from conftest import awsvpc_api, awsvpc_cli, eventually, free_port, unique
@@ -338,9 +340,21 @@ def test_the_metadata_endpoint_and_task_role_credentials(node: Any) -> None:
     berth, _ = node
     ecs = berth.client()
     family = unique("meta")
+    # The task's role: trusted by ECS tasks, allowed to list tasks and nothing else.
+    role = unique("meta-reader")
+    iam = berth.client("iam")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }))
+    iam.put_role_policy(RoleName=role, PolicyName="list-tasks", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*"}],
+    }))
+    role_arn = f"arn:aws:iam::000000000000:role/{role}"
     ecs.register_task_definition(
         family=family,
-        taskRoleArn="arn:aws:iam::000000000000:role/meta-reader",
+        taskRoleArn=role_arn,
         containerDefinitions=[{"name": "main", "image": IMAGE, "memory": 48, "cpu": 64, "command": ["sleep", "300"], "stopTimeout": 2,
                                "portMappings": [{"containerPort": 80}]}],
     )
@@ -371,13 +385,24 @@ def test_the_metadata_endpoint_and_task_role_credentials(node: Any) -> None:
     assert list(inside("$ECS_CONTAINER_METADATA_URI_V4/task/stats")) == [cid]
 
     creds = inside("$AWS_CONTAINER_CREDENTIALS_FULL_URI", header="$AWS_CONTAINER_AUTHORIZATION_TOKEN")
-    assert creds["RoleArn"] == "arn:aws:iam::000000000000:role/meta-reader"
+    assert creds["RoleArn"] == role_arn
     assert creds["AccessKeyId"].startswith("ASIA") and creds["Expiration"].endswith("Z")
     as_task = boto3.Session(
         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["Token"], region_name="us-east-1",
-    ).client("ecs", endpoint_url=berth.endpoint)
+    ).client("ecs", endpoint_url=berth.endpoint, config=Config(retries={"total_max_attempts": 1}))
     assert arn in as_task.list_tasks(cluster=CLUSTER)["taskArns"], "the task's keys work against Berth's API"
+    # They are a session of the role, with its permissions and nothing more.
+    who = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["Token"], region_name="us-east-1",
+    ).client("sts", endpoint_url=berth.endpoint).get_caller_identity()
+    task_id = arn.rsplit("/", 1)[1]
+    assert who["Arn"] == f"arn:aws:sts::000000000000:assumed-role/{role}/{task_id}"
+    with pytest.raises(ClientError) as refused:
+        as_task.stop_task(cluster=CLUSTER, task=arn)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert describe(ecs, arn)["desiredStatus"] == "RUNNING", "the refused stop changed nothing"
     stop(ecs, arn)
     wait_status(ecs, arn, "STOPPED")
 

@@ -72,6 +72,8 @@ api_errors! {
     IncompleteSignature => ("IncompleteSignatureException", 400),
     /// The signature does not match, or it has expired.
     InvalidSignature => ("InvalidSignatureException", 403),
+    /// The request is signed with temporary credentials that have expired.
+    ExpiredToken => ("ExpiredTokenException", 403),
     /// The access key or security token is not known.
     UnrecognizedClient => ("UnrecognizedClientException", 403),
     /// Too many requests.

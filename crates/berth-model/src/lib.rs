@@ -1,7 +1,8 @@
 //! Berth's internal model of ECS: clusters, task definitions, tasks and container
 //! instances as stored records, the rules that decide what is valid, and the conversions
-//! to the wire shapes AWS returns, and how each is laid out as stored bytes; and who may
-//! join as an agent ([`agent_access`]). No I/O.
+//! to the wire shapes AWS returns, and how each is laid out as stored bytes; who may
+//! join as an agent ([`agent_access`]); and IAM's users, groups, roles, policies and
+//! sessions ([`iam`]). No I/O.
 
 pub mod agent_access;
 pub mod cluster;
@@ -10,6 +11,7 @@ pub mod fargate;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod host_network;
+pub mod iam;
 pub mod names;
 pub mod service;
 pub mod status;

@@ -13,6 +13,10 @@ use crate::agent_access::{AgentCredentialRecord, JoinTokenRecord};
 use crate::cluster::{tags_to_wire, ClusterRecord};
 use crate::container_instance::InstanceRecord;
 use crate::host_network::HostNetworkRecord;
+use crate::iam::{
+    AccessKeyRecord, GroupRecord, InstanceProfileRecord, ManagedPolicyRecord, RoleRecord,
+    SessionRecord, UserRecord,
+};
 use crate::service::ServiceRecord;
 use crate::task::TaskRecord;
 use crate::task_definition::TaskDefinitionRecord;
@@ -24,7 +28,14 @@ stored_as_json!(
     ServiceRecord,
     JoinTokenRecord,
     AgentCredentialRecord,
-    HostNetworkRecord
+    HostNetworkRecord,
+    UserRecord,
+    GroupRecord,
+    RoleRecord,
+    AccessKeyRecord,
+    ManagedPolicyRecord,
+    InstanceProfileRecord,
+    SessionRecord
 );
 
 impl Stored for TaskRecord {

@@ -1,5 +1,7 @@
 //! Who is calling: every API request is verified with SigV4 against the access keys
-//! Berth knows, and the credential scope decides the account and region it acts in.
+//! Berth knows (the account root's, IAM users' and sessions' from the IAM
+//! [`Directory`], task role sessions), and the credential scope decides the account and
+//! region it acts in. The key decides the [`Principal`].
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -9,21 +11,32 @@ use berth_api::error::ApiError;
 use berth_sigv4::{AuthError, Identity as KeyIdentity, Request};
 use http::request::Parts;
 
-use crate::context::{Caller, Core};
+use crate::context::{Caller, Core, Principal};
+use crate::iam::directory::Directory;
 use crate::identity::Identity;
+
+/// A task role session: its key, when it expires, and its role.
+struct TaskSession {
+    key: KeyIdentity,
+    expires: Timestamp,
+    role_arn: String,
+    task_id: String,
+}
 
 /// The keys Berth accepts, and a SigV4 verifier that caches derived signing keys.
 pub struct Verifier {
     sigv4: berth_sigv4::Verifier,
+    /// The account root's key.
     keys: RwLock<HashMap<String, KeyIdentity>>,
-    /// Task role sessions seen so far, with when they expire
-    /// (task role credentials).
-    sessions: RwLock<HashMap<String, (KeyIdentity, Timestamp)>>,
+    /// Task role sessions seen so far (task role credentials).
+    sessions: RwLock<HashMap<String, TaskSession>>,
+    /// IAM's users' keys and STS sessions.
+    pub directory: std::sync::Arc<Directory>,
 }
 
 impl Verifier {
-    /// Accepts the account's long-term key.
-    pub fn new(identity: &Identity) -> Verifier {
+    /// Accepts the account's long-term key, and the keys `directory` holds.
+    pub fn new(identity: &Identity, directory: std::sync::Arc<Directory>) -> Verifier {
         let mut keys = HashMap::new();
         keys.insert(
             identity.access_key_id.clone(),
@@ -37,28 +50,87 @@ impl Verifier {
             sigv4: berth_sigv4::Verifier::new(),
             keys: RwLock::new(keys),
             sessions: RwLock::new(HashMap::new()),
+            directory,
         }
     }
 
     /// Whether the session `id` is loaded and unexpired at `now`.
     pub fn has_session(&self, id: &str, now: Timestamp) -> bool {
         let sessions = self.sessions.read().expect("session table lock");
-        sessions.get(id).is_some_and(|(_, expires)| *expires > now)
+        sessions.get(id).is_some_and(|s| s.expires > now)
     }
 
-    /// Accepts the temporary key `id` until `expires`; sessions expired at `now` are
-    /// dropped.
+    /// Accepts the temporary key `id` of a session of `role_arn` for task `task_id`
+    /// until `expires`; sessions expired at `now` are dropped.
     pub fn add_session(
         &self,
         id: String,
         identity: KeyIdentity,
         expires: Timestamp,
+        role_arn: String,
+        task_id: String,
         now: Timestamp,
     ) {
         let mut sessions = self.sessions.write().expect("session table lock");
-        sessions.retain(|_, (_, e)| *e > now);
-        sessions.insert(id, (identity, expires));
+        sessions.retain(|_, s| s.expires > now);
+        sessions.insert(
+            id,
+            TaskSession {
+                key: identity,
+                expires,
+                role_arn,
+                task_id,
+            },
+        );
     }
+
+    /// The principal key `id` signs as, once its signature held.
+    fn principal_of(&self, id: &str, now: Timestamp) -> Option<Principal> {
+        if self.keys.read().expect("key table lock").contains_key(id) {
+            return Some(Principal::Root);
+        }
+        if let Some(c) = self.directory.credentials(id, now) {
+            return Some(c.principal);
+        }
+        let sessions = self.sessions.read().expect("session table lock");
+        let s = sessions.get(id)?;
+        let role = self.directory.role_by_arn(&s.role_arn);
+        Some(Principal::Role {
+            role_name: s
+                .role_arn
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            role_id: role.map(|r| r.entity.id.clone()).unwrap_or_default(),
+            role_arn: s.role_arn.clone(),
+            session_name: s.task_id.clone(),
+        })
+    }
+}
+
+/// Makes the key a request is signed with known before its signature is checked: a
+/// task role session or an IAM key or session this replica has not seen yet (made a
+/// moment ago, or through another replica).
+pub async fn prepare(core: &Core, verifier: &Verifier, parts: &Parts) -> Result<(), ApiError> {
+    crate::task_credentials::load_for(core, verifier, parts).await?;
+    let Some(id) = crate::task_credentials::access_key_id(parts) else {
+        return Ok(());
+    };
+    let ours = verifier
+        .keys
+        .read()
+        .expect("key table lock")
+        .contains_key(&id)
+        || verifier.has_session(&id, core.clock.now());
+    if !ours && !verifier.directory.knows(&id) {
+        verifier
+            .directory
+            .fetch(&id)
+            .await
+            .map_err(crate::records::store_error)?;
+    }
+    Ok(())
 }
 
 /// Verifies a request's signature; `service` is the signing name it must be scoped to.
@@ -77,19 +149,51 @@ pub fn authenticate(
     let sessions = verifier.sessions.read().expect("session table lock");
     let now_ts = core.clock.now();
     let lookup = |id: &str| {
-        keys.get(id).cloned().or_else(|| {
-            sessions
-                .get(id)
-                .filter(|(_, expires)| *expires > now_ts)
-                .map(|(identity, _)| identity.clone())
-        })
+        keys.get(id)
+            .cloned()
+            .or_else(|| {
+                verifier
+                    .directory
+                    .credentials(id, now_ts)
+                    .map(|c| KeyIdentity {
+                        secret_access_key: c.secret_access_key,
+                        account_id: core.account.clone(),
+                        session_token: c.session_token,
+                    })
+            })
+            .or_else(|| {
+                sessions
+                    .get(id)
+                    .filter(|s| s.expires > now_ts)
+                    .map(|s| s.key.clone())
+            })
     };
     let verified = verifier
         .sigv4
         .verify(&Request::from_parts(parts, body), &lookup, now, service)
-        .map_err(auth_error)?;
+        .map_err(|e| {
+            let expired = matches!(e, AuthError::UnrecognizedClient(_))
+                && crate::task_credentials::access_key_id(parts)
+                    .is_some_and(|id| verifier.directory.expired(&id, now_ts));
+            if expired {
+                ApiError::ExpiredToken(
+                    "The security token included in the request is expired".into(),
+                )
+            } else {
+                auth_error(e)
+            }
+        })?;
+    drop((keys, sessions));
+    let principal = verifier
+        .principal_of(&verified.access_key_id, now_ts)
+        .ok_or_else(|| {
+            ApiError::UnrecognizedClient(
+                "The security token included in the request is invalid.".into(),
+            )
+        })?;
     Ok(Caller {
-        principal_arn: format!("arn:aws:iam::{}:root", verified.account_id),
+        principal_arn: principal.arn(&verified.account_id),
+        principal,
         account: verified.account_id,
         region: verified.region,
         access_key_id: verified.access_key_id,

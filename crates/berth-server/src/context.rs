@@ -109,6 +109,82 @@ pub struct Caller {
     pub access_key_id: String,
     /// The IAM principal ECS records (`registeredBy`).
     pub principal_arn: String,
+    /// Who signed: the account's root, a user, or a role's session.
+    pub principal: Principal,
+}
+
+/// Who signs a request, as IAM knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The account's root: the key `berth up` made, or a session of it. Allowed
+    /// everything.
+    Root,
+    /// An IAM user: one of its access keys, or a session it took (GetSessionToken).
+    User {
+        name: String,
+        id: String,
+        arn: String,
+    },
+    /// A session of a role: AssumeRole, or the credentials of a task's role.
+    Role {
+        role_name: String,
+        role_id: String,
+        role_arn: String,
+        session_name: String,
+    },
+}
+
+impl Principal {
+    /// The user's name, for a user.
+    pub fn user_name(&self) -> Option<&str> {
+        match self {
+            Principal::User { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the account's root.
+    pub fn is_root(&self) -> bool {
+        matches!(self, Principal::Root)
+    }
+
+    /// The ARN IAM and STS name the caller by (`GetCallerIdentity`'s `Arn`): a session of
+    /// a role is `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+    pub fn arn(&self, account: &str) -> String {
+        match self {
+            Principal::Root => format!("arn:aws:iam::{account}:root"),
+            Principal::User { arn, .. } => arn.clone(),
+            Principal::Role {
+                role_name,
+                session_name,
+                ..
+            } => format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
+        }
+    }
+
+    /// The id `GetCallerIdentity` answers as `UserId`.
+    pub fn user_id(&self, account: &str) -> String {
+        match self {
+            Principal::Root => account.to_string(),
+            Principal::User { id, .. } => id.clone(),
+            Principal::Role {
+                role_id,
+                session_name,
+                ..
+            } => format!("{role_id}:{session_name}"),
+        }
+    }
+
+    /// The caller as policies' `Principal` elements and condition keys see it.
+    pub fn for_policies(&self, account: &str) -> berth_iam::Principal {
+        match self {
+            Principal::Root => berth_iam::Principal::root(account),
+            Principal::User { arn, .. } => berth_iam::Principal::user(arn),
+            Principal::Role { role_arn, .. } => {
+                berth_iam::Principal::assumed_role(&self.arn(account), role_arn)
+            }
+        }
+    }
 }
 
 /// Everything a handler knows about the call it serves.

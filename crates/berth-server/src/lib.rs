@@ -1,5 +1,7 @@
-//! The control plane: the HTTP front door (AWS JSON 1.1 with SigV4), one handler module
-//! per AWS service, the launch engine ([`launch`]), the agent channel, and the
+//! The control plane: the HTTP front door (AWS JSON 1.1 and Query with SigV4, every
+//! request authorized by IAM's policies: [`authz`]), one handler module per AWS service
+//! ([`ecs`], [`ecr`], [`logs`], [`iam`], [`sts`]; ELBv2 is `berth_lb`), the launch
+//! engine ([`launch`]), the agent channel, and the
 //! controllers ([`controller`]: services, the janitor, registry upkeep, log retention).
 //! Everything it knows lives in the [`berth_store::Store`]; restarting it loses nothing.
 
@@ -7,10 +9,12 @@ pub mod agent_access;
 pub mod agent_channel;
 pub mod assignment_index;
 pub mod auth;
+pub mod authz;
 pub mod context;
 pub mod controller;
 pub mod ecr;
 pub mod ecs;
+pub mod iam;
 pub mod identity;
 pub mod janitor;
 pub mod json;
@@ -24,6 +28,7 @@ pub mod protocol;
 pub mod records;
 pub mod registry_token;
 pub mod service_controller;
+pub mod sts;
 pub mod task_credentials;
 pub mod task_network;
 pub mod tls;
@@ -240,7 +245,12 @@ impl Server {
             region: config.region,
             instance_cache: Default::default(),
         });
-        let verifier = Arc::new(auth::Verifier::new(&config.identity));
+        let directory = iam::directory::Directory::start(
+            core.store.clone(),
+            &config.identity.account_id,
+            shutdown.subscribe(),
+        );
+        let verifier = Arc::new(auth::Verifier::new(&config.identity, directory));
         let ecr = Arc::new(ecr::Ecr {
             registry: Arc::new(registry),
             host: ecr::registry_host(local_addr, config.advertise_host.as_deref()),

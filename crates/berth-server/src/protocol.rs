@@ -3,8 +3,9 @@
 //! and turns their results and [`ApiError`]s into HTTP responses ([`crate::json`]), with
 //! `x-amzn-RequestId`.
 //!
-//! A form-encoded `POST /` without `X-Amz-Target` is the Query protocol, which ELBv2
-//! speaks: it is signed for `elasticloadbalancing` and answered in XML by [`berth_lb`].
+//! A form-encoded `POST /` without `X-Amz-Target` is the Query protocol, which ELBv2,
+//! IAM and STS speak: answered in XML by [`berth_lb`] (signed for
+//! `elasticloadbalancing`) or [`crate::iam`] (signed for `iam` or `sts`).
 
 use std::sync::Arc;
 
@@ -79,7 +80,7 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
             "Request body exceeds the maximum of {limit} bytes."
         ))
     })?;
-    crate::task_credentials::load_for(&app.core, &app.verifier, &parts).await?;
+    auth::prepare(&app.core, &app.verifier, &parts).await?;
     let signing_service = match service {
         crate::ecs::TARGET_PREFIX => "ecs",
         berth_api::ecr::TARGET_PREFIX => "ecr",
@@ -101,6 +102,15 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         &body,
         Some(signing_service),
     )?;
+    crate::authz::front_door::json(
+        &app.verifier.directory,
+        &caller,
+        signing_service,
+        action,
+        &body,
+        app.core.clock.now(),
+    )
+    .map_err(|denied| ApiError::AccessDenied(denied.0))?;
     let ctx = Ctx {
         core: app.core.clone(),
         caller,
@@ -156,12 +166,27 @@ async fn serve_query(
                 "Request body exceeds the maximum of {MAX_BODY_BYTES} bytes."
             ))
         })?;
-    crate::task_credentials::load_for(&app.core, &app.verifier, &parts).await?;
-    // IAM, STS, CloudFormation, EC2 and Auto Scaling speak this protocol too: a request
-    // signed for one of them is told Berth does not serve it (once its signature holds).
-    if let Some(other) = signed_for(&parts, &body).filter(|s| s != "elasticloadbalancing") {
-        auth::authenticate(&app.core, &app.verifier, &parts, &body, Some(&other))?;
-        return Err(not_served(&other));
+    auth::prepare(&app.core, &app.verifier, &parts).await?;
+    // IAM and STS speak this protocol too; CloudFormation, EC2 and Auto Scaling as well:
+    // a request signed for one of those is told Berth does not serve it (once its
+    // signature holds).
+    match signed_for(&parts, &body).as_deref() {
+        Some(service @ ("iam" | "sts")) => {
+            let caller =
+                auth::authenticate(&app.core, &app.verifier, &parts, &body, Some(service))?;
+            let answer =
+                crate::iam::serve(&app.core, &app.verifier.directory, caller, service, &body).await;
+            return Ok(berth_lb::QueryResponse {
+                status: answer.status,
+                body: answer.body,
+                request_id: answer.request_id,
+            });
+        }
+        Some(other) if other != "elasticloadbalancing" => {
+            auth::authenticate(&app.core, &app.verifier, &parts, &body, Some(other))?;
+            return Err(not_served(other));
+        }
+        _ => {}
     }
     let caller = auth::authenticate(
         &app.core,
@@ -170,6 +195,19 @@ async fn serve_query(
         &body,
         Some("elasticloadbalancing"),
     )?;
+    // A body that does not parse is refused by ELBv2 itself, having done nothing.
+    if let Ok(params) = berth_query::Params::parse(&body) {
+        let action = params.peek("Action").unwrap_or_default();
+        crate::authz::front_door::query(
+            &app.verifier.directory,
+            &caller,
+            "elasticloadbalancing",
+            &action,
+            &params,
+            app.core.clock.now(),
+        )
+        .map_err(|denied| ApiError::AccessDenied(denied.0))?;
+    }
     let scope = berth_lb::Scope {
         account: caller.account,
         region: caller.region,
@@ -204,7 +242,7 @@ pub async fn unrouted(State(app): State<Arc<FrontDoor>>, req: Request<Body>) -> 
         let xml = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
             error.code(),
-            berth_lb::xml::escape(error.message())
+            berth_query::xml::escape(error.message())
         );
         let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_REQUEST);
         let mut r = (status, xml).into_response();
@@ -221,6 +259,8 @@ pub const SERVED: &[(&str, &str)] = &[
     ("ecr", "ECR"),
     ("logs", "CloudWatch Logs"),
     ("elasticloadbalancing", "Elastic Load Balancing (v2)"),
+    ("iam", "IAM"),
+    ("sts", "STS"),
     ("berth", "Berth's own join tokens"),
 ];
 
@@ -251,11 +291,17 @@ fn query_error(e: &ApiError) -> berth_lb::ElbError {
         ApiError::IncompleteSignature(_) => "IncompleteSignature",
         ApiError::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
         ApiError::Server(_) => "InternalFailure",
+        ApiError::AccessDenied(_) => "AccessDenied",
+        ApiError::ExpiredToken(_) => "ExpiredToken",
         other => other.code(),
+    };
+    let status = match e {
+        ApiError::AccessDenied(_) => 403,
+        other => other.status(),
     };
     berth_lb::ElbError::FrontDoor {
         code,
-        status: e.status(),
+        status,
         message: e.message().to_string(),
     }
 }

@@ -120,7 +120,7 @@ pub async fn mint(core: &Core, req: &TaskCredentialsRequest) -> Result<TaskCrede
 
 /// The key id a request is signed with, from its Authorization header or presigned
 /// query.
-fn access_key_id(parts: &http::request::Parts) -> Option<String> {
+pub fn access_key_id(parts: &http::request::Parts) -> Option<String> {
     let from_header = parts
         .headers
         .get("authorization")
@@ -162,6 +162,14 @@ pub async fn load_for(
             session_token: Some(session.value.session_token),
         },
         expires,
+        session.value.role_arn,
+        session
+            .value
+            .task_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
         core.clock.now(),
     );
     Ok(())

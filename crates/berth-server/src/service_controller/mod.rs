@@ -216,6 +216,8 @@ fn context(core: &Arc<Core>, service: &ServiceRecord) -> Ctx {
             region: region.to_string(),
             access_key_id: String::new(),
             principal_arn: service.created_by.clone(),
+            // ECS itself (its service-linked role), which IAM does not restrict.
+            principal: crate::context::Principal::Root,
         },
     }
 }

@@ -1,0 +1,75 @@
+//! Where the front door asks: one call of a JSON protocol service (ECS, ECR, Logs,
+//! Berth's own) or a Query protocol service (ELBv2, IAM, STS), turned into what it asks
+//! ([`super::requested`]) and decided ([`super::decide`]). The root skips both steps.
+
+use berth_api::ecs::Timestamp;
+use berth_query::Params;
+
+use super::decide::{decide, Denied};
+use super::requested::{self, IamKind, IamPlace, Place, Requested};
+use crate::context::Caller;
+use crate::iam::directory::Directory;
+
+/// Decides a JSON protocol call of `service` (its signing name) whose body is `body`.
+pub fn json(
+    directory: &Directory,
+    caller: &Caller,
+    service: &str,
+    operation: &str,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<(), Denied> {
+    if caller.principal.is_root() {
+        return Ok(());
+    }
+    let body: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let at = Place {
+        account: &caller.account,
+        region: &caller.region,
+    };
+    let asked: Vec<Requested> = match service {
+        "ecs" => requested::ecs(operation, &body, at),
+        "ecr" => requested::ecr(operation, &body, at),
+        "logs" => requested::logs(operation, &body, at),
+        other => vec![Requested::new(format!("{other}:{operation}"), "*")],
+    };
+    decide(directory, caller, &asked, now)
+}
+
+/// Decides a Query protocol call of `service` whose members are `params`.
+pub fn query(
+    directory: &Directory,
+    caller: &Caller,
+    service: &str,
+    action: &str,
+    params: &Params,
+    now: Timestamp,
+) -> Result<(), Denied> {
+    if caller.principal.is_root() {
+        return Ok(());
+    }
+    // Reading members here must not count as the handler's reading them.
+    let peek = |name: &str| params.peek(name);
+    let at = Place {
+        account: &caller.account,
+        region: &caller.region,
+    };
+    let asked = match service {
+        "iam" => {
+            let own = caller.principal.arn(&caller.account);
+            let arn_of = |kind: IamKind, name: &str| directory.arn_of(kind.word(), name);
+            requested::iam(
+                action,
+                &peek,
+                IamPlace {
+                    account: &caller.account,
+                    caller: &own,
+                },
+                &arn_of,
+            )
+        }
+        "sts" => requested::sts(action, &peek, at),
+        _ => requested::elbv2(action, &peek, at),
+    };
+    decide(directory, caller, &asked, now)
+}
