@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import Berth, eventually, unique
+from conftest import Berth, aws_cli_path, eventually, unique
 from docker_agent import IMAGE, AgentProcess, docker_host
 
 
@@ -190,3 +190,46 @@ def test_immutable_tags_refuse_a_second_push_and_layers_report_availability(regi
     assert check["layers"][0]["layerSize"] == manifest["layers"][0]["size"]
     assert {(f["layerDigest"], f["failureCode"]) for f in check["failures"]} == {
         (absent, "MissingLayerDigest"), ("not-a-digest", "InvalidLayerDigest")}
+
+
+def test_a_read_only_user_can_docker_pull_but_not_push(registry_node: Any, tmp_path: Path) -> None:
+    """IAM decides each registry request as the principal that logged in: a user with
+    AmazonEC2ContainerRegistryReadOnly pulls with `docker pull`, and its `docker push`
+    is refused (and pushes nothing)."""
+    berth, _, env = registry_node
+    name = f"team/{unique('ro')}"
+    uri = berth.aws("ecr", "create-repository", "--repository-name", name)["repository"]["repositoryUri"]
+    host = uri.split("/")[0]
+    root_password = berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
+    docker_cli(env, "login", "--username", "AWS", "--password-stdin", host, stdin=root_password)
+    docker_cli(env, "tag", IMAGE, f"{uri}:v1")
+    docker_cli(env, "push", f"{uri}:v1")
+    docker_cli(env, "rmi", f"{uri}:v1")
+
+    iam = berth.client("iam")
+    user = unique("puller")
+    iam.create_user(UserName=user)
+    iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    # The user's own CLI: its keys in the environment, no profile.
+    as_user = {**berth.child_env(), "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+               "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    login = subprocess.run(
+        [str(aws_cli_path()), "--endpoint-url", berth.endpoint, "--region", "us-east-1", "ecr", "get-login-password"],
+        env=as_user, capture_output=True, text=True, timeout=120,
+    )
+    assert login.returncode == 0, login.stderr
+    user_config = tmp_path / "user-docker-config"
+    user_config.mkdir()
+    user_env = {**env, "DOCKER_CONFIG": str(user_config)}
+    docker_cli(user_env, "login", "--username", "AWS", "--password-stdin", host, stdin=login.stdout.strip())
+    docker_cli(user_env, "pull", f"{uri}:v1")
+
+    # A new tag of the same image: its push needs ecr:PutImage, which ReadOnly lacks.
+    docker_cli(user_env, "tag", f"{uri}:v1", f"{uri}:v2")
+    out = subprocess.run(["docker", "push", f"{uri}:v2"], env=user_env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0, out.stdout
+    assert "denied" in (out.stdout + out.stderr).lower(), out.stdout + out.stderr
+    tags = {i.get("imageTag") for i in berth.aws("ecr", "list-images", "--repository-name", name)["imageIds"]}
+    assert tags == {"v1"}, "the refused push stored no tag"
+    docker_cli(user_env, "rmi", f"{uri}:v1", f"{uri}:v2")

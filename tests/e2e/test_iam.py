@@ -292,3 +292,30 @@ def test_get_session_token_acts_as_the_user(berth: Berth) -> None:
     assert client(berth, as_session, "sts").get_caller_identity()["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/{name}"
     client(berth, as_session, "ecs").list_clusters()
     denied(client(berth, as_session, "iam").list_users)
+
+
+def test_passing_a_role_to_a_task_definition_needs_iam_pass_role(berth: Berth) -> None:
+    iam = berth.client("iam")
+    role = unique("app-role")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST))
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
+    name, session = new_user(berth, inline={"ecs": doc([{"Effect": "Allow", "Action": "ecs:*", "Resource": "*"}])})
+    ecs = client(berth, session, "ecs")
+    family = unique("passed")
+    container = [{"name": "main", "image": "busybox", "memory": 32}]
+    ecs.register_task_definition(family=family, containerDefinitions=container)  # no role: no PassRole
+    err = denied(ecs.register_task_definition, family=family, taskRoleArn=role_arn, containerDefinitions=container)
+    assert f"iam:PassRole on resource: {role_arn}" in error_message(err)
+    revisions = berth.client("ecs").list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+    assert len(revisions) == 1, "the refused revision was not registered"
+    # PassRole for ECS tasks only (AmazonECS_FullAccess's own condition shape).
+    iam.put_user_policy(
+        UserName=name,
+        PolicyName="pass-to-ecs-tasks",
+        PolicyDocument=doc([{
+            "Effect": "Allow", "Action": "iam:PassRole", "Resource": role_arn,
+            "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
+        }]),
+    )
+    registered = ecs.register_task_definition(family=family, taskRoleArn=role_arn, containerDefinitions=container)
+    assert registered["taskDefinition"]["taskRoleArn"] == role_arn

@@ -1,5 +1,6 @@
 //! Who may do what: the [`Authorizer`] the server plugs in decides, from a request's
-//! headers, whether the caller may perform an [`Action`] on a repository, and in which
+//! method, URI and headers ([`RequestHead`]), whether the caller may perform an
+//! [`Action`] on a repository, and in which
 //! account and region ([`Scope`]) the request acts. [`BasicAuthorizer`] is a fixed
 //! user and password, for tests and single-user setups.
 //!
@@ -9,7 +10,7 @@
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use http::HeaderMap;
+use http::{HeaderMap, Method, Uri};
 
 use crate::Scope;
 
@@ -39,6 +40,15 @@ pub enum AuthError {
     Denied(String),
 }
 
+/// What an authorizer may look at of a request: an authorizer that maps each route to
+/// finer permissions than [`Action`] (ECR's) reads the method and URI.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+}
+
 /// Decides whether a request may act, and where.
 #[async_trait]
 pub trait Authorizer: Send + Sync + 'static {
@@ -46,7 +56,7 @@ pub trait Authorizer: Send + Sync + 'static {
     /// `Catalog`) and returns the scope the request acts in.
     async fn authorize(
         &self,
-        headers: &HeaderMap,
+        request: &RequestHead<'_>,
         repo: Option<&str>,
         action: Action,
     ) -> Result<Scope, AuthError>;
@@ -95,11 +105,11 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 impl Authorizer for BasicAuthorizer {
     async fn authorize(
         &self,
-        headers: &HeaderMap,
+        request: &RequestHead<'_>,
         _repo: Option<&str>,
         _action: Action,
     ) -> Result<Scope, AuthError> {
-        match basic_credentials(headers) {
+        match basic_credentials(request.headers) {
             Some((user, password)) if user == self.user && password == self.password => {
                 Ok(self.scope.clone())
             }
@@ -135,16 +145,23 @@ mod tests {
         headers
     }
 
+    fn head(headers: &HeaderMap) -> RequestHead<'_> {
+        static GET: Method = Method::GET;
+        static URI: std::sync::OnceLock<Uri> = std::sync::OnceLock::new();
+        RequestHead {
+            method: &GET,
+            uri: URI.get_or_init(|| Uri::from_static("/v2/")),
+            headers,
+        }
+    }
+
     #[tokio::test]
     async fn basic_auth_accepts_only_the_configured_user() {
         let auth = BasicAuthorizer::new("user", "pa:ss", scope());
         let good = base64::engine::general_purpose::STANDARD.encode("user:pa:ss");
+        let headers = with_auth(&format!("Basic {good}"));
         let ok = auth
-            .authorize(
-                &with_auth(&format!("Basic {good}")),
-                Some("a"),
-                Action::Push,
-            )
+            .authorize(&head(&headers), Some("a"), Action::Push)
             .await;
         assert_eq!(ok, Ok(scope()));
         let bad = base64::engine::general_purpose::STANDARD.encode("user:nope");
@@ -154,7 +171,7 @@ mod tests {
             with_auth("Bearer abc"),
             with_auth("Basic !!!"),
         ] {
-            let e = auth.authorize(&headers, None, Action::Ping).await;
+            let e = auth.authorize(&head(&headers), None, Action::Ping).await;
             assert!(matches!(e, Err(AuthError::Unauthenticated(_))), "{e:?}");
         }
     }

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use berth_store::Store;
 
-pub use auth::{Action, AuthError, Authorizer, BasicAuthorizer};
+pub use auth::{Action, AuthError, Authorizer, BasicAuthorizer, RequestHead};
 pub use blobs::{BlobError, BlobStore};
 pub use digest::Digest;
 pub use metadata::{Metadata, MetadataError};

@@ -518,7 +518,14 @@ async fn registry_credentials(
             Ok(RegistryCredentials {
                 registry: app.ecr.host.clone(),
                 username: "AWS".into(),
-                password: app.ecr.key.mint(&scope.account, &scope.region, expires_at),
+                // The agent pulls as the platform, as the ECS agent does with its
+                // instance's role; pulling with a task's execution role is to come.
+                password: app.ecr.key.mint(
+                    &scope.account,
+                    &scope.region,
+                    expires_at,
+                    &crate::context::Principal::Root,
+                ),
                 expires_at,
             })
         }

@@ -113,8 +113,8 @@ pub struct Caller {
     pub principal: Principal,
 }
 
-/// Who signs a request, as IAM knows them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who signs a request, as IAM knows them (also carried, signed, in registry tokens).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Principal {
     /// The account's root: the key `berth up` made, or a session of it. Allowed
     /// everything.

@@ -183,6 +183,14 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let (shutdown, mut on_shutdown) = watch::channel(false);
+        // IAM in memory: who signs requests and what they may do, for the front door
+        // and the registry alike.
+        let directory = iam::directory::Directory::start(
+            store.clone(),
+            &config.identity.account_id,
+            shutdown.subscribe(),
+        );
         let registry_key = registry_token::TokenKey::load_or_create(&*store)
             .await
             .map_err(|e| StartError::RegistryKey(e.message().to_string()))?;
@@ -195,7 +203,10 @@ impl Server {
         let registry = berth_registry::Registry::open(
             &registry_root,
             store.clone(),
-            Arc::new(ecr::TokenAuthorizer::new(registry_key.clone())),
+            Arc::new(ecr::TokenAuthorizer::new(
+                registry_key.clone(),
+                directory.clone(),
+            )),
         )
         .map_err(|e| StartError::Registry {
             path: registry_root.clone(),
@@ -219,7 +230,6 @@ impl Server {
         })?;
         // A remote store's reads for Describe calls come from a watch-fed copy; writes
         // are tracked so a replica reads its own.
-        let (shutdown, mut on_shutdown) = watch::channel(false);
         let (store, read_cache) = if config.watch_cache {
             let writes = Arc::new(WriteTracking::new(store));
             let ecs = WatchCache::start(writes.clone(), "/ecs/", shutdown.subscribe());
@@ -245,11 +255,6 @@ impl Server {
             region: config.region,
             instance_cache: Default::default(),
         });
-        let directory = iam::directory::Directory::start(
-            core.store.clone(),
-            &config.identity.account_id,
-            shutdown.subscribe(),
-        );
         let verifier = Arc::new(auth::Verifier::new(&config.identity, directory));
         let ecr = Arc::new(ecr::Ecr {
             registry: Arc::new(registry),

@@ -1,11 +1,12 @@
 //! The registry's login tokens: what ECR's GetAuthorizationToken hands out and what
 //! `docker login --username AWS --password-stdin` sends back as a password.
 //!
-//! A token names its account, region and expiry and carries an HMAC-SHA256 of them
-//! under a key kept in the store (`/registry/token-key`, made on first use), so every
-//! replica verifies any replica's tokens and a restart invalidates none. Tokens are
-//! `v1.ACCOUNT.REGION.EXPIRES.MAC` with the MAC in unpadded base64url; they last
-//! [`LIFETIME`], as ECR's do.
+//! A token names its account, region, expiry and the principal that asked for it, and
+//! carries an HMAC-SHA256 of them under a key kept in the store (`/registry/token-key`,
+//! made on first use), so every replica verifies any replica's tokens and a restart
+//! invalidates none. Tokens are `v2.ACCOUNT.REGION.EXPIRES.PRINCIPAL.MAC` with the
+//! principal as JSON and it and the MAC in unpadded base64url; they last [`LIFETIME`],
+//! as ECR's do. Each registry request is then authorized as that principal.
 //!
 //! The same key signs the download grants in GetDownloadUrlForLayer's URLs (Berth's
 //! counterpart of ECR's pre-signed S3 URLs): one layer of one repository, for
@@ -21,6 +22,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
+use crate::context::Principal;
 use crate::records::{self, store_error, Step};
 
 /// How long a token is good for.
@@ -57,11 +59,12 @@ pub enum TokenError {
     Expired,
 }
 
-/// The account and region a valid token speaks for.
+/// The account, region and principal a valid token speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenScope {
     pub account: String,
     pub region: String,
+    pub principal: Principal,
 }
 
 impl TokenKey {
@@ -87,10 +90,12 @@ impl TokenKey {
         mac.finalize().into_bytes().to_vec()
     }
 
-    /// A token for `account` in `region`, good until `expires` (seconds since the
-    /// epoch).
-    pub fn mint(&self, account: &str, region: &str, expires: i64) -> String {
-        let payload = format!("v1.{account}.{region}.{expires}");
+    /// A token for `principal` of `account` in `region`, good until `expires` (seconds
+    /// since the epoch).
+    pub fn mint(&self, account: &str, region: &str, expires: i64, principal: &Principal) -> String {
+        let who = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(principal).expect("a principal serializes"));
+        let payload = format!("v2.{account}.{region}.{expires}.{who}");
         let mac = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.mac(&payload));
         format!("{payload}.{mac}")
     }
@@ -137,10 +142,10 @@ impl TokenKey {
     pub fn verify(&self, token: &str, now: i64) -> Result<TokenScope, TokenError> {
         let (payload, mac) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
         let parts: Vec<&str> = payload.split('.').collect();
-        let [version, account, region, expires] = parts.as_slice() else {
+        let [version, account, region, expires, who] = parts.as_slice() else {
             return Err(TokenError::Malformed);
         };
-        if *version != "v1" {
+        if *version != "v2" {
             return Err(TokenError::Malformed);
         }
         self.check_mac(payload, mac)?;
@@ -148,9 +153,15 @@ impl TokenKey {
         if now >= expires {
             return Err(TokenError::Expired);
         }
+        let principal = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(who)
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or(TokenError::Malformed)?;
         Ok(TokenScope {
             account: account.to_string(),
             region: region.to_string(),
+            principal,
         })
     }
 }
@@ -163,15 +174,24 @@ mod tests {
         TokenKey(vec![byte; 32])
     }
 
+    fn ana() -> Principal {
+        Principal::User {
+            name: "ana".into(),
+            id: "AIDAEXAMPLE".into(),
+            arn: "arn:aws:iam::000000000000:user/ana".into(),
+        }
+    }
+
     #[test]
-    fn a_token_speaks_for_its_account_and_region_until_it_expires() {
+    fn a_token_speaks_for_its_account_region_and_principal_until_it_expires() {
         let k = key(1);
-        let token = k.mint("000000000000", "us-east-1", 1_000);
+        let token = k.mint("000000000000", "us-east-1", 1_000, &ana());
         assert_eq!(
             k.verify(&token, 999),
             Ok(TokenScope {
                 account: "000000000000".into(),
-                region: "us-east-1".into()
+                region: "us-east-1".into(),
+                principal: ana(),
             })
         );
         assert_eq!(k.verify(&token, 1_000), Err(TokenError::Expired));
@@ -197,7 +217,7 @@ mod tests {
             Err(TokenError::BadSignature)
         );
         // A login token is not a download grant, nor the other way round.
-        let login = key(1).mint("000000000000", "us-east-1", 1_000);
+        let login = key(1).mint("000000000000", "us-east-1", 1_000, &Principal::Root);
         assert_eq!(
             key(1).verify_download(&login, 0),
             Err(TokenError::Malformed)
@@ -222,7 +242,7 @@ mod tests {
 
     #[test]
     fn tampered_foreign_and_garbled_tokens_are_refused() {
-        let token = key(1).mint("000000000000", "us-east-1", 1_000);
+        let token = key(1).mint("000000000000", "us-east-1", 1_000, &ana());
         assert_eq!(key(2).verify(&token, 0), Err(TokenError::BadSignature));
         let other_account = token.replacen("000000000000", "111111111111", 1);
         assert_eq!(
@@ -231,7 +251,23 @@ mod tests {
         );
         let later = token.replacen(".1000.", ".9999.", 1);
         assert_eq!(key(1).verify(&later, 0), Err(TokenError::BadSignature));
-        for bad in ["", "v1", "v2.a.b.1.AAAA", "v1.a.b.c.d.e", "v1.a.b.1.!!"] {
+        // Someone else's principal under the same MAC.
+        let root = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&Principal::Root).unwrap());
+        let parts: Vec<&str> = token.split('.').collect();
+        let as_root = format!(
+            "v2.{}.{}.{}.{root}.{}",
+            parts[1], parts[2], parts[3], parts[5]
+        );
+        assert_eq!(key(1).verify(&as_root, 0), Err(TokenError::BadSignature));
+        for bad in [
+            "",
+            "v1",
+            "v1.a.b.1.AAAA",
+            "v2.a.b.1.AAAA",
+            "v2.a.b.c.d.e.f",
+            "v2.a.b.1.x.!!",
+        ] {
             assert_eq!(key(1).verify(bad, 0), Err(TokenError::Malformed), "{bad}");
         }
     }
@@ -242,7 +278,7 @@ mod tests {
         let store = berth_store::embedded::EmbeddedStore::open(dir.path()).unwrap();
         let first = TokenKey::load_or_create(&store).await.unwrap();
         let second = TokenKey::load_or_create(&store).await.unwrap();
-        let token = first.mint("0", "r", 10);
+        let token = first.mint("0", "r", 10, &Principal::Root);
         assert!(second.verify(&token, 0).is_ok());
     }
 }

@@ -75,8 +75,13 @@ impl Call {
     /// Authorizes `action` on `repo` (or on the registry).
     async fn authorize(&self, repo: Option<&RepoName>, action: Action) -> Result<Scope> {
         let authorizer = &self.registry.authorizer;
+        let head = crate::auth::RequestHead {
+            method: &self.method,
+            uri: &self.uri,
+            headers: &self.headers,
+        };
         authorizer
-            .authorize(&self.headers, repo.map(RepoName::as_str), action)
+            .authorize(&head, repo.map(RepoName::as_str), action)
             .await
             .map_err(|e| auth_error(e, authorizer.realm()))
     }
@@ -106,9 +111,19 @@ impl Call {
     }
 }
 
-async fn ping(State(registry): State<Arc<Registry>>, headers: HeaderMap) -> Response {
+async fn ping(
+    State(registry): State<Arc<Registry>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let authorizer = &registry.authorizer;
-    let result = authorizer.authorize(&headers, None, Action::Ping).await;
+    let head = crate::auth::RequestHead {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+    };
+    let result = authorizer.authorize(&head, None, Action::Ping).await;
     let response = match result {
         Ok(_) => ([(http::header::CONTENT_TYPE, "application/json")], "{}").into_response(),
         Err(e) => auth_error(e, authorizer.realm()).into_response(),

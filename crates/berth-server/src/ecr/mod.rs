@@ -327,10 +327,12 @@ fn token(
     }
     let now = ctx.core.clock.now().as_secs_f64() as i64;
     let expires = now + LIFETIME.as_secs() as i64;
-    let password = ctx
-        .ecr
-        .key
-        .mint(&ctx.caller.account, &ctx.caller.region, expires);
+    let password = ctx.ecr.key.mint(
+        &ctx.caller.account,
+        &ctx.caller.region,
+        expires,
+        &ctx.caller.principal,
+    );
     let token = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"));
     Ok(GetAuthorizationTokenResponse {
         authorization_data: Some(vec![AuthorizationData {
@@ -346,15 +348,19 @@ fn token(
 }
 
 /// The registry's gatekeeper: HTTP basic auth with user `AWS` and a token from
-/// GetAuthorizationToken, which also names the account and region the request acts in.
-/// Anonymous requests are refused.
+/// GetAuthorizationToken, which names the account and region the request acts in and
+/// the principal that asked for it; each request is then authorized as that principal,
+/// with the ECR permissions its route needs (BatchGetImage for a manifest,
+/// GetDownloadUrlForLayer for a layer, the upload actions and PutImage for a push: see
+/// `authz::requested::registry`). Anonymous requests are refused.
 pub struct TokenAuthorizer {
     key: TokenKey,
+    directory: std::sync::Arc<crate::iam::directory::Directory>,
 }
 
 impl TokenAuthorizer {
-    pub fn new(key: TokenKey) -> Self {
-        TokenAuthorizer { key }
+    pub fn new(key: TokenKey, directory: std::sync::Arc<crate::iam::directory::Directory>) -> Self {
+        TokenAuthorizer { key, directory }
     }
 }
 
@@ -362,11 +368,12 @@ impl TokenAuthorizer {
 impl Authorizer for TokenAuthorizer {
     async fn authorize(
         &self,
-        headers: &http::HeaderMap,
+        request: &berth_registry::RequestHead<'_>,
         _repo: Option<&str>,
         _action: Action,
     ) -> Result<Scope, AuthError> {
-        let Some((user, password)) = berth_registry::auth::basic_credentials(headers) else {
+        let Some((user, password)) = berth_registry::auth::basic_credentials(request.headers)
+        else {
             return Err(AuthError::Unauthenticated(
                 "authentication required: log in with `aws ecr get-login-password | docker \
                  login --username AWS --password-stdin HOST:PORT`"
@@ -381,13 +388,35 @@ impl Authorizer for TokenAuthorizer {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let scope = self
+        let token = self
             .key
             .verify(&password, now)
             .map_err(|e| AuthError::Unauthenticated(e.to_string()))?;
+        if !token.principal.is_root() {
+            let at = crate::authz::requested::Place {
+                account: &token.account,
+                region: &token.region,
+            };
+            let path = request
+                .uri
+                .path_and_query()
+                .map_or(request.uri.path(), |p| p.as_str());
+            let asked = crate::authz::requested::registry(request.method, path, at);
+            let caller = crate::context::Caller {
+                account: token.account.clone(),
+                region: token.region.clone(),
+                access_key_id: String::new(),
+                principal_arn: token.principal.arn(&token.account),
+                principal: token.principal.clone(),
+            };
+            let now = berth_api::ecs::Timestamp::try_from_secs_f64(now as f64)
+                .unwrap_or(berth_api::ecs::Timestamp::UNIX_EPOCH);
+            crate::authz::decide::decide(&self.directory, &caller, &asked, now)
+                .map_err(|denied| AuthError::Denied(denied.0))?;
+        }
         Ok(Scope {
-            account: scope.account,
-            region: scope.region,
+            account: token.account,
+            region: token.region,
         })
     }
 
