@@ -319,3 +319,30 @@ def test_passing_a_role_to_a_task_definition_needs_iam_pass_role(berth: Berth) -
     )
     registered = ecs.register_task_definition(family=family, taskRoleArn=role_arn, containerDefinitions=container)
     assert registered["taskDefinition"]["taskRoleArn"] == role_arn
+
+
+def test_simulate_says_what_the_evaluator_decides_and_why(berth: Berth) -> None:
+    name, _ = new_user(
+        berth,
+        "arn:aws:iam::aws:policy/AmazonECS_FullAccess",
+        inline={"no-deletes": doc([{"Effect": "Deny", "Action": "ecs:DeleteCluster", "Resource": "*"}])},
+    )
+    results = berth.aws(
+        "iam", "simulate-principal-policy",
+        "--policy-source-arn", f"arn:aws:iam::{ACCOUNT}:user/{name}",
+        "--action-names", "ecs:ListClusters", "ecs:DeleteCluster", "iam:CreateUser",
+    )["EvaluationResults"]
+    decided = {r["EvalActionName"]: r for r in results}
+    assert decided["ecs:ListClusters"]["EvalDecision"] == "allowed"
+    assert decided["ecs:ListClusters"]["MatchedStatements"][0]["SourcePolicyType"] == "aws-managed"
+    assert decided["ecs:DeleteCluster"]["EvalDecision"] == "explicitDeny"
+    assert decided["ecs:DeleteCluster"]["MatchedStatements"] == [{"SourcePolicyId": "no-deletes", "SourcePolicyType": "user"}]
+    assert decided["iam:CreateUser"]["EvalDecision"] == "implicitDeny"
+
+    custom = berth.aws(
+        "iam", "simulate-custom-policy",
+        "--policy-input-list", doc([{"Effect": "Allow", "Action": "logs:*", "Resource": "arn:aws:logs:*:*:log-group:/app/*"}]),
+        "--action-names", "logs:CreateLogGroup",
+        "--resource-arns", "arn:aws:logs:us-east-1:000000000000:log-group:/app/web", "arn:aws:logs:us-east-1:000000000000:log-group:/other",
+    )["EvaluationResults"]
+    assert [r["EvalDecision"] for r in custom] == ["allowed", "implicitDeny"]

@@ -269,6 +269,29 @@ fn env_of(runtime: &FakeRuntime, container: &str, key: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_reads_its_own_metadata_and_role_credentials_and_nobody_elses() {
     let (c, runtime) = setup().await;
+    // The task role: trusted by ECS tasks, allowed to list clusters and nothing else.
+    for pairs in [
+        vec![
+            ("Action", "CreateRole"),
+            ("RoleName", "app"),
+            (
+                "AssumeRolePolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+            ),
+        ],
+        vec![
+            ("Action", "PutRolePolicy"),
+            ("RoleName", "app"),
+            ("PolicyName", "list"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecs:ListClusters","Resource":"*"}]}"#,
+            ),
+        ],
+    ] {
+        let (status, xml) = c.client.query("iam", &pairs).await;
+        assert_eq!(status, 200, "{xml}");
+    }
     for (family, role) in [("with-role", true), ("without-role", false)] {
         let mut def = json!({"family": family, "containerDefinitions": [
             {"name": "web", "image": "busybox", "memory": 64, "cpu": 128}]});
@@ -347,6 +370,12 @@ async fn a_task_reads_its_own_metadata_and_role_credentials_and_nobody_elses() {
     );
     let clusters = as_task.ok("ListClusters", json!({})).await;
     assert!(clusters["clusterArns"].as_array().unwrap().len() == 1);
+    // A session of the role: what the role does not allow is refused.
+    let refused = as_task
+        .call("CreateCluster", json!({"clusterName": "by-the-task"}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, "AccessDeniedException", "{refused:?}");
     let wrong_token = c.client.with_session(
         key,
         creds["SecretAccessKey"].as_str().unwrap(),

@@ -16,6 +16,7 @@ pub mod instance_profiles;
 pub mod login_profiles;
 pub mod policies;
 pub mod render;
+pub mod simulate;
 pub mod store_keys;
 
 use std::sync::Arc;
@@ -211,6 +212,9 @@ pub async fn dispatch(ctx: &IamCtx<'_>, p: &Params) -> Result<String, IamError> 
         "ListUserPolicies" => policies::list_inline(ctx, p, User).await,
         "ListGroupPolicies" => policies::list_inline(ctx, p, Group).await,
         "ListRolePolicies" => policies::list_inline(ctx, p, Role).await,
+        // Why: the evaluator, asked.
+        "SimulatePrincipalPolicy" => simulate::principal(ctx, p).await,
+        "SimulateCustomPolicy" => simulate::custom(ctx, p).await,
         // Instance profiles.
         "CreateInstanceProfile" => instance_profiles::create(ctx, p).await,
         "GetInstanceProfile" => instance_profiles::get(ctx, p).await,
