@@ -32,9 +32,22 @@ class EtcdCluster:
         return "etcd://" + ",".join(f"127.0.0.1:{p}" for p in self.client_ports)
 
     def start(self) -> None:
+        """Starts the members; when one cannot bind its port (another process took it
+        between `free_port` and etcd's bind), starts the cluster afresh on new ports."""
         etcd = shutil.which("etcd")
         if not etcd:
             pytest.fail("etcd is not installed: run `apt-get install etcd-server` (scripts/test installs it)")
+        for _ in range(3):
+            if self._start_once(etcd):
+                return
+            self.stop()
+            for name in self.names:
+                shutil.rmtree(self.root / name, ignore_errors=True)
+            self.client_ports = [free_port() for _ in self.names]
+            self.peer_ports = [free_port() for _ in self.names]
+        pytest.fail(f"etcd did not become healthy after 3 starts; logs in {self.root}")
+
+    def _start_once(self, etcd: str) -> bool:
         initial = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in zip(self.names, self.peer_ports))
         for i, name in enumerate(self.names):
             log = open(self.root / f"{name}.log", "ab")
@@ -51,6 +64,8 @@ class EtcdCluster:
         deadline = time.monotonic() + 60
         for port in self.client_ports:
             while True:
+                if any(p is not None and p.poll() is not None for p in self.procs):
+                    return False  # a member exited: most often its port was taken
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
                         if b'"true"' in r.read():
@@ -58,8 +73,9 @@ class EtcdCluster:
                 except OSError:
                     pass
                 if time.monotonic() > deadline:
-                    pytest.fail(f"etcd did not become healthy; logs in {self.root}")
+                    return False
                 time.sleep(0.1)
+        return True
 
     def get(self, key: str) -> str | None:
         """The value of `key` (the store's namespace included), read from any member."""
