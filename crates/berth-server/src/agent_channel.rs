@@ -35,7 +35,7 @@ use crate::json::error_response;
 use crate::keys::EcsKeys;
 use crate::keys::Scope;
 use crate::logs::Logs;
-use crate::records::{self, put, Record, Step};
+use crate::records::{self, put, Record, Step, Stored};
 
 /// What the agent channel serves from: the shared core, the token agents present, and
 /// the services agents use (ECR for their pull logins, Logs for their containers'
@@ -467,9 +467,22 @@ async fn do_assignments(app: &Agents, q: AssignmentsQuery) -> Result<Assignments
         app.index.assigned_when_complete(arn).await.ok_or_else(|| {
             ApiError::Server("The assignments are being rebuilt; try again.".into())
         })?;
-    let mut tasks = Vec::with_capacity(assigned.len());
+    // The index names the keys; the records are read from the store (as new as the
+    // index, or newer: a task that moved or stopped meanwhile wakes the next poll).
+    let records: Vec<TaskRecord> = app
+        .core
+        .store
+        .get_many(&assigned)
+        .await
+        .map_err(records::store_error)?
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| TaskRecord::decode(&kv.value).ok())
+        .filter(|t| &t.placement.instance_arn == arn)
+        .collect();
+    let mut tasks = Vec::with_capacity(records.len());
     let mut definitions: BTreeMap<String, TaskDefinition> = BTreeMap::new();
-    for t in assigned {
+    for t in records {
         if !definitions.contains_key(&t.task_definition_arn) {
             let def =
                 task_definitions::load_by_arn(&*app.core.store, &scope, &t.task_definition_arn)

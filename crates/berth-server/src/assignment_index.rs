@@ -1,8 +1,9 @@
-//! Every container instance's assigned tasks, in memory: a watch-fed mirror of the
-//! server's task records ([`berth_store::cache::mirror`]) grouped by the instance they
-//! are placed on, so an agent's assignments read the few tasks of its own instance
-//! instead of scanning every task of its cluster (or, for a Fargate pool member, of the
-//! account), and a long poll wakes only for a change to its own instance's tasks.
+//! Every container instance's assigned tasks, in memory: a watch-fed index of the
+//! server's task records ([`berth_store::cache::mirror`]) by the instance they are placed
+//! on, so an agent's assignments read the few tasks of its own instance (by key, from the
+//! store) instead of scanning every task of its cluster (or, for a Fargate pool member,
+//! of the account), and a long poll wakes only for a change to its own instance's tasks.
+//! The index holds keys, not records: 150,000 tasks cost megabytes, not a copy of each.
 //!
 //! Each replica keeps its own, from the store's watch: a task placed through any replica
 //! wakes its agent's long poll wherever that poll waits. A read is answered only from a
@@ -11,7 +12,7 @@
 //! task committed just before a read and not yet mirrored wakes the agent's next long
 //! poll, whose revision is the index's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -27,8 +28,8 @@ const COMPLETE_WITHIN: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Instance {
-    /// Its tasks that are not stopped, by store key.
-    tasks: BTreeMap<String, Arc<TaskRecord>>,
+    /// The store keys of its tasks that are not stopped.
+    tasks: BTreeSet<String>,
     /// The revision of the last change to its tasks (placed, changed, stopped, gone).
     changed: Revision,
     notify: Arc<Notify>,
@@ -107,9 +108,9 @@ impl AssignmentIndex {
             .max(index.relisted_at)
     }
 
-    /// The tasks assigned to `instance_arn`, and the revision they are as of; `None`
-    /// while a listing is in progress.
-    pub fn assigned(&self, instance_arn: &str) -> Option<(Revision, Vec<Arc<TaskRecord>>)> {
+    /// The store keys of the tasks assigned to `instance_arn`, and the revision they are
+    /// as of; `None` while a listing is in progress.
+    pub fn assigned(&self, instance_arn: &str) -> Option<(Revision, Vec<String>)> {
         let index = self.index.read().expect("index lock");
         if !index.complete {
             return None;
@@ -118,7 +119,7 @@ impl AssignmentIndex {
         let tasks = index
             .by_instance
             .get(instance_arn)
-            .map(|i| i.tasks.values().cloned().collect())
+            .map(|i| i.tasks.iter().cloned().collect())
             .unwrap_or_default();
         Some((revision, tasks))
     }
@@ -127,7 +128,7 @@ impl AssignmentIndex {
     pub async fn assigned_when_complete(
         &self,
         instance_arn: &str,
-    ) -> Option<(Revision, Vec<Arc<TaskRecord>>)> {
+    ) -> Option<(Revision, Vec<String>)> {
         let mut seen = self.seen.subscribe();
         let deadline = tokio::time::Instant::now() + COMPLETE_WITHIN;
         loop {
@@ -184,9 +185,9 @@ impl Mirror for AssignmentIndex {
             .as_ref()
             .filter(|t| t.last_status.is_stopped())
             .map(|t| t.placement.instance_arn.clone());
-        if let (Some(arn), Some(t)) = (&placed_on, task) {
+        if let Some(arn) = &placed_on {
             let i = index.by_instance.entry(arn.clone()).or_default();
-            i.tasks.insert(key, Arc::new(t));
+            i.tasks.insert(key);
             i.changed = revision;
             i.notify.notify_waiters();
         } else if let Some(arn) = stopped_on {

@@ -54,6 +54,19 @@ pub struct Core {
     /// store, whose commits take long enough that concurrent launches would mostly
     /// conflict and read again).
     pub launch_turns: Option<Turns>,
+    /// How many launches may read and plan at once on this replica (see
+    /// [`planning_permits`]); their commits do not hold a permit.
+    pub planning: Arc<tokio::sync::Semaphore>,
+}
+
+/// The permits for launches' read-and-plan phase: one fewer than the machine's cores
+/// (at least one). Planning onto thousands of instances is CPU work that does not
+/// yield; left unbounded, a burst of RunTask calls fills every worker thread and
+/// requests that need only a moment (an agent's heartbeat) wait seconds behind them.
+/// Commits stay concurrent, so they still share the store's group commits.
+pub fn planning_permits() -> Arc<tokio::sync::Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Arc::new(tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)))
 }
 
 /// One lock per name, made on first use.

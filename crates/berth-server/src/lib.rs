@@ -247,6 +247,7 @@ impl Server {
         );
         let core = Arc::new(Core {
             launch_turns: read_cache.as_ref().map(|_| Default::default()),
+            planning: context::planning_permits(),
             store,
             read_cache,
             clock: Clock,
@@ -405,6 +406,7 @@ async fn lead(
             store: fenced.clone(),
             read_cache: core.read_cache.clone(),
             launch_turns: core.read_cache.as_ref().map(|_| Default::default()),
+            planning: core.planning.clone(),
             clock: core.clock.clone(),
             account: core.account.clone(),
             region: core.region.clone(),

@@ -126,6 +126,13 @@ pub async fn launch(
     };
     let attempts = &AtomicU32::new(0);
     records::update(store, "The cluster's container instances", || async move {
+        // Reading and planning take a permit; the commit that follows does not.
+        let _planning = ctx
+            .core
+            .planning
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Server("the server is shutting down".into()))?;
         // The first attempt compares the cluster as prepared; a later one reads it again
         // (its tags or settings may have changed, or it may have been deleted).
         let cluster_revision = match attempts.fetch_add(1, Ordering::Relaxed) {
