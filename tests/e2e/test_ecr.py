@@ -233,3 +233,63 @@ def test_a_read_only_user_can_docker_pull_but_not_push(registry_node: Any, tmp_p
     tags = {i.get("imageTag") for i in berth.aws("ecr", "list-images", "--repository-name", name)["imageIds"]}
     assert tags == {"v1"}, "the refused push stored no tag"
     docker_cli(user_env, "rmi", f"{uri}:v1", f"{uri}:v2")
+
+
+def test_a_repository_policy_lets_a_user_pull_what_its_own_policies_do_not(registry_node: Any, tmp_path: Path) -> None:
+    """ECR repository policies are resource-based policies: a user whose own policies
+    allow only GetAuthorizationToken pulls from the repository whose policy names it,
+    and from no other."""
+    berth, _, env = registry_node
+    shared, other = f"team/{unique('shared')}", f"team/{unique('private')}"
+    uris = {n: berth.aws("ecr", "create-repository", "--repository-name", n)["repository"]["repositoryUri"]
+            for n in (shared, other)}
+    host = uris[shared].split("/")[0]
+    root_password = berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
+    docker_cli(env, "login", "--username", "AWS", "--password-stdin", host, stdin=root_password)
+    for n, uri in uris.items():
+        docker_cli(env, "tag", IMAGE, f"{uri}:v1")
+        docker_cli(env, "push", f"{uri}:v1")
+        docker_cli(env, "rmi", f"{uri}:v1")
+
+    iam = berth.client("iam")
+    user = unique("guest")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="login", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    user_arn = f"arn:aws:iam::000000000000:user/{user}"
+
+    # Malformed or principal-less policies are refused and nothing is kept.
+    bad = berth.aws_error("ecr", "set-repository-policy", "--repository-name", shared, "--policy-text",
+                          json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*"}]}),
+                          code="InvalidParameterException")
+    assert "Invalid repository policy provided" in bad.error_message
+    berth.aws_error("ecr", "get-repository-policy", "--repository-name", shared, code="RepositoryPolicyNotFoundException")
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "guest-pulls", "Effect": "Allow", "Principal": {"AWS": user_arn},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]}]}
+    berth.aws("ecr", "set-repository-policy", "--repository-name", shared, "--policy-text", json.dumps(policy))
+    got = berth.aws("ecr", "get-repository-policy", "--repository-name", shared)
+    assert json.loads(got["policyText"]) == policy
+
+    as_user = {**berth.child_env(), "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    login = subprocess.run(
+        [str(aws_cli_path()), "--endpoint-url", berth.endpoint, "--region", "us-east-1", "ecr", "get-login-password"],
+        env=as_user, capture_output=True, text=True, timeout=120,
+    )
+    assert login.returncode == 0, login.stderr
+    user_config = tmp_path / "guest-docker-config"
+    user_config.mkdir()
+    user_env = {**env, "DOCKER_CONFIG": str(user_config)}
+    docker_cli(user_env, "login", "--username", "AWS", "--password-stdin", host, stdin=login.stdout.strip())
+    docker_cli(user_env, "pull", f"{uris[shared]}:v1")
+    refused = subprocess.run(["docker", "pull", f"{uris[other]}:v1"], env=user_env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "denied" in refused.stderr.lower(), refused.stderr
+    docker_cli(user_env, "rmi", f"{uris[shared]}:v1")
+
+    # Without the policy, the same pull is refused.
+    deleted = berth.aws("ecr", "delete-repository-policy", "--repository-name", shared)
+    assert json.loads(deleted["policyText"]) == policy
+    again = subprocess.run(["docker", "pull", f"{uris[shared]}:v1"], env=user_env, capture_output=True, text=True, timeout=120)
+    assert again.returncode != 0 and "denied" in again.stderr.lower(), again.stderr

@@ -103,6 +103,8 @@ api_errors! {
     ReferencedImagesNotFound => ("ReferencedImagesNotFoundException", 400),
     /// ECR: the repository has no lifecycle policy.
     LifecyclePolicyNotFound => ("LifecyclePolicyNotFoundException", 400),
+    /// The repository has no repository policy.
+    RepositoryPolicyNotFound => ("RepositoryPolicyNotFoundException", 400),
     /// ECR: a tag key or value breaks the rules.
     InvalidTagParameter => ("InvalidTagParameterException", 400),
     /// ECR, Logs: a resource would carry more than 50 tags.

@@ -206,6 +206,7 @@ impl Server {
             Arc::new(ecr::TokenAuthorizer::new(
                 registry_key.clone(),
                 directory.clone(),
+                store.clone(),
             )),
         )
         .map_err(|e| StartError::Registry {

@@ -102,6 +102,13 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         &body,
         Some(signing_service),
     )?;
+    // An ECR call on a repository is also decided by the repository's own policy.
+    let repository_policy = match signing_service {
+        "ecr" if !caller.principal.is_root() => {
+            crate::ecr::repository_policy::of_call(&app.ecr, &caller, &body).await
+        }
+        _ => None,
+    };
     crate::authz::front_door::json(
         &app.verifier.directory,
         &caller,
@@ -109,6 +116,7 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         action,
         &body,
         app.core.clock.now(),
+        repository_policy.as_ref(),
     )
     .map_err(|denied| ApiError::AccessDenied(denied.0))?;
     let ctx = Ctx {

@@ -49,6 +49,9 @@ pub struct RepositorySettings {
     pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle_policy: Option<LifecyclePolicyRecord>,
+    /// ECR's repository policy (a resource-based IAM policy), its JSON text as set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_policy: Option<String>,
 }
 
 impl From<TagMutability> for RepositorySettings {

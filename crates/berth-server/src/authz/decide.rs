@@ -50,12 +50,27 @@ fn caller_context(caller: &Caller, now: Timestamp) -> RequestContext {
     context
 }
 
-/// Whether `caller` may do everything in `requested` at `now`.
+/// Whether `caller` may do everything in `requested` at `now`, by its identity
+/// policies alone.
 pub fn decide(
     directory: &Directory,
     caller: &Caller,
     requested: &[Requested],
     now: Timestamp,
+) -> Result<(), Denied> {
+    decide_with(directory, caller, requested, now, None)
+}
+
+/// [`decide`], with the resource-based policy of one resource, by its ARN (an ECR
+/// repository's policy): for that resource, within the account, an Allow in either the
+/// caller's policies or the resource's (naming the caller) suffices, and a Deny in
+/// either refuses.
+pub fn decide_with(
+    directory: &Directory,
+    caller: &Caller,
+    requested: &[Requested],
+    now: Timestamp,
+    resource_policy: Option<(&str, &Policy)>,
 ) -> Result<(), Denied> {
     if caller.principal.is_root() || requested.is_empty() {
         return Ok(());
@@ -77,7 +92,10 @@ pub fn decide(
             &context
         };
         let request = Request::new(&principal, &asked.action, &asked.resource, context);
-        let outcome = berth_iam::evaluate(&refs, None, &request);
+        let on_resource = resource_policy
+            .filter(|(arn, _)| *arn == asked.resource)
+            .map(|(_, policy)| policy);
+        let outcome = berth_iam::evaluate(&refs, on_resource, &request);
         let needs_no_allow = DENY_ONLY
             .iter()
             .any(|a| a.eq_ignore_ascii_case(&asked.action));

@@ -10,7 +10,9 @@ use super::requested::{self, IamKind, IamPlace, Place, Requested};
 use crate::context::Caller;
 use crate::iam::directory::Directory;
 
-/// Decides a JSON protocol call of `service` (its signing name) whose body is `body`.
+/// Decides a JSON protocol call of `service` (its signing name) whose body is `body`;
+/// `resource_policy` is the policy of the resource the call names, if it has one (an
+/// ECR repository's), by its ARN.
 pub fn json(
     directory: &Directory,
     caller: &Caller,
@@ -18,6 +20,7 @@ pub fn json(
     operation: &str,
     body: &[u8],
     now: Timestamp,
+    resource_policy: Option<&(String, berth_iam::Policy)>,
 ) -> Result<(), Denied> {
     if caller.principal.is_root() {
         return Ok(());
@@ -33,7 +36,8 @@ pub fn json(
         "logs" => requested::logs(operation, &body, at),
         other => vec![Requested::new(format!("{other}:{operation}"), "*")],
     };
-    decide(directory, caller, &asked, now)
+    let resource_policy = resource_policy.map(|(arn, policy)| (arn.as_str(), policy));
+    super::decide::decide_with(directory, caller, &asked, now, resource_policy)
 }
 
 /// Decides a Query protocol call of `service` whose members are `params`.

@@ -220,6 +220,11 @@ impl Place<'_> {
             self.region, self.account
         )
     }
+
+    /// The ARN of ECR repository `name` here.
+    pub fn arn_of_repository(&self, name: &str) -> String {
+        self.arn("ecr", &format!("repository/{name}"))
+    }
 }
 
 /// The answer for an operation the tables do not know: `service:operation` on `*`.

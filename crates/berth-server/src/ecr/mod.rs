@@ -40,6 +40,7 @@ pub mod download;
 mod images;
 pub mod lifecycle;
 pub mod maintenance;
+pub mod repository_policy;
 mod settings;
 
 /// `HOST:PORT` of the registry for a server listening on `addr`: the advertised host
@@ -115,6 +116,15 @@ pub async fn dispatch(ctx: &Ctx, ecr: &Ecr, action: &str, body: &[u8]) -> ApiRes
         }
         Operation::DeleteLifecyclePolicy => {
             respond(&settings::delete_lifecycle_policy(ctx, parse(body)?).await?)
+        }
+        Operation::SetRepositoryPolicy => {
+            respond(&repository_policy::set(ctx, parse(body)?).await?)
+        }
+        Operation::GetRepositoryPolicy => {
+            respond(&repository_policy::get(ctx, parse(body)?).await?)
+        }
+        Operation::DeleteRepositoryPolicy => {
+            respond(&repository_policy::delete(ctx, parse(body)?).await?)
         }
         Operation::TagResource => respond(&settings::tag_resource(ctx, parse(body)?).await?),
         Operation::UntagResource => respond(&settings::untag_resource(ctx, parse(body)?).await?),
@@ -254,6 +264,7 @@ async fn create(
             .unwrap_or(false),
         tags,
         lifecycle_policy: None,
+        repository_policy: None,
     };
     let record = ctx
         .ecr
@@ -356,11 +367,21 @@ fn token(
 pub struct TokenAuthorizer {
     key: TokenKey,
     directory: std::sync::Arc<crate::iam::directory::Directory>,
+    /// The repositories' records, for their repository policies.
+    metadata: berth_registry::metadata::Metadata,
 }
 
 impl TokenAuthorizer {
-    pub fn new(key: TokenKey, directory: std::sync::Arc<crate::iam::directory::Directory>) -> Self {
-        TokenAuthorizer { key, directory }
+    pub fn new(
+        key: TokenKey,
+        directory: std::sync::Arc<crate::iam::directory::Directory>,
+        store: std::sync::Arc<dyn berth_store::Store>,
+    ) -> Self {
+        TokenAuthorizer {
+            key,
+            directory,
+            metadata: berth_registry::metadata::Metadata::new(store),
+        }
     }
 }
 
@@ -369,7 +390,7 @@ impl Authorizer for TokenAuthorizer {
     async fn authorize(
         &self,
         request: &berth_registry::RequestHead<'_>,
-        _repo: Option<&str>,
+        repo: Option<&str>,
         _action: Action,
     ) -> Result<Scope, AuthError> {
         let Some((user, password)) = berth_registry::auth::basic_credentials(request.headers)
@@ -411,7 +432,19 @@ impl Authorizer for TokenAuthorizer {
             };
             let now = berth_api::ecs::Timestamp::try_from_secs_f64(now as f64)
                 .unwrap_or(berth_api::ecs::Timestamp::UNIX_EPOCH);
-            crate::authz::decide::decide(&self.directory, &caller, &asked, now)
+            // The repository's own policy may grant what the principal's do not.
+            let scope = Scope {
+                account: token.account.clone(),
+                region: token.region.clone(),
+            };
+            let policy = match repo {
+                Some(name) => repository_policy::for_repository(&self.metadata, &scope, name)
+                    .await
+                    .map(|p| (at.arn_of_repository(name), p)),
+                None => None,
+            };
+            let on = policy.as_ref().map(|(arn, p)| (arn.as_str(), p));
+            crate::authz::decide::decide_with(&self.directory, &caller, &asked, now, on)
                 .map_err(|denied| AuthError::Denied(denied.0))?;
         }
         Ok(Scope {

@@ -1,5 +1,6 @@
 //! A repository's settings through ECR's API: PutImageTagMutability,
-//! Put/Get/DeleteLifecyclePolicy and TagResource/UntagResource/ListTagsForResource.
+//! Put/Get/DeleteLifecyclePolicy and TagResource/UntagResource/ListTagsForResource
+//! (repository policies are [`super::repository_policy`]'s).
 //! They live in the registry's repository record, so they go with the repository.
 //!
 //! A put lifecycle policy is applied by the registry's upkeep ([`super::maintenance`]),
@@ -24,7 +25,7 @@ use super::Call;
 use super::{check_registry, metadata_error, repo_name, scope};
 
 /// Changes a repository's settings; `change` may refuse with an API error.
-async fn update(
+pub(super) async fn update(
     ctx: &Call<'_>,
     name: &RepoName,
     change: impl FnMut(&mut berth_registry::metadata::RepositorySettings) -> Result<(), Refusal>,
@@ -41,7 +42,7 @@ async fn update(
 }
 
 /// Why a settings change did not happen.
-enum Refusal {
+pub(super) enum Refusal {
     Api(ApiError),
     Metadata(berth_registry::MetadataError),
 }
