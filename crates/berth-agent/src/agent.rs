@@ -431,6 +431,8 @@ fn ship_logs(
             channel: worker.channel.clone(),
             runtime: worker.runtime.clone(),
             instance: reporter.to_string(),
+            task_arn: task_arn.to_string(),
+            container_name: name.to_string(),
             container_id: c.id.clone(),
             stream: stream_name(&logs, name, task_arn, &c.id),
             group: logs.group,

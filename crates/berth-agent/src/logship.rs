@@ -131,6 +131,9 @@ pub struct Shipment {
     pub runtime: Arc<dyn Runtime>,
     /// The container instance the agent reports as.
     pub instance: String,
+    /// The task and the container's name in it.
+    pub task_arn: String,
+    pub container_name: String,
     pub container_id: String,
     pub group: String,
     pub stream: String,
@@ -350,6 +353,8 @@ impl Shipment {
     fn batch(&self, events: Vec<LogLine>, expected: u64) -> LogBatch {
         LogBatch {
             container_instance_arn: self.instance.clone(),
+            task_arn: self.task_arn.clone(),
+            container_name: self.container_name.clone(),
             log_group_name: self.group.clone(),
             log_stream_name: self.stream.clone(),
             create_group: self.create_group,

@@ -194,6 +194,13 @@ pub struct RegistryCredentials {
 #[serde(rename_all = "camelCase")]
 pub struct LogBatch {
     pub container_instance_arn: String,
+    /// The task whose container wrote the lines, and the container's name: the control
+    /// plane appends only to the log group (and stream) that container's `awslogs`
+    /// options name, for a task placed on the instance.
+    #[serde(default)]
+    pub task_arn: String,
+    #[serde(default)]
+    pub container_name: String,
     pub log_group_name: String,
     pub log_stream_name: String,
     #[serde(default)]

@@ -418,6 +418,59 @@ async fn heartbeat(
     )
 }
 
+/// Refuses a log batch unless it comes from a container of a task placed on the
+/// batch's instance and goes where that container's `awslogs` options say (its group;
+/// with a stream prefix, its `PREFIX/CONTAINER/TASK-ID` stream): an agent's credential
+/// writes into no other log group than its own tasks' (a stopped task's too, whose last
+/// lines may still be on their way).
+async fn check_log_source(core: &Core, batch: &LogBatch) -> Result<(), ApiError> {
+    let denied = |why: &str| {
+        ApiError::AccessDenied(format!(
+            "This agent may not write to log group {} stream {}: {why}.",
+            batch.log_group_name, batch.log_stream_name
+        ))
+    };
+    if batch.task_arn.is_empty() || batch.container_name.is_empty() {
+        return Err(denied(
+            "the batch names no task and container (an agent older than the control plane; \
+             upgrade it)",
+        ));
+    }
+    let scope = core.home_scope();
+    let (cluster, id) = crate::launch::parse_task_arn(&batch.task_arn)?;
+    let task = records::get::<TaskRecord>(&*core.store, &scope.task(&cluster, &id))
+        .await?
+        .ok_or_else(|| denied("no such task"))?
+        .value;
+    if task.placement.instance_arn != batch.container_instance_arn {
+        return Err(denied("the task is not placed on this container instance"));
+    }
+    let def =
+        task_definitions::load_by_arn(&*core.store, &scope, &task.task_definition_arn).await?;
+    let options = def
+        .container_definitions
+        .iter()
+        .flatten()
+        .find(|c| c.name.as_deref() == Some(batch.container_name.as_str()))
+        .and_then(|c| c.log_configuration.as_ref())
+        .filter(|l| l.log_driver.as_str() == "awslogs")
+        .and_then(|l| l.options.clone())
+        .ok_or_else(|| denied("the container does not log with awslogs"))?;
+    if options.get("awslogs-group") != Some(&batch.log_group_name) {
+        return Err(denied("the container logs to another group"));
+    }
+    if let Some(prefix) = options
+        .get("awslogs-stream-prefix")
+        .filter(|p| !p.is_empty())
+    {
+        let expected = format!("{prefix}/{}/{id}", batch.container_name);
+        if batch.log_stream_name != expected {
+            return Err(denied(&format!("the container's stream is {expected}")));
+        }
+    }
+    Ok(())
+}
+
 /// Query of `GET /assignments`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -555,6 +608,7 @@ async fn log_batch(
     reply(
         async {
             acting_for(&app, &headers, &batch.container_instance_arn).await?;
+            check_log_source(&app.core, &batch).await?;
             crate::logs::ingest::agent_batch(&app.logs, &app.core.home_scope(), batch).await
         }
         .await,

@@ -220,7 +220,21 @@ async fn an_agent_credential_acts_for_its_own_instance_only_and_a_forged_one_for
                    "logStreamName": "s", "expectedNextSeq": 0, "events": []}),
         ),
     ];
-    for (path, body) in refused {
+    // Nor, as our own instance, their task's logs (or any group but our tasks' own).
+    let ours_arn = ours.container_instance_arn.as_str();
+    let as_ours = [
+        (
+            "logs",
+            json!({"containerInstanceArn": ours_arn, "taskArn": task_arn, "containerName": "web",
+               "logGroupName": "g", "logStreamName": "s", "expectedNextSeq": 0, "events": []}),
+        ),
+        (
+            "logs",
+            json!({"containerInstanceArn": ours_arn, "logGroupName": "g",
+               "logStreamName": "s", "expectedNextSeq": 0, "events": []}),
+        ),
+    ];
+    for (path, body) in refused.into_iter().chain(as_ours) {
         let (status, out) = channel(&c, &ours_credential, path, body).await;
         assert_eq!(
             (status, out["__type"].as_str()),
