@@ -43,8 +43,11 @@ pub struct Session {
 
 berth_store::stored_as_json!(Session);
 
+/// Where task role sessions live.
+pub const SESSIONS: &str = "/sessions/";
+
 fn session_key(access_key_id: &str) -> String {
-    format!("/sessions/{access_key_id}")
+    format!("{SESSIONS}{access_key_id}")
 }
 
 fn random(alphabet: &[u8], len: usize) -> String {

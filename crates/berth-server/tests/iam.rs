@@ -113,6 +113,34 @@ async fn an_assumed_role_acts_with_its_policies_and_an_expired_session_is_refuse
     );
     let refused = old.call("ListClusters", json!({})).await.unwrap_err();
     assert_eq!(refused.kind, "ExpiredTokenException", "{refused:?}");
+
+    // The janitor deletes sessions a day after they expire, not before.
+    let later = |secs: f64| {
+        berth_api::ecs::Timestamp::try_from_secs_f64(app.core.clock.now().as_secs_f64() + secs)
+            .unwrap()
+    };
+    let purged = berth_server::janitor::purge_sessions(&app.core, later(0.0))
+        .await
+        .unwrap();
+    assert_eq!(purged, 0, "the expired one is kept for a day");
+    let purged = berth_server::janitor::purge_sessions(&app.core, later(25.1 * 3600.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        purged, 2,
+        "the expired session and the assumed one, a day after each expired"
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match role.call("ListClusters", json!({})).await {
+            Err(e) if e.kind == "UnrecognizedClientException" => break,
+            other => assert!(
+                tokio::time::Instant::now() < deadline,
+                "a deleted session still signs: {other:?}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
