@@ -9,7 +9,7 @@
 //! replica) is read from the store once ([`Directory::fetch`]); an IAM write waits until
 //! the copy holds it ([`Directory::wait_for`]), so the next request sees it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -46,6 +46,9 @@ struct State {
     sessions: HashMap<String, Arc<SessionRecord>>,
     /// Each store key's revision, so an older delivery changes nothing.
     revisions: HashMap<String, Revision>,
+    /// While a listing is under way (after the watch broke): the keys it has delivered.
+    /// Whatever it did not deliver was deleted meanwhile and is dropped once it ends.
+    relisting: Option<HashSet<String>>,
     /// Parsed documents by their text.
     parsed: HashMap<String, Arc<Policy>>,
     /// The identity policies of each principal (by ARN), until IAM changes.
@@ -297,7 +300,9 @@ fn decoded<T: Stored>(kv: &Option<KeyValue>) -> Option<Arc<T>> {
 impl Mirror for Directory {
     fn reset(&self) {
         // A fresh listing follows; what is held stays usable meanwhile (each key's
-        // revision keeps older deliveries out).
+        // revision keeps older deliveries out), and what it does not bring back is
+        // dropped when it ends (a key deleted while the watch was broken).
+        self.state.write().expect("directory lock").relisting = Some(HashSet::new());
     }
 
     fn apply(&self, key: String, revision: Revision, value: Option<KeyValue>) {
@@ -308,6 +313,9 @@ impl Mirror for Directory {
             return;
         };
         let mut state = self.state.write().expect("directory lock");
+        if let Some(listed) = state.relisting.as_mut() {
+            listed.insert(key.clone());
+        }
         if state
             .revisions
             .get(&key)
@@ -316,29 +324,30 @@ impl Mirror for Directory {
             return;
         }
         state.revisions.insert(key.clone(), revision);
-        let id = id.to_string();
-        match kind {
-            "users" => put(&mut state.users, id, decoded(&value)),
-            "groups" => put(&mut state.groups, id, decoded(&value)),
-            "roles" => put(&mut state.roles, id, decoded(&value)),
-            "access-keys" => put(&mut state.keys, id, decoded(&value)),
-            "sessions" => put(&mut state.sessions, id, decoded(&value)),
-            "policies" => {
-                let policy: Option<Arc<ManagedPolicyRecord>> = decoded(&value);
-                state.policies.retain(|_, p| name_key(&p.name) != id);
-                if let Some(p) = policy {
-                    state.policies.insert(p.arn.clone(), p);
-                }
-            }
-            _ => {}
-        }
-        state.permissions.clear();
-        if state.parsed.len() > 10_000 {
-            state.parsed.clear();
-        }
+        put_decoded(&mut state, kind, id.to_string(), &value);
     }
 
     fn seen(&self, revision: Revision) {
+        {
+            let mut state = self.state.write().expect("directory lock");
+            if let Some(listed) = state.relisting.take() {
+                let gone: Vec<String> = state
+                    .revisions
+                    .keys()
+                    .filter(|k| !listed.contains(*k))
+                    .cloned()
+                    .collect();
+                for key in gone {
+                    state.revisions.remove(&key);
+                    if let Some((kind, id)) = key
+                        .strip_prefix(&self.prefix)
+                        .and_then(|rest| rest.split_once('/'))
+                    {
+                        put_decoded(&mut state, kind, id.to_string(), &None);
+                    }
+                }
+            }
+        }
         self.seen.send_if_modified(|held| {
             let newer = revision > *held;
             if newer {
@@ -346,6 +355,30 @@ impl Mirror for Directory {
             }
             newer
         });
+    }
+}
+
+/// Puts the record of `kind` (`users`, `roles`, …) named `id` into its map (`None`:
+/// removes it), and forgets what was derived from the old state.
+fn put_decoded(state: &mut State, kind: &str, id: String, value: &Option<KeyValue>) {
+    match kind {
+        "users" => put(&mut state.users, id, decoded(value)),
+        "groups" => put(&mut state.groups, id, decoded(value)),
+        "roles" => put(&mut state.roles, id, decoded(value)),
+        "access-keys" => put(&mut state.keys, id, decoded(value)),
+        "sessions" => put(&mut state.sessions, id, decoded(value)),
+        "policies" => {
+            let policy: Option<Arc<ManagedPolicyRecord>> = decoded(value);
+            state.policies.retain(|_, p| name_key(&p.name) != id);
+            if let Some(p) = policy {
+                state.policies.insert(p.arn.clone(), p);
+            }
+        }
+        _ => {}
+    }
+    state.permissions.clear();
+    if state.parsed.len() > 10_000 {
+        state.parsed.clear();
     }
 }
 
@@ -357,5 +390,102 @@ fn put<T>(map: &mut HashMap<String, Arc<T>>, id: String, value: Option<Arc<T>>) 
         None => {
             map.remove(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_model::iam::{Entity, EntityKind};
+    use berth_store::embedded::EmbeddedStore;
+
+    use super::*;
+
+    fn at(secs: f64) -> Timestamp {
+        Timestamp::try_from_secs_f64(secs).unwrap()
+    }
+
+    fn kv(key: &str, value: Vec<u8>, revision: Revision) -> Option<KeyValue> {
+        Some(KeyValue {
+            key: key.into(),
+            value: value.into(),
+            create_revision: revision,
+            mod_revision: revision,
+        })
+    }
+
+    fn directory() -> (tempfile::TempDir, Directory) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let directory = Directory {
+            store,
+            account: "1".into(),
+            prefix: store_keys::account("1"),
+            state: RwLock::new(State::default()),
+            seen: watch::channel(0).0,
+        };
+        (dir, directory)
+    }
+
+    #[test]
+    fn a_key_deleted_while_the_watch_was_broken_stops_signing_after_the_relisting() {
+        let (_dir, d) = directory();
+        let user = UserRecord {
+            entity: Entity {
+                kind: EntityKind::User,
+                name: "ana".into(),
+                path: "/".into(),
+                id: "AIDA".into(),
+                arn: "arn:aws:iam::1:user/ana".into(),
+                created_at: at(1.0),
+                attached: Default::default(),
+                inline: Default::default(),
+                tags: Default::default(),
+            },
+            groups: Default::default(),
+            login_profile: None,
+        };
+        let key = AccessKeyRecord {
+            access_key_id: "AKIAANA".into(),
+            secret_access_key: "s".into(),
+            user_name: "ana".into(),
+            status: KeyStatus::Active,
+            created_at: at(1.0),
+        };
+        let user_key = store_keys::entity("1", EntityKind::User, "ana");
+        let key_key = store_keys::access_key("1", "AKIAANA");
+        d.apply(user_key.clone(), 1, kv(&user_key, user.encode(), 1));
+        d.apply(key_key.clone(), 2, kv(&key_key, key.encode(), 2));
+        d.seen(2);
+        let signer = d.credentials("AKIAANA", at(5.0)).expect("the key signs");
+        assert_eq!(signer.principal.user_name(), Some("ana"));
+
+        // The watch broke; the key was deleted meanwhile; the listing brings the user
+        // only. Until the listing ends the key still signs; after, it does not.
+        d.reset();
+        d.apply(user_key.clone(), 1, kv(&user_key, user.encode(), 1));
+        assert!(d.credentials("AKIAANA", at(5.0)).is_some());
+        d.seen(3);
+        assert!(d.credentials("AKIAANA", at(5.0)).is_none());
+        assert!(d.user("ana").is_some(), "what the listing brought stays");
+    }
+
+    #[test]
+    fn a_session_signs_until_it_expires_and_then_says_so() {
+        let (_dir, d) = directory();
+        let session = SessionRecord {
+            access_key_id: "ASIAX".into(),
+            secret_access_key: "s".into(),
+            session_token: "t".into(),
+            of: SessionOf::Root,
+            expires_at: at(100.0),
+        };
+        let key = store_keys::session("1", "ASIAX");
+        d.apply(key.clone(), 1, kv(&key, session.encode(), 1));
+        let c = d.credentials("ASIAX", at(99.0)).expect("unexpired");
+        assert_eq!(c.session_token.as_deref(), Some("t"));
+        assert_eq!(c.principal, Principal::Root);
+        assert!(d.credentials("ASIAX", at(100.0)).is_none());
+        assert!(d.expired("ASIAX", at(100.0)));
+        assert!(!d.expired("ASIANOPE", at(100.0)));
     }
 }
