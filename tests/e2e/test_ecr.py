@@ -90,6 +90,23 @@ def docker_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str
     return out.stdout.strip()
 
 
+def logged_in_as(berth: Berth, env: dict[str, str], key: dict[str, str], host: str, config_dir: Path) -> dict[str, str]:
+    """A Docker client environment of its own, logged in to `host` with the password
+    `aws ecr get-login-password` gives the IAM user whose access key is `key` (its keys in
+    the environment, no profile)."""
+    as_user = {**berth.child_env(), "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+               "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    login = subprocess.run(
+        [str(aws_cli_path()), "--endpoint-url", berth.endpoint, "--region", "us-east-1", "ecr", "get-login-password"],
+        env=as_user, capture_output=True, text=True, timeout=120,
+    )
+    assert login.returncode == 0, login.stderr
+    config_dir.mkdir()
+    user_env = {**env, "DOCKER_CONFIG": str(config_dir)}
+    docker_cli(user_env, "login", "--username", "AWS", "--password-stdin", host, stdin=login.stdout.strip())
+    return user_env
+
+
 def test_docker_login_push_pull_and_a_task_from_the_repository_uri(registry_node: Any) -> None:
     berth, _, env = registry_node
     name = f"team/{unique('web')}"
@@ -211,18 +228,7 @@ def test_a_read_only_user_can_docker_pull_but_not_push(registry_node: Any, tmp_p
     iam.create_user(UserName=user)
     iam.attach_user_policy(UserName=user, PolicyArn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")
     key = iam.create_access_key(UserName=user)["AccessKey"]
-    # The user's own CLI: its keys in the environment, no profile.
-    as_user = {**berth.child_env(), "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-               "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
-    login = subprocess.run(
-        [str(aws_cli_path()), "--endpoint-url", berth.endpoint, "--region", "us-east-1", "ecr", "get-login-password"],
-        env=as_user, capture_output=True, text=True, timeout=120,
-    )
-    assert login.returncode == 0, login.stderr
-    user_config = tmp_path / "user-docker-config"
-    user_config.mkdir()
-    user_env = {**env, "DOCKER_CONFIG": str(user_config)}
-    docker_cli(user_env, "login", "--username", "AWS", "--password-stdin", host, stdin=login.stdout.strip())
+    user_env = logged_in_as(berth, env, key, host, tmp_path / "user-docker-config")
     docker_cli(user_env, "pull", f"{uri}:v1")
 
     # A new tag of the same image: its push needs ecr:PutImage, which ReadOnly lacks.
@@ -273,16 +279,7 @@ def test_a_repository_policy_lets_a_user_pull_what_its_own_policies_do_not(regis
     got = berth.aws("ecr", "get-repository-policy", "--repository-name", shared)
     assert json.loads(got["policyText"]) == policy
 
-    as_user = {**berth.child_env(), "AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
-    login = subprocess.run(
-        [str(aws_cli_path()), "--endpoint-url", berth.endpoint, "--region", "us-east-1", "ecr", "get-login-password"],
-        env=as_user, capture_output=True, text=True, timeout=120,
-    )
-    assert login.returncode == 0, login.stderr
-    user_config = tmp_path / "guest-docker-config"
-    user_config.mkdir()
-    user_env = {**env, "DOCKER_CONFIG": str(user_config)}
-    docker_cli(user_env, "login", "--username", "AWS", "--password-stdin", host, stdin=login.stdout.strip())
+    user_env = logged_in_as(berth, env, key, host, tmp_path / "guest-docker-config")
     docker_cli(user_env, "pull", f"{uris[shared]}:v1")
     refused = subprocess.run(["docker", "pull", f"{uris[other]}:v1"], env=user_env, capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "denied" in refused.stderr.lower(), refused.stderr

@@ -74,27 +74,7 @@ async fn a_long_poll_that_sees_no_change_answers_unchanged_and_a_placement_wakes
     assert_eq!(idle["revision"].as_u64(), Some(revision), "{idle}");
 
     // Another task placed on the instance while a poll waits wakes it with both.
-    let waiting = {
-        let (endpoint, credential, arn) = (c.endpoint(), credential.clone(), arn.clone());
-        tokio::spawn(async move {
-            let started = tokio::time::Instant::now();
-            let out: Value = reqwest::Client::new()
-                .get(format!("{endpoint}/agent/v1/assignments"))
-                .query(&[
-                    ("containerInstanceArn", arn.as_str()),
-                    ("afterRevision", &revision.to_string()),
-                    ("waitSeconds", "20"),
-                ])
-                .bearer_auth(credential)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (started.elapsed(), out)
-        })
-    };
+    let waiting = c.long_poll(&credential, "assignments", &arn, revision);
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.client
         .ok("RunTask", json!({"taskDefinition": "web"}))

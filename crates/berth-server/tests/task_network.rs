@@ -99,27 +99,7 @@ async fn every_host_gets_its_own_subnet_and_routes_to_the_others() {
 
     // A new host wakes a long poll, and shows up in the others' routes.
     let revision = ra["revision"].as_u64().unwrap();
-    let waiting = {
-        let (endpoint, credential, arn) = (c.endpoint(), a.credential.clone(), a.arn.clone());
-        tokio::spawn(async move {
-            let started = tokio::time::Instant::now();
-            let out: Value = reqwest::Client::new()
-                .get(format!("{endpoint}/agent/v1/routes"))
-                .query(&[
-                    ("containerInstanceArn", arn.as_str()),
-                    ("afterRevision", &revision.to_string()),
-                    ("waitSeconds", "20"),
-                ])
-                .bearer_auth(credential)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (started.elapsed(), out)
-        })
-    };
+    let waiting = c.long_poll(&a.credential, "routes", &a.arn, revision);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let d = host(&c).await;
     network(&c, &d, None, "192.0.2.12").await;

@@ -101,6 +101,38 @@ impl TestCluster {
         (status, resp.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Starts a long poll of `/agent/v1/PATH` (`assignments`, `routes`) for container
+    /// instance `arn` after `revision`, waiting 20 s at most, on a task of its own: the
+    /// handle answers how long it waited and what it got.
+    pub fn long_poll(
+        &self,
+        token: &str,
+        path: &str,
+        arn: &str,
+        revision: u64,
+    ) -> tokio::task::JoinHandle<(std::time::Duration, serde_json::Value)> {
+        let url = format!("{}/agent/v1/{path}", self.endpoint());
+        let (token, arn) = (token.to_string(), arn.to_string());
+        tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
+            let out = reqwest::Client::new()
+                .get(url)
+                .query(&[
+                    ("containerInstanceArn", arn.as_str()),
+                    ("afterRevision", &revision.to_string()),
+                    ("waitSeconds", "20"),
+                ])
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("the agent channel answers")
+                .json()
+                .await
+                .unwrap_or(serde_json::Value::Null);
+            (started.elapsed(), out)
+        })
+    }
+
     /// Starts a fake agent against this control plane.
     pub async fn agent(&self, config: FakeAgentConfig) -> FakeAgent {
         FakeAgent::start(&self.endpoint(), &self.agent_token(), config).await
