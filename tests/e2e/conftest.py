@@ -75,7 +75,14 @@ aws_secret_access_key = other/secret/kept+exactly/as/written0000
 
 SUBNETS = ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]
 SECURITY_GROUPS = ["sg-0123456789abcdef0"]
+# The role `berth up` makes for every account, as the ECS console does on first use.
 EXECUTION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole"
+ECS_TASKS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
 
 # The outer environment must not leak into the clients under test.
 for _name in [n for n in os.environ if n.startswith("AWS_")]:
@@ -722,6 +729,20 @@ def ecs(live_berth: Berth) -> Any:
 
 
 # --------------------------------------------------------------------------- shared resource helpers
+
+
+def ecs_task_role(b: Berth, name: str, policy: dict | None = None) -> str:
+    """Makes a role ECS tasks may assume (kept if it exists), with `policy` inline when
+    given; returns its ARN. Berth, like AWS, runs tasks only with roles that exist."""
+    iam = b.client("iam")
+    try:
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST))
+    except ClientError as e:
+        if error_code(e) != "EntityAlreadyExists":
+            raise
+    if policy is not None:
+        iam.put_role_policy(RoleName=name, PolicyName="inline", PolicyDocument=json.dumps(policy))
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
 
 
 def create_cluster(b: Berth, prefix: str = "e2e", **kwargs: Any) -> str:

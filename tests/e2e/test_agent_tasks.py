@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 import pytest
 
-from conftest import awsvpc_api, awsvpc_cli, eventually, free_port, unique
+from conftest import ECS_TASKS_TRUST, awsvpc_api, awsvpc_cli, eventually, free_port, unique
 from docker_agent import IMAGE, AgentProcess, docker, docker_ps
 from workloads import PRESTO
 
@@ -61,6 +61,17 @@ def run(ecs: Any, family: str, **kwargs: Any) -> str:
     r = ecs.run_task(cluster=CLUSTER, taskDefinition=family, **kwargs)
     assert not r["failures"], r["failures"]
     return r["tasks"][0]["taskArn"]
+
+
+def run_sleeper(ecs: Any, prefix: str, **definition: Any) -> tuple[str, str, str]:
+    """Registers a task definition whose one container sleeps (plus `definition`), runs it
+    and waits for RUNNING; returns the family, the task's ARN and its container's id."""
+    family = unique(prefix)
+    ecs.register_task_definition(family=family, containerDefinitions=[{
+        "name": "main", "image": IMAGE, "memory": 32, "command": ["sleep", "300"], "stopTimeout": 2}],
+        **definition)
+    arn = run(ecs, family)
+    return family, arn, container(wait_status(ecs, arn, "RUNNING"), "main")["runtimeId"]
 
 
 def container(task: dict, name: str) -> dict:
@@ -340,17 +351,21 @@ def test_the_metadata_endpoint_and_task_role_credentials(node: Any) -> None:
     berth, _ = node
     ecs = berth.client()
     family = unique("meta")
-    # The task's role: trusted by ECS tasks, allowed to list tasks and nothing else.
-    role = unique("meta-reader")
+    # The task's role: trusted by ECS tasks, allowed logs:PutLogEvents on one log group
+    # and nothing else.
+    role = unique("meta-writer")
+    group = f"/meta/{unique('app')}"
     iam = berth.client("iam")
-    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(ECS_TASKS_TRUST))
+    iam.put_role_policy(RoleName=role, PolicyName="one-group", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents",
+                       "Resource": f"arn:aws:logs:us-east-1:000000000000:log-group:{group}:*"}],
     }))
-    iam.put_role_policy(RoleName=role, PolicyName="list-tasks", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "ecs:ListTasks", "Resource": "*"}],
-    }))
+    root_logs = berth.client("logs")
+    for name in (group, f"{group}-other"):
+        root_logs.create_log_group(logGroupName=name)
+        root_logs.create_log_stream(logGroupName=name, logStreamName="app")
     role_arn = f"arn:aws:iam::000000000000:role/{role}"
     ecs.register_task_definition(
         family=family,
@@ -390,21 +405,84 @@ def test_the_metadata_endpoint_and_task_role_credentials(node: Any) -> None:
     as_task = boto3.Session(
         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["Token"], region_name="us-east-1",
-    ).client("ecs", endpoint_url=berth.endpoint, config=Config(retries={"total_max_attempts": 1}))
-    assert arn in as_task.list_tasks(cluster=CLUSTER)["taskArns"], "the task's keys work against Berth's API"
+    )
+    once = Config(retries={"total_max_attempts": 1})
+    task_logs = as_task.client("logs", endpoint_url=berth.endpoint, config=once)
+    event = [{"timestamp": int(time.time() * 1000), "message": "from the task"}]
+    task_logs.put_log_events(logGroupName=group, logStreamName="app", logEvents=event)
+    written = root_logs.get_log_events(logGroupName=group, logStreamName="app")["events"]
+    assert [e["message"] for e in written] == ["from the task"], "the task's keys work against Berth's API"
     # They are a session of the role, with its permissions and nothing more.
-    who = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["Token"], region_name="us-east-1",
-    ).client("sts", endpoint_url=berth.endpoint).get_caller_identity()
+    who = as_task.client("sts", endpoint_url=berth.endpoint).get_caller_identity()
     task_id = arn.rsplit("/", 1)[1]
     assert who["Arn"] == f"arn:aws:sts::000000000000:assumed-role/{role}/{task_id}"
     with pytest.raises(ClientError) as refused:
-        as_task.stop_task(cluster=CLUSTER, task=arn)
+        task_logs.put_log_events(logGroupName=f"{group}-other", logStreamName="app", logEvents=event)
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as refused:
+        as_task.client("ecs", endpoint_url=berth.endpoint, config=once).stop_task(cluster=CLUSTER, task=arn)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "is not authorized to perform: ecs:StopTask" in refused.value.response["Error"]["Message"]
     assert describe(ecs, arn)["desiredStatus"] == "RUNNING", "the refused stop changed nothing"
     stop(ecs, arn)
     wait_status(ecs, arn, "STOPPED")
+
+
+def test_a_task_without_a_role_gets_no_credentials(node: Any) -> None:
+    """No role, no credentials: the container is not told where they would be, and the
+    credentials endpoint refuses its token."""
+    berth, _ = node
+    ecs = berth.client()
+    _, arn, cid = run_sleeper(ecs, "roleless")
+    env = docker("exec", cid, "env")
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in env and "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in env, env
+    # Its own endpoint token (the metadata URI's last segment) gets no credentials either.
+    asked = docker("exec", cid, "sh", "-c", 'base="${ECS_CONTAINER_METADATA_URI_V4%/v4/*}"; '
+                   'wget -qO- --header "Authorization: ${ECS_CONTAINER_METADATA_URI_V4##*/}" '
+                   '"$base/v2/credentials" 2>&1; echo "exit $?"')
+    assert asked.strip().endswith("exit 1") and "AccessKeyId" not in asked, asked
+    stop(ecs, arn)
+    wait_status(ecs, arn, "STOPPED")
+
+
+def test_the_seeds_roles_give_their_tasks_credentials_of_the_role(node: Any, tmp_path: Any) -> None:
+    """Seed 000's role made with the AWS CLI exactly as the seed writes it (create-role
+    from file://document.json, attach-role-policy twice), and seed 001's `ecs-iris-tasks`
+    made with the calls the IAM console makes for its "Elastic Container Service Task" use
+    case (the console's trust policy, AmazonS3FullAccess attached). A task definition
+    names each as its task role; the task reads that role's credentials from the
+    credentials endpoint, and they sign as a session of the role."""
+    berth, _ = node
+    ecs, iam = berth.client(), berth.client("iam")
+    document = tmp_path / "document.json"
+    document.write_text(json.dumps(ECS_TASKS_TRUST, indent=2))
+    seed_000 = unique("sorenServiceRoleECS")
+    berth.aws("iam", "create-role", "--role-name", seed_000, "--description", "Service role for an ECS task.",
+              "--assume-role-policy-document", f"file://{document}")
+    for policy in ("service-role/AWSGlueServiceRole", "AmazonS3FullAccess"):
+        berth.aws("iam", "attach-role-policy", "--role-name", seed_000, "--policy-arn", f"arn:aws:iam::aws:policy/{policy}")
+    seed_001 = unique("ecs-iris-tasks")
+    iam.create_role(
+        RoleName=seed_001, Description="Allows ECS tasks to call AWS services on your behalf.",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": "", "Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole"}]}),
+    )
+    iam.attach_role_policy(RoleName=seed_001, PolicyArn="arn:aws:iam::aws:policy/AmazonS3FullAccess")
+    for role in (seed_000, seed_001):
+        role_arn = f"arn:aws:iam::000000000000:role/{role}"
+        _, arn, cid = run_sleeper(ecs, "seed-role", taskRoleArn=role_arn)
+        creds = json.loads(docker("exec", cid, "sh", "-c", 'wget -qO- --header '
+                                  '"Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN" '
+                                  '"$AWS_CONTAINER_CREDENTIALS_FULL_URI"'))
+        assert creds["RoleArn"] == role_arn, creds
+        who = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["Token"], region_name="us-east-1",
+        ).client("sts", endpoint_url=berth.endpoint).get_caller_identity()
+        assert who["Arn"] == f"arn:aws:sts::000000000000:assumed-role/{role}/{arn.rsplit('/', 1)[1]}"
+        stop(ecs, arn)
+        wait_status(ecs, arn, "STOPPED")
 
 
 def test_a_container_killed_behind_berths_back_is_reported_with_its_exit_code(node: Any) -> None:
@@ -425,11 +503,7 @@ def test_with_the_control_plane_down_containers_keep_running_and_the_agent_resyn
     """Runs last in this module: it restarts the module's control plane."""
     berth, agent = node
     ecs = berth.client()
-    family = unique("outage")
-    ecs.register_task_definition(family=family, containerDefinitions=[{
-        "name": "main", "image": IMAGE, "memory": 32, "command": ["sleep", "300"], "stopTimeout": 2}])
-    arn = run(ecs, family)
-    cid = container(wait_status(ecs, arn, "RUNNING"), "main")["runtimeId"]
+    family, arn, cid = run_sleeper(ecs, "outage")
     berth.kill()
     time.sleep(5)  # the agent's long polls and heartbeats fail and back off meanwhile
     assert docker_ps(arn) == [cid], "the container keeps running without a control plane"

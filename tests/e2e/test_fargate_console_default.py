@@ -2,7 +2,8 @@
 default (awslogs with `awslogs-create-group`, an execution role, a task role, a named port
 mapping, the console's empty lists), its image pushed to Berth's registry with `docker
 push`, registered with `--cli-input-json` and run with `run-task --launch-type FARGATE`.
-The task runs, serves on its private IP, and its output is read back with `aws logs`."""
+The task runs, serves on its private IP, and its output is read back with `aws logs`.
+The image pull and the log stream go through the execution role's permissions."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import ACCOUNT, REGION, Berth, awsvpc_cli, eventually, unique
+from conftest import ACCOUNT, REGION, Berth, awsvpc_api, awsvpc_cli, ecs_task_role, eventually, unique
 from docker_agent import IMAGE, AgentProcess, docker_host
 
 
@@ -44,6 +45,19 @@ def docker_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str
     out = subprocess.run(["docker", *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, f"docker {' '.join(args)}: {out.stderr}"
     return out.stdout.strip()
+
+
+def push_image(berth: Berth, env: dict[str, str]) -> tuple[dict, str]:
+    """Pushes the test image to a new repository with `docker push`, and removes it
+    locally so the agent must pull it; returns the repository and the image URI."""
+    repo = berth.aws("ecr", "create-repository", "--repository-name", unique("web"))["repository"]
+    uri = repo["repositoryUri"]
+    password = berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
+    docker_cli(env, "login", "--username", "AWS", "--password-stdin", uri.split("/")[0], stdin=password)
+    docker_cli(env, "tag", IMAGE, f"{uri}:latest")
+    docker_cli(env, "push", f"{uri}:latest")
+    docker_cli(env, "rmi", f"{uri}:latest")
+    return repo, f"{uri}:latest"
 
 
 def console_default(family: str, image: str) -> dict[str, Any]:
@@ -93,17 +107,14 @@ def test_the_console_default_fargate_task_definition_runs_and_its_logs_are_reada
     node: tuple[Berth, dict[str, str]], tmp_path: Path
 ) -> None:
     berth, env = node
-    repo = berth.aws("ecr", "create-repository", "--repository-name", unique("web"))["repository"]
-    uri = repo["repositoryUri"]
-    password = berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
-    docker_cli(env, "login", "--username", "AWS", "--password-stdin", uri.split("/")[0], stdin=password)
-    docker_cli(env, "tag", IMAGE, f"{uri}:latest")
-    docker_cli(env, "push", f"{uri}:latest")
-    docker_cli(env, "rmi", f"{uri}:latest")  # the agent must pull it
+    repo, image = push_image(berth, env)
 
     family = unique("console-default")
+    # The guides create the task role; `ecsTaskExecutionRole` is Berth's own, as the
+    # console's, and the image pull and the log group go through it.
+    ecs_task_role(berth, "ecsTaskRole")
     spec = tmp_path / "task-definition.json"
-    spec.write_text(json.dumps(console_default(family, f"{uri}:latest")))
+    spec.write_text(json.dumps(console_default(family, image)))
     td = berth.aws("ecs", "register-task-definition", "--cli-input-json", f"file://{spec}")["taskDefinition"]
     required = {a["name"] for a in td["requiresAttributes"]}
     assert {"ecs.capability.execution-role-awslogs", "com.amazonaws.ecs.capability.task-iam-role",
@@ -153,3 +164,57 @@ def test_the_console_default_fargate_task_definition_runs_and_its_logs_are_reada
             ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]),
         timeout=60, what=f"{arn} to stop")
     assert stopped["stopCode"] == "UserInitiated" and stopped["stoppedReason"] == "done", stopped
+
+
+def run_with_execution_role(berth: Berth, env: dict[str, str], role_arn: str, family: str) -> dict:
+    """Pushes the image, registers the console's default task definition with
+    `role_arn` as its execution role (and no task role), runs it on Fargate and returns
+    the task once it has stopped."""
+    _, image = push_image(berth, env)
+    td = {**console_default(family, image), "executionRoleArn": role_arn}
+    del td["taskRoleArn"]
+    ecs = berth.client()
+    ecs.register_task_definition(**td)
+    run = ecs.run_task(cluster="default", taskDefinition=family, launchType="FARGATE",
+                       networkConfiguration=awsvpc_api())
+    assert run["failures"] == [], run["failures"]
+    arn = run["tasks"][0]["taskArn"]
+    return eventually(
+        lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
+            ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"][0]),
+        timeout=90, what=f"{arn} to stop")
+
+
+def test_an_execution_role_without_ecr_permissions_cannot_pull_the_image(node: tuple[Berth, dict[str, str]]) -> None:
+    """The image is pulled with a session of the execution role, as on AWS: a role that
+    may write logs but not read the repository fails the task with
+    CannotPullContainerError, naming the session and the action it lacked."""
+    berth, env = node
+    role = unique("logs-only")
+    role_arn = ecs_task_role(berth, role, policy={"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": "*"}]})
+    task = run_with_execution_role(berth, env, role_arn, unique("no-pull"))
+    reason = task["stoppedReason"]
+    assert task["stopCode"] == "TaskFailedToStart", task
+    assert reason.startswith("CannotPullContainerError"), reason
+    assert f"assumed-role/{role}/" in reason and "ecr:BatchGetImage" in reason, reason
+
+
+def test_an_execution_role_without_log_permissions_fails_the_task_at_start(node: tuple[Berth, dict[str, str]]) -> None:
+    """The log stream is made ready with the execution role before the container starts,
+    as Fargate's log driver does: a role that may pull but not write logs fails the task
+    with ResourceInitializationError, and no log group is created."""
+    berth, env = node
+    role = unique("pull-only")
+    role_arn = ecs_task_role(berth, role)
+    berth.client("iam").attach_role_policy(
+        RoleName=role, PolicyArn="arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly")
+    family = unique("no-logs")
+    task = run_with_execution_role(berth, env, role_arn, family)
+    reason = task["stoppedReason"]
+    assert task["stopCode"] == "TaskFailedToStart", task
+    assert reason.startswith("ResourceInitializationError"), reason
+    assert f"assumed-role/{role}/" in reason and "logs:CreateLogStream" in reason, reason
+    groups = berth.client("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{family}")["logGroups"]
+    assert groups == [], "nothing was created for the refused role"

@@ -17,14 +17,17 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, Berth, client_error, error_code, error_message, eventually, unique
-
-ECS_TASKS_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
-}
+from conftest import (
+    ACCOUNT,
+    ECS_TASKS_TRUST,
+    REGION,
+    Berth,
+    client_error,
+    error_code,
+    error_message,
+    eventually,
+    unique,
+)
 
 ACCOUNT_TRUST = {
     "Version": "2012-10-17",
@@ -319,6 +322,83 @@ def test_passing_a_role_to_a_task_definition_needs_iam_pass_role(berth: Berth) -
     )
     registered = ecs.register_task_definition(family=family, taskRoleArn=role_arn, containerDefinitions=container)
     assert registered["taskDefinition"]["taskRoleArn"] == role_arn
+
+
+def test_task_roles_must_exist_and_trust_ecs_tasks(berth: Berth) -> None:
+    """As AWS: RegisterTaskDefinition takes only roles that exist; a task launches only
+    with roles ECS tasks may assume (the task role and the execution role alike)."""
+    ecs, iam = berth.client(), berth.client("iam")
+    family = unique("roles")
+    container = [{"name": "main", "image": "busybox", "memory": 32}]
+    for member in ("taskRoleArn", "executionRoleArn"):
+        missing = f"arn:aws:iam::{ACCOUNT}:role/{unique('missing')}"
+        err = client_error(ecs.register_task_definition, family=family, containerDefinitions=container,
+                           **{member: missing})
+        assert (error_code(err), error_message(err)) == ("ClientException", "Role is not valid"), member
+    assert ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"] == [], "nothing was registered"
+
+    role = unique("untrusting")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(ACCOUNT_TRUST))
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
+    cluster = ecs.create_cluster(clusterName=unique("roles"))["cluster"]["clusterName"]
+    for member in ("taskRoleArn", "executionRoleArn"):
+        ecs.register_task_definition(family=family, containerDefinitions=container, **{member: role_arn})
+        err = client_error(ecs.run_task, cluster=cluster, taskDefinition=family)
+        assert error_code(err) == "ClientException", err.response
+        assert error_message(err) == (
+            f"ECS was unable to assume the role '{role_arn}' that was provided for this task. Please verify "
+            "that the role being passed has the proper trust relationship and permissions and that your IAM "
+            "user has permissions to pass this role."
+        )
+    assert ecs.list_tasks(cluster=cluster)["taskArns"] == [], "no task was started"
+    # Trusting ECS tasks, it gets past the role check to placement (this cluster has no
+    # instances); deleted, it is refused again.
+    iam.update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(ECS_TASKS_TRUST))
+    err = client_error(ecs.run_task, cluster=cluster, taskDefinition=family)
+    assert error_message(err) == "No Container Instances were found in your cluster.", err.response
+    iam.delete_role(RoleName=role)
+    err = client_error(ecs.run_task, cluster=cluster, taskDefinition=family)
+    assert "ECS was unable to assume the role" in error_message(err)
+
+
+def test_a_service_whose_role_ecs_cannot_assume_says_so_in_its_events(berth: Berth) -> None:
+    """CreateService takes the service (as AWS does); its launches then fail, and its
+    events say why in ECS's words, once, until the role is fixed."""
+    ecs, iam = berth.client(), berth.client("iam")
+    role = unique("untrusting")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(ACCOUNT_TRUST))
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role}"
+    family = unique("svc-role")
+    ecs.register_task_definition(family=family, taskRoleArn=role_arn,
+                                 containerDefinitions=[{"name": "main", "image": "busybox", "memory": 32}])
+    cluster = ecs.create_cluster(clusterName=unique("svc-roles"))["cluster"]["clusterName"]
+    ecs.create_service(cluster=cluster, serviceName="web", taskDefinition=family, desiredCount=1)
+    expected = (
+        f"(service web) failed to launch a task with (error ECS was unable to assume the role '{role_arn}' "
+        "that was provided for this task. Please verify that the role being passed has the proper trust "
+        "relationship and permissions and that your IAM user has permissions to pass this role.)."
+    )
+
+    def events() -> list[str]:
+        return [e["message"] for e in ecs.describe_services(cluster=cluster, services=["web"])["services"][0]["events"]]
+    eventually(lambda: expected in events(), timeout=30, what="the service's event")
+    assert events().count(expected) == 1, "said once while it persists"
+    assert ecs.list_tasks(cluster=cluster)["taskArns"] == []
+
+
+def test_berth_makes_the_ecs_task_execution_role_as_the_console_does(berth: Berth) -> None:
+    """Guides name `ecsTaskExecutionRole` without creating it, because the ECS console
+    made it for them: Berth makes it for each account, with AWS's managed policy."""
+    iam = berth.client("iam")
+    role = iam.get_role(RoleName="ecsTaskExecutionRole")["Role"]
+    assert role["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole"
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    attached = iam.list_attached_role_policies(RoleName="ecsTaskExecutionRole")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [
+        "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+    ]
+    inline = iam.get_role_policy(RoleName="ecsTaskExecutionRole", PolicyName="CreateLogGroups")["PolicyDocument"]
+    assert inline["Statement"] == [{"Effect": "Allow", "Action": "logs:CreateLogGroup", "Resource": "*"}]
 
 
 def test_simulate_says_what_the_evaluator_decides_and_why(berth: Berth) -> None:

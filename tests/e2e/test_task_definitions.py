@@ -25,6 +25,7 @@ from conftest import (
     Berth,
     arn,
     client_error,
+    ecs_task_role,
     ec2_task_definition,
     error_code,
     error_message,
@@ -139,7 +140,8 @@ def test_describe_unknown_revision_of_known_family(live_berth: Berth, presto: di
     live_berth.aws_error("ecs", "describe-task-definition", "--task-definition", f"{presto['family']}:99", code="ClientException")
 
 
-def test_everything_accepted_is_returned(ecs: Any) -> None:
+def test_everything_accepted_is_returned(live_berth: Berth) -> None:
+    ecs = live_berth.client()
     family = unique("rich")
     container = {
         "name": "api",
@@ -170,7 +172,7 @@ def test_everything_accepted_is_returned(ecs: Any) -> None:
     init = {"name": "init", "image": "busybox:1.36", "essential": False, "memory": 64, "command": ["true"]}
     td = {
         "family": family,
-        "taskRoleArn": "arn:aws:iam::000000000000:role/apiTaskRole",
+        "taskRoleArn": ecs_task_role(live_berth, "apiTaskRole"),
         "executionRoleArn": "arn:aws:iam::000000000000:role/ecsTaskExecutionRole",
         "networkMode": "awsvpc",
         "requiresCompatibilities": ["FARGATE"],

@@ -26,6 +26,7 @@ from conftest import (
     awsvpc_cli,
     client_error,
     create_cluster,
+    ecs_task_role,
     describe_tasks,
     error_code,
     error_message,
@@ -321,11 +322,12 @@ def test_run_task_overrides_unknown_container(ecs: Any, runnable: dict) -> None:
 
 def test_run_task_task_level_overrides(live_berth: Berth, runnable: dict) -> None:
     cluster = create_cluster(live_berth, "bigger")
+    role = ecs_task_role(live_berth, "override")
     task = run_fargate(
         live_berth, cluster, runnable["family"],
-        overrides={"cpu": "512", "memory": "1024", "taskRoleArn": "arn:aws:iam::000000000000:role/override"},
+        overrides={"cpu": "512", "memory": "1024", "taskRoleArn": role},
     )[0]
     described = describe_tasks(live_berth, cluster, [task["taskArn"]])[0]
     assert (described["cpu"], described["memory"]) == ("512", "1024")
-    assert described["overrides"]["taskRoleArn"] == "arn:aws:iam::000000000000:role/override"
+    assert described["overrides"]["taskRoleArn"] == role
     live_berth.client().stop_task(cluster=cluster, task=task["taskArn"])

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_api::agent::{
-    Assignment, Assignments, CapacityKind, NetworkAssignment, NetworkRequest, RegisterRequest,
+    Assignment, Assignments, CapacityKind, LogBatch, NetworkAssignment, NetworkRequest,
+    RegisterRequest,
 };
 use berth_api::capability::{self, AgentFeatures};
 use berth_api::cidr::Cidr;
@@ -35,7 +36,7 @@ use crate::logship::{awslogs_of, stream_name, Shipment, Shippers};
 use crate::plan::{plan, Action, Settings};
 use crate::registry_login::RegistryLogin;
 use crate::registry_trust::RegistryTrust;
-use crate::runtime::{ContainerState, Phase, Runtime, LABEL_CONTAINER_INSTANCE};
+use crate::runtime::{ContainerSpec, ContainerState, Phase, Runtime, LABEL_CONTAINER_INSTANCE};
 
 /// How to run an agent.
 #[derive(Debug, Clone)]
@@ -736,6 +737,44 @@ impl Loop {
 }
 
 impl Worker {
+    /// Makes a created container's log stream ready before it starts, as the `awslogs`
+    /// driver does: the control plane creates the stream (and the group, when the
+    /// options say so) with the task's execution role, or refuses, and the task then
+    /// fails to start with the reason. An unreachable control plane fails nothing: the
+    /// container's output waits in Docker for its shipment.
+    async fn prepare_log_stream(
+        &self,
+        reporter: &str,
+        task_arn: &str,
+        spec: &ContainerSpec,
+        id: &str,
+    ) -> Result<(), crate::runtime::RuntimeError> {
+        let Some(logs) = &spec.awslogs else {
+            return Ok(());
+        };
+        let batch = LogBatch {
+            container_instance_arn: reporter.to_string(),
+            task_arn: task_arn.to_string(),
+            container_name: spec.name.clone(),
+            log_group_name: logs.group.clone(),
+            log_stream_name: stream_name(logs, &spec.name, task_arn, id),
+            create_group: logs.create_group,
+            expected_next_seq: 0,
+            // The oldest generation: it fences off no shipment.
+            producer: 0,
+            events: Vec::new(),
+        };
+        match self.channel.ship_logs(&batch).await {
+            Err(ChannelError::Refused { message, .. }) => Err(
+                crate::runtime::RuntimeError::ResourceInitialization(format!(
+                    "failed to validate logger args: log group {} stream {}: {message}",
+                    batch.log_group_name, batch.log_stream_name
+                )),
+            ),
+            Ok(_) | Err(ChannelError::Unreachable(_)) => Ok(()),
+        }
+    }
+
     /// Applies one task's actions: its stops all at once (each waits out its own
     /// stopTimeout), then the rest in order.
     async fn apply_all(&self, reporter: &str, task_arn: &str, actions: Vec<Action>) {
@@ -775,11 +814,19 @@ impl Worker {
                     crate::endpoint::inject(&mut spec, url);
                 }
                 let started = now();
-                let auth = self
+                let pulled = match self
                     .registry_login
-                    .auth_for(&self.channel, reporter, &spec.image)
-                    .await;
-                let pulled = runtime.pull(&spec.image, auth.as_ref()).await;
+                    .auth_for(
+                        &self.channel,
+                        reporter,
+                        &spec.image,
+                        spec.execution_role.as_deref().map(|r| (task_arn, r)),
+                    )
+                    .await
+                {
+                    Ok(auth) => runtime.pull(&spec.image, auth.as_ref()).await,
+                    Err(why) => Err(crate::runtime::RuntimeError::Pull(why)),
+                };
                 {
                     let mut memory = self.memory.lock().expect("memory lock");
                     let (first, _) = *memory
@@ -790,7 +837,13 @@ impl Worker {
                 }
                 match pulled {
                     Ok(()) => match crate::envfile::apply(&mut spec) {
-                        Ok(()) => runtime.create(&spec).await.map(|_| ()),
+                        Ok(()) => match runtime.create(&spec).await {
+                            Ok(id) => {
+                                self.prepare_log_stream(reporter, task_arn, &spec, &id)
+                                    .await
+                            }
+                            Err(e) => Err(e),
+                        },
                         Err(e) => Err(e),
                     },
                     Err(e) => Err(e),

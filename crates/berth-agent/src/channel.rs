@@ -211,13 +211,16 @@ impl Channel {
             .await
     }
 
-    /// A login to the control plane's registry, for the agent behind `arn`'s own pulls.
+    /// A login to the control plane's registry, for the agent behind `arn`'s own pulls,
+    /// or for the pulls of `task` (with its execution role).
     pub async fn registry_credentials(
         &self,
         arn: &str,
+        task: Option<&str>,
     ) -> Result<RegistryCredentials, ChannelError> {
         let req = RegistryCredentialsRequest {
             container_instance_arn: arn.to_string(),
+            task_arn: task.map(str::to_string),
         };
         self.send(|http, base| http.post(format!("{base}/registry-credentials")).json(&req))
             .await

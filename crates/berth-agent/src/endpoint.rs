@@ -525,7 +525,14 @@ async fn serve_credentials(ctx: Ctx, token: String) -> Response {
             (
                 entry.reporter.clone(),
                 entry.assignment.task.task_arn.clone().unwrap_or_default(),
-                entry.assignment.task_definition.task_role_arn.is_some(),
+                entry
+                    .assignment
+                    .task
+                    .overrides
+                    .as_ref()
+                    .and_then(|o| o.task_role_arn.as_ref())
+                    .or(entry.assignment.task_definition.task_role_arn.as_ref())
+                    .is_some(),
             )
         })
     };

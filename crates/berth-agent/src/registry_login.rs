@@ -4,9 +4,11 @@
 //! until shortly before it expires. Images of other registries use the Docker client's
 //! configuration ([`crate::registry_auth`]).
 
+use std::collections::HashMap;
+
 use tokio::sync::Mutex;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, ChannelError};
 use crate::registry_auth::registry_of;
 use crate::registry_trust::RegistryTrust;
 use crate::runtime::PullAuth;
@@ -21,7 +23,8 @@ pub struct RegistryLogin {
     /// answers there too, whatever name the control plane gives itself (replicas share
     /// the key logins are signed with, so one login works on every one).
     server_hosts: Vec<String>,
-    cached: Mutex<Option<RegistryCredentials>>,
+    /// Logins held: the agent's own (`None`) and one per execution role.
+    cached: Mutex<HashMap<Option<String>, RegistryCredentials>>,
     /// The control plane's CA, installed for Docker under each name its registry has.
     trust: Option<RegistryTrust>,
 }
@@ -51,54 +54,69 @@ impl RegistryLogin {
         }
         RegistryLogin {
             server_hosts,
-            cached: Mutex::new(None),
+            cached: Mutex::new(HashMap::new()),
             trust,
         }
     }
 
     /// The credentials to pull `image` with, when it is in the control plane's registry
-    /// and a login can be had; `None` otherwise (the runtime then uses Docker's).
+    /// and a login can be had; `None` otherwise (the runtime then uses Docker's). A task
+    /// with an execution role (`task`: its ARN and that role) pulls with a session of
+    /// the role; when the control plane refuses one (the role cannot be assumed), the
+    /// pull fails with its reason rather than falling back to the agent's own login.
     pub async fn auth_for(
         &self,
         channel: &Channel,
         instance: &str,
         image: &str,
-    ) -> Option<PullAuth> {
+        task: Option<(&str, &str)>,
+    ) -> Result<Option<PullAuth>, String> {
         let registry = registry_of(image);
+        let role = task.map(|(_, role)| role.to_string());
         let mut cached = self.cached.lock().await;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|c| c.expires_at - now > RENEW_BEFORE);
-        if !fresh {
-            // The registry's name is only known from a login, so one is asked for when
-            // the image could be there (our server's host) or none is held yet.
-            if cached.is_none()
+        let held = cached.get(&role);
+        let fresh = held.is_some_and(|c| c.expires_at - now > RENEW_BEFORE);
+        // The registry's name is only known from a login, so one is asked for when the
+        // image could be there (our server's host) or none is held yet.
+        let wanted = !fresh
+            && (cached.is_empty()
                 || self.server_hosts.iter().any(|h| h == registry)
-                || self.names(cached.as_ref(), registry)
+                || cached.values().any(|l| l.registry == registry));
+        if wanted {
+            match channel
+                .registry_credentials(instance, task.map(|(arn, _)| arn))
+                .await
             {
-                match channel.registry_credentials(instance).await {
-                    Ok(login) => {
-                        if let Some(t) = &self.trust {
-                            t.install(&login.registry);
+                Ok(login) => {
+                    if let Some(t) = &self.trust {
+                        t.install(&login.registry);
+                    }
+                    cached.insert(role.clone(), login);
+                }
+                Err(e) => {
+                    cached.remove(&role);
+                    if let (Some((_, role)), ChannelError::Refused { message, .. }) = (task, &e) {
+                        if self.names(cached.values().next(), registry) {
+                            return Err(format!(
+                                "pull image {image} with execution role {role}: {message}"
+                            ));
                         }
-                        *cached = Some(login)
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "no registry login from the control plane");
-                        *cached = None;
-                    }
+                    tracing::warn!(error = %e, "no registry login from the control plane");
                 }
             }
         }
-        let login = cached.as_ref()?;
-        self.names(Some(login), registry).then(|| PullAuth {
+        let Some(login) = cached.get(&role) else {
+            return Ok(None);
+        };
+        Ok(self.names(Some(login), registry).then(|| PullAuth {
             server: registry.to_string(),
             username: login.username.clone(),
             password: login.password.clone(),
-        })
+        }))
     }
 
     /// Whether `registry` is the control plane's: the host the agent reaches it at, or

@@ -166,6 +166,12 @@ pub struct ContainerSpec {
     pub gpu_ids: Vec<String>,
     /// The task has a role: the container gets the credentials endpoint's variables.
     pub task_role: bool,
+    /// The task's execution role: its image is pulled from the control plane's
+    /// registry, and its `awslogs` output written, with a session of it.
+    pub execution_role: Option<String>,
+    /// The container's `awslogs` options, when it logs to CloudWatch: its log stream is
+    /// made ready (and the execution role's permission for it checked) before it starts.
+    pub awslogs: Option<crate::logship::AwsLogs>,
     /// Local files of `KEY=VALUE` lines, read by the agent into the environment before
     /// the container is created; `environment` wins over them, as in ECS.
     pub environment_files: Vec<String>,
@@ -264,6 +270,10 @@ pub enum RuntimeError {
     Start(String),
     #[error("CannotStopContainerError: {0}")]
     Stop(String),
+    /// What the task needs besides its containers could not be set up (its log
+    /// stream), as Fargate's `ResourceInitializationError`.
+    #[error("ResourceInitializationError: {0}")]
+    ResourceInitialization(String),
     #[error("container runtime unavailable: {0}")]
     Unavailable(String),
     /// A container's dependencies can never be met (a planner decision, not Docker's).

@@ -171,6 +171,10 @@ pub struct TaskStateReport {
 #[serde(rename_all = "camelCase")]
 pub struct RegistryCredentialsRequest {
     pub container_instance_arn: String,
+    /// The task whose image is to be pulled: a task with an execution role pulls with
+    /// a session of it. Without one, the login is the agent's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
 }
 
 /// A registry login: what `docker login` would send for `registry`.

@@ -418,12 +418,49 @@ async fn heartbeat(
     )
 }
 
+/// A task placed on `instance`, and its task definition; `denied(why)` otherwise.
+async fn placed_task(
+    core: &Core,
+    task_arn: &str,
+    instance: &str,
+    denied: impl Fn(&str) -> ApiError,
+) -> Result<(TaskRecord, TaskDefinition), ApiError> {
+    let scope = core.home_scope();
+    let (cluster, id) = crate::launch::parse_task_arn(task_arn)?;
+    let task = records::get::<TaskRecord>(&*core.store, &scope.task(&cluster, &id))
+        .await?
+        .ok_or_else(|| denied("no such task"))?
+        .value;
+    if task.placement.instance_arn != instance {
+        return Err(denied("the task is not placed on this container instance"));
+    }
+    let def =
+        task_definitions::load_by_arn(&*core.store, &scope, &task.task_definition_arn).await?;
+    Ok((task, def))
+}
+
+/// The execution role a task runs with: its override's, else its task definition's.
+fn execution_role<'a>(task: &'a TaskRecord, def: &'a TaskDefinition) -> Option<&'a str> {
+    task.overrides
+        .execution_role_arn
+        .as_deref()
+        .or(def.execution_role_arn.as_deref())
+}
+
+/// The id at the end of a task ARN.
+fn task_id(task_arn: &str) -> &str {
+    task_arn.rsplit('/').next().unwrap_or_default()
+}
+
 /// Refuses a log batch unless it comes from a container of a task placed on the
 /// batch's instance and goes where that container's `awslogs` options say (its group;
 /// with a stream prefix, its `PREFIX/CONTAINER/TASK-ID` stream): an agent's credential
 /// writes into no other log group than its own tasks' (a stopped task's too, whose last
-/// lines may still be on their way).
-async fn check_log_source(core: &Core, batch: &LogBatch) -> Result<(), ApiError> {
+/// lines may still be on their way). A task with an execution role writes with that
+/// role's permissions, as AWS's log driver does: `logs:CreateLogStream` and
+/// `logs:PutLogEvents`, and `logs:CreateLogGroup` when the group is to be created.
+async fn check_log_source(app: &Agents, batch: &LogBatch) -> Result<(), ApiError> {
+    let core = &*app.core;
     let denied = |why: &str| {
         ApiError::AccessDenied(format!(
             "This agent may not write to log group {} stream {}: {why}.",
@@ -436,17 +473,9 @@ async fn check_log_source(core: &Core, batch: &LogBatch) -> Result<(), ApiError>
              upgrade it)",
         ));
     }
-    let scope = core.home_scope();
-    let (cluster, id) = crate::launch::parse_task_arn(&batch.task_arn)?;
-    let task = records::get::<TaskRecord>(&*core.store, &scope.task(&cluster, &id))
-        .await?
-        .ok_or_else(|| denied("no such task"))?
-        .value;
-    if task.placement.instance_arn != batch.container_instance_arn {
-        return Err(denied("the task is not placed on this container instance"));
-    }
-    let def =
-        task_definitions::load_by_arn(&*core.store, &scope, &task.task_definition_arn).await?;
+    let (task, def) =
+        placed_task(core, &batch.task_arn, &batch.container_instance_arn, denied).await?;
+    let id = task_id(&batch.task_arn);
     let options = def
         .container_definitions
         .iter()
@@ -468,7 +497,45 @@ async fn check_log_source(core: &Core, batch: &LogBatch) -> Result<(), ApiError>
             return Err(denied(&format!("the container's stream is {expected}")));
         }
     }
-    Ok(())
+    let Some(role) = execution_role(&task, &def) else {
+        return Ok(());
+    };
+    let principal =
+        crate::task_roles::session(&core.iam, role, id).map_err(ApiError::AccessDenied)?;
+    let scope = core.home_scope();
+    let mut operations = vec!["CreateLogStream", "PutLogEvents"];
+    if batch.create_group
+        && matches!(
+            app.logs
+                .catalog
+                .stream(&scope, &batch.log_group_name, &batch.log_stream_name)
+                .await,
+            Err(berth_logs::catalog::CatalogError::GroupNotFound)
+        )
+    {
+        operations.push("CreateLogGroup");
+    }
+    let body = serde_json::json!({
+        "logGroupName": batch.log_group_name,
+        "logStreamName": batch.log_stream_name,
+    });
+    let place = crate::authz::requested::Place {
+        account: &scope.account,
+        region: &scope.region,
+    };
+    let requested: Vec<_> = operations
+        .into_iter()
+        .flat_map(|op| crate::authz::requested::logs(op, &body, place))
+        .collect();
+    crate::task_roles::authorize(
+        &core.iam,
+        &scope.account,
+        &scope.region,
+        &principal,
+        &requested,
+        core.clock.now(),
+    )
+    .map_err(ApiError::AccessDenied)
 }
 
 /// Query of `GET /assignments`.
@@ -568,8 +635,11 @@ async fn task_credentials(
     )
 }
 
-/// A login to this control plane's registry for an agent's own pulls (the images of
-/// the server's account and region), good for [`crate::registry_token::LIFETIME`].
+/// A login to this control plane's registry, good for
+/// [`crate::registry_token::LIFETIME`]: for a task with an execution role, a session of
+/// that role (its pulls need that role's ECR permissions, as on AWS); otherwise the
+/// agent's own, which pulls as the platform, as the ECS agent does with its instance's
+/// role.
 async fn registry_credentials(
     State(app): State<Arc<Agents>>,
     headers: HeaderMap,
@@ -578,20 +648,36 @@ async fn registry_credentials(
     reply(
         async {
             acting_for(&app, &headers, &req.container_instance_arn).await?;
+            let principal = match &req.task_arn {
+                Some(task_arn) => {
+                    let denied = |why: &str| {
+                        ApiError::AccessDenied(format!(
+                            "No registry login for task {task_arn}: {why}."
+                        ))
+                    };
+                    let (task, def) =
+                        placed_task(&app.core, task_arn, &req.container_instance_arn, denied)
+                            .await?;
+                    match execution_role(&task, &def) {
+                        Some(role) => {
+                            crate::task_roles::session(&app.core.iam, role, task_id(task_arn))
+                                .map_err(ApiError::AccessDenied)?
+                        }
+                        None => crate::context::Principal::Root,
+                    }
+                }
+                None => crate::context::Principal::Root,
+            };
             let scope = app.core.home_scope();
             let now = app.core.clock.now().as_secs_f64() as i64;
             let expires_at = now + crate::registry_token::LIFETIME.as_secs() as i64;
             Ok(RegistryCredentials {
                 registry: app.ecr.host.clone(),
                 username: "AWS".into(),
-                // The agent pulls as the platform, as the ECS agent does with its
-                // instance's role; pulling with a task's execution role is to come.
-                password: app.ecr.key.mint(
-                    &scope.account,
-                    &scope.region,
-                    expires_at,
-                    &crate::context::Principal::Root,
-                ),
+                password: app
+                    .ecr
+                    .key
+                    .mint(&scope.account, &scope.region, expires_at, &principal),
                 expires_at,
             })
         }
@@ -608,7 +694,7 @@ async fn log_batch(
     reply(
         async {
             acting_for(&app, &headers, &batch.container_instance_arn).await?;
-            check_log_source(&app.core, &batch).await?;
+            check_log_source(&app, &batch).await?;
             crate::logs::ingest::agent_batch(&app.logs, &app.core.home_scope(), batch).await
         }
         .await,

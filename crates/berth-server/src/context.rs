@@ -57,6 +57,8 @@ pub struct Core {
     /// How many launches may read and plan at once on this replica (see
     /// [`planning_permits`]); their commits do not hold a permit.
     pub planning: Arc<tokio::sync::Semaphore>,
+    /// IAM, mirrored in memory: the roles tasks run with.
+    pub iam: Arc<crate::iam::directory::Directory>,
 }
 
 /// The permits for launches' read-and-plan phase: one fewer than the machine's cores

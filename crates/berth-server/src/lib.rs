@@ -18,6 +18,7 @@ pub mod iam;
 pub mod identity;
 pub mod janitor;
 pub mod json;
+pub mod key_material;
 pub mod keys;
 pub mod launch;
 pub mod liveness;
@@ -31,6 +32,7 @@ pub mod service_controller;
 pub mod sts;
 pub mod task_credentials;
 pub mod task_network;
+pub mod task_roles;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -130,6 +132,8 @@ pub enum StartError {
     },
     #[error("cannot serve HTTPS: {0}")]
     Tls(tls::TlsError),
+    #[error("{0}")]
+    Defaults(String),
 }
 
 impl Server {
@@ -256,7 +260,11 @@ impl Server {
             liveness,
             region: config.region,
             instance_cache: Default::default(),
+            iam: directory.clone(),
         });
+        iam::defaults::ensure(&core, &directory)
+            .await
+            .map_err(StartError::Defaults)?;
         let verifier = Arc::new(auth::Verifier::new(&config.identity, directory));
         let ecr = Arc::new(ecr::Ecr {
             registry: Arc::new(registry),
@@ -413,6 +421,7 @@ async fn lead(
             region: core.region.clone(),
             instance_cache: Default::default(),
             liveness: core.liveness.clone(),
+            iam: core.iam.clone(),
         });
         let (stop, stopped) = watch::channel(false);
         let running = vec![

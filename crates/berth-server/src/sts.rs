@@ -9,7 +9,6 @@ use berth_iam::{RequestContext, TrustVerdict};
 use berth_model::iam::{SessionOf, SessionRecord};
 use berth_query::Params;
 use berth_store::Txn;
-use rand::Rng;
 
 use crate::context::Principal;
 use crate::iam::directory::Directory;
@@ -61,21 +60,13 @@ fn get_caller_identity(ctx: &IamCtx<'_>) -> Result<String, IamError> {
     }))
 }
 
-fn random(alphabet: &[u8], len: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
-        .collect()
-}
-
 /// Stores a new session of `of` lasting `seconds`.
 async fn issue(ctx: &IamCtx<'_>, of: SessionOf, seconds: i64) -> Result<SessionRecord, IamError> {
-    const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let expires = ctx.now().as_secs_f64() + seconds as f64;
     let session = SessionRecord {
-        access_key_id: format!("ASIA{}", random(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
-        secret_access_key: random(SECRET, 40),
-        session_token: random(SECRET, 200),
+        access_key_id: crate::key_material::session_key_id(),
+        secret_access_key: crate::key_material::secret_access_key(),
+        session_token: crate::key_material::session_token(200),
         of,
         expires_at: berth_api::ecs::Timestamp::try_from_secs_f64(expires)
             .unwrap_or(berth_api::ecs::Timestamp::UNIX_EPOCH),

@@ -15,7 +15,6 @@ use berth_api::ecs::Timestamp;
 use berth_api::error::ApiError;
 use berth_model::task::TaskRecord;
 use berth_sigv4::Identity as KeyIdentity;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Verifier;
@@ -49,16 +48,6 @@ pub const SESSIONS: &str = "/sessions/";
 fn session_key(access_key_id: &str) -> String {
     format!("{SESSIONS}{access_key_id}")
 }
-
-fn random(alphabet: &[u8], len: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
-        .collect()
-}
-
-const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 fn rfc3339(secs: f64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs as i64)
@@ -100,16 +89,17 @@ pub async fn mint(core: &Core, req: &TaskCredentialsRequest) -> Result<TaskCrede
         .task_role_arn
         .ok_or_else(|| ApiError::InvalidParameter("The task has no taskRoleArn.".into()))?,
     };
+    crate::task_roles::session(&core.iam, &role, &id).map_err(ApiError::AccessDenied)?;
     let now = core.clock.now().as_secs_f64();
     let session = Session {
-        secret_access_key: random(SECRET, 40),
-        session_token: random(SECRET, 160),
+        secret_access_key: crate::key_material::secret_access_key(),
+        session_token: crate::key_material::session_token(160),
         account_id: scope.account.clone(),
         role_arn: role,
         task_arn: req.task_arn.clone(),
         expires: now + LIFETIME.as_secs_f64(),
     };
-    let access_key_id = format!("ASIA{}", random(UPPER, 16));
+    let access_key_id = crate::key_material::session_key_id();
     let txn = berth_store::Txn::new().then(records::put(session_key(&access_key_id), &session));
     records::commit(&*core.store, txn).await?;
     Ok(TaskCredentials {

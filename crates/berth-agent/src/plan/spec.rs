@@ -74,6 +74,7 @@ pub fn container(
     pause_id: Option<&str>,
 ) -> ContainerSpec {
     let name = c.name.as_deref().unwrap_or_default();
+    let task_overrides = task.overrides.as_ref();
     let o = task
         .overrides
         .as_ref()
@@ -281,7 +282,14 @@ pub fn container(
             .find(|k| k.name.as_deref() == Some(name))
             .and_then(|k| k.gpu_ids.clone())
             .unwrap_or_default(),
-        task_role: def.task_role_arn.is_some(),
+        task_role: task_overrides
+            .and_then(|o| o.task_role_arn.as_ref())
+            .or(def.task_role_arn.as_ref())
+            .is_some(),
+        execution_role: task_overrides
+            .and_then(|o| o.execution_role_arn.clone())
+            .or_else(|| def.execution_role_arn.clone()),
+        awslogs: crate::logship::awslogs_of(def, name),
         environment_files: o
             .and_then(|o| o.environment_files.as_ref())
             .or(c.environment_files.as_ref())

@@ -38,6 +38,12 @@ pub async fn register(
     if !is_valid_name(&family) {
         return Err(task_definition::invalid_family());
     }
+    for role in [&req.task_role_arn, &req.execution_role_arn]
+        .into_iter()
+        .flatten()
+    {
+        crate::task_roles::check_registered(&ctx.core.iam, &ctx.caller.account, role)?;
+    }
     let (head_key, scope, family, req) = (&scope.family(&family), &scope, &family, &req);
     records::update(
         &*ctx.core.store,

@@ -47,6 +47,7 @@ pub async fn run(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse, ApiE
         },
     )
     .await?;
+    crate::task_roles::check_launch(&ctx.core.iam, &request)?;
     if req.enable_ecs_managed_tags == Some(true) {
         request.add_managed_tags(None);
     }
@@ -101,6 +102,7 @@ pub async fn start(ctx: &Ctx, req: StartTaskRequest) -> Result<StartTaskResponse
         },
     )
     .await?;
+    crate::task_roles::check_launch(&ctx.core.iam, &request)?;
     if req.enable_ecs_managed_tags == Some(true) {
         request.add_managed_tags(None);
     }

@@ -4,7 +4,6 @@
 use berth_model::iam::{AccessKeyRecord, KeyStatus, UserRecord, MAX_ACCESS_KEYS_PER_USER};
 use berth_query::Params;
 use berth_store::{Compare, Txn};
-use rand::Rng;
 
 use super::entities::load;
 use super::{render, store_keys, IamCtx, IamError};
@@ -42,23 +41,13 @@ fn user_named(ctx: &IamCtx<'_>, p: &Params) -> Result<String, IamError> {
     }
 }
 
-fn random(alphabet: &[u8], len: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
-        .collect()
-}
-
 /// CreateAccessKey.
 pub async fn create(ctx: &IamCtx<'_>, p: &Params) -> Result<String, IamError> {
     let name = user_named(ctx, p)?;
     let user = load::<UserRecord>(ctx, &name).await?;
     let record = AccessKeyRecord {
-        access_key_id: format!("AKIA{}", random(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
-        secret_access_key: random(
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-            40,
-        ),
+        access_key_id: crate::key_material::long_term_key_id(),
+        secret_access_key: crate::key_material::secret_access_key(),
         user_name: user.value.entity.name.clone(),
         status: KeyStatus::Active,
         created_at: ctx.now(),

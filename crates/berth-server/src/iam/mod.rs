@@ -9,6 +9,7 @@
 //! is malformed.
 
 pub mod access_keys;
+pub mod defaults;
 pub mod directory;
 pub mod entities;
 pub mod error;

@@ -586,7 +586,7 @@ async fn start_tasks(
         } else {
             Vec::new()
         };
-    let mut request = launch::prepare(
+    let prepared = launch::prepare(
         ctx,
         LaunchSpec {
             cluster: cluster.clone(),
@@ -602,7 +602,27 @@ async fn start_tasks(
             enable_execute_command: s.enable_execute_command,
         },
     )
-    .await?;
+    .await
+    .and_then(|request| {
+        crate::task_roles::check_launch(&ctx.core.iam, &request)?;
+        Ok(request)
+    });
+    let mut request = match prepared {
+        Ok(request) => request,
+        // What the service asks cannot launch as things stand (a role ECS cannot
+        // assume): said once in its events, as ECS does, and tried again each pass.
+        Err(ApiError::Client(reason)) => {
+            let message = format!(
+                "(service {}) failed to launch a task with (error {reason}).",
+                s.name
+            );
+            if s.events.first().map(|e| &e.message) != Some(&message) {
+                s.push_event(event_id(), now, message);
+            }
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
     if s.enable_ecs_managed_tags {
         request.add_managed_tags(Some(&s.name));
     }
