@@ -82,6 +82,11 @@ ECS_OPERATIONS = [
     "ListServices",
     "ListServiceDeployments",
     "DescribeServiceDeployments",
+    # Account settings
+    "PutAccountSetting",
+    "PutAccountSettingDefault",
+    "ListAccountSettings",
+    "DeleteAccountSetting",
 ]
 
 # The ECR operations Berth implements.

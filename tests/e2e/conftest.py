@@ -731,6 +731,31 @@ def ecs(live_berth: Berth) -> Any:
 # --------------------------------------------------------------------------- shared resource helpers
 
 
+def keyed(berth: Berth, key: str, secret: str, token: str | None = None) -> boto3.Session:
+    """A boto3 session with its own keys, pointed at this Berth."""
+    return boto3.Session(
+        aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token, region_name=REGION
+    )
+
+
+def client(berth: Berth, session: boto3.Session, service: str) -> Any:
+    cfg = Config(retries={"total_max_attempts": 1})
+    return session.client(service, endpoint_url=berth.endpoint, config=cfg, verify=False)
+
+
+def new_user(berth: Berth, *policy_arns: str, inline: dict[str, str] | None = None) -> tuple[str, boto3.Session]:
+    """An IAM user with one access key and the given managed and inline policies."""
+    iam = berth.client("iam")
+    name = unique("user")
+    iam.create_user(UserName=name)
+    for arn in policy_arns:
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    for policy_name, document in (inline or {}).items():
+        iam.put_user_policy(UserName=name, PolicyName=policy_name, PolicyDocument=document)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return name, keyed(berth, key["AccessKeyId"], key["SecretAccessKey"])
+
+
 def ecs_task_role(b: Berth, name: str, policy: dict | None = None) -> str:
     """Makes a role ECS tasks may assume (kept if it exists), with `policy` inline when
     given; returns its ARN. Berth, like AWS, runs tasks only with roles that exist."""

@@ -79,6 +79,29 @@ def test_wrong_type(live_berth: Berth, sentinel: dict, action: str, doc: dict) -
 
 
 @pytest.mark.parametrize(
+    ("action", "doc", "code", "member"),
+    [
+        ("RunTask", {"taskDefinition": "x", "launchType": "Fargate"}, "InvalidParameterException", "launchType"),
+        ("CreateService", {"serviceName": "s", "taskDefinition": "x", "launchType": "fargate"}, "ClientException",
+         "launchType"),
+        ("RegisterTaskDefinition", dict(fargate_task_definition(unique("enum")), networkMode="AWSVPC"),
+         "InvalidParameterException", "networkMode"),
+    ],
+    ids=["runtask-launch-type", "service-launch-type", "register-network-mode"],
+)
+def test_a_value_outside_an_enum_is_the_operations_own_error(
+    live_berth: Berth, sentinel: dict, action: str, doc: dict, code: str, member: str
+) -> None:
+    """Valid JSON with an enum value the model does not define: the operation's 400 in
+    AWS's validation words, naming the member and the valid values."""
+    resp = live_berth.raw(action, doc)
+    resp.assert_aws_error(400, code)
+    assert f"Value '{doc[member]}' at '{member}' failed to satisfy constraint" in resp.message, resp.message
+    assert "Member must satisfy enum value set: [" in resp.message, resp.message
+    assert_unchanged(live_berth, sentinel)
+
+
+@pytest.mark.parametrize(
     ("action", "doc", "member"),
     [
         ("RunTask", {"count": 1}, "taskDefinition"),

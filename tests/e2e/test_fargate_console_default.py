@@ -218,3 +218,64 @@ def test_an_execution_role_without_log_permissions_fails_the_task_at_start(node:
     assert f"assumed-role/{role}/" in reason and "logs:CreateLogStream" in reason, reason
     groups = berth.client("logs").describe_log_groups(logGroupNamePrefix=f"/ecs/{family}")["logGroups"]
     assert groups == [], "nothing was created for the refused role"
+
+
+def test_a_guide_in_another_region_runs_on_the_fargate_pool(node: tuple[Berth, dict[str, str]], tmp_path: Path) -> None:
+    """Seed 000 exports AWS_DEFAULT_REGION=us-west-2 and seed 004 logs in to ECR with
+    `--region ca-central-1`: the Fargate pool serves every region, a repository and a
+    login belong to one, and a task's logs land in its awslogs-region. A push with a
+    login for another region than the repository's says which region it looked in."""
+    berth, env = node
+    west = {"AWS_DEFAULT_REGION": "us-west-2"}
+
+    def aws(*args: str) -> Any:
+        result = berth.run_cli(list(args), env_extra=west)
+        assert result.ok, result.describe()
+        return result.json
+
+    repo = aws("ecr", "create-repository", "--repository-name", unique("west"))["repository"]
+    uri = repo["repositoryUri"]
+    host = uri.split("/")[0]
+    # A login for us-east-1 does not find the us-west-2 repository, and says where it looked.
+    east_password = berth.run_cli(["ecr", "get-login-password"]).stdout.strip()
+    docker_cli(env, "login", "--username", "AWS", "--password-stdin", host, stdin=east_password)
+    docker_cli(env, "tag", IMAGE, f"{uri}:latest")
+    pushed = subprocess.run(["docker", "push", f"{uri}:latest"], env=env, capture_output=True, text=True, timeout=120)
+    assert pushed.returncode != 0 and "region us-east-1" in pushed.stderr + pushed.stdout, pushed
+    password = berth.run_cli(["ecr", "get-login-password", "--region", "us-west-2"]).stdout.strip()
+    docker_cli(env, "login", "--username", "AWS", "--password-stdin", host, stdin=password)
+    docker_cli(env, "push", f"{uri}:latest")
+    docker_cli(env, "rmi", f"{uri}:latest")
+
+    cluster = unique("presto-west")
+    aws("ecs", "create-cluster", "--cluster-name", cluster)
+    family = unique("west")
+    td = console_default(family, f"{uri}:latest")
+    td["containerDefinitions"][0]["logConfiguration"]["options"]["awslogs-region"] = "us-west-2"
+    spec = tmp_path / "task-definition.json"
+    spec.write_text(json.dumps(td))
+    ecs_task_role(berth, "ecsTaskRole")
+    aws("ecs", "register-task-definition", "--cli-input-json", f"file://{spec}")
+    run = aws("ecs", "run-task", "--cluster", cluster, "--task-definition", family, "--launch-type", "FARGATE",
+              "--network-configuration", awsvpc_cli())
+    assert run["failures"] == [], run["failures"]
+    arn = run["tasks"][0]["taskArn"]
+    assert arn.startswith(f"arn:aws:ecs:us-west-2:{ACCOUNT}:task/{cluster}/"), arn
+
+    def running() -> dict | None:
+        t = aws("ecs", "describe-tasks", "--cluster", cluster, "--tasks", arn)["tasks"][0]
+        assert t["lastStatus"] != "STOPPED", t
+        return t if t["lastStatus"] == "RUNNING" else None
+    eventually(running, timeout=120, what=f"{arn} to run in us-west-2")
+    stream = f"ecs/web/{arn.rsplit('/', 1)[1]}"
+
+    def lines() -> list[str] | None:
+        got = berth.run_cli(["logs", "get-log-events", "--log-group-name", f"/ecs/{family}",
+                             "--log-stream-name", stream, "--start-from-head"], env_extra=west)
+        return [e["message"] for e in got.json["events"]] if got.ok and len(got.json["events"]) >= 2 else None
+    assert sorted(eventually(lines, timeout=30, what="the task's output in us-west-2")) == ["hello from fargate", "serving"]
+    east_groups = berth.aws("logs", "describe-log-groups", "--log-group-name-prefix", f"/ecs/{family}")["logGroups"]
+    assert east_groups == [], "the group is in the task's awslogs-region only"
+    aws("ecs", "stop-task", "--cluster", cluster, "--task", arn)
+    eventually(lambda: aws("ecs", "describe-tasks", "--cluster", cluster, "--tasks", arn)["tasks"][0]["lastStatus"]
+               == "STOPPED", timeout=60, what=f"{arn} to stop")

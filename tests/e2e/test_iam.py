@@ -22,10 +22,13 @@ from conftest import (
     ECS_TASKS_TRUST,
     REGION,
     Berth,
+    client,
     client_error,
     error_code,
     error_message,
     eventually,
+    keyed,
+    new_user,
     unique,
 )
 
@@ -37,31 +40,6 @@ ACCOUNT_TRUST = {
 
 def doc(statements: list[dict]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
-
-
-def keyed(berth: Berth, key: str, secret: str, token: str | None = None) -> boto3.Session:
-    """A boto3 session with its own keys, pointed at this Berth."""
-    return boto3.Session(
-        aws_access_key_id=key, aws_secret_access_key=secret, aws_session_token=token, region_name=REGION
-    )
-
-
-def client(berth: Berth, session: boto3.Session, service: str) -> Any:
-    cfg = Config(retries={"total_max_attempts": 1})
-    return session.client(service, endpoint_url=berth.endpoint, config=cfg, verify=False)
-
-
-def new_user(berth: Berth, *policy_arns: str, inline: dict[str, str] | None = None) -> tuple[str, boto3.Session]:
-    """A user with one access key and the given managed and inline policies."""
-    iam = berth.client("iam")
-    name = unique("user")
-    iam.create_user(UserName=name)
-    for arn in policy_arns:
-        iam.attach_user_policy(UserName=name, PolicyArn=arn)
-    for policy_name, document in (inline or {}).items():
-        iam.put_user_policy(UserName=name, PolicyName=policy_name, PolicyDocument=document)
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return name, keyed(berth, key["AccessKeyId"], key["SecretAccessKey"])
 
 
 def denied(call: Any, *args: Any, **kwargs: Any) -> ClientError:

@@ -192,3 +192,21 @@ def test_service_errors_are_awss(berth: Berth) -> None:
         "containerName": "presto", "containerPort": 9999}])) == "InvalidParameterException"
     assert error_code(client_error(ecs.create_service, cluster="no-such-cluster", serviceName=unique("x"),
                                    taskDefinition=td)) == "ClusterNotFoundException"
+
+
+def test_create_service_keeps_its_role_and_deployment_controller(berth: Berth) -> None:
+    """`role` (a name or an ARN) comes back as `roleArn`, and the deployment controller
+    as given (ECS when none was); a controller Berth does not run yet is refused, not
+    ignored."""
+    ecs = berth.client()
+    td = register(ecs, unique("svc"))
+    named = create(ecs, unique("role"), td, 0, role="ecsServiceRole")
+    assert named["roleArn"] == "arn:aws:iam::000000000000:role/ecsServiceRole"
+    assert named["deploymentController"] == {"type": "ECS"}
+    given = create(ecs, unique("role"), td, 0, role="arn:aws:iam::000000000000:role/ops/lb",
+                   deploymentController={"type": "ECS"})
+    assert describe(ecs, given["serviceName"])["roleArn"] == "arn:aws:iam::000000000000:role/ops/lb"
+    name = unique("external")
+    err = client_error(create, ecs, name, td, 0, deploymentController={"type": "EXTERNAL"})
+    assert error_code(err) == "UnsupportedFeatureException", err.response
+    assert ecs.describe_services(cluster=CLUSTER, services=[name])["services"] == []

@@ -1,6 +1,7 @@
 """TagResource, UntagResource and ListTagsForResource on every taggable resource.
 
-Covers: a cluster, a task definition revision, a task and a container instance —
+Covers: a cluster, a task definition revision, a task, a container instance and a
+service —
 adding, overwriting and removing tags through the CLI, reading them back with
 list-tags-for-resource and with the resource's own describe --include TAGS —
 plus tagging a resource that does not exist and AWS's reserved `aws:` prefix.
@@ -15,6 +16,7 @@ import pytest
 from conftest import (
     Berth,
     arn,
+    awsvpc_api,
     client_error,
     create_cluster,
     error_code,
@@ -31,7 +33,7 @@ def list_tags(b: Berth, resource_arn: str) -> dict[str, str]:
 
 
 START = [{"key": "start", "value": "yes"}]
-KINDS = ["cluster", "task-definition", "task", "container-instance"]
+KINDS = ["cluster", "task-definition", "task", "container-instance", "service"]
 
 
 def make_resource(b: Berth, kind: str) -> tuple[str, Callable[[], dict[str, str]]]:
@@ -50,6 +52,15 @@ def make_resource(b: Berth, kind: str) -> tuple[str, Callable[[], dict[str, str]
         task_arn = run_fargate(b, cluster, td_arn, tags=START)[0]["taskArn"]
         return task_arn, lambda: tag_map(
             ecs.describe_tasks(cluster=cluster, tasks=[task_arn], include=["TAGS"])["tasks"][0].get("tags")
+        )
+    if kind == "service":
+        td_arn = register(b, fargate_task_definition(unique("tagged"), tags=[]))["taskDefinitionArn"]
+        service = ecs.create_service(cluster=cluster, serviceName=unique("tagged"), taskDefinition=td_arn,
+                                     desiredCount=0, launchType="FARGATE", networkConfiguration=awsvpc_api(),
+                                     tags=START)["service"]
+        return service["serviceArn"], lambda: tag_map(
+            ecs.describe_services(cluster=cluster, services=[service["serviceName"]], include=["TAGS"])
+            ["services"][0].get("tags")
         )
     ci_arn = ecs.register_container_instance(
         cluster=cluster,

@@ -207,6 +207,30 @@ def test_list_by_family_sorted(live_berth: Berth, presto: dict) -> None:
     assert desc == arns[::-1]
 
 
+def test_family_prefix_names_one_family_exactly(live_berth: Berth) -> None:
+    """AWS documents it: `familyPrefix` of ListTaskDefinitions matches the family name
+    exactly; ListTaskDefinitionFamilies' `familyPrefix` is a prefix."""
+    family = unique("exact")
+    for name in (family, f"{family}-2"):
+        register(live_berth, fargate_task_definition(name))
+    listed = live_berth.aws("ecs", "list-task-definitions", "--family-prefix", family)["taskDefinitionArns"]
+    assert listed == [arn("task-definition", f"{family}:1")]
+    families = live_berth.aws("ecs", "list-task-definition-families", "--family-prefix", family)["families"]
+    assert families == [family, f"{family}-2"]
+
+
+def test_fargate_refuses_the_hosts_pid_namespace(live_berth: Berth) -> None:
+    td = fargate_task_definition(unique("pid"))
+    td["pidMode"] = "host"
+    err = client_error(live_berth.client().register_task_definition, **td)
+    assert error_code(err) == "ClientException"
+    assert error_message(err) == (
+        "Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'."
+    )
+    td["pidMode"] = "task"
+    assert live_berth.client().register_task_definition(**td)["taskDefinition"]["pidMode"] == "task"
+
+
 def test_list_task_definitions_paginates(live_berth: Berth) -> None:
     ecs = live_berth.client()
     family = unique("paged")

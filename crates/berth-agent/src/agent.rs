@@ -820,7 +820,8 @@ impl Worker {
                         &self.channel,
                         reporter,
                         &spec.image,
-                        spec.execution_role.as_deref().map(|r| (task_arn, r)),
+                        task_arn,
+                        spec.execution_role.as_deref(),
                     )
                     .await
                 {

@@ -4,6 +4,7 @@
 //! join as an agent ([`agent_access`]); and IAM's users, groups, roles, policies and
 //! sessions ([`iam`]). No I/O.
 
+pub mod account_settings;
 pub mod agent_access;
 pub mod cluster;
 pub mod container_instance;

@@ -9,6 +9,7 @@
 use berth_store::records::Stored;
 use berth_store::stored_as_json;
 
+use crate::account_settings::AccountSettingsRecord;
 use crate::agent_access::{AgentCredentialRecord, JoinTokenRecord};
 use crate::cluster::{tags_to_wire, ClusterRecord};
 use crate::container_instance::InstanceRecord;
@@ -35,7 +36,8 @@ stored_as_json!(
     AccessKeyRecord,
     ManagedPolicyRecord,
     InstanceProfileRecord,
-    SessionRecord
+    SessionRecord,
+    AccountSettingsRecord
 );
 
 impl Stored for TaskRecord {

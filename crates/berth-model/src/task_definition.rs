@@ -133,6 +133,17 @@ pub fn register(
                  driver awslogs.",
             ));
         }
+        if req.pid_mode == Some(berth_api::ecs::PidMode::Host) {
+            return Err(client(
+                "Tasks using the Fargate launch type do not support pidMode 'host'. The \
+                 supported value for pidMode is 'task'.",
+            ));
+        }
+        if req.ipc_mode.is_some() {
+            return Err(client(
+                "Tasks using the Fargate launch type do not support ipcMode.",
+            ));
+        }
         for c in &req.container_definitions {
             if c.privileged == Some(true) {
                 return Err(client(format!(
@@ -167,6 +178,8 @@ pub fn register(
 
     let fargate_ok = network_mode == NetworkMode::Awsvpc
         && matches!((cpu, memory), (Some(c), Some(m)) if fargate::is_valid_size(c, m))
+        && req.pid_mode != Some(berth_api::ecs::PidMode::Host)
+        && req.ipc_mode.is_none()
         && !req
             .container_definitions
             .iter()
@@ -210,7 +223,19 @@ pub fn register(
         execution_role_arn: req.execution_role_arn,
         network_mode: Some(network_mode),
         revision: at.revision,
-        volumes: Some(req.volumes.unwrap_or_default()),
+        volumes: Some(
+            req.volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut v| {
+                    // EFS mounts the file system's root when no directory is given.
+                    if let Some(efs) = &mut v.efs_volume_configuration {
+                        efs.root_directory.get_or_insert_with(|| "/".into());
+                    }
+                    v
+                })
+                .collect(),
+        ),
         status: Some(TaskDefinitionStatus::Active),
         requires_attributes: Some(requires_attributes),
         placement_constraints: Some(req.placement_constraints.unwrap_or_default()),
@@ -237,10 +262,18 @@ pub fn register(
     })
 }
 
-/// Fills in what ECS fills in on registration: `essential` (true), and in awsvpc and host
-/// mode each port mapping's `hostPort` (its containerPort) and `protocol` (tcp).
+/// Fills in what ECS fills in on registration: `essential` (true), `cpu` (0), empty lists
+/// for `portMappings`, `environment`, `mountPoints`, `volumesFrom` and `systemControls`,
+/// and in awsvpc and host mode each port mapping's `hostPort` (its containerPort) and
+/// `protocol` (tcp).
 fn with_defaults(mut c: ContainerDefinition, mode: NetworkMode) -> ContainerDefinition {
     c.essential.get_or_insert(true);
+    c.cpu.get_or_insert(0);
+    c.port_mappings.get_or_insert_with(Vec::new);
+    c.environment.get_or_insert_with(Vec::new);
+    c.mount_points.get_or_insert_with(Vec::new);
+    c.volumes_from.get_or_insert_with(Vec::new);
+    c.system_controls.get_or_insert_with(Vec::new);
     for pm in c.port_mappings.iter_mut().flatten() {
         if matches!(mode, NetworkMode::Awsvpc | NetworkMode::Host) && pm.host_port.is_none() {
             pm.host_port = pm.container_port;

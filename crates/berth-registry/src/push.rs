@@ -46,11 +46,7 @@ impl Registry {
         tags: &[Tag],
     ) -> Result<Pushed, PushError> {
         if self.metadata.repository(scope, name).await?.is_none() {
-            return Err(MetadataError::RepositoryNotFound {
-                name: name.to_string(),
-                registry_id: scope.account.clone(),
-            }
-            .into());
+            return Err(MetadataError::repository_not_found(scope, name).into());
         }
         let manifest = manifests::parse(&bytes, content_type)?;
         let digest = Digest::of(&bytes);

@@ -253,12 +253,11 @@ async fn do_register(
         };
         // What tasks still hold comes out of the new registration; on a host that also
         // offers the other kind of capacity, its twin's tasks' CPU and memory too.
-        let tasks_prefix = if fargate || twin.is_some() {
-            scope.all_tasks()
+        let tasks: Vec<Record<TaskRecord>> = if fargate || twin.is_some() {
+            crate::launch::tasks_of_account(store, &scope.account).await?
         } else {
-            scope.tasks(cluster)
+            records::list(store, &scope.tasks(cluster)).await?
         };
-        let tasks: Vec<Record<TaskRecord>> = records::list(store, &tasks_prefix).await?;
         let held: Vec<(&str, &Reservation)> = tasks
             .iter()
             .filter(|t| t.value.holds_resources())
@@ -425,7 +424,7 @@ async fn placed_task(
     instance: &str,
     denied: impl Fn(&str) -> ApiError,
 ) -> Result<(TaskRecord, TaskDefinition), ApiError> {
-    let scope = core.home_scope();
+    let scope = crate::launch::task_scope(&core.account, task_arn)?;
     let (cluster, id) = crate::launch::parse_task_arn(task_arn)?;
     let task = records::get::<TaskRecord>(&*core.store, &scope.task(&cluster, &id))
         .await?
@@ -459,7 +458,8 @@ fn task_id(task_arn: &str) -> &str {
 /// lines may still be on their way). A task with an execution role writes with that
 /// role's permissions, as AWS's log driver does: `logs:CreateLogStream` and
 /// `logs:PutLogEvents`, and `logs:CreateLogGroup` when the group is to be created.
-async fn check_log_source(app: &Agents, batch: &LogBatch) -> Result<(), ApiError> {
+/// Returns where the group is: the region `awslogs-region` names, else the task's.
+async fn check_log_source(app: &Agents, batch: &LogBatch) -> Result<Scope, ApiError> {
     let core = &*app.core;
     let denied = |why: &str| {
         ApiError::AccessDenied(format!(
@@ -497,12 +497,16 @@ async fn check_log_source(app: &Agents, batch: &LogBatch) -> Result<(), ApiError
             return Err(denied(&format!("the container's stream is {expected}")));
         }
     }
+    let task_scope = crate::launch::task_scope(&core.account, &batch.task_arn)?;
+    let scope = match options.get("awslogs-region").filter(|r| is_region_name(r)) {
+        Some(region) => Scope::new(&task_scope.account, region),
+        None => task_scope,
+    };
     let Some(role) = execution_role(&task, &def) else {
-        return Ok(());
+        return Ok(scope);
     };
     let principal =
         crate::task_roles::session(&core.iam, role, id).map_err(ApiError::AccessDenied)?;
-    let scope = core.home_scope();
     let mut operations = vec!["CreateLogStream", "PutLogEvents"];
     if batch.create_group
         && matches!(
@@ -535,7 +539,18 @@ async fn check_log_source(app: &Agents, batch: &LogBatch) -> Result<(), ApiError
         &requested,
         core.clock.now(),
     )
-    .map_err(ApiError::AccessDenied)
+    .map_err(ApiError::AccessDenied)?;
+    Ok(scope)
+}
+
+/// Whether `name` looks like a region's name (`us-west-2`, `ca-central-1`): lowercase
+/// letters, digits and dashes.
+fn is_region_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Query of `GET /assignments`.
@@ -636,8 +651,8 @@ async fn task_credentials(
 }
 
 /// A login to this control plane's registry, good for
-/// [`crate::registry_token::LIFETIME`]: for a task with an execution role, a session of
-/// that role (its pulls need that role's ECR permissions, as on AWS); otherwise the
+/// [`crate::registry_token::LIFETIME`], in the task's region: for a task with an
+/// execution role, a session of that role (its pulls need that role's ECR permissions, as on AWS); otherwise the
 /// agent's own, which pulls as the platform, as the ECS agent does with its instance's
 /// role.
 async fn registry_credentials(
@@ -648,6 +663,11 @@ async fn registry_credentials(
     reply(
         async {
             acting_for(&app, &headers, &req.container_instance_arn).await?;
+            // A task's login is for its region: its repositories are that region's.
+            let scope = match &req.task_arn {
+                Some(task_arn) => crate::launch::task_scope(&app.core.account, task_arn)?,
+                None => app.core.home_scope(),
+            };
             let principal = match &req.task_arn {
                 Some(task_arn) => {
                     let denied = |why: &str| {
@@ -668,7 +688,6 @@ async fn registry_credentials(
                 }
                 None => crate::context::Principal::Root,
             };
-            let scope = app.core.home_scope();
             let now = app.core.clock.now().as_secs_f64() as i64;
             let expires_at = now + crate::registry_token::LIFETIME.as_secs() as i64;
             Ok(RegistryCredentials {
@@ -694,8 +713,8 @@ async fn log_batch(
     reply(
         async {
             acting_for(&app, &headers, &batch.container_instance_arn).await?;
-            check_log_source(&app, &batch).await?;
-            crate::logs::ingest::agent_batch(&app.logs, &app.core.home_scope(), batch).await
+            let scope = check_log_source(&app, &batch).await?;
+            crate::logs::ingest::agent_batch(&app.logs, &scope, batch).await
         }
         .await,
     )
@@ -774,7 +793,7 @@ async fn task_state(
             acting_for(&app, &headers, &q.container_instance_arn).await?;
             let task = crate::launch::apply_report(
                 &app.core,
-                &app.core.home_scope(),
+                &crate::launch::task_scope(&app.core.account, &report.task_arn)?,
                 &report,
                 Some(&q.container_instance_arn),
             )

@@ -47,14 +47,16 @@ struct Index {
     by_instance: HashMap<String, Instance>,
 }
 
-/// The assigned tasks of every container instance of one scope.
+/// The assigned tasks of every container instance of one account.
 pub struct AssignmentIndex {
     index: RwLock<Index>,
     seen: watch::Sender<Revision>,
 }
 
 impl AssignmentIndex {
-    /// Starts mirroring the tasks under `prefix` of `store` until `stop` turns true.
+    /// Starts mirroring the tasks under `prefix` of `store` until `stop` turns true: the
+    /// account's ECS prefix, whose task keys of every region it indexes (a Fargate pool
+    /// member runs tasks of clusters in any region); other records are passed over.
     pub fn start(
         store: Arc<dyn Store>,
         prefix: &str,
@@ -160,6 +162,9 @@ impl Mirror for AssignmentIndex {
     }
 
     fn apply(&self, key: String, revision: Revision, value: Option<KeyValue>) {
+        if !crate::keys::is_task_key(&key) {
+            return;
+        }
         let task = value.and_then(|kv| TaskRecord::decode(&kv.value).ok());
         let mut index = self.index.write().expect("index lock");
         let previous = match index.keys.get(&key) {
@@ -219,6 +224,7 @@ impl Mirror for AssignmentIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::EcsKeys;
     use berth_model::fixtures::task_record;
     use berth_model::status::TaskStatus;
 
@@ -238,6 +244,17 @@ mod tests {
         })
     }
 
+    /// A task's key: `k1` in us-east-1, the others in other regions, as a Fargate pool
+    /// member's tasks may be.
+    fn key(name: &str) -> String {
+        let region = if name == "k1" {
+            "us-east-1"
+        } else {
+            "ca-central-1"
+        };
+        crate::keys::Scope::new("000000000000", region).task("c", name)
+    }
+
     fn on(instance: &str) -> TaskRecord {
         let mut t = task_record();
         t.placement.instance_arn = instance.into();
@@ -247,8 +264,8 @@ mod tests {
     #[tokio::test]
     async fn tasks_are_found_under_their_instance_until_they_stop_or_move() {
         let index = index();
-        index.apply("k1".into(), 5, kv("k1", &on("a"), 5));
-        index.apply("k2".into(), 6, kv("k2", &on("b"), 6));
+        index.apply(key("k1"), 5, kv(&key("k1"), &on("a"), 5));
+        index.apply(key("k2"), 6, kv(&key("k2"), &on("b"), 6));
         assert!(
             index.assigned("a").is_none(),
             "no answer before a whole listing"
@@ -259,27 +276,33 @@ mod tests {
         assert_eq!(index.assigned("a").unwrap().0, 6);
 
         // An older event (a listing page that raced the watch) changes nothing.
-        index.apply("k1".into(), 4, kv("k1", &on("b"), 4));
+        index.apply(key("k1"), 4, kv(&key("k1"), &on("b"), 4));
         assert_eq!(index.assigned("a").unwrap().1.len(), 1);
 
         // Stopped: gone from the instance, which is marked changed.
         let mut stopped = on("a");
         stopped.last_status = TaskStatus::Stopped;
-        index.apply("k1".into(), 7, kv("k1", &stopped, 7));
+        index.apply(key("k1"), 7, kv(&key("k1"), &stopped, 7));
         assert!(index.assigned("a").unwrap().1.is_empty());
         assert_eq!(index.changed("a"), 7);
         // Deleted (purged): gone too.
-        index.apply("k2".into(), 8, None);
+        index.apply(key("k2"), 8, None);
         assert!(index.assigned("b").unwrap().1.is_empty());
         assert_eq!(index.changed("b"), 8);
 
         // A relist (the watch broke): no answer until the new listing is whole, so an
         // agent is never told that a task it runs is not its own.
         index.reset();
-        index.apply("k3".into(), 9, kv("k3", &on("a"), 9));
+        index.apply(key("k3"), 9, kv(&key("k3"), &on("a"), 9));
         assert!(index.assigned("a").is_none());
         index.seen(9);
         assert_eq!(index.assigned("a").unwrap().1.len(), 1);
+
+        // Other records under the account's prefix are passed over.
+        let instance = crate::keys::Scope::new("000000000000", "us-east-1").instance("c", "a");
+        index.apply(instance.clone(), 10, kv(&instance, &on("a"), 10));
+        assert_eq!(index.assigned("a").unwrap().1.len(), 1);
+        assert_eq!(index.changed("a"), 9);
     }
 
     #[tokio::test]
@@ -295,13 +318,13 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
-        index.apply("k9".into(), 3, kv("k9", &on("b"), 3));
+        index.apply(key("k9"), 3, kv(&key("k9"), &on("b"), 3));
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(
             !waiter.is_finished(),
             "another instance's task does not wake it"
         );
-        index.apply("k1".into(), 4, kv("k1", &on("a"), 4));
+        index.apply(key("k1"), 4, kv(&key("k1"), &on("a"), 4));
         let took = waiter.await.unwrap();
         assert!(took < Duration::from_secs(5), "{took:?}");
         // Already past: answers at once.

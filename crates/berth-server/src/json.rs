@@ -39,8 +39,20 @@ pub fn error_response(e: &ApiError) -> Response {
 
 /// Parses a request body into an operation's input. An empty body is `{}`, as AWS
 /// treats it. Malformed JSON and wrong types are `SerializationException`; a missing
-/// required member is `InvalidParameterException` naming it.
+/// required member is `InvalidParameterException` naming it, and so is a value outside
+/// an enum's (see [`parse_with`]).
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    parse_with(body, ApiError::InvalidParameter)
+}
+
+/// [`parse`], with `invalid` making the operation's own error for a value outside an
+/// enum's: AWS's validation message naming the member, the value and the valid values
+/// (ECS answers CreateService's with ClientException, most others' with
+/// InvalidParameterException).
+pub fn parse_with<T: DeserializeOwned>(
+    body: &[u8],
+    invalid: fn(String) -> ApiError,
+) -> Result<T, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -52,12 +64,32 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         if e.is_data() && text.starts_with("missing field") {
             let field = text.trim_start_matches("missing field ").trim_matches('`');
             ApiError::InvalidParameter(format!("Missing required parameter in input: \"{field}\""))
+        } else if e.is_data() && text.starts_with("unknown variant") {
+            invalid(enum_message::<T>(body, &text))
         } else if e.is_syntax() || e.is_eof() {
             ApiError::Serialization(format!("Unable to parse the request body as JSON: {text}"))
         } else {
             ApiError::Serialization(format!("Invalid request body: {text}"))
         }
     })
+}
+
+/// AWS's words for a value outside an enum, from serde's ("unknown variant `Fargate`,
+/// expected one of `EC2`, `FARGATE`"); the member's path is found by parsing again with
+/// paths tracked, which only a refused body pays for.
+fn enum_message<T: DeserializeOwned>(body: &[u8], serde_text: &str) -> String {
+    let quoted: Vec<&str> = serde_text.split('`').skip(1).step_by(2).collect();
+    let (value, valid) = quoted.split_first().unwrap_or((&"", &[]));
+    let path =
+        serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_slice(body))
+            .err()
+            .map(|e| e.path().to_string())
+            .unwrap_or_else(|| "?".into());
+    format!(
+        "1 validation error detected: Value '{value}' at '{path}' failed to satisfy constraint: \
+         Member must satisfy enum value set: [{}]",
+        valid.join(", ")
+    )
 }
 
 /// Serializes an operation's output.
@@ -91,6 +123,29 @@ mod tests {
         assert_eq!(e.code(), "SerializationException");
         assert!(e.message().contains("bogus"), "{}", e.message());
         assert!(parse::<Input>(br#"{"family":"f"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_value_outside_an_enum_is_the_operations_error_naming_member_and_values() {
+        use berth_api::ecs::RunTaskRequest;
+        let body = br#"{"taskDefinition":"web","launchType":"Fargate"}"#;
+        let e = parse::<RunTaskRequest>(body).unwrap_err();
+        assert_eq!(e.code(), "InvalidParameterException");
+        assert_eq!(
+            e.message(),
+            "1 validation error detected: Value 'Fargate' at 'launchType' failed to satisfy \
+             constraint: Member must satisfy enum value set: [EC2, FARGATE, EXTERNAL, \
+             MANAGED_INSTANCES]"
+        );
+        let nested = br#"{"taskDefinition":"web","overrides":{"containerOverrides":[{"name":"a","environmentFiles":[{"value":"x","type":"S3"}]}]}}"#;
+        let e = parse_with::<RunTaskRequest>(nested, ApiError::Client).unwrap_err();
+        assert_eq!(e.code(), "ClientException");
+        assert!(
+            e.message()
+                .contains("at 'overrides.containerOverrides[0].environmentFiles[0].type'"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]

@@ -4,6 +4,17 @@
 
 pub use berth_api::Scope;
 
+/// Everything ECS keeps for `account`, in every region.
+pub fn account_ecs(account: &str) -> String {
+    format!("/ecs/{account}/")
+}
+
+/// Whether `key` is a task's: `/ecs/ACCOUNT/REGION/tasks/CLUSTER/ID`.
+pub fn is_task_key(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('/').collect();
+    matches!(parts[..], ["", "ecs", _, _, "tasks", cluster, id] if !cluster.is_empty() && !id.is_empty())
+}
+
 /// The ECS keys of a [`Scope`].
 pub trait EcsKeys {
     /// `/ecs/ACCOUNT/REGION`: everything of the scope.
@@ -42,6 +53,14 @@ pub trait EcsKeys {
     /// Every task of one cluster.
     fn tasks(&self, cluster: &str) -> String {
         format!("{}/tasks/{cluster}/", self.base())
+    }
+    /// The account settings one principal set (its ARN, hex-encoded: ARNs hold `/`).
+    fn account_settings(&self, principal_arn: &str) -> String {
+        format!(
+            "{}/account-settings/{}",
+            self.base(),
+            hex::encode(principal_arn)
+        )
     }
     /// Every task of every cluster.
     fn all_tasks(&self) -> String {
@@ -115,5 +134,18 @@ mod tests {
         assert!(s.task("prod", "abc").starts_with(&s.tasks("prod")));
         assert!(!s.task("prod-2", "abc").starts_with(&s.tasks("prod")));
         assert!(s.tasks("prod").starts_with(&s.all_tasks()));
+    }
+
+    #[test]
+    fn task_keys_are_told_apart_in_every_region() {
+        let west = Scope::new("000000000000", "us-west-2");
+        assert!(is_task_key(&west.task("prod", "abc")));
+        assert!(west
+            .task("prod", "abc")
+            .starts_with(&account_ecs("000000000000")));
+        assert!(!is_task_key(&west.cluster("prod")));
+        assert!(!is_task_key(&west.instance("prod", "abc")));
+        assert!(!is_task_key(&west.fargate_pool_member("abc")));
+        assert!(!is_task_key(&west.tasks("prod")));
     }
 }

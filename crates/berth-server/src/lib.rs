@@ -298,7 +298,7 @@ impl Server {
                 verifier,
                 index: assignment_index::AssignmentIndex::start(
                     core.store.clone(),
-                    &keys::EcsKeys::all_tasks(&core.home_scope()),
+                    &keys::account_ecs(&core.account),
                     shutdown.subscribe(),
                 ),
                 task_cidr: config.task_cidr.unwrap_or_else(|| {

@@ -126,12 +126,11 @@ async fn give_up(
             if !is_lost(&inst.value, inst.value.heard(beat), since, now) {
                 return Ok(Step::Done(None));
             }
-            let prefix = if inst.value.fargate_pool {
-                scope.all_tasks()
+            let tasks: Vec<Record<TaskRecord>> = if inst.value.fargate_pool {
+                crate::launch::tasks_of_account(store, &scope.account).await?
             } else {
-                scope.tasks(&inst.value.cluster)
+                records::list(store, &scope.tasks(&inst.value.cluster)).await?
             };
-            let tasks: Vec<Record<TaskRecord>> = records::list(store, &prefix).await?;
             let held: Vec<&Record<TaskRecord>> = tasks
                 .iter()
                 .filter(|t| {

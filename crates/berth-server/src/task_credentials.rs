@@ -62,7 +62,7 @@ fn rfc3339(secs: f64) -> String {
 /// Mints credentials for the role of the task in `req`, which must run on the
 /// requesting agent's container instance and not have stopped.
 pub async fn mint(core: &Core, req: &TaskCredentialsRequest) -> Result<TaskCredentials, ApiError> {
-    let scope: Scope = core.home_scope();
+    let scope: Scope = crate::launch::task_scope(&core.account, &req.task_arn)?;
     let (cluster, id) = parse_task_arn(&req.task_arn)?;
     let task = records::get::<TaskRecord>(&*core.store, &scope.task(&cluster, &id))
         .await?

@@ -52,6 +52,10 @@ wire_enum! {
         ListServices = "ListServices",
         ListServiceDeployments = "ListServiceDeployments",
         DescribeServiceDeployments = "DescribeServiceDeployments",
+        PutAccountSetting = "PutAccountSetting",
+        PutAccountSettingDefault = "PutAccountSettingDefault",
+        ListAccountSettings = "ListAccountSettings",
+        DeleteAccountSetting = "DeleteAccountSetting",
     }
 }
 
@@ -1056,6 +1060,85 @@ pub struct DescribeServiceDeploymentsResponse {
     pub service_deployments: Option<Vec<ServiceDeployment>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<Failure>>,
+}
+
+/// Request of the `PutAccountSetting` operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutAccountSettingRequest {
+    pub name: SettingName,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_arn: Option<String>,
+}
+
+/// Response of the `PutAccountSetting` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutAccountSettingResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<Setting>,
+}
+
+/// Request of the `PutAccountSettingDefault` operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PutAccountSettingDefaultRequest {
+    pub name: SettingName,
+    pub value: String,
+}
+
+/// Response of the `PutAccountSettingDefault` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PutAccountSettingDefaultResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<Setting>,
+}
+
+/// Request of the `ListAccountSettings` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListAccountSettingsRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<SettingName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_settings: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+}
+
+/// Response of the `ListAccountSettings` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAccountSettingsResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Vec<Setting>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// Request of the `DeleteAccountSetting` operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteAccountSettingRequest {
+    pub name: SettingName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_arn: Option<String>,
+}
+
+/// Response of the `DeleteAccountSetting` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteAccountSettingResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<Setting>,
 }
 
 // ---- Structures the requests and responses reach ----
@@ -2651,6 +2734,20 @@ pub struct ServiceVolumeConfiguration {
     pub managed_ebs_volume: Option<ServiceManagedEBSVolumeConfiguration>,
 }
 
+/// The current account setting for a resource.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Setting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<SettingName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<SettingType>,
+}
+
 /// The strategy that a container uses to share a GPU with other containers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -3635,6 +3732,31 @@ wire_enum! {
     ServiceRevisionCleanup {
         Blocking = "BLOCKING",
         Deferred = "DEFERRED",
+    }
+}
+
+wire_enum! {
+    /// The `SettingName` values of the ECS API.
+    SettingName {
+        ServiceLongArnFormat = "serviceLongArnFormat",
+        TaskLongArnFormat = "taskLongArnFormat",
+        ContainerInstanceLongArnFormat = "containerInstanceLongArnFormat",
+        AwsvpcTrunking = "awsvpcTrunking",
+        ContainerInsights = "containerInsights",
+        FargateFipsMode = "fargateFIPSMode",
+        TagResourceAuthorization = "tagResourceAuthorization",
+        FargateTaskRetirementWaitPeriod = "fargateTaskRetirementWaitPeriod",
+        GuardDutyActivate = "guardDutyActivate",
+        DefaultLogDriverMode = "defaultLogDriverMode",
+        FargateEventWindows = "fargateEventWindows",
+    }
+}
+
+wire_enum! {
+    /// The `SettingType` values of the ECS API.
+    SettingType {
+        User = "user",
+        AwsManaged = "aws_managed",
     }
 }
 

@@ -367,5 +367,5 @@ fn operation_from_target_header() {
         None
     );
     assert_eq!(Operation::from_target("Logs_20140328.PutLogEvents"), None);
-    assert_eq!(Operation::ALL.len(), 38);
+    assert_eq!(Operation::ALL.len(), 42);
 }

@@ -4,9 +4,9 @@
 
 use berth_api::ecs::{
     CapacityProviderStrategyItem, Deployment, DeploymentCircuitBreaker, DeploymentConfiguration,
-    DeploymentRolloutState, LaunchType, LoadBalancer, NetworkConfiguration, PlacementConstraint,
-    PlacementStrategy, PropagateTags, SchedulingStrategy, Service, ServiceDeploymentStatus,
-    ServiceEvent, Tag, Timestamp,
+    DeploymentController, DeploymentControllerType, DeploymentRolloutState, LaunchType,
+    LoadBalancer, NetworkConfiguration, PlacementConstraint, PlacementStrategy, PropagateTags,
+    SchedulingStrategy, Service, ServiceDeploymentStatus, ServiceEvent, Tag, Timestamp,
 };
 use berth_api::error::ApiError;
 use serde::{Deserialize, Serialize};
@@ -262,6 +262,12 @@ pub struct ServiceRecord {
     pub tags: Tags,
     pub created_at: Timestamp,
     pub created_by: String,
+    /// The service role CreateService was given (`role`), as an ARN.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    /// The deployment controller CreateService was given (ECS when none was).
+    #[serde(default)]
+    pub deployment_controller: Option<DeploymentController>,
     /// PRIMARY first.
     pub deployments: Vec<DeploymentRecord>,
     /// Newest first, at most [`MAX_EVENTS`].
@@ -348,6 +354,12 @@ impl ServiceRecord {
             enable_ecs_managed_tags: self.enable_ecs_managed_tags,
             propagate_tags: self.propagate_tags,
             enable_execute_command: self.enable_execute_command,
+            role_arn: self.role_arn.clone(),
+            deployment_controller: Some(self.deployment_controller.clone().unwrap_or(
+                DeploymentController {
+                    r#type: DeploymentControllerType::Ecs,
+                },
+            )),
             ..Default::default()
         }
     }

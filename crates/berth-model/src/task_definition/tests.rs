@@ -239,5 +239,66 @@ fn everything_registered_is_returned() {
     }
     let mut expected = v["containerDefinitions"].clone();
     expected[0]["essential"] = json!(true);
+    // What ECS fills in for members the request left out.
+    expected[0]["cpu"] = json!(0);
+    for empty in [
+        "portMappings",
+        "environment",
+        "mountPoints",
+        "volumesFrom",
+        "systemControls",
+    ] {
+        expected[0][empty] = json!([]);
+    }
     assert_eq!(out["containerDefinitions"], expected);
+}
+
+#[test]
+fn fargate_shares_the_pid_namespace_only_within_the_task() {
+    let mut v = fargate("256", "512");
+    v["pidMode"] = json!("host");
+    assert_eq!(
+        register_err(v.clone()),
+        "Tasks using the Fargate launch type do not support pidMode 'host'. The supported \
+         value for pidMode is 'task'."
+    );
+    v["pidMode"] = json!("task");
+    register(req(v.clone()), at()).expect("pidMode task is Fargate's");
+    v["ipcMode"] = json!("task");
+    assert_eq!(
+        register_err(v),
+        "Tasks using the Fargate launch type do not support ipcMode."
+    );
+    // Without FARGATE required, such a definition registers, for EC2 only.
+    let mut ec2 = fargate("256", "512");
+    ec2.as_object_mut()
+        .unwrap()
+        .remove("requiresCompatibilities");
+    ec2["pidMode"] = json!("host");
+    let r = register(req(ec2), at()).unwrap();
+    assert_eq!(r.definition.compatibilities, Some(vec![Compatibility::Ec2]));
+}
+
+#[test]
+fn omitted_container_members_come_back_as_aws_returns_them() {
+    let mut v = fargate("256", "512");
+    v["containerDefinitions"] = json!([{"name": "app", "image": "busybox"}]);
+    v["volumes"] = json!([{"name": "data", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}]);
+    let d = register(req(v), at()).unwrap().definition;
+    let c = serde_json::to_value(&d.container_definitions.as_ref().unwrap()[0]).unwrap();
+    assert_eq!(c["cpu"], json!(0));
+    for empty in [
+        "portMappings",
+        "environment",
+        "mountPoints",
+        "volumesFrom",
+        "systemControls",
+    ] {
+        assert_eq!(c[empty], json!([]), "{empty}");
+    }
+    let volumes = serde_json::to_value(d.volumes.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        volumes[0]["efsVolumeConfiguration"]["rootDirectory"],
+        json!("/")
+    );
 }

@@ -219,7 +219,15 @@ impl From<MetadataError> for ApiError {
     fn from(e: MetadataError) -> ApiError {
         let message = e.to_string();
         match e {
-            MetadataError::RepositoryNotFound { .. } => ApiError::new(Code::NameUnknown, message),
+            // A client's login is for one region, which ECR's words leave unsaid: a
+            // repository made in another region is not found here.
+            MetadataError::RepositoryNotFound { region, .. } => ApiError::new(
+                Code::NameUnknown,
+                format!(
+                    "{message} in region {region} (the region of this docker login; a \
+                     repository belongs to the region it was created in)"
+                ),
+            ),
             MetadataError::ReferencesUnknown { missing, .. } => {
                 let mut error = ApiError::new(Code::ManifestBlobUnknown, message);
                 error.entries = missing

@@ -25,11 +25,7 @@ pub async fn start(call: &Call, name: &RepoName, body: Body) -> Result<Response>
     let scope = call.authorize(Some(name), Action::Push).await?;
     let registry = &call.registry;
     if registry.metadata.repository(&scope, name).await?.is_none() {
-        return Err(MetadataError::RepositoryNotFound {
-            name: name.to_string(),
-            registry_id: scope.account.clone(),
-        }
-        .into());
+        return Err(MetadataError::repository_not_found(&scope, name).into());
     }
     if let Some(mount) = call.param("mount")? {
         let from = call.param("from")?;

@@ -51,7 +51,12 @@ pub enum MetadataError {
         "The repository with name '{name}' does not exist in the registry with id \
          '{registry_id}'"
     )]
-    RepositoryNotFound { name: String, registry_id: String },
+    RepositoryNotFound {
+        name: String,
+        registry_id: String,
+        /// The region looked in: ECR's message does not say it, the registry's does.
+        region: String,
+    },
     #[error(
         "The repository with name '{name}' already exists in the registry with id \
          '{registry_id}'"
@@ -152,8 +157,16 @@ impl Metadata {
 }
 
 fn not_found(scope: &Scope, name: &RepoName) -> MetadataError {
-    MetadataError::RepositoryNotFound {
-        name: name.to_string(),
-        registry_id: scope.account.clone(),
+    MetadataError::repository_not_found(scope, name)
+}
+
+impl MetadataError {
+    /// No repository `name` in `scope`.
+    pub fn repository_not_found(scope: &Scope, name: &RepoName) -> MetadataError {
+        MetadataError::RepositoryNotFound {
+            name: name.to_string(),
+            registry_id: scope.account.clone(),
+            region: scope.region.clone(),
+        }
     }
 }

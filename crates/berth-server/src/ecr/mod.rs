@@ -174,10 +174,9 @@ pub(crate) async fn repository(
         .map_err(metadata_error)?
     {
         Some(record) => Ok(record),
-        None => Err(metadata_error(MetadataError::RepositoryNotFound {
-            name: name.to_string(),
-            registry_id: scope.account,
-        })),
+        None => Err(metadata_error(MetadataError::repository_not_found(
+            &scope, name,
+        ))),
     }
 }
 

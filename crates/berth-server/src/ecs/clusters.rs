@@ -45,7 +45,23 @@ pub async fn create(
         &mut record_tags,
         tag_pairs(req.tags.as_deref().unwrap_or_default())?,
     )?;
-    let settings = validate_settings(req.settings.clone().unwrap_or_default())?;
+    let mut settings = validate_settings(req.settings.clone().unwrap_or_default())?;
+    // Container Insights follows the caller's containerInsights account setting when
+    // the call does not say.
+    if settings.is_empty() {
+        let insights = super::account_settings::effective(
+            ctx,
+            &ctx.caller.principal_arn,
+            berth_api::ecs::SettingName::ContainerInsights,
+        )
+        .await?;
+        if insights != "disabled" {
+            settings.push(ClusterSetting {
+                name: Some(berth_api::ecs::ClusterSettingName::ContainerInsights),
+                value: Some(insights),
+            });
+        }
+    }
     let providers = req.capacity_providers.clone().unwrap_or_default();
     let strategy = req
         .default_capacity_provider_strategy

@@ -2,6 +2,7 @@
 //! `X-Amz-Target`. Handlers parse with [`crate::json::parse`], let the model decide,
 //! and commit through the store with compare-and-swap.
 
+pub mod account_settings;
 pub mod attributes;
 pub mod clusters;
 pub mod container_instances;
@@ -18,7 +19,7 @@ use berth_model::cluster::ClusterRecord;
 use berth_model::names::is_valid_name;
 
 use crate::context::Ctx;
-use crate::json::{parse, respond, unknown_operation, ApiResult};
+use crate::json::{parse_with, respond, unknown_operation, ApiResult};
 use crate::keys::EcsKeys;
 use crate::records::{self, Record};
 
@@ -32,9 +33,15 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
     let Ok(op) = action.parse::<Operation>() else {
         return Err(unknown_operation(&format!("{TARGET_PREFIX}.{action}")));
     };
+    // A value outside an enum is the operation's own error: ClientException for the
+    // service calls, InvalidParameterException for the rest, as ECS answers.
+    let invalid = match op {
+        Operation::CreateService | Operation::UpdateService => ApiError::Client,
+        _ => ApiError::InvalidParameter,
+    };
     macro_rules! call {
         ($handler:path) => {
-            respond(&$handler(ctx, parse(body)?).await?)
+            respond(&$handler(ctx, parse_with(body, invalid)?).await?)
         };
     }
     use Operation as O;
@@ -56,7 +63,7 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         O::StartTask => call!(tasks::start),
         O::StopTask => call!(tasks::stop),
         // Renders its own response (stored wire forms are copied, not re-encoded).
-        O::DescribeTasks => tasks::describe(ctx, parse(body)?).await,
+        O::DescribeTasks => tasks::describe(ctx, parse_with(body, invalid)?).await,
         O::ListTasks => call!(tasks::list),
         O::SubmitTaskStateChange => call!(tasks::submit_state_change),
         O::SubmitContainerStateChange => call!(tasks::submit_container_state_change),
@@ -78,6 +85,10 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         O::ListServices => call!(services::list),
         O::ListServiceDeployments => call!(service_deployments::list),
         O::DescribeServiceDeployments => call!(service_deployments::describe),
+        O::PutAccountSetting => call!(account_settings::put_setting),
+        O::PutAccountSettingDefault => call!(account_settings::put_default),
+        O::ListAccountSettings => call!(account_settings::list),
+        O::DeleteAccountSetting => call!(account_settings::delete),
     }
 }
 

@@ -74,6 +74,23 @@ pub async fn create(
             "Service name must be 1-255 letters, numbers, hyphens and underscores.".into(),
         ));
     }
+    if let Some(c) = &req.deployment_controller {
+        if c.r#type != DeploymentControllerType::Ecs {
+            return Err(ApiError::UnsupportedFeature(format!(
+                "Deployment controller {} is not supported by Berth yet; services deploy with \
+                 the ECS rolling deployment controller.",
+                c.r#type.as_str()
+            )));
+        }
+    }
+    // `role` may be a role's name (at the root path) or its ARN; ECS reports the ARN.
+    let role_arn = req.role.as_ref().map(|r| {
+        if r.starts_with("arn:") {
+            r.clone()
+        } else {
+            format!("arn:aws:iam::{}:role/{r}", ctx.caller.account)
+        }
+    });
     let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
     let scheduling = req
         .scheduling_strategy
@@ -169,6 +186,8 @@ pub async fn create(
         tags: service_tags,
         created_at: now,
         created_by: ctx.caller.principal_arn.clone(),
+        role_arn,
+        deployment_controller: req.deployment_controller.clone(),
         deployments: vec![deployment],
         events: Vec::new(),
         past_deployments: Vec::new(),

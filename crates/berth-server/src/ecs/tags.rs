@@ -1,11 +1,12 @@
 //! TagResource, UntagResource and ListTagsForResource for clusters, task definitions,
-//! tasks and container instances, addressed by ARN.
+//! tasks, container instances and services, addressed by ARN.
 
 use berth_api::arn::Arn;
 use berth_api::ecs::*;
 use berth_api::error::ApiError;
 use berth_model::cluster::{tags_to_wire, ClusterRecord};
 use berth_model::container_instance::InstanceRecord;
+use berth_model::service::{ServiceRecord, ServiceStatus};
 use berth_model::tags::{self, Tags};
 use berth_model::task::TaskRecord;
 use berth_model::task_definition::{tag_pairs, TaskDefinitionRecord};
@@ -59,6 +60,7 @@ enum Target {
     TaskDefinition,
     Task(String),
     Instance(String),
+    Service(String),
 }
 
 fn locate(ctx: &Ctx, arn: &str) -> Result<Target, ApiError> {
@@ -88,6 +90,15 @@ fn locate(ctx: &Ctx, arn: &str) -> Result<Target, ApiError> {
         "task-definition" => Target::TaskDefinition,
         "task" => Target::Task(in_cluster(crate::keys::Scope::task)?),
         "container-instance" => Target::Instance(in_cluster(crate::keys::Scope::instance)?),
+        "service" => {
+            // `service/CLUSTER/NAME` (the long form every service ARN has today).
+            let (cluster, name) = path.split_once('/').ok_or_else(invalid)?;
+            let cluster = cluster_name(Some(cluster)).map_err(|_| invalid())?;
+            if !berth_model::names::is_valid_name(name) {
+                return Err(invalid());
+            }
+            Target::Service(scope.service(&cluster, name))
+        }
         _ => return Err(invalid()),
     })
 }
@@ -115,6 +126,15 @@ async fn change(
         Target::Task(key) => change_record::<TaskRecord>(ctx, arn, &key, |t| f(&mut t.tags)).await,
         Target::Instance(key) => {
             change_record::<InstanceRecord>(ctx, arn, &key, |i| f(&mut i.tags)).await
+        }
+        Target::Service(key) => {
+            change_record::<ServiceRecord>(ctx, arn, &key, |s| {
+                if s.status == ServiceStatus::Inactive {
+                    return Err(not_found(arn));
+                }
+                f(&mut s.tags)
+            })
+            .await
         }
         Target::TaskDefinition => {
             task_definitions::change_tags(ctx, arn, |d: &mut TaskDefinitionRecord| f(&mut d.tags))

@@ -82,6 +82,10 @@ pub(crate) async fn load_by_arn(
     arn: &str,
 ) -> Result<TaskDefinition, ApiError> {
     let parsed = Arn::parse(arn).map_err(|e| ApiError::Server(e.to_string()))?;
+    // The definition lives in the region its ARN names (a task on the Fargate pool may
+    // be of any region).
+    let own = Scope::of_arn(arn);
+    let scope = own.as_ref().unwrap_or(scope);
     let (family, rev) = parsed
         .resource_path()
         .split_once(':')
@@ -204,8 +208,10 @@ pub async fn list(
     let max = pagination::max_results(req.max_results, pagination::DEFAULT_MAX_RESULTS)?;
     let status = req.status.unwrap_or(TaskDefinitionStatus::Active);
     let base = ctx.scope().task_definitions();
+    // `familyPrefix` names a family exactly, whatever its name says (as AWS documents:
+    // "web" does not list "web-2"); ListTaskDefinitionFamilies' is a real prefix.
     let prefix = match &req.family_prefix {
-        Some(p) => format!("{base}{p}"),
+        Some(p) => ctx.scope().family_revisions(p),
         None => base.clone(),
     };
     let all: Vec<Record<TaskDefinitionRecord>> = records::list(&*ctx.core.store, &prefix).await?;

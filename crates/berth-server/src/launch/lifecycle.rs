@@ -47,6 +47,31 @@ pub async fn stop_task(
     .await
 }
 
+/// Every task of `account`, in every region: a Fargate pool member (registered in the
+/// home region) runs tasks of clusters in any.
+pub async fn tasks_of_account(
+    store: &dyn berth_store::Store,
+    account: &str,
+) -> Result<Vec<records::Record<TaskRecord>>, ApiError> {
+    let ours = crate::keys::account_ecs(account);
+    let mut tasks = Vec::new();
+    for prefix in records::scope_prefixes(store, "tasks").await? {
+        if prefix.starts_with(&ours) {
+            tasks.extend(records::list::<TaskRecord>(store, &prefix).await?);
+        }
+    }
+    Ok(tasks)
+}
+
+/// The scope of a task ARN of `account` (the one agents act in): its region's.
+pub fn task_scope(account: &str, arn: &str) -> Result<Scope, ApiError> {
+    Scope::of_arn(arn)
+        .filter(|s| s.account == account)
+        .ok_or_else(|| {
+            ApiError::InvalidParameter(format!("'{arn}' is not a task ARN of account {account}."))
+        })
+}
+
 /// The cluster and id a task ARN names (`task/CLUSTER/ID`).
 pub fn parse_task_arn(arn: &str) -> Result<(String, String), ApiError> {
     let bad = || ApiError::InvalidParameter(format!("'{arn}' is not a task ARN."));
@@ -108,6 +133,10 @@ pub async fn release(
     txn: Txn,
 ) -> Result<Txn, ApiError> {
     let p = &task.placement;
+    // The instance's region may not be the task's (a Fargate pool member serves every
+    // region): its own ARN says where it is.
+    let own = Scope::of_arn(&p.instance_arn);
+    let scope = own.as_ref().unwrap_or(scope);
     let key = if p.fargate_pool {
         scope.fargate_pool_member(&p.instance_id)
     } else {

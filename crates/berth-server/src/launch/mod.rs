@@ -40,7 +40,9 @@ use berth_model::task::{TaskEni, TaskRecord};
 use berth_model::task_definition::TaskDefinitionRecord;
 use rand::Rng;
 
-pub use lifecycle::{apply_report, parse_task_arn, release, stop_task};
+pub use lifecycle::{
+    apply_report, parse_task_arn, release, stop_task, task_scope, tasks_of_account,
+};
 pub use plan::{plan, Minted, Planned, Snapshot};
 pub use request::{choose_launch, prepare, LaunchSpec};
 
@@ -115,8 +117,12 @@ pub async fn launch(
         target.constraints,
     )?;
     let needs_occupancy = !request.constraints.is_empty() || !request.strategies.is_empty();
+    // Fargate capacity is Berth's to manage: the pool (its members registered in the
+    // server's home region) serves a cluster of any region. Container instances belong
+    // to the region they registered in.
+    let pool = &ctx.core.home_scope().fargate_pool();
     let capacity = if fargate {
-        scope.fargate_pool()
+        pool.clone()
     } else {
         scope.instances(&launch.cluster.value.name)
     };
@@ -153,7 +159,7 @@ pub async fn launch(
             decoded.decode_all(kvs)
         };
         let candidates: Vec<Record<Arc<InstanceRecord>>> = match (fargate, target.only_instance) {
-            (true, _) => listed(scope.fargate_pool()).await?,
+            (true, _) => listed(pool.clone()).await?,
             (false, Some(id)) => match records::get(store, &scope.instance(cluster, id)).await? {
                 Some(r) => vec![Record {
                     key: r.key,

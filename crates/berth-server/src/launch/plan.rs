@@ -93,8 +93,8 @@ pub fn plan(
                 arn: Some(launch.cluster.value.arn.clone()),
                 reason: Some("RESOURCE:FARGATE".into()),
                 detail: Some(
-                    "No agent offers Fargate capacity in this region. `berth up` runs one; \
-                     more join with `berth agent`."
+                    "No agent offers Fargate capacity (the Fargate pool serves clusters of \
+                     every region). `berth up` runs one; more join with `berth agent`."
                         .into(),
                 ),
             }]));
