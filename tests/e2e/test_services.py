@@ -210,3 +210,31 @@ def test_create_service_keeps_its_role_and_deployment_controller(berth: Berth) -
     err = client_error(create, ecs, name, td, 0, deploymentController={"type": "EXTERNAL"})
     assert error_code(err) == "UnsupportedFeatureException", err.response
     assert ecs.describe_services(cluster=CLUSTER, services=[name])["services"] == []
+
+
+def test_a_capacity_provider_strategy_spreads_a_services_tasks_by_base_and_weight(berth: Berth) -> None:
+    """FARGATE's base is filled first, then the weights share the rest; scaling up adds
+    tasks where the shares are furthest behind."""
+    ecs = berth.client()
+    cluster = ecs.create_cluster(clusterName=unique("cp"), capacityProviders=["FARGATE", "FARGATE_SPOT"])["cluster"]
+    name = unique("spread")
+    td = register(ecs, unique("svc"))
+    strategy = [{"capacityProvider": "FARGATE", "base": 2, "weight": 1},
+                {"capacityProvider": "FARGATE_SPOT", "weight": 1}]
+    ecs.create_service(cluster=cluster["clusterName"], serviceName=name, taskDefinition=td, desiredCount=4,
+                       capacityProviderStrategy=strategy, networkConfiguration=awsvpc_api())
+
+    def providers(count: int) -> dict[str, int] | None:
+        arns = ecs.list_tasks(cluster=cluster["clusterName"], serviceName=name)["taskArns"]
+        if len(arns) != count:
+            return None
+        tasks = ecs.describe_tasks(cluster=cluster["clusterName"], tasks=arns)["tasks"]
+        by: dict[str, int] = {}
+        for t in tasks:
+            by[t["capacityProviderName"]] = by.get(t["capacityProviderName"], 0) + 1
+        return by
+    # The module's other services share the pool's 4 vCPU: a few tasks each.
+    assert eventually(lambda: providers(4), timeout=60, what="four tasks") == {"FARGATE": 3, "FARGATE_SPOT": 1}
+    ecs.update_service(cluster=cluster["clusterName"], service=name, desiredCount=6)
+    assert eventually(lambda: providers(6), timeout=60, what="six tasks") == {"FARGATE": 4, "FARGATE_SPOT": 2}
+    ecs.update_service(cluster=cluster["clusterName"], service=name, desiredCount=0)

@@ -331,3 +331,31 @@ def test_run_task_task_level_overrides(live_berth: Berth, runnable: dict) -> Non
     assert (described["cpu"], described["memory"]) == ("512", "1024")
     assert described["overrides"]["taskRoleArn"] == role
     live_berth.client().stop_task(cluster=cluster, task=task["taskArn"])
+
+
+def test_run_task_spreads_a_capacity_provider_strategy_by_base_and_weight(live_berth: Berth, runnable: dict) -> None:
+    """RunTask with FARGATE (base 1, weight 1) and FARGATE_SPOT (weight 3) for nine tasks:
+    the base first, then one to three. A provider the cluster does not have, and a
+    strategy AWS refuses, are refused."""
+    ecs = live_berth.client()
+    cluster = ecs.create_cluster(clusterName=unique("cp"), capacityProviders=["FARGATE", "FARGATE_SPOT"])["cluster"]
+    network = {"awsvpcConfiguration": {"subnets": SUBNETS, "securityGroups": SECURITY_GROUPS}}
+    strategy = [{"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                {"capacityProvider": "FARGATE_SPOT", "weight": 3}]
+    run = ecs.run_task(cluster=cluster["clusterName"], taskDefinition=runnable["family"], count=9,
+                       capacityProviderStrategy=strategy, networkConfiguration=network)
+    assert run["failures"] == [], run["failures"]
+    providers = [t["capacityProviderName"] for t in run["tasks"]]
+    assert (providers.count("FARGATE"), providers.count("FARGATE_SPOT")) == (3, 6), providers
+    assert all(t["launchType"] == "FARGATE" for t in run["tasks"])
+    plain = ecs.create_cluster(clusterName=unique("nocp"))["cluster"]["clusterName"]
+    err = client_error(ecs.run_task, cluster=plain, taskDefinition=runnable["family"],
+                       capacityProviderStrategy=strategy, networkConfiguration=network)
+    assert "not associated with the cluster" in error_message(err), err.response
+    two_bases = [{"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                 {"capacityProvider": "FARGATE_SPOT", "base": 1, "weight": 1}]
+    err = client_error(ecs.run_task, cluster=cluster["clusterName"], taskDefinition=runnable["family"],
+                       capacityProviderStrategy=two_bases, networkConfiguration=network)
+    assert error_code(err) == "InvalidParameterException" and "Only one" in error_message(err)
+    for t in run["tasks"]:
+        ecs.stop_task(cluster=cluster["clusterName"], task=t["taskArn"])

@@ -9,9 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::tags::Tags;
 
-/// The capacity providers Berth offers: both are served by the Fargate pool.
-pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
-
 /// A cluster as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterRecord {

@@ -6,6 +6,7 @@
 
 pub mod account_settings;
 pub mod agent_access;
+pub mod capacity;
 pub mod cluster;
 pub mod container_instance;
 pub mod fargate;

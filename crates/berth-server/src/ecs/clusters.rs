@@ -3,7 +3,8 @@
 
 use berth_api::ecs::*;
 use berth_api::error::ApiError;
-use berth_model::cluster::{ClusterRecord, ClusterStats, FARGATE_PROVIDERS};
+use berth_model::capacity::FARGATE_PROVIDERS;
+use berth_model::cluster::{ClusterRecord, ClusterStats};
 use berth_model::container_instance::InstanceRecord;
 use berth_model::names::is_valid_name;
 use berth_model::tags::{self, Tags};

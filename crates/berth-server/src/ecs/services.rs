@@ -31,26 +31,20 @@ pub fn new_deployment_id() -> String {
 /// A new PRIMARY deployment of `task_definition` for `desired` tasks.
 pub fn new_deployment(
     task_definition: String,
-    launch_type: LaunchType,
-    capacity_provider: Option<String>,
+    capacity: &launch::Capacity,
     network: Option<NetworkConfiguration>,
     desired: u32,
     now: Timestamp,
 ) -> DeploymentRecord {
     let id = new_deployment_id();
+    let (launch_type, capacity_provider_strategy) = capacity.parts();
     DeploymentRecord {
         rollout_reason: format!("ECS deployment {id} in progress."),
         id,
         status: DeploymentStatus::Primary,
         task_definition,
-        launch_type: capacity_provider.is_none().then_some(launch_type),
-        capacity_provider_strategy: capacity_provider.map(|p| {
-            vec![CapacityProviderStrategyItem {
-                capacity_provider: p,
-                weight: Some(1),
-                base: Some(0),
-            }]
-        }),
+        launch_type,
+        capacity_provider_strategy,
         network_configuration: network,
         desired_count: desired,
         pending_count: 0,
@@ -111,11 +105,12 @@ pub async fn create(
             "A task definition is required for services with the ECS deployment controller.".into(),
         )
     })?;
-    let (launch_type, capacity_provider) = launch::choose_launch(
+    let capacity = launch::choose_capacity(
         &cluster.value,
         req.launch_type,
         req.capacity_provider_strategy.as_deref(),
     )?;
+    let (launch_type, capacity_provider) = capacity.first();
     if scheduling == SchedulingStrategy::Daemon && launch_type == LaunchType::Fargate {
         return Err(ApiError::InvalidParameter(
             "The daemon scheduling strategy does not support the FARGATE launch type.".into(),
@@ -158,8 +153,7 @@ pub async fn create(
             .task_definition_arn
             .clone()
             .unwrap_or_default(),
-        launch_type,
-        capacity_provider,
+        &capacity,
         req.network_configuration.clone(),
         desired,
         now,
@@ -267,14 +261,15 @@ pub async fn update(
             .network_configuration
             .clone()
             .or_else(|| primary.network_configuration.clone());
-        let (launch_type, capacity_provider) = match (
+        let capacity = match (
             req.capacity_provider_strategy.as_deref(),
             &primary.capacity_provider_strategy,
         ) {
-            (Some(given), _) => launch::choose_launch(&cluster.value, None, Some(given))?,
-            (None, Some(current)) => launch::choose_launch(&cluster.value, None, Some(current))?,
-            (None, None) => (primary.launch_type.unwrap_or(LaunchType::Ec2), None),
+            (Some(given), _) => launch::choose_capacity(&cluster.value, None, Some(given))?,
+            (None, Some(current)) => launch::choose_capacity(&cluster.value, None, Some(current))?,
+            (None, None) => launch::Capacity::recorded(primary.launch_type, None),
         };
+        let (launch_type, capacity_provider) = capacity.first();
         let launch = launch::prepare(
             ctx,
             LaunchSpec {
@@ -306,7 +301,7 @@ pub async fn update(
         let redeploy = req.force_new_deployment == Some(true)
             || task_definition != primary.task_definition
             || network != primary.network_configuration
-            || capacity_provider.is_some() != primary.capacity_provider_strategy.is_some()
+            || capacity.parts().1 != primary.capacity_provider_strategy
             || req.load_balancers.is_some();
         let now = ctx.now();
         if redeploy {
@@ -314,14 +309,7 @@ pub async fn update(
                 d.status = DeploymentStatus::Active;
                 d.updated_at = now;
             }
-            let d = new_deployment(
-                task_definition,
-                launch_type,
-                capacity_provider,
-                network,
-                s.desired_count,
-                now,
-            );
+            let d = new_deployment(task_definition, &capacity, network, s.desired_count, now);
             s.deployments.insert(0, d);
         } else {
             s.deployments[0].desired_count = s.desired_count;

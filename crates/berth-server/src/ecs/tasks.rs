@@ -25,52 +25,59 @@ pub async fn run(ctx: &Ctx, req: RunTaskRequest) -> Result<RunTaskResponse, ApiE
         ));
     }
     let cluster = active_cluster(ctx, req.cluster.as_deref()).await?;
-    let (launch_type, capacity_provider) = launch::choose_launch(
+    let capacity = launch::choose_capacity(
         &cluster.value,
         req.launch_type,
         req.capacity_provider_strategy.as_deref(),
     )?;
-    let mut request = launch::prepare(
-        ctx,
-        LaunchSpec {
-            cluster,
-            task_definition: &req.task_definition,
-            launch_type,
-            capacity_provider,
-            overrides: req.overrides.clone(),
-            network: req.network_configuration.as_ref(),
-            group: req.group.clone(),
-            started_by: req.started_by.clone(),
-            tags: req.tags.as_deref(),
-            propagate_tags: req.propagate_tags,
-            enable_execute_command: req.enable_execute_command.unwrap_or(false),
-        },
-    )
-    .await?;
-    crate::task_roles::check_launch(&ctx.core.iam, &request)?;
-    if req.enable_ecs_managed_tags == Some(true) {
-        request.add_managed_tags(None);
+    // A strategy spreads the tasks over its providers: one launch per provider.
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for (launch_type, capacity_provider, n) in capacity.split(&Default::default(), count as u32) {
+        let mut request = launch::prepare(
+            ctx,
+            LaunchSpec {
+                cluster: cluster.clone(),
+                task_definition: &req.task_definition,
+                launch_type,
+                capacity_provider,
+                overrides: req.overrides.clone(),
+                network: req.network_configuration.as_ref(),
+                group: req.group.clone(),
+                started_by: req.started_by.clone(),
+                tags: req.tags.as_deref(),
+                propagate_tags: req.propagate_tags,
+                enable_execute_command: req.enable_execute_command.unwrap_or(false),
+            },
+        )
+        .await?;
+        crate::task_roles::check_launch(&ctx.core.iam, &request)?;
+        if req.enable_ecs_managed_tags == Some(true) {
+            request.add_managed_tags(None);
+        }
+        if launch_type == LaunchType::Fargate
+            && (req.placement_constraints.is_some() || req.placement_strategy.is_some())
+        {
+            return Err(ApiError::InvalidParameter(
+                "Task placement constraints and strategies are not supported for the FARGATE \
+                 launch type."
+                    .into(),
+            ));
+        }
+        let (placed, failed) = launch::launch(
+            ctx,
+            &request,
+            Target {
+                count: n,
+                only_instance: None,
+                strategies: req.placement_strategy.as_deref().unwrap_or_default(),
+                constraints: req.placement_constraints.as_deref().unwrap_or_default(),
+            },
+        )
+        .await?;
+        tasks.extend(placed);
+        failures.extend(failed);
     }
-    if launch_type == LaunchType::Fargate
-        && (req.placement_constraints.is_some() || req.placement_strategy.is_some())
-    {
-        return Err(ApiError::InvalidParameter(
-            "Task placement constraints and strategies are not supported for the FARGATE launch \
-             type."
-                .into(),
-        ));
-    }
-    let (tasks, failures) = launch::launch(
-        ctx,
-        &request,
-        Target {
-            count: count as u32,
-            only_instance: None,
-            strategies: req.placement_strategy.as_deref().unwrap_or_default(),
-            constraints: req.placement_constraints.as_deref().unwrap_or_default(),
-        },
-    )
-    .await?;
     Ok(RunTaskResponse {
         tasks: Some(tasks),
         failures: Some(failures),

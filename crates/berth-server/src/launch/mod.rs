@@ -44,7 +44,7 @@ pub use lifecycle::{
     apply_report, parse_task_arn, release, stop_task, task_scope, tasks_of_account,
 };
 pub use plan::{plan, Minted, Planned, Snapshot};
-pub use request::{choose_launch, prepare, LaunchSpec};
+pub use request::{choose_capacity, prepare, Capacity, LaunchSpec};
 
 use crate::context::Ctx;
 use crate::ecs::{active_cluster, new_id};

@@ -1,12 +1,15 @@
 //! A launch request: what RunTask, StartTask or a service asks to launch, validated and
-//! with its task definition resolved ([`prepare`]), and the launch type a call's
-//! capacity provider strategy stands for ([`choose_launch`]).
+//! with its task definition resolved ([`prepare`]), and where its tasks run: a launch
+//! type, or a capacity provider strategy they are spread over ([`choose_capacity`]).
 
 use berth_api::ecs::{
     CapacityProviderStrategyItem, Compatibility, LaunchType, NetworkConfiguration, NetworkMode,
     PropagateTags, Tag, TaskOverride,
 };
+use std::collections::BTreeMap;
+
 use berth_api::error::ApiError;
+use berth_model::capacity;
 use berth_model::cluster::ClusterRecord;
 use berth_model::fargate;
 use berth_model::tags::{self, Tags};
@@ -36,35 +39,118 @@ pub struct LaunchSpec<'a> {
     pub enable_execute_command: bool,
 }
 
-/// The launch type a call asks for, directly or through a capacity provider strategy
-/// (its own, else the cluster's default), with the capacity provider it names.
-pub fn choose_launch(
+/// Where a call's tasks run: a launch type, or a capacity provider strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Capacity {
+    LaunchType(LaunchType),
+    Strategy(Vec<CapacityProviderStrategyItem>),
+}
+
+/// What a call asks for: its launch type, else its capacity provider strategy, else the
+/// cluster's default strategy, else EC2 (as ECS decides). A strategy must follow AWS's
+/// rules and name only providers associated with the cluster.
+pub fn choose_capacity(
     cluster: &berth_model::cluster::ClusterRecord,
     launch_type: Option<LaunchType>,
     strategy: Option<&[CapacityProviderStrategyItem]>,
-) -> Result<(LaunchType, Option<String>), ApiError> {
+) -> Result<Capacity, ApiError> {
     if launch_type.is_some() && strategy.is_some() {
         return Err(ApiError::InvalidParameter(
             "Specifying both a launchType and capacityProviderStrategy is not supported.".into(),
         ));
     }
+    if let Some(lt) = launch_type {
+        return Ok(Capacity::LaunchType(lt));
+    }
     let default = &cluster.default_capacity_provider_strategy;
-    let strategy = strategy
-        .or_else(|| (launch_type.is_none() && !default.is_empty()).then_some(default.as_slice()))
-        .unwrap_or_default();
-    Ok(match (launch_type, strategy.first()) {
-        (Some(lt), _) => (lt, None),
-        (None, Some(item)) => {
-            if !berth_model::cluster::FARGATE_PROVIDERS.contains(&item.capacity_provider.as_str()) {
-                return Err(ApiError::InvalidParameter(format!(
-                    "The specified capacity provider '{}' does not exist.",
-                    item.capacity_provider
-                )));
-            }
-            (LaunchType::Fargate, Some(item.capacity_provider.clone()))
+    let strategy = match strategy {
+        Some(s) => s,
+        None if !default.is_empty() => default.as_slice(),
+        None => return Ok(Capacity::LaunchType(LaunchType::Ec2)),
+    };
+    capacity::validate(strategy)?;
+    for item in strategy {
+        if !capacity::is_fargate(&item.capacity_provider) {
+            return Err(ApiError::InvalidParameter(format!(
+                "The specified capacity provider '{}' does not exist.",
+                item.capacity_provider
+            )));
         }
-        (None, None) => (LaunchType::Ec2, None),
-    })
+        if !cluster.capacity_providers.contains(&item.capacity_provider) {
+            return Err(ApiError::InvalidParameter(
+                "The specified capacity provider strategy cannot contain a capacity provider \
+                 that is not associated with the cluster. Associate the capacity provider with \
+                 the cluster or specify a valid capacity provider and try again."
+                    .into(),
+            ));
+        }
+    }
+    Ok(Capacity::Strategy(strategy.to_vec()))
+}
+
+impl Capacity {
+    /// The launch type and provider of each group of `count` new tasks, with how many go
+    /// there, given the tasks each provider already holds.
+    pub fn split(
+        &self,
+        held: &BTreeMap<String, u32>,
+        count: u32,
+    ) -> Vec<(LaunchType, Option<String>, u32)> {
+        match self {
+            Capacity::LaunchType(lt) => vec![(*lt, None, count)],
+            Capacity::Strategy(strategy) => {
+                let placed = capacity::spread(strategy, held, count);
+                strategy
+                    .iter()
+                    .map(|item| {
+                        let n = placed
+                            .iter()
+                            .filter(|p| **p == item.capacity_provider)
+                            .count() as u32;
+                        (LaunchType::Fargate, Some(item.capacity_provider.clone()), n)
+                    })
+                    .filter(|(_, _, n)| *n > 0)
+                    .collect()
+            }
+        }
+    }
+
+    /// What a deployment recorded: its strategy, else its launch type (EC2 when none).
+    pub fn recorded(
+        launch_type: Option<LaunchType>,
+        strategy: Option<&[CapacityProviderStrategyItem]>,
+    ) -> Capacity {
+        match strategy {
+            Some(s) => Capacity::Strategy(s.to_vec()),
+            None => Capacity::LaunchType(launch_type.unwrap_or(LaunchType::Ec2)),
+        }
+    }
+
+    /// The launch type and the strategy, as a deployment records them (one or the
+    /// other).
+    pub fn parts(
+        &self,
+    ) -> (
+        Option<LaunchType>,
+        Option<Vec<CapacityProviderStrategyItem>>,
+    ) {
+        match self {
+            Capacity::LaunchType(lt) => (Some(*lt), None),
+            Capacity::Strategy(s) => (None, Some(s.clone())),
+        }
+    }
+
+    /// The launch type and provider a single group of tasks uses (a service's
+    /// instance-bound launches): the strategy's first provider.
+    pub fn first(&self) -> (LaunchType, Option<String>) {
+        match self {
+            Capacity::LaunchType(lt) => (*lt, None),
+            Capacity::Strategy(s) => (
+                LaunchType::Fargate,
+                s.first().map(|i| i.capacity_provider.clone()),
+            ),
+        }
+    }
 }
 
 /// Validates what a call asks to launch and resolves its task definition: the launch

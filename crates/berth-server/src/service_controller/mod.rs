@@ -13,14 +13,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_api::ecs::{
-    ContainerInstanceStatus, HealthStatus, SchedulingStrategy, TaskStopCode, Timestamp,
+    ContainerInstanceStatus, HealthStatus, LaunchType, SchedulingStrategy, TaskStopCode, Timestamp,
 };
 use berth_api::error::ApiError;
 use berth_model::cluster::ClusterRecord;
 use berth_model::container_instance::InstanceRecord;
 use berth_model::service::record::STEADY_CONFIRMATION_SECS;
 use berth_model::service::rollout::{self, Limits, Phase, StopReason, TaskState};
-use berth_model::service::{task_group, DeploymentStatus, Rollout, ServiceRecord, ServiceStatus};
+use berth_model::service::{
+    task_group, DeploymentRecord, DeploymentStatus, Rollout, ServiceRecord, ServiceStatus,
+};
 use berth_model::status::{DesiredStatus, TaskStatus};
 use berth_model::task::TaskRecord;
 use berth_store::WatchEvent;
@@ -493,7 +495,7 @@ async fn step_service(core: &Arc<Core>, r: Record<ServiceRecord>) -> Result<bool
     }
 
     register_targets(core, &mut s, &seen, &step, now).await?;
-    let started = start_tasks(&ctx, &cluster, &mut s, &step, now).await?;
+    let started = start_tasks(&ctx, &cluster, &mut s, &seen, &step, now).await?;
     if !started.is_empty() {
         s.push_event(
             event_id(),
@@ -556,12 +558,14 @@ async fn register_targets(
     Ok(())
 }
 
-/// Starts what the step asks for; returns the new tasks' ids. Placement failures become
-/// one event (not repeated while they persist).
+/// Starts what the step asks for; returns the new tasks' ids. A capacity provider
+/// strategy spreads new tasks over its providers, counting the primary deployment's live
+/// tasks on each. Placement failures become one event (not repeated while they persist).
 async fn start_tasks(
     ctx: &Ctx,
     cluster: &Record<ClusterRecord>,
     s: &mut ServiceRecord,
+    seen: &Observed,
     step: &rollout::Step,
     now: Timestamp,
 ) -> Result<Vec<String>, ApiError> {
@@ -569,11 +573,109 @@ async fn start_tasks(
         return Ok(Vec::new());
     }
     let primary = s.primary().clone();
-    let (launch_type, capacity_provider) = launch::choose_launch(
+    let capacity = launch::choose_capacity(
         &cluster.value,
         primary.launch_type,
         primary.capacity_provider_strategy.as_deref(),
     )?;
+    let mut held: std::collections::BTreeMap<String, u32> = Default::default();
+    for t in seen.records.values() {
+        if t.started_by.as_deref() == Some(primary.id.as_str()) {
+            if let Some(p) = &t.capacity_provider_name {
+                *held.entry(p.clone()).or_default() += 1;
+            }
+        }
+    }
+    // Each group: its launch type and provider, and how many to start (none: one on
+    // each instance the step names, a daemon's).
+    let mut groups: Vec<(LaunchType, Option<String>, Option<u32>)> = capacity
+        .split(&held, step.start)
+        .into_iter()
+        .map(|(lt, p, n)| (lt, p, Some(n)))
+        .collect();
+    if !step.start_on.is_empty() {
+        let (lt, p) = capacity.first();
+        groups.push((lt, p, None));
+    }
+    let mut started = Vec::new();
+    let mut failures = Vec::new();
+    for (launch_type, capacity_provider, count) in groups {
+        let Some(request) = launch_request(
+            ctx,
+            cluster,
+            s,
+            &primary,
+            launch_type,
+            capacity_provider,
+            now,
+        )
+        .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let place = |count: u32, on: Option<String>| {
+            let request = &request;
+            let s = &*s;
+            async move {
+                let target = Target {
+                    count,
+                    only_instance: on.as_deref().map(crate::ecs::id_from),
+                    strategies: &s.placement_strategy,
+                    constraints: &s.placement_constraints,
+                };
+                launch::launch(ctx, request, target).await
+            }
+        };
+        let batches: Vec<(u32, Option<String>)> = match count {
+            Some(n) => vec![(n, None)],
+            None => step.start_on.iter().map(|i| (1, Some(i.clone()))).collect(),
+        };
+        for (n, on) in batches {
+            let (placed, failed) = place(n, on).await?;
+            started.extend(placed.into_iter().filter_map(|t| t.task_arn));
+            failures.extend(failed);
+        }
+    }
+    if started.is_empty() && !failures.is_empty() {
+        let mut reasons: Vec<String> = Vec::new();
+        for f in &failures {
+            let reason = match (&f.reason, &f.detail) {
+                (Some(r), Some(d)) => format!("{r} ({d})"),
+                (Some(r), None) => r.clone(),
+                (None, _) => continue,
+            };
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+        let message = format!(
+            "(service {}) was unable to place a task because no container instance met all of \
+             its requirements. Reason: {}.",
+            s.name,
+            reasons.join(", ")
+        );
+        if s.events.first().map(|e| &e.message) != Some(&message) {
+            s.push_event(event_id(), now, message);
+        }
+    }
+    Ok(started
+        .iter()
+        .map(|arn| crate::ecs::id_from(arn).to_string())
+        .collect())
+}
+
+/// The launch request of the service's primary deployment on `launch_type` (through
+/// `capacity_provider`). `None` when it cannot launch as things stand (a role ECS cannot
+/// assume): said once in its events, as ECS does, and tried again each pass.
+async fn launch_request(
+    ctx: &Ctx,
+    cluster: &Record<ClusterRecord>,
+    s: &mut ServiceRecord,
+    primary: &DeploymentRecord,
+    launch_type: LaunchType,
+    capacity_provider: Option<String>,
+    now: Timestamp,
+) -> Result<Option<launch::LaunchRequest>, ApiError> {
     let service_tags: Vec<berth_api::ecs::Tag> =
         if s.propagate_tags == Some(berth_api::ecs::PropagateTags::Service) {
             s.tags
@@ -607,10 +709,13 @@ async fn start_tasks(
         crate::task_roles::check_launch(&ctx.core.iam, &request)?;
         Ok(request)
     });
-    let mut request = match prepared {
-        Ok(request) => request,
-        // What the service asks cannot launch as things stand (a role ECS cannot
-        // assume): said once in its events, as ECS does, and tried again each pass.
+    match prepared {
+        Ok(mut request) => {
+            if s.enable_ecs_managed_tags {
+                request.add_managed_tags(Some(&s.name));
+            }
+            Ok(Some(request))
+        }
         Err(ApiError::Client(reason)) => {
             let message = format!(
                 "(service {}) failed to launch a task with (error {reason}).",
@@ -619,64 +724,10 @@ async fn start_tasks(
             if s.events.first().map(|e| &e.message) != Some(&message) {
                 s.push_event(event_id(), now, message);
             }
-            return Ok(Vec::new());
+            Ok(None)
         }
-        Err(e) => return Err(e),
-    };
-    if s.enable_ecs_managed_tags {
-        request.add_managed_tags(Some(&s.name));
+        Err(e) => Err(e),
     }
-    let mut started = Vec::new();
-    let mut failures = Vec::new();
-    let place = |count: u32, on: Option<String>| {
-        let request = &request;
-        let s = &*s;
-        async move {
-            let target = Target {
-                count,
-                only_instance: on.as_deref().map(crate::ecs::id_from),
-                strategies: &s.placement_strategy,
-                constraints: &s.placement_constraints,
-            };
-            launch::launch(ctx, request, target).await
-        }
-    };
-    if step.start > 0 {
-        let (placed, failed) = place(step.start, None).await?;
-        started.extend(placed.into_iter().filter_map(|t| t.task_arn));
-        failures.extend(failed);
-    }
-    for instance in &step.start_on {
-        let (placed, failed) = place(1, Some(instance.clone())).await?;
-        started.extend(placed.into_iter().filter_map(|t| t.task_arn));
-        failures.extend(failed);
-    }
-    if started.is_empty() && !failures.is_empty() {
-        let mut reasons: Vec<String> = Vec::new();
-        for f in &failures {
-            let reason = match (&f.reason, &f.detail) {
-                (Some(r), Some(d)) => format!("{r} ({d})"),
-                (Some(r), None) => r.clone(),
-                (None, _) => continue,
-            };
-            if !reasons.contains(&reason) {
-                reasons.push(reason);
-            }
-        }
-        let message = format!(
-            "(service {}) was unable to place a task because no container instance met all of \
-             its requirements. Reason: {}.",
-            s.name,
-            reasons.join(", ")
-        );
-        if s.events.first().map(|e| &e.message) != Some(&message) {
-            s.push_event(event_id(), now, message);
-        }
-    }
-    Ok(started
-        .iter()
-        .map(|arn| crate::ecs::id_from(arn).to_string())
-        .collect())
 }
 
 /// Trips the primary deployment's circuit breaker once enough of its tasks failed, and
@@ -717,14 +768,10 @@ fn trip_circuit_breaker(s: &mut ServiceRecord, now: Timestamp) {
     };
     let mut back = services::new_deployment(
         previous.task_definition.clone(),
-        previous
-            .launch_type
-            .unwrap_or(berth_api::ecs::LaunchType::Ec2),
-        previous
-            .capacity_provider_strategy
-            .as_ref()
-            .and_then(|c| c.first())
-            .map(|c| c.capacity_provider.clone()),
+        &launch::Capacity::recorded(
+            previous.launch_type,
+            previous.capacity_provider_strategy.as_deref(),
+        ),
         previous.network_configuration.clone(),
         s.desired_count,
         now,
