@@ -537,7 +537,9 @@ async fn pushes_to_a_missing_repository_are_name_unknown() {
     assert_eq!(body["errors"][0]["code"], "NAME_UNKNOWN");
     assert_eq!(
         body["errors"][0]["message"],
-        "The repository with name 'team/ghost' does not exist in the registry with id '123456789012'"
+        "The repository with name 'team/ghost' does not exist in the registry with id \
+         '123456789012' in region us-east-1 (the region of this docker login; a repository \
+         belongs to the region it was created in)"
     );
     let put = r
         .req(Method::PUT, "/v2/team/ghost/manifests/v1")
