@@ -82,6 +82,11 @@ ECS_OPERATIONS = [
     "ListServices",
     "ListServiceDeployments",
     "DescribeServiceDeployments",
+    # Capacity providers
+    "CreateCapacityProvider",
+    "DescribeCapacityProviders",
+    "UpdateCapacityProvider",
+    "DeleteCapacityProvider",
     # Account settings
     "PutAccountSetting",
     "PutAccountSettingDefault",

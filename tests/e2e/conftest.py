@@ -731,6 +731,35 @@ def ecs(live_berth: Berth) -> Any:
 # --------------------------------------------------------------------------- shared resource helpers
 
 
+class FakeInstances:
+    """`berth-fake-agent --ec2-cluster` processes, one container instance each."""
+
+    def __init__(self, berth: Berth, cluster: str) -> None:
+        self.berth, self.cluster = berth, cluster
+        self.procs: list[subprocess.Popen] = []
+
+    def add(self) -> str:
+        ecs = self.berth.client()
+        before = set(ecs.list_container_instances(cluster=self.cluster)["containerInstanceArns"])
+        log = open(self.berth.root / f"fake-ec2-{self.cluster}-{len(self.procs)}.log", "wb")
+        self.procs.append(subprocess.Popen(
+            [str(fake_agent_bin()), "--server", self.berth.endpoint, "--token-file", str(self.berth.data_dir / "agent-token"),
+             "--ec2-cluster", self.cluster],
+            env=self.berth.child_env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent))
+        new = eventually(lambda: set(ecs.list_container_instances(cluster=self.cluster)["containerInstanceArns"]) - before,
+                         timeout=30, what="a fake instance to register")
+        return new.pop()
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 def keyed(berth: Berth, key: str, secret: str, token: str | None = None) -> boto3.Session:
     """A boto3 session with its own keys, pointed at this Berth."""
     return boto3.Session(

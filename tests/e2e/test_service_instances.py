@@ -4,41 +4,11 @@ a REPLICA service moves its tasks off a DRAINING instance, replacements first.""
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any, Iterator
 
 import pytest
 
-from conftest import Berth, _die_with_parent, client_error, ec2_task_definition, error_code, eventually, fake_agent_bin, unique
-
-
-class FakeInstances:
-    """`berth-fake-agent --ec2-cluster` processes, one container instance each."""
-
-    def __init__(self, berth: Berth, cluster: str) -> None:
-        self.berth, self.cluster = berth, cluster
-        self.procs: list[subprocess.Popen] = []
-
-    def add(self) -> str:
-        ecs = self.berth.client()
-        before = set(ecs.list_container_instances(cluster=self.cluster)["containerInstanceArns"])
-        log = open(self.berth.root / f"fake-ec2-{self.cluster}-{len(self.procs)}.log", "wb")
-        self.procs.append(subprocess.Popen(
-            [str(fake_agent_bin()), "--server", self.berth.endpoint, "--token-file", str(self.berth.data_dir / "agent-token"),
-             "--ec2-cluster", self.cluster],
-            env=self.berth.child_env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent))
-        new = eventually(lambda: set(ecs.list_container_instances(cluster=self.cluster)["containerInstanceArns"]) - before,
-                         timeout=30, what="a fake instance to register")
-        return new.pop()
-
-    def stop_all(self) -> None:
-        for p in self.procs:
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+from conftest import Berth, FakeInstances, client_error, ec2_task_definition, error_code, eventually, unique
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,21 @@
 //! weights 0 to 1,000, with one above zero among several providers; bases 0 to 100,000;
 //! no provider twice) and how new tasks spread over it. A provider's base is filled first; after
 //! that each task goes to the provider furthest below its weighted share of the tasks
-//! beyond the base, ties going to the one listed first.
+//! beyond the base, ties going to the one listed first. Also the stored form of a
+//! provider backed by an Auto Scaling group, with AWS's defaults.
 
 use std::collections::BTreeMap;
 
-use berth_api::ecs::CapacityProviderStrategyItem;
+use berth_api::ecs::{
+    AutoScalingGroupProvider, CapacityProvider, CapacityProviderStatus,
+    CapacityProviderStrategyItem, CapacityProviderType, CapacityProviderUpdateStatus,
+    ManagedDraining, ManagedScaling, ManagedScalingStatus, ManagedTerminationProtection,
+};
 use berth_api::error::ApiError;
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::tags_to_wire;
+use crate::tags::Tags;
 
 /// Berth's built-in providers: both place on the Fargate pool.
 pub const FARGATE_PROVIDERS: [&str; 2] = ["FARGATE", "FARGATE_SPOT"];
@@ -110,6 +119,48 @@ pub fn spread(
         out.push(strategy[i].capacity_provider.clone());
     }
     out
+}
+
+/// A provider backed by an Auto Scaling group, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityProviderRecord {
+    pub name: String,
+    pub arn: String,
+    pub auto_scaling_group_provider: AutoScalingGroupProvider,
+    pub update_status: Option<CapacityProviderUpdateStatus>,
+    pub tags: Tags,
+}
+
+impl CapacityProviderRecord {
+    /// As the API shows it.
+    pub fn to_wire(&self, with_tags: bool) -> CapacityProvider {
+        CapacityProvider {
+            capacity_provider_arn: Some(self.arn.clone()),
+            name: Some(self.name.clone()),
+            status: Some(CapacityProviderStatus::Active),
+            auto_scaling_group_provider: Some(self.auto_scaling_group_provider.clone()),
+            update_status: self.update_status,
+            tags: with_tags.then(|| tags_to_wire(&self.tags)),
+            r#type: Some(CapacityProviderType::Ec2Autoscaling),
+            ..Default::default()
+        }
+    }
+}
+
+/// AWS's defaults for what an Auto Scaling group provider leaves out.
+pub fn with_defaults(mut p: AutoScalingGroupProvider) -> AutoScalingGroupProvider {
+    let scaling = p
+        .managed_scaling
+        .get_or_insert_with(ManagedScaling::default);
+    scaling.status.get_or_insert(ManagedScalingStatus::Enabled);
+    scaling.target_capacity.get_or_insert(100);
+    scaling.minimum_scaling_step_size.get_or_insert(1);
+    scaling.maximum_scaling_step_size.get_or_insert(10_000);
+    scaling.instance_warmup_period.get_or_insert(300);
+    p.managed_termination_protection
+        .get_or_insert(ManagedTerminationProtection::Disabled);
+    p.managed_draining.get_or_insert(ManagedDraining::Enabled);
+    p
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use berth_store::stored_as_json;
 
 use crate::account_settings::AccountSettingsRecord;
 use crate::agent_access::{AgentCredentialRecord, JoinTokenRecord};
+use crate::capacity::CapacityProviderRecord;
 use crate::cluster::{tags_to_wire, ClusterRecord};
 use crate::container_instance::InstanceRecord;
 use crate::host_network::HostNetworkRecord;
@@ -37,7 +38,8 @@ stored_as_json!(
     ManagedPolicyRecord,
     InstanceProfileRecord,
     SessionRecord,
-    AccountSettingsRecord
+    AccountSettingsRecord,
+    CapacityProviderRecord
 );
 
 impl Stored for TaskRecord {

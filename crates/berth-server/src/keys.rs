@@ -54,6 +54,14 @@ pub trait EcsKeys {
     fn tasks(&self, cluster: &str) -> String {
         format!("{}/tasks/{cluster}/", self.base())
     }
+    /// Every capacity provider backed by an Auto Scaling group.
+    fn capacity_providers(&self) -> String {
+        format!("{}/capacity-providers/", self.base())
+    }
+    /// One of them.
+    fn capacity_provider(&self, name: &str) -> String {
+        format!("{}{name}", self.capacity_providers())
+    }
     /// The account settings one principal set (its ARN, hex-encoded: ARNs hold `/`).
     fn account_settings(&self, principal_arn: &str) -> String {
         format!(

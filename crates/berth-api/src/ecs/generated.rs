@@ -52,6 +52,10 @@ wire_enum! {
         ListServices = "ListServices",
         ListServiceDeployments = "ListServiceDeployments",
         DescribeServiceDeployments = "DescribeServiceDeployments",
+        CreateCapacityProvider = "CreateCapacityProvider",
+        DescribeCapacityProviders = "DescribeCapacityProviders",
+        UpdateCapacityProvider = "UpdateCapacityProvider",
+        DeleteCapacityProvider = "DeleteCapacityProvider",
         PutAccountSetting = "PutAccountSetting",
         PutAccountSettingDefault = "PutAccountSettingDefault",
         ListAccountSettings = "ListAccountSettings",
@@ -1062,6 +1066,95 @@ pub struct DescribeServiceDeploymentsResponse {
     pub failures: Option<Vec<Failure>>,
 }
 
+/// Request of the `CreateCapacityProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCapacityProviderRequest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_instances_provider: Option<CreateManagedInstancesProviderConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// Response of the `CreateCapacityProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateCapacityProviderResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<CapacityProvider>,
+}
+
+/// Request of the `DescribeCapacityProviders` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DescribeCapacityProvidersRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_providers: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<CapacityProviderField>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// Response of the `DescribeCapacityProviders` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeCapacityProvidersResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_providers: Option<Vec<CapacityProvider>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+/// Request of the `UpdateCapacityProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateCapacityProviderRequest {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProviderUpdate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_instances_provider: Option<UpdateManagedInstancesProviderConfiguration>,
+}
+
+/// Response of the `UpdateCapacityProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateCapacityProviderResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<CapacityProvider>,
+}
+
+/// Request of the `DeleteCapacityProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteCapacityProviderRequest {
+    pub capacity_provider: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+/// Response of the `DeleteCapacityProvider` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteCapacityProviderResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<CapacityProvider>,
+}
+
 /// Request of the `PutAccountSetting` operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -1143,6 +1236,26 @@ pub struct DeleteAccountSettingResponse {
 
 // ---- Structures the requests and responses reach ----
 
+/// The minimum and maximum number of accelerators (such as GPUs) for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AcceleratorCountRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+}
+
+/// The minimum and maximum total accelerator memory in mebibytes (MiB) for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AcceleratorTotalMemoryMiBRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
+}
+
 /// The advanced settings for a load balancer used in blue/green deployments.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -1192,6 +1305,39 @@ pub struct Attribute {
     pub target_id: Option<String>,
 }
 
+/// The auto repair configuration for an Amazon ECS Managed Instances capacity provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AutoRepairConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_status: Option<AutoRepairActionsStatus>,
+}
+
+/// The details of the Auto Scaling group for the capacity provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AutoScalingGroupProvider {
+    pub auto_scaling_group_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_scaling: Option<ManagedScaling>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_termination_protection: Option<ManagedTerminationProtection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_draining: Option<ManagedDraining>,
+}
+
+/// The details of the Auto Scaling group capacity provider to update.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AutoScalingGroupProviderUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_scaling: Option<ManagedScaling>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_termination_protection: Option<ManagedTerminationProtection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_draining: Option<ManagedDraining>,
+}
+
 /// An object representing the networking details for a task or service.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -1201,6 +1347,16 @@ pub struct AwsVpcConfiguration {
     pub security_groups: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assign_public_ip: Option<AssignPublicIp>,
+}
+
+/// The minimum and maximum baseline Amazon EBS bandwidth in megabits per second (Mbps) for instance …
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BaselineEbsBandwidthMbpsRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
 }
 
 /// Configuration for a canary deployment strategy that shifts a fixed percentage of traffic to the new …
@@ -1213,6 +1369,32 @@ pub struct CanaryConfiguration {
     pub canary_bake_time_in_minutes: Option<i32>,
 }
 
+/// The details for a capacity provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CapacityProvider {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<CapacityProviderStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling_group_provider: Option<AutoScalingGroupProvider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_instances_provider: Option<ManagedInstancesProvider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status: Option<CapacityProviderUpdateStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<CapacityProviderType>,
+}
+
 /// The details of a capacity provider strategy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -1222,6 +1404,16 @@ pub struct CapacityProviderStrategyItem {
     pub weight: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<i32>,
+}
+
+/// The Capacity Reservation configurations to be used when using the `RESERVED` capacity option type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CapacityReservationRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation_group_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation_preference: Option<CapacityReservationPreference>,
 }
 
 /// A regional grouping of one or more container instances where you can run task requests.
@@ -1544,6 +1736,20 @@ pub struct ContainerStateChange {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+}
+
+/// The configuration for creating a Amazon ECS Managed Instances provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateManagedInstancesProviderConfiguration {
+    pub infrastructure_role_arn: String,
+    pub instance_launch_template: InstanceLaunchTemplate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateMITags>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_optimization: Option<InfrastructureOptimization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_repair_configuration: Option<AutoRepairConfiguration>,
 }
 
 /// The optional filter to narrow the `ListServiceDeployment` results.
@@ -2007,6 +2213,14 @@ pub struct InferenceAcceleratorOverride {
     pub device_type: Option<String>,
 }
 
+/// The configuration that controls how Amazon ECS optimizes your infrastructure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InfrastructureOptimization {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_in_after: Option<i32>,
+}
+
 /// An object representing the result of a container instance health status check.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -2021,6 +2235,119 @@ pub struct InstanceHealthCheckResult {
     pub last_updated: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_status_change: Option<Timestamp>,
+}
+
+/// The launch template configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstanceLaunchTemplate {
+    pub ec2_instance_profile_arn: String,
+    pub network_configuration: ManagedInstancesNetworkConfiguration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_configuration: Option<ManagedInstancesStorageConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_storage_configuration: Option<ManagedInstancesLocalStorageConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<ManagedInstancesMonitoringOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_option_type: Option<CapacityOptionType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_metadata_tags_propagation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_requirements: Option<InstanceRequirementsRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fips_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservations: Option<CapacityReservationRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nitro_enclaves_enabled: Option<bool>,
+}
+
+/// The updated launch template configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstanceLaunchTemplateUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ec2_instance_profile_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<ManagedInstancesNetworkConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_configuration: Option<ManagedInstancesStorageConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_metadata_tags_propagation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_storage_configuration: Option<ManagedInstancesLocalStorageConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<ManagedInstancesMonitoringOptions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_requirements: Option<InstanceRequirementsRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservations: Option<CapacityReservationRequest>,
+}
+
+/// The instance requirements for attribute-based instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstanceRequirementsRequest {
+    pub v_cpu_count: VCpuCountRangeRequest,
+    #[serde(rename = "memoryMiB")]
+    pub memory_mib: MemoryMiBRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_manufacturers: Option<Vec<CpuManufacturer>>,
+    #[serde(
+        rename = "memoryGiBPerVCpu",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub memory_gib_per_v_cpu: Option<MemoryGiBPerVCpuRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded_instance_types: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_generations: Option<Vec<InstanceGeneration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_max_price_percentage_over_lowest_price: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_max_price_percentage_over_lowest_price: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bare_metal: Option<BareMetal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burstable_performance: Option<BurstablePerformance>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_hibernate_support: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_interface_count: Option<NetworkInterfaceCountRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_storage: Option<LocalStorage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_storage_types: Option<Vec<LocalStorageType>>,
+    #[serde(
+        rename = "totalLocalStorageGB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub total_local_storage_gb: Option<TotalLocalStorageGBRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_ebs_bandwidth_mbps: Option<BaselineEbsBandwidthMbpsRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_types: Option<Vec<AcceleratorType>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_count: Option<AcceleratorCountRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_manufacturers: Option<Vec<AcceleratorManufacturer>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator_names: Option<Vec<AcceleratorName>>,
+    #[serde(
+        rename = "acceleratorTotalMemoryMiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub accelerator_total_memory_mib: Option<AcceleratorTotalMemoryMiBRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_bandwidth_gbps: Option<NetworkBandwidthGbpsRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_instance_types: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_spot_price_as_percentage_of_optimal_on_demand_price: Option<i32>,
 }
 
 /// The Linux capabilities to add or remove from the default Docker configuration for a container …
@@ -2125,6 +2452,68 @@ pub struct ManagedAgentStateChange {
     pub reason: Option<String>,
 }
 
+/// The local storage configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedInstancesLocalStorageConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_local_storage: Option<bool>,
+}
+
+/// The network configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedInstancesNetworkConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnets: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+}
+
+/// The configuration for a Amazon ECS Managed Instances provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedInstancesProvider {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_launch_template: Option<InstanceLaunchTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateMITags>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_optimization: Option<InfrastructureOptimization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_repair_configuration: Option<AutoRepairConfiguration>,
+}
+
+/// The storage configuration for Amazon ECS Managed Instances.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedInstancesStorageConfiguration {
+    #[serde(
+        rename = "storageSizeGiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub storage_size_gib: Option<i32>,
+}
+
+/// The managed scaling settings for the Auto Scaling group capacity provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedScaling {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ManagedScalingStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_capacity: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_scaling_step_size: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_scaling_step_size: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_warmup_period: Option<i32>,
+}
+
 /// The managed storage configuration for the cluster.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -2133,6 +2522,25 @@ pub struct ManagedStorageConfiguration {
     pub kms_key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fargate_ephemeral_storage_kms_key_id: Option<String>,
+}
+
+/// The minimum and maximum amount of memory per vCPU in gibibytes (GiB).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MemoryGiBPerVCpuRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// The minimum and maximum amount of memory in mebibytes (MiB) for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MemoryMiBRequest {
+    pub min: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
 }
 
 /// The configuration for a specific set of metrics to collect for a service.
@@ -2161,6 +2569,16 @@ pub struct MountPoint {
     pub container_path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
+}
+
+/// The minimum and maximum network bandwidth in gigabits per second (Gbps) for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkBandwidthGbpsRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
 }
 
 /// Details on the network bindings between a container and its host container instance.
@@ -2199,6 +2617,16 @@ pub struct NetworkInterface {
     pub private_ipv4_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6_address: Option<String>,
+}
+
+/// The minimum and maximum number of network interfaces for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkInterfaceCountRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
 }
 
 /// The GPU memory and compute limits for a container that shares a GPU by using NVIDIA Multi-Process …
@@ -3091,6 +3519,16 @@ pub struct Tmpfs {
     pub mount_options: Option<Vec<String>>,
 }
 
+/// The minimum and maximum total local storage in gigabytes (GB) for instance types with local storage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TotalLocalStorageGBRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
 /// The trusted execution configuration for a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -3116,6 +3554,29 @@ pub struct Ulimit {
     pub name: UlimitName,
     pub soft_limit: i32,
     pub hard_limit: i32,
+}
+
+/// The updated configuration for a Amazon ECS Managed Instances provider.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateManagedInstancesProviderConfiguration {
+    pub infrastructure_role_arn: String,
+    pub instance_launch_template: InstanceLaunchTemplateUpdate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateMITags>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infrastructure_optimization: Option<InfrastructureOptimization>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_repair_configuration: Option<AutoRepairConfiguration>,
+}
+
+/// The minimum and maximum number of vCPUs for instance type selection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VCpuCountRangeRequest {
+    pub min: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i32>,
 }
 
 /// The Docker and Amazon ECS container agent version information about a container instance.
@@ -3187,6 +3648,46 @@ pub struct VpcLatticeConfiguration {
 // ---- Enums ----
 
 wire_enum! {
+    /// The `AcceleratorManufacturer` values of the ECS API.
+    AcceleratorManufacturer {
+        AmazonWebServices = "amazon-web-services",
+        Amd = "amd",
+        Nvidia = "nvidia",
+        Xilinx = "xilinx",
+        Habana = "habana",
+    }
+}
+
+wire_enum! {
+    /// The `AcceleratorName` values of the ECS API.
+    AcceleratorName {
+        A100 = "a100",
+        Inferentia = "inferentia",
+        K520 = "k520",
+        K80 = "k80",
+        M60 = "m60",
+        RadeonProV520 = "radeon-pro-v520",
+        T4 = "t4",
+        Vu9P = "vu9p",
+        V100 = "v100",
+        A10G = "a10g",
+        H100 = "h100",
+        T4G = "t4g",
+        L40S = "l40s",
+        L4 = "l4",
+    }
+}
+
+wire_enum! {
+    /// The `AcceleratorType` values of the ECS API.
+    AcceleratorType {
+        Gpu = "gpu",
+        Fpga = "fpga",
+        Inference = "inference",
+    }
+}
+
+wire_enum! {
     /// Specifies whether a resource is publicly accessible from the internet or private to a VPC.
     AccessType {
         Public = "PUBLIC",
@@ -3231,6 +3732,14 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// The `AutoRepairActionsStatus` values of the ECS API.
+    AutoRepairActionsStatus {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
+    }
+}
+
+wire_enum! {
     /// The `AvailabilityZoneRebalancing` values of the ECS API.
     AvailabilityZoneRebalancing {
         Enabled = "ENABLED",
@@ -3239,10 +3748,88 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// The `BareMetal` values of the ECS API.
+    BareMetal {
+        Included = "included",
+        Required = "required",
+        Excluded = "excluded",
+    }
+}
+
+wire_enum! {
+    /// The `BurstablePerformance` values of the ECS API.
+    BurstablePerformance {
+        Included = "included",
+        Required = "required",
+        Excluded = "excluded",
+    }
+}
+
+wire_enum! {
     /// The `CPUArchitecture` values of the ECS API.
     CPUArchitecture {
         X86_64 = "X86_64",
         Arm64 = "ARM64",
+    }
+}
+
+wire_enum! {
+    /// The `CapacityOptionType` values of the ECS API.
+    CapacityOptionType {
+        OnDemand = "ON_DEMAND",
+        Spot = "SPOT",
+        Reserved = "RESERVED",
+    }
+}
+
+wire_enum! {
+    /// The `CapacityProviderField` values of the ECS API.
+    CapacityProviderField {
+        Tags = "TAGS",
+    }
+}
+
+wire_enum! {
+    /// The `CapacityProviderStatus` values of the ECS API.
+    CapacityProviderStatus {
+        Provisioning = "PROVISIONING",
+        Active = "ACTIVE",
+        Deprovisioning = "DEPROVISIONING",
+        Inactive = "INACTIVE",
+    }
+}
+
+wire_enum! {
+    /// The `CapacityProviderType` values of the ECS API.
+    CapacityProviderType {
+        Ec2Autoscaling = "EC2_AUTOSCALING",
+        ManagedInstances = "MANAGED_INSTANCES",
+        Fargate = "FARGATE",
+        FargateSpot = "FARGATE_SPOT",
+    }
+}
+
+wire_enum! {
+    /// The `CapacityProviderUpdateStatus` values of the ECS API.
+    CapacityProviderUpdateStatus {
+        CreateInProgress = "CREATE_IN_PROGRESS",
+        CreateComplete = "CREATE_COMPLETE",
+        CreateFailed = "CREATE_FAILED",
+        DeleteInProgress = "DELETE_IN_PROGRESS",
+        DeleteComplete = "DELETE_COMPLETE",
+        DeleteFailed = "DELETE_FAILED",
+        UpdateInProgress = "UPDATE_IN_PROGRESS",
+        UpdateComplete = "UPDATE_COMPLETE",
+        UpdateFailed = "UPDATE_FAILED",
+    }
+}
+
+wire_enum! {
+    /// The `CapacityReservationPreference` values of the ECS API.
+    CapacityReservationPreference {
+        ReservationsOnly = "RESERVATIONS_ONLY",
+        ReservationsFirst = "RESERVATIONS_FIRST",
+        ReservationsExcluded = "RESERVATIONS_EXCLUDED",
     }
 }
 
@@ -3308,6 +3895,15 @@ wire_enum! {
         Registering = "REGISTERING",
         Deregistering = "DEREGISTERING",
         RegistrationFailed = "REGISTRATION_FAILED",
+    }
+}
+
+wire_enum! {
+    /// The `CpuManufacturer` values of the ECS API.
+    CpuManufacturer {
+        Intel = "intel",
+        Amd = "amd",
+        AmazonWebServices = "amazon-web-services",
     }
 }
 
@@ -3472,6 +4068,14 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// The `InstanceGeneration` values of the ECS API.
+    InstanceGeneration {
+        Current = "current",
+        Previous = "previous",
+    }
+}
+
+wire_enum! {
     /// The `InstanceHealthCheckState` values of the ECS API.
     InstanceHealthCheckState {
         Ok = "OK",
@@ -3520,6 +4124,23 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// The `LocalStorage` values of the ECS API.
+    LocalStorage {
+        Included = "included",
+        Required = "required",
+        Excluded = "excluded",
+    }
+}
+
+wire_enum! {
+    /// The `LocalStorageType` values of the ECS API.
+    LocalStorageType {
+        Hdd = "hdd",
+        Ssd = "ssd",
+    }
+}
+
+wire_enum! {
     /// The `LogDriver` values of the ECS API.
     LogDriver {
         JsonFile = "json-file",
@@ -3537,6 +4158,38 @@ wire_enum! {
     /// The `ManagedAgentName` values of the ECS API.
     ManagedAgentName {
         ExecuteCommandAgent = "ExecuteCommandAgent",
+    }
+}
+
+wire_enum! {
+    /// The `ManagedDraining` values of the ECS API.
+    ManagedDraining {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
+    }
+}
+
+wire_enum! {
+    /// The `ManagedInstancesMonitoringOptions` values of the ECS API.
+    ManagedInstancesMonitoringOptions {
+        Basic = "BASIC",
+        Detailed = "DETAILED",
+    }
+}
+
+wire_enum! {
+    /// The `ManagedScalingStatus` values of the ECS API.
+    ManagedScalingStatus {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
+    }
+}
+
+wire_enum! {
+    /// The `ManagedTerminationProtection` values of the ECS API.
+    ManagedTerminationProtection {
+        Enabled = "ENABLED",
+        Disabled = "DISABLED",
     }
 }
 
@@ -3596,6 +4249,14 @@ wire_enum! {
     PlatformDeviceType {
         Gpu = "GPU",
         NeuronDevice = "NEURON_DEVICE",
+    }
+}
+
+wire_enum! {
+    /// The `PropagateMITags` values of the ECS API.
+    PropagateMITags {
+        CapacityProvider = "CAPACITY_PROVIDER",
+        None = "NONE",
     }
 }
 

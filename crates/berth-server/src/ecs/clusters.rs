@@ -68,7 +68,7 @@ pub async fn create(
         .default_capacity_provider_strategy
         .clone()
         .unwrap_or_default();
-    validate_providers(&providers, &strategy)?;
+    validate_providers(ctx, &providers, &strategy).await?;
     let key = &ctx.scope().cluster(&name);
     let (name, record_tags, settings) = (&name, &record_tags, &settings);
     let (providers, strategy, req) = (&providers, &strategy, &req);
@@ -267,15 +267,18 @@ pub async fn update_settings(
     })
 }
 
-/// PutClusterCapacityProviders: FARGATE and FARGATE_SPOT, both served by the Fargate pool.
+/// PutClusterCapacityProviders: FARGATE and FARGATE_SPOT (both served by the Fargate
+/// pool) and the providers made with CreateCapacityProvider (the cluster's instances).
 pub async fn put_capacity_providers(
     ctx: &Ctx,
     req: PutClusterCapacityProvidersRequest,
 ) -> Result<PutClusterCapacityProvidersResponse, ApiError> {
     validate_providers(
+        ctx,
         &req.capacity_providers,
         &req.default_capacity_provider_strategy,
-    )?;
+    )
+    .await?;
     let cluster = modify(ctx, &req.cluster, |c| {
         c.capacity_providers = req.capacity_providers.clone();
         c.default_capacity_provider_strategy = req.default_capacity_provider_strategy.clone();
@@ -328,21 +331,27 @@ fn merge_settings(into: &mut Vec<ClusterSetting>, new: &[ClusterSetting]) {
     }
 }
 
-fn validate_providers(
+/// Refuses providers that do not exist (FARGATE, FARGATE_SPOT, or one made with
+/// CreateCapacityProvider) and a default strategy AWS would refuse or that names a
+/// provider the cluster does not have.
+async fn validate_providers(
+    ctx: &Ctx,
     providers: &[String],
     strategy: &[CapacityProviderStrategyItem],
 ) -> Result<(), ApiError> {
-    for p in providers
-        .iter()
-        .chain(strategy.iter().map(|s| &s.capacity_provider))
-    {
-        if !FARGATE_PROVIDERS.contains(&p.as_str()) {
+    for p in providers {
+        if !FARGATE_PROVIDERS.contains(&p.as_str())
+            && !super::capacity_providers::exists(ctx, p).await?
+        {
             return Err(ApiError::InvalidParameter(format!(
-                "The specified capacity provider '{p}' does not exist. Berth offers FARGATE and \
-                 FARGATE_SPOT."
+                "The specified capacity provider '{p}' does not exist."
             )));
         }
     }
+    if strategy.is_empty() {
+        return Ok(());
+    }
+    berth_model::capacity::validate(strategy)?;
     for s in strategy {
         if !providers.contains(&s.capacity_provider) {
             return Err(ApiError::InvalidParameter(format!(

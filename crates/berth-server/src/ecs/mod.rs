@@ -4,6 +4,7 @@
 
 pub mod account_settings;
 pub mod attributes;
+pub mod capacity_providers;
 pub mod clusters;
 pub mod container_instances;
 pub mod service_deployments;
@@ -85,6 +86,10 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         O::ListServices => call!(services::list),
         O::ListServiceDeployments => call!(service_deployments::list),
         O::DescribeServiceDeployments => call!(service_deployments::describe),
+        O::CreateCapacityProvider => call!(capacity_providers::create),
+        O::DescribeCapacityProviders => call!(capacity_providers::describe),
+        O::UpdateCapacityProvider => call!(capacity_providers::update),
+        O::DeleteCapacityProvider => call!(capacity_providers::delete),
         O::PutAccountSetting => call!(account_settings::put_setting),
         O::PutAccountSettingDefault => call!(account_settings::put_default),
         O::ListAccountSettings => call!(account_settings::list),

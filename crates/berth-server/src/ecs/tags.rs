@@ -1,9 +1,10 @@
 //! TagResource, UntagResource and ListTagsForResource for clusters, task definitions,
-//! tasks, container instances and services, addressed by ARN.
+//! tasks, container instances, services and capacity providers, addressed by ARN.
 
 use berth_api::arn::Arn;
 use berth_api::ecs::*;
 use berth_api::error::ApiError;
+use berth_model::capacity::CapacityProviderRecord;
 use berth_model::cluster::{tags_to_wire, ClusterRecord};
 use berth_model::container_instance::InstanceRecord;
 use berth_model::service::{ServiceRecord, ServiceStatus};
@@ -61,6 +62,7 @@ enum Target {
     Task(String),
     Instance(String),
     Service(String),
+    CapacityProvider(String),
 }
 
 fn locate(ctx: &Ctx, arn: &str) -> Result<Target, ApiError> {
@@ -99,6 +101,9 @@ fn locate(ctx: &Ctx, arn: &str) -> Result<Target, ApiError> {
             }
             Target::Service(scope.service(&cluster, name))
         }
+        "capacity-provider" if berth_model::names::is_valid_name(path) => {
+            Target::CapacityProvider(scope.capacity_provider(path))
+        }
         _ => return Err(invalid()),
     })
 }
@@ -126,6 +131,9 @@ async fn change(
         Target::Task(key) => change_record::<TaskRecord>(ctx, arn, &key, |t| f(&mut t.tags)).await,
         Target::Instance(key) => {
             change_record::<InstanceRecord>(ctx, arn, &key, |i| f(&mut i.tags)).await
+        }
+        Target::CapacityProvider(key) => {
+            change_record::<CapacityProviderRecord>(ctx, arn, &key, |p| f(&mut p.tags)).await
         }
         Target::Service(key) => {
             change_record::<ServiceRecord>(ctx, arn, &key, |s| {

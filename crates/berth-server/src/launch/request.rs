@@ -69,13 +69,9 @@ pub fn choose_capacity(
         None => return Ok(Capacity::LaunchType(LaunchType::Ec2)),
     };
     capacity::validate(strategy)?;
+    // Association with the cluster implies the provider exists (a provider is not
+    // deleted while a cluster has it).
     for item in strategy {
-        if !capacity::is_fargate(&item.capacity_provider) {
-            return Err(ApiError::InvalidParameter(format!(
-                "The specified capacity provider '{}' does not exist.",
-                item.capacity_provider
-            )));
-        }
         if !cluster.capacity_providers.contains(&item.capacity_provider) {
             return Err(ApiError::InvalidParameter(
                 "The specified capacity provider strategy cannot contain a capacity provider \
@@ -88,6 +84,16 @@ pub fn choose_capacity(
     Ok(Capacity::Strategy(strategy.to_vec()))
 }
 
+/// The launch type of a provider's tasks: FARGATE for Fargate's, EC2 for one backed by
+/// an Auto Scaling group (the container instances of the cluster).
+fn launch_type_of(provider: &str) -> LaunchType {
+    if capacity::is_fargate(provider) {
+        LaunchType::Fargate
+    } else {
+        LaunchType::Ec2
+    }
+}
+
 impl Capacity {
     /// The launch type and provider of each group of `count` new tasks, with how many go
     /// there, given the tasks each provider already holds.
@@ -97,6 +103,7 @@ impl Capacity {
         count: u32,
     ) -> Vec<(LaunchType, Option<String>, u32)> {
         match self {
+            Capacity::LaunchType(_) if count == 0 => Vec::new(),
             Capacity::LaunchType(lt) => vec![(*lt, None, count)],
             Capacity::Strategy(strategy) => {
                 let placed = capacity::spread(strategy, held, count);
@@ -107,7 +114,11 @@ impl Capacity {
                             .iter()
                             .filter(|p| **p == item.capacity_provider)
                             .count() as u32;
-                        (LaunchType::Fargate, Some(item.capacity_provider.clone()), n)
+                        (
+                            launch_type_of(&item.capacity_provider),
+                            Some(item.capacity_provider.clone()),
+                            n,
+                        )
                     })
                     .filter(|(_, _, n)| *n > 0)
                     .collect()
@@ -145,10 +156,13 @@ impl Capacity {
     pub fn first(&self) -> (LaunchType, Option<String>) {
         match self {
             Capacity::LaunchType(lt) => (*lt, None),
-            Capacity::Strategy(s) => (
-                LaunchType::Fargate,
-                s.first().map(|i| i.capacity_provider.clone()),
-            ),
+            Capacity::Strategy(s) => match s.first() {
+                Some(i) => (
+                    launch_type_of(&i.capacity_provider),
+                    Some(i.capacity_provider.clone()),
+                ),
+                None => (LaunchType::Ec2, None),
+            },
         }
     }
 }
