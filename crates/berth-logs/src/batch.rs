@@ -83,7 +83,8 @@ pub fn check<'a>(
     if stamps.windows(2).any(|w| w[1] < w[0]) {
         return Err(BatchError::NotChronological);
     }
-    if stamps[count - 1] - stamps[0] > MAX_SPAN_MS {
+    // Timestamps are the client's: the span of two extreme ones does not fit an i64.
+    if stamps[count - 1].saturating_sub(stamps[0]) > MAX_SPAN_MS {
         return Err(BatchError::SpansTooLong);
     }
     // Sorted, so each rule cuts off one end.

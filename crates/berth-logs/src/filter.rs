@@ -90,6 +90,12 @@ pub struct PatternError {
     pub reason: String,
 }
 
+/// Longest pattern accepted, in characters: CloudWatch Logs' limit on `filterPattern`.
+pub const MAX_PATTERN_LEN: usize = 1024;
+
+/// Deepest nesting of parentheses in a JSON pattern; the parser recurses once per level.
+const MAX_DEPTH: usize = 64;
+
 impl FilterPattern {
     /// Parses `pattern`.
     pub fn parse(pattern: &str) -> Result<FilterPattern, PatternError> {
@@ -97,6 +103,11 @@ impl FilterPattern {
             pattern: pattern.to_string(),
             reason: reason.to_string(),
         };
+        if pattern.chars().count() > MAX_PATTERN_LEN {
+            return Err(fail(&format!(
+                "a filter pattern is at most {MAX_PATTERN_LEN} characters long"
+            )));
+        }
         let trimmed = pattern.trim();
         if trimmed.is_empty() || trimmed == "\"\"" {
             return Ok(FilterPattern::All);
@@ -112,7 +123,11 @@ impl FilterPattern {
                 .strip_suffix('}')
                 .ok_or_else(|| fail("a JSON pattern must end with '}'"))?;
             let tokens = tokenize(inner).map_err(|r| fail(&r))?;
-            let mut parser = Parser { tokens, at: 0 };
+            let mut parser = Parser {
+                tokens,
+                at: 0,
+                depth: 0,
+            };
             let condition = parser.or().map_err(|r| fail(&r))?;
             if parser.at != parser.tokens.len() {
                 return Err(fail(&format!(
@@ -331,6 +346,11 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
                 {
                     i += 1;
                 }
+                if i == start {
+                    // A lone `&` or `|`: nothing above takes it, and skipping nothing
+                    // would loop here forever.
+                    return Err(format!("'{c}' is not an operator; use '&&' or '||'"));
+                }
                 let word: String = chars[start..i].iter().collect();
                 match word.parse::<f64>() {
                     Ok(n) => tokens.push(Token::Number(n)),
@@ -390,6 +410,8 @@ fn selector(raw: &str) -> Result<Vec<Step>, String> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// Parentheses open around the current position.
+    depth: usize,
 }
 
 impl Parser {
@@ -424,7 +446,12 @@ impl Parser {
     fn primary(&mut self) -> Result<Condition, String> {
         match self.next() {
             Some(Token::Open) => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return Err(format!("parentheses nest deeper than {MAX_DEPTH} levels"));
+                }
                 let inner = self.or()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Token::Close) => Ok(inner),
                     _ => Err("a '(' is not closed".into()),

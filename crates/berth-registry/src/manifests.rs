@@ -250,7 +250,11 @@ impl Manifest {
             size,
             pushed_at,
             blobs: self.required_blobs(),
-            layers_size: self.layers.iter().map(|l| l.size).sum(),
+            // Sizes are the client's word: their total may not fit, and must not panic.
+            layers_size: self
+                .layers
+                .iter()
+                .fold(0, |total: u64, l| total.saturating_add(l.size)),
             manifests: self.child_manifests(),
             subject: self.subject.as_ref().map(|s| s.digest.clone()),
             artifact_type: self.artifact_type.clone(),

@@ -236,7 +236,9 @@ fn check<L: SecretLookup + ?Sized>(
     } else {
         parse_http_date(date_value)
     };
-    let Some(signed_at) = parsed.map(|t| t.to_offset(UtcOffset::UTC)) else {
+    // A `Date` with a zone can name a time whose UTC is past year 9999: refused like
+    // any other unreadable date, not converted (which would panic).
+    let Some(signed_at) = parsed.and_then(|t| t.checked_to_offset(UtcOffset::UTC)) else {
         return Err(AuthError::IncompleteSignature(format!(
             "Date must be in ISO-8601 'basic format'. Got '{date_value}'. See \
              http://en.wikipedia.org/wiki/ISO_8601"

@@ -93,7 +93,8 @@ fn detail(ctx: &Call<'_>, name: &RepoName, image: &Stored) -> ImageDetail {
         repository_name: Some(name.to_string()),
         image_digest: Some(image.digest.to_string()),
         image_tags: (!image.tags.is_empty()).then(|| image.tags.clone()),
-        image_size_in_bytes: image.manifest.layers_size as i64,
+        // The sizes are the pusher's word (summed without overflow): past i64, the most.
+        image_size_in_bytes: i64::try_from(image.manifest.layers_size).unwrap_or(i64::MAX),
         image_pushed_at: Some(Timestamp::from_millis(image.manifest.pushed_at as i64)),
         image_manifest_media_type: Some(image.manifest.media_type.clone()),
         artifact_media_type: image.manifest.config_media_type.clone(),
