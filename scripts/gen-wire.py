@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate Berth's wire types for an AWS JSON service from botocore's service model.
 
-For each service in SERVICES (ECS, ECR, CloudWatch Logs) writes crates/berth-api/src/SERVICE/generated.rs:
+For each service in SERVICES (ECS, ECR, CloudWatch Logs, Secrets Manager, SSM) writes crates/berth-api/src/SERVICE/generated.rs:
 one Rust struct per structure shape and one enum per string-enum shape reachable from
 the service's operations below, plus the `Operation` enum and the `X-Amz-Target`
 prefix. The member names, types, enums and required-ness come from the model; the
@@ -14,6 +14,8 @@ How to run (Python 3, standard library only):
     python3 scripts/gen-wire.py ecs /tmp/botocore/botocore/data/ecs/2014-11-13/service-2.json.gz
     python3 scripts/gen-wire.py ecr /tmp/botocore/botocore/data/ecr/2015-09-21/service-2.json.gz
     python3 scripts/gen-wire.py logs /tmp/botocore/botocore/data/logs/2014-03-28/service-2.json.gz
+    python3 scripts/gen-wire.py secretsmanager /tmp/botocore/botocore/data/secretsmanager/2017-10-17/service-2.json.gz
+    python3 scripts/gen-wire.py ssm /tmp/botocore/botocore/data/ssm/2014-11-06/service-2.json.gz
 
 The model may be `service-2.json` or `service-2.json.gz`. The botocore version written in
 the header is read from the `botocore/__init__.py` next to the model; pass
@@ -140,6 +142,33 @@ LOGS_OPERATIONS = [
     "ListTagsLogGroup",
 ]
 
+# The Secrets Manager operations Berth implements.
+SECRETSMANAGER_OPERATIONS = [
+    "CreateSecret",
+    "GetSecretValue",
+    "PutSecretValue",
+    "UpdateSecret",
+    "DescribeSecret",
+    "ListSecrets",
+    "DeleteSecret",
+    "RestoreSecret",
+    "TagResource",
+    "UntagResource",
+]
+
+# The SSM Parameter Store operations Berth implements.
+SSM_OPERATIONS = [
+    "PutParameter",
+    "GetParameter",
+    "GetParameters",
+    "GetParametersByPath",
+    "DeleteParameter",
+    "DeleteParameters",
+    "DescribeParameters",
+    "GetParameterHistory",
+    "LabelParameterVersion",
+]
+
 # service: (its name in docs, its operations, whether it always sends unboxed numbers and
 # booleans of its responses). ECS and ECR send `runningTasksCount: 0`; CloudWatch Logs
 # leaves out what a resource does not have (`retentionInDays` of a group that keeps
@@ -148,6 +177,8 @@ SERVICES = {
     "ecs": ("ECS", ECS_OPERATIONS, True),
     "ecr": ("ECR", ECR_OPERATIONS, True),
     "logs": ("CloudWatch Logs", LOGS_OPERATIONS, False),
+    "secretsmanager": ("Secrets Manager", SECRETSMANAGER_OPERATIONS, False),
+    "ssm": ("SSM", SSM_OPERATIONS, False),
 }
 
 # Scalar shape types and their Rust types. A `timestamp` is `super::Timestamp`.

@@ -814,17 +814,29 @@ impl Worker {
                     crate::endpoint::inject(&mut spec, url);
                 }
                 let started = now();
-                let pulled = match self
-                    .registry_login
-                    .auth_for(
-                        &self.channel,
-                        reporter,
-                        &spec.image,
-                        task_arn,
-                        spec.execution_role.as_deref(),
-                    )
-                    .await
-                {
+                let login = match self.read_secrets(reporter, task_arn, &mut spec).await {
+                    Ok(login) => login,
+                    Err(Ok(e)) => {
+                        self.failed_to_start(task_arn, e);
+                        return Ok(());
+                    }
+                    Err(Err(unreachable)) => return Err(unreachable),
+                };
+                let auth = match login {
+                    Some(login) => Ok(Some(login)),
+                    None => {
+                        self.registry_login
+                            .auth_for(
+                                &self.channel,
+                                reporter,
+                                &spec.image,
+                                task_arn,
+                                spec.execution_role.as_deref(),
+                            )
+                            .await
+                    }
+                };
+                let pulled = match auth {
                     Ok(auth) => runtime.pull(&spec.image, auth.as_ref()).await,
                     Err(why) => Err(crate::runtime::RuntimeError::Pull(why)),
                 };
@@ -874,14 +886,60 @@ impl Worker {
             }
         };
         if let Err(e) = result {
-            tracing::warn!(task = task_arn, error = %e, "task failed to start");
-            self.memory
-                .lock()
-                .expect("memory lock")
-                .failed_to_start
-                .insert(task_arn.to_string(), e.to_string());
+            self.failed_to_start(task_arn, e);
         }
         Ok(())
+    }
+
+    /// Notes that a task failed to start, and why (its stop reason).
+    fn failed_to_start(&self, task_arn: &str, e: crate::runtime::RuntimeError) {
+        tracing::warn!(task = task_arn, error = %e, "task failed to start");
+        self.memory
+            .lock()
+            .expect("memory lock")
+            .failed_to_start
+            .insert(task_arn.to_string(), e.to_string());
+    }
+
+    /// Reads a container's `secrets` into its environment (replacing a variable of the
+    /// same name) and returns its `repositoryCredentials` login for its image's
+    /// registry, as the control plane answers them for the task's execution role. A
+    /// refusal is the task's `ResourceInitializationError` (`Err(Ok)`); an unreachable
+    /// control plane is retried later (`Err(Err)`).
+    async fn read_secrets(
+        &self,
+        reporter: &str,
+        task_arn: &str,
+        spec: &mut ContainerSpec,
+    ) -> Result<Option<crate::runtime::PullAuth>, Result<crate::runtime::RuntimeError, ChannelError>>
+    {
+        if !spec.reads_secrets {
+            return Ok(None);
+        }
+        let answer = match self
+            .channel
+            .task_secrets(reporter, task_arn, &spec.name)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(ChannelError::Refused { message, .. }) => {
+                return Err(Ok(crate::runtime::RuntimeError::ResourceInitialization(
+                    format!("unable to pull secrets or registry auth: {message}"),
+                )))
+            }
+            Err(e) => return Err(Err(e)),
+        };
+        for (name, value) in answer.environment {
+            spec.environment.retain(|(have, _)| *have != name);
+            spec.environment.push((name, value));
+        }
+        Ok(answer
+            .repository_credentials
+            .map(|(username, password)| crate::runtime::PullAuth {
+                server: crate::registry_auth::registry_of(&spec.image).to_string(),
+                username,
+                password,
+            }))
     }
 }
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use berth_api::agent::{
     Assignments, HeartbeatRequest, LogBatch, LogBatchAnswer, NetworkAssignment, NetworkRequest,
     RegisterRequest, RegisterResponse, RegistryCredentials, RegistryCredentialsRequest,
-    TaskCredentials, TaskCredentialsRequest, TaskRoutes, TaskStateReport,
+    TaskCredentials, TaskCredentialsRequest, TaskRoutes, TaskSecrets, TaskSecretsRequest,
+    TaskStateReport,
 };
 
 /// Why a call to the control plane failed.
@@ -223,6 +224,23 @@ impl Channel {
             task_arn: task.map(str::to_string),
         };
         self.send(|http, base| http.post(format!("{base}/registry-credentials")).json(&req))
+            .await
+    }
+
+    /// The values of container `container`'s `secrets` and its `repositoryCredentials`
+    /// login, read by the control plane with the execution role of task `task_arn`.
+    pub async fn task_secrets(
+        &self,
+        arn: &str,
+        task_arn: &str,
+        container: &str,
+    ) -> Result<TaskSecrets, ChannelError> {
+        let req = TaskSecretsRequest {
+            container_instance_arn: arn.to_string(),
+            task_arn: task_arn.to_string(),
+            container_name: container.to_string(),
+        };
+        self.send(|http, base| http.post(format!("{base}/task-secrets")).json(&req))
             .await
     }
 

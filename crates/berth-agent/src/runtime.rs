@@ -175,6 +175,9 @@ pub struct ContainerSpec {
     /// Local files of `KEY=VALUE` lines, read by the agent into the environment before
     /// the container is created; `environment` wins over them, as in ECS.
     pub environment_files: Vec<String>,
+    /// The container has `secrets` or `repositoryCredentials`: their values are asked
+    /// of the control plane just before it is created (they are never in the plan).
+    pub reads_secrets: bool,
 }
 
 /// A health check: ECS's `healthCheck`, whose command form (`["CMD-SHELL", "..."]` or

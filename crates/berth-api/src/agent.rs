@@ -189,6 +189,43 @@ pub struct RegistryCredentials {
     pub expires_at: i64,
 }
 
+/// `POST /task-secrets`: an agent asks, just before creating a container, for the
+/// values of its `secrets` and the login its `repositoryCredentials` name. The control
+/// plane reads them with the task's execution role, or refuses with the reason the task
+/// then stops with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSecretsRequest {
+    pub container_instance_arn: String,
+    pub task_arn: String,
+    pub container_name: String,
+}
+
+/// The answer to a [`TaskSecretsRequest`]. Its `Debug` shows names only.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSecrets {
+    /// `(name, value)` of each of the container's `secrets`, in definition order.
+    #[serde(default)]
+    pub environment: Vec<(String, String)>,
+    /// The username and password of `repositoryCredentials`' secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for TaskSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.environment.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("TaskSecrets")
+            .field("environment", &names)
+            .field(
+                "repository_credentials",
+                &self.repository_credentials.as_ref().map(|(user, _)| user),
+            )
+            .finish()
+    }
+}
+
 /// `POST /logs`: an agent ships a container's output (the `awslogs` log driver) to a
 /// log stream, creating the stream (and the group, when `createGroup`) if missing. The
 /// append happens only when the stream's next seq is `expectedNextSeq`, so a batch sent

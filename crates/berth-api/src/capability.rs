@@ -90,7 +90,9 @@ impl Default for AgentFeatures {
 /// that need them, container ordering and health checks, the task ENI of awsvpc tasks,
 /// task-level cpu and memory as container limits, environment files, Docker volumes,
 /// pulling from Berth's registry with the agent's own login (ECR
-/// auth, with or without an execution role), and awslogs shipped by the agent itself
+/// auth, with or without an execution role), `secrets` from Secrets Manager and
+/// Parameter Store in the environment and `repositoryCredentials` from Secrets Manager
+/// (read with the execution role over the agent channel), and awslogs shipped by the agent itself
 /// (with or without an execution role) when awslogs is among the logging drivers.
 pub fn advertised(features: &AgentFeatures) -> Vec<String> {
     let mut names: Vec<String> = [
@@ -109,6 +111,9 @@ pub fn advertised(features: &AgentFeatures) -> Vec<String> {
         DOCKER_PLUGIN_LOCAL,
         ECR_AUTH,
         EXECUTION_ROLE_ECR_PULL,
+        SECRETS_ASM_ENV,
+        SECRETS_SSM_ENV,
+        PRIVATE_REGISTRY_AUTH_ASM,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -130,24 +135,12 @@ pub fn advertised(features: &AgentFeatures) -> Vec<String> {
 /// words a person can act on.
 pub const NOT_OFFERED: &[(&str, &str)] = &[
     (
-        SECRETS_ASM_ENV,
-        "secrets from AWS Secrets Manager (`secrets` with a secretsmanager ARN)",
-    ),
-    (
-        SECRETS_SSM_ENV,
-        "secrets from SSM Parameter Store (`secrets` with a parameter name or ARN)",
-    ),
-    (
         SECRETS_ASM_LOG_DRIVER,
         "log driver secrets from AWS Secrets Manager (`secretOptions`)",
     ),
     (
         SECRETS_SSM_LOG_DRIVER,
         "log driver secrets from SSM Parameter Store (`secretOptions`)",
-    ),
-    (
-        PRIVATE_REGISTRY_AUTH_ASM,
-        "private registry credentials from AWS Secrets Manager (`repositoryCredentials`)",
     ),
     (EFS, "EFS volumes (`efsVolumeConfiguration`)"),
     (
@@ -225,9 +218,9 @@ mod tests {
 
     #[test]
     fn missing_names_the_capability_and_the_feature() {
-        let m = missing(SECRETS_ASM_ENV);
+        let m = missing(SECRETS_ASM_LOG_DRIVER);
         assert!(
-            m.contains(SECRETS_ASM_ENV) && m.contains("Secrets Manager"),
+            m.contains(SECRETS_ASM_LOG_DRIVER) && m.contains("Secrets Manager"),
             "{m}"
         );
         let m = missing(&logging_driver("splunk"));

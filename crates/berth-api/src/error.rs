@@ -113,6 +113,36 @@ api_errors! {
     ResourceAlreadyExists => ("ResourceAlreadyExistsException", 400),
     /// Logs: another operation on the resource is in progress; retry.
     OperationAborted => ("OperationAbortedException", 400),
+    /// Secrets Manager: the call is not valid for the secret's state (it is scheduled
+    /// for deletion, or the request combines members that exclude each other).
+    InvalidRequest => ("InvalidRequestException", 400),
+    /// Secrets Manager: a secret of that name, or a version of that id with other
+    /// contents, exists already.
+    ResourceExists => ("ResourceExistsException", 400),
+    /// Secrets Manager: the pagination token is not one this listing gave.
+    InvalidNextTokenException => ("InvalidNextTokenException", 400),
+    /// Secrets Manager: the stored value cannot be decrypted with the server's key.
+    DecryptionFailure => ("DecryptionFailure", 400),
+    /// SSM: the named parameter does not exist.
+    ParameterNotFound => ("ParameterNotFound", 400),
+    /// SSM: PutParameter of an existing name without `Overwrite`.
+    ParameterAlreadyExists => ("ParameterAlreadyExists", 400),
+    /// SSM: the parameter has no such version (or label).
+    ParameterVersionNotFound => ("ParameterVersionNotFound", 400),
+    /// SSM: a parameter version would carry more than 10 labels.
+    ParameterVersionLabelLimitExceeded => ("ParameterVersionLabelLimitExceeded", 400),
+    /// SSM: a parameter name is nested deeper than 15 levels.
+    HierarchyLevelLimitExceeded => ("HierarchyLevelLimitExceededException", 400),
+    /// SSM: a parameter type outside String, StringList and SecureString.
+    UnsupportedParameterType => ("UnsupportedParameterType", 400),
+    /// SSM: a member breaks its constraints (length, pattern, range).
+    Validation => ("ValidationException", 400),
+    /// SSM: a filter key the operation does not know.
+    InvalidFilterKey => ("InvalidFilterKey", 400),
+    /// SSM: a filter value breaks its rules.
+    InvalidFilterValue => ("InvalidFilterValue", 400),
+    /// SSM: the pagination token is not one this listing gave.
+    InvalidNextToken => ("InvalidNextToken", 400),
 }
 
 /// The JSON body of an AWS JSON 1.1 error response.

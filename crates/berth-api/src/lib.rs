@@ -16,5 +16,7 @@ pub mod ecs;
 pub mod error;
 pub mod logs;
 pub mod scope;
+pub mod secretsmanager;
+pub mod ssm;
 
 pub use scope::Scope;

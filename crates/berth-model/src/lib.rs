@@ -2,7 +2,7 @@
 //! instances as stored records, the rules that decide what is valid, and the conversions
 //! to the wire shapes AWS returns, and how each is laid out as stored bytes; who may
 //! join as an agent ([`agent_access`]); and IAM's users, groups, roles, policies and
-//! sessions ([`iam`]). No I/O.
+//! sessions ([`iam`]); Secrets Manager secrets and SSM parameters ([`secret`]). No I/O.
 
 pub mod account_settings;
 pub mod agent_access;
@@ -15,6 +15,7 @@ pub mod fixtures;
 pub mod host_network;
 pub mod iam;
 pub mod names;
+pub mod secret;
 pub mod service;
 pub mod status;
 pub mod stored;

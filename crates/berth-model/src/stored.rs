@@ -19,6 +19,7 @@ use crate::iam::{
     AccessKeyRecord, GroupRecord, InstanceProfileRecord, ManagedPolicyRecord, RoleRecord,
     SessionRecord, UserRecord,
 };
+use crate::secret::{ParameterRecord, SecretRecord};
 use crate::service::ServiceRecord;
 use crate::task::TaskRecord;
 use crate::task_definition::TaskDefinitionRecord;
@@ -39,7 +40,9 @@ stored_as_json!(
     InstanceProfileRecord,
     SessionRecord,
     AccountSettingsRecord,
-    CapacityProviderRecord
+    CapacityProviderRecord,
+    SecretRecord,
+    ParameterRecord
 );
 
 impl Stored for TaskRecord {

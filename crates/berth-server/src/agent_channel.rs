@@ -45,6 +45,8 @@ pub struct Agents {
     pub token: String,
     pub ecr: Arc<Ecr>,
     pub logs: Arc<Logs>,
+    /// Secrets Manager's and Parameter Store's values, for tasks' `secrets`.
+    pub secrets: Arc<crate::secrets::Secrets>,
     pub verifier: Arc<Verifier>,
     /// The cluster's task range, out of which each host gets a /24.
     pub task_cidr: Cidr,
@@ -66,6 +68,7 @@ pub fn routes() -> Router<Arc<Agents>> {
         .route("/task-state", post(task_state))
         .route("/task-credentials", post(task_credentials))
         .route("/registry-credentials", post(registry_credentials))
+        .route("/task-secrets", post(task_secrets))
         .route("/logs", post(log_batch))
         .route("/network", post(network))
         .route("/routes", get(task_routes))
@@ -699,6 +702,43 @@ async fn registry_credentials(
                     .mint(&scope.account, &scope.region, expires_at, &principal),
                 expires_at,
             })
+        }
+        .await,
+    )
+}
+
+/// The values of a container's `secrets` and its `repositoryCredentials` login, read
+/// with the task's execution role ([`crate::secrets::for_tasks`]); refused with the
+/// reason the task stops with.
+async fn task_secrets(
+    State(app): State<Arc<Agents>>,
+    headers: HeaderMap,
+    Json(req): Json<TaskSecretsRequest>,
+) -> Response {
+    reply(
+        async {
+            acting_for(&app, &headers, &req.container_instance_arn).await?;
+            let task_arn = &req.task_arn;
+            let denied = |why: &str| {
+                ApiError::AccessDenied(format!("No secrets for task {task_arn}: {why}."))
+            };
+            let (task, def) =
+                placed_task(&app.core, task_arn, &req.container_instance_arn, denied).await?;
+            let scope = crate::launch::task_scope(&app.core.account, task_arn)?;
+            let principal = execution_role(&task, &def)
+                .map(|role| crate::task_roles::session(&app.core.iam, role, task_id(task_arn)))
+                .transpose()
+                .map_err(ApiError::AccessDenied)?;
+            crate::secrets::for_tasks::read(
+                &app.core,
+                &app.secrets,
+                &scope,
+                principal.as_ref(),
+                &def,
+                &req.container_name,
+            )
+            .await
+            .map_err(ApiError::AccessDenied)
         }
         .await,
     )

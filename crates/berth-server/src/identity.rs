@@ -199,7 +199,7 @@ impl StoredBytes for String {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
     let io = |source| IdentityError::Io {
         path: path.to_path_buf(),
         source,

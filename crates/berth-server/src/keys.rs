@@ -111,6 +111,34 @@ pub trait EcsKeys {
     }
 }
 
+/// The keys of Secrets Manager's secrets and SSM's parameters in a [`Scope`]:
+/// `/secretsmanager/ACCOUNT/REGION/NAME` and `/ssm/ACCOUNT/REGION/parameters/NAME`. Both
+/// services restrict names to characters that cannot alias another key (no `:`; `/`
+/// only as a separator inside the name).
+pub trait SecretKeys {
+    /// Every secret.
+    fn secrets(&self) -> String;
+    /// One secret, by name.
+    fn secret(&self, name: &str) -> String {
+        format!("{}{name}", self.secrets())
+    }
+    /// Every parameter.
+    fn parameters(&self) -> String;
+    /// One parameter, by name (with its leading `/`, when it has one).
+    fn parameter(&self, name: &str) -> String {
+        format!("{}{name}", self.parameters())
+    }
+}
+
+impl SecretKeys for Scope {
+    fn secrets(&self) -> String {
+        format!("/secretsmanager/{}/{}/", self.account, self.region)
+    }
+    fn parameters(&self) -> String {
+        format!("/ssm/{}/{}/parameters/", self.account, self.region)
+    }
+}
+
 impl EcsKeys for Scope {
     fn base(&self) -> String {
         format!("/ecs/{}/{}", self.account, self.region)

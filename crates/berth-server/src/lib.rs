@@ -1,6 +1,6 @@
 //! The control plane: the HTTP front door (AWS JSON 1.1 and Query with SigV4, every
 //! request authorized by IAM's policies: [`authz`]), one handler module per AWS service
-//! ([`ecs`], [`ecr`], [`logs`], [`iam`], [`sts`]; ELBv2 is `berth_lb`), the launch
+//! ([`ecs`], [`ecr`], [`logs`], [`iam`], [`sts`], [`secrets`]; ELBv2 is `berth_lb`), the launch
 //! engine ([`launch`]), the agent channel, and the
 //! controllers ([`controller`]: services, the janitor, registry upkeep, log retention).
 //! Everything it knows lives in the [`berth_store::Store`]; restarting it loses nothing.
@@ -28,6 +28,7 @@ pub mod pagination;
 pub mod protocol;
 pub mod records;
 pub mod registry_token;
+pub mod secrets;
 pub mod service_controller;
 pub mod sts;
 pub mod task_credentials;
@@ -79,6 +80,10 @@ pub struct ServerConfig {
     /// The cluster's task range, out of which each host gets a /24 for its awsvpc tasks
     /// ([`berth_model::host_network::DEFAULT_TASK_CIDR`] when absent).
     pub task_cidr: Option<berth_model::host_network::Cidr>,
+    /// The file holding the key secret values are sealed with (64 hex digits); when
+    /// absent, one is generated into the data directory and shared through the store
+    /// ([`secrets::cipher`]).
+    pub secrets_key_file: Option<PathBuf>,
     /// The host name (or address) other hosts reach this server by: the registry's
     /// `HOST:PORT` in repository URIs. The listen address when absent (127.0.0.1 for
     /// an unspecified one).
@@ -123,6 +128,8 @@ pub enum StartError {
     Shared(String),
     #[error("cannot read the registry's token key from the store: {0}")]
     RegistryKey(String),
+    #[error("cannot set up the secrets key: {0}")]
+    SecretsKey(String),
     #[error(
         "cannot listen on {addr}: {source} (is another Berth running? pick another with --listen)"
     )]
@@ -198,6 +205,17 @@ impl Server {
         let registry_key = registry_token::TokenKey::load_or_create(&*store)
             .await
             .map_err(|e| StartError::RegistryKey(e.message().to_string()))?;
+        let secrets_key = secrets::cipher::SecretsKey::settle(
+            &*store,
+            &config.data_dir,
+            config.secrets_key_file.as_deref(),
+        )
+        .await
+        .map_err(StartError::SecretsKey)?;
+        tracing::info!(fingerprint = secrets_key.fingerprint(), "secrets key ready");
+        let secrets = Arc::new(secrets::Secrets {
+            key: Arc::new(secrets_key),
+        });
         // Blobs and uploads in progress live where every replica reaches them.
         let registry_root = config
             .shared_dir
@@ -289,12 +307,14 @@ impl Server {
                 ecr: ecr.clone(),
                 logs: logs.clone(),
                 elb: elb.clone(),
+                secrets: secrets.clone(),
             }),
             agents: Arc::new(agent_channel::Agents {
                 core: core.clone(),
                 token: agent_token.clone(),
                 ecr: ecr.clone(),
                 logs: logs.clone(),
+                secrets,
                 verifier,
                 index: assignment_index::AssignmentIndex::start(
                     core.store.clone(),

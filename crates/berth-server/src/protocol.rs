@@ -6,6 +6,9 @@
 //! A form-encoded `POST /` without `X-Amz-Target` is the Query protocol, which ELBv2,
 //! IAM and STS speak: answered in XML by [`berth_lb`] (signed for
 //! `elasticloadbalancing`) or [`crate::iam`] (signed for `iam` or `sts`).
+//!
+//! JSON 1.1 serves ECS, ECR, CloudWatch Logs, Secrets Manager (`secretsmanager.`) and
+//! SSM Parameter Store (`AmazonSSM.`), each signed for its own service name.
 
 use std::sync::Arc;
 
@@ -37,6 +40,7 @@ pub struct FrontDoor {
     pub ecr: Arc<Ecr>,
     pub logs: Arc<Logs>,
     pub elb: Arc<berth_lb::Elb>,
+    pub secrets: Arc<crate::secrets::Secrets>,
 }
 
 /// `POST /`: the AWS JSON 1.1 protocol for every service Berth serves (and the Query
@@ -85,6 +89,8 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         crate::ecs::TARGET_PREFIX => "ecs",
         berth_api::ecr::TARGET_PREFIX => "ecr",
         berth_api::logs::TARGET_PREFIX => "logs",
+        berth_api::secretsmanager::TARGET_PREFIX => "secretsmanager",
+        berth_api::ssm::TARGET_PREFIX => "ssm",
         crate::agent_access::TARGET_PREFIX => "berth",
         _ => {
             // Authenticate first so an unsigned probe learns nothing about targets.
@@ -109,6 +115,17 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         }
         _ => None,
     };
+    // A secret's ARN ends in a suffix only the store knows.
+    let named_resource = match signing_service {
+        "secretsmanager" if !caller.principal.is_root() => {
+            let ctx = Ctx {
+                core: app.core.clone(),
+                caller: caller.clone(),
+            };
+            crate::secrets::manager::arn_for_authz(&ctx, &body).await
+        }
+        _ => None,
+    };
     crate::authz::front_door::json(
         &app.verifier.directory,
         &caller,
@@ -117,6 +134,7 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         &body,
         app.core.clock.now(),
         repository_policy.as_ref(),
+        named_resource.as_deref(),
     )
     .map_err(|denied| ApiError::AccessDenied(denied.0))?;
     let ctx = Ctx {
@@ -127,6 +145,10 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         "ecr" => crate::ecr::dispatch(&ctx, &app.ecr, action, &body).await,
         "logs" => crate::logs::dispatch(&ctx, &app.logs, action, &body).await,
         "berth" => crate::agent_access::dispatch(&ctx, action, &body).await,
+        "secretsmanager" => {
+            crate::secrets::manager::dispatch(&ctx, &app.secrets, action, &body).await
+        }
+        "ssm" => crate::secrets::parameters::dispatch(&ctx, &app.secrets, action, &body).await,
         _ => crate::ecs::dispatch(&ctx, action, &body).await,
     }
 }
@@ -269,6 +291,8 @@ pub const SERVED: &[(&str, &str)] = &[
     ("elasticloadbalancing", "Elastic Load Balancing (v2)"),
     ("iam", "IAM"),
     ("sts", "STS"),
+    ("secretsmanager", "Secrets Manager"),
+    ("ssm", "SSM Parameter Store"),
     ("berth", "Berth's own join tokens"),
 ];
 

@@ -526,8 +526,11 @@ async fn a_missing_capability_is_named_in_run_task_and_service_events() {
         .ok("CreateCluster", json!({"clusterName": "default"}))
         .await;
     let mut needs_secrets = task_definition("secretive");
-    needs_secrets["containerDefinitions"][0]["secrets"] = json!([{"name": "DB",
-        "valueFrom": "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf"}]);
+    // Log driver secrets (`secretOptions`) are a capability no Berth agent offers.
+    needs_secrets["containerDefinitions"][0]["logConfiguration"] = json!({
+        "logDriver": "json-file",
+        "secretOptions": [{"name": "TOKEN",
+            "valueFrom": "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf"}]});
     c.client.ok("RegisterTaskDefinition", needs_secrets).await;
     let run = c
         .client
@@ -541,7 +544,7 @@ async fn a_missing_capability_is_named_in_run_task_and_service_events() {
     assert_eq!(run["failures"][0]["reason"], "ATTRIBUTE", "{run}");
     let detail = run["failures"][0]["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains("ecs.capability.secrets.asm.environment-variables")
+        detail.contains("ecs.capability.secrets.asm.bootstrap.log-driver")
             && detail.contains("Secrets Manager"),
         "{run}"
     );
@@ -574,7 +577,7 @@ async fn a_missing_capability_is_named_in_run_task_and_service_events() {
     }
     assert!(
         event.contains("ATTRIBUTE")
-            && event.contains("ecs.capability.secrets.asm.environment-variables"),
+            && event.contains("ecs.capability.secrets.asm.bootstrap.log-driver"),
         "service event: {event:?}"
     );
 

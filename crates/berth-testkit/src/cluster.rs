@@ -42,6 +42,7 @@ impl TestCluster {
             load_balancers: Default::default(),
             tls: None,
             advertise_host: None,
+            secrets_key_file: None,
             task_cidr: None,
         })
         .await

@@ -153,6 +153,12 @@ struct ServerFlags {
     /// The AWS region this Berth answers as.
     #[arg(long, default_value = "us-east-1")]
     region: String,
+    /// A file holding the key secret values (Secrets Manager, SecureString parameters)
+    /// are encrypted with: 32 bytes as 64 hex digits (`openssl rand -hex 32`), the same
+    /// on every replica. Without it a key is generated into the data directory and
+    /// shared with replicas through the store.
+    #[arg(long, env = "BERTH_SECRETS_KEY_FILE")]
+    secrets_key_file: Option<PathBuf>,
     /// The AWS account id resources belong to.
     #[arg(long, default_value = "000000000000")]
     account_id: String,
@@ -422,6 +428,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         },
         tls: tls.as_ref().map(|t| t.files.clone()),
         advertise_host: flags.advertise_host.clone(),
+        secrets_key_file: flags.secrets_key_file.clone(),
         task_cidr: Some(flags.task_cidr),
     };
     let server = match flags.store.as_str() {

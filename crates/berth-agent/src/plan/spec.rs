@@ -297,6 +297,8 @@ pub fn container(
             .flatten()
             .map(|f| f.value.clone())
             .collect(),
+        reads_secrets: c.secrets.as_ref().is_some_and(|s| !s.is_empty())
+            || c.repository_credentials.is_some(),
     }
 }
 

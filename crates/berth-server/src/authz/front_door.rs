@@ -1,5 +1,5 @@
 //! Where the front door asks: one call of a JSON protocol service (ECS, ECR, Logs,
-//! Berth's own) or a Query protocol service (ELBv2, IAM, STS), turned into what it asks
+//! Secrets Manager, SSM, Berth's own) or a Query protocol service (ELBv2, IAM, STS), turned into what it asks
 //! ([`super::requested`]) and decided ([`super::decide`]). The root skips both steps.
 
 use berth_api::ecs::Timestamp;
@@ -12,7 +12,9 @@ use crate::iam::directory::Directory;
 
 /// Decides a JSON protocol call of `service` (its signing name) whose body is `body`;
 /// `resource_policy` is the policy of the resource the call names, if it has one (an
-/// ECR repository's), by its ARN.
+/// ECR repository's), by its ARN; `named_resource` is the full ARN of the resource the
+/// call names when only the store knows it (a secret's, which ends in a random suffix).
+#[allow(clippy::too_many_arguments)]
 pub fn json(
     directory: &Directory,
     caller: &Caller,
@@ -21,6 +23,7 @@ pub fn json(
     body: &[u8],
     now: Timestamp,
     resource_policy: Option<&(String, berth_iam::Policy)>,
+    named_resource: Option<&str>,
 ) -> Result<(), Denied> {
     if caller.principal.is_root() {
         return Ok(());
@@ -34,6 +37,8 @@ pub fn json(
         "ecs" => requested::ecs(operation, &body, at),
         "ecr" => requested::ecr(operation, &body, at),
         "logs" => requested::logs(operation, &body, at),
+        "secretsmanager" => requested::secretsmanager(operation, &body, at, named_resource),
+        "ssm" => requested::ssm(operation, &body, at),
         other => vec![Requested::new(format!("{other}:{operation}"), "*")],
     };
     let resource_policy = resource_policy.map(|(arn, policy)| (arn.as_str(), policy));

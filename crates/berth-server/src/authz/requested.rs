@@ -1149,6 +1149,136 @@ fn percent_decode(text: &str) -> String {
 
 // ---- CloudWatch Logs ----
 
+/// What a Secrets Manager call (`secretsmanager.OPERATION`) asks IAM to allow: the
+/// action of the same name on the secret's ARN. That ARN ends in a random suffix only
+/// the store knows, so the front door resolves it (`secret_arn`); without it (a secret
+/// not yet made, or not found) the resource is `secret:NAME-??????`, which a policy on
+/// `NAME-*` or `NAME-??????` (AWS's advice for naming secrets in policies) matches.
+/// Each carries `secretsmanager:SecretId` as given; CreateSecret also
+/// `secretsmanager:Name`, and with tags needs `secretsmanager:TagResource` too, with
+/// the request's tag keys. ListSecrets (and the account-wide actions) are on `*`.
+pub fn secretsmanager(
+    operation: &str,
+    body: &Value,
+    at: Place<'_>,
+    secret_arn: Option<&str>,
+) -> Vec<Requested> {
+    const ON_A_SECRET: &[&str] = &[
+        "CreateSecret",
+        "GetSecretValue",
+        "PutSecretValue",
+        "UpdateSecret",
+        "DescribeSecret",
+        "DeleteSecret",
+        "RestoreSecret",
+        "TagResource",
+        "UntagResource",
+        "GetResourcePolicy",
+        "PutResourcePolicy",
+        "DeleteResourcePolicy",
+        "ValidateResourcePolicy",
+        "RotateSecret",
+        "CancelRotateSecret",
+        "UpdateSecretVersionStage",
+        "ListSecretVersionIds",
+        "ReplicateSecretToRegions",
+        "RemoveRegionsFromReplication",
+        "StopReplicationToReplica",
+    ];
+    let action = format!("secretsmanager:{operation}");
+    if ["ListSecrets", "GetRandomPassword", "BatchGetSecretValue"].contains(&operation) {
+        return vec![Requested::new(action, "*")];
+    }
+    if !ON_A_SECRET.contains(&operation) {
+        return unknown("secretsmanager", operation);
+    }
+    let given = text(body, "SecretId").or_else(|| text(body, "Name"));
+    let resource = match (secret_arn, given) {
+        (Some(arn), _) => arn.to_string(),
+        (None, Some(id)) if id.starts_with("arn:") => id.to_string(),
+        (None, id) => format!(
+            "arn:aws:secretsmanager:{}:{}:secret:{}-??????",
+            at.region,
+            at.account,
+            id.unwrap_or("*")
+        ),
+    };
+    let tags = listed_tags_of(body, "Tags");
+    let main = Requested::new(action, resource.clone())
+        .with_opt("secretsmanager:SecretId", text(body, "SecretId"));
+    match operation {
+        "CreateSecret" => {
+            let main = main.with_opt("secretsmanager:Name", text(body, "Name"));
+            if tags.is_empty() {
+                vec![main]
+            } else {
+                vec![
+                    main.with_tags(&tags),
+                    Requested::new("secretsmanager:TagResource", resource).with_tags(&tags),
+                ]
+            }
+        }
+        "TagResource" => vec![main.with_tags(&tags)],
+        "UntagResource" => vec![main.with_all(
+            "aws:TagKeys",
+            texts(body, "TagKeys").into_iter().map(str::to_owned),
+        )],
+        _ => vec![main],
+    }
+}
+
+/// What an SSM Parameter Store call (`AmazonSSM.OPERATION`) asks IAM to allow: the
+/// action on each parameter it names, `arn:aws:ssm:REGION:ACCOUNT:parameter/NAME` (a
+/// path's leading `/` not doubled; a `:VERSION` or `:LABEL` selector dropped);
+/// GetParametersByPath on the path's ARN; DescribeParameters on `*`. PutParameter with
+/// tags also needs `ssm:AddTagsToResource` on the parameter.
+pub fn ssm(operation: &str, body: &Value, at: Place<'_>) -> Vec<Requested> {
+    let scope = crate::keys::Scope::new(at.account, at.region);
+    let arn = |name: &str| crate::secrets::parameters::arn_for_authz(&scope, name);
+    let action = format!("ssm:{operation}");
+    match operation {
+        "PutParameter"
+        | "GetParameter"
+        | "DeleteParameter"
+        | "GetParameterHistory"
+        | "LabelParameterVersion"
+        | "UnlabelParameterVersion" => {
+            let resource = arn(text(body, "Name").unwrap_or("*"));
+            let tags = listed_tags_of(body, "Tags");
+            let mut out = vec![Requested::new(action, resource.clone()).with_tags(&tags)];
+            if operation == "PutParameter" && !tags.is_empty() {
+                out.push(Requested::new("ssm:AddTagsToResource", resource).with_tags(&tags));
+            }
+            out
+        }
+        "GetParameters" | "DeleteParameters" => {
+            dedup(texts(body, "Names").into_iter().map(&arn).collect())
+                .into_iter()
+                .map(|resource| Requested::new(action.as_str(), resource))
+                .collect()
+        }
+        "GetParametersByPath" => vec![Requested::new(
+            action,
+            arn(text(body, "Path").unwrap_or("/")),
+        )],
+        "DescribeParameters" => vec![Requested::new(action, "*")],
+        _ => unknown("ssm", operation),
+    }
+}
+
+/// Tags given as `[{"Key": K, "Value": V}]` under `member` (Secrets Manager, SSM).
+fn listed_tags_of(body: &Value, member: &str) -> Vec<(String, String)> {
+    objects(body, member)
+        .iter()
+        .filter_map(|t| {
+            Some((
+                text(t, "Key")?.to_owned(),
+                text(t, "Value").unwrap_or("").to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// What a CloudWatch Logs call (`Logs_20140328.OPERATION`, its JSON body) asks IAM to
 /// allow. Log groups may be given by name or ARN (`logGroupIdentifier`); see the module
 /// documentation for the ARN forms AWS evaluates.
