@@ -459,19 +459,10 @@ pub fn unsupported(def: &TaskDefinition) -> Option<String> {
         let log = c.log_configuration.as_ref();
         let present = [
             (
-                "secrets",
-                some(c.secrets.as_ref().map(Vec::len)),
-                "there is no Secrets Manager or SSM to read them from; use environment or environmentFiles",
-            ),
-            (
                 "logConfiguration secretOptions",
                 some(log.and_then(|l| l.secret_options.as_ref()).map(Vec::len)),
-                "there is no Secrets Manager or SSM to read them from; use options",
-            ),
-            (
-                "repositoryCredentials",
-                c.repository_credentials.is_some(),
-                "there is no Secrets Manager; log the host's Docker in to the registry instead",
+                "log drivers do not read secrets on Berth; put the values in options, or read \
+                 them into the container's environment with secrets",
             ),
             (
                 "firelensConfiguration",

@@ -345,7 +345,8 @@ fn a_start_failure_stops_the_task_with_its_reason() {
 #[test]
 fn settings_the_agent_cannot_honour_stop_the_task_with_a_reason() {
     let d = def(json!([{"name": "web", "image": "web",
-        "secrets": [{"name": "PW", "valueFrom": "arn:aws:ssm:us-east-1:0:parameter/pw"}]}]));
+        "logConfiguration": {"logDriver": "json-file",
+            "secretOptions": [{"name": "PW", "valueFrom": "arn:aws:ssm:us-east-1:0:parameter/pw"}]}}]));
     let actions = plan(
         &task("RUNNING", "PENDING", json!([])),
         &d,
@@ -363,7 +364,7 @@ fn settings_the_agent_cannot_honour_stop_the_task_with_a_reason() {
         r.reason
             .as_deref()
             .unwrap()
-            .contains("secrets (container web)"),
+            .contains("logConfiguration secretOptions (container web)"),
         "{r:?}"
     );
     let efs: TaskDefinition = serde_json::from_value(json!({"family": "f", "revision": 1,
@@ -372,6 +373,45 @@ fn settings_the_agent_cannot_honour_stop_the_task_with_a_reason() {
     .unwrap();
     assert!(unsupported(&efs).unwrap().contains("volume shared"));
     assert_eq!(unsupported(&two()), None);
+}
+
+#[test]
+fn containers_with_secrets_are_created_reading_them_first() {
+    let d = def(json!([
+        {"name": "env", "image": "a",
+         "secrets": [{"name": "PW", "valueFrom": "arn:aws:ssm:us-east-1:0:parameter/pw"}]},
+        {"name": "login", "image": "b",
+         "repositoryCredentials": {"credentialsParameter":
+            "arn:aws:secretsmanager:us-east-1:0:secret:login-AbCdEf"}},
+        {"name": "plain", "image": "c"}]));
+    assert_eq!(unsupported(&d), None);
+    let actions = plan(
+        &task("RUNNING", "PENDING", json!([])),
+        &d,
+        &[],
+        None,
+        &settings(),
+    );
+    let reads: Vec<(String, bool)> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Create(spec) => Some((spec.name.clone(), spec.reads_secrets)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reads,
+        vec![
+            ("env".to_string(), true),
+            ("login".to_string(), true),
+            ("plain".to_string(), false)
+        ]
+    );
+    // The values themselves are never in the plan.
+    let Some(Action::Create(spec)) = actions.first() else {
+        panic!("no create")
+    };
+    assert!(spec.environment.iter().all(|(k, _)| k != "PW"));
 }
 
 #[test]
