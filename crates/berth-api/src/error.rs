@@ -46,6 +46,8 @@ api_errors! {
     ServiceNotFound => ("ServiceNotFoundException", 400),
     /// The named service is not active.
     ServiceNotActive => ("ServiceNotActiveException", 400),
+    /// The named task set does not exist in the service.
+    TaskSetNotFound => ("TaskSetNotFoundException", 400),
     /// A resource (other than a cluster or service) does not exist.
     ResourceNotFound => ("ResourceNotFoundException", 400),
     /// The resource is in use.

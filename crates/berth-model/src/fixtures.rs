@@ -77,5 +77,6 @@ pub fn task_record() -> TaskRecord {
         stop_code: None,
         stopped_reason: None,
         version: 1,
+        protected_until: None,
     }
 }

@@ -93,6 +93,10 @@ pub struct TaskRecord {
     pub stop_code: Option<TaskStopCode>,
     pub stopped_reason: Option<String>,
     pub version: i64,
+    /// Until when the task is protected from a service's scale-in and deployments
+    /// (UpdateTaskProtection).
+    #[serde(default)]
+    pub protected_until: Option<Timestamp>,
 }
 
 /// What applying a report did.

@@ -149,8 +149,23 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
             crate::secrets::manager::dispatch(&ctx, &app.secrets, action, &body).await
         }
         "ssm" => crate::secrets::parameters::dispatch(&ctx, &app.secrets, action, &body).await,
-        _ => crate::ecs::dispatch(&ctx, action, &body).await,
+        _ => crate::ecs::dispatch(&ctx, action, &body, &endpoint_of(&parts)).await,
     }
+}
+
+/// The URL a request reached: its scheme (`https` over TLS) and `Host`.
+fn endpoint_of(parts: &axum::http::request::Parts) -> String {
+    let scheme = if parts.extensions.get::<crate::tls::OverTls>().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("{scheme}://{host}/")
 }
 
 const QUERY_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";

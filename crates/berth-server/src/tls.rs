@@ -73,6 +73,11 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Marks a request that arrived over TLS (a request extension), so answers that name
+/// Berth's own endpoint say `https`.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 /// Serves `router` over TLS on `listener` until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
@@ -80,6 +85,7 @@ pub async fn serve(
     router: Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let router = router.layer(axum::Extension(OverTls));
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };

@@ -11,6 +11,7 @@ use berth_api::ecs::{
 use berth_api::error::ApiError;
 use serde::{Deserialize, Serialize};
 
+use crate::service::task_set::{TaskSetRecord, TaskSetStatus};
 use crate::tags::Tags;
 
 /// Events a service keeps; older ones fall off, as in ECS.
@@ -233,6 +234,14 @@ impl DeploymentRecord {
     }
 }
 
+/// The launch settings a service reports, borrowed from where they live.
+struct LaunchSettings<'a> {
+    launch_type: Option<LaunchType>,
+    capacity_provider_strategy: Option<&'a Vec<CapacityProviderStrategyItem>>,
+    task_definition: Option<&'a str>,
+    network_configuration: Option<&'a NetworkConfiguration>,
+}
+
 /// One line of a service's event log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -268,8 +277,11 @@ pub struct ServiceRecord {
     /// The deployment controller CreateService was given (ECS when none was).
     #[serde(default)]
     pub deployment_controller: Option<DeploymentController>,
-    /// PRIMARY first.
+    /// PRIMARY first. None for a service with the EXTERNAL deployment controller.
     pub deployments: Vec<DeploymentRecord>,
+    /// The task sets of a service with the EXTERNAL deployment controller.
+    #[serde(default)]
+    pub task_sets: Vec<TaskSetRecord>,
     /// Newest first, at most [`MAX_EVENTS`].
     pub events: Vec<EventRecord>,
     /// Deployments that finished or were replaced, newest first (for
@@ -278,9 +290,49 @@ pub struct ServiceRecord {
 }
 
 impl ServiceRecord {
-    /// The deployment the service rolls toward.
+    /// The deployment the service rolls toward. Every service with the ECS deployment
+    /// controller has one; EXTERNAL ones have task sets instead.
     pub fn primary(&self) -> &DeploymentRecord {
         &self.deployments[0]
+    }
+
+    /// Whether an external controller deploys it through task sets.
+    pub fn is_external(&self) -> bool {
+        self.deployment_controller
+            .as_ref()
+            .is_some_and(|c| c.r#type == DeploymentControllerType::External)
+    }
+
+    /// Its PRIMARY task set (EXTERNAL services).
+    pub fn primary_task_set(&self) -> Option<&TaskSetRecord> {
+        self.task_sets
+            .iter()
+            .find(|t| t.status == TaskSetStatus::Primary)
+    }
+
+    /// What the service launches with, as DescribeServices reports it: its primary
+    /// deployment's, or its primary task set's.
+    fn launch_settings(&self) -> LaunchSettings<'_> {
+        if let Some(d) = self.deployments.first() {
+            return LaunchSettings {
+                launch_type: d.launch_type,
+                capacity_provider_strategy: d.capacity_provider_strategy.as_ref(),
+                task_definition: Some(&d.task_definition),
+                network_configuration: d.network_configuration.as_ref(),
+            };
+        }
+        let primary = self.primary_task_set();
+        LaunchSettings {
+            launch_type: primary.and_then(|t| t.launch_type),
+            capacity_provider_strategy: primary.and_then(|t| t.capacity_provider_strategy.as_ref()),
+            task_definition: primary.map(|t| t.task_definition.as_str()),
+            network_configuration: primary.and_then(|t| t.network_configuration.as_ref()),
+        }
+    }
+
+    /// Its launch type, as ListServices filters by it.
+    pub fn launch_type(&self) -> Option<LaunchType> {
+        self.launch_settings().launch_type
     }
 
     /// Adds an event at the front, dropping the oldest past [`MAX_EVENTS`].
@@ -296,11 +348,14 @@ impl ServiceRecord {
         self.events.truncate(MAX_EVENTS);
     }
 
-    /// The wire form, with the running and pending counts of all its deployments.
+    /// The wire form, with the running and pending counts of all its deployments (or task
+    /// sets).
     pub fn to_wire(&self, with_tags: bool) -> Service {
-        let primary = self.primary();
-        let sum =
-            |f: fn(&DeploymentRecord) -> u32| self.deployments.iter().map(f).sum::<u32>() as i32;
+        let launch = self.launch_settings();
+        let sum = |f: fn(&DeploymentRecord) -> u32, g: fn(&TaskSetRecord) -> u32| {
+            (self.deployments.iter().map(f).sum::<u32>() + self.task_sets.iter().map(g).sum::<u32>())
+                as i32
+        };
         Service {
             service_arn: Some(self.arn.clone()),
             service_name: Some(self.name.clone()),
@@ -309,13 +364,19 @@ impl ServiceRecord {
             service_registries: Some(Vec::new()),
             status: Some(self.status.as_str().into()),
             desired_count: self.desired_count as i32,
-            running_count: sum(|d| d.running_count),
-            pending_count: sum(|d| d.pending_count),
-            launch_type: primary.launch_type,
-            capacity_provider_strategy: primary.capacity_provider_strategy.clone(),
-            platform_version: (primary.launch_type == Some(LaunchType::Fargate))
+            running_count: sum(|d| d.running_count, |t| t.running_count),
+            pending_count: sum(|d| d.pending_count, |t| t.pending_count),
+            launch_type: launch.launch_type,
+            capacity_provider_strategy: launch.capacity_provider_strategy.cloned(),
+            platform_version: (launch.launch_type == Some(LaunchType::Fargate))
                 .then(|| "LATEST".to_string()),
-            task_definition: Some(primary.task_definition.clone()),
+            task_definition: launch.task_definition.map(str::to_string),
+            task_sets: self.is_external().then(|| {
+                self.task_sets
+                    .iter()
+                    .map(|t| t.to_wire(&self.arn, &self.cluster_arn, false))
+                    .collect()
+            }),
             deployment_configuration: Some(self.rolling.to_wire()),
             deployments: Some(
                 self.deployments
@@ -336,7 +397,7 @@ impl ServiceRecord {
             created_at: Some(self.created_at),
             placement_constraints: Some(self.placement_constraints.clone()),
             placement_strategy: Some(self.placement_strategy.clone()),
-            network_configuration: primary.network_configuration.clone(),
+            network_configuration: launch.network_configuration.cloned(),
             health_check_grace_period_seconds: self
                 .health_check_grace_period_seconds
                 .map(|s| s as i32),

@@ -12,8 +12,9 @@
 //!  current: primary deployment   old: other deployments, and primary tasks
 //!  on a usable instance          on DRAINING instances
 //!     │                             │
-//!  unhealthy → stop (replaced)   not healthy → stop (replaced)
-//!  more than desired → stop      healthy → stop while healthy ≥ minimum healthy
+//!  unhealthy → stop (replaced)   protected → keep (until its protection lapses)
+//!  more than desired → stop      not healthy → stop (replaced)
+//!    (unless protected)          healthy → stop while healthy ≥ minimum healthy
 //!     │                             │
 //!     └───── start primary tasks up to desired, total ≤ maximum ─────┘
 //! ```
@@ -69,6 +70,9 @@ pub struct TaskState {
     pub unhealthy: bool,
     /// Its instance is DRAINING (or gone): the task moves elsewhere.
     pub instance_draining: bool,
+    /// Protected from scale-in (UpdateTaskProtection): neither scaled down nor replaced
+    /// by a deployment while it lasts; health checks and draining still stop it.
+    pub protected: bool,
 }
 
 /// Why the step stops a task; the controller words the event and stoppedReason.
@@ -117,12 +121,14 @@ pub fn replica_step(limits: Limits, primary: &str, launching: bool, tasks: &[Tas
         }
         !(t.unhealthy && launching)
     });
-    // Too many current tasks: the least ready go first, newest among equals.
+    // Too many current tasks: the least ready go first, newest among equals; protected
+    // ones stay, so fewer may go.
     let desired = limits.desired as usize;
     if current.len() > desired {
-        current.sort_by_key(|t| (t.healthy, t.phase));
+        current.sort_by_key(|t| (t.protected, t.healthy, t.phase));
         let excess = current.len() - desired;
-        for t in current.drain(..excess) {
+        let unprotected = current.iter().take_while(|t| !t.protected).count();
+        for t in current.drain(..excess.min(unprotected)) {
             step.stop.push((t.arn.clone(), StopReason::ScaleDown));
         }
     }
@@ -140,7 +146,9 @@ pub fn replica_step(limits: Limits, primary: &str, launching: bool, tasks: &[Tas
             } else {
                 StopReason::Replaced
             };
-            if !t.healthy {
+            if t.protected && reason == StopReason::Replaced {
+                old_kept.push(t);
+            } else if !t.healthy {
                 step.stop.push((t.arn.clone(), reason));
             } else if may_stop > 0 {
                 may_stop -= 1;

@@ -143,6 +143,7 @@ impl TaskRecord {
             stop_code: None,
             stopped_reason: None,
             version: 1,
+            protected_until: None,
             id: n.id,
         }
     }

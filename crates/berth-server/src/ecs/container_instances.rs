@@ -1,6 +1,6 @@
 //! RegisterContainerInstance, DeregisterContainerInstance, DescribeContainerInstances,
-//! ListContainerInstances and UpdateContainerInstancesState, plus the lookups the agent
-//! channel and attributes share.
+//! ListContainerInstances, UpdateContainerInstancesState and DiscoverPollEndpoint, plus
+//! the lookups the agent channel and attributes share.
 
 use berth_api::ecs::*;
 use berth_api::error::ApiError;
@@ -378,4 +378,20 @@ async fn task_counts(
         }
     }
     Ok(out)
+}
+
+/// DiscoverPollEndpoint: where an agent polls for work. Berth's agents use the agent
+/// channel on the API endpoint itself, so every endpoint is the one the call reached.
+pub fn discover_poll_endpoint(
+    req: DiscoverPollEndpointRequest,
+    endpoint: &str,
+) -> Result<DiscoverPollEndpointResponse, ApiError> {
+    if let Some(cluster) = &req.cluster {
+        super::cluster_name(Some(cluster))?;
+    }
+    Ok(DiscoverPollEndpointResponse {
+        endpoint: Some(endpoint.to_string()),
+        telemetry_endpoint: Some(endpoint.to_string()),
+        service_connect_endpoint: Some(endpoint.to_string()),
+    })
 }

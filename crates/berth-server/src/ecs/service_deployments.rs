@@ -1,7 +1,10 @@
-//! ListServiceDeployments and DescribeServiceDeployments: a service's current and past
-//! deployments as ECS's service deployments, named
+//! ListServiceDeployments, DescribeServiceDeployments and DescribeServiceRevisions: a
+//! service's current and past deployments as ECS's service deployments, named
 //! `arn:aws:ecs:REGION:ACCOUNT:service-deployment/CLUSTER/SERVICE/ID` (the digits of the
-//! deployment's `ecs-svc/` id).
+//! deployment's `ecs-svc/` id), each deploying one service revision,
+//! `…:service-revision/CLUSTER/SERVICE/ID` with the same digits: what the deployment
+//! runs (task definition and its images, launch type or strategy, network
+//! configuration, the service's load balancers).
 
 use berth_api::ecs::*;
 use berth_api::error::ApiError;
@@ -9,15 +12,19 @@ use berth_model::service::rollout::circuit_breaker_threshold;
 use berth_model::service::{DeploymentRecord, Rollout, ServiceRecord};
 
 use super::services::load;
-use super::{active_cluster, cluster_name};
+use super::{active_cluster, cluster_name, task_definitions};
 use crate::context::Ctx;
 use crate::pagination::{self, decode_token, encode_token};
 
-/// The service deployment ARN of one deployment of `s`.
-fn arn_of(ctx: &Ctx, s: &ServiceRecord, d: &DeploymentRecord) -> String {
+/// The ARN of one deployment of `s` (`kind` `service-deployment`) or of the revision it
+/// deploys (`service-revision`).
+fn arn_of(ctx: &Ctx, kind: &str, s: &ServiceRecord, d: &DeploymentRecord) -> String {
     let id = d.id.strip_prefix("ecs-svc/").unwrap_or(&d.id);
-    ctx.arn(format!("service-deployment/{}/{}/{id}", s.cluster, s.name))
+    ctx.arn(format!("{kind}/{}/{}/{id}", s.cluster, s.name))
 }
+
+const DEPLOYMENT: &str = "service-deployment";
+const REVISION: &str = "service-revision";
 
 /// Every deployment of `s`, newest first.
 fn all(s: &ServiceRecord) -> impl Iterator<Item = &DeploymentRecord> {
@@ -64,13 +71,13 @@ pub async fn list(
                 && window.before.is_none_or(|b| d.created_at <= b);
             ((statuses.is_empty() || statuses.contains(&status)) && in_window).then(|| {
                 ServiceDeploymentBrief {
-                    service_deployment_arn: Some(arn_of(ctx, &s, d)),
+                    service_deployment_arn: Some(arn_of(ctx, DEPLOYMENT, &s, d)),
                     service_arn: Some(s.arn.clone()),
                     cluster_arn: Some(s.cluster_arn.clone()),
                     started_at: Some(d.created_at),
                     created_at: Some(d.created_at),
                     finished_at: finished_at(d),
-                    target_service_revision_arn: None,
+                    target_service_revision_arn: Some(arn_of(ctx, REVISION, &s, d)),
                     status: Some(status),
                     status_reason: Some(reason),
                 }
@@ -111,8 +118,13 @@ pub async fn describe(
     })
 }
 
-async fn find(ctx: &Ctx, arn: &str) -> Result<Option<ServiceDeployment>, ApiError> {
-    let path = arn.split_once(":service-deployment/").map(|(_, p)| p);
+/// The service and deployment a service deployment or revision ARN (`kind`) names.
+async fn locate(
+    ctx: &Ctx,
+    kind: &str,
+    arn: &str,
+) -> Result<Option<(ServiceRecord, DeploymentRecord)>, ApiError> {
+    let path = arn.split_once(&format!(":{kind}/")).map(|(_, p)| p);
     let Some([cluster, service, id]) = path
         .map(|p| p.split('/').collect::<Vec<_>>())
         .and_then(|parts| <[&str; 3]>::try_from(parts).ok())
@@ -126,15 +138,26 @@ async fn find(ctx: &Ctx, arn: &str) -> Result<Option<ServiceDeployment>, ApiErro
         return Ok(None);
     };
     let s = s.value;
-    let Some(d) = all(&s).find(|d| d.id.strip_prefix("ecs-svc/") == Some(id)) else {
+    let Some(d) = all(&s)
+        .find(|d| d.id.strip_prefix("ecs-svc/") == Some(id))
+        .cloned()
+    else {
         return Ok(None);
     };
-    if arn_of(ctx, &s, d) != arn {
+    if arn_of(ctx, kind, &s, &d) != arn {
         return Ok(None);
     }
+    Ok(Some((s, d)))
+}
+
+async fn find(ctx: &Ctx, arn: &str) -> Result<Option<ServiceDeployment>, ApiError> {
+    let Some((s, d)) = locate(ctx, DEPLOYMENT, arn).await? else {
+        return Ok(None);
+    };
+    let d = &d;
     let (status, reason) = d.service_deployment_status();
     let revision = |d: &DeploymentRecord| ServiceRevisionSummary {
-        arn: Some(d.task_definition.clone()),
+        arn: Some(arn_of(ctx, REVISION, &s, d)),
         requested_task_count: d.desired_count as i32,
         running_task_count: d.running_count as i32,
         pending_task_count: d.pending_count as i32,
@@ -163,7 +186,7 @@ async fn find(ctx: &Ctx, arn: &str) -> Result<Option<ServiceDeployment>, ApiErro
                 "ECS deployment circuit breaker: rolling back from deployment {of}."
             )),
             started_at: Some(d.created_at),
-            service_revision_arn: Some(d.task_definition.clone()),
+            service_revision_arn: Some(arn_of(ctx, REVISION, &s, d)),
         }),
         deployment_circuit_breaker: s.rolling.circuit_breaker.then(|| {
             ServiceDeploymentCircuitBreaker {
@@ -178,4 +201,62 @@ async fn find(ctx: &Ctx, arn: &str) -> Result<Option<ServiceDeployment>, ApiErro
         }),
         ..Default::default()
     }))
+}
+
+/// DescribeServiceRevisions: up to 20 by ARN; unknown ones are MISSING.
+pub async fn describe_revisions(
+    ctx: &Ctx,
+    req: DescribeServiceRevisionsRequest,
+) -> Result<DescribeServiceRevisionsResponse, ApiError> {
+    if req.service_revision_arns.is_empty() || req.service_revision_arns.len() > 20 {
+        return Err(ApiError::InvalidParameter(
+            "serviceRevisionArns must name between 1 and 20 service revisions.".into(),
+        ));
+    }
+    let (mut found, mut failures) = (Vec::new(), Vec::new());
+    for arn in &req.service_revision_arns {
+        let Some((s, d)) = locate(ctx, REVISION, arn).await? else {
+            failures.push(Failure {
+                arn: Some(arn.clone()),
+                reason: Some("MISSING".into()),
+                detail: None,
+            });
+            continue;
+        };
+        let images = task_definitions::resolve(ctx, &d.task_definition)
+            .await?
+            .map(|def| {
+                def.value
+                    .definition
+                    .container_definitions
+                    .iter()
+                    .flatten()
+                    .map(|c| ContainerImage {
+                        container_name: c.name.clone(),
+                        image: c.image.clone(),
+                        image_digest: None,
+                    })
+                    .collect()
+            });
+        found.push(ServiceRevision {
+            service_revision_arn: Some(arn.clone()),
+            service_arn: Some(s.arn.clone()),
+            cluster_arn: Some(s.cluster_arn.clone()),
+            task_definition: Some(d.task_definition.clone()),
+            capacity_provider_strategy: d.capacity_provider_strategy.clone(),
+            launch_type: d.launch_type,
+            platform_version: (d.launch_type == Some(LaunchType::Fargate))
+                .then(|| "1.4.0".to_string()),
+            load_balancers: Some(s.load_balancers.clone()),
+            service_registries: Some(Vec::new()),
+            network_configuration: d.network_configuration.clone(),
+            container_images: images,
+            created_at: Some(d.created_at),
+            ..Default::default()
+        });
+    }
+    Ok(DescribeServiceRevisionsResponse {
+        service_revisions: Some(found),
+        failures: Some(failures),
+    })
 }

@@ -6,6 +6,7 @@
 use berth_api::ecs::*;
 use berth_api::error::ApiError;
 use berth_model::names::is_valid_name;
+use berth_model::service::task_set::{self, TaskSetStatus};
 use berth_model::service::{
     task_group, DeploymentRecord, DeploymentStatus, Rolling, Rollout, ServiceRecord, ServiceStatus,
 };
@@ -68,15 +69,17 @@ pub async fn create(
             "Service name must be 1-255 letters, numbers, hyphens and underscores.".into(),
         ));
     }
-    if let Some(c) = &req.deployment_controller {
-        if c.r#type != DeploymentControllerType::Ecs {
+    let external = match req.deployment_controller.as_ref().map(|c| c.r#type) {
+        None | Some(DeploymentControllerType::Ecs) => false,
+        Some(DeploymentControllerType::External) => true,
+        Some(other) => {
             return Err(ApiError::UnsupportedFeature(format!(
-                "Deployment controller {} is not supported by Berth yet; services deploy with \
-                 the ECS rolling deployment controller.",
-                c.r#type.as_str()
-            )));
+                "Deployment controller {} needs AWS CodeDeploy, which Berth does not serve; \
+                 use EXTERNAL and manage the service's task sets with CreateTaskSet, or ECS.",
+                other.as_str()
+            )))
         }
-    }
+    };
     // `role` may be a role's name (at the root path) or its ARN; ECS reports the ARN.
     let role_arn = req.role.as_ref().map(|r| {
         if r.starts_with("arn:") {
@@ -100,64 +103,84 @@ pub async fn create(
             .map_err(|_| ApiError::InvalidParameter("desiredCount must be 0 or more.".into()))?,
         (_, None) => 0,
     };
-    let task_definition = req.task_definition.as_deref().ok_or_else(|| {
-        ApiError::InvalidParameter(
-            "A task definition is required for services with the ECS deployment controller.".into(),
-        )
-    })?;
-    let capacity = launch::choose_capacity(
-        &cluster.value,
-        req.launch_type,
-        req.capacity_provider_strategy.as_deref(),
-    )?;
-    let (launch_type, capacity_provider) = capacity.first();
-    if scheduling == SchedulingStrategy::Daemon && launch_type == LaunchType::Fargate {
-        return Err(ApiError::InvalidParameter(
-            "The daemon scheduling strategy does not support the FARGATE launch type.".into(),
-        ));
-    }
     let rolling = Rolling::from_request(req.deployment_configuration.as_ref(), scheduling, None)?;
     let grace = grace_period(req.health_check_grace_period_seconds)?;
-    // The same checks RunTask makes: an ACTIVE revision that supports the launch type,
-    // and a network configuration that fits its network mode.
-    let launch = launch::prepare(
-        ctx,
-        LaunchSpec {
-            cluster: cluster.clone(),
-            task_definition,
-            launch_type,
-            capacity_provider: capacity_provider.clone(),
-            overrides: None,
-            network: req.network_configuration.as_ref(),
-            group: Some(task_group(&req.service_name)),
-            started_by: None,
-            tags: None,
-            propagate_tags: None,
-            enable_execute_command: req.enable_execute_command.unwrap_or(false),
-        },
-    )
-    .await?;
-    let load_balancers = req.load_balancers.clone().unwrap_or_default();
-    validate_load_balancers(ctx, &launch.def.value, &load_balancers).await?;
     let mut service_tags = Tags::new();
     tags::merge(
         &mut service_tags,
         tag_pairs(req.tags.as_deref().unwrap_or_default())?,
     )?;
     let now = ctx.now();
-    let deployment = new_deployment(
-        launch
-            .def
-            .value
-            .definition
-            .task_definition_arn
-            .clone()
-            .unwrap_or_default(),
-        &capacity,
-        req.network_configuration.clone(),
-        desired,
-        now,
-    );
+    let (deployments, load_balancers) = if external {
+        refuse_task_set_settings(&[
+            ("taskDefinition", req.task_definition.is_some()),
+            ("launchType", req.launch_type.is_some()),
+            ("capacityProviderStrategy", req.capacity_provider_strategy.is_some()),
+            ("platformVersion", req.platform_version.is_some()),
+            ("networkConfiguration", req.network_configuration.is_some()),
+            ("loadBalancers", req.load_balancers.is_some()),
+        ])?;
+        if scheduling == SchedulingStrategy::Daemon {
+            return Err(ApiError::InvalidParameter(
+                "The daemon scheduling strategy does not support the EXTERNAL deployment \
+                 controller."
+                    .into(),
+            ));
+        }
+        (Vec::new(), Vec::new())
+    } else {
+        let task_definition = req.task_definition.as_deref().ok_or_else(|| {
+            ApiError::InvalidParameter(
+                "A task definition is required for services with the ECS deployment controller.".into(),
+            )
+        })?;
+        let capacity = launch::choose_capacity(
+            &cluster.value,
+            req.launch_type,
+            req.capacity_provider_strategy.as_deref(),
+        )?;
+        let (launch_type, capacity_provider) = capacity.first();
+        if scheduling == SchedulingStrategy::Daemon && launch_type == LaunchType::Fargate {
+            return Err(ApiError::InvalidParameter(
+                "The daemon scheduling strategy does not support the FARGATE launch type.".into(),
+            ));
+        }
+        // The same checks RunTask makes: an ACTIVE revision that supports the launch type,
+        // and a network configuration that fits its network mode.
+        let launch = launch::prepare(
+            ctx,
+            LaunchSpec {
+                cluster: cluster.clone(),
+                task_definition,
+                launch_type,
+                capacity_provider: capacity_provider.clone(),
+                overrides: None,
+                network: req.network_configuration.as_ref(),
+                group: Some(task_group(&req.service_name)),
+                started_by: None,
+                tags: None,
+                propagate_tags: None,
+                enable_execute_command: req.enable_execute_command.unwrap_or(false),
+            },
+        )
+        .await?;
+        let load_balancers = req.load_balancers.clone().unwrap_or_default();
+        validate_load_balancers(ctx, &launch.def.value, &load_balancers).await?;
+        let deployment = new_deployment(
+            launch
+                .def
+                .value
+                .definition
+                .task_definition_arn
+                .clone()
+                .unwrap_or_default(),
+            &capacity,
+            req.network_configuration.clone(),
+            desired,
+            now,
+        );
+        (vec![deployment], load_balancers)
+    };
     let record = ServiceRecord {
         arn: ctx.arn(format!(
             "service/{}/{}",
@@ -182,7 +205,8 @@ pub async fn create(
         created_by: ctx.caller.principal_arn.clone(),
         role_arn,
         deployment_controller: req.deployment_controller.clone(),
-        deployments: vec![deployment],
+        deployments,
+        task_sets: Vec::new(),
         events: Vec::new(),
         past_deployments: Vec::new(),
     };
@@ -227,7 +251,6 @@ pub async fn update(
     let service = records::update(&*ctx.core.store, "The service", || async move {
         let r = load_active(ctx, &cluster.value.name, &req.service).await?;
         let mut s = r.value.clone();
-        let primary = s.primary().clone();
         if let Some(n) = req.desired_count {
             if s.scheduling_strategy == SchedulingStrategy::Daemon {
                 return Err(ApiError::InvalidParameter(
@@ -253,6 +276,27 @@ pub async fn update(
         if let Some(e) = req.enable_execute_command {
             s.enable_execute_command = e;
         }
+        if s.is_external() {
+            // Only what task sets do not carry; their counts follow the desired count.
+            refuse_task_set_settings(&[
+                ("taskDefinition", req.task_definition.is_some()),
+                ("capacityProviderStrategy", req.capacity_provider_strategy.is_some()),
+                ("platformVersion", req.platform_version.is_some()),
+                ("networkConfiguration", req.network_configuration.is_some()),
+                ("loadBalancers", req.load_balancers.is_some()),
+                ("forceNewDeployment", req.force_new_deployment == Some(true)),
+            ])?;
+            let now = ctx.now();
+            for t in &mut s.task_sets {
+                t.computed_desired_count = task_set::computed_desired(s.desired_count, t.scale);
+                t.updated_at = now;
+            }
+            let txn = Txn::new()
+                .when(Compare::unchanged(&r.key, r.revision))
+                .then(put(&r.key, &s));
+            return Ok(Step::Commit(txn, s));
+        }
+        let primary = s.primary().clone();
         let task_definition = req
             .task_definition
             .clone()
@@ -347,7 +391,13 @@ pub async fn delete(
         }
         s.status = ServiceStatus::Draining;
         s.desired_count = 0;
-        s.deployments[0].desired_count = 0;
+        if let Some(primary) = s.deployments.first_mut() {
+            primary.desired_count = 0;
+        }
+        for t in &mut s.task_sets {
+            t.status = TaskSetStatus::Draining;
+            t.computed_desired_count = 0;
+        }
         let txn = Txn::new()
             .when(Compare::unchanged(&r.key, r.revision))
             .then(put(&r.key, &s));
@@ -407,7 +457,7 @@ pub async fn list(ctx: &Ctx, req: ListServicesRequest) -> Result<ListServicesRes
             s.status != ServiceStatus::Inactive
                 && req
                     .launch_type
-                    .is_none_or(|l| s.primary().launch_type == Some(l))
+                    .is_none_or(|l| s.launch_type() == Some(l))
                 && req
                     .scheduling_strategy
                     .is_none_or(|x| s.scheduling_strategy == x)
@@ -434,7 +484,7 @@ pub async fn load(
 }
 
 /// The service `given` names, which must be ACTIVE.
-async fn load_active(
+pub(crate) async fn load_active(
     ctx: &Ctx,
     cluster: &str,
     given: &str,
@@ -454,6 +504,18 @@ fn given_arn(ctx: &Ctx, cluster: &str, given: &str) -> String {
     }
 }
 
+/// Refuses, for a service with the EXTERNAL deployment controller, each named member a
+/// request gave that task sets carry instead.
+pub(crate) fn refuse_task_set_settings(given: &[(&str, bool)]) -> Result<(), ApiError> {
+    match given.iter().find(|(_, present)| *present) {
+        Some((member, _)) => Err(ApiError::InvalidParameter(format!(
+            "{member} cannot be set on a service with the EXTERNAL deployment controller: its \
+             task sets carry it (CreateTaskSet)."
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn grace_period(given: Option<i32>) -> Result<Option<u32>, ApiError> {
     given
         .map(|g| {
@@ -469,7 +531,7 @@ fn grace_period(given: Option<i32>) -> Result<Option<u32>, ApiError> {
 /// Each load balancer names a container and port of the task definition and a target
 /// group that exists, is attached to a load balancer, and has a target type the
 /// network mode can fill (`ip` for awsvpc, `instance` otherwise), as ECS requires.
-async fn validate_load_balancers(
+pub(crate) async fn validate_load_balancers(
     ctx: &Ctx,
     def: &berth_model::task_definition::TaskDefinitionRecord,
     load_balancers: &[LoadBalancer],

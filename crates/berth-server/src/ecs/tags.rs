@@ -1,5 +1,6 @@
 //! TagResource, UntagResource and ListTagsForResource for clusters, task definitions,
-//! tasks, container instances, services and capacity providers, addressed by ARN.
+//! tasks, container instances, services, task sets and capacity providers, addressed by
+//! ARN.
 
 use berth_api::arn::Arn;
 use berth_api::ecs::*;
@@ -62,6 +63,8 @@ enum Target {
     Task(String),
     Instance(String),
     Service(String),
+    /// A service's key and the task set's id.
+    TaskSet(String, String),
     CapacityProvider(String),
 }
 
@@ -100,6 +103,19 @@ fn locate(ctx: &Ctx, arn: &str) -> Result<Target, ApiError> {
                 return Err(invalid());
             }
             Target::Service(scope.service(&cluster, name))
+        }
+        "task-set" => {
+            // `task-set/CLUSTER/SERVICE/ecs-svc/DIGITS`.
+            let mut parts = path.splitn(3, '/');
+            let (Some(cluster), Some(service), Some(id)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(invalid());
+            };
+            let cluster = cluster_name(Some(cluster)).map_err(|_| invalid())?;
+            if !berth_model::names::is_valid_name(service) {
+                return Err(invalid());
+            }
+            Target::TaskSet(scope.service(&cluster, service), id.to_string())
         }
         "capacity-provider" if berth_model::names::is_valid_name(path) => {
             Target::CapacityProvider(scope.capacity_provider(path))
@@ -141,6 +157,17 @@ async fn change(
                     return Err(not_found(arn));
                 }
                 f(&mut s.tags)
+            })
+            .await
+        }
+        Target::TaskSet(key, id) => {
+            change_record::<ServiceRecord>(ctx, arn, &key, |s| {
+                let task_set = s
+                    .task_sets
+                    .iter_mut()
+                    .find(|t| t.id == id)
+                    .ok_or_else(|| not_found(arn))?;
+                f(&mut task_set.tags)
             })
             .await
         }

@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_api::ecs::{
-    ContainerInstanceStatus, HealthStatus, LaunchType, SchedulingStrategy, TaskStopCode, Timestamp,
+    CapacityProviderStrategyItem, ContainerInstanceStatus, HealthStatus, LaunchType,
+    NetworkConfiguration, SchedulingStrategy, TaskStopCode, Timestamp,
 };
 use berth_api::error::ApiError;
 use berth_model::cluster::ClusterRecord;
 use berth_model::container_instance::InstanceRecord;
 use berth_model::service::record::STEADY_CONFIRMATION_SECS;
 use berth_model::service::rollout::{self, Limits, Phase, StopReason, TaskState};
+use berth_model::service::task_set::{self, TaskSetRecord, TaskSetStatus};
 use berth_model::service::{
     task_group, DeploymentRecord, DeploymentStatus, Rollout, ServiceRecord, ServiceStatus,
 };
@@ -224,6 +226,78 @@ fn context(core: &Arc<Core>, service: &ServiceRecord) -> Ctx {
     }
 }
 
+/// Target groups by who launched the task: one set for all of a service's deployments
+/// (its load balancers), or each task set's own.
+enum TargetsBy {
+    None,
+    Service(Targets),
+    TaskSets(HashMap<String, Targets>),
+}
+
+impl TargetsBy {
+    async fn load(store: &dyn berth_store::Store, s: &ServiceRecord) -> Result<TargetsBy, ApiError> {
+        if s.is_external() {
+            let mut by = HashMap::new();
+            for t in s.task_sets.iter().filter(|t| !t.load_balancers.is_empty()) {
+                let targets = Targets::load(store, &t.load_balancers)
+                    .await
+                    .map_err(ApiError::Server)?;
+                by.insert(t.id.clone(), targets);
+            }
+            return Ok(TargetsBy::TaskSets(by));
+        }
+        if s.load_balancers.is_empty() {
+            return Ok(TargetsBy::None);
+        }
+        Ok(TargetsBy::Service(
+            Targets::load(store, &s.load_balancers)
+                .await
+                .map_err(ApiError::Server)?,
+        ))
+    }
+
+    /// The target groups of the tasks `deployment` (a deployment or task set id) started.
+    fn of(&self, deployment: &str) -> Option<&Targets> {
+        match self {
+            TargetsBy::None => None,
+            TargetsBy::Service(t) => Some(t),
+            TargetsBy::TaskSets(by) => by.get(deployment),
+        }
+    }
+}
+
+/// What new tasks of one deployment or task set launch with.
+struct LaunchOf {
+    /// The deployment or task set id: its tasks' startedBy.
+    id: String,
+    task_definition: String,
+    launch_type: Option<LaunchType>,
+    capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    network_configuration: Option<NetworkConfiguration>,
+}
+
+impl LaunchOf {
+    fn deployment(d: &DeploymentRecord) -> LaunchOf {
+        LaunchOf {
+            id: d.id.clone(),
+            task_definition: d.task_definition.clone(),
+            launch_type: d.launch_type,
+            capacity_provider_strategy: d.capacity_provider_strategy.clone(),
+            network_configuration: d.network_configuration.clone(),
+        }
+    }
+
+    fn task_set(t: &TaskSetRecord) -> LaunchOf {
+        LaunchOf {
+            id: t.id.clone(),
+            task_definition: t.task_definition.clone(),
+            launch_type: t.launch_type,
+            capacity_provider_strategy: t.capacity_provider_strategy.clone(),
+            network_configuration: t.network_configuration.clone(),
+        }
+    }
+}
+
 /// What a pass saw of one service's tasks.
 struct Observed {
     /// Tasks not stopping, as the rollout diff sees them.
@@ -236,8 +310,8 @@ struct Observed {
     records: HashMap<String, TaskRecord>,
     /// The cluster's container instances, by ARN.
     instances: HashMap<String, InstanceRecord>,
-    /// The service's target groups, when it has load balancers.
-    targets: Option<Targets>,
+    /// The target groups of the service's deployments (or of each task set).
+    targets: TargetsBy,
     /// Where each live task stands in them.
     in_targets: HashMap<String, TaskInTargets>,
     /// Tasks not yet STOPPED, stopping ones included: a deleted service stays DRAINING
@@ -271,15 +345,7 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
         .iter()
         .map(|i| (i.value.arn.clone(), i.value.clone()))
         .collect();
-    let targets = if s.load_balancers.is_empty() {
-        None
-    } else {
-        Some(
-            Targets::load(store, &s.load_balancers)
-                .await
-                .map_err(ApiError::Server)?,
-        )
-    };
+    let targets = TargetsBy::load(store, s).await?;
     let mut records = HashMap::new();
     let mut in_targets = HashMap::new();
     let mut counts: HashMap<String, (u32, u32, u32)> = HashMap::new();
@@ -303,7 +369,7 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
             }
             // Stopped from outside the controller (StopTask, an exit): it leaves its
             // target groups at once rather than after failing health checks.
-            if let Some(targets) = &targets {
+            if let Some(targets) = targets.of(&deployment) {
                 let lb = targets.of(t, &instance_map);
                 if lb.attached && !lb.draining {
                     targets
@@ -326,7 +392,7 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
             .iter()
             .any(|c| c.essential && c.health_status.is_some());
         let lb = targets
-            .as_ref()
+            .of(&deployment)
             .map(|g| g.of(t, &instance_map))
             .unwrap_or(TaskInTargets {
                 healthy: true,
@@ -348,6 +414,7 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
             unhealthy: running && past_grace && (health == HealthStatus::Unhealthy || lb.unhealthy),
             instance_draining: !t.placement.fargate_pool
                 && draining.contains(t.placement.instance_arn.as_str()),
+            protected: crate::ecs::task_protection::is_protected(t, now),
         });
     }
     Ok(Observed {
@@ -374,6 +441,10 @@ async fn step_service(core: &Arc<Core>, r: Record<ServiceRecord>) -> Result<bool
     let mut s = r.value.clone();
     let now = ctx.now();
     let seen = observe(&ctx, &scope, &s).await?;
+    if s.is_external() {
+        let steady = step_task_sets(core, &ctx, &cluster, &mut s, &seen, now).await?;
+        return write_back(core, &r, &s, steady).await;
+    }
     for d in &mut s.deployments {
         let (pending, running, failed) = seen.counts.get(&d.id).copied().unwrap_or_default();
         d.pending_count = pending;
@@ -410,9 +481,138 @@ async fn step_service(core: &Arc<Core>, r: Record<ServiceRecord>) -> Result<bool
         ),
     };
 
+    stop_tasks(core, &ctx, &mut s, &seen, &step.stop, now).await?;
+    register_targets(core, &mut s, &seen, &step.stop, now).await?;
+    let launch_of = LaunchOf::deployment(s.primary());
+    let started = start_tasks(&ctx, &cluster, &mut s, &seen, &launch_of, &step, now).await?;
+    started_event(&mut s, &started, now);
+
+    let steady = settle(&mut s, &seen, step.is_empty(), now);
+    write_back(core, &r, &s, steady).await
+}
+
+/// Writes the service back if the pass changed it; passes `steady` through.
+async fn write_back(
+    core: &Arc<Core>,
+    r: &Record<ServiceRecord>,
+    s: &ServiceRecord,
+    steady: bool,
+) -> Result<bool, ApiError> {
+    if *s != r.value {
+        let txn = Txn::new()
+            .when(Compare::unchanged(&r.key, r.revision))
+            .then(put(&r.key, s));
+        // A lost race is decided again on the next pass.
+        commit(&*core.store, txn).await?;
+    }
+    Ok(steady)
+}
+
+/// One step of a service with the EXTERNAL deployment controller: each task set to its
+/// computed desired count (the service's desired count times its scale; none once it is
+/// draining or the service deleted), on its own, with no rollout between them; tasks of
+/// task sets that are gone stop. Drained task sets leave the record. True when steady.
+async fn step_task_sets(
+    core: &Arc<Core>,
+    ctx: &Ctx,
+    cluster: &Record<ClusterRecord>,
+    s: &mut ServiceRecord,
+    seen: &Observed,
+    now: Timestamp,
+) -> Result<bool, ApiError> {
+    let active = s.status == ServiceStatus::Active;
+    let mut steps = Vec::new();
+    for t in &mut s.task_sets {
+        t.computed_desired_count = if active && t.status != TaskSetStatus::Draining {
+            task_set::computed_desired(s.desired_count, t.scale)
+        } else {
+            0
+        };
+        let tasks: Vec<TaskState> = seen
+            .live
+            .iter()
+            .filter(|x| x.deployment == t.id)
+            .cloned()
+            .collect();
+        let limits = Limits {
+            desired: t.computed_desired_count,
+            minimum_healthy_percent: 0,
+            maximum_percent: 100,
+        };
+        steps.push((
+            LaunchOf::task_set(t),
+            rollout::replica_step(limits, &t.id, true, &tasks),
+        ));
+    }
+    let orphans: Vec<TaskState> = seen
+        .live
+        .iter()
+        .filter(|x| !s.task_sets.iter().any(|t| t.id == x.deployment))
+        .cloned()
+        .collect();
+    let mut stops = rollout::replica_step(
+        Limits {
+            desired: 0,
+            minimum_healthy_percent: 0,
+            maximum_percent: 100,
+        },
+        "",
+        true,
+        &orphans,
+    )
+    .stop;
+    stops.extend(steps.iter().flat_map(|(_, step)| step.stop.iter().cloned()));
+    stop_tasks(core, ctx, s, seen, &stops, now).await?;
+    register_targets(core, s, seen, &stops, now).await?;
+    let mut started = Vec::new();
+    for (launch_of, step) in &steps {
+        started.extend(start_tasks(ctx, cluster, s, seen, launch_of, step, now).await?);
+    }
+    started_event(s, &started, now);
+
+    // Counts and stability; a drained task set goes.
+    let mut steady = stops.is_empty() && started.is_empty();
+    for t in &mut s.task_sets {
+        let (pending, running, _) = seen.counts.get(&t.id).copied().unwrap_or_default();
+        let healthy = seen
+            .live
+            .iter()
+            .filter(|x| x.deployment == t.id)
+            .all(|x| x.healthy);
+        t.observe(pending, running, healthy, now);
+        steady &= t.stability == berth_api::ecs::StabilityStatus::SteadyState;
+    }
+    s.task_sets.retain(|t| {
+        t.status != TaskSetStatus::Draining || seen.live.iter().any(|x| x.deployment == t.id)
+    });
+    if steady {
+        let steady_message = format!("(service {}) has reached a steady state.", s.name);
+        if s.events.first().map(|e| &e.message) != Some(&steady_message) {
+            s.push_event(event_id(), now, steady_message);
+        }
+    }
+    if s.status == ServiceStatus::Draining {
+        if seen.unstopped > 0 {
+            return Ok(false);
+        }
+        s.status = ServiceStatus::Inactive;
+    }
+    Ok(steady)
+}
+
+/// Stops the tasks a step names: one in a target group is deregistered first and stopped
+/// once it has drained. Says so in the service's events.
+async fn stop_tasks(
+    core: &Arc<Core>,
+    ctx: &Ctx,
+    s: &mut ServiceRecord,
+    seen: &Observed,
+    stops: &[(String, StopReason)],
+    now: Timestamp,
+) -> Result<(), ApiError> {
     let mut stopped = Vec::new();
     let mut draining = 0;
-    for (arn, why) in &step.stop {
+    for (arn, why) in stops {
         let Some(task) = seen.live.iter().find(|t| &t.arn == arn) else {
             continue;
         };
@@ -420,7 +620,7 @@ async fn step_service(core: &Arc<Core>, r: Record<ServiceRecord>) -> Result<bool
         let lb = seen.in_targets.get(arn).copied().unwrap_or_default();
         if lb.attached {
             if let (Some(targets), Some(record), false) =
-                (&seen.targets, seen.records.get(arn), lb.draining)
+                (seen.targets.of(&task.deployment), seen.records.get(arn), lb.draining)
             {
                 targets
                     .deregister(&*core.store, record, &seen.instances)
@@ -452,7 +652,7 @@ async fn step_service(core: &Arc<Core>, r: Record<ServiceRecord>) -> Result<bool
         };
         let id = crate::ecs::id_from(arn).to_string();
         launch::stop_task(
-            &ctx,
+            ctx,
             &s.cluster,
             &id,
             TaskStopCode::ServiceSchedulerInitiated,
@@ -494,8 +694,11 @@ async fn step_service(core: &Arc<Core>, r: Record<ServiceRecord>) -> Result<bool
         );
     }
 
-    register_targets(core, &mut s, &seen, &step, now).await?;
-    let started = start_tasks(&ctx, &cluster, &mut s, &seen, &step, now).await?;
+    Ok(())
+}
+
+/// Says which tasks a pass started.
+fn started_event(s: &mut ServiceRecord, started: &[String], now: Timestamp) {
     if !started.is_empty() {
         s.push_event(
             event_id(),
@@ -504,20 +707,10 @@ async fn step_service(core: &Arc<Core>, r: Record<ServiceRecord>) -> Result<bool
                 "(service {}) has started {} tasks: {}.",
                 s.name,
                 started.len(),
-                listed(&started)
+                listed(started)
             ),
         );
     }
-
-    let steady = settle(&mut s, &seen, step.is_empty(), now);
-    if s != r.value {
-        let txn = Txn::new()
-            .when(Compare::unchanged(&r.key, r.revision))
-            .then(put(&r.key, &s));
-        // A lost race is decided again on the next pass.
-        commit(&*core.store, txn).await?;
-    }
-    Ok(steady)
 }
 
 /// Registers the service's RUNNING tasks that are staying in its target groups.
@@ -525,16 +718,15 @@ async fn register_targets(
     core: &Arc<Core>,
     s: &mut ServiceRecord,
     seen: &Observed,
-    step: &rollout::Step,
+    stops: &[(String, StopReason)],
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let Some(targets) = &seen.targets else {
-        return Ok(());
-    };
-    let leaving: BTreeSet<&str> = step.stop.iter().map(|(a, _)| a.as_str()).collect();
+    let leaving: BTreeSet<&str> = stops.iter().map(|(a, _)| a.as_str()).collect();
     let mut joined: HashMap<String, usize> = HashMap::new();
     for t in seen.live.iter().filter(|t| t.phase == Phase::Running) {
-        let Some(record) = seen.records.get(&t.arn) else {
+        let (Some(record), Some(targets)) =
+            (seen.records.get(&t.arn), seen.targets.of(&t.deployment))
+        else {
             continue;
         };
         if leaving.contains(t.arn.as_str()) {
@@ -558,21 +750,21 @@ async fn register_targets(
     Ok(())
 }
 
-/// Starts what the step asks for; returns the new tasks' ids. A capacity provider
-/// strategy spreads new tasks over its providers, counting the primary deployment's live
-/// tasks on each. Placement failures become one event (not repeated while they persist).
+/// Starts what the step asks for, as `primary` (the primary deployment, or a task set)
+/// launches; returns the new tasks' ids. A capacity provider strategy spreads new tasks
+/// over its providers, counting `primary`'s live tasks on each. Placement failures become one event (not repeated while they persist).
 async fn start_tasks(
     ctx: &Ctx,
     cluster: &Record<ClusterRecord>,
     s: &mut ServiceRecord,
     seen: &Observed,
+    primary: &LaunchOf,
     step: &rollout::Step,
     now: Timestamp,
 ) -> Result<Vec<String>, ApiError> {
     if step.start == 0 && step.start_on.is_empty() {
         return Ok(Vec::new());
     }
-    let primary = s.primary().clone();
     let capacity = launch::choose_capacity(
         &cluster.value,
         primary.launch_type,
@@ -604,7 +796,7 @@ async fn start_tasks(
             ctx,
             cluster,
             s,
-            &primary,
+            primary,
             launch_type,
             capacity_provider,
             now,
@@ -664,14 +856,14 @@ async fn start_tasks(
         .collect())
 }
 
-/// The launch request of the service's primary deployment on `launch_type` (through
+/// The launch request of `primary` (a deployment or task set) on `launch_type` (through
 /// `capacity_provider`). `None` when it cannot launch as things stand (a role ECS cannot
 /// assume): said once in its events, as ECS does, and tried again each pass.
 async fn launch_request(
     ctx: &Ctx,
     cluster: &Record<ClusterRecord>,
     s: &mut ServiceRecord,
-    primary: &DeploymentRecord,
+    primary: &LaunchOf,
     launch_type: LaunchType,
     capacity_provider: Option<String>,
     now: Timestamp,
