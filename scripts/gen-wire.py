@@ -60,6 +60,8 @@ ECS_OPERATIONS = [
     "StopTask",
     "DescribeTasks",
     "ListTasks",
+    # Exec (berth exec's session)
+    "ExecuteCommand",
     # Container instances and attributes
     "RegisterContainerInstance",
     "DeregisterContainerInstance",
@@ -89,18 +91,6 @@ ECS_OPERATIONS = [
     "DescribeCapacityProviders",
     "UpdateCapacityProvider",
     "DeleteCapacityProvider",
-    # Task sets (the EXTERNAL deployment controller)
-    "CreateTaskSet",
-    "DescribeTaskSets",
-    "UpdateTaskSet",
-    "DeleteTaskSet",
-    "UpdateServicePrimaryTaskSet",
-    "DescribeServiceRevisions",
-    # Task protection
-    "GetTaskProtection",
-    "UpdateTaskProtection",
-    # Agents
-    "DiscoverPollEndpoint",
     # Account settings
     "PutAccountSetting",
     "PutAccountSettingDefault",

@@ -30,6 +30,7 @@ from conftest import (
     error_code,
     error_message,
     eventually,
+    fargate_task_definition,
     free_port,
     new_user,
     unique,
@@ -262,6 +263,27 @@ def test_iam_decides_on_the_secret_and_parameter_arns(live_berth: Berth) -> None
     assert error_code(hidden) == "AccessDeniedException" and "ssm:GetParameter" in error_message(hidden)
     create = client_error(user_sm.create_secret, Name=unique("x"), SecretString="x")
     assert error_code(create) == "AccessDeniedException", create.response
+
+
+def test_the_fake_agent_reads_secrets_as_the_real_one_does(live_berth: Berth) -> None:
+    """On the suite's fake agent too, a task starts only once the control plane hands
+    out its secrets: ecsTaskExecutionRole (AWS's managed execution policy) may not read
+    Secrets Manager, so the task stops with the refusal."""
+    b = live_berth
+    secret = b.client("secretsmanager").create_secret(Name=unique("fake"), SecretString="x")["ARN"]
+    cluster = b.client().create_cluster(clusterName=unique("fake-secrets"))["cluster"]["clusterName"]
+    td = fargate_task_definition(unique("fake-secrets"))
+    td["containerDefinitions"] = [{**td["containerDefinitions"][1], "essential": True,
+                                   "secrets": [{"name": "X", "valueFrom": secret}]}]
+    b.client().register_task_definition(**td)
+    run = b.client().run_task(cluster=cluster, taskDefinition=td["family"], launchType="FARGATE",
+                              networkConfiguration=awsvpc_api())
+    arn = run["tasks"][0]["taskArn"]
+    task = eventually(lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(
+        b.client().describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]), timeout=30, what="the task to stop")
+    assert task["stopCode"] == "TaskFailedToStart", task
+    assert task["stoppedReason"].startswith("ResourceInitializationError: unable to pull secrets or registry auth: ")
+    assert "secretsmanager:GetSecretValue" in task["stoppedReason"], task["stoppedReason"]
 
 
 # --------------------------------------------------------------------------- tasks on a real agent

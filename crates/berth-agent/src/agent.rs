@@ -567,6 +567,11 @@ impl Loop {
         }
         let mut latest = Vec::new();
         for arn in &self.arns {
+            background.push(tokio::spawn(crate::exec::take_sessions(
+                self.worker.channel.clone(),
+                arn.clone(),
+                self.worker.runtime.clone(),
+            )));
             let (tx, rx) = watch::channel(None);
             background.push(tokio::spawn(follow_assignments(
                 self.worker.channel.clone(),

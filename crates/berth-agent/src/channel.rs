@@ -13,6 +13,7 @@ use berth_api::agent::{
     TaskCredentials, TaskCredentialsRequest, TaskRoutes, TaskSecrets, TaskSecretsRequest,
     TaskStateReport,
 };
+use berth_api::exec::ExecSessions;
 
 /// Why a call to the control plane failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +92,14 @@ impl Channel {
         &self,
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> Result<T, ChannelError> {
+        self.send_answered(build).await.map(|(answer, _)| answer)
+    }
+
+    /// [`Channel::send`], also answering which replica (its base URL) answered.
+    async fn send_answered<T: serde::de::DeserializeOwned>(
+        &self,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> Result<(T, String), ChannelError> {
         let first = self.current.load(Ordering::Relaxed);
         let mut failures = Vec::new();
         let mut resp = None;
@@ -106,7 +115,7 @@ impl Channel {
             {
                 Ok(r) => {
                     self.current.store(at, Ordering::Relaxed);
-                    resp = Some(r);
+                    resp = Some((r, base.clone()));
                     break;
                 }
                 // A request that may have reached its replica is not sent again
@@ -115,7 +124,7 @@ impl Channel {
                 Err(e) => failures.push(e.to_string()),
             }
         }
-        let resp = resp.ok_or_else(|| ChannelError::Unreachable(failures.join("; ")))?;
+        let (resp, base) = resp.ok_or_else(|| ChannelError::Unreachable(failures.join("; ")))?;
         let status = resp.status().as_u16();
         let body = resp
             .bytes()
@@ -128,10 +137,63 @@ impl Channel {
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
             return Err(ChannelError::Refused { status, message });
         }
-        serde_json::from_slice(&body).map_err(|e| ChannelError::Refused {
-            status,
-            message: format!("unreadable answer: {e}"),
+        serde_json::from_slice(&body)
+            .map(|answer| (answer, base))
+            .map_err(|e| ChannelError::Refused {
+                status,
+                message: format!("unreadable answer: {e}"),
+            })
+    }
+
+    /// Exec sessions opened for `arn`'s tasks (a long poll of up to `wait`), and the
+    /// base URL of the replica that offered them, which the agent joins them at.
+    pub async fn exec_sessions(
+        &self,
+        arn: &str,
+        wait: std::time::Duration,
+    ) -> Result<(ExecSessions, String), ChannelError> {
+        let query = [
+            ("containerInstanceArn", arn.to_string()),
+            ("waitSeconds", wait.as_secs().max(1).to_string()),
+        ];
+        self.send_answered(|http, base| {
+            http.get(format!("{base}/exec-sessions"))
+                .query(&query)
+                .timeout(wait + std::time::Duration::from_secs(10))
         })
+        .await
+    }
+
+    /// Joins exec session `id` at the replica `base` (`SERVER/agent/v1`) as the agent
+    /// behind `arn`: the upgraded connection carries the session's stream.
+    pub async fn exec_connect(
+        &self,
+        base: &str,
+        arn: &str,
+        id: &str,
+    ) -> Result<reqwest::Upgraded, ChannelError> {
+        let resp = self
+            .http
+            .get(format!("{base}/exec/{id}"))
+            .query(&[("containerInstanceArn", arn)])
+            .header(reqwest::header::CONNECTION, "upgrade")
+            .header(reqwest::header::UPGRADE, berth_api::exec::UPGRADE_PROTOCOL)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| ChannelError::Unreachable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status != 101 {
+            let body = resp.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or(body);
+            return Err(ChannelError::Refused { status, message });
+        }
+        resp.upgrade()
+            .await
+            .map_err(|e| ChannelError::Unreachable(e.to_string()))
     }
 
     /// Registers capacity; returns the container instance ARN.

@@ -17,17 +17,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_api::ecs::HealthStatus;
 use bollard::auth::DockerCredentials;
+use bollard::container::LogOutput;
+use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, DeviceMapping,
-    DeviceRequest, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Ipam,
-    IpamConfig, Mount, MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig,
+    DeviceRequest, ExecConfig, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig,
+    Ipam, IpamConfig, Mount, MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig,
     NetworkCreateRequest, PortBinding, ResourcesUlimits,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
     InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
     ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptions, StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    RemoveVolumeOptions, ResizeExecOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures::StreamExt;
@@ -35,9 +38,9 @@ use tokio::sync::Notify;
 
 use crate::config::PullBehavior;
 use crate::runtime::{
-    ContainerDetails, ContainerSpec, ContainerState, MountSource, NetworkSpec, OutputLine,
-    OutputLines, Phase, PublishedPort, PullAuth, Runtime, RuntimeError, LABEL_TASK_ARN,
-    PAUSE_IMAGE,
+    ContainerDetails, ContainerSpec, ContainerState, ExecControl, ExecOutput, ExecProcess,
+    ExecSpec, MountSource, NetworkSpec, OutputLine, OutputLines, Phase, PublishedPort, PullAuth,
+    Runtime, RuntimeError, LABEL_TASK_ARN, PAUSE_IMAGE,
 };
 
 /// The Docker Engine.
@@ -733,6 +736,10 @@ impl Runtime for DockerRuntime {
         self.events.notified().await
     }
 
+    async fn exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecProcess, RuntimeError> {
+        self.start_exec(id, spec).await
+    }
+
     async fn logs(
         &self,
         id: &str,
@@ -768,6 +775,111 @@ impl Runtime for DockerRuntime {
             futures::stream::iter(lines)
         });
         Ok(lines.boxed())
+    }
+}
+
+/// A started `docker exec`: resized and asked for its exit code by its id.
+struct DockerExec {
+    docker: Docker,
+    id: String,
+}
+
+#[async_trait]
+impl ExecControl for DockerExec {
+    async fn resize(&self, cols: u16, rows: u16) -> Result<(), RuntimeError> {
+        let size = ResizeExecOptionsBuilder::default()
+            .w(i32::from(cols))
+            .h(i32::from(rows))
+            .build();
+        self.docker
+            .resize_exec(&self.id, size)
+            .await
+            .map_err(|e| RuntimeError::Exec(e.to_string()))
+    }
+
+    async fn exit_code(&self) -> Result<i32, RuntimeError> {
+        // The output ends a moment before the engine records the exit.
+        for _ in 0..50 {
+            let inspected = self
+                .docker
+                .inspect_exec(&self.id)
+                .await
+                .map_err(|e| RuntimeError::Exec(e.to_string()))?;
+            if inspected.running != Some(true) {
+                if let Some(code) = inspected.exit_code {
+                    return Ok(code as i32);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(RuntimeError::Exec(
+            "the engine did not report the command's exit code".into(),
+        ))
+    }
+}
+
+impl DockerRuntime {
+    /// `docker exec -i [-t]`: created and started attached.
+    async fn start_exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecProcess, RuntimeError> {
+        let failed = |e: bollard::errors::Error| RuntimeError::Exec(e.to_string());
+        let created = self
+            .docker
+            .create_exec(
+                id,
+                ExecConfig {
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(spec.tty),
+                    cmd: Some(spec.command.clone()),
+                    console_size: spec
+                        .size
+                        .filter(|_| spec.tty)
+                        .map(|(cols, rows)| vec![usize::from(rows), usize::from(cols)]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(failed)?;
+        let started = self
+            .docker
+            .start_exec(
+                &created.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: spec.tty,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(failed)?;
+        let StartExecResults::Attached { output, input } = started else {
+            return Err(RuntimeError::Exec(
+                "the engine started the command detached".into(),
+            ));
+        };
+        let output = output
+            .filter_map(|frame| async move {
+                match frame {
+                    Ok(LogOutput::StdErr { message }) => {
+                        Some(Ok(ExecOutput::Stderr(message.to_vec())))
+                    }
+                    Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                        Some(Ok(ExecOutput::Stdout(message.to_vec())))
+                    }
+                    Ok(LogOutput::StdIn { .. }) => None,
+                    Err(e) => Some(Err(RuntimeError::Exec(e.to_string()))),
+                }
+            })
+            .boxed();
+        Ok(ExecProcess {
+            input,
+            output,
+            control: Box::new(DockerExec {
+                docker: self.docker.clone(),
+                id: created.id,
+            }),
+        })
     }
 }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod docker;
 pub mod endpoint;
 pub mod envfile;
+pub mod exec;
 pub mod fake;
 pub mod firewall;
 pub mod gpu;

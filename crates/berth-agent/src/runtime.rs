@@ -282,6 +282,9 @@ pub enum RuntimeError {
     /// A container's dependencies can never be met (a planner decision, not Docker's).
     #[error("{0}")]
     Dependency(String),
+    /// A command could not be run in a container (`berth exec`).
+    #[error("cannot run the command: {0}")]
+    Exec(String),
 }
 
 /// Runs containers.
@@ -337,6 +340,46 @@ pub trait Runtime: Send + Sync {
         since_secs: i64,
         follow: bool,
     ) -> Result<OutputLines, RuntimeError>;
+    /// Starts `spec`'s command in running container `id`, attached (`berth exec`).
+    async fn exec(&self, _id: &str, _spec: &ExecSpec) -> Result<ExecProcess, RuntimeError> {
+        Err(RuntimeError::Exec(
+            "this container runtime does not run commands in containers".into(),
+        ))
+    }
+}
+
+/// A command to run in a running container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSpec {
+    pub command: Vec<String>,
+    /// Allocate a terminal (its output then comes as stdout only).
+    pub tty: bool,
+    /// The terminal's columns and rows.
+    pub size: Option<(u16, u16)>,
+}
+
+/// A command started in a container: where its standard input goes, what it writes,
+/// and its controls.
+pub struct ExecProcess {
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    pub output: futures::stream::BoxStream<'static, Result<ExecOutput, RuntimeError>>,
+    pub control: Box<dyn ExecControl>,
+}
+
+/// Bytes a command wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutput {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+/// What can be done with a started command besides feeding it input.
+#[async_trait]
+pub trait ExecControl: Send + Sync {
+    /// Sets its terminal's size.
+    async fn resize(&self, cols: u16, rows: u16) -> Result<(), RuntimeError>;
+    /// Its exit code, once its output has ended.
+    async fn exit_code(&self) -> Result<i32, RuntimeError>;
 }
 
 /// One line a container wrote.

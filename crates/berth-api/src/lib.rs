@@ -14,6 +14,7 @@ pub mod cidr;
 pub mod ecr;
 pub mod ecs;
 pub mod error;
+pub mod exec;
 pub mod logs;
 pub mod scope;
 pub mod secretsmanager;

@@ -59,6 +59,8 @@ pub struct Core {
     pub planning: Arc<tokio::sync::Semaphore>,
     /// IAM, mirrored in memory: the roles tasks run with.
     pub iam: Arc<crate::iam::directory::Directory>,
+    /// Exec sessions issued by this replica and the agents taking them here.
+    pub exec: Arc<crate::exec_sessions::Hub>,
 }
 
 /// The permits for launches' read-and-plan phase: one fewer than the machine's cores

@@ -14,6 +14,8 @@ pub mod context;
 pub mod controller;
 pub mod ecr;
 pub mod ecs;
+pub mod exec_sessions;
+pub mod exec_stream;
 pub mod iam;
 pub mod identity;
 pub mod janitor;
@@ -279,6 +281,11 @@ impl Server {
             region: config.region,
             instance_cache: Default::default(),
             iam: directory.clone(),
+            exec: Arc::new(exec_sessions::Hub::new(format!(
+                "{}://{}",
+                if config.tls.is_some() { "wss" } else { "ws" },
+                ecr::registry_host(local_addr, config.advertise_host.as_deref())
+            ))),
         });
         iam::defaults::ensure(&core, &directory)
             .await
@@ -442,6 +449,7 @@ async fn lead(
             instance_cache: Default::default(),
             liveness: core.liveness.clone(),
             iam: core.iam.clone(),
+            exec: core.exec.clone(),
         });
         let (stop, stopped) = watch::channel(false);
         let running = vec![
@@ -490,6 +498,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app.front.ecr.clone());
     Router::new()
         .route("/", post(protocol::aws_json).fallback(protocol::unrouted))
+        .merge(exec_stream::cli_routes())
         .with_state(app.front.clone())
         .route("/health", get(|| async { "ok\n" }))
         .nest(

@@ -6,6 +6,10 @@
 //! - `BERTH_FAKE_START_ERROR=msg`: the task fails to start (TaskFailedToStart).
 //! - `BERTH_FAKE_RUN_FOR_MS=n`: the container exits after n ms ...
 //! - `BERTH_FAKE_EXIT_CODE=c`: ... with exit code c (default 0).
+//!
+//! As the real agent does, it asks the control plane for the values of a container's
+//! `secrets` and `repositoryCredentials` before "starting" it, and a refusal stops the
+//! task with ECS's `ResourceInitializationError` (the values themselves are dropped).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -251,7 +255,13 @@ async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::
             current = assignments.tasks;
         }
         for a in &current {
-            if let Some(report) = step(&a.task, &a.task_definition, &mut tracked) {
+            let refused = match a.task.task_arn.as_deref() {
+                Some(arn) if starting(&a.task) && !tracked.contains_key(arn) => {
+                    secrets_refused(&channel, arn, &a.task_definition).await
+                }
+                _ => None,
+            };
+            if let Some(report) = step(&a.task, &a.task_definition, &mut tracked, refused) {
                 let path = format!(
                     "task-state?containerInstanceArn={}",
                     crate::client::form_encode(&channel.arn)
@@ -292,11 +302,52 @@ fn now() -> Timestamp {
     Timestamp::from(std::time::SystemTime::now())
 }
 
-/// The report one assignment calls for now, if any.
+/// Whether a task is about to be started (not yet running, not asked to stop).
+fn starting(task: &Task) -> bool {
+    task.last_status.as_deref() != Some("RUNNING")
+        && task.desired_status.as_deref() != Some("STOPPED")
+}
+
+/// Why the control plane refuses the secrets (or registry login) of a container of the
+/// task, as the reason the task stops with; `None` when it answers (or has nothing to
+/// read).
+async fn secrets_refused(
+    channel: &Channel,
+    task_arn: &str,
+    def: &TaskDefinition,
+) -> Option<String> {
+    for c in def.container_definitions.iter().flatten() {
+        let reads =
+            c.secrets.as_ref().is_some_and(|s| !s.is_empty()) || c.repository_credentials.is_some();
+        if !reads {
+            continue;
+        }
+        let req = TaskSecretsRequest {
+            container_instance_arn: channel.arn.clone(),
+            task_arn: task_arn.to_string(),
+            container_name: c.name.clone().unwrap_or_default(),
+        };
+        let Ok(resp) = channel.post("task-secrets", &req).await else {
+            continue;
+        };
+        if !resp.status().is_success() {
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            let message = body["message"].as_str().unwrap_or_default();
+            return Some(format!(
+                "ResourceInitializationError: unable to pull secrets or registry auth: {message}"
+            ));
+        }
+    }
+    None
+}
+
+/// The report one assignment calls for now, if any; `refused` is why its start is
+/// refused (its secrets), if it is.
 fn step(
     task: &Task,
     def: &TaskDefinition,
     tracked: &mut HashMap<String, Tracked>,
+    refused: Option<String>,
 ) -> Option<TaskStateReport> {
     let arn = task.task_arn.clone()?;
     let last = task.last_status.as_deref().unwrap_or_default();
@@ -334,7 +385,7 @@ fn step(
     }
     if last != "RUNNING" {
         let first = names.first().cloned().unwrap_or_default();
-        if let Some(msg) = env(task, def, &first, "BERTH_FAKE_START_ERROR") {
+        if let Some(msg) = refused.or_else(|| env(task, def, &first, "BERTH_FAKE_START_ERROR")) {
             return Some(stopped(
                 Some(TaskStopCode::TaskFailedToStart),
                 Some(msg),

@@ -1,6 +1,6 @@
 //! A signed client of one Berth, from an AWS CLI profile (what `berth up` writes): the
 //! endpoint, region, key pair and CA bundle of `[profile NAME]`, and AWS JSON 1.1 calls
-//! signed with SigV4. Used by `berth logs` and `berth token`.
+//! signed with SigV4. Used by `berth logs`, `berth exec` and `berth token`.
 
 use std::path::PathBuf;
 
@@ -86,6 +86,11 @@ impl Client {
                 session_token: None,
             },
         })
+    }
+
+    /// The HTTP client, trusting the profile's CA bundle (for exec streams).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The Berth this client calls.

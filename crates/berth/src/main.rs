@@ -3,6 +3,7 @@
 
 mod client;
 mod docker_setup;
+mod exec_cmd;
 mod logs_cmd;
 mod profile;
 mod tls_setup;
@@ -47,6 +48,8 @@ enum Command {
     Agent(AgentFlags),
     /// Print a task's container output (its awslogs streams); -f follows it.
     Logs(LogsFlags),
+    /// Run a command in a running task's container (the task needs enableExecuteCommand).
+    Exec(ExecFlags),
     /// Create, list and revoke the join tokens hosts use to join as agents.
     Token(TokenFlags),
 }
@@ -73,6 +76,33 @@ struct LogsFlags {
     /// The AWS CLI profile naming the Berth to ask.
     #[arg(long, env = "AWS_PROFILE", default_value = "berth")]
     profile: String,
+}
+
+#[derive(Args, Clone)]
+struct ExecFlags {
+    /// The task's ARN or id.
+    task: String,
+    /// The task's cluster: the one its ARN names, else `default`.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// The container to run in (needed when the task has several).
+    #[arg(long)]
+    container: Option<String>,
+    /// Standard input is always passed to the command; accepted as `docker exec` takes it.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// Give the command a terminal even when standard input is not one.
+    #[arg(short = 't', long, conflicts_with = "no_tty")]
+    tty: bool,
+    /// Never give the command a terminal (the default when standard input is not one).
+    #[arg(short = 'T', long)]
+    no_tty: bool,
+    /// The AWS CLI profile naming the Berth to ask.
+    #[arg(long, env = "AWS_PROFILE", default_value = "berth")]
+    profile: String,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(Args, Clone)]
@@ -271,6 +301,30 @@ fn main() -> anyhow::Result<()> {
             let cluster = logs_cmd::cluster_of(&flags.task, flags.cluster.as_deref())?;
             logs_cmd::run(&client, &cluster, &flags.task, flags.follow).await
         }),
+        Command::Exec(flags) => {
+            let code = runtime.block_on(async {
+                let client = client::Client::from_profile(&flags.profile)?;
+                let cluster = logs_cmd::cluster_of(&flags.task, flags.cluster.as_deref())?;
+                let tty = match (flags.tty, flags.no_tty) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                };
+                exec_cmd::run(
+                    &client,
+                    exec_cmd::ExecRequest {
+                        cluster: &cluster,
+                        task: &flags.task,
+                        container: flags.container.as_deref(),
+                        command: &flags.command,
+                        tty,
+                    },
+                )
+                .await
+            })?;
+            // The command's exit code is ours; a read of standard input may still block.
+            std::process::exit(code)
+        }
         Command::Token(flags) => runtime.block_on(async {
             let client = client::Client::from_profile(&flags.profile)?;
             token_cmd::run(&client, flags.command).await
