@@ -91,6 +91,18 @@ ECS_OPERATIONS = [
     "DescribeCapacityProviders",
     "UpdateCapacityProvider",
     "DeleteCapacityProvider",
+    # Task sets (the EXTERNAL deployment controller)
+    "CreateTaskSet",
+    "DescribeTaskSets",
+    "UpdateTaskSet",
+    "DeleteTaskSet",
+    "UpdateServicePrimaryTaskSet",
+    "DescribeServiceRevisions",
+    # Task protection
+    "GetTaskProtection",
+    "UpdateTaskProtection",
+    # Agents
+    "DiscoverPollEndpoint",
     # Account settings
     "PutAccountSetting",
     "PutAccountSettingDefault",

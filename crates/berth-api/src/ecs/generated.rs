@@ -57,6 +57,15 @@ wire_enum! {
         DescribeCapacityProviders = "DescribeCapacityProviders",
         UpdateCapacityProvider = "UpdateCapacityProvider",
         DeleteCapacityProvider = "DeleteCapacityProvider",
+        CreateTaskSet = "CreateTaskSet",
+        DescribeTaskSets = "DescribeTaskSets",
+        UpdateTaskSet = "UpdateTaskSet",
+        DeleteTaskSet = "DeleteTaskSet",
+        UpdateServicePrimaryTaskSet = "UpdateServicePrimaryTaskSet",
+        DescribeServiceRevisions = "DescribeServiceRevisions",
+        GetTaskProtection = "GetTaskProtection",
+        UpdateTaskProtection = "UpdateTaskProtection",
+        DiscoverPollEndpoint = "DiscoverPollEndpoint",
         PutAccountSetting = "PutAccountSetting",
         PutAccountSettingDefault = "PutAccountSettingDefault",
         ListAccountSettings = "ListAccountSettings",
@@ -1187,6 +1196,198 @@ pub struct DeleteCapacityProviderResponse {
     pub capacity_provider: Option<CapacityProvider>,
 }
 
+/// Request of the `CreateTaskSet` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTaskSetRequest {
+    pub service: String,
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub task_definition: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<Scale>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+}
+
+/// Response of the `CreateTaskSet` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateTaskSetResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_set: Option<TaskSet>,
+}
+
+/// Request of the `DescribeTaskSets` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DescribeTaskSetsRequest {
+    pub cluster: String,
+    pub service: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_sets: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<TaskSetField>>,
+}
+
+/// Response of the `DescribeTaskSets` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeTaskSetsResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_sets: Option<Vec<TaskSet>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+/// Request of the `UpdateTaskSet` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateTaskSetRequest {
+    pub cluster: String,
+    pub service: String,
+    pub task_set: String,
+    pub scale: Scale,
+}
+
+/// Response of the `UpdateTaskSet` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateTaskSetResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_set: Option<TaskSet>,
+}
+
+/// Request of the `DeleteTaskSet` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteTaskSetRequest {
+    pub cluster: String,
+    pub service: String,
+    pub task_set: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
+}
+
+/// Response of the `DeleteTaskSet` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteTaskSetResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_set: Option<TaskSet>,
+}
+
+/// Request of the `UpdateServicePrimaryTaskSet` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateServicePrimaryTaskSetRequest {
+    pub cluster: String,
+    pub service: String,
+    pub primary_task_set: String,
+}
+
+/// Response of the `UpdateServicePrimaryTaskSet` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateServicePrimaryTaskSetResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_set: Option<TaskSet>,
+}
+
+/// Request of the `DescribeServiceRevisions` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DescribeServiceRevisionsRequest {
+    pub service_revision_arns: Vec<String>,
+}
+
+/// Response of the `DescribeServiceRevisions` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DescribeServiceRevisionsResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_revisions: Option<Vec<ServiceRevision>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+/// Request of the `GetTaskProtection` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetTaskProtectionRequest {
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<String>>,
+}
+
+/// Response of the `GetTaskProtection` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetTaskProtectionResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected_tasks: Option<Vec<ProtectedTask>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+/// Request of the `UpdateTaskProtection` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateTaskProtectionRequest {
+    pub cluster: String,
+    pub tasks: Vec<String>,
+    pub protection_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_minutes: Option<i32>,
+}
+
+/// Response of the `UpdateTaskProtection` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateTaskProtectionResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected_tasks: Option<Vec<ProtectedTask>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<Vec<Failure>>,
+}
+
+/// Request of the `DiscoverPollEndpoint` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DiscoverPollEndpointRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_instance: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+}
+
+/// Response of the `DiscoverPollEndpoint` operation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoverPollEndpointResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_endpoint: Option<String>,
+}
+
 /// Request of the `PutAccountSetting` operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -1663,6 +1864,18 @@ pub struct ContainerDependency {
     pub condition: ContainerCondition,
 }
 
+/// The details about the container image a service revision uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerImage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
 /// An Amazon EC2 or External instance that's running the Amazon ECS agent and has been registered with …
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -1999,6 +2212,24 @@ pub struct EBSTagSpecification {
     pub propagate_tags: Option<PropagateTags>,
 }
 
+/// Represents the Amazon Web Services resources managed by Amazon ECS for an Express service …
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ECSManagedResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_paths: Option<Vec<ManagedIngressPath>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_scaling: Option<ManagedAutoScaling>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_alarms: Option<Vec<ManagedMetricAlarm>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_security_groups: Option<Vec<ManagedSecurityGroup>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_groups: Option<Vec<ManagedLogGroup>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_connections: Option<Vec<GatewayConnection>>,
+}
+
 /// The authorization configuration details for the Amazon EFS file system.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -2104,6 +2335,56 @@ pub struct FirelensConfiguration {
     pub r#type: FirelensConfigurationType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub options: Option<BTreeMap<String, String>>,
+}
+
+/// A gateway-managed connection for a service revision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayConnection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_route_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_type: Option<AccessType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<GatewayRouteStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<GatewayConnectionResources>,
+}
+
+/// The Application Load Balancer resources that a gateway created and manages for a connection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayConnectionAlbResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acm_certificate_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_security_group_arns: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener_rule_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_listener_rule_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternate_target_group_arn: Option<String>,
+}
+
+/// The gateway-managed infrastructure resources for a connection, as a union keyed by gateway type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayConnectionResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_shared_alb: Option<Vec<GatewayConnectionAlbResources>>,
 }
 
 /// A gateway connector that attaches an Amazon ECS service to a gateway ingress path.
@@ -2484,6 +2765,64 @@ pub struct ManagedAgentStateChange {
     pub reason: Option<String>,
 }
 
+/// The Application Auto Scaling policy created by Amazon ECS when you create an Express service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedApplicationAutoScalingPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+    pub policy_type: String,
+    pub target_value: f64,
+    pub metric: String,
+}
+
+/// The auto scaling configuration created by Amazon ECS for an Express service.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedAutoScaling {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scalable_target: Option<ManagedScalableTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_auto_scaling_policies: Option<Vec<ManagedApplicationAutoScalingPolicy>>,
+}
+
+/// The ACM certificate associated with the HTTPS domain created for the Express service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedCertificate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+    pub domain_name: String,
+}
+
+/// The entry point into the Express service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedIngressPath {
+    pub access_type: AccessType,
+    pub endpoint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<ManagedLoadBalancer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_security_groups: Option<Vec<ManagedSecurityGroup>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<ManagedCertificate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<ManagedListener>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<ManagedListenerRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_groups: Option<Vec<ManagedTargetGroup>>,
+}
+
 /// The local storage configuration for Amazon ECS Managed Instances.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -2530,6 +2869,86 @@ pub struct ManagedInstancesStorageConfiguration {
     pub storage_size_gib: Option<i32>,
 }
 
+/// The listeners associated with the Express service's Application Load Balancer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedListener {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+/// The listener rule associated with the Express service's Application Load Balancer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedListenerRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+/// The Application Load Balancer associated with the Express service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedLoadBalancer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+    pub scheme: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_group_ids: Option<Vec<String>>,
+}
+
+/// The Cloudwatch Log Group created by Amazon ECS for an Express service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedLogGroup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+    pub log_group_name: String,
+}
+
+/// The CloudWatch metric alarm associated with the Express service's scaling policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedMetricAlarm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+}
+
+/// Represents a scalable target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedScalableTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+    pub min_capacity: i32,
+    pub max_capacity: i32,
+}
+
 /// The managed scaling settings for the Auto Scaling group capacity provider.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -2546,6 +2965,18 @@ pub struct ManagedScaling {
     pub instance_warmup_period: Option<i32>,
 }
 
+/// A security group associated with the Express service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedSecurityGroup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+}
+
 /// The managed storage configuration for the cluster.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -2554,6 +2985,21 @@ pub struct ManagedStorageConfiguration {
     pub kms_key_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fargate_ephemeral_storage_kms_key_id: Option<String>,
+}
+
+/// The target group associated with the Express service's Application Load Balancer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedTargetGroup {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    pub status: ManagedResourceStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub updated_at: Timestamp,
+    pub health_check_path: String,
+    pub health_check_port: i32,
+    pub port: i32,
 }
 
 /// The minimum and maximum amount of memory per vCPU in gibibytes (GiB).
@@ -2716,6 +3162,18 @@ pub struct PortMapping {
     pub container_port_range: Option<String>,
 }
 
+/// An object representing the protection status details for a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtectedTask {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_arn: Option<String>,
+    #[serde(default)]
+    pub protection_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<Timestamp>,
+}
+
 /// The configuration details for the App Mesh proxy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -2732,6 +3190,16 @@ pub struct ProxyConfiguration {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepositoryCredentials {
     pub credentials_parameter: String,
+}
+
+/// The resolved configuration for a service revision, which contains the actual resources your service …
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancers: Option<Vec<ServiceRevisionLoadBalancer>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_lattice_configurations: Option<Vec<ServiceRevisionVpcLatticeConfiguration>>,
 }
 
 /// Describes the resources available for a container instance.
@@ -2785,6 +3253,14 @@ pub struct RuntimePlatform {
     pub operating_system_family: Option<OSFamily>,
 }
 
+/// The runtime platform that Amazon ECS applies to a service revision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimePlatformOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_architecture: Option<String>,
+}
+
 /// This parameter is specified when you're using an Amazon S3 Files file system for task storage.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -2800,10 +3276,10 @@ pub struct S3FilesVolumeConfiguration {
 
 /// A floating-point percentage of the desired number of tasks to place and keep running in the task …
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scale {
-    #[serde(default)]
-    pub value: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<ScaleUnit>,
 }
@@ -3163,6 +3639,76 @@ pub struct ServiceRegistry {
     pub container_port: Option<i32>,
 }
 
+/// Information about the service revision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRevision {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_revision_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider_strategy: Option<Vec<CapacityProviderStrategyItem>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_family: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_images: Option<Vec<ContainerImage>>,
+    #[serde(default)]
+    pub guard_duty_enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_configuration: Option<ServiceConnectConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fargate_ephemeral_storage: Option<DeploymentEphemeralStorage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_lattice_configurations: Option<Vec<VpcLatticeConfiguration>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_configuration: Option<ResolvedConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs_managed_resources: Option<ECSManagedResources>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<ServiceRevisionOverrides>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_connectors: Option<Vec<GatewayConnector>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringConfiguration>,
+}
+
+/// The resolved load balancer configuration for a service revision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRevisionLoadBalancer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_listener_rule: Option<String>,
+}
+
+/// Contains the runtime overrides that Amazon ECS automatically applies to a service revision when the …
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRevisionOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_platform: Option<RuntimePlatformOverride>,
+}
+
 /// The information about the number of requested, pending, and running tasks for a service revision.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -3179,6 +3725,16 @@ pub struct ServiceRevisionSummary {
     pub requested_test_traffic_weight: f64,
     #[serde(default)]
     pub requested_production_traffic_weight: f64,
+}
+
+/// The resolved VPC Lattice configuration for a service revision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRevisionVpcLatticeConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_listener_rule: Option<String>,
 }
 
 /// The configuration for a volume specified in the task definition as a volume that is configured at …
@@ -4094,6 +4650,19 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// The status of a gateway route.
+    GatewayRouteStatus {
+        Active = "ACTIVE",
+        CreateInProgress = "CREATE_IN_PROGRESS",
+        CreateFailed = "CREATE_FAILED",
+        UpdateInProgress = "UPDATE_IN_PROGRESS",
+        UpdateFailed = "UPDATE_FAILED",
+        DeleteInProgress = "DELETE_IN_PROGRESS",
+        DeleteFailed = "DELETE_FAILED",
+    }
+}
+
+wire_enum! {
     /// Describes how a GPU on a container instance is shared between containers.
     GpuSharingMode {
         Idle = "IDLE",
@@ -4218,6 +4787,17 @@ wire_enum! {
     ManagedInstancesMonitoringOptions {
         Basic = "BASIC",
         Detailed = "DETAILED",
+    }
+}
+
+wire_enum! {
+    /// The `ManagedResourceStatus` values of the ECS API.
+    ManagedResourceStatus {
+        Provisioning = "PROVISIONING",
+        Active = "ACTIVE",
+        Deprovisioning = "DEPROVISIONING",
+        Deleted = "DELETED",
+        Failed = "FAILED",
     }
 }
 
@@ -4534,6 +5114,13 @@ wire_enum! {
         Ext4 = "ext4",
         Xfs = "xfs",
         Ntfs = "ntfs",
+    }
+}
+
+wire_enum! {
+    /// The `TaskSetField` values of the ECS API.
+    TaskSetField {
+        Tags = "TAGS",
     }
 }
 

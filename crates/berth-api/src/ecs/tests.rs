@@ -363,9 +363,9 @@ fn operation_from_target_header() {
         Some(Operation::RunTask)
     );
     assert_eq!(
-        Operation::from_target("AmazonEC2ContainerServiceV20141113.CreateTaskSet"),
+        Operation::from_target("AmazonEC2ContainerServiceV20141113.StopServiceDeployment"),
         None
     );
     assert_eq!(Operation::from_target("Logs_20140328.PutLogEvents"), None);
-    assert_eq!(Operation::ALL.len(), 47);
+    assert_eq!(Operation::ALL.len(), 56);
 }

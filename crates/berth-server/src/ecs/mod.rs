@@ -12,6 +12,8 @@ pub mod service_deployments;
 pub mod services;
 pub mod tags;
 pub mod task_definitions;
+pub mod task_protection;
+pub mod task_sets;
 pub mod tasks;
 
 use berth_api::arn::Arn;
@@ -30,8 +32,9 @@ pub use berth_api::ecs::TARGET_PREFIX;
 /// The cluster a call acts on when it names none, as in ECS.
 pub const DEFAULT_CLUSTER: &str = "default";
 
-/// Runs one ECS operation.
-pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
+/// Runs one ECS operation. `endpoint` is the URL the request reached (what
+/// DiscoverPollEndpoint answers).
+pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8], endpoint: &str) -> ApiResult {
     let Ok(op) = action.parse::<Operation>() else {
         return Err(unknown_operation(&format!("{TARGET_PREFIX}.{action}")));
     };
@@ -92,6 +95,18 @@ pub async fn dispatch(ctx: &Ctx, action: &str, body: &[u8]) -> ApiResult {
         O::DescribeCapacityProviders => call!(capacity_providers::describe),
         O::UpdateCapacityProvider => call!(capacity_providers::update),
         O::DeleteCapacityProvider => call!(capacity_providers::delete),
+        O::CreateTaskSet => call!(task_sets::create),
+        O::DescribeTaskSets => call!(task_sets::describe),
+        O::UpdateTaskSet => call!(task_sets::update),
+        O::DeleteTaskSet => call!(task_sets::delete),
+        O::UpdateServicePrimaryTaskSet => call!(task_sets::update_primary),
+        O::DescribeServiceRevisions => call!(service_deployments::describe_revisions),
+        O::GetTaskProtection => call!(task_protection::get),
+        O::UpdateTaskProtection => call!(task_protection::update),
+        O::DiscoverPollEndpoint => respond(&container_instances::discover_poll_endpoint(
+            parse_with(body, invalid)?,
+            endpoint,
+        )?),
         O::PutAccountSetting => call!(account_settings::put_setting),
         O::PutAccountSettingDefault => call!(account_settings::put_default),
         O::ListAccountSettings => call!(account_settings::list),
