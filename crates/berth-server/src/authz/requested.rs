@@ -51,7 +51,10 @@
 //! service-specific credentials, server certificates, OIDC and SAML providers,
 //! service-linked roles, simulation, account-wide settings); STS (AssumeRole and its web
 //! identity, SAML and root variants, GetFederationToken, GetSessionToken,
-//! GetCallerIdentity, …). Left to the unknown-operation rule: ECS daemons and Express
+//! GetCallerIdentity, …); Secrets Manager (every operation on a secret, on the secret's
+//! ARN, which the front door resolves from the store since it ends in a random suffix;
+//! ListSecrets and the account-wide actions on `*`); SSM Parameter Store (the parameter
+//! operations, on `parameter/NAME`). Left to the unknown-operation rule: ECS daemons and Express
 //! gateway services, ECR ListImageReferrers (the reference names no action for it), Logs
 //! deliveries, lookup tables, scheduled queries and S3 table integrations, IAM delegation
 //! requests and organizations access reports.
@@ -2870,6 +2873,99 @@ mod tests {
                 "{op:?} is not mapped"
             );
         }
+    }
+
+    // ---- Secrets Manager and SSM ----
+
+    #[test]
+    fn every_secrets_operation_berth_serves_is_mapped() {
+        for op in berth_api::secretsmanager::Operation::ALL {
+            let out = secretsmanager(op.as_str(), &json!({"SecretId": "db"}), AT, None);
+            assert!(
+                // Only listing is on every secret; the unknown-operation rule's `*`
+                // would show here otherwise.
+                out.iter().all(|r| r.action.starts_with("secretsmanager:")
+                    && (r.resource != "*" || op.as_str() == "ListSecrets")),
+                "{op:?}: {out:?}"
+            );
+        }
+        for op in berth_api::ssm::Operation::ALL {
+            let out = ssm(
+                op.as_str(),
+                &json!({"Name": "/a", "Names": ["/a"], "Path": "/a"}),
+                AT,
+            );
+            assert!(
+                !out.is_empty()
+                    && out
+                        .iter()
+                        .all(|r| r.action == format!("ssm:{}", op.as_str())),
+                "{op:?}: {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_on_their_suffixed_arn() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf";
+        let out = secretsmanager("GetSecretValue", &json!({"SecretId": "db"}), AT, Some(arn));
+        assert_eq!(pairs(&out), [("secretsmanager:GetSecretValue", arn)]);
+        assert_eq!(out[0].values("secretsmanager:SecretId"), ["db"]);
+        // Not (yet) in the store: any suffix, which `db-*` matches.
+        let out = secretsmanager(
+            "CreateSecret",
+            &json!({"Name": "db", "Tags": [{"Key": "team", "Value": "core"}]}),
+            AT,
+            None,
+        );
+        let pending = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-??????";
+        assert_eq!(
+            pairs(&out),
+            [
+                ("secretsmanager:CreateSecret", pending),
+                ("secretsmanager:TagResource", pending)
+            ]
+        );
+        assert_eq!(out[0].values("aws:RequestTag/team"), ["core"]);
+        assert_eq!(out[0].values("secretsmanager:Name"), ["db"]);
+        let out = secretsmanager("ListSecrets", &json!({}), AT, None);
+        assert_eq!(pairs(&out), [("secretsmanager:ListSecrets", "*")]);
+    }
+
+    #[test]
+    fn parameters_are_on_their_arns_without_selectors() {
+        let out = ssm("GetParameter", &json!({"Name": "/app/db:prod"}), AT);
+        assert_eq!(
+            pairs(&out),
+            [(
+                "ssm:GetParameter",
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/app/db"
+            )]
+        );
+        let out = ssm("GetParameters", &json!({"Names": ["a", "a:2", "/b"]}), AT);
+        assert_eq!(
+            pairs(&out),
+            [
+                (
+                    "ssm:GetParameters",
+                    "arn:aws:ssm:eu-west-1:123456789012:parameter/a"
+                ),
+                (
+                    "ssm:GetParameters",
+                    "arn:aws:ssm:eu-west-1:123456789012:parameter/b"
+                )
+            ]
+        );
+        let out = ssm(
+            "PutParameter",
+            &json!({"Name": "/x", "Tags": [{"Key": "k", "Value": "v"}]}),
+            AT,
+        );
+        assert_eq!(out[1].action, "ssm:AddTagsToResource");
+        assert_eq!(
+            pairs(&ssm("DescribeParameters", &json!({}), AT)),
+            [("ssm:DescribeParameters", "*")]
+        );
     }
 
     // ---- ELBv2 ----
