@@ -72,7 +72,6 @@ pub fn routes() -> Router<Arc<Agents>> {
         .route("/logs", post(log_batch))
         .route("/network", post(network))
         .route("/routes", get(task_routes))
-        .merge(crate::exec_stream::agent_routes())
 }
 
 fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {

@@ -24,22 +24,24 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::agent_channel::Agents;
+use crate::context::Core;
 use crate::exec_sessions::{SessionError, Stream};
 use crate::json::error_response;
-use crate::protocol::FrontDoor;
 
 /// The longest an exec poll waits.
 const MAX_WAIT_SECS: u64 = 30;
 
 /// The CLI's side: `GET /exec/v1/sessions/{id}`, mounted at the top of the router.
-pub fn cli_routes() -> Router<Arc<FrontDoor>> {
-    Router::new().route(
-        &format!("{}{{id}}", berth_api::exec::STREAM_PATH),
-        get(open_for_cli),
-    )
+pub fn cli_routes(core: Arc<Core>) -> Router {
+    Router::new()
+        .route(
+            &format!("{}{{id}}", berth_api::exec::STREAM_PATH),
+            get(open_for_cli),
+        )
+        .with_state(core)
 }
 
-/// The agent's side, mounted under `/agent/v1` with the agent channel.
+/// The agent's side, mounted under `/agent/v1` beside the agent channel's routes.
 pub fn agent_routes() -> Router<Arc<Agents>> {
     Router::new()
         .route("/exec-sessions", get(sessions_for_agent))
@@ -97,7 +99,7 @@ fn refusal(e: SessionError) -> Response {
 }
 
 async fn open_for_cli(
-    State(app): State<Arc<FrontDoor>>,
+    State(core): State<Arc<Core>>,
     Path(id): Path<String>,
     mut req: Request,
 ) -> Response {
@@ -112,7 +114,7 @@ async fn open_for_cli(
         .unwrap_or_default()
         .to_string();
     let upgraded = hyper::upgrade::on(&mut req);
-    match app.core.exec.open(&id, &token).await {
+    match core.exec.open(&id, &token).await {
         Ok(agent) => {
             tokio::spawn(splice(upgraded, agent));
             switching()

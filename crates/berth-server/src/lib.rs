@@ -498,12 +498,14 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app.front.ecr.clone());
     Router::new()
         .route("/", post(protocol::aws_json).fallback(protocol::unrouted))
-        .merge(exec_stream::cli_routes())
         .with_state(app.front.clone())
+        .merge(exec_stream::cli_routes(app.core.clone()))
         .route("/health", get(|| async { "ok\n" }))
         .nest(
             "/agent/v1",
-            agent_channel::routes().with_state(app.agents.clone()),
+            agent_channel::routes()
+                .merge(exec_stream::agent_routes())
+                .with_state(app.agents.clone()),
         )
         .merge(downloads)
         .merge(registry)
