@@ -196,8 +196,9 @@ async fn a_setting_the_agent_cannot_honour_is_refused_at_placement_by_name() {
         .ok(
             "RegisterTaskDefinition",
             json!({"family": "secretive", "containerDefinitions": [{"name": "app",
-                "image": "app", "memory": 64, "secrets": [{"name": "PW",
-                "valueFrom": "arn:aws:ssm:us-east-1:000000000000:parameter/pw"}]}]}),
+                "image": "app", "memory": 64, "logConfiguration": {"logDriver": "json-file",
+                "secretOptions": [{"name": "PW",
+                "valueFrom": "arn:aws:ssm:us-east-1:000000000000:parameter/pw"}]}}]}),
         )
         .await;
     let agent = Agent::start(options(&c, None), runtime.clone())
@@ -213,7 +214,7 @@ async fn a_setting_the_agent_cannot_honour_is_refused_at_placement_by_name() {
         r["failures"][0]["detail"]
             .as_str()
             .unwrap()
-            .contains("ecs.capability.secrets.ssm.environment-variables"),
+            .contains("ecs.capability.secrets.ssm.bootstrap.log-driver"),
         "{r}"
     );
     assert!(
@@ -221,6 +222,88 @@ async fn a_setting_the_agent_cannot_honour_is_refused_at_placement_by_name() {
         "nothing ran: {:?}",
         runtime.calls()
     );
+    agent.stop().await;
+    c.shutdown().await;
+}
+
+/// A container's `secrets` reach its environment only when its execution role may read
+/// them: the values are asked for just before the container is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_reach_the_environment_with_the_execution_roles_permission() {
+    let (c, runtime) = setup().await;
+    c.client
+        .ssm(
+            "PutParameter",
+            json!({"Name": "/app/pw", "Type": "SecureString", "Value": "hunter2"}),
+        )
+        .await
+        .unwrap();
+    let role = "arn:aws:iam::000000000000:role/ecsTaskExecutionRole";
+    let def = |family: &str| {
+        json!({"family": family, "executionRoleArn": role,
+            "containerDefinitions": [{"name": "app", "image": "app", "memory": 64,
+            "environment": [{"name": "PW", "value": "from-definition"}],
+            "secrets": [{"name": "PW", "valueFrom": "/app/pw"}]}]})
+    };
+    c.client
+        .ok("RegisterTaskDefinition", def("secretive"))
+        .await;
+    let agent = Agent::start(options(&c, None), runtime.clone())
+        .await
+        .unwrap();
+    // AWS's managed execution policy reads no parameters: refused.
+    let r = c
+        .client
+        .ok("RunTask", json!({"taskDefinition": "secretive"}))
+        .await;
+    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let t = wait_for(&c.client, &arn, "STOPPED").await;
+    let reason = t["stoppedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("ResourceInitializationError: unable to pull secrets or registry auth:")
+            && reason.contains("ssm:GetParameters"),
+        "{t}"
+    );
+    assert!(runtime.ids_of_task(&arn).is_empty(), "nothing was created");
+
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "ssm:GetParameters", "Resource": "*"}]})
+    .to_string();
+    let (status, body) = c
+        .client
+        .query(
+            "iam",
+            &[
+                ("Action", "PutRolePolicy"),
+                ("Version", "2010-05-08"),
+                ("RoleName", "ecsTaskExecutionRole"),
+                ("PolicyName", "read-parameters"),
+                ("PolicyDocument", &policy),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let r = c
+        .client
+        .ok("RunTask", json!({"taskDefinition": "secretive"}))
+        .await;
+    let arn = r["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let t = wait_for(&c.client, &arn, "RUNNING").await;
+    let ids = runtime.ids_of_task(&arn);
+    assert_eq!(ids.len(), 1, "{t}");
+    let pw: Vec<String> = runtime
+        .environment(&ids[0])
+        .into_iter()
+        .filter(|(k, _)| k == "PW")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        pw,
+        ["hunter2"],
+        "the secret replaces the definition's value"
+    );
+    let described = c.client.ok("DescribeTasks", json!({"tasks": [arn]})).await;
+    assert!(!described.to_string().contains("hunter2"), "{described}");
     agent.stop().await;
     c.shutdown().await;
 }

@@ -89,6 +89,20 @@ impl EcsClient {
         self.call_service("ecr", &target, body).await
     }
 
+    /// Calls Secrets Manager's `secretsmanager.<action>` with `body`.
+    pub async fn secretsmanager(&self, action: &str, body: Value) -> Result<Value, CallError> {
+        let target = format!("secretsmanager.{action}");
+        let body = serde_json::to_vec(&body).expect("json");
+        self.call_service("secretsmanager", &target, body).await
+    }
+
+    /// Calls SSM's `AmazonSSM.<action>` with `body`.
+    pub async fn ssm(&self, action: &str, body: Value) -> Result<Value, CallError> {
+        let target = format!("AmazonSSM.{action}");
+        let body = serde_json::to_vec(&body).expect("json");
+        self.call_service("ssm", &target, body).await
+    }
+
     /// Calls Berth's join-token API, `Berth_20261207.<action>`, with `body`.
     pub async fn berth(&self, action: &str, body: Value) -> Result<Value, CallError> {
         let target = format!("Berth_20261207.{action}");
