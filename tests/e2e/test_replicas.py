@@ -103,6 +103,21 @@ def test_every_replica_answers_every_api_the_same(replicas: Replicas) -> None:
     assert len(keys) == 1, "every replica accepts (and wrote into its profile) the same key pair"
 
 
+def test_a_secret_sealed_through_one_replica_opens_through_every_other(replicas: Replicas) -> None:
+    """No key file given: the first replica's generated secrets key is shared through the
+    store, so a value sealed by one replica opens on the others."""
+    ensure_running(replicas)
+    a, b, c = replicas.servers
+    name, parameter = unique("shared-secret"), f"/{unique('shared')}/token"
+    a.client("secretsmanager").create_secret(Name=name, SecretString="same-everywhere")
+    b.client("ssm").put_parameter(Name=parameter, Type="SecureString", Value="sealed-by-b")
+    for s in replicas.servers:
+        assert s.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"] == "same-everywhere"
+        got = s.client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
+        assert got == "sealed-by-b", s.endpoint
+    assert len({(s.data_dir / "secrets.key").read_text() for s in (a, b, c)}) == 1
+
+
 def test_a_run_task_burst_across_replicas_survives_a_leader_killed_with_9(replicas: Replicas) -> None:
     ensure_running(replicas)
     leader = replicas.leader()
