@@ -110,6 +110,14 @@ pub const MANAGED_POLICIES: &[ManagedPolicy] = &[
         document: include_str!("../policies/AmazonS3FullAccess.json"),
     },
     ManagedPolicy {
+        name: "AmazonSSMReadOnlyAccess",
+        arn: "arn:aws:iam::aws:policy/AmazonSSMReadOnlyAccess",
+        path: "/",
+        description: "Provides read only access to Amazon SSM.",
+        default_version_id: "v1",
+        document: include_str!("../policies/AmazonSSMReadOnlyAccess.json"),
+    },
+    ManagedPolicy {
         name: "CloudWatchLogsFullAccess",
         arn: "arn:aws:iam::aws:policy/CloudWatchLogsFullAccess",
         path: "/",
@@ -216,6 +224,17 @@ mod tests {
         assert!(allowed("ReadOnlyAccess", "ecs:DescribeClusters", cluster));
         assert!(allowed("ReadOnlyAccess", "ecr:BatchGetImage", repository));
         assert!(allowed("ReadOnlyAccess", "logs:GetLogEvents", "*"));
+        let parameter = "arn:aws:ssm:us-east-1:123456789012:parameter/app/db";
+        assert!(allowed(
+            "AmazonSSMReadOnlyAccess",
+            "ssm:GetParameters",
+            parameter
+        ));
+        assert!(!allowed(
+            "AmazonSSMReadOnlyAccess",
+            "ssm:PutParameter",
+            parameter
+        ));
         assert!(allowed(
             "ReadOnlyAccess",
             "elasticloadbalancing:DescribeLoadBalancers",
