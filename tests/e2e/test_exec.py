@@ -148,6 +148,7 @@ def test_exec_is_refused_for_a_task_run_without_it(node: tuple[Berth, AgentProce
     arn = running_task(berth, family, enable=False)
     described = berth.client().describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
     assert described["enableExecuteCommand"] is False
+    assert "managedAgents" not in described["containers"][0]
     done = berth_exec(berth, arn, "--", "true")
     assert done.returncode != 0
     assert f"InvalidParameterException: {NOT_ENABLED}".encode() in done.stderr, done.stderr
@@ -160,7 +161,10 @@ def test_exec_is_refused_for_a_stopped_task_and_an_unknown_container(
         node: tuple[Berth, AgentProcess], family: str) -> None:
     berth, _ = node
     arn = running_task(berth, family)
-    assert berth.client().describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]["enableExecuteCommand"] is True
+    described = berth.client().describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]
+    assert described["enableExecuteCommand"] is True
+    agents = described["containers"][0]["managedAgents"]
+    assert [(a["name"], a["lastStatus"]) for a in agents] == [("ExecuteCommandAgent", "RUNNING")], described
     done = berth_exec(berth, arn, "--container", "nope", "--", "true")
     assert done.returncode != 0
     assert b"InvalidParameterException: The container nope was not found" in done.stderr, done.stderr

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import Berth, eventually, unique
+from conftest import Berth, berth_bin, eventually, unique
 from docker_agent import IMAGE, AgentProcess, docker, docker_host
 from etcd_kit import EtcdCluster
 from registry_kit import skopeo
@@ -116,6 +116,26 @@ def test_a_secret_sealed_through_one_replica_opens_through_every_other(replicas:
         got = s.client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
         assert got == "sealed-by-b", s.endpoint
     assert len({(s.data_dir / "secrets.key").read_text() for s in (a, b, c)}) == 1
+
+
+def test_berth_exec_reaches_the_agent_through_every_replica(replicas: Replicas) -> None:
+    """Exec sessions live on the replica that issued them; the agent polls every replica
+    it knows and joins each session where it was issued, so any replica serves exec."""
+    ensure_running(replicas)
+    ecs = replicas.servers[0].client()
+    family = sleeper(ecs, 600)
+    arn = ecs.run_task(cluster=CLUSTER, taskDefinition=family, enableExecuteCommand=True)["tasks"][0]["taskArn"]
+    eventually(lambda: ecs.describe_tasks(cluster=CLUSTER, tasks=[arn])["tasks"][0]["lastStatus"] == "RUNNING",
+               timeout=90, what=f"{arn} to run")
+    try:
+        for s in replicas.servers:
+            session = s.client().execute_command(cluster=CLUSTER, task=arn, command="true", interactive=True)["session"]
+            assert session["streamUrl"].startswith(f"ws://127.0.0.1:{s.port}/exec/v1/sessions/"), "names the replica"
+            done = subprocess.run([str(berth_bin()), "exec", arn, "--", "sh", "-c", "cat; exit 4"],
+                                  env=s.child_env(), input=f"through {s.port}".encode(), capture_output=True, timeout=60)
+            assert (done.returncode, done.stdout) == (4, f"through {s.port}".encode()), (s.endpoint, done)
+    finally:
+        ecs.stop_task(cluster=CLUSTER, task=arn)
 
 
 def test_a_run_task_burst_across_replicas_survives_a_leader_killed_with_9(replicas: Replicas) -> None:

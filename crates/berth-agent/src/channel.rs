@@ -92,14 +92,6 @@ impl Channel {
         &self,
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> Result<T, ChannelError> {
-        self.send_answered(build).await.map(|(answer, _)| answer)
-    }
-
-    /// [`Channel::send`], also answering which replica (its base URL) answered.
-    async fn send_answered<T: serde::de::DeserializeOwned>(
-        &self,
-        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
-    ) -> Result<(T, String), ChannelError> {
         let first = self.current.load(Ordering::Relaxed);
         let mut failures = Vec::new();
         let mut resp = None;
@@ -115,7 +107,7 @@ impl Channel {
             {
                 Ok(r) => {
                     self.current.store(at, Ordering::Relaxed);
-                    resp = Some((r, base.clone()));
+                    resp = Some(r);
                     break;
                 }
                 // A request that may have reached its replica is not sent again
@@ -124,48 +116,42 @@ impl Channel {
                 Err(e) => failures.push(e.to_string()),
             }
         }
-        let (resp, base) = resp.ok_or_else(|| ChannelError::Unreachable(failures.join("; ")))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| ChannelError::Unreachable(e.to_string()))?;
-        if status != 200 {
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            return Err(ChannelError::Refused { status, message });
-        }
-        serde_json::from_slice(&body)
-            .map(|answer| (answer, base))
-            .map_err(|e| ChannelError::Refused {
-                status,
-                message: format!("unreadable answer: {e}"),
-            })
+        let resp = resp.ok_or_else(|| ChannelError::Unreachable(failures.join("; ")))?;
+        answer(resp).await
     }
 
-    /// Exec sessions opened for `arn`'s tasks (a long poll of up to `wait`), and the
-    /// base URL of the replica that offered them, which the agent joins them at.
+    /// The base URL (`SERVER/agent/v1`) of every replica this channel calls.
+    pub fn replicas(&self) -> &[String] {
+        &self.bases
+    }
+
+    /// Exec sessions opened at replica `base` (one of [`Channel::replicas`]) for `arn`'s
+    /// tasks: a long poll of up to `wait`. Sessions live on the replica that issued
+    /// them, so the agent polls every replica and joins each session where it came from.
     pub async fn exec_sessions(
         &self,
+        base: &str,
         arn: &str,
         wait: std::time::Duration,
-    ) -> Result<(ExecSessions, String), ChannelError> {
+    ) -> Result<ExecSessions, ChannelError> {
         let query = [
             ("containerInstanceArn", arn.to_string()),
             ("waitSeconds", wait.as_secs().max(1).to_string()),
         ];
-        self.send_answered(|http, base| {
-            http.get(format!("{base}/exec-sessions"))
-                .query(&query)
-                .timeout(wait + std::time::Duration::from_secs(10))
-        })
-        .await
+        let resp = self
+            .http
+            .get(format!("{base}/exec-sessions"))
+            .query(&query)
+            .timeout(wait + std::time::Duration::from_secs(10))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| ChannelError::Unreachable(e.to_string()))?;
+        answer(resp).await
     }
 
-    /// Joins exec session `id` at the replica `base` (`SERVER/agent/v1`) as the agent
-    /// behind `arn`: the upgraded connection carries the session's stream.
+    /// Joins exec session `id` at the replica `base` as the agent behind `arn`: the
+    /// upgraded connection carries the session's stream.
     pub async fn exec_connect(
         &self,
         base: &str,
@@ -184,12 +170,8 @@ impl Channel {
             .map_err(|e| ChannelError::Unreachable(e.to_string()))?;
         let status = resp.status().as_u16();
         if status != 101 {
-            let body = resp.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_string))
-                .unwrap_or(body);
-            return Err(ChannelError::Refused { status, message });
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(refused(status, &body));
         }
         resp.upgrade()
             .await
@@ -322,4 +304,31 @@ impl Channel {
         .await
         .map(|_| ())
     }
+}
+
+/// A replica's answer: its JSON when it says 200, else the error it gives.
+async fn answer<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<T, ChannelError> {
+    let status = resp.status().as_u16();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| ChannelError::Unreachable(e.to_string()))?;
+    if status != 200 {
+        return Err(refused(status, &body));
+    }
+    serde_json::from_slice(&body).map_err(|e| ChannelError::Refused {
+        status,
+        message: format!("unreadable answer: {e}"),
+    })
+}
+
+/// The refusal a replica's error answer says: its `message`, else the body.
+fn refused(status: u16, body: &[u8]) -> ChannelError {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    ChannelError::Refused { status, message }
 }

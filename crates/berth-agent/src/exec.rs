@@ -1,7 +1,7 @@
 //! Exec sessions on this host (`berth exec`; frames in `berth_api::exec`): a long poll
-//! of the control plane for sessions opened for this instance's tasks; for each, the
-//! agent connects back to the replica that offered it (the agent dials out, so it may
-//! sit behind NAT), reads the CLI's [`Frame::Open`], runs the command in the task's
+//! of every control plane replica for sessions opened there for this instance's tasks;
+//! for each, the agent connects back to the replica that offered it (the agent dials
+//! out, so it may sit behind NAT), reads the CLI's [`Frame::Open`], runs the command in the task's
 //! container through the [`Runtime`] (`docker exec`), and carries standard input,
 //! resizes, output and the exit code over the stream. A session that cannot run (the
 //! container is gone, the command does not exist) ends with [`Frame::Error`].
@@ -75,12 +75,26 @@ pub async fn write_data<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Takes up the exec sessions of container instance `arn` until aborted.
+/// Takes up the exec sessions of container instance `arn` until aborted, from every
+/// replica the channel calls (a session lives on the replica that issued it).
 pub async fn take_sessions(channel: Channel, arn: String, runtime: Arc<dyn Runtime>) {
+    let polls = channel.replicas().iter().map(|base| {
+        take_sessions_from(channel.clone(), base.clone(), arn.clone(), runtime.clone())
+    });
+    futures::future::join_all(polls).await;
+}
+
+/// Takes up the exec sessions replica `base` issues for `arn`.
+async fn take_sessions_from(
+    channel: Channel,
+    base: String,
+    arn: String,
+    runtime: Arc<dyn Runtime>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match channel.exec_sessions(&arn, POLL_WAIT).await {
-            Ok((found, base)) => {
+        match channel.exec_sessions(&base, &arn, POLL_WAIT).await {
+            Ok(found) => {
                 backoff = Duration::from_millis(100);
                 for offer in found.sessions {
                     tokio::spawn(run(
@@ -93,7 +107,7 @@ pub async fn take_sessions(channel: Channel, arn: String, runtime: Arc<dyn Runti
                 }
             }
             Err(e) => {
-                tracing::warn!(%arn, error = %e, "cannot poll for exec sessions; retrying");
+                tracing::warn!(%arn, replica = %base, error = %e, "cannot poll for exec sessions; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
@@ -226,5 +240,134 @@ where
     tokio::select! {
         r = draining => r,
         () = feeding => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::FakeRuntime;
+    use crate::runtime::{ContainerSpec, LABEL_CONTAINER_NAME, LABEL_TASK_ARN};
+
+    const INSTANCE: &str = "arn:aws:ecs:us-east-1:000000000000:container-instance/default/i";
+    const TASK: &str = "arn:aws:ecs:us-east-1:000000000000:task/default/t";
+
+    fn offer(command: &[&str]) -> ExecOffer {
+        ExecOffer {
+            session_id: "s".into(),
+            task_arn: TASK.into(),
+            container_name: "app".into(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// A fake runtime with the task's container `app`, running when `running`.
+    async fn runtime(running: bool) -> (FakeRuntime, String) {
+        let runtime = FakeRuntime::new();
+        let labels = [
+            (LABEL_TASK_ARN, TASK),
+            (LABEL_CONTAINER_NAME, "app"),
+            (LABEL_CONTAINER_INSTANCE, INSTANCE),
+        ];
+        let id = runtime
+            .create(&ContainerSpec {
+                name: "app".into(),
+                image: "busybox".into(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if running {
+            runtime.start(&id).await.unwrap();
+        }
+        (runtime, id)
+    }
+
+    /// Runs a session fed `sent`; answers its result and the frames the CLI got.
+    async fn converse(
+        runtime: &FakeRuntime,
+        offer: &ExecOffer,
+        sent: &[Frame],
+    ) -> (Result<(), String>, Vec<Frame>) {
+        let mut from_cli = Vec::new();
+        for f in sent {
+            f.encode(&mut from_cli);
+        }
+        let mut frames = FrameReader::new(&from_cli[..]);
+        let mut to_cli = Vec::new();
+        let result = session(&mut frames, &mut to_cli, INSTANCE, runtime, offer).await;
+        let mut got = Vec::new();
+        let mut reader = FrameReader::new(&to_cli[..]);
+        while let Some(f) = reader.next().await.unwrap() {
+            got.push(f);
+        }
+        (result, got)
+    }
+
+    #[tokio::test]
+    async fn a_session_carries_input_resizes_output_and_the_exit_code() {
+        let (runtime, id) = runtime(true).await;
+        let (result, got) = converse(
+            &runtime,
+            &offer(&["exit", "3"]),
+            &[
+                Frame::Open {
+                    tty: true,
+                    cols: 80,
+                    rows: 24,
+                },
+                Frame::Stdin(b"hello ".to_vec()),
+                Frame::Stdin(b"there".to_vec()),
+                Frame::Resize {
+                    cols: 100,
+                    rows: 30,
+                },
+                Frame::StdinClosed,
+            ],
+        )
+        .await;
+        result.unwrap();
+        let (exit, output) = got.split_last().unwrap();
+        assert_eq!(exit, &Frame::Exit(3));
+        let echoed: Vec<u8> = output
+            .iter()
+            .flat_map(|f| match f {
+                Frame::Stdout(b) => b.clone(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(echoed, b"hello there");
+        let calls = runtime.calls();
+        assert!(calls.contains(&format!(
+            "exec {id} [\"exit\", \"3\"] tty=true size=Some((80, 24))"
+        )));
+        assert!(calls.contains(&format!("resize {id} 80x24")), "{calls:?}");
+        assert!(calls.contains(&format!("resize {id} 100x30")), "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_session_that_cannot_run_says_why() {
+        let open = Frame::Open {
+            tty: false,
+            cols: 0,
+            rows: 0,
+        };
+        let (stopped, _) = runtime(false).await;
+        let (result, got) = converse(&stopped, &offer(&["sh"]), std::slice::from_ref(&open)).await;
+        assert_eq!(
+            result.unwrap_err(),
+            format!("container app of task {TASK} is not running on this host")
+        );
+        assert!(got.is_empty());
+
+        let (running, _) = runtime(true).await;
+        let (result, _) = converse(&running, &offer(&["sh"]), &[Frame::StdinClosed]).await;
+        assert!(result.unwrap_err().contains("not Open"));
+        let (result, _) = converse(&running, &offer(&["sh"]), &[]).await;
+        assert!(result.unwrap_err().contains("ended before it opened"));
     }
 }

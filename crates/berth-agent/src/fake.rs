@@ -5,6 +5,10 @@
 //! - `BERTH_FAKE_EXIT_CODE=c`: ... with code c (default 0).
 //! - `BERTH_FAKE_START_ERROR=msg`: starting it fails with msg.
 //!
+//! An exec in a running container acts as `cat`: what it reads comes back on stdout,
+//! and once its input ends it exits with 0, or with N for the command `exit N`; a
+//! terminal's size and resizes are recorded among the calls.
+//!
 //! Images named with [`FakeRuntime::missing_image`] fail to pull. A stopped container
 //! exits with 143 (SIGTERM). Published ports without a host port get one counting up
 //! from 32768; a container on a task network gets an address in 10.0.0.0/24. Time is
@@ -19,8 +23,9 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::runtime::{
-    ContainerDetails, ContainerSpec, ContainerState, NetworkSpec, OutputLine, OutputLines, Phase,
-    PublishedPort, PullAuth, Runtime, RuntimeError,
+    ContainerDetails, ContainerSpec, ContainerState, ExecControl, ExecOutput, ExecProcess,
+    ExecSpec, NetworkSpec, OutputLine, OutputLines, Phase, PublishedPort, PullAuth, Runtime,
+    RuntimeError,
 };
 
 struct FakeContainer {
@@ -67,7 +72,7 @@ impl FakeContainer {
 pub struct FakeRuntime {
     containers: Arc<Mutex<HashMap<String, FakeContainer>>>,
     missing_images: Mutex<BTreeSet<String>>,
-    calls: Mutex<Vec<String>>,
+    calls: Arc<Mutex<Vec<String>>>,
     pull_auths: Mutex<Vec<(String, Option<PullAuth>)>>,
     next_id: Mutex<u64>,
     changes: tokio::sync::Notify,
@@ -334,6 +339,66 @@ impl Runtime for FakeRuntime {
             }
         });
         Ok(lines.boxed())
+    }
+
+    async fn exec(&self, id: &str, spec: &ExecSpec) -> Result<ExecProcess, RuntimeError> {
+        let running = self
+            .containers
+            .lock()
+            .unwrap()
+            .get_mut(id)
+            .map(|c| c.current() == Phase::Running);
+        if running != Some(true) {
+            return Err(RuntimeError::Exec(format!("container {id} is not running")));
+        }
+        self.record(format!(
+            "exec {id} {:?} tty={} size={:?}",
+            spec.command, spec.tty, spec.size
+        ));
+        let code = match spec.command.as_slice() {
+            [exit, n] if exit == "exit" => n.parse().unwrap_or(0),
+            _ => 0,
+        };
+        let (input, output) = tokio::io::duplex(64 * 1024);
+        let echoed = futures::stream::unfold(output, |mut output| async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = vec![0u8; 4096];
+            match output.read(&mut buf).await {
+                Ok(0) | Err(_) => None,
+                Ok(n) => Some((Ok(ExecOutput::Stdout(buf[..n].to_vec())), output)),
+            }
+        });
+        Ok(ExecProcess {
+            input: Box::pin(input),
+            output: echoed.boxed(),
+            control: Box::new(FakeExec {
+                code,
+                calls: self.calls.clone(),
+                id: id.to_string(),
+            }),
+        })
+    }
+}
+
+/// A fake exec's controls.
+struct FakeExec {
+    code: i32,
+    calls: Arc<Mutex<Vec<String>>>,
+    id: String,
+}
+
+#[async_trait]
+impl ExecControl for FakeExec {
+    async fn resize(&self, cols: u16, rows: u16) -> Result<(), RuntimeError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("resize {} {cols}x{rows}", self.id));
+        Ok(())
+    }
+
+    async fn exit_code(&self) -> Result<i32, RuntimeError> {
+        Ok(self.code)
     }
 }
 

@@ -3,8 +3,9 @@
 
 use berth_api::agent::TaskStateReport;
 use berth_api::ecs::{
-    Attachment, Connectivity, Container, HealthStatus, KeyValuePair, LaunchType, NetworkBinding,
-    NetworkInterface, Task, TaskOverride, TaskStopCode, Timestamp,
+    Attachment, Connectivity, Container, HealthStatus, KeyValuePair, LaunchType, ManagedAgent,
+    ManagedAgentName, NetworkBinding, NetworkInterface, Task, TaskOverride, TaskStopCode,
+    Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -258,7 +259,16 @@ impl TaskRecord {
                 network_bindings: Some(c.network_bindings.clone()),
                 network_interfaces: Some(interfaces.clone().unwrap_or_default()),
                 health_status: Some(c.health_status.unwrap_or(HealthStatus::Unknown)),
-                managed_agents: None,
+                managed_agents: self.enable_execute_command.then(|| {
+                    vec![ManagedAgent {
+                        name: Some(ManagedAgentName::ExecuteCommandAgent),
+                        last_status: Some(container_status(c.last_status).into()),
+                        last_started_at: self
+                            .started_at
+                            .filter(|_| c.last_status >= TaskStatus::Running),
+                        reason: None,
+                    }]
+                }),
                 cpu: Some(c.cpu.unwrap_or(0).to_string()),
                 memory: c.memory.map(|m| m.to_string()),
                 memory_reservation: c.memory_reservation.map(|m| m.to_string()),

@@ -1,7 +1,8 @@
 //! Exec sessions on this replica (see `berth_api::exec`): ExecuteCommand issues one; the
 //! CLI opens it (its stream waits here); the agent running the task, told of it by its
 //! exec long poll, joins it; the two streams are then spliced. Sessions live in this
-//! replica's memory only, so the CLI and the agent must both reach this replica:
+//! replica's memory only: a session's streamUrl names this replica, and agents poll
+//! every replica they were given and join each session where it was issued.
 //! ExecuteCommand refuses a task whose agent is not polling here, rather than leave the
 //! CLI waiting for an agent that will never come.
 //!

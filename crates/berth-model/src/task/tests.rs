@@ -138,3 +138,27 @@ fn fargate_tasks_show_no_container_instance() {
     );
     assert_eq!(wire.tags, Some(vec![]));
 }
+
+#[test]
+fn exec_enabled_tasks_report_the_execute_command_agent_of_each_container() {
+    let mut t = task();
+    assert!(t.to_wire(false).containers.unwrap()[0]
+        .managed_agents
+        .is_none());
+    t.enable_execute_command = true;
+    let agent = |t: &TaskRecord| {
+        t.to_wire(false).containers.unwrap()[0]
+            .managed_agents
+            .clone()
+    };
+    let pending = agent(&t).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].name, Some(ManagedAgentName::ExecuteCommandAgent));
+    assert_eq!(pending[0].last_status.as_deref(), Some("PENDING"));
+    assert_eq!(pending[0].last_started_at, None);
+    t.started_at = Some(ts(150));
+    t.containers[0].last_status = TaskStatus::Running;
+    let running = agent(&t).unwrap();
+    assert_eq!(running[0].last_status.as_deref(), Some("RUNNING"));
+    assert_eq!(running[0].last_started_at, Some(ts(150)));
+}

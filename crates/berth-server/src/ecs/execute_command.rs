@@ -53,8 +53,8 @@ pub async fn execute_command(
     if !agent.listening(&task.placement.instance_arn) {
         return Err(ApiError::InvalidParameter(format!(
             "{NOT_ENABLED} (The agent of container instance {} takes no exec sessions from \
-             this Berth replica: it is not running, is older than exec, or polls another \
-             replica; exec reaches an agent only through the replica it polls.)",
+             this Berth replica: it is not running, is older than exec, or was not given \
+             this replica's URL in `berth agent --server`.)",
             task.placement.instance_arn
         )));
     }
