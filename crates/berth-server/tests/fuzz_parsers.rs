@@ -129,6 +129,7 @@ request_types![
     ecs::StopTaskRequest,
     ecs::DescribeTasksRequest,
     ecs::ListTasksRequest,
+    ecs::ExecuteCommandRequest,
     ecs::RegisterContainerInstanceRequest,
     ecs::DeregisterContainerInstanceRequest,
     ecs::DescribeContainerInstancesRequest,
