@@ -133,6 +133,33 @@ def test_secrets_manager_rejects_bad_input_as_aws_does(live_berth: Berth) -> Non
     sm.delete_secret(SecretId=binary["ARN"], ForceDeleteWithoutRecovery=True)
 
 
+def test_list_secrets_filters_sorts_and_pages(live_berth: Berth) -> None:
+    sm = live_berth.client("secretsmanager")
+    prefix = unique("paged")
+    arns = [sm.create_secret(Name=f"{prefix}/{n}", SecretString=n, Description=f"the {n}")["ARN"]
+            for n in ("b", "a", "c")]
+    by_name = [arns[1], arns[0], arns[2]]
+    seen, token, pages = [], None, 0
+    while True:
+        page = sm.list_secrets(Filters=[{"Key": "name", "Values": [prefix]}], SortBy="name", SortOrder="asc",
+                               MaxResults=1, **({"NextToken": token} if token else {}))
+        seen += [s["ARN"] for s in page["SecretList"]]
+        pages += 1
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert (seen, pages) == (by_name, 3)
+    desc = sm.list_secrets(Filters=[{"Key": "name", "Values": [prefix]}], SortBy="name", SortOrder="desc")
+    assert [s["ARN"] for s in desc["SecretList"]] == by_name[::-1]
+    negated = sm.list_secrets(Filters=[{"Key": "name", "Values": [prefix]},
+                                       {"Key": "description", "Values": ["!the a"]}])["SecretList"]
+    assert sorted(s["ARN"] for s in negated) == sorted([arns[0], arns[2]])
+    bad = client_error(sm.list_secrets, NextToken="not-a-token")
+    assert error_code(bad) == "InvalidNextTokenException", bad.response
+    for arn in arns:
+        sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+
 # --------------------------------------------------------------------------- Parameter Store
 
 
