@@ -353,8 +353,8 @@ impl ServiceRecord {
     pub fn to_wire(&self, with_tags: bool) -> Service {
         let launch = self.launch_settings();
         let sum = |f: fn(&DeploymentRecord) -> u32, g: fn(&TaskSetRecord) -> u32| {
-            (self.deployments.iter().map(f).sum::<u32>() + self.task_sets.iter().map(g).sum::<u32>())
-                as i32
+            (self.deployments.iter().map(f).sum::<u32>()
+                + self.task_sets.iter().map(g).sum::<u32>()) as i32
         };
         Service {
             service_arn: Some(self.arn.clone()),

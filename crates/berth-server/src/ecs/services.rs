@@ -115,7 +115,10 @@ pub async fn create(
         refuse_task_set_settings(&[
             ("taskDefinition", req.task_definition.is_some()),
             ("launchType", req.launch_type.is_some()),
-            ("capacityProviderStrategy", req.capacity_provider_strategy.is_some()),
+            (
+                "capacityProviderStrategy",
+                req.capacity_provider_strategy.is_some(),
+            ),
             ("platformVersion", req.platform_version.is_some()),
             ("networkConfiguration", req.network_configuration.is_some()),
             ("loadBalancers", req.load_balancers.is_some()),
@@ -131,7 +134,8 @@ pub async fn create(
     } else {
         let task_definition = req.task_definition.as_deref().ok_or_else(|| {
             ApiError::InvalidParameter(
-                "A task definition is required for services with the ECS deployment controller.".into(),
+                "A task definition is required for services with the ECS deployment controller."
+                    .into(),
             )
         })?;
         let capacity = launch::choose_capacity(
@@ -280,7 +284,10 @@ pub async fn update(
             // Only what task sets do not carry; their counts follow the desired count.
             refuse_task_set_settings(&[
                 ("taskDefinition", req.task_definition.is_some()),
-                ("capacityProviderStrategy", req.capacity_provider_strategy.is_some()),
+                (
+                    "capacityProviderStrategy",
+                    req.capacity_provider_strategy.is_some(),
+                ),
                 ("platformVersion", req.platform_version.is_some()),
                 ("networkConfiguration", req.network_configuration.is_some()),
                 ("loadBalancers", req.load_balancers.is_some()),
@@ -455,9 +462,7 @@ pub async fn list(ctx: &Ctx, req: ListServicesRequest) -> Result<ListServicesRes
         |r| {
             let s = &r.value;
             s.status != ServiceStatus::Inactive
-                && req
-                    .launch_type
-                    .is_none_or(|l| s.launch_type() == Some(l))
+                && req.launch_type.is_none_or(|l| s.launch_type() == Some(l))
                 && req
                     .scheduling_strategy
                     .is_none_or(|x| s.scheduling_strategy == x)

@@ -107,7 +107,8 @@ fn locate(ctx: &Ctx, arn: &str) -> Result<Target, ApiError> {
         "task-set" => {
             // `task-set/CLUSTER/SERVICE/ecs-svc/DIGITS`.
             let mut parts = path.splitn(3, '/');
-            let (Some(cluster), Some(service), Some(id)) = (parts.next(), parts.next(), parts.next())
+            let (Some(cluster), Some(service), Some(id)) =
+                (parts.next(), parts.next(), parts.next())
             else {
                 return Err(invalid());
             };

@@ -134,7 +134,10 @@ pub async fn update(
             "The task",
             || Refused::Missing,
             |t: &mut TaskRecord| {
-                let of_service = t.group.as_deref().is_some_and(|g| g.starts_with("service:"));
+                let of_service = t
+                    .group
+                    .as_deref()
+                    .is_some_and(|g| g.starts_with("service:"));
                 if !of_service || t.last_status == TaskStatus::Stopped {
                     return Err(Refused::NotValid);
                 }

@@ -78,7 +78,11 @@ pub async fn create(
 ) -> Result<CreateTaskSetResponse, ApiError> {
     let cluster = active_cluster(ctx, Some(&req.cluster)).await?;
     let service = external_service(ctx, &cluster.value.name, &req.service).await?;
-    if req.service_registries.as_ref().is_some_and(|r| !r.is_empty()) {
+    if req
+        .service_registries
+        .as_ref()
+        .is_some_and(|r| !r.is_empty())
+    {
         return Err(ApiError::UnsupportedFeature(
             "Service discovery (serviceRegistries) needs AWS Cloud Map, which Berth does not \
              serve."

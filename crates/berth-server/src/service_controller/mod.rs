@@ -235,7 +235,10 @@ enum TargetsBy {
 }
 
 impl TargetsBy {
-    async fn load(store: &dyn berth_store::Store, s: &ServiceRecord) -> Result<TargetsBy, ApiError> {
+    async fn load(
+        store: &dyn berth_store::Store,
+        s: &ServiceRecord,
+    ) -> Result<TargetsBy, ApiError> {
         if s.is_external() {
             let mut by = HashMap::new();
             for t in s.task_sets.iter().filter(|t| !t.load_balancers.is_empty()) {
@@ -619,9 +622,11 @@ async fn stop_tasks(
         // A task in a target group leaves it first and is stopped once it has drained.
         let lb = seen.in_targets.get(arn).copied().unwrap_or_default();
         if lb.attached {
-            if let (Some(targets), Some(record), false) =
-                (seen.targets.of(&task.deployment), seen.records.get(arn), lb.draining)
-            {
+            if let (Some(targets), Some(record), false) = (
+                seen.targets.of(&task.deployment),
+                seen.records.get(arn),
+                lb.draining,
+            ) {
                 targets
                     .deregister(&*core.store, record, &seen.instances)
                     .await

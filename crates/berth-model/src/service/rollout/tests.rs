@@ -44,26 +44,44 @@ fn stopped(step: &Step) -> Vec<&str> {
 
 #[test]
 fn scale_in_passes_over_protected_tasks() {
-    let tasks = [protected("a", "d1"), running("b", "d1"), protected("c", "d1")];
+    let tasks = [
+        protected("a", "d1"),
+        running("b", "d1"),
+        protected("c", "d1"),
+    ];
     let step = replica_step(limits(1, 100, 200), "d1", true, &tasks);
     assert_eq!(stopped(&step), ["b"], "only the unprotected task goes");
     let step = replica_step(limits(0, 100, 200), "d1", true, &tasks);
-    assert_eq!(stopped(&step), ["b"], "even scaled to zero, protected tasks stay");
+    assert_eq!(
+        stopped(&step),
+        ["b"],
+        "even scaled to zero, protected tasks stay"
+    );
 }
 
 #[test]
 fn a_deployment_waits_for_protected_old_tasks_but_health_checks_do_not() {
     let tasks = [protected("old", "d1"), running("new", "d2")];
     let step = replica_step(limits(1, 0, 200), "d2", true, &tasks);
-    assert!(step.stop.is_empty(), "the protected old task is kept: {step:?}");
-    assert!(!is_steady(1, "d2", &tasks), "the deployment has not finished");
+    assert!(
+        step.stop.is_empty(),
+        "the protected old task is kept: {step:?}"
+    );
+    assert!(
+        !is_steady(1, "d2", &tasks),
+        "the deployment has not finished"
+    );
     let failing = TaskState {
         unhealthy: true,
         healthy: false,
         ..protected("cur", "d2")
     };
     let step = replica_step(limits(1, 100, 200), "d2", true, &[failing]);
-    assert_eq!(stopped(&step), ["cur"], "a failing protected task is replaced");
+    assert_eq!(
+        stopped(&step),
+        ["cur"],
+        "a failing protected task is replaced"
+    );
 }
 
 #[test]
