@@ -84,6 +84,34 @@ impl Verifier {
         );
     }
 
+    /// Whether `id` is the account root's key.
+    pub fn is_root_key(&self, id: &str) -> bool {
+        self.keys.read().expect("key table lock").contains_key(id)
+    }
+
+    /// The secret of long-term key `id` (the root's, or an IAM user's active key) at
+    /// `now`; none for session keys and unknown or inactive keys.
+    pub fn long_term_secret(&self, id: &str, now: Timestamp) -> Option<String> {
+        if let Some(k) = self.keys.read().expect("key table lock").get(id) {
+            return Some(k.secret_access_key.clone());
+        }
+        self.directory
+            .credentials(id, now)
+            .filter(|c| c.session_token.is_none())
+            .map(|c| c.secret_access_key)
+    }
+
+    /// Who long-term key `id` acts as at `now` (see [`Verifier::long_term_secret`]).
+    pub fn long_term_principal(&self, id: &str, now: Timestamp) -> Option<Principal> {
+        if self.is_root_key(id) {
+            return Some(Principal::Root);
+        }
+        self.directory
+            .credentials(id, now)
+            .filter(|c| c.session_token.is_none())
+            .map(|c| c.principal)
+    }
+
     /// The principal key `id` signs as, once its signature held.
     fn principal_of(&self, id: &str, now: Timestamp) -> Option<Principal> {
         if self.keys.read().expect("key table lock").contains_key(id) {

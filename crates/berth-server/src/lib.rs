@@ -32,6 +32,7 @@ pub mod records;
 pub mod registry_token;
 pub mod secrets;
 pub mod service_controller;
+pub mod sign_in;
 pub mod sts;
 pub mod task_credentials;
 pub mod task_network;
@@ -90,7 +91,13 @@ pub struct ServerConfig {
     /// `HOST:PORT` in repository URIs. The listen address when absent (127.0.0.1 for
     /// an unspecified one).
     pub advertise_host: Option<String>,
+    /// Routes served beside the control plane's own on its port (the web console, which
+    /// lives in a crate of its own above this one).
+    pub mounts: Vec<Mount>,
 }
+
+/// Routes built from the running control plane, mounted on its port.
+pub type Mount = fn(&Arc<App>) -> Router;
 
 /// The running control plane's state, assembled from each part's own: the shared core
 /// and the services built on it.
@@ -339,7 +346,10 @@ impl Server {
             identity: config.identity,
             agent_token,
         });
-        let router = router(app.clone());
+        let router = config
+            .mounts
+            .iter()
+            .fold(router(app.clone()), |r, mount| r.merge(mount(&app)));
         let serve = match tls_acceptor {
             Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, router, on_shutdown)),
             None => tokio::spawn(async move {

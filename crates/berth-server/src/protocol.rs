@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use berth_api::error::ApiError;
 
 use crate::auth::{self, Verifier};
-use crate::context::{Core, Ctx};
+use crate::context::{Caller, Core, Ctx};
 use crate::ecr::Ecr;
 use crate::json::{self, error_response, unknown_operation, ApiResult};
 use crate::logs::Logs;
@@ -108,10 +108,32 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         &body,
         Some(signing_service),
     )?;
+    call(
+        &app,
+        caller,
+        signing_service,
+        action,
+        &body,
+        &endpoint_of(&parts),
+    )
+    .await
+}
+
+/// Authorizes one JSON-protocol call of `caller` (to `signing_service`'s `action`) as
+/// IAM decides it, then runs it: every signed request, and every console action on its
+/// user's behalf, goes through here. `endpoint` is the URL the call reached.
+pub async fn call(
+    app: &FrontDoor,
+    caller: Caller,
+    signing_service: &str,
+    action: &str,
+    body: &[u8],
+    endpoint: &str,
+) -> ApiResult {
     // An ECR call on a repository is also decided by the repository's own policy.
     let repository_policy = match signing_service {
         "ecr" if !caller.principal.is_root() => {
-            crate::ecr::repository_policy::of_call(&app.ecr, &caller, &body).await
+            crate::ecr::repository_policy::of_call(&app.ecr, &caller, body).await
         }
         _ => None,
     };
@@ -122,7 +144,7 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
                 core: app.core.clone(),
                 caller: caller.clone(),
             };
-            crate::secrets::manager::arn_for_authz(&ctx, &body).await
+            crate::secrets::manager::arn_for_authz(&ctx, body).await
         }
         _ => None,
     };
@@ -131,7 +153,7 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         &caller,
         signing_service,
         action,
-        &body,
+        body,
         app.core.clock.now(),
         repository_policy.as_ref(),
         named_resource.as_deref(),
@@ -142,14 +164,14 @@ async fn serve_json(app: Arc<FrontDoor>, req: Request<Body>) -> ApiResult {
         caller,
     };
     match signing_service {
-        "ecr" => crate::ecr::dispatch(&ctx, &app.ecr, action, &body).await,
-        "logs" => crate::logs::dispatch(&ctx, &app.logs, action, &body).await,
-        "berth" => crate::agent_access::dispatch(&ctx, action, &body).await,
+        "ecr" => crate::ecr::dispatch(&ctx, &app.ecr, action, body).await,
+        "logs" => crate::logs::dispatch(&ctx, &app.logs, action, body).await,
+        "berth" => crate::agent_access::dispatch(&ctx, action, body).await,
         "secretsmanager" => {
-            crate::secrets::manager::dispatch(&ctx, &app.secrets, action, &body).await
+            crate::secrets::manager::dispatch(&ctx, &app.secrets, action, body).await
         }
-        "ssm" => crate::secrets::parameters::dispatch(&ctx, &app.secrets, action, &body).await,
-        _ => crate::ecs::dispatch(&ctx, action, &body, &endpoint_of(&parts)).await,
+        "ssm" => crate::secrets::parameters::dispatch(&ctx, &app.secrets, action, body).await,
+        _ => crate::ecs::dispatch(&ctx, action, body, endpoint).await,
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use berth_server::identity::Identity;
-use berth_server::{Server, ServerConfig};
+use berth_server::{Mount, Server, ServerConfig};
 
 use crate::client::EcsClient;
 use crate::fake_agent::{FakeAgent, FakeAgentConfig};
@@ -15,20 +15,27 @@ pub struct TestCluster {
     pub client: EcsClient,
     pub identity: Identity,
     pub data_dir: PathBuf,
+    /// Routes mounted beside the control plane's own (the console's), kept for restarts.
+    mounts: Vec<Mount>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestCluster {
     /// Starts a control plane on a fresh data directory and a free loopback port.
     pub async fn start() -> TestCluster {
+        Self::start_mounted(Vec::new()).await
+    }
+
+    /// [`TestCluster::start`] with `mounts` served beside the control plane's routes.
+    pub async fn start_mounted(mounts: Vec<Mount>) -> TestCluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let data_dir = dir.path().to_path_buf();
-        let mut c = Self::start_in(data_dir).await;
+        let mut c = Self::start_in(data_dir, mounts).await;
         c._dir = Some(dir);
         c
     }
 
-    async fn start_in(data_dir: PathBuf) -> TestCluster {
+    async fn start_in(data_dir: PathBuf, mounts: Vec<Mount>) -> TestCluster {
         let identity = Identity::load_or_create(&data_dir, "000000000000", None).expect("identity");
         let server = Server::start(ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -44,6 +51,7 @@ impl TestCluster {
             advertise_host: None,
             secrets_key_file: None,
             task_cidr: None,
+            mounts: mounts.clone(),
         })
         .await
         .expect("server starts");
@@ -58,6 +66,7 @@ impl TestCluster {
             client,
             identity,
             data_dir,
+            mounts,
             _dir: None,
         }
     }
@@ -145,7 +154,7 @@ impl TestCluster {
             s.shutdown().await;
         }
         let dir = self._dir.take();
-        let mut fresh = Self::start_in(self.data_dir.clone()).await;
+        let mut fresh = Self::start_in(self.data_dir.clone(), self.mounts.clone()).await;
         fresh._dir = dir;
         *self = fresh;
     }

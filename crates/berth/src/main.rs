@@ -484,6 +484,7 @@ async fn run(flags: ServerFlags, is_up: bool) -> anyhow::Result<()> {
         advertise_host: flags.advertise_host.clone(),
         secrets_key_file: flags.secrets_key_file.clone(),
         task_cidr: Some(flags.task_cidr),
+        mounts: vec![berth_console::routes],
     };
     let server = match flags.store.as_str() {
         "embedded" => berth_server::Server::start(config).await?,

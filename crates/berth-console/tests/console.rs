@@ -1,0 +1,453 @@
+//! The console over HTTP against an in-process control plane (the fake agent runs the
+//! tasks): nothing without a session, sign-in with the root key and with an IAM user's
+//! password, cookie flags, CSRF refusals that change nothing, escaping of user-supplied
+//! strings, and an IAM user whose policy denies ecs:StopTask seeing the refusal while
+//! the task keeps running.
+
+use berth_testkit::cluster::TestCluster;
+use berth_testkit::fake_agent::{FakeAgent, FakeAgentConfig};
+use reqwest::redirect::Policy;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// A browser-like client that does not follow redirects, so each answer is seen.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of `name=` in a response's Set-Cookie headers.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+/// The CSRF token of the first form in a page.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a csrf token")
+        + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_string()
+}
+
+fn cookie_value(set_cookie: &str) -> &str {
+    set_cookie.split(';').next().unwrap()
+}
+
+/// Signs in through the form; returns the session's `Cookie` header.
+async fn sign_in(c: &TestCluster, fields: &[(&str, &str)]) -> Result<String, (StatusCode, String)> {
+    let web = browser();
+    let page = web
+        .get(format!("{}/console/login", c.endpoint()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let nonce = set_cookie(&page, "berth_console_sign_in").expect("a sign-in nonce cookie");
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    form.push(("csrf", &csrf));
+    let resp = web
+        .post(format!("{}/console/login", c.endpoint()))
+        .header("cookie", cookie_value(&nonce))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    if resp.status() != StatusCode::SEE_OTHER {
+        return Err((resp.status(), resp.text().await.unwrap()));
+    }
+    let session = set_cookie(&resp, "berth_console").expect("a session cookie");
+    Ok(session)
+}
+
+async fn get(c: &TestCluster, path: &str, session: Option<&str>) -> (StatusCode, String) {
+    let mut req = browser().get(format!("{}{path}", c.endpoint()));
+    if let Some(s) = session {
+        req = req.header("cookie", cookie_value(s));
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    let body = resp.text().await.unwrap();
+    (status, location.unwrap_or(body))
+}
+
+async fn post(
+    c: &TestCluster,
+    path: &str,
+    session: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let resp = browser()
+        .post(format!("{}{path}", c.endpoint()))
+        .header("cookie", cookie_value(session))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+async fn root_session(c: &TestCluster) -> String {
+    sign_in(
+        c,
+        &[
+            ("method", "key"),
+            ("access_key_id", &c.identity.access_key_id),
+            ("secret_access_key", &c.identity.secret_access_key),
+        ],
+    )
+    .await
+    .expect("the root key signs in")
+}
+
+/// Runs one EC2 task whose environment holds markup; returns its id.
+async fn run_markup_task(c: &TestCluster) -> String {
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "markup", "containerDefinitions": [{
+                "name": "app", "image": "busybox", "memory": 16,
+                "environment": [{"name": "GREETING", "value": "<script>alert('x')</script>"}]}]}),
+        )
+        .await;
+    let run = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "markup", "launchType": "EC2"}),
+        )
+        .await;
+    let arn = run["tasks"][0]["taskArn"]
+        .as_str()
+        .expect("a task placed")
+        .to_string();
+    arn.rsplit('/').next().unwrap().to_string()
+}
+
+async fn last_status(c: &TestCluster, id: &str) -> (String, String) {
+    let t = &c.client.ok("DescribeTasks", json!({"tasks": [id]})).await["tasks"][0];
+    (
+        t["lastStatus"].as_str().unwrap().to_string(),
+        t["desiredStatus"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn until_running(c: &TestCluster, id: &str) {
+    for _ in 0..100 {
+        if last_status(c, id).await.0 == "RUNNING" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("task {id} never reached RUNNING");
+}
+
+async fn start() -> (TestCluster, FakeAgent) {
+    let c = TestCluster::start_mounted(vec![berth_console::routes]).await;
+    c.client.ok("CreateCluster", json!({})).await;
+    let agent = FakeAgent::start(
+        &c.endpoint(),
+        &c.agent_token(),
+        FakeAgentConfig::ec2("default"),
+    )
+    .await;
+    (c, agent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_readable_or_done_without_a_session() {
+    let (c, agent) = start().await;
+    let id = run_markup_task(&c).await;
+    until_running(&c, &id).await;
+    for path in [
+        "/console/clusters",
+        "/console/clusters/default",
+        &format!("/console/clusters/default/tasks/{id}"),
+    ] {
+        assert_eq!(
+            get(&c, path, None).await,
+            (StatusCode::SEE_OTHER, "/console/login".to_string()),
+            "{path}"
+        );
+    }
+    let forged = "berth_console=eyJ3aG8iOnt9fQ.AAAA";
+    assert_eq!(
+        get(&c, "/console/clusters", Some(forged)).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let (status, _) = post(
+        &c,
+        &format!("/console/clusters/default/tasks/{id}/stop"),
+        forged,
+        &[("csrf", "x")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        last_status(&c, &id).await.1,
+        "RUNNING",
+        "nothing was stopped"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_root_key_signs_in_with_flagged_cookies_and_sees_clusters_and_tasks() {
+    let (c, agent) = start().await;
+    let id = run_markup_task(&c).await;
+    until_running(&c, &id).await;
+
+    let wrong = sign_in(
+        &c,
+        &[
+            ("method", "key"),
+            ("access_key_id", &c.identity.access_key_id),
+            ("secret_access_key", "not-it"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong.1.contains("The sign-in details are not correct."),
+        "{}",
+        wrong.1
+    );
+    assert!(
+        wrong.1.contains(&c.identity.access_key_id),
+        "the form keeps the key id"
+    );
+    assert!(!wrong.1.contains("not-it"), "never the secret");
+
+    let session = root_session(&c).await;
+    for flag in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/console",
+        "Max-Age=43200",
+    ] {
+        assert!(session.contains(flag), "{session} lacks {flag}");
+    }
+    assert!(!session.contains("Secure"), "plain HTTP: no Secure flag");
+
+    let (status, page) = get(&c, "/console/clusters", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("href=\"/console/clusters/default\""),
+        "{page}"
+    );
+    // Services, running tasks, pending tasks, container instances.
+    assert!(
+        page.contains("<td>0</td><td>1</td><td>0</td><td>1</td>"),
+        "one running task and one instance are counted: {page}"
+    );
+
+    let (status, page) = get(&c, "/console/clusters/default", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!("/console/clusters/default/tasks/{id}")),
+        "{page}"
+    );
+    assert!(page.contains("RUNNING") && page.contains("EC2"), "{page}");
+
+    // The environment value is shown as text, never as markup.
+    let (status, page) = get(
+        &c,
+        &format!("/console/clusters/default/tasks/{id}"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("&lt;script&gt;alert('x')&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"), "{page}");
+
+    // Stopping from the page stops the task, with the reason given.
+    let csrf = csrf_of(&page[page.find("/stop\"").unwrap()..]);
+    let resp = browser()
+        .post(format!(
+            "{}/console/clusters/default/tasks/{id}/stop",
+            c.endpoint()
+        ))
+        .header("cookie", cookie_value(&session))
+        .form(&[("csrf", csrf.as_str()), ("reason", "bye from the console")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let t = &c.client.ok("DescribeTasks", json!({"tasks": [id]})).await["tasks"][0];
+    assert_eq!(t["desiredStatus"], "STOPPED");
+    assert_eq!(t["stoppedReason"], "bye from the console");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_without_its_sessions_csrf_token_is_refused_and_changes_nothing() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    let other = root_session(&c).await;
+    let (_, page) = get(&c, "/console/clusters", Some(&other)).await;
+    let others_token = csrf_of(&page);
+    for token in ["", "00", others_token.as_str()] {
+        let (status, body) = post(
+            &c,
+            "/console/clusters",
+            &session,
+            &[("csrf", token), ("cluster_name", "sneaky")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "token {token:?}");
+        assert!(body.contains("CSRF"), "{body}");
+    }
+    let clusters: Value = c.client.ok("ListClusters", json!({})).await;
+    assert!(!clusters["clusterArns"].to_string().contains("sneaky"));
+
+    // With its own token the same form works.
+    let (_, page) = get(&c, "/console/clusters", Some(&session)).await;
+    let (status, _) = post(
+        &c,
+        "/console/clusters",
+        &session,
+        &[("csrf", &csrf_of(&page)), ("cluster_name", "made-here")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let clusters: Value = c.client.ok("ListClusters", json!({})).await;
+    assert!(clusters["clusterArns"]
+        .to_string()
+        .contains("cluster/made-here"));
+
+    // A bad name is the API's error on the page.
+    let (status, body) = post(
+        &c,
+        "/console/clusters",
+        &session,
+        &[("csrf", &csrf_of(&page)), ("cluster_name", "no spaces")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("role=\"alert\""), "{body}");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_denied_stop_task_sees_the_refusal_and_the_task_keeps_running() {
+    let (c, agent) = start().await;
+    let id = run_markup_task(&c).await;
+    until_running(&c, &id).await;
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ecs:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ecs:StopTask", "Resource": "*"}]})
+    .to_string();
+    for pairs in [
+        vec![("Action", "CreateUser"), ("UserName", "viewer")],
+        vec![
+            ("Action", "PutUserPolicy"),
+            ("UserName", "viewer"),
+            ("PolicyName", "no-stop"),
+            ("PolicyDocument", policy.as_str()),
+        ],
+        vec![
+            ("Action", "CreateLoginProfile"),
+            ("UserName", "viewer"),
+            ("Password", "Console-Pass-1"),
+        ],
+    ] {
+        let (status, body) = c
+            .client
+            .query("iam", &[&[("Version", "2010-05-08")][..], &pairs].concat())
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let wrong = sign_in(
+        &c,
+        &[
+            ("method", "password"),
+            ("user_name", "viewer"),
+            ("password", "nope"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong.1.contains("value=\"viewer\""),
+        "the form keeps the user name"
+    );
+
+    let session = sign_in(
+        &c,
+        &[
+            ("method", "password"),
+            ("user_name", "viewer"),
+            ("password", "Console-Pass-1"),
+        ],
+    )
+    .await
+    .expect("the user signs in");
+    let (status, page) = get(
+        &c,
+        &format!("/console/clusters/default/tasks/{id}"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(":user/viewer"),
+        "the header names the user: {page}"
+    );
+    let csrf = csrf_of(&page[page.find("/stop\"").unwrap()..]);
+    let (status, body) = post(
+        &c,
+        &format!("/console/clusters/default/tasks/{id}/stop"),
+        &session,
+        &[("csrf", &csrf), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body.contains("AccessDeniedException: User: arn:aws:iam::000000000000:user/viewer is not authorized to perform: ecs:StopTask"),
+        "{body}"
+    );
+    assert!(body.contains("with an explicit deny"), "{body}");
+    assert_eq!(
+        last_status(&c, &id).await,
+        ("RUNNING".into(), "RUNNING".into())
+    );
+
+    // Deleting the user ends the session at once.
+    for pairs in [
+        vec![
+            ("Action", "DeleteUserPolicy"),
+            ("UserName", "viewer"),
+            ("PolicyName", "no-stop"),
+        ],
+        vec![("Action", "DeleteLoginProfile"), ("UserName", "viewer")],
+    ] {
+        let (status, body) = c
+            .client
+            .query("iam", &[&[("Version", "2010-05-08")][..], &pairs].concat())
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, location) = get(&c, "/console/clusters", Some(&session)).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/login")
+    );
+    agent.stop().await;
+}
