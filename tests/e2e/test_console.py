@@ -1,7 +1,8 @@
 """The web console served by `berth up` itself, over plain HTTP as a browser speaks it
 (the in-process tests in crates/berth-console cover its rules in depth): the sign-in
 page, signing in with the key pair `berth up` wrote to the `berth` profile, the
-clusters page listing a cluster the AWS CLI made, and the session ending at sign-out."""
+clusters page listing a cluster the AWS CLI made, and the session ending at sign-out
+(a copy of its cookie included)."""
 
 from __future__ import annotations
 
@@ -69,3 +70,5 @@ def test_berth_up_serves_the_console_and_the_profiles_key_signs_in(berth: Berth)
     assert status == 303
     cleared = cookie_named(headers, "berth_console")
     assert "Max-Age=0" in cleared
+    status, headers, _ = exchange(berth, "GET", "/console/clusters", cookie)
+    assert (status, headers["location"]) == (303, ["/console/login"]), "the old cookie is signed out"

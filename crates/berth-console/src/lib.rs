@@ -15,6 +15,7 @@
 pub mod api;
 pub mod pages;
 pub mod session;
+pub mod signed_out;
 
 use std::sync::Arc;
 
@@ -76,6 +77,11 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Milliseconds since the epoch: when sessions are issued and signed out of.
+fn now_millis() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 /// Whether the request came over TLS (cookies are then Secure).
 fn over_tls(extensions: &Extensions) -> bool {
     extensions.get::<berth_server::tls::OverTls>().is_some()
@@ -128,6 +134,8 @@ enum Refusal {
     NoSession { clear: bool, tls: bool },
     /// A form without its session's CSRF token.
     Csrf,
+    /// The store could not be read; the request may be retried.
+    Store(String),
 }
 
 impl IntoResponse for Refusal {
@@ -135,6 +143,17 @@ impl IntoResponse for Refusal {
         match self {
             Refusal::NoSession { clear, tls } => to_sign_in(clear, tls),
             Refusal::Csrf => forbidden(),
+            Refusal::Store(e) => html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::layout(
+                    "Unavailable",
+                    None,
+                    Some(&format!(
+                        "The console cannot read its sessions right now ({e}); try again."
+                    )),
+                    maud::html! {},
+                ),
+            ),
         }
     }
 }
@@ -148,7 +167,7 @@ fn to_sign_in(clear: bool, tls: bool) -> Response {
     }
 }
 
-fn signed_in(
+async fn signed_in(
     c: &Console,
     headers: &HeaderMap,
     extensions: &Extensions,
@@ -157,8 +176,14 @@ fn signed_in(
     let Some(s) = cookie_of(headers, COOKIE).and_then(|v| c.sealer.open(v, now())) else {
         return Err(Refusal::NoSession { clear: false, tls });
     };
-    let caller = sign_in::caller(&c.front, &s.who, &s.region)
-        .map_err(|_| Refusal::NoSession { clear: true, tls })?;
+    let gone = Refusal::NoSession { clear: true, tls };
+    let signed_out = signed_out::since(&*c.front.core.store, &c.front.core.account, &s.who)
+        .await
+        .map_err(|e| Refusal::Store(e.to_string()))?;
+    if signed_out.is_some_and(|at| s.issued <= at) {
+        return Err(gone);
+    }
+    let caller = sign_in::caller(&c.front, &s.who, &s.region).map_err(|_| gone)?;
     Ok(SignedInRequest {
         csrf: c.sealer.csrf(&s.nonce),
         session: s,
@@ -242,6 +267,7 @@ async fn sign_in_submit(
             let s = Session {
                 who,
                 region,
+                issued: now_millis(),
                 expires: now() + LIFETIME_SECS,
                 nonce: session::nonce(),
             };
@@ -271,12 +297,18 @@ async fn sign_out(
     extensions: Extensions,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions) {
+    let r = match signed_in(&c, &headers, &extensions).await {
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
+    }
+    let store = &*c.front.core.store;
+    if let Err(e) =
+        signed_out::record(store, &c.front.core.account, &r.session.who, now_millis()).await
+    {
+        return Refusal::Store(e.to_string()).into_response();
     }
     to_sign_in(true, over_tls(&extensions))
 }
@@ -326,7 +358,7 @@ async fn clusters_page(
     headers: HeaderMap,
     extensions: Extensions,
 ) -> Response {
-    match signed_in(&c, &headers, &extensions) {
+    match signed_in(&c, &headers, &extensions).await {
         Ok(r) => clusters_answer(&c, &r, None).await,
         Err(refused) => refused.into_response(),
     }
@@ -346,7 +378,7 @@ async fn create_cluster(
     extensions: Extensions,
     Form(form): Form<CreateClusterForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions) {
+    let r = match signed_in(&c, &headers, &extensions).await {
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
@@ -367,7 +399,7 @@ async fn delete_cluster(
     extensions: Extensions,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions) {
+    let r = match signed_in(&c, &headers, &extensions).await {
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
@@ -467,7 +499,7 @@ async fn cluster_page(
     headers: HeaderMap,
     extensions: Extensions,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions) {
+    let r = match signed_in(&c, &headers, &extensions).await {
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
@@ -550,7 +582,7 @@ async fn task_page(
     headers: HeaderMap,
     extensions: Extensions,
 ) -> Response {
-    match signed_in(&c, &headers, &extensions) {
+    match signed_in(&c, &headers, &extensions).await {
         Ok(r) => task_answer(&c, &r, &cluster, &task, None).await,
         Err(refused) => refused.into_response(),
     }
@@ -571,7 +603,7 @@ async fn stop_task(
     extensions: Extensions,
     Form(form): Form<StopForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions) {
+    let r = match signed_in(&c, &headers, &extensions).await {
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };

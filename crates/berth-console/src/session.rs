@@ -1,9 +1,9 @@
 //! Console sessions as signed cookies: who signed in (a [`SignedIn`]), the region they
 //! look at, when the session ends, and a random nonce; sealed with HMAC-SHA256 under a
 //! key derived from the account's root secret, so every replica reads the sessions any
-//! replica made and a restart logs nobody out. Nothing is kept on the server: a session
-//! ends when it expires or at logout (the cookie is cleared), and at once when its key
-//! or user goes (checked on every request by [`berth_server::sign_in::caller`]).
+//! replica made and a restart logs nobody out. A session ends when it expires, at
+//! sign-out (see [`crate::signed_out`]), and at once when its key or user goes (checked
+//! on every request by [`berth_server::sign_in::caller`]).
 //!
 //! CSRF: every form carries a token, the HMAC of the session's nonce; a POST whose token
 //! is not its session's is refused. The sign-in form, before any session, is tied the
@@ -29,7 +29,9 @@ pub const LIFETIME_SECS: i64 = 12 * 3600;
 pub struct Session {
     pub who: SignedIn,
     pub region: String,
-    /// Seconds since the Unix epoch.
+    /// When it was issued, in milliseconds since the Unix epoch.
+    pub issued: i64,
+    /// When it ends, in seconds since the Unix epoch.
     pub expires: i64,
     /// Random, hex; the CSRF token is derived from it.
     pub nonce: String,
@@ -137,6 +139,7 @@ mod tests {
                 name: "alice".into(),
             },
             region: "us-east-1".into(),
+            issued: 0,
             expires,
             nonce: nonce(),
         }

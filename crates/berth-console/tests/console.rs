@@ -451,3 +451,43 @@ async fn a_user_denied_stop_task_sees_the_refusal_and_the_task_keeps_running() {
     );
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_ends_the_session_even_for_a_copy_of_its_cookie() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    let (status, page) = get(&c, "/console/clusters", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = post(&c, "/console/logout", &session, &[("csrf", "wrong")]).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "sign-out needs its token too"
+    );
+    assert_eq!(
+        get(&c, "/console/clusters", Some(&session)).await.0,
+        StatusCode::OK
+    );
+    let resp = browser()
+        .post(format!("{}/console/logout", c.endpoint()))
+        .header("cookie", cookie_value(&session))
+        .form(&[("csrf", csrf_of(&page).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(set_cookie(&resp, "berth_console")
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(
+        get(&c, "/console/clusters", Some(&session)).await,
+        (StatusCode::SEE_OTHER, "/console/login".to_string()),
+        "the old cookie no longer works"
+    );
+    let again = root_session(&c).await;
+    assert_eq!(
+        get(&c, "/console/clusters", Some(&again)).await.0,
+        StatusCode::OK
+    );
+    agent.stop().await;
+}
