@@ -46,6 +46,8 @@ def csrf(page: str) -> str:
 def test_berth_up_serves_the_console_and_the_profiles_key_signs_in(berth: Berth) -> None:
     cluster = unique("console")
     berth.aws("ecs", "create-cluster", "--cluster-name", cluster)
+    status, headers, _ = exchange(berth, "GET", "/")
+    assert (status, headers["location"]) == (303, ["/console"]), "Berth's address leads to the console"
     status, headers, _ = exchange(berth, "GET", "/console/clusters")
     assert (status, headers["location"]) == (303, ["/console/login"]), "nothing without a session"
 

@@ -293,6 +293,10 @@ pub async fn unrouted(State(app): State<Arc<FrontDoor>>, req: Request<Body>) -> 
         )));
     };
     let Some(service) = signed_for(&parts, &body) else {
+        // A browser opening Berth's address finds the web console.
+        if parts.method == axum::http::Method::GET && parts.uri.path() == "/" {
+            return axum::response::Redirect::to("/console").into_response();
+        }
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
     let error = match auth::authenticate(&app.core, &app.verifier, &parts, &body, None) {
