@@ -119,6 +119,10 @@ def test_a_terminal_session_under_a_pty(node: tuple[Berth, AgentProcess], task: 
         os.write(fd, b"[ -t 0 ] && echo TTY-$((6*7)); stty size\n")
         read_until(b"TTY-42")  # the shell ran it (the echo of what was typed says 6*7)
         read_until(b"33 99")  # the window's size reached the container's terminal
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 121, 0, 0))  # SIGWINCH
+        time.sleep(0.5)
+        os.write(fd, b"stty size\n")
+        read_until(b"41 121")  # and follows the window when it changes
         os.write(fd, b"exit 5\n")
         _, status = os.waitpid(pid, 0)
         pid = 0
