@@ -130,7 +130,8 @@ pub enum ConfigError {
 
 impl AgentConfig {
     /// Reads `file` if it exists (a missing default file is not an error), then applies
-    /// `env` (typically `std::env::vars()`), which wins.
+    /// `env` (typically `std::env::vars()`), which wins. An empty variable counts as
+    /// unset, as with the ECS agent: `ECS_CLUSTER=` leaves the file's cluster.
     pub fn load(
         file: &Path,
         required: bool,
@@ -146,10 +147,9 @@ impl AgentConfig {
                 })
             }
         };
-        settings.extend(
-            env.into_iter()
-                .filter(|(k, _)| k.starts_with("ECS_") || k.starts_with("BERTH_")),
-        );
+        settings.extend(env.into_iter().filter(|(k, v)| {
+            (k.starts_with("ECS_") || k.starts_with("BERTH_")) && !v.trim().is_empty()
+        }));
         AgentConfig::from_settings(&settings)
     }
 
@@ -325,6 +325,24 @@ mod tests {
         assert_eq!(c.cluster, "gpu-cluster");
         assert_eq!(c.stop_timeout, Duration::from_secs(30));
         assert_eq!(c.reserved_ports_tcp, ALWAYS_RESERVED_PORTS);
+    }
+
+    #[test]
+    fn an_empty_environment_variable_leaves_the_files_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ecs.config");
+        std::fs::write(
+            &file,
+            "ECS_CLUSTER=from-user-data\nECS_CONTAINER_STOP_TIMEOUT=5s\n",
+        )
+        .unwrap();
+        let env = [
+            ("ECS_CLUSTER".to_string(), String::new()),
+            ("ECS_CONTAINER_STOP_TIMEOUT".to_string(), "  ".to_string()),
+        ];
+        let c = AgentConfig::load(&file, true, env).unwrap();
+        assert_eq!(c.cluster, "from-user-data");
+        assert_eq!(c.stop_timeout, Duration::from_secs(5));
     }
 
     #[test]
