@@ -4,7 +4,7 @@
 //! upgrade and the session's token; the agent running the task joins it and runs the
 //! command with `docker exec`. Frames: `berth_api::exec`.
 //!
-//! With a terminal on standard input (or `-t`), the command gets a terminal too: the
+//! With terminals on standard input and output (or `-t`), the command gets a terminal: the
 //! local one is put in raw mode (restored on the way out) and its size follows the
 //! window. Otherwise standard input, output and error are plain pipes. `berth exec`
 //! exits with the command's exit code.
@@ -27,13 +27,13 @@ pub struct ExecRequest<'a> {
     pub container: Option<&'a str>,
     pub command: &'a [String],
     /// `Some(true)`: always a terminal; `Some(false)`: never; `None`: when standard
-    /// input is one.
+    /// input and output are terminals.
     pub tty: Option<bool>,
 }
 
 /// Whether the session gets a terminal.
-fn wants_tty(asked: Option<bool>, stdin_is_terminal: bool) -> bool {
-    asked.unwrap_or(stdin_is_terminal)
+fn wants_tty(asked: Option<bool>, on_a_terminal: bool) -> bool {
+    asked.unwrap_or(on_a_terminal)
 }
 
 /// The HTTP URL of a session's `ws://` or `wss://` stream URL.
@@ -95,7 +95,9 @@ pub async fn run(client: &Client, req: ExecRequest<'_>) -> anyhow::Result<i32> {
         .upgrade()
         .await
         .context("the session's stream did not open")?;
-    let tty = wants_tty(req.tty, std::io::stdin().is_terminal());
+    // Output redirected to a file stays plain (no terminal's CR LF), as it was written.
+    let on_a_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tty = wants_tty(req.tty, on_a_terminal);
     let _raw = if tty { terminal::Raw::enter() } else { None };
     let (cols, rows) = terminal::size().unwrap_or((0, 0));
     let (rd, mut wr) = tokio::io::split(stream);
@@ -224,7 +226,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_terminal_when_asked_else_when_stdin_is_one() {
+    fn a_terminal_when_asked_else_when_both_ends_are_terminals() {
         assert!(wants_tty(Some(true), false));
         assert!(!wants_tty(Some(false), true));
         assert!(wants_tty(None, true));

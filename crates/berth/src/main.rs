@@ -91,10 +91,11 @@ struct ExecFlags {
     /// Standard input is always passed to the command; accepted as `docker exec` takes it.
     #[arg(short = 'i', long)]
     interactive: bool,
-    /// Give the command a terminal even when standard input is not one.
+    /// Give the command a terminal even when not run from one.
     #[arg(short = 't', long, conflicts_with = "no_tty")]
     tty: bool,
-    /// Never give the command a terminal (the default when standard input is not one).
+    /// Never give the command a terminal (the default unless standard input and output
+    /// both are terminals).
     #[arg(short = 'T', long)]
     no_tty: bool,
     /// The AWS CLI profile naming the Berth to ask.
