@@ -18,6 +18,7 @@ pub mod pages;
 pub mod session;
 pub mod signed_out;
 mod signing;
+pub mod task_definitions;
 mod tasks;
 mod web;
 
@@ -32,6 +33,7 @@ use berth_server::App;
 use crate::clusters::{cluster_page, clusters_page, create_cluster, delete_cluster};
 use crate::session::Sealer;
 use crate::signing::{sign_in_page, sign_in_submit, sign_out};
+use crate::task_definitions as defs;
 use crate::tasks::{stop_task, task_page};
 
 /// What the console's handlers share.
@@ -67,6 +69,28 @@ pub fn routes(app: &Arc<App>) -> Router {
         .route(
             "/console/clusters/{cluster}/tasks/{task}/stop",
             post(stop_task),
+        )
+        .route(
+            "/console/task-definitions",
+            get(defs::list_page).post(defs::create_from_form),
+        )
+        .route("/console/task-definitions/new", get(defs::new_page_handler))
+        .route(
+            "/console/task-definitions/json",
+            post(defs::create_from_json),
+        )
+        .route("/console/task-definitions/{family}", get(defs::family_page))
+        .route(
+            "/console/task-definitions/{family}/{revision}",
+            get(defs::revision_page),
+        )
+        .route(
+            "/console/task-definitions/{family}/{revision}/run",
+            post(defs::run),
+        )
+        .route(
+            "/console/task-definitions/{family}/{revision}/deregister",
+            post(defs::deregister),
         )
         .with_state(console)
 }

@@ -31,6 +31,7 @@ pub fn layout(title: &str, who: Option<(&str, &str)>, error: Option<&str>, body:
                     strong { "Berth" }
                     @if let Some((principal, csrf)) = who {
                         a href="/console/clusters" { "Clusters" }
+                        a href="/console/task-definitions" { "Task definitions" }
                         span.muted { (principal) }
                         form method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(csrf);

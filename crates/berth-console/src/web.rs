@@ -169,3 +169,25 @@ pub(crate) struct CsrfForm {
     #[serde(default)]
     pub csrf: String,
 }
+
+/// A signed-in page: `shown` rendered under `title` (with `error` from a failed action
+/// above it), or the error that kept it from being read.
+pub(crate) fn answer(
+    r: &SignedInRequest,
+    title: &str,
+    shown: Result<Markup, ApiError>,
+    error: Option<&ApiError>,
+) -> Response {
+    let principal = r.principal();
+    let who = Some((principal.as_str(), r.csrf.as_str()));
+    match shown {
+        Ok(body) => html(
+            error.map_or(StatusCode::OK, status_of),
+            pages::layout(title, who, error.map(words).as_deref(), body),
+        ),
+        Err(e) => html(
+            status_of(&e),
+            pages::layout(title, who, Some(&words(&e)), maud::html! {}),
+        ),
+    }
+}

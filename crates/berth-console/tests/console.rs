@@ -491,3 +491,178 @@ async fn signing_out_ends_the_session_even_for_a_copy_of_its_cookie() {
     );
     agent.stop().await;
 }
+
+/// The location a POST redirected to, or the page it answered with.
+async fn post_full(
+    c: &TestCluster,
+    path: &str,
+    session: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let resp = browser()
+        .post(format!("{}{path}", c.endpoint()))
+        .header("cookie", cookie_value(session))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    match resp.headers().get("location") {
+        Some(l) => (status, l.to_str().unwrap().to_string()),
+        None => (status, resp.text().await.unwrap()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_definition_from_the_form_runs_gets_a_new_revision_and_is_deregistered() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    let (status, page) = get(&c, "/console/task-definitions/new", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    let csrf = csrf_of(&page);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("family", "iris"),
+        ("compatibility", "EC2"),
+        ("network_mode", "bridge"),
+        ("cpu", "256"),
+        ("memory", "512"),
+        ("container_name", "app"),
+        ("image", "busybox"),
+        ("container_port", "8080"),
+        ("environment", "MODEL=iris\nBANNER=<b>hi</b>"),
+        // The box is ticked on the page, so a browser sends it.
+        ("awslogs", "on"),
+    ];
+    // A bad line keeps what was typed and says why.
+    let mut bad = form.to_vec();
+    bad[9] = ("environment", "NOEQUALS");
+    let (status, body) = post_full(&c, "/console/task-definitions", &session, &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("NOEQUALS") && body.contains("not NAME=VALUE"),
+        "{body}"
+    );
+    assert!(
+        body.contains("value=\"iris\""),
+        "the family is kept: {body}"
+    );
+
+    let (status, location) = post_full(&c, "/console/task-definitions", &session, &form).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/task-definitions/iris/1")
+    );
+    let described = c
+        .client
+        .ok(
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "iris:1"}),
+        )
+        .await;
+    let container = &described["taskDefinition"]["containerDefinitions"][0];
+    assert_eq!(
+        container["logConfiguration"]["logDriver"], "awslogs",
+        "awslogs on by default"
+    );
+    assert_eq!(container["environment"][1]["value"], "<b>hi</b>");
+    let (status, page) = get(&c, "/console/task-definitions/iris/1", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("&lt;b&gt;hi&lt;/b&gt;") && !page.contains("<b>hi</b>"),
+        "{page}"
+    );
+
+    // Run it: the cluster's page follows, with the task on it.
+    let csrf = csrf_of(&page[page.find("id=\"run-task\"").unwrap()..]);
+    let (status, location) = post_full(
+        &c,
+        "/console/task-definitions/iris/1/run",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("cluster", "default"),
+            ("launch_type", "EC2"),
+            ("count", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/clusters/default")
+    );
+    let tasks = c.client.ok("ListTasks", json!({"family": "iris"})).await;
+    assert_eq!(tasks["taskArns"].as_array().unwrap().len(), 1);
+
+    // A new revision from the JSON editor, starting from revision 1.
+    let (status, page) = get(
+        &c,
+        "/console/task-definitions/new?from=iris:1",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let start = page.find("name=\"definition\"").unwrap();
+    let text_start = page[start..].find('>').unwrap() + start + 1;
+    let text_end = page[text_start..].find("</textarea>").unwrap() + text_start;
+    let shown = page[text_start..text_end]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    let mut definition: Value =
+        serde_json::from_str(&shown).expect("the editor holds the revision's JSON");
+    assert!(definition.get("revision").is_none() && definition.get("status").is_none());
+    definition["containerDefinitions"][0]["image"] = json!("busybox:2");
+    let (_, body) = post_full(
+        &c,
+        "/console/task-definitions/json",
+        &session,
+        &[("csrf", &csrf_of(&page)), ("definition", "{not json")],
+    )
+    .await;
+    assert!(
+        body.contains("not valid JSON") && body.contains("{not json"),
+        "{body}"
+    );
+    let (status, location) = post_full(
+        &c,
+        "/console/task-definitions/json",
+        &session,
+        &[
+            ("csrf", &csrf_of(&page)),
+            ("definition", &definition.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/task-definitions/iris/2")
+    );
+
+    // Deregister revision 1.
+    let (_, page) = get(&c, "/console/task-definitions/iris/1", Some(&session)).await;
+    let (status, _) = post_full(
+        &c,
+        "/console/task-definitions/iris/1/deregister",
+        &session,
+        &[("csrf", &csrf_of(&page))],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let described = c
+        .client
+        .ok(
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "iris:1"}),
+        )
+        .await;
+    assert_eq!(described["taskDefinition"]["status"], "INACTIVE");
+    let (_, page) = get(&c, "/console/task-definitions/iris", Some(&session)).await;
+    assert!(
+        page.contains("/console/task-definitions/iris/2")
+            && !page.contains("/console/task-definitions/iris/1\""),
+        "{page}"
+    );
+    agent.stop().await;
+}
