@@ -21,7 +21,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from conftest import Berth, berth_bin, client, client_error, error_code, error_message, eventually, new_user, unique
+from conftest import (Berth, berth_bin, client, client_error, error_code, error_message, eventually, http_exchange,
+                      new_user, unique)
 from docker_agent import IMAGE, AgentProcess, agent_node
 
 CLUSTER = "default"
@@ -145,6 +146,23 @@ def test_execute_command_answers_a_session_as_boto3_reads_it(node: tuple[Berth, 
     assert len(session["tokenValue"]) >= 32
     err = client_error(berth.client().execute_command, cluster=CLUSTER, task=task, command="ls", interactive=False)
     assert error_code(err) == "InvalidParameterException"
+
+
+def test_a_sessions_stream_opens_only_with_its_token_and_an_upgrade(node: tuple[Berth, AgentProcess], task: str) -> None:
+    berth, _ = node
+    session = berth.client().execute_command(cluster=CLUSTER, task=task, command="true", interactive=True)["session"]
+    path = session["streamUrl"].split(f":{berth.port}", 1)[1]
+    wrong = http_exchange(berth.port, "GET", path, {"Upgrade": "berth-exec", "Authorization": "Bearer not-it"}, b"")
+    assert (wrong.status, wrong.error_type) == (400, "ResourceNotFoundException"), wrong
+    plain = http_exchange(berth.port, "GET", path, {"Authorization": f"Bearer {session['tokenValue']}"}, b"")
+    assert (plain.status, plain.error_type) == (400, "InvalidParameterException"), plain
+    assert "Upgrade: berth-exec" in plain.message
+    # The agent's side takes agents only.
+    anyone = http_exchange(berth.port, "GET", "/agent/v1/exec-sessions?containerInstanceArn=x", {}, b"")
+    assert anyone.status in (400, 401, 403) and anyone.message, anyone
+    other = http_exchange(berth.port, "GET", f"/agent/v1/exec/{session['sessionId']}?containerInstanceArn=x",
+                          {"Upgrade": "berth-exec", "Authorization": "Bearer not-an-agent"}, b"")
+    assert other.status in (400, 401, 403) and other.message, other
 
 
 def test_exec_is_refused_for_a_task_run_without_it(node: tuple[Berth, AgentProcess], family: str) -> None:
