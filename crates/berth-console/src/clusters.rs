@@ -128,6 +128,43 @@ pub(crate) struct ClusterQuery {
     tasks: Option<String>,
 }
 
+impl ClusterQuery {
+    /// Which tasks are listed: STOPPED when asked, else RUNNING.
+    pub(crate) fn showing(&self) -> &'static str {
+        match self.tasks.as_deref() {
+            Some("STOPPED") => "STOPPED",
+            _ => "RUNNING",
+        }
+    }
+}
+
+/// The cluster's tasks whose desired status is `showing` (RUNNING or STOPPED).
+pub(crate) async fn tasks_of(
+    c: &Console,
+    r: &SignedInRequest,
+    cluster: &str,
+    showing: &str,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let (front, caller) = (&c.front, &r.caller);
+    let task_arns = api::list_all(
+        front,
+        caller,
+        "ListTasks",
+        json!({ "cluster": cluster, "desiredStatus": showing }),
+        "taskArns",
+    )
+    .await?;
+    api::Describe {
+        action: "DescribeTasks",
+        base: json!({ "cluster": cluster }),
+        member: "tasks",
+        batch: 100,
+        key: "tasks",
+    }
+    .run(front, caller, &task_arns)
+    .await
+}
+
 pub(crate) async fn cluster_view(
     c: &Console,
     r: &SignedInRequest,
@@ -153,23 +190,7 @@ pub(crate) async fn cluster_view(
     }
     .run(front, caller, &service_arns)
     .await?;
-    let task_arns = api::list_all(
-        front,
-        caller,
-        "ListTasks",
-        json!({ "cluster": cluster, "desiredStatus": showing }),
-        "taskArns",
-    )
-    .await?;
-    let tasks = api::Describe {
-        action: "DescribeTasks",
-        base: in_cluster.clone(),
-        member: "tasks",
-        batch: 100,
-        key: "tasks",
-    }
-    .run(front, caller, &task_arns)
-    .await?;
+    let tasks = tasks_of(c, r, cluster, showing).await?;
     let instance_arns = api::list_all(
         front,
         caller,
@@ -207,10 +228,7 @@ pub(crate) async fn cluster_page(
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
-    let showing = match query.tasks.as_deref() {
-        Some("STOPPED") => "STOPPED",
-        _ => "RUNNING",
-    };
+    let showing = query.showing();
     let principal = r.principal();
     let who = Some((principal.as_str(), r.csrf.as_str()));
     let title = format!("Cluster {cluster}");

@@ -14,6 +14,7 @@
 
 pub mod api;
 mod clusters;
+mod live;
 pub mod pages;
 pub mod session;
 pub mod signed_out;
@@ -65,7 +66,15 @@ pub fn routes(app: &Arc<App>) -> Router {
         .route("/console/clusters", get(clusters_page).post(create_cluster))
         .route("/console/clusters/{cluster}", get(cluster_page))
         .route("/console/clusters/{cluster}/delete", post(delete_cluster))
+        .route(
+            "/console/clusters/{cluster}/tasks/stream",
+            get(live::cluster_tasks),
+        )
         .route("/console/clusters/{cluster}/tasks/{task}", get(task_page))
+        .route(
+            "/console/clusters/{cluster}/tasks/{task}/stream",
+            get(live::task),
+        )
         .route(
             "/console/clusters/{cluster}/tasks/{task}/stop",
             post(stop_task),

@@ -51,6 +51,16 @@ pub fn layout(title: &str, who: Option<(&str, &str)>, error: Option<&str>, body:
     }
 }
 
+/// A script that keeps the element `id` up to date from the server-sent events at
+/// `stream` (each event's data is the element's new HTML), without reloading the page.
+pub fn live(id: &str, stream: &str) -> Markup {
+    let script = format!(
+        "(function(){{var s=new EventSource({stream:?});s.addEventListener('update',function(e){{\
+         var el=document.getElementById({id:?});if(el){{el.outerHTML=e.data;}}}});}})();"
+    );
+    html! { script { (PreEscaped(script)) } }
+}
+
 /// What the sign-in form keeps of what was typed (never a secret or password).
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct SignInForm {
@@ -234,25 +244,8 @@ pub fn cluster(view: &ClusterView<'_>) -> Markup {
                 a href={ "/console/clusters/" (name) } { "Show running tasks" }
             }
         }
-        table id="tasks" {
-            thead { tr { th { "Task" } th { "Task definition" } th { "Last status" } th { "Health" } th { "Launch type" } th { "Private IP" } th { "Host ports" } th { "Exit codes" } th { "Stopped reason" } } }
-            tbody {
-                @for t in view.tasks {
-                    @let id = last_part(text(t, "taskArn"));
-                    tr {
-                        td { a href={ "/console/clusters/" (name) "/tasks/" (id) } { (id) } }
-                        td { (last_part(text(t, "taskDefinitionArn"))) }
-                        td.status { (text(t, "lastStatus")) }
-                        td { (text(t, "healthStatus")) }
-                        td { (text(t, "launchType")) }
-                        td.ip { (private_ip(t)) }
-                        td { (host_ports(t)) }
-                        td { (exit_codes(t)) }
-                        td { (text(t, "stoppedReason")) }
-                    }
-                }
-            }
-        }
+        (tasks_table(name, view.tasks))
+        (live("tasks", &format!("/console/clusters/{name}/tasks/stream?tasks={}", view.showing)))
         h2 { "Container instances" }
         table {
             thead { tr { th { "Instance" } th { "Agent connected" } th { "Status" } th { "CPU registered / remaining" } th { "Memory registered / remaining" } } }
@@ -271,6 +264,32 @@ pub fn cluster(view: &ClusterView<'_>) -> Markup {
     }
 }
 
+/// A cluster's tasks table (`#tasks`), also sent alone as the cluster page's live update.
+pub fn tasks_table(cluster: &str, tasks: &[Value]) -> Markup {
+    let name = cluster;
+    html! {
+    table id="tasks" {
+        thead { tr { th { "Task" } th { "Task definition" } th { "Last status" } th { "Health" } th { "Launch type" } th { "Private IP" } th { "Host ports" } th { "Exit codes" } th { "Stopped reason" } } }
+        tbody {
+            @for t in tasks {
+                @let id = last_part(text(t, "taskArn"));
+                tr {
+                    td { a href={ "/console/clusters/" (name) "/tasks/" (id) } { (id) } }
+                    td { (last_part(text(t, "taskDefinitionArn"))) }
+                    td.status { (text(t, "lastStatus")) }
+                    td { (text(t, "healthStatus")) }
+                    td { (text(t, "launchType")) }
+                    td.ip { (private_ip(t)) }
+                    td { (host_ports(t)) }
+                    td { (exit_codes(t)) }
+                    td { (text(t, "stoppedReason")) }
+                }
+            }
+        }
+    }
+    }
+}
+
 fn resource(instance: &Value, list: &str, name: &str) -> i64 {
     objects(instance, list)
         .iter()
@@ -282,6 +301,7 @@ fn resource(instance: &Value, list: &str, name: &str) -> i64 {
 pub fn task(cluster: &str, task: &Value, definition: Option<&Value>, csrf: &str) -> Markup {
     let id = last_part(text(task, "taskArn"));
     html! {
+        div id="task-view" {
         table id="task" {
             tr { th { "Task" } td { (text(task, "taskArn")) } }
             tr { th { "Task definition" } td { (text(task, "taskDefinitionArn")) } }
@@ -338,6 +358,7 @@ pub fn task(cluster: &str, task: &Value, definition: Option<&Value>, csrf: &str)
                 label { "Reason " input name="reason" value="Stopped from the console"; }
                 button type="submit" { "Stop" }
             }
+        }
         }
     }
 }

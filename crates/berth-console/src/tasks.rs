@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use berth_api::error::ApiError;
@@ -47,6 +47,7 @@ pub(crate) async fn task_view(
     Ok(pages::task(cluster, &t, definition.as_ref(), &r.csrf))
 }
 
+/// The task's page (kept up to date while open), with `error` from a failed action.
 pub(crate) async fn task_answer(
     c: &Console,
     r: &SignedInRequest,
@@ -54,19 +55,11 @@ pub(crate) async fn task_answer(
     task: &str,
     error: Option<&ApiError>,
 ) -> Response {
-    let principal = r.principal();
-    let who = Some((principal.as_str(), r.csrf.as_str()));
-    let title = format!("Task {task}");
-    match task_view(c, r, cluster, task).await {
-        Ok(body) => html(
-            error.map_or(StatusCode::OK, status_of),
-            pages::layout(&title, who, error.map(words).as_deref(), body),
-        ),
-        Err(e) => html(
-            status_of(&e),
-            pages::layout(&title, who, Some(&words(&e)), maud::html! {}),
-        ),
-    }
+    let stream = format!("/console/clusters/{cluster}/tasks/{task}/stream");
+    let shown = task_view(c, r, cluster, task)
+        .await
+        .map(|view| maud::html! { (view) (pages::live("task-view", &stream)) });
+    answer(r, &format!("Task {task}"), shown, error)
 }
 
 pub(crate) async fn task_page(
