@@ -16,6 +16,7 @@ pub mod api;
 mod clusters;
 mod live;
 pub mod pages;
+pub mod services;
 pub mod session;
 pub mod signed_out;
 mod signing;
@@ -67,6 +68,22 @@ pub fn routes(app: &Arc<App>) -> Router {
         .route("/console/clusters/{cluster}", get(cluster_page))
         .route("/console/clusters/{cluster}/delete", post(delete_cluster))
         .route(
+            "/console/clusters/{cluster}/services/{service}",
+            get(services::service_page),
+        )
+        .route(
+            "/console/clusters/{cluster}/services/{service}/stream",
+            get(live::service),
+        )
+        .route(
+            "/console/clusters/{cluster}/services/{service}/update",
+            post(services::update),
+        )
+        .route(
+            "/console/clusters/{cluster}/services/{service}/delete",
+            post(services::delete),
+        )
+        .route(
             "/console/clusters/{cluster}/tasks/stream",
             get(live::cluster_tasks),
         )
@@ -100,6 +117,10 @@ pub fn routes(app: &Arc<App>) -> Router {
         .route(
             "/console/task-definitions/{family}/{revision}/deregister",
             post(defs::deregister),
+        )
+        .route(
+            "/console/task-definitions/{family}/{revision}/create-service",
+            post(services::create),
         )
         .with_state(console)
 }

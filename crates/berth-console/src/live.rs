@@ -19,6 +19,7 @@ use futures::StreamExt;
 use maud::Markup;
 
 use crate::clusters::{tasks_of, ClusterQuery};
+use crate::services::service_live;
 use crate::tasks::task_view;
 use crate::web::*;
 use crate::{pages, Console};
@@ -33,6 +34,8 @@ enum Part {
     ClusterTasks { cluster: String, showing: String },
     /// One task's view.
     Task { cluster: String, task: String },
+    /// One service's state.
+    Service { cluster: String, service: String },
 }
 
 async fn render(c: &Console, r: &SignedInRequest, part: &Part) -> Markup {
@@ -41,6 +44,7 @@ async fn render(c: &Console, r: &SignedInRequest, part: &Part) -> Markup {
             .await
             .map(|tasks| pages::tasks_table(cluster, &tasks)),
         Part::Task { cluster, task } => task_view(c, r, cluster, task).await,
+        Part::Service { cluster, service } => service_live(c, r, cluster, service).await,
     };
     // An error (the principal lost access, say) replaces the part with its words.
     shown.unwrap_or_else(|e| maud::html! { div.error role="alert" { (words(&e)) } })
@@ -115,5 +119,27 @@ pub(crate) async fn task(
     };
     let prefix = Scope::new(&r.caller.account, &r.caller.region).task(&cluster, &task);
     let part = Part::Task { cluster, task };
+    stream(c, r, prefix, part).await
+}
+
+/// `GET /console/clusters/{cluster}/services/{service}/stream`: the service's state,
+/// again whenever the cluster's services or tasks change.
+pub(crate) async fn service(
+    State(c): State<Arc<Console>>,
+    Path((cluster, service)): Path<(String, String)>,
+    headers: HeaderMap,
+    extensions: Extensions,
+) -> Response {
+    let r = match signed_in(&c, &headers, &extensions).await {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
+    // The service record and its tasks both live under the scope: watch the account's
+    // ECS records of the region, and render when anything there changes.
+    let prefix = format!(
+        "{}/",
+        Scope::new(&r.caller.account, &r.caller.region).base()
+    );
+    let part = Part::Service { cluster, service };
     stream(c, r, prefix, part).await
 }

@@ -112,11 +112,11 @@ pub fn sign_in(form: &SignInForm, csrf: &str, default_region: &str, error: Optio
     )
 }
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+pub(crate) fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or("")
 }
 
-fn number(v: &Value, key: &str) -> i64 {
+pub(crate) fn number(v: &Value, key: &str) -> i64 {
     v[key].as_i64().unwrap_or(0)
 }
 
@@ -225,7 +225,7 @@ pub fn cluster(view: &ClusterView<'_>) -> Markup {
                 @for s in view.services {
                     @let rollout = objects(s, "deployments").first().map(|d| text(d, "rolloutState")).unwrap_or("");
                     tr {
-                        td { (text(s, "serviceName")) }
+                        td { a href={ "/console/clusters/" (name) "/services/" (text(s, "serviceName")) } { (text(s, "serviceName")) } }
                         td { (number(s, "desiredCount")) }
                         td { (number(s, "runningCount")) }
                         td { (number(s, "pendingCount")) }

@@ -15,6 +15,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::pages::text;
 use crate::web::*;
 use crate::{api, Console};
 
@@ -159,10 +160,6 @@ impl NewForm {
         }
         Ok(request)
     }
-}
-
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("")
 }
 
 fn select(name: &str, options: &[(&str, &str)], chosen: &str) -> Markup {
@@ -344,13 +341,21 @@ impl RunForm {
     }
 }
 
+/// The forms on a revision's page, as typed (after a failed action) or empty.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Forms {
+    pub run: RunForm,
+    pub create: crate::services::CreateForm,
+}
+
 async fn revision_view(
     c: &Console,
     r: &SignedInRequest,
     family: &str,
     revision: &str,
-    run: &RunForm,
+    forms: &Forms,
 ) -> Result<Markup, ApiError> {
+    let run = &forms.run;
     let found = api::ecs(
         &c.front,
         &r.caller,
@@ -400,6 +405,8 @@ async fn revision_view(
                 }
                 button type="submit" { "Run" }
             }
+            h2 { "Create service" }
+            (crate::services::create_form(&base, &forms.create, launch_type, awsvpc, &r.csrf))
             h2 { "Deregister" }
             form method="post" action={ (base) "/deregister" } {
                 input type="hidden" name="csrf" value=(r.csrf);
@@ -411,6 +418,24 @@ async fn revision_view(
     })
 }
 
+/// A revision's page with `forms` as typed and `error` from a failed action.
+pub(crate) async fn revision_answer(
+    c: &Console,
+    r: &SignedInRequest,
+    family: &str,
+    revision: &str,
+    forms: &Forms,
+    error: Option<&ApiError>,
+) -> Response {
+    let shown = revision_view(c, r, family, revision, forms).await;
+    answer(
+        r,
+        &format!("Task definition {family}:{revision}"),
+        shown,
+        error,
+    )
+}
+
 /// `GET /console/task-definitions/{family}/{revision}`.
 pub(crate) async fn revision_page(
     State(c): State<Arc<Console>>,
@@ -419,12 +444,7 @@ pub(crate) async fn revision_page(
     extensions: Extensions,
 ) -> Response {
     match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => answer(
-            &r,
-            &format!("Task definition {family}:{revision}"),
-            revision_view(&c, &r, &family, &revision, &RunForm::default()).await,
-            None,
-        ),
+        Ok(r) => revision_answer(&c, &r, &family, &revision, &Forms::default(), None).await,
         Err(refused) => refused.into_response(),
     }
 }
@@ -464,12 +484,13 @@ pub(crate) async fn run(
         Ok(()) => {
             Redirect::to(&format!("/console/clusters/{}", form.cluster.trim())).into_response()
         }
-        Err(e) => answer(
-            &r,
-            &format!("Task definition {family}:{revision}"),
-            revision_view(&c, &r, &family, &revision, &form).await,
-            Some(&e),
-        ),
+        Err(e) => {
+            let forms = Forms {
+                run: form,
+                ..Forms::default()
+            };
+            revision_answer(&c, &r, &family, &revision, &forms, Some(&e)).await
+        }
     }
 }
 
@@ -493,12 +514,7 @@ pub(crate) async fn deregister(
         Ok(_) => {
             Redirect::to(&format!("/console/task-definitions/{family}/{revision}")).into_response()
         }
-        Err(e) => answer(
-            &r,
-            &format!("Task definition {family}:{revision}"),
-            revision_view(&c, &r, &family, &revision, &RunForm::default()).await,
-            Some(&e),
-        ),
+        Err(e) => revision_answer(&c, &r, &family, &revision, &Forms::default(), Some(&e)).await,
     }
 }
 

@@ -755,3 +755,122 @@ async fn open_pages_get_task_changes_without_reloading() {
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_from_a_revision_scales_redeploys_and_is_deleted() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "svc", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 16}]}),
+        )
+        .await;
+    let (_, page) = get(&c, "/console/task-definitions/svc/1", Some(&session)).await;
+    let form_at = page
+        .find("id=\"create-service\"")
+        .expect("a create-service form");
+    let csrf = csrf_of(&page[form_at..]);
+    let (status, body) = post_full(
+        &c,
+        "/console/task-definitions/svc/1/create-service",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("cluster", "default"),
+            ("service_name", "web"),
+            ("desired_count", "two"),
+            ("launch_type", "EC2"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("desired count must be a whole number") && body.contains("value=\"web\""),
+        "{body}"
+    );
+    let (status, location) = post_full(
+        &c,
+        "/console/task-definitions/svc/1/create-service",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("cluster", "default"),
+            ("service_name", "web"),
+            ("desired_count", "2"),
+            ("launch_type", "EC2"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            StatusCode::SEE_OTHER,
+            "/console/clusters/default/services/web"
+        )
+    );
+
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = get(&c, "/console/clusters/default/services/web", Some(&session))
+            .await
+            .1;
+        if page.contains("<td class=\"running\">2</td>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        page.contains("<td class=\"running\">2</td>"),
+        "two tasks run: {page}"
+    );
+    assert!(
+        page.contains("id=\"deployments\"") && page.contains("PRIMARY"),
+        "{page}"
+    );
+    assert!(
+        page.contains("/console/clusters/default/services/web/stream"),
+        "the page follows the service"
+    );
+
+    // Force a new deployment and scale to 1 in one update.
+    let csrf = csrf_of(&page[page.find("id=\"update-service\"").unwrap()..]);
+    let (status, _) = post_full(
+        &c,
+        "/console/clusters/default/services/web/update",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("desired_count", "1"),
+            ("task_definition", "svc:1"),
+            ("force_new_deployment", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let s = &c
+        .client
+        .ok("DescribeServices", json!({"services": ["web"]}))
+        .await["services"][0];
+    assert_eq!(s["desiredCount"], 1);
+    assert_eq!(
+        s["deployments"].as_array().unwrap().len(),
+        2,
+        "a new deployment: {s}"
+    );
+
+    let (status, _) = post_full(
+        &c,
+        "/console/clusters/default/services/web/delete",
+        &session,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let s = &c
+        .client
+        .ok("DescribeServices", json!({"services": ["web"]}))
+        .await["services"][0];
+    assert_ne!(s["status"], "ACTIVE");
+    agent.stop().await;
+}
