@@ -1,4 +1,4 @@
-//! The console's API calls: each is the signed-in principal's own call, made through
+//! The console's API calls (ECS and CloudWatch Logs): each is the signed-in principal's own call, made through
 //! [`berth_server::protocol::call`] with the same authorization and handlers as a
 //! signed request, so the console can do nothing its user could not do with the AWS
 //! CLI. Answers are read as JSON values: the pages show what the API returns.
@@ -8,6 +8,20 @@ use berth_server::context::Caller;
 use berth_server::protocol::{self, FrontDoor};
 use serde_json::Value;
 
+/// One call of `caller` to `service` (its SigV4 signing name: `ecs`, `logs`).
+async fn call(
+    front: &FrontDoor,
+    caller: &Caller,
+    service: &str,
+    action: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let body = serde_json::to_vec(&body).expect("JSON values serialize");
+    // The console is no agent: the endpoint DiscoverPollEndpoint would name is unused.
+    let answer = protocol::call(front, caller.clone(), service, action, &body, "").await?;
+    serde_json::from_slice(&answer).map_err(|e| ApiError::Server(e.to_string()))
+}
+
 /// One ECS call of `caller`.
 pub async fn ecs(
     front: &FrontDoor,
@@ -15,10 +29,17 @@ pub async fn ecs(
     action: &str,
     body: Value,
 ) -> Result<Value, ApiError> {
-    let body = serde_json::to_vec(&body).expect("JSON values serialize");
-    // The console is no agent: the endpoint DiscoverPollEndpoint would name is unused.
-    let answer = protocol::call(front, caller.clone(), "ecs", action, &body, "").await?;
-    serde_json::from_slice(&answer).map_err(|e| ApiError::Server(e.to_string()))
+    call(front, caller, "ecs", action, body).await
+}
+
+/// One CloudWatch Logs call of `caller`.
+pub async fn logs(
+    front: &FrontDoor,
+    caller: &Caller,
+    action: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    call(front, caller, "logs", action, body).await
 }
 
 /// The strings at `key` of `value` (an array of strings), empty when absent.

@@ -15,6 +15,7 @@
 pub mod api;
 mod clusters;
 mod live;
+pub mod logs;
 pub mod pages;
 pub mod services;
 pub mod session;
@@ -95,6 +96,10 @@ pub fn routes(app: &Arc<App>) -> Router {
         .route(
             "/console/clusters/{cluster}/tasks/{task}/stop",
             post(stop_task),
+        )
+        .route(
+            "/console/clusters/{cluster}/tasks/{task}/logs/stream",
+            get(logs::tail),
         )
         .route(
             "/console/task-definitions",

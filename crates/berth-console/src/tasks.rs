@@ -1,8 +1,8 @@
-//! A task's page and stopping it.
+//! A task's page (its state followed live, its logs) and stopping it.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -11,15 +11,17 @@ use maud::Markup;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::logs::{self, LogsQuery};
 use crate::web::*;
 use crate::{api, pages, Console};
 
-pub(crate) async fn task_view(
+/// A task and (when the principal may read it) its task definition.
+async fn load(
     c: &Console,
     r: &SignedInRequest,
     cluster: &str,
     task: &str,
-) -> Result<Markup, ApiError> {
+) -> Result<(Value, Option<Value>), ApiError> {
     let (front, caller) = (&c.front, &r.caller);
     let found = api::ecs(
         front,
@@ -44,32 +46,57 @@ pub(crate) async fn task_view(
     .await
     .ok()
     .map(|d: Value| d["taskDefinition"].clone());
+    Ok((t, definition))
+}
+
+/// What changes as the task runs (`#task-view`), for the page and its stream.
+pub(crate) async fn task_view(
+    c: &Console,
+    r: &SignedInRequest,
+    cluster: &str,
+    task: &str,
+) -> Result<Markup, ApiError> {
+    let (t, definition) = load(c, r, cluster, task).await?;
     Ok(pages::task(cluster, &t, definition.as_ref(), &r.csrf))
 }
 
-/// The task's page (kept up to date while open), with `error` from a failed action.
+/// The task's page (kept up to date while open, its logs tailed), with `error` from a
+/// failed action.
 pub(crate) async fn task_answer(
     c: &Console,
     r: &SignedInRequest,
     cluster: &str,
     task: &str,
+    logs_query: &LogsQuery,
     error: Option<&ApiError>,
 ) -> Response {
     let stream = format!("/console/clusters/{cluster}/tasks/{task}/stream");
-    let shown = task_view(c, r, cluster, task)
-        .await
-        .map(|view| maud::html! { (view) (pages::live("task-view", &stream)) });
+    let shown = match load(c, r, cluster, task).await {
+        Ok((t, definition)) => {
+            let logs = match &definition {
+                Some(d) => logs::section(c, r, cluster, &t, d, logs_query).await,
+                None => maud::html! {},
+            };
+            Ok(maud::html! {
+                (pages::task(cluster, &t, definition.as_ref(), &r.csrf))
+                (pages::live("task-view", &stream))
+                (logs)
+            })
+        }
+        Err(e) => Err(e),
+    };
     answer(r, &format!("Task {task}"), shown, error)
 }
 
 pub(crate) async fn task_page(
     State(c): State<Arc<Console>>,
     Path((cluster, task)): Path<(String, String)>,
+    Query(logs_query): Query<LogsQuery>,
     headers: HeaderMap,
     extensions: Extensions,
 ) -> Response {
     match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => task_answer(&c, &r, &cluster, &task, None).await,
+        Ok(r) => task_answer(&c, &r, &cluster, &task, &logs_query, None).await,
         Err(refused) => refused.into_response(),
     }
 }
@@ -102,6 +129,6 @@ pub(crate) async fn stop_task(
     }
     match api::ecs(&c.front, &r.caller, "StopTask", body).await {
         Ok(_) => Redirect::to(&format!("/console/clusters/{cluster}/tasks/{task}")).into_response(),
-        Err(e) => task_answer(&c, &r, &cluster, &task, Some(&e)).await,
+        Err(e) => task_answer(&c, &r, &cluster, &task, &LogsQuery::default(), Some(&e)).await,
     }
 }

@@ -874,3 +874,117 @@ async fn a_service_from_a_revision_scales_redeploys_and_is_deleted() {
     assert_ne!(s["status"], "ACTIVE");
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tasks_page_shows_its_logs_pages_back_and_tails_new_lines() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "talker", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 16,
+                "logConfiguration": {"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/ecs/talker", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs"}}}]}),
+        )
+        .await;
+    let run = c
+        .client
+        .ok(
+            "RunTask",
+            json!({"taskDefinition": "talker", "launchType": "EC2"}),
+        )
+        .await;
+    let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let id = arn.rsplit('/').next().unwrap().to_string();
+    let stream = format!("ecs/app/{id}");
+    // 150 lines: the page shows the latest 100, older ones a page back.
+    let _ = c
+        .client
+        .logs("CreateLogGroup", json!({"logGroupName": "/ecs/talker"}))
+        .await;
+    c.client
+        .logs(
+            "CreateLogStream",
+            json!({"logGroupName": "/ecs/talker", "logStreamName": stream}),
+        )
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 60_000;
+    let events: Vec<Value> = (0..150)
+        .map(|i| json!({"timestamp": now + i, "message": format!("line {i:03} <i>")}))
+        .collect();
+    c.client
+        .logs(
+            "PutLogEvents",
+            json!({"logGroupName": "/ecs/talker", "logStreamName": stream, "logEvents": events}),
+        )
+        .await
+        .unwrap();
+    let (status, page) = get(
+        &c,
+        &format!("/console/clusters/default/tasks/{id}"),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("line 149 &lt;i&gt;")
+            && page.contains("line 050")
+            && !page.contains("line 049"),
+        "{page}"
+    );
+    let older = page
+        .find("?container=app&amp;before=")
+        .expect("an older-lines link");
+    let href_start = page[..older].rfind("href=\"").unwrap() + 6;
+    let href = page[href_start..older + page[older..].find('"').unwrap()].replace("&amp;", "&");
+    let (_, older_page) = get(&c, &href, Some(&session)).await;
+    assert!(
+        older_page.contains("line 049") && older_page.contains("line 000"),
+        "{older_page}"
+    );
+
+    // The tail sends lines written after the page was rendered.
+    let tail_at = page
+        .find("/logs/stream?container=app")
+        .expect("a tail stream");
+    let tail_start = page[..tail_at].rfind('"').unwrap() + 1;
+    let tail = &page[tail_start..tail_at + page[tail_at..].find('"').unwrap()];
+    let mut resp = browser()
+        .get(format!("{}{tail}", c.endpoint()))
+        .header("cookie", cookie_value(&session))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    c.client
+        .logs(
+            "PutLogEvents",
+            json!({"logGroupName": "/ecs/talker", "logStreamName": stream,
+                   "logEvents": [{"timestamp": now + 500, "message": "fresh line"}]}),
+        )
+        .await
+        .unwrap();
+    let mut buffer = String::new();
+    let read = async {
+        loop {
+            if buffer.contains("event: lines") && buffer.contains("fresh line") {
+                return;
+            }
+            let chunk = resp.chunk().await.unwrap().expect("open");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .expect("the new line is tailed");
+    assert!(
+        !buffer.contains("line 149"),
+        "only new lines are sent: {buffer}"
+    );
+    agent.stop().await;
+}
