@@ -126,6 +126,8 @@ pub(crate) async fn delete_cluster(
 #[derive(Deserialize)]
 pub(crate) struct ClusterQuery {
     tasks: Option<String>,
+    /// ListTasks' token of the page of tasks shown.
+    pub(crate) page: Option<String>,
 }
 
 impl ClusterQuery {
@@ -138,31 +140,39 @@ impl ClusterQuery {
     }
 }
 
-/// The cluster's tasks whose desired status is `showing` (RUNNING or STOPPED).
+/// Tasks a cluster page shows at once.
+pub(crate) const TASKS_PER_PAGE: u32 = 100;
+
+/// One page of the cluster's tasks whose desired status is `showing` (RUNNING or
+/// STOPPED), from ListTasks' `page` token; and the next page's token.
 pub(crate) async fn tasks_of(
     c: &Console,
     r: &SignedInRequest,
     cluster: &str,
     showing: &str,
-) -> Result<Vec<serde_json::Value>, ApiError> {
+    page: Option<&str>,
+) -> Result<(Vec<serde_json::Value>, Option<String>), ApiError> {
     let (front, caller) = (&c.front, &r.caller);
-    let task_arns = api::list_all(
-        front,
-        caller,
-        "ListTasks",
-        json!({ "cluster": cluster, "desiredStatus": showing }),
-        "taskArns",
-    )
-    .await?;
-    api::Describe {
+    let mut body = json!({
+        "cluster": cluster,
+        "desiredStatus": showing,
+        "maxResults": TASKS_PER_PAGE,
+    });
+    if let Some(token) = page {
+        body["nextToken"] = json!(token);
+    }
+    let listed = api::ecs(front, caller, "ListTasks", body).await?;
+    let arns = api::strings(&listed, "taskArns");
+    let tasks = api::Describe {
         action: "DescribeTasks",
         base: json!({ "cluster": cluster }),
         member: "tasks",
         batch: 100,
         key: "tasks",
     }
-    .run(front, caller, &task_arns)
-    .await
+    .run(front, caller, &arns)
+    .await?;
+    Ok((tasks, listed["nextToken"].as_str().map(str::to_string)))
 }
 
 pub(crate) async fn cluster_view(
@@ -170,6 +180,7 @@ pub(crate) async fn cluster_view(
     r: &SignedInRequest,
     cluster: &str,
     showing: &str,
+    page: Option<&str>,
 ) -> Result<Markup, ApiError> {
     let (front, caller) = (&c.front, &r.caller);
     let in_cluster = json!({ "cluster": cluster });
@@ -190,7 +201,7 @@ pub(crate) async fn cluster_view(
     }
     .run(front, caller, &service_arns)
     .await?;
-    let tasks = tasks_of(c, r, cluster, showing).await?;
+    let (tasks, next) = tasks_of(c, r, cluster, showing, page).await?;
     let instance_arns = api::list_all(
         front,
         caller,
@@ -214,6 +225,9 @@ pub(crate) async fn cluster_view(
         tasks: &tasks,
         instances: &instances,
         showing,
+        page,
+        next: next.as_deref(),
+        csrf: &r.csrf,
     }))
 }
 
@@ -232,11 +246,59 @@ pub(crate) async fn cluster_page(
     let principal = r.principal();
     let who = Some((principal.as_str(), r.csrf.as_str()));
     let title = format!("Cluster {cluster}");
-    match cluster_view(&c, &r, &cluster, showing).await {
+    match cluster_view(&c, &r, &cluster, showing, query.page.as_deref()).await {
         Ok(body) => html(StatusCode::OK, pages::layout(&title, who, None, body)),
         Err(e) => html(
             status_of(&e),
             pages::layout(&title, who, Some(&words(&e)), maud::html! {}),
         ),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InstanceStateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+}
+
+/// `POST /console/clusters/{cluster}/instances/{instance}/state`: drain or activate a
+/// container instance (UpdateContainerInstancesState).
+pub(crate) async fn instance_state(
+    State(c): State<Arc<Console>>,
+    Path((cluster, instance)): Path<(String, String)>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Form(form): Form<InstanceStateForm>,
+) -> Response {
+    let r = match signed_in(&c, &headers, &extensions).await {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
+    if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
+        return refused.into_response();
+    }
+    let body = json!({
+        "cluster": cluster,
+        "containerInstances": [instance],
+        "status": form.status,
+    });
+    let outcome = api::ecs(&c.front, &r.caller, "UpdateContainerInstancesState", body)
+        .await
+        .and_then(|answer| match api::objects(&answer, "failures").first() {
+            Some(f) => Err(ApiError::InvalidParameter(format!(
+                "{} {}",
+                pages::text(f, "reason"),
+                pages::text(f, "detail")
+            ))),
+            None => Ok(()),
+        });
+    match outcome {
+        Ok(()) => Redirect::to(&format!("/console/clusters/{cluster}")).into_response(),
+        Err(e) => {
+            let shown = cluster_view(&c, &r, &cluster, "RUNNING", None).await;
+            answer(&r, &format!("Cluster {cluster}"), shown, Some(&e))
+        }
     }
 }

@@ -33,7 +33,9 @@ use axum::Router;
 use berth_server::protocol::FrontDoor;
 use berth_server::App;
 
-use crate::clusters::{cluster_page, clusters_page, create_cluster, delete_cluster};
+use crate::clusters::{
+    cluster_page, clusters_page, create_cluster, delete_cluster, instance_state,
+};
 use crate::session::Sealer;
 use crate::signing::{sign_in_page, sign_in_submit, sign_out};
 use crate::task_definitions as defs;
@@ -68,6 +70,10 @@ pub fn routes(app: &Arc<App>) -> Router {
         .route("/console/clusters", get(clusters_page).post(create_cluster))
         .route("/console/clusters/{cluster}", get(cluster_page))
         .route("/console/clusters/{cluster}/delete", post(delete_cluster))
+        .route(
+            "/console/clusters/{cluster}/instances/{instance}/state",
+            post(instance_state),
+        )
         .route(
             "/console/clusters/{cluster}/services/{service}",
             get(services::service_page),

@@ -30,8 +30,13 @@ const GATHER: Duration = Duration::from_millis(100);
 /// What a stream renders.
 #[derive(Clone)]
 enum Part {
-    /// A cluster's tasks table, of tasks whose desired status is `showing`.
-    ClusterTasks { cluster: String, showing: String },
+    /// A cluster's tasks table, of tasks whose desired status is `showing` (the page
+    /// from ListTasks token `page`).
+    ClusterTasks {
+        cluster: String,
+        showing: String,
+        page: Option<String>,
+    },
     /// One task's view.
     Task { cluster: String, task: String },
     /// One service's state.
@@ -40,9 +45,13 @@ enum Part {
 
 async fn render(c: &Console, r: &SignedInRequest, part: &Part) -> Markup {
     let shown = match part {
-        Part::ClusterTasks { cluster, showing } => tasks_of(c, r, cluster, showing)
+        Part::ClusterTasks {
+            cluster,
+            showing,
+            page,
+        } => tasks_of(c, r, cluster, showing, page.as_deref())
             .await
-            .map(|tasks| pages::tasks_table(cluster, &tasks)),
+            .map(|(tasks, _)| pages::tasks_table(cluster, &tasks)),
         Part::Task { cluster, task } => task_view(c, r, cluster, task).await,
         Part::Service { cluster, service } => service_live(c, r, cluster, service).await,
     };
@@ -102,6 +111,7 @@ pub(crate) async fn cluster_tasks(
     let part = Part::ClusterTasks {
         cluster,
         showing: query.showing().to_string(),
+        page: query.page.clone(),
     };
     stream(c, r, prefix, part).await
 }

@@ -212,6 +212,10 @@ pub struct ClusterView<'a> {
     pub instances: &'a [Value],
     /// Which tasks are listed: RUNNING or STOPPED.
     pub showing: &'a str,
+    /// The page of tasks shown (a ListTasks token; none for the first) and the next.
+    pub page: Option<&'a str>,
+    pub next: Option<&'a str>,
+    pub csrf: &'a str,
 }
 
 /// A cluster: its services, its tasks (running or stopped) and its container instances.
@@ -245,10 +249,22 @@ pub fn cluster(view: &ClusterView<'_>) -> Markup {
             }
         }
         (tasks_table(name, view.tasks))
-        (live("tasks", &format!("/console/clusters/{name}/tasks/stream?tasks={}", view.showing)))
+        p {
+            @if view.page.is_some() {
+                a href={ "/console/clusters/" (name) "?tasks=" (view.showing) } { "First page" } " "
+            }
+            @if let Some(next) = view.next {
+                a href={ "/console/clusters/" (name) "?tasks=" (view.showing) "&page=" (next) } { "Next page" }
+            }
+        }
+        (live("tasks", &format!(
+            "/console/clusters/{name}/tasks/stream?tasks={}{}",
+            view.showing,
+            view.page.map(|p| format!("&page={p}")).unwrap_or_default()
+        )))
         h2 { "Container instances" }
         table {
-            thead { tr { th { "Instance" } th { "Agent connected" } th { "Status" } th { "CPU registered / remaining" } th { "Memory registered / remaining" } } }
+            thead { tr { th { "Instance" } th { "Agent connected" } th { "Status" } th { "CPU registered / remaining" } th { "Memory registered / remaining" } th {} } }
             tbody {
                 @for i in view.instances {
                     tr {
@@ -257,6 +273,15 @@ pub fn cluster(view: &ClusterView<'_>) -> Markup {
                         td { (text(i, "status")) }
                         td { (resource(i, "registeredResources", "CPU")) " / " (resource(i, "remainingResources", "CPU")) }
                         td { (resource(i, "registeredResources", "MEMORY")) " / " (resource(i, "remainingResources", "MEMORY")) }
+                        td {
+                            @let id = last_part(text(i, "containerInstanceArn"));
+                            @let (to, label) = if text(i, "status") == "DRAINING" { ("ACTIVE", "Activate") } else { ("DRAINING", "Drain") };
+                            form method="post" action={ "/console/clusters/" (name) "/instances/" (id) "/state" } {
+                                input type="hidden" name="csrf" value=(view.csrf);
+                                input type="hidden" name="status" value=(to);
+                                button type="submit" { (label) }
+                            }
+                        }
                     }
                 }
             }

@@ -988,3 +988,91 @@ async fn a_tasks_page_shows_its_logs_pages_back_and_tails_new_lines() {
     );
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_pages_its_tasks_and_drains_and_activates_instances() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "many", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 6}]}),
+        )
+        .await;
+    let mut placed = 0;
+    while placed < 105 {
+        let run = c
+            .client
+            .ok(
+                "RunTask",
+                json!({"taskDefinition": "many", "launchType": "EC2", "count": 10}),
+            )
+            .await;
+        placed += run["tasks"].as_array().unwrap().len();
+        assert!(run["failures"].as_array().unwrap().is_empty(), "{run}");
+    }
+    let rows = |page: &str| page.matches("<td><a href=\"/console/clusters/default/tasks/").count();
+    let (_, first) = get(&c, "/console/clusters/default", Some(&session)).await;
+    assert_eq!(rows(&first), 100, "one page of 100");
+    let next_at = first.find("&amp;page=").expect("a next-page link");
+    let href_start = first[..next_at].rfind("href=\"").unwrap() + 6;
+    let href =
+        first[href_start..next_at + first[next_at..].find('"').unwrap()].replace("&amp;", "&");
+    let (status, second) = get(&c, &href, Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(rows(&second), placed - 100, "the rest on the next page");
+    assert!(
+        second.contains("First page") && !second.contains("Next page"),
+        "{second}"
+    );
+
+    // Drain the instance, then activate it again, from the page.
+    let instance = c.client.ok("ListContainerInstances", json!({})).await["containerInstanceArns"]
+        [0]
+    .as_str()
+    .unwrap()
+    .to_string();
+    let instance_id = instance.rsplit('/').next().unwrap();
+    let action = format!("/console/clusters/default/instances/{instance_id}/state");
+    let form_at = first.find(&action).expect("an instance state form");
+    let csrf = csrf_of(&first[form_at..]);
+    let status_of = |c: &TestCluster| {
+        let client = c.client.clone();
+        let instance = instance.clone();
+        async move {
+            client
+                .ok(
+                    "DescribeContainerInstances",
+                    json!({"containerInstances": [instance]}),
+                )
+                .await["containerInstances"][0]["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (status, _) = post_full(
+        &c,
+        &action,
+        &session,
+        &[("csrf", &csrf), ("status", "DRAINING")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&c).await, "DRAINING");
+    let (_, page) = get(&c, "/console/clusters/default", Some(&session)).await;
+    assert!(
+        page.contains(">Activate</button>"),
+        "a draining instance offers Activate"
+    );
+    let (status, _) = post_full(
+        &c,
+        &action,
+        &session,
+        &[("csrf", &csrf), ("status", "ACTIVE")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&c).await, "ACTIVE");
+    agent.stop().await;
+}
