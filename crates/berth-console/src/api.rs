@@ -1,4 +1,4 @@
-//! The console's API calls (ECS and CloudWatch Logs): each is the signed-in principal's own call, made through
+//! The console's API calls (ECS, ECR and CloudWatch Logs): each is the signed-in principal's own call, made through
 //! [`berth_server::protocol::call`] with the same authorization and handlers as a
 //! signed request, so the console can do nothing its user could not do with the AWS
 //! CLI. Answers are read as JSON values: the pages show what the API returns.
@@ -30,6 +30,16 @@ pub async fn ecs(
     body: Value,
 ) -> Result<Value, ApiError> {
     call(front, caller, "ecs", action, body).await
+}
+
+/// One ECR call of `caller`.
+pub async fn ecr(
+    front: &FrontDoor,
+    caller: &Caller,
+    action: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    call(front, caller, "ecr", action, body).await
 }
 
 /// One CloudWatch Logs call of `caller`.

@@ -17,6 +17,7 @@ mod clusters;
 mod live;
 pub mod logs;
 pub mod pages;
+pub mod repositories;
 pub mod services;
 pub mod session;
 pub mod signed_out;
@@ -133,5 +134,7 @@ pub fn routes(app: &Arc<App>) -> Router {
             "/console/task-definitions/{family}/{revision}/create-service",
             post(services::create),
         )
+        .route("/console/repositories", get(repositories::list_page))
+        .route("/console/repository", get(repositories::repository_page))
         .with_state(console)
 }

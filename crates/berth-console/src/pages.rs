@@ -32,6 +32,7 @@ pub fn layout(title: &str, who: Option<(&str, &str)>, error: Option<&str>, body:
                     @if let Some((principal, csrf)) = who {
                         a href="/console/clusters" { "Clusters" }
                         a href="/console/task-definitions" { "Task definitions" }
+                        a href="/console/repositories" { "Repositories" }
                         span.muted { (principal) }
                         form method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(csrf);

@@ -1011,7 +1011,10 @@ async fn a_cluster_pages_its_tasks_and_drains_and_activates_instances() {
         placed += run["tasks"].as_array().unwrap().len();
         assert!(run["failures"].as_array().unwrap().is_empty(), "{run}");
     }
-    let rows = |page: &str| page.matches("<td><a href=\"/console/clusters/default/tasks/").count();
+    let rows = |page: &str| {
+        page.matches("<td><a href=\"/console/clusters/default/tasks/")
+            .count()
+    };
     let (_, first) = get(&c, "/console/clusters/default", Some(&session)).await;
     assert_eq!(rows(&first), 100, "one page of 100");
     let next_at = first.find("&amp;page=").expect("a next-page link");
@@ -1074,5 +1077,40 @@ async fn a_cluster_pages_its_tasks_and_drains_and_activates_instances() {
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(status_of(&c).await, "ACTIVE");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repositories_show_their_uri_and_push_commands() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    let created = c
+        .client
+        .ecr("CreateRepository", json!({"repositoryName": "team/web"}))
+        .await
+        .unwrap();
+    let uri = created["repository"]["repositoryUri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, page) = get(&c, "/console/repositories", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("href=\"/console/repository?name=team/web\"") && page.contains(&uri),
+        "{page}"
+    );
+    let (status, page) = get(&c, "/console/repository?name=team/web", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!("docker push {uri}:latest")),
+        "{page}"
+    );
+    assert!(
+        page.contains("get-login-password --region us-east-1 | docker login"),
+        "{page}"
+    );
+    let (status, page) = get(&c, "/console/repository?name=team/none", Some(&session)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("RepositoryNotFoundException"), "{page}");
     agent.stop().await;
 }
