@@ -1,0 +1,530 @@
+"""The web console in a real headless browser: Debian's Chromium driven through its
+chromedriver (/usr/bin/chromedriver, named explicitly so selenium never fetches one),
+against one `berth up` with a real `berth agent` on the suite's dockerd.
+
+What a person does, through the pages only (the AWS CLI and boto3 set up IAM users and
+verify): sign in with the `berth` profile's key (the session cookie is HttpOnly and
+SameSite=Strict as the browser keeps it); seed 001's flow as far as the console has it
+(a cluster from the form, a task definition from the form, a new revision from the JSON
+editor that adds a command and stopTimeout, run it, watch it reach RUNNING without
+reloading, stop it with a reason from its page and watch it stop, show stopped tasks);
+an IAM user whose policy denies ecs:StopTask signs in with name and password, is refused
+in words on the page and the task keeps running; markup in an environment value renders
+as text and never runs. Every page visited is saved as a screenshot under
+.berth-test/screenshots/ (the suite's artifacts; docs/console/ holds copies for README).
+
+Chromium or chromedriver missing fails the module: scripts/test installs both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import ACCOUNT, REPO_ROOT, Berth, eventually, unique
+from docker_agent import IMAGE, AgentProcess
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = Path(os.environ.get("BERTH_TEST_ARTIFACTS", REPO_ROOT / ".berth-test"))
+SCREENSHOTS = ARTIFACTS / "screenshots"
+# How long a page may take to show a change (a task starting on the real agent is the slowest).
+WAIT_S = 60.0
+MARKUP = "<img src=x onerror=window.__xss=1>"
+
+
+# --------------------------------------------------------------------------- browser
+
+
+class Browser:
+    """One headless Chromium, with the waits and screenshots the tests share."""
+
+    def __init__(self, driver: webdriver.Chrome, shots: Path) -> None:
+        self.driver = driver
+        self.shots = shots
+        self.taken = 0
+
+    def wait(self, what: str, check: Callable[[webdriver.Chrome], Any], timeout: float = WAIT_S) -> Any:
+        """Polls `check` (short intervals) until it is truthy; fails naming `what` and the page."""
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(check)
+        except TimeoutException:
+            self.shot("timeout")
+            pytest.fail(f"timed out after {timeout}s waiting for {what} on {self.driver.current_url}:\n"
+                        f"{self.text('main')[-3000:]}")
+
+    def open(self, url: str) -> None:
+        self.driver.get(url)
+
+    def at(self, path_re: str) -> str:
+        """Waits until the browser is at a URL whose path (query aside) matches `path_re`."""
+        pattern = re.compile(path_re)
+        self.wait(f"a page at {path_re}", lambda d: pattern.fullmatch(self.path()))
+        return self.path()
+
+    def path(self) -> str:
+        return re.sub(r"^https?://[^/]+", "", self.driver.current_url).split("?")[0]
+
+    def submit(self, selector: str) -> None:
+        """Clicks `selector` and waits for the page it leads to (a new document) to load."""
+        self.driver.execute_script("window.__leaving = 1;")
+        for attempt in range(3):
+            try:
+                self.css(selector).click()
+                break
+            except StaleElementReferenceException:  # replaced by a live update meanwhile
+                if attempt == 2:
+                    raise
+
+        def loaded(d: Any) -> bool:
+            try:
+                return d.execute_script("return window.__leaving === undefined && document.readyState === 'complete';")
+            except WebDriverException:  # between documents
+                return False
+
+        self.wait(f"the page after clicking {selector}", loaded)
+
+    def css(self, selector: str) -> WebElement:
+        return self.driver.find_element(By.CSS_SELECTOR, selector)
+
+    def all(self, selector: str) -> list[WebElement]:
+        return self.driver.find_elements(By.CSS_SELECTOR, selector)
+
+    def text(self, selector: str) -> str:
+        """The text of the first element matching `selector` ("" if none), read in the page."""
+        return self.driver.execute_script(
+            "var e=document.querySelector(arguments[0]);return e?e.textContent.trim():'';", selector)
+
+    def title(self) -> str:
+        return self.text("main h1")
+
+    def type(self, selector: str, value: str) -> None:
+        field = self.css(selector)
+        field.clear()
+        field.send_keys(value)
+
+    def choose(self, selector: str, value: str) -> None:
+        Select(self.css(selector)).select_by_value(value)
+
+    def mark(self) -> None:
+        """Sets a marker on the window: it survives live updates, not a navigation."""
+        self.driver.execute_script("window.__marker = 1;")
+
+    def marked(self) -> bool:
+        return self.driver.execute_script("return window.__marker === 1;")
+
+    def shot(self, name: str) -> Path:
+        """Saves the whole page as SCREENSHOTS/NN-name.png."""
+        d = self.driver
+        d.set_window_size(1280, 720)
+        height, chrome = d.execute_script(
+            "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight];")
+        d.set_window_size(1280, min(max(720, int(height)), 4000) + int(chrome))
+        d.execute_script("if (document.activeElement) document.activeElement.blur(); window.scrollTo(0, 0);")
+        self.taken += 1
+        path = self.shots / f"{self.taken:02d}-{name}.png"
+        assert self.driver.save_screenshot(str(path)), f"no screenshot saved at {path}"
+        return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing: install Debian's {package} (scripts/test does)")
+    if SCREENSHOTS.exists():
+        shutil.rmtree(SCREENSHOTS)
+    SCREENSHOTS.mkdir(parents=True)
+    profile = tempfile.mkdtemp(prefix="berth-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+        "--window-size=1280,720", f"--user-data-dir={profile}", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-default-apps", "--disable-extensions",
+        # Nothing but this machine's loopback: every other address goes to a closed port
+        # (Chromium never proxies loopback, where Berth listens).
+        "--proxy-server=http://127.0.0.1:9",
+    ):
+        options.add_argument(arg)
+    service = Service(executable_path=str(CHROMEDRIVER), log_output=str(ARTIFACTS / "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=options)
+    try:
+        yield Browser(driver, SCREENSHOTS)
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- control plane
+
+
+@dataclass
+class Node:
+    """A control plane and the one real agent that joins `cluster` once it exists."""
+
+    berth: Berth
+    cluster: str
+    agent: AgentProcess
+
+    def url(self, path: str) -> str:
+        return f"{self.berth.endpoint}{path}"
+
+    def join(self) -> None:
+        """Starts the agent on `cluster` (made with the API if no test made it yet) and
+        waits for its container instance."""
+        ecs = self.berth.client()
+        if self.agent.proc is None:
+            if not ecs.describe_clusters(clusters=[self.cluster])["clusters"]:
+                ecs.create_cluster(clusterName=self.cluster)
+            self.agent.start()
+        eventually(lambda: ecs.list_container_instances(cluster=self.cluster)["containerInstanceArns"],
+                   timeout=30, what=f"the agent to join {self.cluster} (log: {self.agent.root / 'agent.log'})")
+
+    @contextlib.contextmanager
+    def agent_held(self) -> Iterator[None]:
+        """The agent (our own process, by pid) stopped with SIGSTOP, and continued after."""
+        assert self.agent.proc is not None and self.agent.proc.poll() is None, "the agent runs"
+        os.kill(self.agent.proc.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self.agent.proc.pid, signal.SIGCONT)
+
+    def task(self, task_id: str) -> dict:
+        return self.berth.client().describe_tasks(cluster=self.cluster, tasks=[task_id])["tasks"][0]
+
+
+@pytest.fixture(scope="module")
+def node(berth_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    berth = berth_factory(fake_agent=False)
+    cluster = unique("console")
+    n = Node(berth, cluster, AgentProcess(berth, cluster, tmp_path_factory.mktemp("console-browser")))
+    try:
+        yield n
+    finally:
+        if n.agent.proc is not None:
+            # Stop what the tests left running while the agent is there to stop it.
+            ecs = berth.client()
+            arns = ecs.list_tasks(cluster=cluster)["taskArns"]
+            for arn in arns:
+                ecs.stop_task(cluster=cluster, task=arn, reason="test cleanup")
+            if arns:
+                eventually(lambda: all(t["lastStatus"] == "STOPPED" for t in ecs.describe_tasks(
+                    cluster=cluster, tasks=arns)["tasks"]), timeout=30, what="the tests' tasks to stop")
+        n.agent.stop()
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def sign_in(b: Browser, node: Node, *, key: tuple[str, str] | None = None,
+            user: tuple[str, str] | None = None, shot: str | None = None) -> None:
+    """Signs in through the form, from a browser with no cookies of the console's."""
+    b.open(node.url("/console/login"))
+    b.driver.delete_all_cookies()
+    b.open(node.url("/console/login"))
+    assert b.title() == "Sign in"
+    if key is not None:
+        b.type("input[name=access_key_id]", key[0])
+        b.type("input[name=secret_access_key]", key[1])
+        submit = "button[name=method][value=key]"
+    else:
+        assert user is not None
+        b.type("input[name=user_name]", user[0])
+        b.type("input[name=password]", user[1])
+        submit = "button[name=method][value=password]"
+    if shot:
+        b.shot(shot)
+    b.submit(submit)
+    b.at("/console/clusters")
+    assert b.title() == "Clusters", b.text("main")
+
+
+def task_row_status(b: Browser, task_id: str) -> str | None:
+    """The last status in the cluster page's row of `task_id` (None if no such row)."""
+    return b.driver.execute_script(
+        "var a=document.querySelector('#tasks a[href$=\"/tasks/'+arguments[0]+'\"]');"
+        "return a?a.closest('tr').querySelector('td.status').textContent.trim():null;", task_id)
+
+
+def new_task_id(b: Browser, family_revision: str) -> str:
+    """Waits for the cluster page's tasks table to list a task of `family_revision`; its id."""
+    def found(_: Any) -> str | None:
+        return b.driver.execute_script(
+            "var rows=document.querySelectorAll('#tasks tbody tr');"
+            "for(var i=0;i<rows.length;i++){var c=rows[i].querySelectorAll('td');"
+            "if(c[1].textContent.trim()===arguments[0])return c[0].textContent.trim();}return null;",
+            family_revision)
+    return b.wait(f"a task of {family_revision} in the tasks table", found)
+
+
+def json_editor(b: Browser, definition: dict) -> None:
+    """Replaces the JSON editor's text with `definition`, typed."""
+    b.type("textarea[name=definition]", json.dumps(definition, indent=2))
+
+
+def run_from_revision_page(b: Browser, node: Node, family: str, revision: int) -> None:
+    """On a revision's page: run one task on the test cluster (EC2), to the cluster's page."""
+    assert b.title() == f"Task definition {family}:{revision}"
+    b.type("#run-task input[name=cluster]", node.cluster)
+    assert Select(b.css("#run-task select[name=launch_type]")).first_selected_option.get_attribute("value") == "EC2", \
+        "an EC2 task definition runs on EC2 by default"
+    b.submit("#run-task button[type=submit]")
+    b.at(f"/console/clusters/{node.cluster}")
+
+
+def no_markup_ran(b: Browser) -> None:
+    assert b.driver.execute_script("return document.querySelectorAll('img').length;") == 0, \
+        "markup from an API string became an element"
+    assert b.driver.execute_script("return typeof window.__xss;") == "undefined", "markup from an API string ran"
+
+
+def sleeper(family: str, **container: Any) -> dict:
+    """A bridge-mode EC2 task definition whose one container sleeps and stops in 2 s."""
+    return {
+        "family": family,
+        "requiresCompatibilities": ["EC2"],
+        "networkMode": "bridge",
+        "containerDefinitions": [{"name": "main", "image": IMAGE, "memory": 64, "essential": True,
+                                  "command": ["sleep", "3600"], "stopTimeout": 2, **container}],
+    }
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_the_profiles_key_signs_in_and_the_session_cookie_is_httponly_and_strict(browser: Browser, node: Node) -> None:
+    b = browser
+    b.open(node.url("/console/login"))
+    b.driver.delete_all_cookies()
+    b.open(node.url("/"))
+    b.at("/console/login")
+    assert b.title() == "Sign in", "Berth's address leads to the sign-in page without a session"
+    b.shot("sign-in")
+    key, secret = node.berth.credentials()
+    sign_in(b, node, key=(key, secret))
+    assert f"root ({ACCOUNT})" in b.text("header"), b.text("header")
+    assert b.css("header button[type=submit]").text == "Sign out"
+    b.shot("clusters")
+
+    cookies = {c["name"]: c for c in b.driver.get_cookies()}
+    session = cookies.get("berth_console")
+    assert session is not None, f"no session cookie in {list(cookies)}"
+    assert session["httpOnly"] is True, session
+    assert session.get("sameSite") == "Strict", session
+    assert session["path"] == "/console", session
+    assert session["secure"] is False, "plain HTTP: not Secure (under --tls it is)"
+    assert "berth_console_sign_in" not in cookies, "the sign-in form's nonce is cleared once signed in"
+    assert "berth_console=" not in b.driver.execute_script("return document.cookie;"), "scripts cannot read the session"
+
+
+def test_seed_001_cluster_task_definition_run_watch_running_stop_in_the_browser(browser: Browser, node: Node) -> None:
+    b, ecs = browser, node.berth.client()
+    sign_in(b, node, key=node.berth.credentials())
+
+    # A cluster from the form.
+    assert not b.all(f'a[href="/console/clusters/{node.cluster}"]'), "the cluster is new"
+    b.type("input[name=cluster_name]", node.cluster)
+    b.submit("form[action='/console/clusters'] button[type=submit]")
+    b.at("/console/clusters")
+    b.wait("the new cluster in the list", lambda d: b.all(f'a[href="/console/clusters/{node.cluster}"]'))
+    b.shot("cluster-created")
+    assert ecs.describe_clusters(clusters=[node.cluster])["clusters"][0]["status"] == "ACTIVE"
+    node.join()
+    b.submit(f'a[href="/console/clusters/{node.cluster}"]')
+    b.at(f"/console/clusters/{node.cluster}")
+    assert b.title() == f"Cluster {node.cluster}"
+    instances = b.driver.find_elements(By.XPATH, "//h2[.='Container instances']/following-sibling::table[1]/tbody/tr")
+    assert len(instances) == 1 and "true" in instances[0].text, "the agent's container instance, connected"
+    b.shot("cluster")
+
+    # A task definition from the form: EC2, bridge, .25 vCPU / 512 MiB, the test image, an
+    # environment variable (awslogs left on, as the ECS console has it).
+    family = unique("seed")
+    b.submit("header a[href='/console/task-definitions']")
+    b.at("/console/task-definitions")
+    b.shot("task-definitions")
+    b.submit("a[href='/console/task-definitions/new']")
+    b.at("/console/task-definitions/new")
+    b.type("#new-task-definition input[name=family]", family)
+    b.choose("#new-task-definition select[name=compatibility]", "EC2")
+    b.choose("#new-task-definition select[name=network_mode]", "bridge")
+    b.choose("#new-task-definition select[name=cpu]", "256")
+    b.type("#new-task-definition input[name=memory]", "512")
+    b.type("#new-task-definition input[name=container_name]", "web")
+    b.type("#new-task-definition input[name=image]", IMAGE)
+    b.type("#new-task-definition textarea[name=environment]", "GREETING=hello from the console")
+    assert b.css("#new-task-definition input[name=awslogs]").is_selected(), "awslogs is on by default"
+    b.shot("task-definition-form")
+    b.submit("#new-task-definition button[type=submit]")
+    b.at(f"/console/task-definitions/{family}/1")
+    assert b.title() == f"Task definition {family}:1", b.text("main")
+    assert "GREETING" in b.text("#definition-json")
+    b.shot("task-definition-revision-1")
+
+    # The form has no command: a new revision from the JSON editor adds it (and stopTimeout).
+    b.submit(f"a[href='/console/task-definitions/new?from={family}:1']")
+    b.at("/console/task-definitions/new")
+    start = json.loads(b.css("textarea[name=definition]").get_property("value"))
+    assert start["family"] == family and "revision" not in start, start
+    assert start["containerDefinitions"][0]["environment"] == [{"name": "GREETING", "value": "hello from the console"}]
+    start["containerDefinitions"][0].update(command=["sleep", "3600"], stopTimeout=2)
+    json_editor(b, start)
+    b.shot("new-revision-json")
+    b.submit("form[action='/console/task-definitions/json'] button[type=submit]")
+    b.at(f"/console/task-definitions/{family}/2")
+    b.shot("task-definition-revision-2")
+    registered = ecs.describe_task_definition(taskDefinition=f"{family}:2")["taskDefinition"]
+    main = registered["containerDefinitions"][0]
+    assert (registered["networkMode"], registered["requiresCompatibilities"], registered["cpu"], registered["memory"]) == \
+        ("bridge", ["EC2"], "256", "512"), registered
+    assert (main["image"], main["command"], main["stopTimeout"]) == (IMAGE, ["sleep", "3600"], 2), main
+    assert main["environment"] == [{"name": "GREETING", "value": "hello from the console"}]
+    assert main["logConfiguration"]["logDriver"] == "awslogs"
+
+    # Run it; the cluster's page follows the task to RUNNING without reloading. The agent
+    # is held (SIGSTOP) until the page is open, so the page surely loads before the task
+    # runs and RUNNING can only arrive as a live update.
+    with node.agent_held():
+        run_from_revision_page(b, node, family, 2)
+        b.mark()
+        task_id = new_task_id(b, f"{family}:2")
+        first_seen = task_row_status(b, task_id)
+    assert first_seen in ("PROVISIONING", "PENDING"), first_seen
+    b.wait("the task to show RUNNING", lambda d: task_row_status(b, task_id) == "RUNNING")
+    assert b.marked(), "the page was reloaded: the status must arrive as a live update"
+    b.shot("cluster-running-task")
+    assert node.task(task_id)["lastStatus"] == "RUNNING"
+
+    # Its page, and a stop with a reason that arrives live.
+    b.submit(f'#tasks a[href$="/tasks/{task_id}"]')
+    b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
+    assert b.text("#task td.status") == "RUNNING"
+    assert b.driver.execute_script(
+        "return [...document.querySelectorAll('#environment tbody tr')].map(r=>r.textContent.trim());"
+    ) == ["webGREETINGhello from the console"]
+    b.shot("task")
+    b.type("input[name=reason]", "Stopped from the browser test")
+    b.submit(f"form[action$='/tasks/{task_id}/stop'] button[type=submit]")
+    b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
+    b.mark()
+    assert b.text("#task td.status") != "STOPPED", "with stopTimeout 2 the container takes 2 s to stop"
+    assert not b.all("input[name=reason]"), "a task being stopped has no Stop form"
+    b.wait("the task to show STOPPED", lambda d: b.text("#task td.status") == "STOPPED")
+    assert b.marked(), "the page was reloaded: the stop must arrive as a live update"
+    assert "Stopped from the browser test" in b.text("#task"), b.text("#task")
+    b.shot("task-stopped")
+    stopped = node.task(task_id)
+    assert (stopped["lastStatus"], stopped["stoppedReason"]) == ("STOPPED", "Stopped from the browser test")
+
+    # Stopped tasks on the cluster's page.
+    b.open(node.url(f"/console/clusters/{node.cluster}"))
+    assert task_row_status(b, task_id) is None, "the running list leaves the stopped task out"
+    b.submit("a[href$='?tasks=STOPPED']")
+    b.at(f"/console/clusters/{node.cluster}")
+    assert "tasks=STOPPED" in b.driver.current_url
+    assert task_row_status(b, task_id) == "STOPPED"
+    row = b.css(f'#tasks a[href$="/tasks/{task_id}"]').find_element(By.XPATH, "ancestor::tr").text
+    assert "Stopped from the browser test" in row, row
+    b.shot("stopped-tasks")
+
+
+def test_a_user_denied_stop_task_sees_the_refusal_and_the_task_keeps_running(browser: Browser, node: Node) -> None:
+    b, berth = browser, node.berth
+    node.join()
+    user, password = unique("console-user"), "Console-Pass-1!"
+    berth.aws("iam", "create-user", "--user-name", user)
+    berth.aws("iam", "create-login-profile", "--user-name", user, "--password", password)
+    berth.aws("iam", "put-user-policy", "--user-name", user, "--policy-name", "ecs-but-stop",
+              "--policy-document", json.dumps({"Version": "2012-10-17", "Statement": [
+                  {"Effect": "Allow", "Action": "ecs:*", "Resource": "*"},
+                  {"Effect": "Deny", "Action": "ecs:StopTask", "Resource": "*"}]}))
+
+    sign_in(b, node, user=(user, password), shot="sign-in-user")
+    assert f"arn:aws:iam::{ACCOUNT}:user/{user}" in b.text("header")
+
+    # The user registers a sleeper from the JSON editor and runs it.
+    family = unique("denied")
+    b.open(node.url("/console/task-definitions/new"))
+    json_editor(b, sleeper(family))
+    b.submit("form[action='/console/task-definitions/json'] button[type=submit]")
+    b.at(f"/console/task-definitions/{family}/1")
+    run_from_revision_page(b, node, family, 1)
+    task_id = new_task_id(b, f"{family}:1")
+    b.wait("the user's task to show RUNNING", lambda d: task_row_status(b, task_id) == "RUNNING")
+    b.submit(f'#tasks a[href$="/tasks/{task_id}"]')
+    b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
+    assert b.text("#task td.status") == "RUNNING"
+
+    b.submit(f"form[action$='/tasks/{task_id}/stop'] button[type=submit]")
+    b.wait("the refusal on the page", lambda d: b.text("div.error[role=alert]"))
+    refusal = b.text("div.error[role=alert]")
+    assert refusal.startswith(
+        f"AccessDeniedException: User: arn:aws:iam::{ACCOUNT}:user/{user} is not authorized to perform: ecs:StopTask"), refusal
+    assert b.text("#task td.status") == "RUNNING"
+    b.shot("stop-access-denied")
+    task = node.task(task_id)
+    assert (task["desiredStatus"], task["lastStatus"]) == ("RUNNING", "RUNNING"), task
+    assert "stoppedReason" not in task, task
+
+
+def test_markup_in_an_environment_value_shows_as_text_in_the_browser(browser: Browser, node: Node) -> None:
+    b = browser
+    node.join()
+    sign_in(b, node, key=node.berth.credentials())
+    family = unique("markup")
+
+    # The form keeps what was typed after an error, markup included, as text.
+    b.open(node.url("/console/task-definitions/new"))
+    b.type("#new-task-definition input[name=family]", family)
+    b.choose("#new-task-definition select[name=compatibility]", "EC2")
+    b.choose("#new-task-definition select[name=network_mode]", "bridge")
+    b.type("#new-task-definition input[name=container_name]", "main")
+    b.type("#new-task-definition input[name=image]", IMAGE)
+    b.type("#new-task-definition input[name=container_port]", "http")
+    b.type("#new-task-definition textarea[name=environment]", f"MARKUP={MARKUP}")
+    b.submit("#new-task-definition button[type=submit]")
+    b.wait("the form's error", lambda d: b.text("div.error[role=alert]"))
+    assert "container port" in b.text("div.error[role=alert]")
+    assert b.css("#new-task-definition textarea[name=environment]").get_property("value") == f"MARKUP={MARKUP}"
+    no_markup_ran(b)
+    b.shot("task-definition-form-error")
+
+    # From the JSON editor, with a command; its JSON shows the value as written.
+    json_editor(b, sleeper(family, environment=[{"name": "MARKUP", "value": MARKUP}]))
+    b.submit("form[action='/console/task-definitions/json'] button[type=submit]")
+    b.at(f"/console/task-definitions/{family}/1")
+    assert MARKUP in b.text("#definition-json")
+    no_markup_ran(b)
+    b.shot("task-definition-markup")
+
+    # The task's page (rendered, then replaced by the live update) shows it as text.
+    run_from_revision_page(b, node, family, 1)
+    task_id = new_task_id(b, f"{family}:1")
+    b.submit(f'#tasks a[href$="/tasks/{task_id}"]')
+    b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
+    b.wait("the task to show RUNNING", lambda d: b.text("#task td.status") == "RUNNING")
+    cells = b.driver.execute_script(
+        "return [...document.querySelectorAll('#environment tbody td')].map(c=>c.textContent);")
+    assert cells == ["main", "MARKUP", MARKUP], cells
+    no_markup_ran(b)
+    b.shot("task-markup")
