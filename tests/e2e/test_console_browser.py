@@ -70,8 +70,10 @@ class Browser:
             pytest.fail(f"timed out after {timeout}s waiting for {what} on {self.driver.current_url}:\n"
                         f"{self.text('main')[-3000:]}")
 
-    def open(self, url: str) -> None:
+    def open(self, url: str, name: str) -> None:
+        """Goes to `url` and saves the page as screenshot `name`."""
         self.driver.get(url)
+        self.shot(name)
 
     def at(self, path_re: str) -> str:
         """Waits until the browser is at a URL whose path (query aside) matches `path_re`."""
@@ -82,8 +84,9 @@ class Browser:
     def path(self) -> str:
         return re.sub(r"^https?://[^/]+", "", self.driver.current_url).split("?")[0]
 
-    def submit(self, selector: str) -> None:
-        """Clicks `selector` and waits for the page it leads to (a new document) to load."""
+    def submit(self, selector: str, name: str) -> None:
+        """Clicks `selector`, waits for the page it leads to (a new document) to load and
+        saves it as screenshot `name`."""
         self.driver.execute_script("window.__leaving = 1;")
         for attempt in range(3):
             try:
@@ -100,6 +103,7 @@ class Browser:
                 return False
 
         self.wait(f"the page after clicking {selector}", loaded)
+        self.shot(name)
 
     def css(self, selector: str) -> WebElement:
         return self.driver.find_element(By.CSS_SELECTOR, selector)
@@ -239,9 +243,9 @@ def node(berth_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def sign_in(b: Browser, node: Node, *, key: tuple[str, str] | None = None,
             user: tuple[str, str] | None = None, shot: str | None = None) -> None:
     """Signs in through the form, from a browser with no cookies of the console's."""
-    b.open(node.url("/console/login"))
+    b.driver.get(node.url("/console/login"))  # where the console's cookies can be deleted
     b.driver.delete_all_cookies()
-    b.open(node.url("/console/login"))
+    b.open(node.url("/console/login"), "sign-in-form")
     assert b.title() == "Sign in"
     if key is not None:
         b.type("input[name=access_key_id]", key[0])
@@ -254,7 +258,7 @@ def sign_in(b: Browser, node: Node, *, key: tuple[str, str] | None = None,
         submit = "button[name=method][value=password]"
     if shot:
         b.shot(shot)
-    b.submit(submit)
+    b.submit(submit, "clusters-signed-in")
     b.at("/console/clusters")
     assert b.title() == "Clusters", b.text("main")
 
@@ -288,7 +292,7 @@ def run_from_revision_page(b: Browser, node: Node, family: str, revision: int) -
     b.type("#run-task input[name=cluster]", node.cluster)
     assert Select(b.css("#run-task select[name=launch_type]")).first_selected_option.get_attribute("value") == "EC2", \
         "an EC2 task definition runs on EC2 by default"
-    b.submit("#run-task button[type=submit]")
+    b.submit("#run-task button[type=submit]", "cluster-task-started")
     b.at(f"/console/clusters/{node.cluster}")
 
 
@@ -314,17 +318,15 @@ def sleeper(family: str, **container: Any) -> dict:
 
 def test_the_profiles_key_signs_in_and_the_session_cookie_is_httponly_and_strict(browser: Browser, node: Node) -> None:
     b = browser
-    b.open(node.url("/console/login"))
+    b.driver.get(node.url("/console/login"))
     b.driver.delete_all_cookies()
-    b.open(node.url("/"))
+    b.open(node.url("/"), "sign-in")
     b.at("/console/login")
     assert b.title() == "Sign in", "Berth's address leads to the sign-in page without a session"
-    b.shot("sign-in")
     key, secret = node.berth.credentials()
     sign_in(b, node, key=(key, secret))
     assert f"root ({ACCOUNT})" in b.text("header"), b.text("header")
     assert b.css("header button[type=submit]").text == "Sign out"
-    b.shot("clusters")
 
     cookies = {c["name"]: c for c in b.driver.get_cookies()}
     session = cookies.get("berth_console")
@@ -344,26 +346,23 @@ def test_seed_001_cluster_task_definition_run_watch_running_stop_in_the_browser(
     # A cluster from the form.
     assert not b.all(f'a[href="/console/clusters/{node.cluster}"]'), "the cluster is new"
     b.type("input[name=cluster_name]", node.cluster)
-    b.submit("form[action='/console/clusters'] button[type=submit]")
+    b.submit("form[action='/console/clusters'] button[type=submit]", "cluster-created")
     b.at("/console/clusters")
-    b.wait("the new cluster in the list", lambda d: b.all(f'a[href="/console/clusters/{node.cluster}"]'))
-    b.shot("cluster-created")
+    assert b.all(f'a[href="/console/clusters/{node.cluster}"]'), "the new cluster is listed"
     assert ecs.describe_clusters(clusters=[node.cluster])["clusters"][0]["status"] == "ACTIVE"
     node.join()
-    b.submit(f'a[href="/console/clusters/{node.cluster}"]')
+    b.submit(f'a[href="/console/clusters/{node.cluster}"]', "cluster")
     b.at(f"/console/clusters/{node.cluster}")
     assert b.title() == f"Cluster {node.cluster}"
     instances = b.driver.find_elements(By.XPATH, "//h2[.='Container instances']/following-sibling::table[1]/tbody/tr")
     assert len(instances) == 1 and "true" in instances[0].text, "the agent's container instance, connected"
-    b.shot("cluster")
 
     # A task definition from the form: EC2, bridge, .25 vCPU / 512 MiB, the test image, an
     # environment variable (awslogs left on, as the ECS console has it).
     family = unique("seed")
-    b.submit("header a[href='/console/task-definitions']")
+    b.submit("header a[href='/console/task-definitions']", "task-definitions")
     b.at("/console/task-definitions")
-    b.shot("task-definitions")
-    b.submit("a[href='/console/task-definitions/new']")
+    b.submit("a[href='/console/task-definitions/new']", "new-task-definition")
     b.at("/console/task-definitions/new")
     b.type("#new-task-definition input[name=family]", family)
     b.choose("#new-task-definition select[name=compatibility]", "EC2")
@@ -375,14 +374,13 @@ def test_seed_001_cluster_task_definition_run_watch_running_stop_in_the_browser(
     b.type("#new-task-definition textarea[name=environment]", "GREETING=hello from the console")
     assert b.css("#new-task-definition input[name=awslogs]").is_selected(), "awslogs is on by default"
     b.shot("task-definition-form")
-    b.submit("#new-task-definition button[type=submit]")
+    b.submit("#new-task-definition button[type=submit]", "task-definition-revision-1")
     b.at(f"/console/task-definitions/{family}/1")
     assert b.title() == f"Task definition {family}:1", b.text("main")
     assert "GREETING" in b.text("#definition-json")
-    b.shot("task-definition-revision-1")
 
     # The form has no command: a new revision from the JSON editor adds it (and stopTimeout).
-    b.submit(f"a[href='/console/task-definitions/new?from={family}:1']")
+    b.submit(f"a[href='/console/task-definitions/new?from={family}:1']", "new-revision")
     b.at("/console/task-definitions/new")
     start = json.loads(b.css("textarea[name=definition]").get_property("value"))
     assert start["family"] == family and "revision" not in start, start
@@ -390,9 +388,8 @@ def test_seed_001_cluster_task_definition_run_watch_running_stop_in_the_browser(
     start["containerDefinitions"][0].update(command=["sleep", "3600"], stopTimeout=2)
     json_editor(b, start)
     b.shot("new-revision-json")
-    b.submit("form[action='/console/task-definitions/json'] button[type=submit]")
+    b.submit("form[action='/console/task-definitions/json'] button[type=submit]", "task-definition-revision-2")
     b.at(f"/console/task-definitions/{family}/2")
-    b.shot("task-definition-revision-2")
     registered = ecs.describe_task_definition(taskDefinition=f"{family}:2")["taskDefinition"]
     main = registered["containerDefinitions"][0]
     assert (registered["networkMode"], registered["requiresCompatibilities"], registered["cpu"], registered["memory"]) == \
@@ -416,19 +413,20 @@ def test_seed_001_cluster_task_definition_run_watch_running_stop_in_the_browser(
     assert node.task(task_id)["lastStatus"] == "RUNNING"
 
     # Its page, and a stop with a reason that arrives live.
-    b.submit(f'#tasks a[href$="/tasks/{task_id}"]')
+    b.submit(f'#tasks a[href$="/tasks/{task_id}"]', "task")
     b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
     assert b.text("#task td.status") == "RUNNING"
     assert b.driver.execute_script(
         "return [...document.querySelectorAll('#environment tbody tr')].map(r=>r.textContent.trim());"
     ) == ["webGREETINGhello from the console"]
-    b.shot("task")
     b.type("input[name=reason]", "Stopped from the browser test")
-    b.submit(f"form[action$='/tasks/{task_id}/stop'] button[type=submit]")
-    b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
-    b.mark()
-    assert b.text("#task td.status") != "STOPPED", "with stopTimeout 2 the container takes 2 s to stop"
-    assert not b.all("input[name=reason]"), "a task being stopped has no Stop form"
+    # Held again, so the page surely shows the task still running when it loads.
+    with node.agent_held():
+        b.submit(f"form[action$='/tasks/{task_id}/stop'] button[type=submit]", "task-stopping")
+        b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
+        b.mark()
+        assert b.text("#task td.status") == "RUNNING"
+        assert not b.all("input[name=reason]"), "a task being stopped has no Stop form"
     b.wait("the task to show STOPPED", lambda d: b.text("#task td.status") == "STOPPED")
     assert b.marked(), "the page was reloaded: the stop must arrive as a live update"
     assert "Stopped from the browser test" in b.text("#task"), b.text("#task")
@@ -437,15 +435,14 @@ def test_seed_001_cluster_task_definition_run_watch_running_stop_in_the_browser(
     assert (stopped["lastStatus"], stopped["stoppedReason"]) == ("STOPPED", "Stopped from the browser test")
 
     # Stopped tasks on the cluster's page.
-    b.open(node.url(f"/console/clusters/{node.cluster}"))
+    b.open(node.url(f"/console/clusters/{node.cluster}"), "cluster-after-stop")
     assert task_row_status(b, task_id) is None, "the running list leaves the stopped task out"
-    b.submit("a[href$='?tasks=STOPPED']")
+    b.submit("a[href$='?tasks=STOPPED']", "stopped-tasks")
     b.at(f"/console/clusters/{node.cluster}")
     assert "tasks=STOPPED" in b.driver.current_url
     assert task_row_status(b, task_id) == "STOPPED"
     row = b.css(f'#tasks a[href$="/tasks/{task_id}"]').find_element(By.XPATH, "ancestor::tr").text
     assert "Stopped from the browser test" in row, row
-    b.shot("stopped-tasks")
 
 
 def test_a_user_denied_stop_task_sees_the_refusal_and_the_task_keeps_running(browser: Browser, node: Node) -> None:
@@ -464,24 +461,22 @@ def test_a_user_denied_stop_task_sees_the_refusal_and_the_task_keeps_running(bro
 
     # The user registers a sleeper from the JSON editor and runs it.
     family = unique("denied")
-    b.open(node.url("/console/task-definitions/new"))
+    b.open(node.url("/console/task-definitions/new"), "new-task-definition-user")
     json_editor(b, sleeper(family))
-    b.submit("form[action='/console/task-definitions/json'] button[type=submit]")
+    b.submit("form[action='/console/task-definitions/json'] button[type=submit]", "task-definition-user")
     b.at(f"/console/task-definitions/{family}/1")
     run_from_revision_page(b, node, family, 1)
     task_id = new_task_id(b, f"{family}:1")
     b.wait("the user's task to show RUNNING", lambda d: task_row_status(b, task_id) == "RUNNING")
-    b.submit(f'#tasks a[href$="/tasks/{task_id}"]')
+    b.submit(f'#tasks a[href$="/tasks/{task_id}"]', "task-user")
     b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
     assert b.text("#task td.status") == "RUNNING"
 
-    b.submit(f"form[action$='/tasks/{task_id}/stop'] button[type=submit]")
-    b.wait("the refusal on the page", lambda d: b.text("div.error[role=alert]"))
+    b.submit(f"form[action$='/tasks/{task_id}/stop'] button[type=submit]", "stop-access-denied")
     refusal = b.text("div.error[role=alert]")
     assert refusal.startswith(
         f"AccessDeniedException: User: arn:aws:iam::{ACCOUNT}:user/{user} is not authorized to perform: ecs:StopTask"), refusal
     assert b.text("#task td.status") == "RUNNING"
-    b.shot("stop-access-denied")
     task = node.task(task_id)
     assert (task["desiredStatus"], task["lastStatus"]) == ("RUNNING", "RUNNING"), task
     assert "stoppedReason" not in task, task
@@ -494,7 +489,7 @@ def test_markup_in_an_environment_value_shows_as_text_in_the_browser(browser: Br
     family = unique("markup")
 
     # The form keeps what was typed after an error, markup included, as text.
-    b.open(node.url("/console/task-definitions/new"))
+    b.open(node.url("/console/task-definitions/new"), "new-task-definition-markup")
     b.type("#new-task-definition input[name=family]", family)
     b.choose("#new-task-definition select[name=compatibility]", "EC2")
     b.choose("#new-task-definition select[name=network_mode]", "bridge")
@@ -502,29 +497,26 @@ def test_markup_in_an_environment_value_shows_as_text_in_the_browser(browser: Br
     b.type("#new-task-definition input[name=image]", IMAGE)
     b.type("#new-task-definition input[name=container_port]", "http")
     b.type("#new-task-definition textarea[name=environment]", f"MARKUP={MARKUP}")
-    b.submit("#new-task-definition button[type=submit]")
-    b.wait("the form's error", lambda d: b.text("div.error[role=alert]"))
-    assert "container port" in b.text("div.error[role=alert]")
+    b.submit("#new-task-definition button[type=submit]", "task-definition-form-error")
+    assert "container port" in b.text("div.error[role=alert]"), b.text("main")
     assert b.css("#new-task-definition textarea[name=environment]").get_property("value") == f"MARKUP={MARKUP}"
     no_markup_ran(b)
-    b.shot("task-definition-form-error")
 
     # From the JSON editor, with a command; its JSON shows the value as written.
     json_editor(b, sleeper(family, environment=[{"name": "MARKUP", "value": MARKUP}]))
-    b.submit("form[action='/console/task-definitions/json'] button[type=submit]")
+    b.submit("form[action='/console/task-definitions/json'] button[type=submit]", "task-definition-markup")
     b.at(f"/console/task-definitions/{family}/1")
     assert MARKUP in b.text("#definition-json")
     no_markup_ran(b)
-    b.shot("task-definition-markup")
 
     # The task's page (rendered, then replaced by the live update) shows it as text.
     run_from_revision_page(b, node, family, 1)
     task_id = new_task_id(b, f"{family}:1")
-    b.submit(f'#tasks a[href$="/tasks/{task_id}"]')
+    b.submit(f'#tasks a[href$="/tasks/{task_id}"]', "task-markup")
     b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
     b.wait("the task to show RUNNING", lambda d: b.text("#task td.status") == "RUNNING")
     cells = b.driver.execute_script(
         "return [...document.querySelectorAll('#environment tbody td')].map(c=>c.textContent);")
     assert cells == ["main", "MARKUP", MARKUP], cells
     no_markup_ran(b)
-    b.shot("task-markup")
+    b.shot("task-markup-running")
