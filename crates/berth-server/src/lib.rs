@@ -26,6 +26,7 @@ pub mod launch;
 pub mod liveness;
 pub mod logs;
 pub mod lost_hosts;
+pub mod metrics;
 pub mod pagination;
 pub mod protocol;
 pub mod records;
@@ -346,10 +347,23 @@ impl Server {
             identity: config.identity,
             agent_token,
         });
+        // Every route is counted, the mounted ones too.
+        let counted = Arc::new(metrics::Metrics::default());
         let router = config
             .mounts
             .iter()
-            .fold(router(app.clone()), |r, mount| r.merge(mount(&app)));
+            .fold(router(app.clone()), |r, mount| r.merge(mount(&app)))
+            .route(
+                "/metrics",
+                get(metrics::scrape).with_state(metrics::Scrape {
+                    core: app.core.clone(),
+                    metrics: counted.clone(),
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                counted,
+                metrics::track,
+            ));
         let serve = match tls_acceptor {
             Some(acceptor) => tokio::spawn(tls::serve(listener, acceptor, router, on_shutdown)),
             None => tokio::spawn(async move {
