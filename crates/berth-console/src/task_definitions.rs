@@ -68,6 +68,9 @@ pub struct NewForm {
     pub image: String,
     #[serde(default)]
     pub container_port: String,
+    /// The command, comma-separated (as the ECS console takes it): `sleep,3600`.
+    #[serde(default)]
+    pub command: String,
     /// `NAME=VALUE`, one per line.
     #[serde(default)]
     pub environment: String,
@@ -91,6 +94,7 @@ impl Default for NewForm {
             container_name: String::new(),
             image: String::new(),
             container_port: String::new(),
+            command: String::new(),
             environment: String::new(),
             awslogs: Some("on".into()),
         }
@@ -113,6 +117,15 @@ impl NewForm {
                 .parse()
                 .map_err(|_| invalid("The container port must be a number from 1 to 65535."))?;
             container["portMappings"] = json!([{ "containerPort": port, "protocol": "tcp" }]);
+        }
+        let command: Vec<&str> = self
+            .command
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        if !command.is_empty() {
+            container["command"] = json!(command);
         }
         let mut environment = Vec::new();
         for line in self
@@ -194,6 +207,7 @@ fn new_page(form: &NewForm, json_text: &str, csrf: &str) -> Markup {
                 p { label { "Name " input name="container_name" value=(form.container_name) required; } }
                 p { label { "Image URI " input name="image" value=(form.image) size="60" required; } }
                 p { label { "Container port " input name="container_port" value=(form.container_port); } }
+                p { label { "Command (comma-separated) " input name="command" value=(form.command) size="60" placeholder="sleep,3600"; } }
                 p { label { "Environment (NAME=VALUE per line)" br; textarea name="environment" rows="4" cols="60" { (form.environment) } } }
                 p { label { input type="checkbox" name="awslogs" checked[form.awslogs.is_some()]; " Send logs to CloudWatch Logs (awslogs)" } }
             }
@@ -659,6 +673,7 @@ mod tests {
             container_name: "app".into(),
             image: "nginx".into(),
             container_port: "80".into(),
+            command: "sh, -c, echo hi".into(),
             environment: "A=1\n\n B = two=2 \n".into(),
             task_role_arn: "arn:aws:iam::1:role/t".into(),
             ..NewForm::default()
