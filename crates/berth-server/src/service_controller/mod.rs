@@ -7,7 +7,7 @@
 //! the launch engine ([`crate::launch`]), and writes the service back with
 //! compare-and-swap. A lost race or a crash only means the next step decides again.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -354,6 +354,18 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
     let mut counts: HashMap<String, (u32, u32, u32)> = HashMap::new();
     let mut live = Vec::new();
     let mut unstopped = 0;
+    // The targets the service's tasks not yet STOPPED hold: an address (or host port) a
+    // STOPPED task gave up may be a newer task's, registered under the same target.
+    let mut claimed = HashSet::new();
+    for t in tasks.iter().map(|r| &r.value) {
+        if t.group.as_deref() == Some(group.as_str()) && t.last_status != TaskStatus::Stopped {
+            let deployment = t.started_by.as_deref().unwrap_or_default();
+            if let Some(targets) = targets.of(deployment) {
+                claimed.extend(targets.keys_of(t, &instance_map));
+            }
+        }
+    }
+    let unclaimed = HashSet::new();
     for t in tasks.iter().map(|r| &r.value) {
         if t.group.as_deref() != Some(group.as_str()) {
             continue;
@@ -375,8 +387,13 @@ async fn observe(ctx: &Ctx, scope: &Scope, s: &ServiceRecord) -> Result<Observed
             if let Some(targets) = targets.of(&deployment) {
                 let lb = targets.of(t, &instance_map);
                 if lb.attached && !lb.draining {
+                    let others = if t.last_status == TaskStatus::Stopped {
+                        &claimed
+                    } else {
+                        &unclaimed
+                    };
                     targets
-                        .deregister(store, t, &instance_map)
+                        .deregister(store, t, &instance_map, others)
                         .await
                         .map_err(ApiError::Server)?;
                 }
@@ -627,8 +644,9 @@ async fn stop_tasks(
                 seen.records.get(arn),
                 lb.draining,
             ) {
+                // A task not yet stopped still holds its own target.
                 targets
-                    .deregister(&*core.store, record, &seen.instances)
+                    .deregister(&*core.store, record, &seen.instances, &HashSet::new())
                     .await
                     .map_err(ApiError::Server)?;
                 draining += 1;

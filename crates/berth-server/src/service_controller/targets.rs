@@ -4,7 +4,7 @@
 //! health decides whether the rollout counts it healthy, and a task leaving the service
 //! is deregistered and drains before it is stopped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use berth_api::ecs::{LoadBalancer, Timestamp};
 use berth_lb::health_state::TargetHealthState;
@@ -13,6 +13,9 @@ use berth_lb::targets::{self, TargetDescription};
 use berth_model::container_instance::InstanceRecord;
 use berth_model::task::TaskRecord;
 use berth_store::Store;
+
+/// A target in one target group: the group's ARN, the target's id and port.
+pub type TargetKey = (String, String, u16);
 
 /// Where one task stands in all of its service's target groups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -194,27 +197,55 @@ impl Targets {
         Ok(joined)
     }
 
-    /// Deregisters `t` from every group it is registered in (it drains there).
+    /// The targets `t` is (or would be) in each group.
+    pub fn keys_of<'a>(
+        &'a self,
+        t: &'a TaskRecord,
+        instances: &'a HashMap<String, InstanceRecord>,
+    ) -> impl Iterator<Item = TargetKey> + 'a {
+        self.targets_of(t, instances)
+            .map(|(g, d, _)| (g.arn.clone(), d.id.clone(), d.port.unwrap_or(0)))
+    }
+
+    /// The registrations of `t` to end: each group it is registered in (and not
+    /// draining from already) under a target that no key in `claimed` names. A STOPPED
+    /// task has given its address (or host port) up, and a newer task may be
+    /// registered under it by now: that registration is not the stopped task's.
+    fn to_deregister<'a>(
+        &'a self,
+        t: &'a TaskRecord,
+        instances: &'a HashMap<String, InstanceRecord>,
+        claimed: &'a HashSet<TargetKey>,
+    ) -> impl Iterator<Item = (&'a Group, TargetDescription)> + 'a {
+        self.targets_of(t, instances)
+            .filter(move |(g, d, state)| {
+                let registered = state.is_some_and(|s| {
+                    !matches!(
+                        s,
+                        TargetHealthState::Unused
+                            | TargetHealthState::Draining
+                            | TargetHealthState::UnhealthyDraining
+                    )
+                });
+                let key = (g.arn.clone(), d.id.clone(), d.port.unwrap_or(0));
+                registered && !claimed.contains(&key)
+            })
+            .map(|(g, d, _)| (g, d))
+    }
+
+    /// Deregisters `t` from every group it is registered in (it drains there), except
+    /// under the targets `claimed` names (held by other tasks).
     pub async fn deregister(
         &self,
         store: &dyn Store,
         t: &TaskRecord,
         instances: &HashMap<String, InstanceRecord>,
+        claimed: &HashSet<TargetKey>,
     ) -> Result<(), String> {
-        for (g, d, state) in self.targets_of(t, instances) {
-            let registered = state.is_some_and(|s| {
-                !matches!(
-                    s,
-                    TargetHealthState::Unused
-                        | TargetHealthState::Draining
-                        | TargetHealthState::UnhealthyDraining
-                )
-            });
-            if registered {
-                targets::deregister_targets(store, &g.arn, &[d])
-                    .await
-                    .map_err(|e| format!("deregistering from {}: {e}", g.arn))?;
-            }
+        for (g, d) in self.to_deregister(t, instances, claimed) {
+            targets::deregister_targets(store, &g.arn, &[d])
+                .await
+                .map_err(|e| format!("deregistering from {}: {e}", g.arn))?;
         }
         Ok(())
     }
@@ -223,4 +254,79 @@ impl Targets {
 /// Whether a task started at `started_at` is still in its health check grace period.
 pub fn in_grace(started_at: Option<Timestamp>, grace_seconds: u32, now: Timestamp) -> bool {
     started_at.is_none_or(|at| now.as_secs_f64() - at.as_secs_f64() < f64::from(grace_seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_model::status::{DesiredStatus, TaskStatus};
+    use berth_model::task::TaskEni;
+
+    const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/1";
+
+    fn task_at(ip: &str, last: TaskStatus, desired: DesiredStatus) -> TaskRecord {
+        let mut t = berth_model::fixtures::task_record();
+        t.last_status = last;
+        t.desired_status = desired;
+        t.eni = Some(TaskEni {
+            attachment_id: "a".into(),
+            eni_id: "eni-1".into(),
+            subnet_id: "subnet-1".into(),
+            mac_address: "02:00:00:00:00:01".into(),
+            private_ipv4_address: Some(ip.into()),
+        });
+        t
+    }
+
+    fn group_with(ip: &str, state: TargetHealthState) -> Targets {
+        Targets {
+            groups: vec![Group {
+                arn: TG.into(),
+                container_name: "web".into(),
+                container_port: 80,
+                target_type: TargetType::Ip,
+                states: HashMap::from([((ip.to_string(), 80), state)]),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_stopped_task_leaves_alone_the_registration_of_a_task_that_took_its_address() {
+        let instances = HashMap::new();
+        // The address 10.0.0.2 was a stopped task's; a new task has it now, registered.
+        let targets = group_with("10.0.0.2", TargetHealthState::Healthy);
+        let old = task_at("10.0.0.2", TaskStatus::Stopped, DesiredStatus::Stopped);
+        let new = task_at("10.0.0.2", TaskStatus::Running, DesiredStatus::Running);
+        let claimed: HashSet<TargetKey> = targets.keys_of(&new, &instances).collect();
+        assert_eq!(
+            claimed,
+            HashSet::from([(TG.to_string(), "10.0.0.2".to_string(), 80)])
+        );
+        assert_eq!(targets.to_deregister(&old, &instances, &claimed).count(), 0);
+
+        // Nobody else holds it: the stopped task's own registration ends.
+        let unclaimed = HashSet::new();
+        let gone: Vec<_> = targets
+            .to_deregister(&old, &instances, &unclaimed)
+            .map(|(g, d)| (g.arn.clone(), d.id, d.port))
+            .collect();
+        assert_eq!(
+            gone,
+            vec![(TG.to_string(), "10.0.0.2".to_string(), Some(80))]
+        );
+
+        // Already draining, or not there: nothing to do.
+        let draining = group_with("10.0.0.2", TargetHealthState::Draining);
+        assert_eq!(
+            draining.to_deregister(&old, &instances, &unclaimed).count(),
+            0
+        );
+        let elsewhere = group_with("10.0.0.3", TargetHealthState::Healthy);
+        assert_eq!(
+            elsewhere
+                .to_deregister(&old, &instances, &unclaimed)
+                .count(),
+            0
+        );
+    }
 }
