@@ -45,10 +45,14 @@ role; iris-inference (bridge, host port fixed) as the service iris-app answering
 instance; pushing a new image with the same tag and restarting the service by stopping
 its task, after which the new image answers; scaling down to 0. The Fargate path with
 an application load balancer (listener HTTP, target group HTTP with health check path
-/, grace period 10): the service answers through the load balancer; updating it to a
-new task definition revision; scaling down to 0 empties the target group. Left out:
-the Auto Scaling group, launch template, key pair and security group rules (EC2, not
-served), the RDS security group, CloudFormation's retry.
+/, grace period 10): the service answers through the load balancer; a newer image
+rolled out with "Force new deployment"; updating it to a new task definition revision;
+scaling down to 0 empties the target group. Done on the Fargate service only: the
+forced deployment and the new revision (on the EC2 service, with its fixed host port on
+one instance, the console's default 100%/200% rolling update has no room to start the
+new task beside the old one, as on AWS). Left out: the Auto Scaling group, launch
+template, key pair and security group rules (EC2, not served), the RDS security group,
+CloudFormation's retry.
 
 Seed 002 (Fossa workers on Fargate, Pulumi, eu-west-2): Pulumi is not run; its cluster
 sub-project's resources are made with the calls its AWS provider makes (boto3, region
@@ -566,13 +570,7 @@ def seed_001_on_the_instance(w: World, tmp_path: Path, ecs: Any, cluster: str, u
 
     # Pushing a new image under the same tag, and "restarting" the service by stopping
     # its task: the replacement pulls the new image.
-    w.sh(f"""
-      cid=$(docker create {IMAGE} true)
-      docker commit --change 'ENV IRIS_VERSION=2' "$cid" {uris['iris-inference']}:latest
-      docker rm "$cid"
-      docker push {uris['iris-inference']}:latest
-      docker rmi {uris['iris-inference']}:latest
-      """, tmp_path)
+    push_version(w, tmp_path, uris["iris-inference"], 2)
     new_digest = digest_of(w, tmp_path, region, "iris-inference")
     w.sh(f"aws ecs stop-task --cluster {cluster} --task {old}", tmp_path)
 
@@ -589,6 +587,18 @@ def seed_001_on_the_instance(w: World, tmp_path: Path, ecs: Any, cluster: str, u
     wait_steady(ecs, cluster, "iris-app", 0, timeout=60)
     task_status(ecs, cluster, new["taskArn"], "STOPPED", timeout=30)
     assert _try_text(f"http://127.0.0.1:{port}/docs") is None, "nothing answers once scaled down"
+
+
+def push_version(w: World, cwd: Path, uri: str, version: int) -> None:
+    """Pushes a new image under `uri:latest` whose IRIS_VERSION is `version` (built
+    offline with docker commit), and removes it locally so the agent must pull it."""
+    w.sh(f"""
+      cid=$(docker create {IMAGE} true)
+      docker commit --change 'ENV IRIS_VERSION={version}' "$cid" {uri}:latest
+      docker rm "$cid"
+      docker push {uri}:latest
+      docker rmi {uri}:latest
+      """, cwd)
 
 
 def _try_text(url: str) -> str | None:
@@ -639,6 +649,16 @@ def seed_001_fargate_behind_a_load_balancer(w: World, tmp_path: Path, ecs: Any, 
     ip = private_ip(service_tasks(ecs, cluster, "iris-app-fargate")[0])
     assert [(h["Target"]["Id"], h["TargetHealth"]["State"]) for h in health] == [(ip, "healthy")], health
 
+    # Pushing a new image under the same tag, the "more proper way": Update service with
+    # "Force new deployment"; the new task pulls it and the load balancer serves it.
+    push_version(w, tmp_path, uris["iris-inference"], 3)
+    forced = w.sh_json(f"aws ecs update-service --cluster {cluster} --service iris-app-fargate "
+                       f"--force-new-deployment", tmp_path)["service"]
+    assert len(forced["deployments"]) == 2, forced["deployments"]
+    wait_steady(ecs, cluster, "iris-app-fargate", 1, timeout=120)
+    eventually(lambda: through_lb() == "iris-inference v3 bucket=mlds-iris-bucket", timeout=15,
+               what="the load balancer to serve the new image only")
+
     # Updating task definitions: a new revision (another bucket), then "Edit service".
     (tmp_path / "iris-inference-fargate.json").write_text(json.dumps(
         inference_definition(f"{uris['iris-inference']}:latest", 80, "mlds-iris-bucket-2", fargate=True)))
@@ -648,7 +668,7 @@ def seed_001_fargate_behind_a_load_balancer(w: World, tmp_path: Path, ecs: Any, 
          f"--task-definition iris-inference:{revision['revision']}", tmp_path)
 
     wait_steady(ecs, cluster, "iris-app-fargate", 1, timeout=120, task_definition=revision["taskDefinitionArn"])
-    eventually(lambda: through_lb() == "iris-inference v2 bucket=mlds-iris-bucket-2", timeout=15,
+    eventually(lambda: through_lb() == "iris-inference v3 bucket=mlds-iris-bucket-2", timeout=15,
                what="the load balancer to serve the new revision only")
 
     # Scaling down to 0 empties the target group.
