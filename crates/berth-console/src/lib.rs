@@ -14,6 +14,7 @@
 
 pub mod api;
 mod clusters;
+pub mod iam;
 mod live;
 pub mod logs;
 pub mod pages;
@@ -134,6 +135,8 @@ pub fn routes(app: &Arc<App>) -> Router {
             "/console/task-definitions/{family}/{revision}/create-service",
             post(services::create),
         )
+        .route("/console/iam", get(iam::page))
+        .route("/console/iam/roles", post(iam::create_role))
         .route("/console/repositories", get(repositories::list_page))
         .route("/console/repository", get(repositories::repository_page))
         .with_state(console)

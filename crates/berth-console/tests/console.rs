@@ -1114,3 +1114,79 @@ async fn repositories_show_their_uri_and_push_commands() {
     assert!(page.contains("RepositoryNotFoundException"), "{page}");
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_for_ecs_tasks_is_created_from_the_iam_page_as_seed_001_does() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    let (status, page) = get(&c, "/console/iam", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("ecsTaskExecutionRole"),
+        "the default role is listed: {page}"
+    );
+    let csrf = csrf_of(&page[page.find("id=\"create-role\"").unwrap()..]);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("role_name", "ecs-iris-tasks"),
+        (
+            "description",
+            "Allows ECS tasks to call AWS services on your behalf.",
+        ),
+        ("policy.0", "AmazonS3FullAccess"),
+    ];
+    let (status, location) = post_full(&c, "/console/iam/roles", &session, &form).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/iam")
+    );
+    let (status, xml) = c
+        .client
+        .query(
+            "iam",
+            &[
+                ("Version", "2010-05-08"),
+                ("Action", "ListAttachedRolePolicies"),
+                ("RoleName", "ecs-iris-tasks"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{xml}");
+    assert!(
+        xml.contains("arn:aws:iam::aws:policy/AmazonS3FullAccess"),
+        "{xml}"
+    );
+    let (_, xml) = c
+        .client
+        .query(
+            "iam",
+            &[
+                ("Version", "2010-05-08"),
+                ("Action", "GetRole"),
+                ("RoleName", "ecs-iris-tasks"),
+            ],
+        )
+        .await;
+    assert!(
+        xml.contains("ecs-tasks.amazonaws.com"),
+        "trusts ECS tasks: {xml}"
+    );
+    let (_, page) = get(&c, "/console/iam", Some(&session)).await;
+    assert!(
+        page.contains("arn:aws:iam::000000000000:role/ecs-iris-tasks"),
+        "{page}"
+    );
+
+    // The same name again is IAM's error on the page, the form as typed.
+    let (status, body) = post_full(&c, "/console/iam/roles", &session, &form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("EntityAlreadyExists") && body.contains("value=\"ecs-iris-tasks\""),
+        "{body}"
+    );
+    assert!(
+        body.contains("value=\"AmazonS3FullAccess\" checked"),
+        "the ticked policy stays ticked: {body}"
+    );
+    agent.stop().await;
+}

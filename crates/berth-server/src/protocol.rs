@@ -237,49 +237,59 @@ async fn serve_query(
     // IAM and STS speak this protocol too; CloudFormation, EC2 and Auto Scaling as well:
     // a request signed for one of those is told Berth does not serve it (once its
     // signature holds).
-    match signed_for(&parts, &body).as_deref() {
-        Some(service @ ("iam" | "sts")) => {
-            let caller =
-                auth::authenticate(&app.core, &app.verifier, &parts, &body, Some(service))?;
-            let answer =
-                crate::iam::serve(&app.core, &app.verifier.directory, caller, service, &body).await;
-            return Ok(berth_lb::QueryResponse {
-                status: answer.status,
-                body: answer.body,
-                request_id: answer.request_id,
-            });
-        }
+    let service = match signed_for(&parts, &body) {
+        Some(service) if ["iam", "sts"].contains(&service.as_str()) => service,
         Some(other) if other != "elasticloadbalancing" => {
-            auth::authenticate(&app.core, &app.verifier, &parts, &body, Some(other))?;
-            return Err(not_served(other));
+            auth::authenticate(&app.core, &app.verifier, &parts, &body, Some(&other))?;
+            return Err(not_served(&other));
         }
-        _ => {}
+        _ => "elasticloadbalancing".to_string(),
+    };
+    let caller = auth::authenticate(&app.core, &app.verifier, &parts, &body, Some(&service))?;
+    Ok(call_query(&app, caller, &service, &body).await)
+}
+
+/// Runs one Query-protocol call (`iam`, `sts` or `elasticloadbalancing`, by signing
+/// name) of `caller`, authorized as IAM decides it: every signed request, and every
+/// console action on its user's behalf, goes through here. Refusals are XML answers.
+pub async fn call_query(
+    app: &FrontDoor,
+    caller: Caller,
+    service: &str,
+    body: &[u8],
+) -> berth_lb::QueryResponse {
+    if service == "iam" || service == "sts" {
+        let answer =
+            crate::iam::serve(&app.core, &app.verifier.directory, caller, service, body).await;
+        return berth_lb::QueryResponse {
+            status: answer.status,
+            body: answer.body,
+            request_id: answer.request_id,
+        };
     }
-    let caller = auth::authenticate(
-        &app.core,
-        &app.verifier,
-        &parts,
-        &body,
-        Some("elasticloadbalancing"),
-    )?;
     // A body that does not parse is refused by ELBv2 itself, having done nothing.
-    if let Ok(params) = berth_query::Params::parse(&body) {
+    if let Ok(params) = berth_query::Params::parse(body) {
         let action = params.peek("Action").unwrap_or_default();
-        crate::authz::front_door::query(
+        if let Err(denied) = crate::authz::front_door::query(
             &app.verifier.directory,
             &caller,
             "elasticloadbalancing",
             &action,
             &params,
             app.core.clock.now(),
-        )
-        .map_err(|denied| ApiError::AccessDenied(denied.0))?;
+        ) {
+            let e = ApiError::AccessDenied(denied.0);
+            return berth_lb::Elb::error_response(
+                &query_error(&e),
+                uuid::Uuid::new_v4().to_string(),
+            );
+        }
     }
     let scope = berth_lb::Scope {
         account: caller.account,
         region: caller.region,
     };
-    Ok(app.elb.handle(scope, &body).await)
+    app.elb.handle(scope, body).await
 }
 
 /// Any request no route takes: one signed for an AWS service Berth does not serve (a
