@@ -1,7 +1,7 @@
 //! IAM: users and roles, and creating a role that ECS tasks may assume with AWS managed
 //! policies attached (what seed 001 does in the IAM console). Each is the signed-in
 //! principal's own IAM call (Query protocol, through [`protocol::call_query`], which IAM
-//! authorizes); answers are Berth's own XML, read with [`members`].
+//! authorizes); answers are read with [`crate::query`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,9 +11,9 @@ use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use berth_api::error::ApiError;
-use berth_server::protocol;
 use maud::{html, Markup};
 
+use crate::query::{self, field, members};
 use crate::web::*;
 use crate::Console;
 
@@ -29,58 +29,6 @@ const OFFERED: [&str; 5] = [
     "ReadOnlyAccess",
 ];
 
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
-}
-
-/// The text of the first `<tag>` in `xml`.
-pub fn field(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{tag}>"))? + start;
-    Some(unescape(&xml[start..end]))
-}
-
-/// The `<member>` elements at the first level found in `xml` (a member's own nested
-/// members stay inside it).
-pub fn members(xml: &str) -> Vec<&str> {
-    const OPEN: &str = "<member>";
-    const CLOSE: &str = "</member>";
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(start) = xml[at..].find(OPEN).map(|i| i + at) {
-        let inner = start + OPEN.len();
-        let (mut depth, mut cursor) = (1usize, inner);
-        loop {
-            let next_open = xml[cursor..].find(OPEN).map(|i| i + cursor);
-            let Some(next_close) = xml[cursor..].find(CLOSE).map(|i| i + cursor) else {
-                return out;
-            };
-            match next_open {
-                Some(open) if open < next_close => {
-                    depth += 1;
-                    cursor = open + OPEN.len();
-                }
-                _ => {
-                    depth -= 1;
-                    cursor = next_close + CLOSE.len();
-                    if depth == 0 {
-                        out.push(&xml[inner..next_close]);
-                        break;
-                    }
-                }
-            }
-        }
-        at = cursor;
-    }
-    out
-}
-
-/// One IAM call; the XML answer, or the error it carried.
 async fn call(
     c: &Console,
     r: &SignedInRequest,
@@ -88,17 +36,7 @@ async fn call(
 ) -> Result<String, ApiError> {
     let mut all = vec![("Version", "2010-05-08")];
     all.extend_from_slice(params);
-    let body = berth_query::Params::encode(all);
-    let answer = protocol::call_query(&c.front, r.caller.clone(), "iam", body.as_bytes()).await;
-    if answer.status == 200 {
-        return Ok(answer.body);
-    }
-    let code = field(&answer.body, "Code").unwrap_or_default();
-    let message = field(&answer.body, "Message").unwrap_or_default();
-    Err(match code.as_str() {
-        "AccessDenied" => ApiError::AccessDenied(message),
-        _ => ApiError::InvalidParameter(format!("{code}: {message}")),
-    })
+    query::call(&c.front, &r.caller, "iam", &all).await
 }
 
 /// What the role form was given.
@@ -234,21 +172,5 @@ pub(crate) async fn create_role(
     match outcome {
         Ok(()) => Redirect::to("/console/iam").into_response(),
         Err(e) => answer(&r, "IAM", view(&c, &r, &form).await, Some(&e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn members_are_read_whole_with_their_nested_lists() {
-        let xml = "<ListRolesResult><Roles><member><RoleName>a&amp;b</RoleName><Tags><member><Key>k</Key></member></Tags></member><member><RoleName>c</RoleName></member></Roles></ListRolesResult>";
-        let found = members(xml);
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert_eq!(field(found[0], "RoleName").as_deref(), Some("a&b"));
-        assert!(found[0].contains("<Key>k</Key>"));
-        assert_eq!(field(found[1], "RoleName").as_deref(), Some("c"));
-        assert!(members("<x/>").is_empty());
     }
 }

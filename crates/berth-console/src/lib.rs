@@ -16,8 +16,10 @@ pub mod api;
 mod clusters;
 pub mod iam;
 mod live;
+pub mod load_balancers;
 pub mod logs;
 pub mod pages;
+pub mod query;
 pub mod repositories;
 pub mod services;
 pub mod session;
@@ -135,6 +137,7 @@ pub fn routes(app: &Arc<App>) -> Router {
             "/console/task-definitions/{family}/{revision}/create-service",
             post(services::create),
         )
+        .route("/console/load-balancers", get(load_balancers::page))
         .route("/console/iam", get(iam::page))
         .route("/console/iam/roles", post(iam::create_role))
         .route("/console/repositories", get(repositories::list_page))

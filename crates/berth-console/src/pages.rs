@@ -33,6 +33,7 @@ pub fn layout(title: &str, who: Option<(&str, &str)>, error: Option<&str>, body:
                         a href="/console/clusters" { "Clusters" }
                         a href="/console/task-definitions" { "Task definitions" }
                         a href="/console/repositories" { "Repositories" }
+                        a href="/console/load-balancers" { "Load balancers" }
                         a href="/console/iam" { "IAM" }
                         span.muted { (principal) }
                         form method="post" action="/console/logout" {

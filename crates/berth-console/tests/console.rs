@@ -1190,3 +1190,84 @@ async fn a_role_for_ecs_tasks_is_created_from_the_iam_page_as_seed_001_does() {
     );
     agent.stop().await;
 }
+
+/// The text of `<tag>` in an ELBv2 answer.
+fn xml_field(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {tag} in {xml}"))
+        + open.len();
+    xml[start..start + xml[start..].find('<').unwrap()].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_balancers_show_listener_urls_and_target_health() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    let elb = |pairs: Vec<(&'static str, String)>| {
+        let client = c.client.clone();
+        async move {
+            let mut all: Vec<(&str, &str)> = vec![("Version", "2015-12-01")];
+            all.extend(pairs.iter().map(|(k, v)| (*k, v.as_str())));
+            let (status, xml) = client.query("elasticloadbalancing", &all).await;
+            assert_eq!(status, 200, "{xml}");
+            xml
+        }
+    };
+    let lb = elb(vec![
+        ("Action", "CreateLoadBalancer".into()),
+        ("Name", "iris-lb".into()),
+    ])
+    .await;
+    let tg = elb(vec![
+        ("Action", "CreateTargetGroup".into()),
+        ("Name", "iris-tg".into()),
+        ("Protocol", "HTTP".into()),
+        ("Port", "80".into()),
+        ("TargetType", "ip".into()),
+        ("HealthCheckPath", "/healthz".into()),
+    ])
+    .await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    elb(vec![
+        ("Action", "CreateListener".into()),
+        ("LoadBalancerArn", xml_field(&lb, "LoadBalancerArn")),
+        ("Protocol", "HTTP".into()),
+        ("Port", port.clone()),
+        ("DefaultActions.member.1.Type", "forward".into()),
+        (
+            "DefaultActions.member.1.TargetGroupArn",
+            xml_field(&tg, "TargetGroupArn"),
+        ),
+    ])
+    .await;
+    elb(vec![
+        ("Action", "RegisterTargets".into()),
+        ("TargetGroupArn", xml_field(&tg, "TargetGroupArn")),
+        ("Targets.member.1.Id", "10.9.8.7".into()),
+        ("Targets.member.1.Port", "8080".into()),
+    ])
+    .await;
+    let (status, page) = get(&c, "/console/load-balancers", Some(&session)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let dns = xml_field(&lb, "DNSName");
+    assert!(
+        page.contains("iris-lb") && page.contains(&format!("http://{dns}:{port}/")),
+        "{page}"
+    );
+    assert!(
+        page.contains("iris-tg") && page.contains("/healthz"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>10.9.8.7</td>") && page.contains("<td>8080</td>"),
+        "{page}"
+    );
+    agent.stop().await;
+}
