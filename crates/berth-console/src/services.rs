@@ -1,7 +1,8 @@
 //! Services: a service's page (health, deployments with their rollout, events, its
 //! tasks, its load balancers) with its actions (desired count, task definition
 //! revision, force new deployment; delete), and creating one from a task definition
-//! revision (optionally behind a target group, as seed 001 does).
+//! revision, behind a target group given or made with its load balancer and listener,
+//! as the ECS console's wizard (and seed 001) does.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::pages::{last_part, number, tasks_table, text};
+use crate::query::{self, field, members};
 use crate::web::*;
 use crate::{api, Console};
 
@@ -286,6 +288,12 @@ pub struct CreateForm {
     pub container_port: String,
     #[serde(default)]
     pub grace_period: String,
+    /// A listener port: when given (and no target group), the wizard makes a load
+    /// balancer named after the service, a target group and a listener forwarding to it.
+    #[serde(default)]
+    pub listener_port: String,
+    #[serde(default)]
+    pub health_check_path: String,
 }
 
 fn list_of(given: &str) -> Vec<String> {
@@ -377,6 +385,13 @@ pub fn create_form(
                 }
             }
             p {
+                "Load balancing: give a listener port to have a load balancer, target group and listener made for the service, or an existing target group's ARN."
+            }
+            p {
+                label { "Listener port " input name="listener_port" value=(form.listener_port) size="5"; }
+                label { " Health check path " input name="health_check_path" value=(or(&form.health_check_path, "/")) size="20"; }
+            }
+            p {
                 label { "Target group ARN " input name="target_group_arn" value=(form.target_group_arn) size="60"; }
                 label { " Container " input name="container_name" value=(form.container_name); }
                 label { " Port " input name="container_port" value=(form.container_port) size="5"; }
@@ -385,6 +400,89 @@ pub fn create_form(
             button type="submit" { "Create service" }
         }
     }
+}
+
+/// The wizard's load balancing: when the form names a listener port and no target group,
+/// a load balancer named after the service (made if missing), a target group for the
+/// container (`ip` targets for awsvpc, `instance` otherwise) and a listener forwarding
+/// to it, each the principal's own ELBv2 call; the form then names the new group.
+async fn make_listener(
+    c: &Console,
+    r: &SignedInRequest,
+    family: &str,
+    revision: &str,
+    form: &mut CreateForm,
+) -> Result<(), ApiError> {
+    let port = form.listener_port.trim().to_string();
+    if port.is_empty() || !form.target_group_arn.trim().is_empty() {
+        return Ok(());
+    }
+    let container_port = form.container_port.trim().to_string();
+    if container_port.is_empty() || form.container_name.trim().is_empty() {
+        return Err(ApiError::InvalidParameter(
+            "A listener needs the container and port its target group sends to.".into(),
+        ));
+    }
+    let def = api::ecs(
+        &c.front,
+        &r.caller,
+        "DescribeTaskDefinition",
+        json!({ "taskDefinition": format!("{family}:{revision}") }),
+    )
+    .await?;
+    let target_type = if text(&def["taskDefinition"], "networkMode") == "awsvpc" {
+        "ip"
+    } else {
+        "instance"
+    };
+    let elb = |params: Vec<(&'static str, String)>| async move {
+        let mut all: Vec<(&str, &str)> = vec![("Version", "2015-12-01")];
+        all.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
+        query::call(&c.front, &r.caller, "elasticloadbalancing", &all).await
+    };
+    let name = form.service_name.trim().to_string();
+    let lb = match elb(vec![
+        ("Action", "DescribeLoadBalancers".into()),
+        ("Names.member.1", name.clone()),
+    ])
+    .await
+    {
+        Ok(found) if !members(&found).is_empty() => found,
+        _ => {
+            elb(vec![
+                ("Action", "CreateLoadBalancer".into()),
+                ("Name", name.clone()),
+            ])
+            .await?
+        }
+    };
+    let lb_arn = field(&lb, "LoadBalancerArn").unwrap_or_default();
+    let path = if form.health_check_path.trim().is_empty() {
+        "/".to_string()
+    } else {
+        form.health_check_path.trim().to_string()
+    };
+    let tg = elb(vec![
+        ("Action", "CreateTargetGroup".into()),
+        ("Name", format!("{name}-tg")),
+        ("Protocol", "HTTP".into()),
+        ("Port", container_port),
+        ("TargetType", target_type.into()),
+        ("HealthCheckPath", path),
+    ])
+    .await?;
+    let tg_arn = field(&tg, "TargetGroupArn").unwrap_or_default();
+    elb(vec![
+        ("Action", "CreateListener".into()),
+        ("LoadBalancerArn", lb_arn),
+        ("Protocol", "HTTP".into()),
+        ("Port", port),
+        ("DefaultActions.member.1.Type", "forward".into()),
+        ("DefaultActions.member.1.TargetGroupArn", tg_arn.clone()),
+    ])
+    .await?;
+    form.target_group_arn = tg_arn;
+    Ok(())
 }
 
 /// `POST /console/task-definitions/{family}/{revision}/create-service`.
@@ -402,8 +500,12 @@ pub(crate) async fn create(
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }
-    let outcome = match form.to_request(&format!("{family}:{revision}")) {
-        Ok(request) => api::ecs(&c.front, &r.caller, "CreateService", request).await,
+    let mut form = form;
+    let outcome = match make_listener(&c, &r, &family, &revision, &mut form).await {
+        Ok(()) => match form.to_request(&format!("{family}:{revision}")) {
+            Ok(request) => api::ecs(&c.front, &r.caller, "CreateService", request).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match outcome {

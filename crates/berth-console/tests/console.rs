@@ -1271,3 +1271,81 @@ async fn load_balancers_show_listener_urls_and_target_health() {
     );
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_wizard_makes_its_load_balancer_target_group_and_listener() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "iris-app", "containerDefinitions": [{"name": "app", "image": "busybox", "memory": 16,
+                "portMappings": [{"containerPort": 8080, "hostPort": 0}]}]}),
+        )
+        .await;
+    let (_, page) = get(&c, "/console/task-definitions/iris-app/1", Some(&session)).await;
+    let csrf = csrf_of(&page[page.find("id=\"create-service\"").unwrap()..]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let (status, location) = post_full(
+        &c,
+        "/console/task-definitions/iris-app/1/create-service",
+        &session,
+        &[
+            ("csrf", csrf.as_str()),
+            ("cluster", "default"),
+            ("service_name", "iris"),
+            ("desired_count", "1"),
+            ("launch_type", "EC2"),
+            ("listener_port", port.as_str()),
+            ("health_check_path", "/"),
+            ("container_name", "app"),
+            ("container_port", "8080"),
+            ("grace_period", "10"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            StatusCode::SEE_OTHER,
+            "/console/clusters/default/services/iris"
+        ),
+        "{location}"
+    );
+    let s = &c
+        .client
+        .ok("DescribeServices", json!({"services": ["iris"]}))
+        .await["services"][0];
+    let tg = s["loadBalancers"][0]["targetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(tg.contains(":targetgroup/iris-tg/"), "{s}");
+    assert_eq!(s["healthCheckGracePeriodSeconds"], 10);
+    let (_, xml) = c
+        .client
+        .query(
+            "elasticloadbalancing",
+            &[
+                ("Version", "2015-12-01"),
+                ("Action", "DescribeTargetGroups"),
+                ("TargetGroupArns.member.1", &tg),
+            ],
+        )
+        .await;
+    assert!(
+        xml.contains("<TargetType>instance</TargetType>") && xml.contains("<Port>8080</Port>"),
+        "{xml}"
+    );
+    let (_, page) = get(&c, "/console/load-balancers", Some(&session)).await;
+    assert!(
+        page.contains(&format!(":{port}/")) && page.contains("iris-tg"),
+        "{page}"
+    );
+    agent.stop().await;
+}
