@@ -61,9 +61,35 @@ async fn load(
     Ok((s, tasks))
 }
 
+/// Each of the service's target groups' targets: (healthy, all), read with ELBv2's
+/// DescribeTargetHealth as the principal (a group it may not read shows no counts).
+async fn target_health(c: &Console, r: &SignedInRequest, s: &Value) -> Vec<Option<(usize, usize)>> {
+    let mut out = Vec::new();
+    for lb in api::objects(s, "loadBalancers") {
+        let params = [
+            ("Version", "2015-12-01"),
+            ("Action", "DescribeTargetHealth"),
+            ("TargetGroupArn", text(lb, "targetGroupArn")),
+        ];
+        let counted = query::call(&c.front, &r.caller, "elasticloadbalancing", &params)
+            .await
+            .ok()
+            .map(|xml| {
+                let targets = members(&xml);
+                let healthy = targets
+                    .iter()
+                    .filter(|t| field(t, "State").as_deref() == Some("healthy"))
+                    .count();
+                (healthy, targets.len())
+            });
+        out.push(counted);
+    }
+    out
+}
+
 /// What changes as the service runs (`#service-view`): health, deployments,
 /// networking, tasks, events.
-fn state(cluster: &str, s: &Value, tasks: &[Value]) -> Markup {
+fn state(cluster: &str, s: &Value, tasks: &[Value], health: &[Option<(usize, usize)>]) -> Markup {
     html! {
         div id="service-view" {
             h2 { "Health" }
@@ -95,10 +121,15 @@ fn state(cluster: &str, s: &Value, tasks: &[Value]) -> Markup {
             }
             h2 { "Networking" }
             table id="load-balancers" {
-                thead { tr { th { "Target group" } th { "Container" } th { "Port" } } }
+                thead { tr { th { "Target group" } th { "Container" } th { "Port" } th { "Healthy targets" } } }
                 tbody {
-                    @for lb in api::objects(s, "loadBalancers") {
-                        tr { td { (text(lb, "targetGroupArn")) } td { (text(lb, "containerName")) } td { (number(lb, "containerPort")) } }
+                    @for (i, lb) in api::objects(s, "loadBalancers").iter().enumerate() {
+                        tr {
+                            td { (text(lb, "targetGroupArn")) }
+                            td { (text(lb, "containerName")) }
+                            td { (number(lb, "containerPort")) }
+                            td.healthy { @if let Some(Some((healthy, all))) = health.get(i) { (healthy) " of " (all) } }
+                        }
                     }
                 }
             }
@@ -147,9 +178,13 @@ async fn service_answer(
     error: Option<&ApiError>,
 ) -> Response {
     let base = format!("/console/clusters/{cluster}/services/{name}");
-    let shown = load(c, r, cluster, name).await.map(|(s, tasks)| {
+    let shown = match load(c, r, cluster, name).await {
+        Ok((s, tasks)) => Ok((target_health(c, r, &s).await, s, tasks)),
+        Err(e) => Err(e),
+    };
+    let shown = shown.map(|(health, s, tasks)| {
         html! {
-            (state(cluster, &s, &tasks))
+            (state(cluster, &s, &tasks, &health))
             (actions(&base, &s, &r.csrf))
             (crate::pages::live("service-view", &format!("{base}/stream")))
         }
@@ -165,7 +200,8 @@ pub(crate) async fn service_live(
     name: &str,
 ) -> Result<Markup, ApiError> {
     let (s, tasks) = load(c, r, cluster, name).await?;
-    Ok(state(cluster, &s, &tasks))
+    let health = target_health(c, r, &s).await;
+    Ok(state(cluster, &s, &tasks, &health))
 }
 
 /// `GET /console/clusters/{cluster}/services/{service}`.

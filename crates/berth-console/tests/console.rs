@@ -1347,5 +1347,19 @@ async fn the_service_wizard_makes_its_load_balancer_target_group_and_listener() 
         page.contains(&format!(":{port}/")) && page.contains("iris-tg"),
         "{page}"
     );
+    // The service's networking counts its group's targets (nothing answers their health
+    // checks here, so none is healthy).
+    let (_, page) = get(
+        &c,
+        "/console/clusters/default/services/iris",
+        Some(&session),
+    )
+    .await;
+    let at = page
+        .find("<td class=\"healthy\">")
+        .expect("a healthy-targets cell")
+        + 20;
+    let cell = &page[at..at + page[at..].find('<').unwrap()];
+    assert!(cell.starts_with("0 of "), "{cell}");
     agent.stop().await;
 }
