@@ -1,7 +1,9 @@
-//! IAM: users and roles, and creating a role that ECS tasks may assume with AWS managed
-//! policies attached (what seed 001 does in the IAM console). Each is the signed-in
-//! principal's own IAM call (Query protocol, through [`protocol::call_query`], which IAM
-//! authorizes); answers are read with [`crate::query`].
+//! IAM: users, roles and customer managed policies; creating a role that ECS tasks may
+//! assume with AWS managed policies attached (what seed 001 does in the IAM console),
+//! creating a policy from its JSON, and attaching a policy to a user or role. Each is
+//! the signed-in principal's own IAM call (Query protocol, through
+//! [`berth_server::protocol::call_query`], which IAM authorizes); answers are read with
+//! [`crate::query`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,9 +74,33 @@ impl RoleForm {
     }
 }
 
-async fn view(c: &Console, r: &SignedInRequest, form: &RoleForm) -> Result<Markup, ApiError> {
+/// What the policy forms were given.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct PolicyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    policy_name: String,
+    #[serde(default)]
+    document: String,
+    #[serde(default)]
+    policy_arn: String,
+    /// `user` or `role`.
+    #[serde(default)]
+    attach_to: String,
+    #[serde(default)]
+    entity_name: String,
+}
+
+async fn view(
+    c: &Console,
+    r: &SignedInRequest,
+    form: &RoleForm,
+    policy: &PolicyForm,
+) -> Result<Markup, ApiError> {
     let users = call(c, r, &[("Action", "ListUsers")]).await?;
     let roles = call(c, r, &[("Action", "ListRoles")]).await?;
+    let policies = call(c, r, &[("Action", "ListPolicies"), ("Scope", "Local")]).await?;
     Ok(html! {
         h2 { "Users" }
         table id="users" {
@@ -93,6 +119,33 @@ async fn view(c: &Console, r: &SignedInRequest, form: &RoleForm) -> Result<Marku
                     tr { td { (field(role, "RoleName").unwrap_or_default()) } td { (field(role, "Arn").unwrap_or_default()) } td { (field(role, "Description").unwrap_or_default()) } }
                 }
             }
+        }
+        h2 { "Policies (customer managed)" }
+        table id="policies" {
+            thead { tr { th { "Policy" } th { "ARN" } th { "Attachments" } } }
+            tbody {
+                @for p in members(&policies) {
+                    tr { td { (field(p, "PolicyName").unwrap_or_default()) } td { (field(p, "Arn").unwrap_or_default()) } td { (field(p, "AttachmentCount").unwrap_or_default()) } }
+                }
+            }
+        }
+        h3 { "Create a policy" }
+        form method="post" action="/console/iam/policies" id="create-policy" {
+            input type="hidden" name="csrf" value=(r.csrf);
+            p { label { "Name " input name="policy_name" value=(policy.policy_name) required; } }
+            p { label { "Document (JSON)" br; textarea name="document" rows="8" cols="80" { (policy.document) } } }
+            button type="submit" { "Create policy" }
+        }
+        h3 { "Attach a policy" }
+        form method="post" action="/console/iam/attach" id="attach-policy" {
+            input type="hidden" name="csrf" value=(r.csrf);
+            label { "Policy ARN " input name="policy_arn" value=(policy.policy_arn) size="60" required; }
+            label { " to " select name="attach_to" {
+                option value="role" selected[policy.attach_to != "user"] { "role" }
+                option value="user" selected[policy.attach_to == "user"] { "user" }
+            } }
+            label { " named " input name="entity_name" value=(policy.entity_name) required; }
+            " " button type="submit" { "Attach" }
         }
         h2 { "Create a role for ECS tasks" }
         form method="post" action="/console/iam/roles" id="create-role" {
@@ -118,7 +171,12 @@ pub(crate) async fn page(
     extensions: Extensions,
 ) -> Response {
     match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => answer(&r, "IAM", view(&c, &r, &RoleForm::default()).await, None),
+        Ok(r) => answer(
+            &r,
+            "IAM",
+            view(&c, &r, &RoleForm::default(), &PolicyForm::default()).await,
+            None,
+        ),
         Err(refused) => refused.into_response(),
     }
 }
@@ -171,6 +229,77 @@ pub(crate) async fn create_role(
     }
     match outcome {
         Ok(()) => Redirect::to("/console/iam").into_response(),
-        Err(e) => answer(&r, "IAM", view(&c, &r, &form).await, Some(&e)),
+        Err(e) => answer(
+            &r,
+            "IAM",
+            view(&c, &r, &form, &PolicyForm::default()).await,
+            Some(&e),
+        ),
+    }
+}
+
+/// `POST /console/iam/policies`: CreatePolicy (IAM's MalformedPolicyDocument shows on
+/// the page with the document as typed).
+pub(crate) async fn create_policy(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Form(form): Form<PolicyForm>,
+) -> Response {
+    let r = match signed_in(&c, &headers, &extensions).await {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
+    if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
+        return refused.into_response();
+    }
+    let params = [
+        ("Action", "CreatePolicy"),
+        ("PolicyName", form.policy_name.trim()),
+        ("PolicyDocument", form.document.as_str()),
+    ];
+    match call(&c, &r, &params).await {
+        Ok(_) => Redirect::to("/console/iam").into_response(),
+        Err(e) => answer(
+            &r,
+            "IAM",
+            view(&c, &r, &RoleForm::default(), &form).await,
+            Some(&e),
+        ),
+    }
+}
+
+/// `POST /console/iam/attach`: AttachRolePolicy or AttachUserPolicy.
+pub(crate) async fn attach_policy(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    Form(form): Form<PolicyForm>,
+) -> Response {
+    let r = match signed_in(&c, &headers, &extensions).await {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
+    if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
+        return refused.into_response();
+    }
+    let (action, member) = if form.attach_to == "user" {
+        ("AttachUserPolicy", "UserName")
+    } else {
+        ("AttachRolePolicy", "RoleName")
+    };
+    let params = [
+        ("Action", action),
+        (member, form.entity_name.trim()),
+        ("PolicyArn", form.policy_arn.trim()),
+    ];
+    match call(&c, &r, &params).await {
+        Ok(_) => Redirect::to("/console/iam").into_response(),
+        Err(e) => answer(
+            &r,
+            "IAM",
+            view(&c, &r, &RoleForm::default(), &form).await,
+            Some(&e),
+        ),
     }
 }

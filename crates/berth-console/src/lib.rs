@@ -140,6 +140,8 @@ pub fn routes(app: &Arc<App>) -> Router {
         .route("/console/load-balancers", get(load_balancers::page))
         .route("/console/iam", get(iam::page))
         .route("/console/iam/roles", post(iam::create_role))
+        .route("/console/iam/policies", post(iam::create_policy))
+        .route("/console/iam/attach", post(iam::attach_policy))
         .route("/console/repositories", get(repositories::list_page))
         .route("/console/repository", get(repositories::repository_page))
         .with_state(console)

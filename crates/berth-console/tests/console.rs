@@ -1363,3 +1363,70 @@ async fn the_service_wizard_makes_its_load_balancer_target_group_and_listener() 
     assert!(cell.starts_with("0 of "), "{cell}");
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_is_created_from_its_json_and_attached_to_a_role() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    let (_, page) = get(&c, "/console/iam", Some(&session)).await;
+    let csrf = csrf_of(&page[page.find("id=\"create-policy\"").unwrap()..]);
+    let bad = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "s3:*", "Resource": "*"}]}"#;
+    let (status, body) = post_full(
+        &c,
+        "/console/iam/policies",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("policy_name", "logs-one"),
+            ("document", bad),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("MalformedPolicyDocument") && body.contains("Maybe"),
+        "the document is kept: {body}"
+    );
+    let good = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"}]}"#;
+    let (status, _) = post_full(
+        &c,
+        "/console/iam/policies",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("policy_name", "logs-one"),
+            ("document", good),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let arn = "arn:aws:iam::000000000000:policy/logs-one";
+    let (status, _) = post_full(
+        &c,
+        "/console/iam/attach",
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("policy_arn", arn),
+            ("attach_to", "role"),
+            ("entity_name", "ecsTaskExecutionRole"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, xml) = c
+        .client
+        .query(
+            "iam",
+            &[
+                ("Version", "2010-05-08"),
+                ("Action", "ListAttachedRolePolicies"),
+                ("RoleName", "ecsTaskExecutionRole"),
+            ],
+        )
+        .await;
+    assert!(xml.contains(arn), "{xml}");
+    let (_, page) = get(&c, "/console/iam", Some(&session)).await;
+    assert!(page.contains(arn), "{page}");
+    agent.stop().await;
+}
