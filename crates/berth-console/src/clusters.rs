@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use berth_api::error::ApiError;
@@ -57,15 +57,8 @@ pub(crate) async fn clusters_answer(
     }
 }
 
-pub(crate) async fn clusters_page(
-    State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => clusters_answer(&c, &r, None).await,
-        Err(refused) => refused.into_response(),
-    }
+pub(crate) async fn clusters_page(State(c): State<Arc<Console>>, r: SignedInRequest) -> Response {
+    clusters_answer(&c, &r, None).await
 }
 
 #[derive(Deserialize)]
@@ -78,14 +71,9 @@ pub(crate) struct CreateClusterForm {
 
 pub(crate) async fn create_cluster(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<CreateClusterForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }
@@ -99,14 +87,9 @@ pub(crate) async fn create_cluster(
 pub(crate) async fn delete_cluster(
     State(c): State<Arc<Console>>,
     Path(cluster): Path<String>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }
@@ -235,13 +218,8 @@ pub(crate) async fn cluster_page(
     State(c): State<Arc<Console>>,
     Path(cluster): Path<String>,
     Query(query): Query<ClusterQuery>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     let showing = query.showing();
     let principal = r.principal();
     let who = Some((principal.as_str(), r.csrf.as_str()));
@@ -268,14 +246,9 @@ pub(crate) struct InstanceStateForm {
 pub(crate) async fn instance_state(
     State(c): State<Arc<Console>>,
     Path((cluster, instance)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<InstanceStateForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }

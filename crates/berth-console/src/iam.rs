@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use berth_api::error::ApiError;
@@ -165,34 +164,22 @@ async fn view(
 }
 
 /// `GET /console/iam`.
-pub(crate) async fn page(
-    State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => answer(
-            &r,
-            "IAM",
-            view(&c, &r, &RoleForm::default(), &PolicyForm::default()).await,
-            None,
-        ),
-        Err(refused) => refused.into_response(),
-    }
+pub(crate) async fn page(State(c): State<Arc<Console>>, r: SignedInRequest) -> Response {
+    answer(
+        &r,
+        "IAM",
+        view(&c, &r, &RoleForm::default(), &PolicyForm::default()).await,
+        None,
+    )
 }
 
 /// `POST /console/iam/roles`: CreateRole trusting ECS tasks, then AttachRolePolicy for
 /// each ticked policy.
 pub(crate) async fn create_role(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(fields): Form<HashMap<String, String>>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     let form = RoleForm::from_fields(fields);
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
@@ -242,14 +229,9 @@ pub(crate) async fn create_role(
 /// the page with the document as typed).
 pub(crate) async fn create_policy(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<PolicyForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }
@@ -272,14 +254,9 @@ pub(crate) async fn create_policy(
 /// `POST /console/iam/attach`: AttachRolePolicy or AttachUserPolicy.
 pub(crate) async fn attach_policy(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<PolicyForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }

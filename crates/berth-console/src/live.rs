@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Extensions, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use berth_server::keys::{EcsKeys, Scope};
@@ -100,13 +99,8 @@ pub(crate) async fn cluster_tasks(
     State(c): State<Arc<Console>>,
     Path(cluster): Path<String>,
     Query(query): Query<ClusterQuery>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     let prefix = Scope::new(&r.caller.account, &r.caller.region).tasks(&cluster);
     let part = Part::ClusterTasks {
         cluster,
@@ -120,13 +114,8 @@ pub(crate) async fn cluster_tasks(
 pub(crate) async fn task(
     State(c): State<Arc<Console>>,
     Path((cluster, task)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     let prefix = Scope::new(&r.caller.account, &r.caller.region).task(&cluster, &task);
     let part = Part::Task { cluster, task };
     stream(c, r, prefix, part).await
@@ -137,13 +126,8 @@ pub(crate) async fn task(
 pub(crate) async fn service(
     State(c): State<Arc<Console>>,
     Path((cluster, service)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     // The service record and its tasks both live under the scope: watch the account's
     // ECS records of the region, and render when anything there changes.
     let prefix = format!(

@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{Extensions, HeaderMap};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use berth_api::error::ApiError;
 use maud::{html, Markup};
 
@@ -108,15 +107,8 @@ async fn view(c: &Console, r: &SignedInRequest) -> Result<Markup, ApiError> {
 }
 
 /// `GET /console/load-balancers`.
-pub(crate) async fn page(
-    State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => answer(&r, "Load balancers", view(&c, &r).await, None),
-        Err(refused) => refused.into_response(),
-    }
+pub(crate) async fn page(State(c): State<Arc<Console>>, r: SignedInRequest) -> Response {
+    answer(&r, "Load balancers", view(&c, &r).await, None)
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Extensions, HeaderMap};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use berth_api::error::ApiError;
@@ -154,13 +153,8 @@ pub(crate) async fn tail(
     State(c): State<Arc<Console>>,
     Path((cluster, task)): Path<(String, String)>,
     Query(query): Query<TailQuery>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     let described = api::ecs(
         &c.front,
         &r.caller,

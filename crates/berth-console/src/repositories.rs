@@ -5,8 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{Extensions, HeaderMap};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use berth_api::error::ApiError;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -67,15 +66,8 @@ async fn list_view(c: &Console, r: &SignedInRequest) -> Result<Markup, ApiError>
 }
 
 /// `GET /console/repositories`.
-pub(crate) async fn list_page(
-    State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => answer(&r, "Repositories", list_view(&c, &r).await, None),
-        Err(refused) => refused.into_response(),
-    }
+pub(crate) async fn list_page(State(c): State<Arc<Console>>, r: SignedInRequest) -> Response {
+    answer(&r, "Repositories", list_view(&c, &r).await, None)
 }
 
 /// The commands that push an image to `uri` from a machine with the `berth` profile.
@@ -146,18 +138,14 @@ async fn repository_view(c: &Console, r: &SignedInRequest, name: &str) -> Result
 pub(crate) async fn repository_page(
     State(c): State<Arc<Console>>,
     Query(query): Query<RepositoryQuery>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => answer(
-            &r,
-            &format!("Repository {}", query.name),
-            repository_view(&c, &r, &query.name).await,
-            None,
-        ),
-        Err(refused) => refused.into_response(),
-    }
+    answer(
+        &r,
+        &format!("Repository {}", query.name),
+        repository_view(&c, &r, &query.name).await,
+        None,
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use berth_api::error::ApiError;
@@ -208,13 +207,9 @@ pub(crate) async fn service_live(
 pub(crate) async fn service_page(
     State(c): State<Arc<Console>>,
     Path((cluster, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => service_answer(&c, &r, &cluster, &name, None).await,
-        Err(refused) => refused.into_response(),
-    }
+    service_answer(&c, &r, &cluster, &name, None).await
 }
 
 /// What the update form was given.
@@ -254,14 +249,9 @@ impl UpdateForm {
 pub(crate) async fn update(
     State(c): State<Arc<Console>>,
     Path((cluster, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<UpdateForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }
@@ -281,14 +271,9 @@ pub(crate) async fn update(
 pub(crate) async fn delete(
     State(c): State<Arc<Console>>,
     Path((cluster, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }
@@ -525,14 +510,9 @@ async fn make_listener(
 pub(crate) async fn create(
     State(c): State<Arc<Console>>,
     Path((family, revision)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<CreateForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use berth_api::error::ApiError;
@@ -246,15 +245,8 @@ async fn list_view(c: &Console, r: &SignedInRequest) -> Result<Markup, ApiError>
 }
 
 /// `GET /console/task-definitions`: the active families.
-pub(crate) async fn list_page(
-    State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => answer(&r, "Task definitions", list_view(&c, &r).await, None),
-        Err(refused) => refused.into_response(),
-    }
+pub(crate) async fn list_page(State(c): State<Arc<Console>>, r: SignedInRequest) -> Response {
+    answer(&r, "Task definitions", list_view(&c, &r).await, None)
 }
 
 async fn family_view(c: &Console, r: &SignedInRequest, family: &str) -> Result<Markup, ApiError> {
@@ -285,18 +277,14 @@ async fn family_view(c: &Console, r: &SignedInRequest, family: &str) -> Result<M
 pub(crate) async fn family_page(
     State(c): State<Arc<Console>>,
     Path(family): Path<String>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => answer(
-            &r,
-            &format!("Task definition {family}"),
-            family_view(&c, &r, &family).await,
-            None,
-        ),
-        Err(refused) => refused.into_response(),
-    }
+    answer(
+        &r,
+        &format!("Task definition {family}"),
+        family_view(&c, &r, &family).await,
+        None,
+    )
 }
 
 /// What the run form was given.
@@ -454,13 +442,9 @@ pub(crate) async fn revision_answer(
 pub(crate) async fn revision_page(
     State(c): State<Arc<Console>>,
     Path((family, revision)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => revision_answer(&c, &r, &family, &revision, &Forms::default(), None).await,
-        Err(refused) => refused.into_response(),
-    }
+    revision_answer(&c, &r, &family, &revision, &Forms::default(), None).await
 }
 
 /// `POST .../run`: RunTask, then the cluster's page; an error shows on the revision's
@@ -468,14 +452,9 @@ pub(crate) async fn revision_page(
 pub(crate) async fn run(
     State(c): State<Arc<Console>>,
     Path((family, revision)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<RunForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }
@@ -512,14 +491,9 @@ pub(crate) async fn run(
 pub(crate) async fn deregister(
     State(c): State<Arc<Console>>,
     Path((family, revision)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }
@@ -542,13 +516,8 @@ pub(crate) struct NewQuery {
 pub(crate) async fn new_page_handler(
     State(c): State<Arc<Console>>,
     Query(query): Query<NewQuery>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     let mut form = NewForm::default();
     let json_text = match &query.from {
         Some(from) => {
@@ -619,14 +588,9 @@ async fn register(
 /// `POST /console/task-definitions`: from the form.
 pub(crate) async fn create_from_form(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<NewForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }
@@ -645,14 +609,9 @@ pub(crate) struct JsonForm {
 /// `POST /console/task-definitions/json`: from the JSON editor.
 pub(crate) async fn create_from_json(
     State(c): State<Arc<Console>>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<JsonForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }

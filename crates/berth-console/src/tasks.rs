@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{Extensions, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use berth_api::error::ApiError;
@@ -92,13 +91,9 @@ pub(crate) async fn task_page(
     State(c): State<Arc<Console>>,
     Path((cluster, task)): Path<(String, String)>,
     Query(logs_query): Query<LogsQuery>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
 ) -> Response {
-    match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => task_answer(&c, &r, &cluster, &task, &logs_query, None).await,
-        Err(refused) => refused.into_response(),
-    }
+    task_answer(&c, &r, &cluster, &task, &logs_query, None).await
 }
 
 #[derive(Deserialize)]
@@ -112,14 +107,9 @@ pub(crate) struct StopForm {
 pub(crate) async fn stop_task(
     State(c): State<Arc<Console>>,
     Path((cluster, task)): Path<(String, String)>,
-    headers: HeaderMap,
-    extensions: Extensions,
+    r: SignedInRequest,
     Form(form): Form<StopForm>,
 ) -> Response {
-    let r = match signed_in(&c, &headers, &extensions).await {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
     if let Err(refused) = check_csrf(&c, &r, &form.csrf) {
         return refused.into_response();
     }

@@ -191,3 +191,16 @@ pub(crate) fn answer(
         ),
     }
 }
+
+/// A signed-in request as an extractor: handlers take a [`SignedInRequest`] and are
+/// refused (to the sign-in page) without a valid session.
+impl axum::extract::FromRequestParts<std::sync::Arc<Console>> for SignedInRequest {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        console: &std::sync::Arc<Console>,
+    ) -> Result<SignedInRequest, Refusal> {
+        signed_in(console, &parts.headers, &parts.extensions).await
+    }
+}
