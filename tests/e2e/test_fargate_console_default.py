@@ -3,6 +3,7 @@ default (awslogs with `awslogs-create-group`, an execution role, a task role, a 
 mapping, the console's empty lists), its image pushed to Berth's registry with `docker
 push`, registered with `--cli-input-json` and run with `run-task --launch-type FARGATE`.
 The task runs, serves on its private IP, and its output is read back with `aws logs`.
+A capacity provider strategy splits tasks between FARGATE and FARGATE_SPOT on the agent.
 The image pull and the log stream go through the execution role's permissions."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import ACCOUNT, REGION, Berth, awsvpc_api, awsvpc_cli, ecs_task_role, eventually, unique
-from docker_agent import IMAGE, AgentProcess, docker_host
+from docker_agent import IMAGE, AgentProcess, docker_host, docker_ps
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +280,42 @@ def test_a_guide_in_another_region_runs_on_the_fargate_pool(node: tuple[Berth, d
     aws("ecs", "stop-task", "--cluster", cluster, "--task", arn)
     eventually(lambda: aws("ecs", "describe-tasks", "--cluster", cluster, "--tasks", arn)["tasks"][0]["lastStatus"]
                == "STOPPED", timeout=60, what=f"{arn} to stop")
+
+
+def test_a_capacity_provider_strategy_splits_fargate_and_fargate_spot_tasks_on_a_real_agent(
+        node: tuple[Berth, dict[str, str]]) -> None:
+    """RunTask with FARGATE (base 1, weight 1) and FARGATE_SPOT (weight 3) for five tasks:
+    the base first, then the rest by weight (FARGATE 2, FARGATE_SPOT 3), each task a
+    running container set on the agent's engine and reporting its provider."""
+    berth, _ = node
+    ecs = berth.client()
+    cluster = ecs.create_cluster(clusterName=unique("spot"), capacityProviders=["FARGATE", "FARGATE_SPOT"])["cluster"]
+    family = unique("spot")
+    ecs.register_task_definition(
+        family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        containerDefinitions=[{"name": "main", "image": IMAGE, "essential": True, "command": ["sleep", "3600"],
+                               # sleep as PID 1 ignores SIGTERM: without this each stop waits 30 s.
+                               "stopTimeout": 2}])
+    run = ecs.run_task(cluster=cluster["clusterName"], taskDefinition=family, count=5, networkConfiguration=awsvpc_api(),
+                       capacityProviderStrategy=[{"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+                                                 {"capacityProvider": "FARGATE_SPOT", "weight": 3}])
+    assert run["failures"] == [], run["failures"]
+    arns = [t["taskArn"] for t in run["tasks"]]
+    by_provider: dict[str, int] = {}
+    for t in run["tasks"]:
+        by_provider[t["capacityProviderName"]] = by_provider.get(t["capacityProviderName"], 0) + 1
+    assert by_provider == {"FARGATE": 2, "FARGATE_SPOT": 3}
+
+    def all_running() -> list[dict] | None:
+        tasks = ecs.describe_tasks(cluster=cluster["clusterName"], tasks=arns)["tasks"]
+        assert all(t["lastStatus"] != "STOPPED" for t in tasks), [t.get("stoppedReason") for t in tasks]
+        return tasks if all(t["lastStatus"] == "RUNNING" for t in tasks) else None
+    tasks = eventually(all_running, timeout=120, what="five tasks to run on the agent")
+    assert all(t["launchType"] == "FARGATE" for t in tasks)
+    for t in tasks:
+        assert docker_ps(t["taskArn"]), f"no container on the engine for {t['taskArn']}"
+    for arn in arns:
+        ecs.stop_task(cluster=cluster["clusterName"], task=arn)
+    eventually(lambda: all(t["lastStatus"] == "STOPPED"
+                           for t in ecs.describe_tasks(cluster=cluster["clusterName"], tasks=arns)["tasks"]),
+               timeout=60, what="the tasks to stop")
