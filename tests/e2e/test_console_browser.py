@@ -10,7 +10,13 @@ editor that adds a command and stopTimeout, run it, watch it reach RUNNING witho
 reloading, stop it with a reason from its page and watch it stop, show stopped tasks);
 an IAM user whose policy denies ecs:StopTask signs in with name and password, is refused
 in words on the page and the task keeps running; markup in an environment value renders
-as text and never runs. Every page visited is saved as a screenshot under
+as text and never runs. The rest of seed 001: a service behind a load balancer from the
+create-service wizard (listener port, health check path, grace period) followed live to
+one running task and one healthy target, its listener URL answering with the task's
+httpd, a forced new deployment, a new revision and a scale to 0 each followed live, and
+delete; a task's logs (its output, and new lines through the live tail). Seed 002's view:
+the cluster page lists running awsvpc tasks with their private IPs. The repositories and
+IAM pages. Every page visited is saved as a screenshot under
 .berth-test/screenshots/ (the suite's artifacts; docs/console/ holds copies for README).
 
 Chromium or chromedriver missing fails the module: scripts/test installs both.
@@ -19,12 +25,14 @@ Chromium or chromedriver missing fails the module: scripts/test installs both.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import re
 import shutil
 import signal
 import tempfile
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -37,8 +45,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import ACCOUNT, REPO_ROOT, Berth, eventually, unique
+from conftest import ACCOUNT, REGION, REPO_ROOT, SECURITY_GROUPS, SUBNETS, Berth, eventually, free_port, unique
 from docker_agent import IMAGE, AgentProcess
+from elb_kit import FAST_CHECKS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -520,3 +529,302 @@ def test_markup_in_an_environment_value_shows_as_text_in_the_browser(browser: Br
     assert cells == ["main", "MARKUP", MARKUP], cells
     no_markup_ran(b)
     b.shot("task-markup-running")
+
+
+# --------------------------------------------------------------------------- seed 001's service, logs, seed 002
+
+
+def awslogs(family: str) -> dict:
+    """awslogs as the console's form writes it."""
+    return {"logDriver": "awslogs", "options": {
+        "awslogs-group": f"/ecs/{family}", "awslogs-region": REGION,
+        "awslogs-stream-prefix": "ecs", "awslogs-create-group": "true"}}
+
+
+def iris(family: str, answer: str) -> dict:
+    """Seed 001's inference container: busybox httpd on container port 8080 (a dynamic
+    host port, bridge), answering `answer` at `/`, after a greeting on its output."""
+    return {
+        "family": family,
+        "requiresCompatibilities": ["EC2"],
+        "networkMode": "bridge",
+        "containerDefinitions": [{
+            "name": "web", "image": IMAGE, "memory": 64, "essential": True, "stopTimeout": 2,
+            "command": ["sh", "-c", f"echo hello from iris; mkdir -p /www; echo {answer} > /www/index.html; "
+                                    "exec httpd -f -p 8080 -h /www"],
+            "portMappings": [{"containerPort": 8080, "hostPort": 0, "protocol": "tcp"}],
+            "logConfiguration": awslogs(family),
+        }],
+    }
+
+
+def register_from_json(b: Browser, node: Node, definition: dict, shot: str, start: str | None = None) -> int:
+    """Registers `definition` from the JSON editor (of a new revision of `start` when
+    given); the revision's number, its page open."""
+    url = "/console/task-definitions/new" + (f"?from={start}" if start else "")
+    b.open(node.url(url), f"new-{shot}")
+    assert b.title() == "New task definition"
+    json_editor(b, definition)
+    b.submit("form[action='/console/task-definitions/json'] button[type=submit]", shot)
+    path = b.at(rf"/console/task-definitions/{definition['family']}/\d+")
+    return int(path.rsplit("/", 1)[1])
+
+
+def health_cell(b: Browser, selector: str) -> str:
+    return b.text(f"#service-health {selector}")
+
+
+def deployments(b: Browser) -> list[list[str]]:
+    """The service page's deployments table, a list of cells per row."""
+    return b.driver.execute_script(
+        "return [...document.querySelectorAll('#deployments tbody tr')]"
+        ".map(r=>[...r.querySelectorAll('td')].map(c=>c.textContent.trim()));")
+
+
+def healthy_targets(b: Browser) -> str:
+    return b.text("#load-balancers td.healthy")
+
+
+def fetch(url: str) -> str | None:
+    """The body at `url` (no proxy), or None if it does not answer 200 now."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=3) as r:
+            return r.read().decode().strip() if r.status == 200 else None
+    except OSError:
+        return None
+
+
+def update_service(b: Browser, shot: str, **fields: str) -> None:
+    """Submits the service's update form with `fields` typed (force_new_deployment ticked
+    when given), back to the service's page, marked."""
+    for name, value in fields.items():
+        if name == "force_new_deployment":
+            box = b.css("#update-service input[name=force_new_deployment]")
+            if not box.is_selected():
+                box.click()
+        else:
+            b.type(f"#update-service input[name={name}]", value)
+    path = b.path()
+    b.submit("#update-service button[type=submit]", shot)
+    b.at(re.escape(path))
+    assert not b.all("div.error[role=alert]"), b.text("div.error")
+    b.mark()
+
+
+def test_seed_001_service_behind_a_load_balancer_from_the_wizard_deploy_update_scale_delete(
+        browser: Browser, node: Node) -> None:
+    b, berth = browser, node.berth
+    ecs = berth.client()
+    node.join()
+    sign_in(b, node, key=berth.credentials())
+    family, name, listener = unique("iris"), unique("iris"), free_port()
+    assert register_from_json(b, node, iris(family, "ok"), "iris-revision-1") == 1
+
+    # The wizard on the revision's page: a listener port, health check path, grace period,
+    # the container and its port, one task.
+    assert b.css("#create-service input[name=launch_type]").get_attribute("value") == "EC2"
+    b.type("#create-service input[name=cluster]", node.cluster)
+    b.type("#create-service input[name=service_name]", name)
+    b.type("#create-service input[name=desired_count]", "1")
+    b.type("#create-service input[name=listener_port]", str(listener))
+    b.type("#create-service input[name=health_check_path]", "/")
+    b.type("#create-service input[name=container_name]", "web")
+    b.type("#create-service input[name=container_port]", "8080")
+    b.type("#create-service input[name=grace_period]", "10")
+    b.shot("create-service-form")
+    # The agent is held until the service's page is open, so its task can only arrive live.
+    with node.agent_held():
+        b.submit("#create-service button[type=submit]", "service-created")
+        service_page = b.at(f"/console/clusters/{node.cluster}/services/{name}")
+        assert b.title() == f"Service {name}", b.text("main")
+        b.mark()
+        assert health_cell(b, "td.running") == "0"
+        service = ecs.describe_services(cluster=node.cluster, services=[name])["services"][0]
+        assert service["healthCheckGracePeriodSeconds"] == 10, service
+        (lb,) = service["loadBalancers"]
+        assert (lb["containerName"], lb["containerPort"]) == ("web", 8080), lb
+        elbv2 = berth.client("elbv2")
+        (tg,) = elbv2.describe_target_groups(TargetGroupArns=[lb["targetGroupArn"]])["TargetGroups"]
+        assert (tg["HealthCheckPath"], tg["TargetType"], tg["Port"]) == ("/", "instance", 8080), tg
+        # Setup, not the wizard's business: checks every 5 s (ELB's default takes 2.5
+        # minutes to call a target healthy) and a 2 s deregistration delay.
+        berth.aws("elbv2", "modify-target-group", "--target-group-arn", tg["TargetGroupArn"], *FAST_CHECKS)
+        berth.aws("elbv2", "modify-target-group-attributes", "--target-group-arn", tg["TargetGroupArn"],
+                  "--attributes", "Key=deregistration_delay.timeout_seconds,Value=2")
+    assert lb["targetGroupArn"] in b.text("#load-balancers")
+    b.wait("Running 1", lambda d: health_cell(b, "td.running") == "1")
+    b.wait("one healthy target of one", lambda d: healthy_targets(b) == "1 of 1")
+    assert b.marked(), "the page was reloaded: the service's progress must arrive live"
+    b.wait("the rollout to complete", lambda d: deployments(b)[0][7].startswith("COMPLETED"))
+    assert b.marked(), "the page was reloaded: the service's progress must arrive live"
+    b.shot("service-running")
+    (first,) = deployments(b)
+    assert first[2] == f"{family}:1", first
+
+    # Its task (bridge): the host port ECS picked, and no address of its own.
+    (row,) = b.driver.execute_script(
+        "return [...document.querySelectorAll('#service-view #tasks tbody tr')]"
+        ".map(r=>[...r.querySelectorAll('td')].map(c=>c.textContent.trim()));")
+    task = node.task(row[0])
+    (binding,) = task["containers"][0]["networkBindings"]
+    assert (row[2], row[6]) == ("RUNNING", f"{binding['hostPort']}->8080"), row
+    assert row[5] == "" and not task.get("attachments") and not task["containers"][0].get("networkInterfaces"), \
+        (row, task)
+
+    # The load balancers page shows the listener's URL; it answers with the task's httpd.
+    b.submit("header a[href='/console/load-balancers']", "load-balancers")
+    b.at("/console/load-balancers")
+    urls = [a.get_attribute("href") for a in b.all("table.listeners a") if a.get_attribute("href").endswith(f":{listener}/")]
+    assert len(urls) == 1, b.text("main")
+    url = urls[0]
+    assert fetch(url) == "ok"
+    assert name in b.text("main") and f"{name}-tg" in b.text("main")
+
+    # Force a new deployment: a second deployment, then one again (a new one), live.
+    b.open(node.url(service_page), "service")
+    update_service(b, "service-force-new-deployment", force_new_deployment="on")
+    b.wait("a second deployment", lambda d: len(deployments(b)) == 2)
+    b.shot("service-two-deployments")
+    b.wait("the deployments to settle to one", lambda d: len(deployments(b)) == 1 and deployments(b)[0][0] != first[0])
+    assert b.marked(), "the page was reloaded: the rollout must arrive live"
+    b.wait("one healthy target of one after the deployment", lambda d: healthy_targets(b) == "1 of 1")
+    b.shot("service-redeployed")
+    assert fetch(url) == "ok"
+
+    # Another revision (from "create new revision"), and the service moved to it.
+    assert register_from_json(b, node, iris(family, "ok 2"), "iris-revision-2", start=f"{family}:1") == 2
+    b.open(node.url(service_page), "service-before-revision")
+    update_service(b, "service-new-revision", task_definition=f"{family}:2")
+    b.wait("one deployment of revision 2, running",
+           lambda d: [r[2] for r in deployments(b)] == [f"{family}:2"] and health_cell(b, "td.running") == "1")
+    assert b.marked(), "the page was reloaded: the rollout must arrive live"
+    b.wait("the listener to answer from revision 2", lambda d: fetch(url) == "ok 2")
+    b.wait("the rollout to revision 2 to complete", lambda d: deployments(b)[0][7].startswith("COMPLETED"))
+    assert b.marked(), "the page was reloaded: the rollout must arrive live"
+    b.shot("service-revision-2")
+    assert ecs.describe_services(cluster=node.cluster, services=[name])["services"][0]["taskDefinition"].endswith(f"{family}:2")
+
+    # Scale to 0.
+    update_service(b, "service-scaled-to-0", desired_count="0")
+    b.wait("Running 0", lambda d: health_cell(b, "td.running") == "0")
+    assert b.marked(), "the page was reloaded: scaling must arrive live"
+    b.shot("service-at-0")
+    service = ecs.describe_services(cluster=node.cluster, services=[name])["services"][0]
+    assert (service["desiredCount"], service["runningCount"]) == (0, 0), service
+
+    # Delete.
+    b.submit("form[action$='/delete'] button[type=submit]", "service-deleted")
+    b.at(f"/console/clusters/{node.cluster}")
+    assert not b.all("div.error[role=alert]"), b.text("div.error")
+    status = ecs.describe_services(cluster=node.cluster, services=[name])["services"][0]["status"]
+    assert status in ("DRAINING", "INACTIVE"), status
+
+
+def test_a_tasks_logs_show_its_output_and_tail_new_lines_live(browser: Browser, node: Node) -> None:
+    b, berth = browser, node.berth
+    node.join()
+    sign_in(b, node, key=berth.credentials())
+    family = unique("ticker")
+    ticker = sleeper(family, name="main", command=[
+        "sh", "-c", "echo hello from iris; i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done"],
+        logConfiguration=awslogs(family))
+    assert register_from_json(b, node, ticker, "ticker-revision") == 1
+    run_from_revision_page(b, node, family, 1)
+    task_id = new_task_id(b, f"{family}:1")
+    b.wait("the ticker to show RUNNING", lambda d: task_row_status(b, task_id) == "RUNNING")
+
+    # Verified with the Logs API first: the stream has the greeting and a tick.
+    logs = berth.client("logs")
+
+    def shipped(_: Any) -> bool:
+        try:
+            events = logs.get_log_events(logGroupName=f"/ecs/{family}", logStreamName=f"ecs/main/{task_id}",
+                                         startFromHead=True)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return False
+        messages = [e["message"] for e in events]
+        return "hello from iris" in messages and "tick 1" in messages
+    b.wait("the ticker's lines in CloudWatch Logs", shipped)
+
+    b.submit(f'#tasks a[href$="/tasks/{task_id}"]', "task-logs")
+    b.at(f"/console/clusters/{node.cluster}/tasks/{task_id}")
+    b.mark()
+    shown = b.text("#logs-main").splitlines()
+    assert shown[0] == "hello from iris", shown
+    ticks = [int(line.split()[1]) for line in shown if line.startswith("tick ")]
+    assert ticks and ticks == list(range(1, len(ticks) + 1)), shown
+    b.wait("a later tick to arrive through the live tail",
+           lambda d: f"tick {ticks[-1] + 2}" in b.text("#logs-main").splitlines())
+    assert b.marked(), "the page was reloaded: new lines must arrive through the tail"
+    tailed = b.text("#logs-main").splitlines()
+    assert tailed[:len(shown)] == shown and tailed.count(f"tick {ticks[-1] + 1}") == 1, tailed
+    b.shot("task-logs-tailed")
+    node.berth.client().stop_task(cluster=node.cluster, task=task_id, reason="test done")
+
+
+def test_seed_002_the_cluster_page_lists_running_tasks_with_their_private_ips(browser: Browser, node: Node) -> None:
+    b, berth = browser, node.berth
+    ecs = berth.client()
+    node.join()
+    sign_in(b, node, key=berth.credentials())
+    # The fixture's agent offers no Fargate capacity: the seed's awsvpc workers run on its
+    # container instance (EC2 launch type, awsvpc), two from the run form.
+    family = unique("fossa")
+    worker = dict(sleeper(family), networkMode="awsvpc")
+    assert register_from_json(b, node, worker, "fossa-revision") == 1
+    b.type("#run-task input[name=cluster]", node.cluster)
+    b.choose("#run-task select[name=launch_type]", "EC2")
+    b.type("#run-task input[name=count]", "2")
+    b.type("#run-task input[name=subnets]", SUBNETS[0])
+    b.type("#run-task input[name=security_groups]", SECURITY_GROUPS[0])
+    b.submit("#run-task button[type=submit]", "cluster-fossa-started")
+    b.at(f"/console/clusters/{node.cluster}")
+    assert not b.all("div.error[role=alert]"), b.text("div.error")
+
+    def rows(_: Any) -> list[dict] | None:
+        found = b.driver.execute_script(
+            "return [...document.querySelectorAll('#tasks tbody tr')].filter(r=>"
+            "r.querySelectorAll('td')[1].textContent.trim()===arguments[0]).map(r=>({"
+            "id:r.querySelector('td a').textContent.trim(),status:r.querySelector('td.status').textContent.trim(),"
+            "ip:r.querySelector('td.ip').textContent.trim()}));", f"{family}:1")
+        return found if len(found) == 2 and all(r["status"] == "RUNNING" and r["ip"] for r in found) else None
+    shown = b.wait("both workers RUNNING with private IPs", rows)
+    b.shot("cluster-private-ips")
+    described = {t["taskArn"].rsplit("/", 1)[1]: t for t in ecs.describe_tasks(
+        cluster=node.cluster, tasks=[r["id"] for r in shown])["tasks"]}
+    subnet = os.environ.get("BERTH_TEST_TASK_SUBNET")
+    for r in shown:
+        details = {d["name"]: d["value"] for a in described[r["id"]]["attachments"] for d in a["details"]}
+        assert r["ip"] == details["privateIPv4Address"], (r, details)
+        if subnet:
+            assert ipaddress.ip_address(r["ip"]) in ipaddress.ip_network(subnet), (r, subnet)
+    assert len({r["ip"] for r in shown}) == 2, "each task has its own address"
+
+    # A task's own page shows it too.
+    b.submit(f'#tasks a[href$="/tasks/{shown[0]["id"]}"]', "task-private-ip")
+    assert b.text("#task td.ip") == shown[0]["ip"]
+    for r in shown:
+        ecs.stop_task(cluster=node.cluster, task=r["id"], reason="test done")
+
+
+def test_repositories_and_iam_pages(browser: Browser, node: Node) -> None:
+    b, berth = browser, node.berth
+    sign_in(b, node, key=berth.credentials())
+    repo = unique("iris-inference")
+    uri = berth.client("ecr").create_repository(repositoryName=repo)["repository"]["repositoryUri"]
+    b.submit("header a[href='/console/repositories']", "repositories")
+    b.at("/console/repositories")
+    assert uri in b.text("#repositories"), b.text("main")
+    b.submit(f"#repositories a[href='/console/repository?name={repo}']", "repository")
+    b.at("/console/repository")
+    assert b.title() == f"Repository {repo}", b.text("main")
+    assert f"docker push {uri}" in b.text("#push-commands"), b.text("#push-commands")
+
+    role = unique("ecs-iris-tasks")
+    berth.aws("iam", "create-role", "--role-name", role, "--assume-role-policy-document", json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}))
+    b.submit("header a[href='/console/iam']", "iam")
+    b.at("/console/iam")
+    assert f"arn:aws:iam::{ACCOUNT}:role/{role}" in b.text("#roles"), b.text("#roles")
