@@ -102,7 +102,8 @@ pub(crate) async fn section(
                 html! {
                     h3 { (source.container) " " span.muted { (source.group) " / " (source.stream) } }
                     pre id=(id) { (lines(events)) }
-                    @if !events.is_empty() {
+                    // A full page may have more before it.
+                    @if events.len() == LINES as usize {
                         p { a href={ (page) "?container=" (source.container) "&before=" (older) } { "Older lines" } }
                     }
                     @if query.before.is_none() {
@@ -110,10 +111,15 @@ pub(crate) async fn section(
                     }
                 }
             }
-            // A stream not made yet (the container has not started) is not an error.
+            // A stream not made yet (the container has not started) is not an error: the
+            // tail reads it from its first line once it is there.
             Err(ApiError::ResourceNotFound(_)) => html! {
-                h3 { (source.container) }
-                p.muted { "No log stream yet: " (source.group) " / " (source.stream) }
+                h3 { (source.container) " " span.muted { (source.group) " / " (source.stream) } }
+                p.muted { "No log stream yet." }
+                pre id=(id) {}
+                @if query.before.is_none() {
+                    (tail_script(&id, &format!("{page}/logs/stream?container={}", source.container)))
+                }
             },
             Err(e) => html! {
                 h3 { (source.container) }

@@ -897,6 +897,26 @@ async fn a_tasks_page_shows_its_logs_pages_back_and_tails_new_lines() {
     let arn = run["tasks"][0]["taskArn"].as_str().unwrap().to_string();
     let id = arn.rsplit('/').next().unwrap().to_string();
     let stream = format!("ecs/app/{id}");
+    // Before its stream exists, the page says so and tails it from its first line.
+    let (_, early) = get(
+        &c,
+        &format!("/console/clusters/default/tasks/{id}"),
+        Some(&session),
+    )
+    .await;
+    assert!(early.contains("No log stream yet."), "{early}");
+    let early_tail = format!("/console/clusters/default/tasks/{id}/logs/stream?container=app\"");
+    assert!(early.contains(&early_tail), "{early}");
+    let mut early_stream = browser()
+        .get(format!(
+            "{}{}",
+            c.endpoint(),
+            early_tail.trim_end_matches('"')
+        ))
+        .header("cookie", cookie_value(&session))
+        .send()
+        .await
+        .unwrap();
     // 150 lines: the page shows the latest 100, older ones a page back.
     let _ = c
         .client
@@ -924,6 +944,16 @@ async fn a_tasks_page_shows_its_logs_pages_back_and_tails_new_lines() {
         )
         .await
         .unwrap();
+    let mut early_buffer = String::new();
+    let first_lines = async {
+        while !early_buffer.contains("line 000") {
+            let chunk = early_stream.chunk().await.unwrap().expect("open");
+            early_buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), first_lines)
+        .await
+        .expect("the early page's tail gets the stream's first lines");
     let (status, page) = get(
         &c,
         &format!("/console/clusters/default/tasks/{id}"),
