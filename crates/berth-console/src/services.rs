@@ -97,7 +97,7 @@ fn state(cluster: &str, s: &Value, tasks: &[Value], health: &[Option<(usize, usi
                 tr { th { "Desired" } td { (number(s, "desiredCount")) } }
                 tr { th { "Running" } td.running { (number(s, "runningCount")) } }
                 tr { th { "Pending" } td { (number(s, "pendingCount")) } }
-                tr { th { "Task definition" } td { (text(s, "taskDefinition")) } }
+                tr { th { "Task definition" } td { (last_part(text(s, "taskDefinition"))) } }
                 tr { th { "Launch type" } td { (text(s, "launchType")) } }
             }
             h2 { "Deployments" }
