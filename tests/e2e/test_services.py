@@ -196,8 +196,8 @@ def test_service_errors_are_awss(berth: Berth) -> None:
 
 def test_create_service_keeps_its_role_and_deployment_controller(berth: Berth) -> None:
     """`role` (a name or an ARN) comes back as `roleArn`, and the deployment controller
-    as given (ECS when none was); a controller Berth does not run yet is refused, not
-    ignored."""
+    as given (ECS when none was); CODE_DEPLOY (which needs AWS CodeDeploy) is refused, not
+    ignored, and EXTERNAL refuses what its task sets carry (test_task_sets.py runs it)."""
     ecs = berth.client()
     td = register(ecs, unique("svc"))
     named = create(ecs, unique("role"), td, 0, role="ecsServiceRole")
@@ -206,9 +206,15 @@ def test_create_service_keeps_its_role_and_deployment_controller(berth: Berth) -
     given = create(ecs, unique("role"), td, 0, role="arn:aws:iam::000000000000:role/ops/lb",
                    deploymentController={"type": "ECS"})
     assert describe(ecs, given["serviceName"])["roleArn"] == "arn:aws:iam::000000000000:role/ops/lb"
+    name = unique("codedeploy")
+    err = client_error(create, ecs, name, td, 0, deploymentController={"type": "CODE_DEPLOY"})
+    assert error_code(err) == "UnsupportedFeatureException", err.response
+    assert "CodeDeploy" in err.response["Error"]["Message"]
+    assert ecs.describe_services(cluster=CLUSTER, services=[name])["services"] == []
     name = unique("external")
     err = client_error(create, ecs, name, td, 0, deploymentController={"type": "EXTERNAL"})
-    assert error_code(err) == "UnsupportedFeatureException", err.response
+    assert error_code(err) == "InvalidParameterException", err.response
+    assert err.response["Error"]["Message"].startswith("taskDefinition cannot be set on a service with the EXTERNAL")
     assert ecs.describe_services(cluster=CLUSTER, services=[name])["services"] == []
 
 
