@@ -89,6 +89,26 @@ fn split(bytes: &[u8]) -> Result<Segments<'_>, String> {
     })
 }
 
+/// What counting a task needs: its launch type, last status and instance.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct TaskTally {
+    pub launch_type: berth_api::ecs::LaunchType,
+    pub last_status: crate::status::TaskStatus,
+    pub placement: TallyPlacement,
+}
+
+/// The part of a task's placement a tally reads.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct TallyPlacement {
+    pub instance_arn: String,
+}
+
+/// A stored task's [`TaskTally`], read without building the rest of its record:
+/// DescribeClusters and DescribeContainerInstances count every task of a cluster.
+pub fn tally(bytes: &[u8]) -> Result<TaskTally, String> {
+    serde_json::from_slice(split(bytes)?.record).map_err(|e| e.to_string())
+}
+
 /// Appends a stored task's DescribeTasks JSON to `out`, with its tags when asked.
 pub fn write_wire(bytes: &[u8], with_tags: bool, out: &mut Vec<u8>) -> Result<(), String> {
     let Segments { wire, tags, .. } = split(bytes)?;
@@ -108,6 +128,17 @@ pub fn write_wire(bytes: &[u8], with_tags: bool, out: &mut Vec<u8>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tally_reads_what_the_whole_record_says() {
+        let task = crate::fixtures::task_record();
+        let stored = task.encode();
+        let t = tally(&stored).unwrap();
+        assert_eq!(t.launch_type, task.launch_type);
+        assert_eq!(t.last_status, task.last_status);
+        assert_eq!(t.placement.instance_arn, task.placement.instance_arn);
+        assert!(tally(&stored[..3]).is_err());
+    }
 
     fn task() -> TaskRecord {
         let mut t = crate::fixtures::task_record();

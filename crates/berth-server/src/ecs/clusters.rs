@@ -8,7 +8,6 @@ use berth_model::cluster::{ClusterRecord, ClusterStats};
 use berth_model::container_instance::InstanceRecord;
 use berth_model::names::is_valid_name;
 use berth_model::tags::{self, Tags};
-use berth_model::task::TaskRecord;
 use berth_model::task_definition::tag_pairs;
 use berth_store::{Compare, Txn};
 
@@ -364,15 +363,36 @@ async fn validate_providers(
     Ok(())
 }
 
+/// The tallies of the tasks under `prefix` (each read for its launch type, status and
+/// instance only: counting a cluster's tasks must not build every record).
+pub async fn tallies(
+    ctx: &Ctx,
+    prefix: &str,
+) -> Result<Vec<berth_model::stored::TaskTally>, ApiError> {
+    // From the store itself, not a read cache: DeleteCluster decides on these counts.
+    ctx.core
+        .store
+        .page(prefix, None, 0)
+        .await
+        .map_err(records::store_error)?
+        .kvs
+        .iter()
+        .map(|kv| {
+            berth_model::stored::tally(&kv.value).map_err(|reason| {
+                ApiError::Server(format!("stored task {} cannot be read: {reason}", kv.key))
+            })
+        })
+        .collect()
+}
+
 /// Task and instance counts of one cluster.
 pub async fn stats(ctx: &Ctx, name: &str) -> Result<ClusterStats, ApiError> {
     let scope = ctx.scope();
     let store = &*ctx.core.store;
     let mut s = ClusterStats::default();
-    let tasks: Vec<Record<TaskRecord>> = records::list(store, &scope.tasks(name)).await?;
-    for t in &tasks {
-        let fargate = t.value.launch_type == LaunchType::Fargate;
-        let status = t.value.last_status;
+    for t in tallies(ctx, &scope.tasks(name)).await? {
+        let fargate = t.launch_type == LaunchType::Fargate;
+        let status = t.last_status;
         let (running, pending) = if fargate {
             (&mut s.running_fargate, &mut s.pending_fargate)
         } else {

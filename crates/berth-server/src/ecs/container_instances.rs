@@ -364,14 +364,11 @@ async fn task_counts(
     ctx: &Ctx,
     cluster: &str,
 ) -> Result<std::collections::HashMap<String, InstanceTaskCounts>, ApiError> {
-    let tasks: Vec<Record<TaskRecord>> =
-        records::list(&*ctx.core.store, &ctx.scope().tasks(cluster)).await?;
+    let tasks = super::clusters::tallies(ctx, &ctx.scope().tasks(cluster)).await?;
     let mut out: std::collections::HashMap<String, InstanceTaskCounts> = Default::default();
     for t in tasks {
-        let c = out
-            .entry(t.value.placement.instance_arn.clone())
-            .or_default();
-        match t.value.last_status {
+        let c = out.entry(t.placement.instance_arn).or_default();
+        match t.last_status {
             TaskStatus::Running => c.running += 1,
             s if s.counts_as_pending() => c.pending += 1,
             _ => {}
