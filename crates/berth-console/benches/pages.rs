@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_testkit::bench::{release_binary, start_server};
+use berth_testkit::bench::{keep_heartbeating, register_instances, release_binary, start_server};
 use berth_testkit::EcsClient;
 use serde_json::json;
 
@@ -121,39 +121,14 @@ async fn main() {
         .await
         .unwrap();
     let token = std::fs::read_to_string(dir.path().join("agent-token")).unwrap();
-    let mut instances = Vec::new();
-    for _ in 0..INSTANCES {
-        let r: serde_json::Value = http
-            .post(format!("{endpoint}/agent/v1/register"))
-            .bearer_auth(token.trim())
-            .json(
-                &json!({"kind": "EC2", "cluster": "bench", "cpu": 10_000_000, "memory": 10_000_000,
-                "attributes": [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"}]}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        instances.push(r["containerInstanceArn"].as_str().unwrap().to_string());
-    }
-    let heartbeats = {
-        let (http, endpoint, token) = (http.clone(), endpoint.clone(), token.trim().to_string());
-        tokio::spawn(async move {
-            loop {
-                for arn in &instances {
-                    let _ = http
-                        .post(format!("{endpoint}/agent/v1/heartbeat"))
-                        .bearer_auth(&token)
-                        .json(&json!({"containerInstanceArn": arn}))
-                        .send()
-                        .await;
-                }
-                tokio::time::sleep(berth_api::agent::HEARTBEAT_INTERVAL).await;
-            }
-        })
-    };
+    let instances = register_instances(&http, &endpoint, token.trim(), "bench", INSTANCES).await;
+    // Keep the instances' agents "connected" for the length of the run.
+    let heartbeats = keep_heartbeating(
+        http.clone(),
+        endpoint.clone(),
+        token.trim().to_string(),
+        instances.clone(),
+    );
     let mut arns = Vec::new();
     while arns.len() < TASKS {
         let r = client

@@ -123,6 +123,16 @@ pub(crate) fn number(v: &Value, key: &str) -> i64 {
     v[key].as_i64().unwrap_or(0)
 }
 
+/// The items of a comma-separated form field (subnets, security groups), trimmed.
+pub fn list_of(given: &str) -> Vec<String> {
+    given
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The last part of an ARN (a task's id, a service's name).
 pub fn last_part(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)

@@ -14,6 +14,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::pages::list_of;
 use crate::pages::{last_part, number, tasks_table, text};
 use crate::query::{self, field, members};
 use crate::web::*;
@@ -315,15 +316,6 @@ pub struct CreateForm {
     pub listener_port: String,
     #[serde(default)]
     pub health_check_path: String,
-}
-
-fn list_of(given: &str) -> Vec<String> {
-    given
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 fn whole(given: &str, what: &str) -> Result<Option<u32>, ApiError> {

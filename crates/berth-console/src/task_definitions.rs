@@ -14,6 +14,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::pages::list_of;
 use crate::pages::text;
 use crate::web::*;
 use crate::{api, Console};
@@ -303,15 +304,6 @@ pub struct RunForm {
     pub subnets: String,
     #[serde(default)]
     pub security_groups: String,
-}
-
-fn list_of(given: &str) -> Vec<String> {
-    given
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 impl RunForm {

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use berth_testkit::bench::{release_binary, rss_mib, start_server_with};
+use berth_testkit::bench::{
+    keep_heartbeating, register_instances, release_binary, rss_mib, start_server_with,
+};
 use berth_testkit::EcsClient;
 use serde_json::json;
 
@@ -185,40 +187,15 @@ async fn scenario(label: &str, store: Option<String>) {
         .await
         .unwrap();
     let token = std::fs::read_to_string(dir.path().join("agent-token")).unwrap();
-    let mut arns_of_instances = Vec::new();
-    for _ in 0..INSTANCES {
-        let r: serde_json::Value = http
-            .post(format!("{endpoint}/agent/v1/register"))
-            .bearer_auth(token.trim())
-            .json(
-                &json!({"kind": "EC2", "cluster": "bench", "cpu": 10_000_000, "memory": 10_000_000,
-                "attributes": [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"}]}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        arns_of_instances.push(r["containerInstanceArn"].as_str().unwrap().to_string());
-    }
+    let arns_of_instances =
+        register_instances(&http, &endpoint, token.trim(), "bench", INSTANCES).await;
     // Keep the instances' agents "connected" for the length of the run.
-    let heartbeats = {
-        let (http, endpoint, token) = (http.clone(), endpoint.clone(), token.trim().to_string());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(berth_api::agent::HEARTBEAT_INTERVAL).await;
-                for arn in &arns_of_instances {
-                    let _ = http
-                        .post(format!("{endpoint}/agent/v1/heartbeat"))
-                        .bearer_auth(&token)
-                        .json(&json!({"containerInstanceArn": arn}))
-                        .send()
-                        .await;
-                }
-            }
-        })
-    };
+    let heartbeats = keep_heartbeating(
+        http.clone(),
+        endpoint.clone(),
+        token.trim().to_string(),
+        arns_of_instances.clone(),
+    );
 
     let stored = Arc::new(AtomicUsize::new(0));
     let arns = Arc::new(Mutex::new(Vec::new()));

@@ -244,3 +244,62 @@ impl BenchCluster {
         .await
     }
 }
+
+/// Registers `count` EC2 container instances with ample CPU and memory in `cluster`
+/// over the agent channel (with the agent `token` of the server at `endpoint`), as
+/// benches do to have capacity without agents; returns their ARNs.
+pub async fn register_instances(
+    http: &reqwest::Client,
+    endpoint: &str,
+    token: &str,
+    cluster: &str,
+    count: usize,
+) -> Vec<String> {
+    let mut arns = Vec::with_capacity(count);
+    for _ in 0..count {
+        let r: serde_json::Value = http
+            .post(format!("{endpoint}/agent/v1/register"))
+            .bearer_auth(token)
+            .json(
+                &serde_json::json!({"kind": "EC2", "cluster": cluster, "cpu": 10_000_000,
+                "memory": 10_000_000,
+                "attributes": [{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"}]}),
+            )
+            .send()
+            .await
+            .expect("register")
+            .json()
+            .await
+            .expect("register answer");
+        arns.push(
+            r["containerInstanceArn"]
+                .as_str()
+                .expect("an instance ARN")
+                .to_string(),
+        );
+    }
+    arns
+}
+
+/// Heartbeats for the instances `arns` every heartbeat interval, so they stay
+/// "connected" while a bench runs; abort the handle to stop.
+pub fn keep_heartbeating(
+    http: reqwest::Client,
+    endpoint: String,
+    token: String,
+    arns: Vec<String>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            for arn in &arns {
+                let _ = http
+                    .post(format!("{endpoint}/agent/v1/heartbeat"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({"containerInstanceArn": arn}))
+                    .send()
+                    .await;
+            }
+            tokio::time::sleep(berth_api::agent::HEARTBEAT_INTERVAL).await;
+        }
+    })
+}
