@@ -50,6 +50,8 @@ pub struct Core {
     pub instance_cache: DecodedCache<InstanceRecord>,
     /// Agents' last heartbeats, mirrored in memory.
     pub liveness: Arc<crate::liveness::Liveness>,
+    /// Every cluster's and instance's task counts, mirrored in memory.
+    pub task_counts: Arc<crate::task_counts::TaskCounts>,
     /// Launches onto the same capacity take turns on this replica when set (a remote
     /// store, whose commits take long enough that concurrent launches would mostly
     /// conflict and read again).

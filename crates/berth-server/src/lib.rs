@@ -35,6 +35,7 @@ pub mod secrets;
 pub mod service_controller;
 pub mod sign_in;
 pub mod sts;
+pub mod task_counts;
 pub mod task_credentials;
 pub mod task_network;
 pub mod task_roles;
@@ -278,7 +279,13 @@ impl Server {
             &keys::Scope::new(&config.identity.account_id, &config.region),
             shutdown.subscribe(),
         );
+        let task_counts = task_counts::TaskCounts::start(
+            store.clone(),
+            &keys::account_ecs(&config.identity.account_id),
+            shutdown.subscribe(),
+        );
         let core = Arc::new(Core {
+            task_counts,
             launch_turns: read_cache.as_ref().map(|_| Default::default()),
             planning: context::planning_permits(),
             store,
@@ -472,6 +479,7 @@ async fn lead(
             region: core.region.clone(),
             instance_cache: Default::default(),
             liveness: core.liveness.clone(),
+            task_counts: core.task_counts.clone(),
             iam: core.iam.clone(),
             exec: core.exec.clone(),
         });

@@ -124,7 +124,7 @@ pub async fn delete(
     let name = &name;
     let (r, inactive, revision) = records::update_at(store, "The cluster", || async move {
         let r = active_cluster(ctx, Some(name)).await?;
-        refuse_if_in_use(&stats(ctx, name).await?)?;
+        refuse_if_in_use(&stats_from_store(ctx, name).await?)?;
         let mut inactive = r.value.clone();
         inactive.active = false;
         let mark = Txn::new()
@@ -134,7 +134,7 @@ pub async fn delete(
     })
     .await
     .map(|((r, inactive), revision)| (r, inactive, revision.unwrap_or_default()))?;
-    let s = stats(ctx, name).await?;
+    let s = stats_from_store(ctx, name).await?;
     if let Err(e) = refuse_if_in_use(&s) {
         let undo = Txn::new()
             .when(Compare::unchanged(&r.key, revision))
@@ -365,10 +365,7 @@ async fn validate_providers(
 
 /// The tallies of the tasks under `prefix` (each read for its launch type, status and
 /// instance only: counting a cluster's tasks must not build every record).
-pub async fn tallies(
-    ctx: &Ctx,
-    prefix: &str,
-) -> Result<Vec<berth_model::stored::TaskTally>, ApiError> {
+async fn tallies(ctx: &Ctx, prefix: &str) -> Result<Vec<berth_model::stored::TaskTally>, ApiError> {
     // From the store itself, not a read cache: DeleteCluster decides on these counts.
     ctx.core
         .store
@@ -385,27 +382,44 @@ pub async fn tallies(
         .collect()
 }
 
-/// Task and instance counts of one cluster.
+/// Task and instance counts of one cluster, its task counts from the replica's
+/// [`TaskCounts`](crate::task_counts::TaskCounts) (eventually consistent, as DescribeClusters
+/// is on AWS), or from the store while that index lists afresh.
 pub async fn stats(ctx: &Ctx, name: &str) -> Result<ClusterStats, ApiError> {
+    let prefix = ctx.scope().tasks(name);
+    let tasks = match ctx.core.task_counts.of_cluster(&prefix) {
+        Some(counts) => counts,
+        None => counted_from_store(ctx, &prefix).await?,
+    };
+    with_instances(ctx, name, tasks.cluster).await
+}
+
+/// [`stats`] counted from the store itself: what DeleteCluster decides on, which must
+/// not miss a task committed a moment ago.
+async fn stats_from_store(ctx: &Ctx, name: &str) -> Result<ClusterStats, ApiError> {
+    let tasks = counted_from_store(ctx, &ctx.scope().tasks(name)).await?;
+    with_instances(ctx, name, tasks.cluster).await
+}
+
+/// The task counts of the tasks under `prefix`, each read for its launch type, status
+/// and instance only.
+pub async fn counted_from_store(
+    ctx: &Ctx,
+    prefix: &str,
+) -> Result<crate::task_counts::ClusterTaskCounts, ApiError> {
+    Ok(crate::task_counts::ClusterTaskCounts::of(
+        &tallies(ctx, prefix).await?,
+    ))
+}
+
+/// `s` with the cluster's registered instances counted.
+async fn with_instances(
+    ctx: &Ctx,
+    name: &str,
+    mut s: ClusterStats,
+) -> Result<ClusterStats, ApiError> {
     let scope = ctx.scope();
     let store = &*ctx.core.store;
-    let mut s = ClusterStats::default();
-    for t in tallies(ctx, &scope.tasks(name)).await? {
-        let fargate = t.launch_type == LaunchType::Fargate;
-        let status = t.last_status;
-        let (running, pending) = if fargate {
-            (&mut s.running_fargate, &mut s.pending_fargate)
-        } else {
-            (&mut s.running_ec2, &mut s.pending_ec2)
-        };
-        if status.counts_as_running() {
-            *running += 1;
-        } else if status.counts_as_pending() {
-            *pending += 1;
-        } else if !status.is_stopped() {
-            s.stopping += 1;
-        }
-    }
     let instances: Vec<Record<InstanceRecord>> =
         records::list(store, &scope.instances(name)).await?;
     s.registered_instances = instances

@@ -5,7 +5,6 @@
 use berth_api::ecs::*;
 use berth_api::error::ApiError;
 use berth_model::container_instance::{InstanceRecord, InstanceTaskCounts, Resources};
-use berth_model::status::TaskStatus;
 use berth_model::tags::{self, Tags};
 use berth_model::task::TaskRecord;
 use berth_model::task_definition::tag_pairs;
@@ -359,22 +358,21 @@ pub async fn change(
     .await
 }
 
-/// Running and pending task counts per instance ARN of a cluster.
+/// Running and pending task counts per instance ARN of a cluster, from the replica's
+/// [`TaskCounts`](crate::task_counts::TaskCounts) (or the store while it lists afresh).
 async fn task_counts(
     ctx: &Ctx,
     cluster: &str,
 ) -> Result<std::collections::HashMap<String, InstanceTaskCounts>, ApiError> {
-    let tasks = super::clusters::tallies(ctx, &ctx.scope().tasks(cluster)).await?;
-    let mut out: std::collections::HashMap<String, InstanceTaskCounts> = Default::default();
-    for t in tasks {
-        let c = out.entry(t.placement.instance_arn).or_default();
-        match t.last_status {
-            TaskStatus::Running => c.running += 1,
-            s if s.counts_as_pending() => c.pending += 1,
-            _ => {}
+    let prefix = ctx.scope().tasks(cluster);
+    Ok(match ctx.core.task_counts.of_cluster(&prefix) {
+        Some(counts) => counts.by_instance,
+        None => {
+            super::clusters::counted_from_store(ctx, &prefix)
+                .await?
+                .by_instance
         }
-    }
-    Ok(out)
+    })
 }
 
 /// DiscoverPollEndpoint: where an agent polls for work. Berth's agents use the agent
