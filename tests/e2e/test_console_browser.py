@@ -32,6 +32,7 @@ import re
 import shutil
 import signal
 import tempfile
+import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,7 +231,9 @@ class Node:
 def node(berth_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     berth = berth_factory(fake_agent=False)
     cluster = unique("console")
-    n = Node(berth, cluster, AgentProcess(berth, cluster, tmp_path_factory.mktemp("console-browser")))
+    # Samples every 2 s instead of a minute, so the charts have points within the test.
+    n = Node(berth, cluster, AgentProcess(berth, cluster, tmp_path_factory.mktemp("console-browser"),
+                                          extra_env={"BERTH_METRICS_INTERVAL": "2"}))
     try:
         yield n
     finally:
@@ -760,6 +763,45 @@ def test_a_tasks_logs_show_its_output_and_tail_new_lines_live(browser: Browser, 
     tailed = b.text("#logs-main").splitlines()
     assert tailed[:len(shown)] == shown and tailed.count(f"tick {ticks[-1] + 1}") == 1, tailed
     b.shot("task-logs-tailed")
+    node.berth.client().stop_task(cluster=node.cluster, task=task_id, reason="test done")
+
+
+def test_a_busy_tasks_page_charts_its_real_cpu_and_memory(browser: Browser, node: Node) -> None:
+    """A container spinning on one core: the agent samples it from the real Docker engine,
+    and its page charts the CPU it burns against the 256 units it reserved."""
+    b, berth = browser, node.berth
+    node.join()
+    sign_in(b, node, key=berth.credentials())
+    family = unique("spinner")
+    spinner = sleeper(family, cpu=256, command=["sh", "-c", "while :; do :; done"])
+    assert register_from_json(b, node, spinner, "spinner-revision") == 1
+    run_from_revision_page(b, node, family, 1)
+    task_id = new_task_id(b, f"{family}:1")
+    b.wait("the spinner to show RUNNING", lambda d: task_row_status(b, task_id) == "RUNNING")
+    page = node.url(f"/console/clusters/{node.cluster}/tasks/{task_id}")
+
+    def charted(_: Any) -> float | None:
+        b.driver.get(page)
+        shown = b.driver.find_elements(By.CSS_SELECTOR, "#metrics .cpu-used")
+        points = b.driver.find_elements(By.CSS_SELECTOR, '#metrics polyline[data-series="CPU used"]')
+        if not shown or not points or int(points[0].get_attribute("data-points")) < 2:
+            time.sleep(1)  # between reloads: samples come every 2 s
+            return None
+        return float(shown[0].text)
+    cpu = b.wait("two CPU samples on the task's chart", charted, timeout=60)
+    # A busy loop uses most of a core (1024 units); Docker's CPU shares only weigh
+    # contention, so it is well above its 256 reserved on an idle-enough machine.
+    assert cpu > 300, f"a spinning container used {cpu} CPU units"
+    memory = float(b.text("#metrics .memory-used"))
+    assert 0 < memory < 64, f"memory {memory} MiB"
+    assert "of 256 units" in b.text("#metrics p.latest"), b.text("#metrics p.latest")
+    b.shot("task-metrics")
+    # The same samples through the Logs API, as Container Insights performance events.
+    events = berth.client("logs").get_log_events(
+        logGroupName=f"/aws/ecs/containerinsights/{node.cluster}/performance",
+        logStreamName=f"TaskTelemetry-{task_id}", startFromHead=True)["events"]
+    sample = json.loads(events[-1]["message"])
+    assert sample["Type"] == "Task" and sample["TaskId"] == task_id and sample["CpuReserved"] == 256, sample
     node.berth.client().stop_task(cluster=node.cluster, task=task_id, reason="test done")
 
 

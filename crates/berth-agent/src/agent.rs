@@ -557,6 +557,14 @@ impl Loop {
             self.arns.clone(),
             self.options.heartbeat_interval,
         ))];
+        if let Some(interval) = self.options.config.metrics_interval {
+            background.push(tokio::spawn(crate::task_usage::run(
+                self.worker.channel.clone(),
+                self.worker.runtime.clone(),
+                self.arns.clone(),
+                interval,
+            )));
+        }
         if self.options.config.task_routes {
             background.push(tokio::spawn(crate::routes::follow(
                 self.worker.channel.clone(),

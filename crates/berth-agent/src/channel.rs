@@ -10,8 +10,8 @@ use std::sync::Arc;
 use berth_api::agent::{
     Assignments, HeartbeatRequest, LogBatch, LogBatchAnswer, NetworkAssignment, NetworkRequest,
     RegisterRequest, RegisterResponse, RegistryCredentials, RegistryCredentialsRequest,
-    TaskCredentials, TaskCredentialsRequest, TaskRoutes, TaskSecrets, TaskSecretsRequest,
-    TaskStateReport,
+    TaskCredentials, TaskCredentialsRequest, TaskMetricsAnswer, TaskMetricsReport, TaskRoutes,
+    TaskSecrets, TaskSecretsRequest, TaskStateReport,
 };
 use berth_api::exec::ExecSessions;
 
@@ -291,6 +291,15 @@ impl Channel {
     /// Ships a batch of a container's output to its log stream.
     pub async fn ship_logs(&self, batch: &LogBatch) -> Result<LogBatchAnswer, ChannelError> {
         self.send(|http, base| http.post(format!("{base}/logs")).json(batch))
+            .await
+    }
+
+    /// Reports the CPU and memory its running tasks used.
+    pub async fn report_metrics(
+        &self,
+        report: &TaskMetricsReport,
+    ) -> Result<TaskMetricsAnswer, ChannelError> {
+        self.send(|http, base| http.post(format!("{base}/task-metrics")).json(report))
             .await
     }
 

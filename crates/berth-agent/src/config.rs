@@ -81,6 +81,10 @@ pub struct AgentConfig {
     /// them off.
     pub endpoint_address: Option<std::net::IpAddr>,
     pub endpoint_port: u16,
+    /// `BERTH_METRICS_INTERVAL` (seconds, default 60, Container Insights' resolution):
+    /// how often the tasks' CPU and memory are sampled for the console's charts; `off`
+    /// (or 0) samples nothing.
+    pub metrics_interval: Option<Duration>,
 }
 
 impl Default for AgentConfig {
@@ -105,6 +109,7 @@ impl Default for AgentConfig {
             task_routes: true,
             endpoint_address: Some(std::net::IpAddr::from([169, 254, 170, 2])),
             endpoint_port: 51679,
+            metrics_interval: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -251,6 +256,15 @@ impl AgentConfig {
                 "BERTH_ENDPOINT_PORT" => {
                     c.endpoint_port = v.parse().map_err(|_| bad(key, v, "a port number"))?
                 }
+                "BERTH_METRICS_INTERVAL" => {
+                    c.metrics_interval = match v {
+                        "off" | "0" => None,
+                        _ => Some(Duration::from_secs(
+                            v.parse()
+                                .map_err(|_| bad(key, v, "a number of seconds, or off"))?,
+                        )),
+                    }
+                }
                 _ => {}
             }
         }
@@ -393,6 +407,7 @@ mod tests {
             ("BERTH_TASK_ROUTES", "false"),
             ("BERTH_ENDPOINT_ADDRESS", "127.0.0.1"),
             ("BERTH_ENDPOINT_PORT", "0"),
+            ("BERTH_METRICS_INTERVAL", "5"),
         ]))
         .unwrap();
         assert_eq!(c.instance_attributes["stack"], "prod");
@@ -418,6 +433,13 @@ mod tests {
         assert_eq!(c.endpoint_port, 0);
         let off = AgentConfig::from_settings(&settings(&[("BERTH_ENDPOINT_ADDRESS", "off")]));
         assert_eq!(off.unwrap().endpoint_address, None);
+        assert_eq!(c.metrics_interval, Some(Duration::from_secs(5)));
+        assert_eq!(
+            AgentConfig::default().metrics_interval,
+            Some(Duration::from_secs(60))
+        );
+        let off = AgentConfig::from_settings(&settings(&[("BERTH_METRICS_INTERVAL", "off")]));
+        assert_eq!(off.unwrap().metrics_interval, None);
     }
 
     #[test]

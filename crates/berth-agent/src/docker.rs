@@ -38,9 +38,9 @@ use tokio::sync::Notify;
 
 use crate::config::PullBehavior;
 use crate::runtime::{
-    ContainerDetails, ContainerSpec, ContainerState, ExecControl, ExecOutput, ExecProcess,
-    ExecSpec, MountSource, NetworkSpec, OutputLine, OutputLines, Phase, PublishedPort, PullAuth,
-    Runtime, RuntimeError, LABEL_TASK_ARN, PAUSE_IMAGE,
+    ContainerDetails, ContainerSpec, ContainerState, ContainerUsage, ExecControl, ExecOutput,
+    ExecProcess, ExecSpec, MountSource, NetworkSpec, OutputLine, OutputLines, Phase, PublishedPort,
+    PullAuth, Runtime, RuntimeError, LABEL_TASK_ARN, PAUSE_IMAGE,
 };
 
 /// The Docker Engine.
@@ -622,6 +622,22 @@ impl Runtime for DockerRuntime {
             Some(Err(e)) => Err(unavailable(e)),
             None => Err(RuntimeError::Unavailable(format!("no stats for {id}"))),
         }
+    }
+
+    async fn usage(&self, id: &str) -> Result<ContainerUsage, RuntimeError> {
+        let options = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let mut stream = self.docker.stats(id, Some(options));
+        let stats = match stream.next().await {
+            Some(Ok(stats)) => serde_json::to_value(stats)
+                .map_err(|e| RuntimeError::Unavailable(format!("stats of {id}: {e}")))?,
+            Some(Err(e)) => return Err(unavailable(e)),
+            None => return Err(RuntimeError::Unavailable(format!("no stats for {id}"))),
+        };
+        ContainerUsage::from_docker_stats(&stats)
+            .ok_or_else(|| RuntimeError::Unavailable(format!("{id} reports no CPU use")))
     }
 
     async fn ensure_network(

@@ -23,9 +23,9 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::runtime::{
-    ContainerDetails, ContainerSpec, ContainerState, ExecControl, ExecOutput, ExecProcess,
-    ExecSpec, NetworkSpec, OutputLine, OutputLines, Phase, PublishedPort, PullAuth, Runtime,
-    RuntimeError,
+    ContainerDetails, ContainerSpec, ContainerState, ContainerUsage, ExecControl, ExecOutput,
+    ExecProcess, ExecSpec, NetworkSpec, OutputLine, OutputLines, Phase, PublishedPort, PullAuth,
+    Runtime, RuntimeError,
 };
 
 struct FakeContainer {
@@ -285,6 +285,29 @@ impl Runtime for FakeRuntime {
             return Err(RuntimeError::Unavailable(format!("no container {id}")));
         }
         Ok(serde_json::json!({"id": id, "memory_stats": {"usage": 1048576}}))
+    }
+
+    /// A running container uses `BERTH_FAKE_CPU_CORES` of a core (default none) since it
+    /// started, and `BERTH_FAKE_MEMORY_MIB` MiB (default 1).
+    async fn usage(&self, id: &str) -> Result<ContainerUsage, RuntimeError> {
+        let containers = self.containers.lock().unwrap();
+        let c = containers
+            .get(id)
+            .filter(|c| c.phase == Phase::Running)
+            .ok_or_else(|| RuntimeError::Unavailable(format!("no running container {id}")))?;
+        let cores: f64 = c
+            .env("BERTH_FAKE_CPU_CORES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        let mib: u64 = c
+            .env("BERTH_FAKE_MEMORY_MIB")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let ran = c.started.map_or(Duration::ZERO, |s| s.elapsed());
+        Ok(ContainerUsage {
+            cpu_total_ns: (ran.as_nanos() as f64 * cores) as u64,
+            memory_bytes: mib << 20,
+        })
     }
 
     async fn ensure_network(

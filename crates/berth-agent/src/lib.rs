@@ -6,7 +6,8 @@
 //! reach their task's metadata and credentials at the [`endpoint`]; awsvpc tasks hold
 //! their network namespace in a [`pause`] container; containers with the `awslogs`
 //! log driver have their output shipped to CloudWatch Logs by [`logship`], read from
-//! Docker's own log files by [`local_log`] where the agent can.
+//! Docker's own log files by [`local_log`] where the agent can; [`task_usage`] samples
+//! the tasks' CPU and memory for the console's charts.
 
 pub mod agent;
 pub mod channel;
@@ -27,3 +28,4 @@ pub mod registry_login;
 pub mod registry_trust;
 pub mod routes;
 pub mod runtime;
+pub mod task_usage;

@@ -297,6 +297,38 @@ pub struct PullAuth {
     pub password: String,
 }
 
+/// A container's resource use at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContainerUsage {
+    /// CPU time used since it started, in nanoseconds.
+    pub cpu_total_ns: u64,
+    /// Memory in use, in bytes, without the page cache the kernel can reclaim (as
+    /// `docker stats` shows it).
+    pub memory_bytes: u64,
+}
+
+impl ContainerUsage {
+    /// Reads Docker's stats format: `cpu_stats.cpu_usage.total_usage`, and
+    /// `memory_stats.usage` less the inactive page cache (cgroup v2's `inactive_file`,
+    /// v1's `total_inactive_file`). `None` when the stats hold no CPU figure (a
+    /// container that is not running).
+    pub fn from_docker_stats(stats: &serde_json::Value) -> Option<ContainerUsage> {
+        let cpu_total_ns = stats
+            .pointer("/cpu_stats/cpu_usage/total_usage")
+            .and_then(serde_json::Value::as_u64)?;
+        let memory = &stats["memory_stats"];
+        let usage = memory["usage"].as_u64().unwrap_or(0);
+        let cache = ["inactive_file", "total_inactive_file"]
+            .iter()
+            .find_map(|k| memory["stats"][k].as_u64())
+            .unwrap_or(0);
+        Some(ContainerUsage {
+            cpu_total_ns,
+            memory_bytes: usage.saturating_sub(cache),
+        })
+    }
+}
+
 #[async_trait]
 pub trait Runtime: Send + Sync {
     /// Makes `image` available locally, pulling with `auth` when given (else with
@@ -316,6 +348,9 @@ pub trait Runtime: Send + Sync {
     async fn remove_task_volumes(&self, task_arn: &str) -> Result<(), RuntimeError>;
     /// One sample of a container's resource usage, in Docker's stats format.
     async fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError>;
+    /// A container's CPU time and memory in use now, read at once (no second sample
+    /// for a CPU rate, as [`Runtime::stats`] takes).
+    async fn usage(&self, id: &str) -> Result<ContainerUsage, RuntimeError>;
     /// Ensures the named network exists (a bridge; `subnet` and `bridge_name` apply
     /// only when creating it) and returns its gateway address, if it has one.
     async fn ensure_network(

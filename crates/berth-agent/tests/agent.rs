@@ -621,3 +621,56 @@ async fn awslogs_output_reaches_its_stream_once_across_an_agent_restart() {
     second.stop().await;
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_tasks_cpu_and_memory_reach_their_performance_stream() {
+    let (c, runtime) = setup().await;
+    let mut opts = options(&c, None);
+    opts.config.metrics_interval = Some(Duration::from_millis(300));
+    let agent = Agent::start(opts, runtime.clone()).await.unwrap();
+    let arn = run_one(
+        &c.client,
+        json!([{"name": "BERTH_FAKE_CPU_CORES", "value": "0.5"},
+               {"name": "BERTH_FAKE_MEMORY_MIB", "value": "24"}]),
+    )
+    .await;
+    wait_for(&c.client, &arn, "RUNNING").await;
+    let id = arn.rsplit('/').next().unwrap();
+    let (group, stream) = (
+        "/aws/ecs/containerinsights/default/performance",
+        format!("TaskTelemetry-{id}"),
+    );
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = stream_messages(&c, group, &stream).await;
+        if events.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(events.len() >= 3, "{events:?}");
+    let samples: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    for s in &samples {
+        assert_eq!(s["Type"], "Task");
+        assert_eq!(s["TaskId"], id);
+        assert_eq!(s["MemoryUtilized"], 24.0);
+        assert_eq!(s["MemoryReserved"], 64.0);
+        // Half a core is 512 units; the sampler's clock and the fake's differ by the
+        // scheduling of one tick.
+        let cpu = s["CpuUtilized"].as_f64().unwrap();
+        assert!((400.0..=650.0).contains(&cpu), "{s}");
+    }
+    let group_retention = c
+        .client
+        .logs(
+            "DescribeLogGroups",
+            json!({"logGroupNamePrefix": "/aws/ecs/containerinsights/"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(group_retention["logGroups"][0]["retentionInDays"], 1);
+    agent.stop().await;
+}

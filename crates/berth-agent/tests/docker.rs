@@ -103,6 +103,43 @@ async fn exit_codes_labels_and_stop_timeout_come_from_docker() {
 }
 
 #[tokio::test]
+async fn usage_reads_a_running_containers_cpu_time_and_memory_at_once() {
+    let rt = docker();
+    rt.pull(&image(), None).await.unwrap();
+    let task = format!(
+        "arn:aws:ecs:us-east-1:000000000000:task/t/usage{}",
+        std::process::id()
+    );
+    let id = rt
+        .create(&spec(&task, &["sh", "-c", "while :; do :; done"]))
+        .await
+        .unwrap();
+    rt.start(&id).await.unwrap();
+    let read_at = Instant::now();
+    let first = rt.usage(&id).await.unwrap();
+    assert!(
+        read_at.elapsed() < Duration::from_millis(900),
+        "one-shot stats do not wait for a second sample: {:?}",
+        read_at.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = rt.usage(&id).await.unwrap();
+    let spun = second.cpu_total_ns.saturating_sub(first.cpu_total_ns);
+    // A busy loop over a second: well over a tenth of a core even on a loaded machine.
+    assert!(spun > 100_000_000, "{first:?} then {second:?}");
+    assert!(
+        second.memory_bytes > 0 && second.memory_bytes < 32 << 20,
+        "{second:?}"
+    );
+    rt.stop(&id, Duration::from_secs(1)).await.unwrap();
+    assert!(
+        rt.usage(&id).await.is_err(),
+        "a stopped container has no usage"
+    );
+    rt.remove(&id).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_missing_image_is_a_pull_error_a_person_can_act_on() {
     let rt = DockerRuntime::connect(
         Some(&std::env::var("BERTH_TEST_DOCKER_HOST").expect("BERTH_TEST_DOCKER_HOST")),

@@ -226,6 +226,38 @@ impl std::fmt::Debug for TaskSecrets {
     }
 }
 
+/// `POST /task-metrics`: an agent's samples of its running tasks' CPU and memory use,
+/// each over the interval since its previous sample. The control plane keeps them as
+/// Container Insights performance log events (see the server's `task_metrics`). A
+/// sample that does not arrive is not sent again: a chart then has a gap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskMetricsReport {
+    pub container_instance_arn: String,
+    pub samples: Vec<TaskMetricsSample>,
+}
+
+/// One task's use at one time: the sum over its containers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskMetricsSample {
+    pub task_arn: String,
+    /// When it was taken, in milliseconds since the epoch.
+    pub timestamp: i64,
+    /// CPU used over the interval, in CPU units (1024 to a core).
+    pub cpu_utilized: f64,
+    /// Memory in use, in MiB (without the page cache the kernel can reclaim).
+    pub memory_utilized: f64,
+}
+
+/// The answer to a [`TaskMetricsReport`]: how many samples were kept (samples of tasks
+/// that are not placed on the instance are not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskMetricsAnswer {
+    pub recorded: usize,
+}
+
 /// `POST /logs`: an agent ships a container's output (the `awslogs` log driver) to a
 /// log stream, creating the stream (and the group, when `createGroup`) if missing. The
 /// append happens only when the stream's next seq is `expectedNextSeq`, so a batch sent

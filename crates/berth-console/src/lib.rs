@@ -13,11 +13,13 @@
 //! ```
 
 pub mod api;
+pub mod charts;
 mod clusters;
 pub mod iam;
 mod live;
 pub mod load_balancers;
 pub mod logs;
+pub mod metrics;
 pub mod pages;
 pub mod query;
 pub mod repositories;

@@ -13,7 +13,9 @@ header{background:#232f3e;color:#fff;padding:.6em 1em;display:flex;gap:1em;align
 header a{color:#fff}header form{margin-left:auto}main{padding:1em}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #d5dbdb;padding:.3em .6em;text-align:left}\
 .error{background:#fde8e8;border:1px solid #d13212;padding:.6em;margin:.5em 0}\
-.muted{color:#687078}";
+.muted{color:#687078}\
+figure.chart{margin:.5em 0 1em;max-width:640px}figure.chart svg{width:100%;height:auto;border:1px solid #d5dbdb}\
+.legend{margin:.2em 0;font-size:.9em}";
 
 /// A page around `body`: the header (with who is signed in and a logout form, when
 /// someone is), the title, and an error message when the last action failed.

@@ -1,8 +1,8 @@
 //! Services: a service's page (health, deployments with their rollout, events, its
-//! tasks, its load balancers) with its actions (desired count, task definition
-//! revision, force new deployment; delete), and creating one from a task definition
-//! revision, behind a target group given or made with its load balancer and listener,
-//! as the ECS console's wizard (and seed 001) does.
+//! tasks, its load balancers, its CPU and memory charts) with its actions (desired
+//! count, task definition revision, force new deployment; delete), and creating one
+//! from a task definition revision, behind a target group given or made with its load
+//! balancer and listener, as the ECS console's wizard (and seed 001) does.
 
 use std::sync::Arc;
 
@@ -179,16 +179,18 @@ async fn service_answer(
 ) -> Response {
     let base = format!("/console/clusters/{cluster}/services/{name}");
     let shown = match load(c, r, cluster, name).await {
-        Ok((s, tasks)) => Ok((target_health(c, r, &s).await, s, tasks)),
+        Ok((s, tasks)) => {
+            let health = target_health(c, r, &s).await;
+            let metrics = crate::metrics::service_section(c, r, cluster, name, &tasks).await;
+            Ok(html! {
+                (state(cluster, &s, &tasks, &health))
+                (actions(&base, &s, &r.csrf))
+                (crate::pages::live("service-view", &format!("{base}/stream")))
+                (metrics)
+            })
+        }
         Err(e) => Err(e),
     };
-    let shown = shown.map(|(health, s, tasks)| {
-        html! {
-            (state(cluster, &s, &tasks, &health))
-            (actions(&base, &s, &r.csrf))
-            (crate::pages::live("service-view", &format!("{base}/stream")))
-        }
-    });
     answer(r, &format!("Service {name}"), shown, error)
 }
 

@@ -1,4 +1,5 @@
-//! A task's page (its state followed live, its logs) and stopping it.
+//! A task's page (its state followed live, its CPU and memory charts, its logs) and
+//! stopping it.
 
 use std::sync::Arc;
 
@@ -76,9 +77,12 @@ pub(crate) async fn task_answer(
                 Some(d) => logs::section(c, r, cluster, &t, d, logs_query).await,
                 None => maud::html! {},
             };
+            let id = pages::last_part(pages::text(&t, "taskArn"));
+            let metrics = crate::metrics::task_section(c, r, cluster, id).await;
             Ok(maud::html! {
                 (pages::task(cluster, &t, definition.as_ref(), &r.csrf))
                 (pages::live("task-view", &stream))
+                (metrics)
                 (logs)
             })
         }

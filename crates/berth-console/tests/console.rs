@@ -1460,3 +1460,131 @@ async fn a_policy_is_created_from_its_json_and_attached_to_a_role() {
     assert!(page.contains(arn), "{page}");
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_and_service_pages_chart_the_cpu_and_memory_agents_report() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "busy", "cpu": "256", "memory": "512",
+                   "containerDefinitions": [{"name": "app", "image": "busybox"}]}),
+        )
+        .await;
+    c.client
+        .ok(
+            "CreateService",
+            json!({"serviceName": "busy", "taskDefinition": "busy", "desiredCount": 2,
+                   "launchType": "EC2"}),
+        )
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        let listed = c
+            .client
+            .ok("ListTasks", json!({"serviceName": "busy"}))
+            .await;
+        ids = berth_console::api::strings(&listed, "taskArns");
+        if ids.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ids.len(), 2, "the service placed its tasks");
+    let arns = ids;
+    let ids: Vec<String> = arns
+        .iter()
+        .map(|a| a.rsplit('/').next().unwrap().to_string())
+        .collect();
+    for id in &ids {
+        until_running(&c, id).await;
+    }
+    let (_, before) = get(
+        &c,
+        &format!("/console/clusters/default/tasks/{}", ids[0]),
+        Some(&session),
+    )
+    .await;
+    assert!(before.contains("No CPU or memory samples"), "{before}");
+
+    // Three samples a task, 2 s apart, ending now; and one of a task not on this agent.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut samples = Vec::new();
+    for (n, arn) in arns.iter().enumerate() {
+        for step in 0..3 {
+            samples.push(berth_api::agent::TaskMetricsSample {
+                task_arn: arn.clone(),
+                timestamp: now - 4_000 + step * 2_000,
+                cpu_utilized: 100.0 * (n as f64 + 1.0) + step as f64,
+                memory_utilized: 10.0 * (n as f64 + 1.0),
+            });
+        }
+    }
+    samples.push(berth_api::agent::TaskMetricsSample {
+        task_arn: arns[0].replace(&ids[0], "0123456789abcdef0123456789abcdef"),
+        timestamp: now,
+        cpu_utilized: 1.0,
+        memory_utilized: 1.0,
+    });
+    let answer = agent.report_metrics(samples).await;
+    assert_eq!(
+        answer.recorded, 6,
+        "a task not placed on the agent's instance is not kept"
+    );
+
+    // The task's page: its own samples, its reservation as the limit.
+    let (status, page) = get(
+        &c,
+        &format!("/console/clusters/default/tasks/{}", ids[0]),
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<svg"), "{page}");
+    assert!(
+        page.contains("data-series=\"CPU used\" data-points=\"3\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("Latest: CPU <span class=\"cpu-used\">102.0</span> of 256 units (39.8%)")
+            && page.contains("memory <span class=\"memory-used\">10.0</span> of 512 MiB"),
+        "{page}"
+    );
+    // The service's page: both tasks added up per sampling interval.
+    let (status, page) = get(
+        &c,
+        "/console/clusters/default/services/busy",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("data-series=\"Memory used\" data-points=\"3\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("Latest: CPU <span class=\"cpu-used\">304.0</span> of 512 units")
+            && page.contains("memory <span class=\"memory-used\">30.0</span> of 1024 MiB"),
+        "{page}"
+    );
+    // The samples are CloudWatch Logs events the AWS CLI reads too.
+    let events = c
+        .client
+        .logs(
+            "GetLogEvents",
+            json!({"logGroupName": "/aws/ecs/containerinsights/default/performance",
+                   "logStreamName": format!("TaskTelemetry-{}", ids[1])}),
+        )
+        .await
+        .expect("the task's performance stream");
+    let first: Value =
+        serde_json::from_str(events["events"][0]["message"].as_str().unwrap()).unwrap();
+    assert_eq!(first["Type"], "Task");
+    assert_eq!(first["ServiceName"], "busy");
+    assert_eq!(first["CpuUtilized"], 200.0);
+    agent.stop().await;
+}

@@ -70,6 +70,7 @@ pub fn routes() -> Router<Arc<Agents>> {
         .route("/registry-credentials", post(registry_credentials))
         .route("/task-secrets", post(task_secrets))
         .route("/logs", post(log_batch))
+        .route("/task-metrics", post(task_metrics))
         .route("/network", post(network))
         .route("/routes", get(task_routes))
 }
@@ -420,13 +421,13 @@ async fn heartbeat(
     )
 }
 
-/// A task placed on `instance`, and its task definition; `denied(why)` otherwise.
-async fn placed_task(
+/// A task placed on `instance`; `denied(why)` otherwise.
+async fn placed_record(
     core: &Core,
     task_arn: &str,
     instance: &str,
     denied: impl Fn(&str) -> ApiError,
-) -> Result<(TaskRecord, TaskDefinition), ApiError> {
+) -> Result<TaskRecord, ApiError> {
     let scope = crate::launch::task_scope(&core.account, task_arn)?;
     let (cluster, id) = crate::launch::parse_task_arn(task_arn)?;
     let task = records::get::<TaskRecord>(&*core.store, &scope.task(&cluster, &id))
@@ -436,6 +437,18 @@ async fn placed_task(
     if task.placement.instance_arn != instance {
         return Err(denied("the task is not placed on this container instance"));
     }
+    Ok(task)
+}
+
+/// A task placed on `instance`, and its task definition; `denied(why)` otherwise.
+async fn placed_task(
+    core: &Core,
+    task_arn: &str,
+    instance: &str,
+    denied: impl Fn(&str) -> ApiError,
+) -> Result<(TaskRecord, TaskDefinition), ApiError> {
+    let task = placed_record(core, task_arn, instance, denied).await?;
+    let scope = crate::launch::task_scope(&core.account, task_arn)?;
     let def =
         task_definitions::load_by_arn(&*core.store, &scope, &task.task_definition_arn).await?;
     Ok((task, def))
@@ -755,6 +768,35 @@ async fn log_batch(
             acting_for(&app, &headers, &batch.container_instance_arn).await?;
             let scope = check_log_source(&app, &batch).await?;
             crate::logs::ingest::agent_batch(&app.logs, &scope, batch).await
+        }
+        .await,
+    )
+}
+
+/// Samples of the CPU and memory of the agent's tasks (see [`crate::task_metrics`]):
+/// each is kept when its task is placed on the reporting instance.
+async fn task_metrics(
+    State(app): State<Arc<Agents>>,
+    headers: HeaderMap,
+    Json(report): Json<TaskMetricsReport>,
+) -> Response {
+    reply(
+        async {
+            let instance = &report.container_instance_arn;
+            acting_for(&app, &headers, instance).await?;
+            let mut recorded = 0;
+            for sample in &report.samples {
+                let not_placed = |why: &str| ApiError::AccessDenied(why.to_string());
+                let Ok(task) =
+                    placed_record(&app.core, &sample.task_arn, instance, not_placed).await
+                else {
+                    continue;
+                };
+                let scope = crate::launch::task_scope(&app.core.account, &task.arn)?;
+                crate::task_metrics::record(&app.logs, &scope, &task, sample).await?;
+                recorded += 1;
+            }
+            Ok(TaskMetricsAnswer { recorded })
         }
         .await,
     )

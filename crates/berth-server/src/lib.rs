@@ -37,6 +37,7 @@ pub mod sign_in;
 pub mod sts;
 pub mod task_counts;
 pub mod task_credentials;
+pub mod task_metrics;
 pub mod task_network;
 pub mod task_roles;
 pub mod tls;

@@ -64,6 +64,7 @@ pub struct FakeAgent {
     pub container_instance_arn: String,
     /// The agent credential its registration returned (none with an old server).
     pub agent_credential: Option<String>,
+    channel: std::sync::Arc<Channel>,
     stop: watch::Sender<bool>,
     handle: JoinHandle<()>,
 }
@@ -179,13 +180,35 @@ impl FakeAgent {
             channel.token = credential.clone();
         }
         let (stop, stopped) = watch::channel(false);
-        let handle = tokio::spawn(drive(channel, config.heartbeat_every, stopped));
+        let channel = std::sync::Arc::new(channel);
+        let handle = tokio::spawn(drive(channel.clone(), config.heartbeat_every, stopped));
         FakeAgent {
             container_instance_arn: registered.container_instance_arn,
             agent_credential: registered.agent_credential,
+            channel,
             stop,
             handle,
         }
+    }
+
+    /// Reports CPU and memory samples of tasks, as a real agent's sampler does; returns
+    /// how many the control plane kept.
+    pub async fn report_metrics(&self, samples: Vec<TaskMetricsSample>) -> TaskMetricsAnswer {
+        let report = TaskMetricsReport {
+            container_instance_arn: self.channel.arn.clone(),
+            samples,
+        };
+        let resp = self
+            .channel
+            .post("task-metrics", &report)
+            .await
+            .expect("task-metrics request");
+        assert!(
+            resp.status().is_success(),
+            "task-metrics failed: {}",
+            resp.text().await.unwrap_or_default()
+        );
+        resp.json().await.expect("task-metrics answer")
     }
 
     /// Stops the agent (its tasks stay as last reported).
@@ -201,7 +224,11 @@ struct Tracked {
     exit_code: i32,
 }
 
-async fn drive(channel: Channel, heartbeat_every: Duration, mut stopped: watch::Receiver<bool>) {
+async fn drive(
+    channel: std::sync::Arc<Channel>,
+    heartbeat_every: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut after: Option<u64> = None;
     let mut tracked: HashMap<String, Tracked> = HashMap::new();
     // The assignments as last answered in full (a long poll that saw no change answers

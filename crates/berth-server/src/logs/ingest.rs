@@ -41,35 +41,41 @@ impl AppendLocks {
     }
 }
 
-/// The stream a batch goes to, made if missing.
-async fn stream_for(
+/// A new log group, as an agent's shipment makes it: no retention, no tags.
+pub fn new_group(name: &str, retention_days: Option<i32>) -> GroupRecord {
+    GroupRecord {
+        name: name.to_string(),
+        created_at: now_millis(),
+        retention_days,
+        tags: Default::default(),
+        kms_key_id: None,
+        deleting: false,
+    }
+}
+
+/// Stream `stream` of group `group`, made if missing; the group too when it is missing
+/// and `make_group` gives its record.
+pub async fn stream_for(
     logs: &Logs,
     scope: &Scope,
-    batch: &LogBatch,
+    group: &str,
+    stream: &str,
+    make_group: Option<GroupRecord>,
 ) -> Result<StreamRecord, ApiError> {
     let catalog = &logs.catalog;
-    let (group, stream) = (&batch.log_group_name, &batch.log_stream_name);
-    match catalog.stream(scope, group, stream).await {
-        Ok(record) => return Ok(record),
-        Err(CatalogError::GroupNotFound) if batch.create_group => {
-            let record = GroupRecord {
-                name: group.clone(),
-                created_at: now_millis(),
-                retention_days: None,
-                tags: Default::default(),
-                kms_key_id: None,
-                deleting: false,
-            };
+    match (catalog.stream(scope, group, stream).await, make_group) {
+        (Ok(record), _) => return Ok(record),
+        (Err(CatalogError::GroupNotFound), Some(record)) => {
             match catalog.create_group(scope, record).await {
                 Ok(_) | Err(CatalogError::GroupExists) => {}
                 Err(e) => return Err(catalog_error(e)),
             }
         }
-        Err(CatalogError::StreamNotFound) => {}
-        Err(e) => return Err(catalog_error(e)),
+        (Err(CatalogError::StreamNotFound), _) => {}
+        (Err(e), _) => return Err(catalog_error(e)),
     }
     let record = StreamRecord {
-        name: stream.clone(),
+        name: stream.to_string(),
         created_at: now_millis(),
         storage_id: uuid::Uuid::new_v4().simple().to_string(),
     };
@@ -92,7 +98,9 @@ pub async fn agent_batch(
 ) -> Result<LogBatchAnswer, ApiError> {
     check_group_name(&batch.log_group_name)?;
     check_stream_name(&batch.log_stream_name)?;
-    let stream = stream_for(logs, scope, &batch).await?;
+    let (group, stream) = (&batch.log_group_name, &batch.log_stream_name);
+    let make_group = batch.create_group.then(|| new_group(group, None));
+    let stream = stream_for(logs, scope, group, stream, make_group).await?;
     let lock = logs.appends.of(&stream.storage_id);
     let mut newest_producer = lock.lock().await;
     let superseded = batch.producer < *newest_producer;
