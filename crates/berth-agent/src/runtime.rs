@@ -310,8 +310,7 @@ pub struct ContainerUsage {
 impl ContainerUsage {
     /// Reads Docker's stats format: `cpu_stats.cpu_usage.total_usage`, and
     /// `memory_stats.usage` less the inactive page cache (cgroup v2's `inactive_file`,
-    /// v1's `total_inactive_file`). `None` when the stats hold no CPU figure (a
-    /// container that is not running).
+    /// v1's `total_inactive_file`). `None` when the stats hold no CPU figure.
     pub fn from_docker_stats(stats: &serde_json::Value) -> Option<ContainerUsage> {
         let cpu_total_ns = stats
             .pointer("/cpu_stats/cpu_usage/total_usage")

@@ -208,7 +208,7 @@ mod tests {
             ContainerUsage::from_docker_stats(&v1).unwrap().memory_bytes,
             5 << 20
         );
-        // A stopped container's stats are empty.
+        // Stats without a CPU figure give no reading.
         assert_eq!(
             ContainerUsage::from_docker_stats(&serde_json::json!({"memory_stats": {}})),
             None

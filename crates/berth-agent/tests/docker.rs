@@ -132,10 +132,6 @@ async fn usage_reads_a_running_containers_cpu_time_and_memory_at_once() {
         "{second:?}"
     );
     rt.stop(&id, Duration::from_secs(1)).await.unwrap();
-    assert!(
-        rt.usage(&id).await.is_err(),
-        "a stopped container has no usage"
-    );
     rt.remove(&id).await.unwrap();
 }
 

@@ -37,10 +37,14 @@ pub fn line_chart(title: &str, unit: &str, series: &[Series], from: i64, to: i64
     );
     let x = |t: i64| LEFT + (t.clamp(from, to) - from) as f64 / span * (WIDTH - LEFT - RIGHT);
     let y = |v: f64| TOP + (1.0 - v / top_value) * (HEIGHT - TOP - BOTTOM);
-    let minutes = (span / 60_000.0).round() as i64;
+    let window = if span >= 120_000.0 {
+        format!("{} min", (span / 60_000.0).round())
+    } else {
+        format!("{} s", (span / 1000.0).round())
+    };
     html! {
         figure.chart {
-            figcaption { (title) " " span.muted { "(" (unit) ", last " (minutes) " minutes)" } }
+            figcaption { (title) " " span.muted { "(" (unit) ", last " (window) ")" } }
             svg xmlns="http://www.w3.org/2000/svg" viewBox={ "0 0 " (WIDTH) " " (HEIGHT) }
                 role="img" aria-label=(title) {
                 @for i in 0..=GRID_LINES {
@@ -50,7 +54,7 @@ pub fn line_chart(title: &str, unit: &str, series: &[Series], from: i64, to: i64
                     text x=(LEFT - 4.0) y=(y(value) + 4.0) text-anchor="end" font-size="11"
                         fill="#687078" { (label(value)) }
                 }
-                text x=(LEFT) y=(HEIGHT - 6.0) font-size="11" fill="#687078" { "-" (minutes) " min" }
+                text x=(LEFT) y=(HEIGHT - 6.0) font-size="11" fill="#687078" { "-" (window) }
                 text x=(WIDTH - RIGHT) y=(HEIGHT - 6.0) text-anchor="end" font-size="11"
                     fill="#687078" { "now" }
                 @for s in series {
@@ -136,7 +140,9 @@ mod tests {
             svg.contains(">200<"),
             "the top grid line is labelled: {svg}"
         );
-        assert!(svg.contains("last 1 minutes"), "{svg}");
+        assert!(svg.contains("last 60 s"), "{svg}");
+        let hour = line_chart("CPU", "units", &series, 0, 3_600_000).into_string();
+        assert!(hour.contains("last 60 min"), "{hour}");
     }
 
     #[test]

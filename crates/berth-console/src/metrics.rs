@@ -163,7 +163,8 @@ fn section(read: Result<Vec<Point>, ApiError>, from: i64, to: i64) -> Markup {
                     "No CPU or memory samples in the last hour yet: agents sample running \
                      tasks every minute (BERTH_METRICS_INTERVAL)."
                 },
-                Ok(points) => (charts(&points, from, to)),
+                // A task younger than the window is drawn from its first sample.
+                Ok(points) => (charts(&points, points[0].at.clamp(from, to - 1), to)),
                 Err(e) => div.error role="alert" { (words(&e)) },
             }
         }
