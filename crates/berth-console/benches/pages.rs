@@ -73,6 +73,7 @@ async fn measure(
     cookie: &str,
     what: &str,
     path: &str,
+    shows: &str,
 ) -> Duration {
     let mut took = Vec::with_capacity(SAMPLES);
     for _ in 0..SAMPLES {
@@ -86,7 +87,7 @@ async fn measure(
         assert_eq!(resp.status(), 200, "{path}");
         let body = resp.text().await.unwrap();
         took.push(t.elapsed());
-        assert!(body.len() > 1000, "{path} answered a page");
+        assert!(body.contains(shows), "{path} shows {shows}: {body}");
     }
     took.sort();
     let p95 = percentile(&took, 0.95);
@@ -160,6 +161,8 @@ async fn main() {
             &cookie,
             "clusters page",
             "/console/clusters",
+            // The cluster's pending tasks, counted.
+            &format!(">{TASKS}<"),
         )
         .await,
     );
@@ -170,6 +173,7 @@ async fn main() {
             &cookie,
             "cluster page (first 100 tasks)",
             "/console/clusters/bench",
+            "Container instances",
         )
         .await,
     );
@@ -187,6 +191,7 @@ async fn main() {
             &cookie,
             "cluster page (second 100 tasks)",
             &later,
+            "Container instances",
         )
         .await,
     );
@@ -198,6 +203,7 @@ async fn main() {
             &cookie,
             "task page",
             &format!("/console/clusters/bench/tasks/{task_id}"),
+            &format!("Task {task_id}"),
         )
         .await,
     );
