@@ -684,6 +684,21 @@ def test_seed_001_service_behind_a_load_balancer_from_the_wizard_deploy_update_s
     assert fetch(url) == "ok"
     assert name in b.text("main") and f"{name}-tg" in b.text("main")
 
+    # The service's own page: the same listener URL, its one target healthy, and its
+    # task's output among the service's log lines (marked with the task).
+    b.open(node.url(service_page), "service")
+    assert [a.get_attribute("href") for a in b.all("#load-balancers td.urls a")] == [url], b.text("#load-balancers")
+    assert [c.text for c in b.all("table.targets td.state")] == ["healthy"], b.text("main")
+
+    def logged(_: Any) -> bool:
+        if f"{row[0]}/web hello from iris" in b.text("#service-log-lines"):
+            return True
+        time.sleep(1)  # the agent ships lines every second or so
+        b.driver.get(node.url(service_page))
+        return False
+    b.wait("the task's greeting in the service's logs", logged, timeout=30)
+    b.shot("service-networking-and-logs")
+
     # Force a new deployment: a second deployment, then one again (a new one), live.
     b.open(node.url(service_page), "service")
     update_service(b, "service-force-new-deployment", force_new_deployment="on")

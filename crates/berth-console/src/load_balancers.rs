@@ -16,7 +16,8 @@ use crate::Console;
 /// ELBv2's API version.
 const VERSION: &str = "2015-12-01";
 
-async fn call(
+/// One ELBv2 call of the signed-in principal with `params` (its `Action` and members).
+pub(crate) async fn call(
     c: &Console,
     r: &SignedInRequest,
     params: &[(&str, &str)],

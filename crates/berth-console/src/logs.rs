@@ -2,7 +2,8 @@
 //! ECS names (`PREFIX/CONTAINER/TASK_ID` in the container's group), its latest lines,
 //! older lines by paging back (GetLogEvents' backward token), and a live tail while the
 //! page is open (a server-sent event per new batch of lines, polled with the forward
-//! token, each poll the signed-in principal's own GetLogEvents).
+//! token, each poll the signed-in principal's own GetLogEvents); and a service's
+//! latest lines across its running tasks.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -134,6 +135,67 @@ pub(crate) async fn section(
             p.muted { "No container of this task logs with awslogs." }
         }
         @for p in &parts { (p) }
+    }
+}
+
+/// How many of a service's running tasks its logs section reads.
+const SERVICE_TASKS_READ: usize = 20;
+
+/// The logs section of a service's page: the latest lines of its running tasks (each
+/// task's latest [`LINES`] of each awslogs container, merged by time, the newest
+/// [`LINES`] kept), each line marked with its task, as the ECS console's service Logs
+/// tab shows them.
+pub(crate) async fn service_section(
+    c: &Console,
+    r: &SignedInRequest,
+    definition: &Value,
+    tasks: &[Value],
+) -> Markup {
+    let mut lines: Vec<(i64, String, String)> = Vec::new();
+    let mut refused = None;
+    let mut containers = 0;
+    for t in tasks.iter().take(SERVICE_TASKS_READ) {
+        let task_id = last_part(text(t, "taskArn"));
+        let found = sources(task_id, definition);
+        containers = containers.max(found.len());
+        for source in found {
+            let body = json!({
+                "logGroupName": source.group,
+                "logStreamName": source.stream,
+                "limit": LINES,
+                "startFromHead": false,
+            });
+            match api::logs(&c.front, &r.caller, "GetLogEvents", body).await {
+                Ok(answer) => lines.extend(api::objects(&answer, "events").iter().map(|e| {
+                    (
+                        e["timestamp"].as_i64().unwrap_or(0),
+                        format!("{task_id}/{}", source.container),
+                        text(e, "message").to_string(),
+                    )
+                })),
+                Err(ApiError::ResourceNotFound(_)) => {}
+                Err(e) => refused = Some(e),
+            }
+        }
+    }
+    lines.sort_by_key(|(at, _, _)| *at);
+    let newest = &lines[lines.len().saturating_sub(LINES as usize)..];
+    html! {
+        section #service-logs {
+            h2 { "Logs" }
+            @if let Some(e) = &refused {
+                div.error role="alert" { (words(e)) }
+            }
+            @if containers == 0 {
+                p.muted { "No running task of this service logs with awslogs." }
+            } @else {
+                pre id="service-log-lines" {
+                    @for (_, from, message) in newest {
+                        span.muted { (from) } " " (message) "\n"
+                    }
+                }
+            }
+        }
     }
 }
 

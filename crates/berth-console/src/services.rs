@@ -1,8 +1,9 @@
 //! Services: a service's page (health, deployments with their rollout, events, its
-//! tasks, its load balancers, its CPU and memory charts) with its actions (desired
-//! count, task definition revision, force new deployment; delete), and creating one
-//! from a task definition revision, behind a target group given or made with its load
-//! balancer and listener, as the ECS console's wizard (and seed 001) does.
+//! tasks, its load balancers with their listener URLs and targets, its CPU and memory
+//! charts, its logs) with its actions (desired count, task definition revision, force
+//! new deployment; delete), and creating one from a task definition revision, behind a
+//! target group given or made with its load balancer and listener, as the ECS console's
+//! wizard (and seed 001) does.
 
 use std::sync::Arc;
 
@@ -14,9 +15,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::load_balancers::{call, listener_url};
 use crate::pages::list_of;
 use crate::pages::{last_part, number, tasks_table, text};
-use crate::query::{self, field, members};
+use crate::query::{field, members};
 use crate::web::*;
 use crate::{api, Console};
 
@@ -61,35 +63,107 @@ async fn load(
     Ok((s, tasks))
 }
 
-/// Each of the service's target groups' targets: (healthy, all), read with ELBv2's
-/// DescribeTargetHealth as the principal (a group it may not read shows no counts).
-async fn target_health(c: &Console, r: &SignedInRequest, s: &Value) -> Vec<Option<(usize, usize)>> {
+/// One of the service's load balancers as its page shows it.
+#[derive(Debug, Default)]
+struct Balanced {
+    /// Its target group's targets: id, port and state; `None` when the principal may
+    /// not read them.
+    targets: Option<Vec<(String, String, String)>>,
+    /// The URLs of the listeners that forward to the target group.
+    urls: Vec<String>,
+}
+
+impl Balanced {
+    fn healthy(&self) -> Option<(usize, usize)> {
+        let targets = self.targets.as_ref()?;
+        let healthy = targets.iter().filter(|(_, _, s)| s == "healthy").count();
+        Some((healthy, targets.len()))
+    }
+}
+
+/// Each of the service's load balancers: its target group's targets
+/// (DescribeTargetHealth) and the URLs of the listeners forwarding to it (the group's
+/// load balancers, their DNS names and listeners), read with ELBv2 as the principal; what
+/// it may not read stays empty.
+async fn networking(c: &Console, r: &SignedInRequest, s: &Value) -> Vec<Balanced> {
     let mut out = Vec::new();
     for lb in api::objects(s, "loadBalancers") {
-        let params = [
-            ("Version", "2015-12-01"),
-            ("Action", "DescribeTargetHealth"),
-            ("TargetGroupArn", text(lb, "targetGroupArn")),
-        ];
-        let counted = query::call(&c.front, &r.caller, "elasticloadbalancing", &params)
-            .await
-            .ok()
-            .map(|xml| {
-                let targets = members(&xml);
-                let healthy = targets
+        let group = text(lb, "targetGroupArn").to_string();
+        let mut shown = Balanced::default();
+        if let Ok(xml) = call(
+            c,
+            r,
+            &[
+                ("Action", "DescribeTargetHealth"),
+                ("TargetGroupArn", &group),
+            ],
+        )
+        .await
+        {
+            let target = |t: &str, tag| field(t, tag).unwrap_or_default();
+            shown.targets = Some(
+                members(&xml)
                     .iter()
-                    .filter(|t| field(t, "State").as_deref() == Some("healthy"))
-                    .count();
-                (healthy, targets.len())
-            });
-        out.push(counted);
+                    .map(|t| (target(t, "Id"), target(t, "Port"), target(t, "State")))
+                    .collect(),
+            );
+        }
+        let balancers = call(
+            c,
+            r,
+            &[
+                ("Action", "DescribeTargetGroups"),
+                ("TargetGroupArns.member.1", &group),
+            ],
+        )
+        .await
+        .ok()
+        .and_then(|xml| field(&xml, "LoadBalancerArns"))
+        .map(|arns| {
+            members(&arns)
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+        for arn in balancers {
+            let described = call(
+                c,
+                r,
+                &[
+                    ("Action", "DescribeLoadBalancers"),
+                    ("LoadBalancerArns.member.1", &arn),
+                ],
+            )
+            .await;
+            let listeners = call(
+                c,
+                r,
+                &[("Action", "DescribeListeners"), ("LoadBalancerArn", &arn)],
+            )
+            .await;
+            let (Ok(described), Ok(listeners)) = (described, listeners) else {
+                continue;
+            };
+            let dns = field(&described, "DNSName").unwrap_or_default();
+            for l in members(&listeners) {
+                if field(l, "TargetGroupArn").as_deref() == Some(group.as_str()) {
+                    let (protocol, port) = (
+                        field(l, "Protocol").unwrap_or_default(),
+                        field(l, "Port").unwrap_or_default(),
+                    );
+                    shown.urls.push(listener_url(&protocol, &dns, &port));
+                }
+            }
+        }
+        out.push(shown);
     }
     out
 }
 
 /// What changes as the service runs (`#service-view`): health, deployments,
 /// networking, tasks, events.
-fn state(cluster: &str, s: &Value, tasks: &[Value], health: &[Option<(usize, usize)>]) -> Markup {
+fn state(cluster: &str, s: &Value, tasks: &[Value], balanced: &[Balanced]) -> Markup {
     html! {
         div id="service-view" {
             h2 { "Health" }
@@ -121,14 +195,30 @@ fn state(cluster: &str, s: &Value, tasks: &[Value], health: &[Option<(usize, usi
             }
             h2 { "Networking" }
             table id="load-balancers" {
-                thead { tr { th { "Target group" } th { "Container" } th { "Port" } th { "Healthy targets" } } }
+                thead { tr { th { "Target group" } th { "Container" } th { "Port" } th { "Listener URLs" } th { "Healthy targets" } } }
                 tbody {
                     @for (i, lb) in api::objects(s, "loadBalancers").iter().enumerate() {
+                        @let shown = balanced.get(i);
                         tr {
                             td { (text(lb, "targetGroupArn")) }
                             td { (text(lb, "containerName")) }
                             td { (number(lb, "containerPort")) }
-                            td.healthy { @if let Some(Some((healthy, all))) = health.get(i) { (healthy) " of " (all) } }
+                            td.urls { @for url in shown.map(|b| b.urls.as_slice()).unwrap_or_default() { a href=(url) { (url) } " " } }
+                            td.healthy { @if let Some((healthy, all)) = shown.and_then(Balanced::healthy) { (healthy) " of " (all) } }
+                        }
+                    }
+                }
+            }
+            @for (i, lb) in api::objects(s, "loadBalancers").iter().enumerate() {
+                @if let Some(targets) = balanced.get(i).and_then(|b| b.targets.as_ref()) {
+                    // targetgroup/NAME/ID
+                    h3 { "Targets of " (text(lb, "targetGroupArn").split('/').nth(1).unwrap_or_default()) }
+                    table.targets {
+                        thead { tr { th { "Target" } th { "Port" } th { "State" } } }
+                        tbody {
+                            @for (id, port, state) in targets {
+                                tr { td { (id) } td { (port) } td.state { (state) } }
+                            }
                         }
                     }
                 }
@@ -180,13 +270,25 @@ async fn service_answer(
     let base = format!("/console/clusters/{cluster}/services/{name}");
     let shown = match load(c, r, cluster, name).await {
         Ok((s, tasks)) => {
-            let health = target_health(c, r, &s).await;
+            let balanced = networking(c, r, &s).await;
             let metrics = crate::metrics::service_section(c, r, cluster, name, &tasks).await;
+            let definition = api::ecs(
+                &c.front,
+                &r.caller,
+                "DescribeTaskDefinition",
+                json!({ "taskDefinition": s["taskDefinition"] }),
+            )
+            .await;
+            let logs = match definition {
+                Ok(d) => crate::logs::service_section(c, r, &d["taskDefinition"], &tasks).await,
+                Err(e) => html! { h2 { "Logs" } div.error role="alert" { (words(&e)) } },
+            };
             Ok(html! {
-                (state(cluster, &s, &tasks, &health))
+                (state(cluster, &s, &tasks, &balanced))
                 (actions(&base, &s, &r.csrf))
                 (crate::pages::live("service-view", &format!("{base}/stream")))
                 (metrics)
+                (logs)
             })
         }
         Err(e) => Err(e),
@@ -202,8 +304,8 @@ pub(crate) async fn service_live(
     name: &str,
 ) -> Result<Markup, ApiError> {
     let (s, tasks) = load(c, r, cluster, name).await?;
-    let health = target_health(c, r, &s).await;
-    Ok(state(cluster, &s, &tasks, &health))
+    let balanced = networking(c, r, &s).await;
+    Ok(state(cluster, &s, &tasks, &balanced))
 }
 
 /// `GET /console/clusters/{cluster}/services/{service}`.
@@ -451,9 +553,8 @@ async fn make_listener(
         "instance"
     };
     let elb = |params: Vec<(&'static str, String)>| async move {
-        let mut all: Vec<(&str, &str)> = vec![("Version", "2015-12-01")];
-        all.extend(params.iter().map(|(k, v)| (*k, v.as_str())));
-        query::call(&c.front, &r.caller, "elasticloadbalancing", &all).await
+        let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        call(c, r, &borrowed).await
     };
     let name = form.service_name.trim().to_string();
     let lb = match elb(vec![

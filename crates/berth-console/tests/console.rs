@@ -1391,6 +1391,16 @@ async fn the_service_wizard_makes_its_load_balancer_target_group_and_listener() 
         + 20;
     let cell = &page[at..at + page[at..].find('<').unwrap()];
     assert!(cell.starts_with("0 of "), "{cell}");
+    // ... and shows the listener's URL and each target with its state.
+    let at = page
+        .find("<td class=\"urls\">")
+        .expect("a listener URLs cell");
+    let urls = &page[at..at + page[at..].find("</td>").unwrap()];
+    assert!(
+        urls.contains("http://") && urls.contains(&format!(":{port}/")),
+        "{urls}"
+    );
+    assert!(page.contains("Targets of iris-tg"), "{page}");
     agent.stop().await;
 }
 
@@ -1586,5 +1596,103 @@ async fn task_and_service_pages_chart_the_cpu_and_memory_agents_report() {
     assert_eq!(first["Type"], "Task");
     assert_eq!(first["ServiceName"], "busy");
     assert_eq!(first["CpuUtilized"], 200.0);
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_services_page_shows_the_latest_lines_of_its_tasks_merged_by_time() {
+    let (c, agent) = start().await;
+    let session = root_session(&c).await;
+    c.client
+        .ok(
+            "RegisterTaskDefinition",
+            json!({"family": "talker", "containerDefinitions": [{"name": "app",
+                "image": "busybox", "memory": 16, "logConfiguration": {"logDriver": "awslogs",
+                "options": {"awslogs-group": "/ecs/talker", "awslogs-region": "us-east-1",
+                            "awslogs-stream-prefix": "ecs"}}}]}),
+        )
+        .await;
+    c.client
+        .ok(
+            "CreateService",
+            json!({"serviceName": "talker", "taskDefinition": "talker", "desiredCount": 2,
+                   "launchType": "EC2"}),
+        )
+        .await;
+    let mut arns = Vec::new();
+    for _ in 0..200 {
+        let listed = c
+            .client
+            .ok("ListTasks", json!({"serviceName": "talker"}))
+            .await;
+        arns = berth_console::api::strings(&listed, "taskArns");
+        if arns.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(arns.len(), 2);
+    let ids: Vec<&str> = arns.iter().map(|a| a.rsplit('/').next().unwrap()).collect();
+    // Each task's stream, as the awslogs driver names it, with lines that interleave
+    // in time.
+    c.client
+        .logs("CreateLogGroup", json!({"logGroupName": "/ecs/talker"}))
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (n, id) in ids.iter().enumerate() {
+        let stream = format!("ecs/app/{id}");
+        c.client
+            .logs(
+                "CreateLogStream",
+                json!({"logGroupName": "/ecs/talker", "logStreamName": stream}),
+            )
+            .await
+            .unwrap();
+        let events: Vec<Value> = (0..3)
+            .map(|i| {
+                json!({"timestamp": now - 10_000 + (i * 2 + n as i64) * 1000,
+                       "message": format!("line {} <b>of</b> {n}", i * 2 + n as i64)})
+            })
+            .collect();
+        c.client
+            .logs(
+                "PutLogEvents",
+                json!({"logGroupName": "/ecs/talker", "logStreamName": stream,
+                       "logEvents": events}),
+            )
+            .await
+            .unwrap();
+    }
+    let (status, page) = get(
+        &c,
+        "/console/clusters/default/services/talker",
+        Some(&session),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let at = page
+        .find("id=\"service-log-lines\"")
+        .expect("the service's log lines");
+    let shown = &page[at..at + page[at..].find("</pre>").unwrap()];
+    let order: Vec<usize> = (0..6)
+        .map(|k| {
+            shown
+                .find(&format!("line {k} &lt;b&gt;of&lt;/b&gt;"))
+                .expect("each line, escaped")
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "in time order: {shown}"
+    );
+    assert!(
+        shown.contains(&format!("{}/app</span> line 0", ids[0]))
+            && shown.contains(&format!("{}/app</span> line 1", ids[1])),
+        "each line marked with its task: {shown}"
+    );
     agent.stop().await;
 }
