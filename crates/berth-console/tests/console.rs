@@ -1471,38 +1471,42 @@ async fn a_policy_is_created_from_its_json_and_attached_to_a_role() {
     agent.stop().await;
 }
 
+/// Registers `definition` and a service of two EC2 tasks of it named after its family;
+/// the ARNs of the two tasks once placed.
+async fn two_task_service(c: &TestCluster, definition: Value) -> Vec<String> {
+    let family = definition["family"].as_str().unwrap().to_string();
+    c.client.ok("RegisterTaskDefinition", definition).await;
+    c.client
+        .ok(
+            "CreateService",
+            json!({"serviceName": family, "taskDefinition": family, "desiredCount": 2,
+                   "launchType": "EC2"}),
+        )
+        .await;
+    for _ in 0..200 {
+        let listed = c
+            .client
+            .ok("ListTasks", json!({"serviceName": family}))
+            .await;
+        let arns = berth_console::api::strings(&listed, "taskArns");
+        if arns.len() == 2 {
+            return arns;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the service {family} did not place its two tasks");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_and_service_pages_chart_the_cpu_and_memory_agents_report() {
     let (c, agent) = start().await;
     let session = root_session(&c).await;
-    c.client
-        .ok(
-            "RegisterTaskDefinition",
-            json!({"family": "busy", "cpu": "256", "memory": "512",
-                   "containerDefinitions": [{"name": "app", "image": "busybox"}]}),
-        )
-        .await;
-    c.client
-        .ok(
-            "CreateService",
-            json!({"serviceName": "busy", "taskDefinition": "busy", "desiredCount": 2,
-                   "launchType": "EC2"}),
-        )
-        .await;
-    let mut ids = Vec::new();
-    for _ in 0..200 {
-        let listed = c
-            .client
-            .ok("ListTasks", json!({"serviceName": "busy"}))
-            .await;
-        ids = berth_console::api::strings(&listed, "taskArns");
-        if ids.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(ids.len(), 2, "the service placed its tasks");
-    let arns = ids;
+    let arns = two_task_service(
+        &c,
+        json!({"family": "busy", "cpu": "256", "memory": "512",
+               "containerDefinitions": [{"name": "app", "image": "busybox"}]}),
+    )
+    .await;
     let ids: Vec<String> = arns
         .iter()
         .map(|a| a.rsplit('/').next().unwrap().to_string())
@@ -1603,35 +1607,14 @@ async fn task_and_service_pages_chart_the_cpu_and_memory_agents_report() {
 async fn a_services_page_shows_the_latest_lines_of_its_tasks_merged_by_time() {
     let (c, agent) = start().await;
     let session = root_session(&c).await;
-    c.client
-        .ok(
-            "RegisterTaskDefinition",
-            json!({"family": "talker", "containerDefinitions": [{"name": "app",
-                "image": "busybox", "memory": 16, "logConfiguration": {"logDriver": "awslogs",
-                "options": {"awslogs-group": "/ecs/talker", "awslogs-region": "us-east-1",
-                            "awslogs-stream-prefix": "ecs"}}}]}),
-        )
-        .await;
-    c.client
-        .ok(
-            "CreateService",
-            json!({"serviceName": "talker", "taskDefinition": "talker", "desiredCount": 2,
-                   "launchType": "EC2"}),
-        )
-        .await;
-    let mut arns = Vec::new();
-    for _ in 0..200 {
-        let listed = c
-            .client
-            .ok("ListTasks", json!({"serviceName": "talker"}))
-            .await;
-        arns = berth_console::api::strings(&listed, "taskArns");
-        if arns.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(arns.len(), 2);
+    let arns = two_task_service(
+        &c,
+        json!({"family": "talker", "containerDefinitions": [{"name": "app",
+            "image": "busybox", "memory": 16, "logConfiguration": {"logDriver": "awslogs",
+            "options": {"awslogs-group": "/ecs/talker", "awslogs-region": "us-east-1",
+                        "awslogs-stream-prefix": "ecs"}}}]}),
+    )
+    .await;
     let ids: Vec<&str> = arns.iter().map(|a| a.rsplit('/').next().unwrap()).collect();
     // Each task's stream, as the awslogs driver names it, with lines that interleave
     // in time.
