@@ -85,7 +85,8 @@ async fn task_points(
 
 /// The sum of several tasks' samples, a point per interval: the shortest gap between
 /// two samples of one task (the agents' sampling interval), at least a second and at
-/// most a minute. A task with two samples in one interval counts with their average.
+/// most a minute. A task with two samples in one interval counts with their average;
+/// each point stands at the latest sample of its interval.
 pub fn add_up(tasks: &[Vec<Point>]) -> Vec<Point> {
     let gap = tasks
         .iter()
@@ -99,6 +100,7 @@ pub fn add_up(tasks: &[Vec<Point>]) -> Vec<Point> {
         let mut own: BTreeMap<i64, (Point, f64)> = BTreeMap::new();
         for p in task {
             let (sum, n) = own.entry(p.at / gap).or_default();
+            sum.at = sum.at.max(p.at);
             sum.cpu += p.cpu;
             sum.cpu_reserved += p.cpu_reserved;
             sum.memory += p.memory;
@@ -106,10 +108,9 @@ pub fn add_up(tasks: &[Vec<Point>]) -> Vec<Point> {
             *n += 1.0;
         }
         for (bucket, (sum, n)) in own {
-            let total = buckets.entry(bucket).or_insert(Point {
-                at: bucket * gap,
-                ..Point::default()
-            });
+            let total = buckets.entry(bucket).or_default();
+            // The interval's point stands at its latest sample.
+            total.at = total.at.max(sum.at);
             total.cpu += sum.cpu / n;
             total.cpu_reserved += sum.cpu_reserved / n;
             total.memory += sum.memory / n;
@@ -249,7 +250,7 @@ mod tests {
                     ..p(0, 100.0, 10.0)
                 },
                 Point {
-                    at: 12_000,
+                    at: 12_900,
                     cpu: 300.0,
                     cpu_reserved: 512.0,
                     memory: 30.0,
@@ -258,5 +259,10 @@ mod tests {
             ]
         );
         assert!(add_up(&[]).is_empty());
+        // A lone sample (no interval to measure) keeps its own time.
+        assert_eq!(
+            add_up(&[vec![p(61_234, 1.0, 1.0)]]),
+            vec![p(61_234, 1.0, 1.0)]
+        );
     }
 }
