@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_api::agent::{TaskMetricsReport, TaskMetricsSample};
+use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::channel::Channel;
@@ -78,30 +79,35 @@ impl Sampler {
     }
 }
 
+/// How many containers are read at once (each a Docker stats call).
+const READ_AT_ONCE: usize = 8;
+
 /// The readings of the running containers of this agent's instances (`arns`); a
 /// container that cannot be read (it stopped a moment ago) is left out.
 async fn read(runtime: &dyn Runtime, arns: &[String]) -> Vec<Reading> {
     let Ok(containers) = runtime.list().await else {
         return Vec::new();
     };
-    let mut readings = Vec::new();
-    for c in containers {
-        let (Some(task_arn), Some(instance)) = (c.task_arn(), c.container_instance()) else {
-            continue;
-        };
-        if c.phase != Phase::Running || !arns.iter().any(|a| a == instance) {
-            continue;
-        }
-        if let Ok(usage) = runtime.usage(&c.id).await {
-            readings.push(Reading {
-                container_id: c.id.clone(),
-                instance: instance.to_string(),
-                task_arn: task_arn.to_string(),
+    let ours = containers.into_iter().filter_map(|c| {
+        let task_arn = c.task_arn()?.to_string();
+        let instance = c.container_instance()?.to_string();
+        (c.phase == Phase::Running && arns.contains(&instance))
+            .then_some((c.id, instance, task_arn))
+    });
+    futures::stream::iter(ours)
+        .map(|(container_id, instance, task_arn)| async move {
+            let usage = runtime.usage(&container_id).await.ok()?;
+            Some(Reading {
+                container_id,
+                instance,
+                task_arn,
                 usage,
-            });
-        }
-    }
-    readings
+            })
+        })
+        .buffer_unordered(READ_AT_ONCE)
+        .filter_map(std::future::ready)
+        .collect()
+        .await
 }
 
 /// Samples and reports every `interval`, until the task is aborted.
