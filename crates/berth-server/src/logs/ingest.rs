@@ -41,7 +41,7 @@ impl AppendLocks {
     }
 }
 
-/// A new log group, as an agent's shipment makes it: no retention, no tags.
+/// A new log group with no tags, as agents' shipments and task metrics make it.
 pub fn new_group(name: &str, retention_days: Option<i32>) -> GroupRecord {
     GroupRecord {
         name: name.to_string(),
