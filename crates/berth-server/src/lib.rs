@@ -266,8 +266,9 @@ impl Server {
         // A remote store's reads for Describe calls come from a watch-fed copy; writes
         // are tracked so a replica reads its own.
         let (store, read_cache) = if config.watch_cache {
-            let writes = Arc::new(WriteTracking::new(store));
-            let ecs = WatchCache::start(writes.clone(), "/ecs/", shutdown.subscribe());
+            let copied = "/ecs/";
+            let writes = Arc::new(WriteTracking::new(store, copied));
+            let ecs = WatchCache::start(writes.clone(), copied, shutdown.subscribe());
             (
                 writes.clone() as Arc<dyn Store>,
                 Some(ReadCache { ecs, writes }),

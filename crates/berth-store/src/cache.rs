@@ -224,31 +224,39 @@ impl Mirror for WatchCache {
     }
 }
 
-/// A store that remembers the newest revision its own transactions committed: the
-/// revision a reader of a [`WatchCache`] waits for to read its own writes.
+/// A store that remembers the newest revision at which its own transactions wrote a
+/// key under `prefix`: the revision a reader of a [`WatchCache`] of that prefix waits
+/// for to read its own writes. Writes elsewhere (an agent's heartbeat, a log stream)
+/// are not counted: the copy never sees their revisions, and a reader waiting for one
+/// would wait out [`CATCH_UP`] and read the store instead.
 pub struct WriteTracking {
     inner: Arc<dyn Store>,
+    prefix: String,
     last: AtomicU64,
 }
 
 impl WriteTracking {
-    pub fn new(inner: Arc<dyn Store>) -> WriteTracking {
+    pub fn new(inner: Arc<dyn Store>, prefix: &str) -> WriteTracking {
         WriteTracking {
             inner,
+            prefix: prefix.to_string(),
             last: AtomicU64::new(0),
         }
     }
 
-    /// The newest revision a write through this store committed at.
+    /// The newest revision a write through this store under its prefix committed at.
     pub fn last_write(&self) -> Revision {
         self.last.load(Ordering::Acquire)
     }
 }
 
 crate::wrapping_store!(WriteTracking, |self, txn| {
-    let writes = !txn.ops.is_empty();
+    let tracked = txn
+        .ops
+        .iter()
+        .any(|op| op.key().starts_with(self.prefix.as_str()));
     let outcome = self.inner.txn(txn).await?;
-    if let (true, crate::TxnOutcome::Committed { revision }) = (writes, &outcome) {
+    if let (true, crate::TxnOutcome::Committed { revision }) = (tracked, &outcome) {
         self.last.fetch_max(*revision, Ordering::AcqRel);
     }
     Ok(outcome)
@@ -343,5 +351,46 @@ mod tests {
             })),
         );
         assert!(matches!(copy.kvs.get("k"), Some((5, None))));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_waits_only_for_its_own_writes_under_the_copied_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let writes = Arc::new(WriteTracking::new(inner, "/t/"));
+        let (_stop, stopped) = watch::channel(false);
+        let cache = WatchCache::start(writes.clone(), "/t/", stopped);
+        let own = put(&*writes, "/t/a", "v").await;
+        assert_eq!(writes.last_write(), own);
+        // A write elsewhere (a heartbeat) is not one a reader of the copy waits for:
+        // the copy never sees its revision.
+        let elsewhere = put(&*writes, "/agents/h", "beat").await;
+        assert!(elsewhere > own);
+        assert_eq!(writes.last_write(), own);
+        let started = tokio::time::Instant::now();
+        let got = cache
+            .get_many(&["/t/a".to_string()], writes.last_write())
+            .await
+            .unwrap();
+        assert!(got[0].is_some());
+        assert!(
+            started.elapsed() < CATCH_UP / 2,
+            "the read waited {:?}",
+            started.elapsed()
+        );
+        // A transaction that writes under the prefix counts, whatever else it writes.
+        let both = match writes
+            .txn(
+                Txn::new()
+                    .then(Op::put("/agents/h", "beat".to_string()))
+                    .then(Op::put("/t/b", "v".to_string())),
+            )
+            .await
+            .unwrap()
+        {
+            TxnOutcome::Committed { revision } => revision,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(writes.last_write(), both);
     }
 }

@@ -81,6 +81,12 @@ impl Op {
     pub fn delete(key: impl Into<String>) -> Self {
         Op::Delete { key: key.into() }
     }
+    /// The key it writes.
+    pub fn key(&self) -> &str {
+        match self {
+            Op::Put { key, .. } | Op::Delete { key } => key,
+        }
+    }
 }
 
 /// Compare-and-swap: if every compare holds, apply every op atomically.

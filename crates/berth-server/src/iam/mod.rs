@@ -55,7 +55,9 @@ pub async fn serve(
     } else {
         NAMESPACE
     };
-    let store = WriteTracking::new(core.store.clone());
+    // The directory mirrors the account's IAM keys: the call waits for its own writes
+    // there to be mirrored before it answers.
+    let store = WriteTracking::new(core.store.clone(), &store_keys::account(&core.account));
     let result = async {
         let p = Params::parse(body)?;
         let action = p.required("Action")?;
