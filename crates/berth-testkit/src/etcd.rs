@@ -107,6 +107,24 @@ impl EtcdCluster {
     }
 
     async fn start_with(n: usize, tls: bool) -> EtcdCluster {
+        // A fresh cluster holds nothing yet, so one that does not come up (a port taken
+        // between choosing it and etcd binding it, by another test running alongside)
+        // is started again on other ports; each failure is told on stderr.
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let cluster = Self::spawn_all(n, tls);
+            match cluster.healthy_within(Duration::from_secs(60)).await {
+                Ok(()) => return cluster,
+                Err(why) if attempt < ATTEMPTS => {
+                    eprintln!("etcd cluster start {attempt} of {ATTEMPTS} failed, again: {why}");
+                }
+                Err(why) => panic!("{why}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    fn spawn_all(n: usize, tls: bool) -> EtcdCluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let tls = tls.then(|| generate_tls(dir.path()));
         let members: Vec<Member> = (0..n)
@@ -126,7 +144,6 @@ impl EtcdCluster {
         for i in 0..n {
             cluster.spawn(i, "new");
         }
-        cluster.wait_healthy().await;
         cluster
     }
 
@@ -209,6 +226,14 @@ impl EtcdCluster {
 
     /// Waits until every running member answers `/health` with `true`.
     pub async fn wait_healthy(&self) {
+        if let Err(why) = self.healthy_within(Duration::from_secs(60)).await {
+            panic!("{why}");
+        }
+    }
+
+    /// Waits up to `wait` until every running member answers `/health` with `true`;
+    /// otherwise says which did not, with the end of its log.
+    async fn healthy_within(&self, wait: Duration) -> Result<(), String> {
         let mut http = reqwest::Client::builder();
         if let Some(tls) = &self.tls {
             http = http
@@ -217,7 +242,7 @@ impl EtcdCluster {
         }
         let http = http.build().expect("an HTTP client");
         let scheme = self.scheme();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + wait;
         for m in self.members.iter().filter(|m| m.child.is_some()) {
             let url = format!("{scheme}://127.0.0.1:{}/health", m.client_port);
             loop {
@@ -228,15 +253,20 @@ impl EtcdCluster {
                 if healthy {
                     break;
                 }
-                assert!(
-                    Instant::now() < deadline,
-                    "etcd member {} did not become healthy (log: {})",
-                    m.name,
-                    self.log_path(&m.name).display()
-                );
+                if Instant::now() >= deadline {
+                    let log = std::fs::read_to_string(self.log_path(&m.name)).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    return Err(format!(
+                        "etcd member {} did not become healthy within {wait:?}; its log ends:\n{}",
+                        m.name,
+                        tail.join("\n")
+                    ));
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+        Ok(())
     }
 
     fn log_path(&self, name: &str) -> PathBuf {
