@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use berth_api::error::ApiError;
+use berth_logs::catalog::now_millis;
 use berth_server::task_metrics::{group_name, stream_name, TaskEvent};
 use maud::{html, Markup};
 use serde_json::{json, Value};
@@ -48,12 +49,6 @@ impl Point {
             memory_reserved: e.memory_reserved,
         }
     }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The task's samples since `from`, oldest first; none when it has no stream yet.
