@@ -123,7 +123,9 @@ pub async fn run(
     loop {
         ticks.tick().await;
         let readings = read(&*runtime, &arns).await;
-        let timestamp = berth_logs::catalog::now_millis();
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         for (instance, samples) in sampler.take(&readings, Instant::now(), timestamp) {
             let report = TaskMetricsReport {
                 container_instance_arn: instance,
